@@ -1,0 +1,45 @@
+/**
+ * The closed set of failures a caller can see. Each has a stable machine `code` (the key) and the
+ * Chinese `msg` the app shows. Add a code here, never inline a message elsewhere.
+ */
+export const ERRORS = {
+  TOKEN_MISSING: '请先登录',
+  TOKEN_INVALID: '登录已失效,请重新登录',
+  TOKEN_EXPIRED: 'token过期',
+  INVALID_BODY: '请求格式错误',
+  INVALID_PARAM: '参数错误',
+  ORDER_NOT_FOUND: '订单不存在',
+  ADDRESS_NOT_FOUND: '地址不存在',
+  ORDER_ALREADY_PAID: '订单已支付',
+  ORDER_CLOSED: '订单已关闭',
+  ORDER_CANCELLED: '订单已取消',
+  ORDER_BEING_PAID: '订单正在支付中,请稍后查看支付结果',
+  ORDER_BUSY: '订单正在处理中,请稍后再试',
+  FREIGHT_MODE_INVALID: '配送方式不正确',
+  FREIGHT_OPTION_INVALID: '运费方式不存在',
+  PAY_METHOD_NOT_ALLOWED: '积分足够支付,请使用积分支付',
+  INTEGRAL_NOT_ENOUGH: '积分不足,请选择微信或支付宝支付',
+  INTEGRAL_INVALID: '抵扣积分数量不正确',
+  INTEGRAL_MISMATCH: '支付积分与订单应付积分不一致',
+  PRICE_MISMATCH: '支付金额与订单应付金额不一致',
+  GATEWAY_ERROR: '支付通道繁忙,请稍后再试',
+  INTERNAL_ERROR: '系统繁忙,请稍后再试',
+} as const;
+
+export type ErrorCode = keyof typeof ERRORS;
+
+/**
+ * A failure the caller caused or can act on: answered with the envelope, status 0.
+ * `detail` refines the message ("应付12.00元") without changing the code.
+ *
+ * @example throw new PayError('PRICE_MISMATCH', '应付12.00元')
+ */
+export class PayError extends Error {
+  readonly code: ErrorCode;
+
+  constructor(code: ErrorCode, detail?: string) {
+    super(detail ? `${ERRORS[code]}(${detail})` : ERRORS[code]);
+    this.name = 'PayError';
+    this.code = code;
+  }
+}

@@ -1,0 +1,19 @@
+/**
+ * The gateways speak Beijing time (UTC+8, no daylight saving) whatever the process time zone is;
+ * Lambda runs in UTC. These format explicitly instead of trusting TZ.
+ */
+const BEIJING_OFFSET_MS = 8 * 60 * 60 * 1000;
+
+function beijingParts(date: Date): string {
+  return new Date(date.getTime() + BEIJING_OFFSET_MS).toISOString().slice(0, 19);
+}
+
+/** @example toBeijingRfc3339(new Date('2026-01-01T00:00:00Z')) === '2026-01-01T08:00:00+08:00' */
+export function toBeijingRfc3339(date: Date): string {
+  return `${beijingParts(date)}+08:00`;
+}
+
+/** @example toBeijingDateTime(new Date('2026-01-01T00:00:00Z')) === '2026-01-01 08:00:00' */
+export function toBeijingDateTime(date: Date): string {
+  return beijingParts(date).replace('T', ' ');
+}

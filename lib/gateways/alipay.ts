@@ -1,0 +1,103 @@
+import { AlipaySdk } from 'alipay-sdk';
+import { fenToYuan, requireFen } from '../domain/money';
+import { toBeijingDateTime } from '../domain/time';
+import { GatewayError, TradeAlreadyPaid, type PaymentGateway, type PrepayRequest, type TradeState } from './paymentGateway';
+
+export interface AlipayOptions {
+  appId: string;
+  appPrivateKeyPem: string;
+  alipayPublicKeyPem: string;
+  gatewayUrl: string;
+  notifyUrl: string;
+}
+
+interface AlipayResult {
+  code?: string;
+  subCode?: string;
+  tradeStatus?: string;
+  tradeNo?: string;
+  totalAmount?: string;
+  sendPayDate?: string;
+}
+
+/**
+ * Alipay APP payments through alipay-sdk. The order string is signed locally (no HTTP call);
+ * query and close go to the gateway with the response signature checked (`validateSign`, which
+ * the SDK skips by default). Timestamps are passed in Beijing time explicitly: the SDK would use
+ * the process time zone, and Lambda runs in UTC.
+ */
+export class AlipayGateway implements PaymentGateway {
+  readonly channel = 'alipay' as const;
+  private readonly sdk: AlipaySdk;
+
+  constructor(private readonly options: AlipayOptions) {
+    this.sdk = new AlipaySdk({
+      appId: options.appId,
+      privateKey: options.appPrivateKeyPem,
+      keyType: options.appPrivateKeyPem.includes('BEGIN PRIVATE KEY') ? 'PKCS8' : 'PKCS1',
+      alipayPublicKey: options.alipayPublicKeyPem,
+      gateway: options.gatewayUrl,
+      timeout: 5_000,
+    });
+  }
+
+  async createPayParam({ outTradeNo, amountFen, subject, expiresAt }: PrepayRequest): Promise<string> {
+    return this.sdk.sdkExecute('alipay.trade.app.pay', {
+      notifyUrl: this.options.notifyUrl,
+      timestamp: toBeijingDateTime(new Date()),
+      bizContent: {
+        outTradeNo,
+        totalAmount: fenToYuan(amountFen),
+        subject: subject.slice(0, 256),
+        productCode: 'QUICK_MSECURITY_PAY',
+        timeExpire: toBeijingDateTime(expiresAt),
+      },
+    });
+  }
+
+  async queryTrade(outTradeNo: string): Promise<TradeState> {
+    const result = await this.exec('alipay.trade.query', outTradeNo);
+    if (result.subCode === 'ACQ.TRADE_NOT_EXIST') return { state: 'not_found' };
+    if (result.code !== '10000') throw new GatewayError(`alipay query failed: ${result.code} ${result.subCode ?? ''}`);
+    switch (result.tradeStatus) {
+      case 'TRADE_SUCCESS':
+      case 'TRADE_FINISHED':
+        return {
+          state: 'paid',
+          transactionId: result.tradeNo ?? '',
+          amountFen: requireFen(result.totalAmount, 'alipay total_amount'),
+          paidAt: result.sendPayDate ?? '',
+        };
+      case 'WAIT_BUYER_PAY':
+        return { state: 'unpaid' };
+      case 'TRADE_CLOSED':
+        return { state: 'closed' };
+      default:
+        throw new GatewayError(`alipay query: unknown trade_status ${result.tradeStatus}`);
+    }
+  }
+
+  async closeTrade(outTradeNo: string): Promise<void> {
+    const result = await this.exec('alipay.trade.close', outTradeNo);
+    if (result.code === '10000' || result.subCode === 'ACQ.TRADE_NOT_EXIST') return;
+    // Alipay answers TRADE_STATUS_ERROR both for paid and for already closed trades: ask which.
+    if (result.subCode === 'ACQ.TRADE_STATUS_ERROR') {
+      const trade = await this.queryTrade(outTradeNo);
+      if (trade.state === 'paid') throw new TradeAlreadyPaid(outTradeNo);
+      if (trade.state === 'closed') return;
+    }
+    throw new GatewayError(`alipay close failed: ${result.code} ${result.subCode ?? ''}`);
+  }
+
+  private async exec(method: string, outTradeNo: string): Promise<AlipayResult> {
+    try {
+      return (await this.sdk.exec(
+        method,
+        { timestamp: toBeijingDateTime(new Date()), bizContent: { outTradeNo } },
+        { validateSign: true },
+      )) as AlipayResult;
+    } catch (error) {
+      throw new GatewayError(`alipay ${method}: ${(error as Error).name}`, { cause: error });
+    }
+  }
+}

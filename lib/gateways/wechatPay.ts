@@ -1,0 +1,146 @@
+import WxPay from 'wechatpay-node-v3';
+import type { Output } from 'wechatpay-node-v3/dist/lib/interface-v2';
+import { toBeijingRfc3339 } from '../domain/time';
+import { GatewayError, TradeAlreadyPaid, type PaymentGateway, type PrepayRequest, type TradeState, type WechatPayParam } from './paymentGateway';
+import type { WechatSignatureVerifier } from './wechatSignature';
+
+/** The SDK builds every URL on this origin; requests are re-pointed at `gatewayUrl`. */
+const SDK_ORIGIN = 'https://api.mch.weixin.qq.com';
+const TIMEOUT_MS = 5_000;
+
+export interface WechatPayOptions {
+  appid: string;
+  mchid: string;
+  merchantSerial: string;
+  merchantPrivateKeyPem: string;
+  merchantCertPem: string;
+  gatewayUrl: string;
+  notifyUrl: string;
+  /** Checks WeChat's response signatures, which the SDK never does. */
+  verifier: WechatSignatureVerifier;
+}
+
+/**
+ * WeChat Pay v3 APP payments through wechatpay-node-v3. The SDK signs requests and the pay_param;
+ * its HTTP layer is replaced by one with a timeout, a configurable origin (the local sandbox) and
+ * verification of the response signature, since a forged "SUCCESS" from query would complete a payment.
+ */
+export class WechatPayGateway implements PaymentGateway {
+  readonly channel = 'wechat' as const;
+  private readonly sdk: WxPay;
+
+  constructor(private readonly options: WechatPayOptions) {
+    this.sdk = new WxPay({
+      appid: options.appid,
+      mchid: options.mchid,
+      serial_no: options.merchantSerial,
+      publicKey: Buffer.from(options.merchantCertPem),
+      privateKey: Buffer.from(options.merchantPrivateKeyPem),
+    });
+    this.sdk.createHttp(new VerifiedWechatHttp(options.gatewayUrl, options.verifier));
+  }
+
+  async createPayParam({ outTradeNo, amountFen, subject, expiresAt }: PrepayRequest): Promise<WechatPayParam> {
+    const result = await this.sdk.transactions_app({
+      description: subject.slice(0, 127),
+      out_trade_no: outTradeNo,
+      time_expire: toBeijingRfc3339(expiresAt),
+      notify_url: this.options.notifyUrl,
+      amount: { total: amountFen, currency: 'CNY' },
+    });
+    if (result.status === 200 && result.data?.prepayid) return result.data as WechatPayParam;
+    if (errorCode(result) === 'ORDERPAID') throw new TradeAlreadyPaid(outTradeNo);
+    throw failure('prepay', result);
+  }
+
+  async queryTrade(outTradeNo: string): Promise<TradeState> {
+    const result = await this.sdk.query({ out_trade_no: outTradeNo });
+    if (result.status === 404 || errorCode(result) === 'ORDER_NOT_EXIST') return { state: 'not_found' };
+    if (result.status !== 200 || !result.data) throw failure('query', result);
+    const trade = result.data as { trade_state: string; transaction_id?: string; success_time?: string; amount?: { total?: number } };
+    switch (trade.trade_state) {
+      case 'SUCCESS':
+      case 'REFUND': // paid first, refunded since: the money did arrive
+        return { state: 'paid', transactionId: trade.transaction_id ?? '', amountFen: trade.amount?.total ?? 0, paidAt: trade.success_time ?? '' };
+      case 'NOTPAY':
+      case 'USERPAYING':
+        return { state: 'unpaid' };
+      case 'CLOSED':
+      case 'REVOKED':
+      case 'PAYERROR':
+        return { state: 'closed' };
+      default:
+        throw new GatewayError(`wechat query: unknown trade_state ${trade.trade_state}`);
+    }
+  }
+
+  async closeTrade(outTradeNo: string): Promise<void> {
+    const result = await this.sdk.close(outTradeNo);
+    if (result.status === 204 || result.status === 200) return;
+    const code = errorCode(result);
+    if (code === 'ORDERPAID') throw new TradeAlreadyPaid(outTradeNo);
+    if (code === 'ORDER_NOT_EXIST' || code === 'ORDERCLOSED' || result.status === 404) return;
+    throw failure('close', result);
+  }
+}
+
+function errorCode(result: Output): string | undefined {
+  try {
+    return typeof result.error === 'string' ? (JSON.parse(result.error) as { code?: string }).code : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function failure(operation: string, result: Output): GatewayError {
+  return new GatewayError(`wechat ${operation} failed: HTTP ${result.status ?? 'none'} ${errorCode(result) ?? ''}`.trim());
+}
+
+/** The SDK's pluggable HTTP layer, on fetch. Errors are returned as the SDK's own layer returns them. */
+class VerifiedWechatHttp {
+  constructor(
+    private readonly gatewayUrl: string,
+    private readonly verifier: WechatSignatureVerifier,
+  ) {}
+
+  post(url: string, params: Record<string, unknown>, headers: Record<string, string>): Promise<Output> {
+    // The SDK signed JSON.stringify(params); send exactly those bytes.
+    return this.send(url, { method: 'POST', headers, body: JSON.stringify(params) });
+  }
+
+  get(url: string, headers: Record<string, string>): Promise<Output> {
+    return this.send(url, { method: 'GET', headers });
+  }
+
+  upload(): Promise<Output> {
+    throw new GatewayError('upload is not used');
+  }
+
+  private async send(url: string, init: RequestInit): Promise<Output> {
+    const target = url.startsWith(SDK_ORIGIN) ? this.gatewayUrl + url.slice(SDK_ORIGIN.length) : url;
+    let response: Response;
+    let body: string;
+    try {
+      response = await fetch(target, { ...init, signal: AbortSignal.timeout(TIMEOUT_MS) });
+      body = await response.text();
+    } catch (error) {
+      throw new GatewayError(`wechat gateway unreachable: ${(error as Error).name}`, { cause: error });
+    }
+    if (!response.ok) return { status: response.status, error: body };
+    if (body) {
+      const verdict = this.verifier.verify({
+        timestamp: response.headers.get('wechatpay-timestamp') ?? '',
+        nonce: response.headers.get('wechatpay-nonce') ?? '',
+        signature: response.headers.get('wechatpay-signature') ?? '',
+        serial: response.headers.get('wechatpay-serial') ?? '',
+        body,
+      });
+      if (verdict !== 'ok') throw new GatewayError(`wechat response signature: ${verdict}`);
+    }
+    try {
+      return { status: response.status, data: body ? JSON.parse(body) : undefined };
+    } catch {
+      throw new GatewayError('wechat response is not JSON');
+    }
+  }
+}

@@ -1,0 +1,31 @@
+import type middy from '@middy/core';
+import httpJsonBodyParser from '@middy/http-json-body-parser';
+import type { APIGatewayProxyEventV2 } from 'aws-lambda';
+import { PayError } from '../domain/errors';
+import { header } from './headers';
+
+/**
+ * Parses the body as JSON, or as a form when the client says `application/x-www-form-urlencoded`
+ * (older app builds do). JSON is assumed when no content type is sent. Anything unparsable is
+ * INVALID_BODY.
+ */
+export function parseBody(): middy.MiddlewareObj<APIGatewayProxyEventV2> {
+  // disableContentTypeCheck exists in the code of 6.4.5 but not in its typings.
+  const json = httpJsonBodyParser({ disableContentTypeCheck: true } as Parameters<typeof httpJsonBodyParser>[0]);
+  return {
+    before: async (request) => {
+      const event = request.event as Omit<APIGatewayProxyEventV2, 'body'> & { body?: unknown };
+      if (/^application\/x-www-form-urlencoded/i.test(header(event.headers, 'content-type') ?? '')) {
+        const text = event.isBase64Encoded ? Buffer.from(String(event.body ?? ''), 'base64').toString('utf8') : String(event.body ?? '');
+        event.body = Object.fromEntries(new URLSearchParams(text));
+        event.isBase64Encoded = false;
+        return;
+      }
+      try {
+        await json.before?.(request as never);
+      } catch {
+        throw new PayError('INVALID_BODY');
+      }
+    },
+  };
+}

@@ -1,0 +1,141 @@
+import { randomInt } from 'node:crypto';
+import { PayError } from '../domain/errors';
+import { channelOf, PayMethod, type Attempt, type AttemptSummary, type Channel, type Order } from '../domain/model';
+import { quoteOrder, type Quote } from '../domain/quote';
+import { GatewayError, TradeAlreadyPaid, type PayParam, type PaymentGateway } from '../gateways/paymentGateway';
+import { log } from '../log';
+import { WriteConflict, type PayStore } from '../store/payStore';
+import type { PayOrderInput } from './payRequest';
+
+export interface PayOrderDeps {
+  store: PayStore;
+  gateways: Record<Channel, PaymentGateway>;
+  fenPerPoint: number;
+  payTimeoutMinutes: number;
+  now?: () => Date;
+}
+
+export type PayOrderResult = { outcome: 'paid'; outTradeNo: string } | { outcome: 'pay_param'; outTradeNo: string; payParam: PayParam };
+
+/** A concurrent request may win the conditional write; re-read and decide again, a few times. */
+const MAX_ROUNDS = 3;
+/** An open attempt this close to its expiry is replaced rather than handed out again. */
+const REUSE_MARGIN_MS = 2 * 60 * 1000;
+
+/**
+ * "Pay this order now": checks the request against the server's own quote, then in ONE
+ * conditional write opens an attempt that holds the points (or, for points only, pays the order),
+ * and asks the gateway for the pay_param. A repeat tap with the same choice gets the same attempt
+ * again; a different choice supersedes it.
+ *
+ * @throws PayError for everything the app should show the user
+ */
+export async function payOrder(deps: PayOrderDeps, userId: number, input: PayOrderInput): Promise<PayOrderResult> {
+  for (let round = 1; ; round++) {
+    try {
+      return await payOrderOnce(deps, userId, input);
+    } catch (error) {
+      if (!(error instanceof WriteConflict)) throw error;
+      if (round === MAX_ROUNDS) throw new PayError('ORDER_BUSY');
+    }
+  }
+}
+
+async function payOrderOnce(deps: PayOrderDeps, userId: number, input: PayOrderInput): Promise<PayOrderResult> {
+  const { order, address, account } = await deps.store.loadPayContext(userId, input.orderId, input.addressId);
+  // Another user's order is reported exactly like a missing one.
+  if (!order || order.userId !== userId) throw new PayError('ORDER_NOT_FOUND');
+  if (!address) throw new PayError('ADDRESS_NOT_FOUND');
+
+  const open = order.status === 'paying' ? order.openAttempt : undefined;
+  const availablePoints = (account?.available ?? 0) + (open?.points ?? 0);
+  const quote = quoteOrder(order, input, availablePoints, deps.fenPerPoint);
+  const now = (deps.now ?? (() => new Date()))();
+
+  if (open && isSameChoice(open, quote, input.addressId) && Date.parse(open.expiresAt) - now.getTime() > REUSE_MARGIN_MS) {
+    return { outcome: 'pay_param', outTradeNo: open.outTradeNo, payParam: await requestPayParam(deps, order, open) };
+  }
+  if (open) await closeAtGateway(deps, open);
+
+  const attempt = newAttempt(order, quote, address, now, deps.payTimeoutMinutes);
+  await deps.store.commitAttempt({ attempt, previous: open, now: attempt.createdAt });
+  log.info('attempt opened', { orderId: order.orderId, outTradeNo: attempt.outTradeNo, method: attempt.method, superseded: open?.outTradeNo });
+  if (attempt.status === 'paid') return { outcome: 'paid', outTradeNo: attempt.outTradeNo };
+
+  try {
+    return { outcome: 'pay_param', outTradeNo: attempt.outTradeNo, payParam: await requestPayParam(deps, order, attempt) };
+  } catch (error) {
+    // The app never got a pay_param, so nothing can be paid: give the points and the order back now.
+    const released = await deps.store.releaseAttempt(attempt, 'failed', new Date().toISOString());
+    if (!released) log.warn('failed attempt was no longer open', { outTradeNo: attempt.outTradeNo });
+    throw error;
+  }
+}
+
+function isSameChoice(open: AttemptSummary, quote: Quote, addressId: number): boolean {
+  return open.method === quote.method && open.cashFen === quote.cashFen && open.points === quote.points && open.addressId === addressId;
+}
+
+function gatewayFor(deps: PayOrderDeps, method: PayMethod): PaymentGateway {
+  const channel = channelOf(method);
+  if (!channel) throw new Error(`method ${method} has no gateway`);
+  return deps.gateways[channel];
+}
+
+async function requestPayParam(deps: PayOrderDeps, order: Order, attempt: AttemptSummary): Promise<PayParam> {
+  try {
+    return await gatewayFor(deps, attempt.method).createPayParam({
+      outTradeNo: attempt.outTradeNo,
+      amountFen: attempt.cashFen,
+      subject: order.goodsName,
+      expiresAt: new Date(attempt.expiresAt),
+    });
+  } catch (error) {
+    throw translateGatewayError(error, attempt);
+  }
+}
+
+/** The old attempt must be provably unpaid and closed before its points may go to a new one. */
+async function closeAtGateway(deps: PayOrderDeps, open: AttemptSummary): Promise<void> {
+  const gateway = gatewayFor(deps, open.method);
+  try {
+    const trade = await gateway.queryTrade(open.outTradeNo);
+    if (trade.state === 'paid') throw new TradeAlreadyPaid(open.outTradeNo);
+    if (trade.state !== 'closed') await gateway.closeTrade(open.outTradeNo);
+  } catch (error) {
+    throw translateGatewayError(error, open);
+  }
+}
+
+function translateGatewayError(error: unknown, attempt: AttemptSummary): unknown {
+  if (error instanceof TradeAlreadyPaid) return new PayError('ORDER_BEING_PAID');
+  if (error instanceof GatewayError) {
+    log.warn('gateway error', { outTradeNo: attempt.outTradeNo, method: attempt.method, error: error.message });
+    return new PayError('GATEWAY_ERROR');
+  }
+  return error;
+}
+
+function newAttempt(order: Order, quote: Quote, address: Attempt['address'], now: Date, timeoutMinutes: number): Attempt {
+  const paysNow = quote.method === PayMethod.POINTS;
+  return {
+    outTradeNo: newOutTradeNo(order.orderId, now),
+    orderId: order.orderId,
+    userId: order.userId,
+    method: quote.method,
+    cashFen: quote.cashFen,
+    points: quote.points,
+    addressId: address.addressId,
+    address,
+    subject: order.goodsName,
+    status: paysNow ? 'paid' : 'open',
+    createdAt: now.toISOString(),
+    expiresAt: new Date(now.getTime() + timeoutMinutes * 60_000).toISOString(),
+    paidAt: paysNow ? now.toISOString() : undefined,
+  };
+}
+
+/** Unique per attempt, at most 32 characters of [0-9T] as both gateways accept: `<order>T<ms><4 random digits>`. */
+function newOutTradeNo(orderId: number, now: Date): string {
+  return `${orderId}T${now.getTime()}${String(randomInt(10_000)).padStart(4, '0')}`;
+}

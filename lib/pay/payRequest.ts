@@ -1,0 +1,68 @@
+import * as v from 'valibot';
+import { PayError } from '../domain/errors';
+import { yuanToFen } from '../domain/money';
+import { PAY_METHODS, type PayMethod } from '../domain/model';
+import type { PayRequest } from '../domain/quote';
+
+const MAX_ID = 2 ** 31 - 1;
+
+/** An integer sent as a number or as a numeric string (older clients send form fields). */
+function integer(field: string, min: number, max: number) {
+  const message = `${field}必须是${min}到${max}之间的整数`;
+  return v.pipe(
+    v.union([v.number(message), v.pipe(v.string(message), v.trim(), v.regex(/^-?\d{1,12}$/, message))], message),
+    v.transform(Number),
+    v.integer(message),
+    v.minValue(min, message),
+    v.maxValue(max, message),
+  );
+}
+
+const payOrderBody = v.object(
+  {
+    order_id: integer('order_id', 1, MAX_ID),
+    pay_method: v.pipe(
+      integer('pay_method', 1, 5),
+      v.custom<number>((m) => PAY_METHODS.includes(m as PayMethod), 'pay_method不正确'),
+      v.transform((m) => m as PayMethod),
+    ),
+    pay_price: v.pipe(
+      v.union([v.number(), v.string()], 'pay_price必须是金额'),
+      v.check((price) => yuanToFen(price) !== undefined, 'pay_price必须是不小于0、最多两位小数的金额'),
+      v.transform((price) => yuanToFen(price) as number),
+    ),
+    pay_integral: integer('pay_integral', 0, MAX_ID),
+    address_id: integer('address_id', 1, MAX_ID),
+    freight_mode: integer('freight_mode', 1, 2),
+    freight_json_arr_key: v.optional(integer('freight_json_arr_key', 0, 2), 0),
+  },
+  '请求参数必须是对象',
+);
+
+export interface PayOrderInput extends PayRequest {
+  orderId: number;
+  addressId: number;
+}
+
+/**
+ * Turns the app's body into typed integers (money in fen), or refuses it with INVALID_PARAM
+ * naming the first bad field.
+ */
+export function parsePayOrderBody(body: unknown): PayOrderInput {
+  const result = v.safeParse(payOrderBody, body ?? {});
+  if (!result.success) {
+    const issue = result.issues[0];
+    const field = issue.path?.map((p) => String(p.key)).join('.');
+    throw new PayError('INVALID_PARAM', field && issue.input === undefined ? `缺少参数${field}` : issue.message);
+  }
+  const b = result.output;
+  return {
+    orderId: b.order_id,
+    addressId: b.address_id,
+    method: b.pay_method,
+    priceFen: b.pay_price,
+    points: b.pay_integral,
+    freightMode: b.freight_mode,
+    freightKey: b.freight_json_arr_key,
+  };
+}

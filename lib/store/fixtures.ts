@@ -1,0 +1,110 @@
+import { PutCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import * as v from 'valibot';
+import { requireFen, yuanToFen } from '../domain/money';
+import { fromAddress, hashToken, keys } from './dynamoPayStore';
+
+const id = v.pipe(v.number(), v.integer(), v.minValue(1));
+const amount = v.pipe(v.string(), v.check((s) => yuanToFen(s) !== undefined, 'must be a yuan amount like "88.00"'));
+const isoTime = v.pipe(v.string(), v.check((s) => !Number.isNaN(Date.parse(s)), 'must be an ISO 8601 time'));
+
+const fixtureSchema = v.object({
+  users: v.optional(
+    v.array(
+      v.object({
+        user_id: id,
+        integral: v.pipe(v.number(), v.integer(), v.minValue(0)),
+        tokens: v.optional(v.array(v.object({ token: v.pipe(v.string(), v.nonEmpty()), expires_at: isoTime })), []),
+      }),
+    ),
+    [],
+  ),
+  addresses: v.optional(
+    v.array(
+      v.object({
+        address_id: id,
+        user_id: id,
+        name: v.string(),
+        phone: v.string(),
+        province: v.string(),
+        city: v.string(),
+        district: v.string(),
+        detail: v.string(),
+      }),
+    ),
+    [],
+  ),
+  orders: v.optional(
+    v.array(
+      v.object({
+        order_id: id,
+        user_id: id,
+        goods_name: v.pipe(v.string(), v.nonEmpty()),
+        goods_price: amount,
+        free_shipping: v.boolean(),
+        status: v.optional(v.picklist(['unpaid', 'paid', 'closed', 'cancelled']), 'unpaid'),
+        freight_json: v.optional(v.array(v.object({ key: id, name: v.string(), fee: amount })), []),
+      }),
+    ),
+    [],
+  ),
+});
+
+/** The seed format: the contract for tests, demos and anyone integrating (see README). */
+export type Fixture = v.InferInput<typeof fixtureSchema>;
+
+/** Validates a fixture, naming the first bad path. */
+export function parseFixture(input: unknown): v.InferOutput<typeof fixtureSchema> {
+  const result = v.safeParse(fixtureSchema, input);
+  if (!result.success) {
+    const issue = result.issues[0];
+    throw new Error(`bad fixture at ${issue.path?.map((p) => String(p.key)).join('.') ?? '(root)'}: ${issue.message}`);
+  }
+  return result.output;
+}
+
+/**
+ * Writes a fixture. Re-seeding the same ids overwrites them (a user's points start again from
+ * `integral`, nothing held or spent). Tokens are stored as their SHA-256 only.
+ */
+export async function writeFixture(db: DynamoDBDocumentClient, table: string, input: unknown): Promise<void> {
+  const fixture = parseFixture(input);
+  const now = new Date().toISOString();
+  const items: Record<string, unknown>[] = [];
+  for (const user of fixture.users) {
+    items.push({
+      ...keys.account(user.user_id),
+      entity: 'account',
+      user_id: user.user_id,
+      integral_available: user.integral,
+      integral_held: 0,
+      integral_spent: 0,
+      integral_credited: user.integral,
+      updated_at: now,
+    });
+    for (const { token, expires_at } of user.tokens) {
+      items.push({ ...keys.session(hashToken(token)), entity: 'session', user_id: user.user_id, expires_at: new Date(expires_at).toISOString() });
+    }
+  }
+  for (const a of fixture.addresses) {
+    items.push({
+      ...keys.address(a.user_id, a.address_id),
+      entity: 'address',
+      ...fromAddress({ addressId: a.address_id, userId: a.user_id, name: a.name, phone: a.phone, province: a.province, city: a.city, district: a.district, detail: a.detail }),
+    });
+  }
+  for (const o of fixture.orders) {
+    items.push({
+      ...keys.order(o.order_id),
+      entity: 'order',
+      order_id: o.order_id,
+      user_id: o.user_id,
+      goods_name: o.goods_name,
+      goods_fen: requireFen(o.goods_price, 'goods_price'),
+      free_shipping: o.free_shipping,
+      freight_options: o.freight_json.map((f) => ({ key: f.key, name: f.name, fee_fen: requireFen(f.fee, 'fee') })),
+      status: o.status,
+      updated_at: now,
+    });
+  }
+  await Promise.all(items.map((Item) => db.send(new PutCommand({ TableName: table, Item }))));
+}

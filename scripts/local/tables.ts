@@ -1,0 +1,43 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { CreateTableCommand, DynamoDBClient, ResourceInUseException, type CreateTableCommandInput } from '@aws-sdk/client-dynamodb';
+import { parseDocument } from 'yaml';
+
+const SERVERLESS_YML = join(__dirname, '..', '..', 'serverless.yml');
+
+/**
+ * The DynamoDB tables declared under `resources:` in serverless.yml, so the local database is
+ * created from the same definition as the deployed one. `tableName` replaces the
+ * `${self:custom.tableName}` variable, which only the framework resolves.
+ */
+export function tableDefinitionsFromServerlessYml(tableName: string): CreateTableCommandInput[] {
+  // CloudFormation tags (!GetAtt, !Join) elsewhere in the file are irrelevant here: keep them as plain values.
+  const document = parseDocument(readFileSync(SERVERLESS_YML, 'utf8'), { logLevel: 'silent' });
+  const resources = (document.toJS() as { resources: { Resources: Record<string, { Type: string; Properties: Record<string, unknown> }> } })
+    .resources.Resources;
+  return Object.values(resources)
+    .filter((resource) => resource.Type === 'AWS::DynamoDB::Table')
+    .map(({ Properties: p }) => ({
+      TableName: tableName,
+      BillingMode: p.BillingMode as CreateTableCommandInput['BillingMode'],
+      AttributeDefinitions: p.AttributeDefinitions as CreateTableCommandInput['AttributeDefinitions'],
+      KeySchema: p.KeySchema as CreateTableCommandInput['KeySchema'],
+      GlobalSecondaryIndexes: p.GlobalSecondaryIndexes as CreateTableCommandInput['GlobalSecondaryIndexes'],
+    }));
+}
+
+/** Creates the tables at `endpoint` unless they exist. */
+export async function createTables(endpoint: string, tableName: string): Promise<void> {
+  const client = new DynamoDBClient({ endpoint, region: 'ap-east-1', credentials: { accessKeyId: 'local', secretAccessKey: 'local' } });
+  try {
+    for (const definition of tableDefinitionsFromServerlessYml(tableName)) {
+      try {
+        await client.send(new CreateTableCommand(definition));
+      } catch (error) {
+        if (!(error instanceof ResourceInUseException)) throw error;
+      }
+    }
+  } finally {
+    client.destroy();
+  }
+}
