@@ -79,7 +79,7 @@ export class WechatPayGateway implements PaymentGateway {
     if (result.status === 204 || result.status === 200) return;
     const code = errorCode(result);
     if (code === 'ORDERPAID') throw new TradeAlreadyPaid(outTradeNo);
-    if (code === 'ORDER_NOT_EXIST' || code === 'ORDERCLOSED' || result.status === 404) return;
+    if (code === 'ORDER_NOT_EXIST' || code === 'ORDER_CLOSED' || code === 'ORDERCLOSED' || result.status === 404) return;
     throw failure('close', result);
   }
 }

@@ -130,7 +130,8 @@ function newAttempt(order: Order, quote: Quote, address: Attempt['address'], now
     subject: order.goodsName,
     status: paysNow ? 'paid' : 'open',
     createdAt: now.toISOString(),
-    expiresAt: new Date(now.getTime() + timeoutMinutes * 60_000).toISOString(),
+    // Whole seconds: the gateways take the expiry to the second, and ours must be the same instant.
+    expiresAt: new Date(Math.floor(now.getTime() / 1000) * 1000 + timeoutMinutes * 60_000).toISOString(),
     paidAt: paysNow ? now.toISOString() : undefined,
   };
 }

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { TransactionCanceledException } from '@aws-sdk/client-dynamodb';
-import { GetCommand, TransactWriteCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { GetCommand, TransactGetCommand, TransactWriteCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { Address, Attempt, AttemptStatus, AttemptSummary, Order, PointsAccount } from '../domain/model';
 import { WriteConflict, type AttemptChange, type PayContext, type PayStore, type Session } from './payStore';
 
@@ -41,11 +41,13 @@ export class DynamoPayStore implements PayStore {
   }
 
   async loadPayContext(userId: number, orderId: number, addressId: number): Promise<PayContext> {
-    const [order, address, account] = await Promise.all([
-      this.get(keys.order(orderId)),
-      this.get(keys.address(userId, addressId)),
-      this.get(keys.account(userId)),
-    ]);
+    // One serializable read: separate reads could see the points of a concurrent attempt but not its order.
+    const { Responses = [] } = await this.db.send(
+      new TransactGetCommand({
+        TransactItems: [keys.order(orderId), keys.address(userId, addressId), keys.account(userId)].map((Key) => ({ Get: { TableName: this.table, Key } })),
+      }),
+    );
+    const [order, address, account] = Responses.map((r) => r?.Item as Item | undefined);
     return {
       order: order && toOrder(order),
       address: address && toAddress(address),

@@ -1,0 +1,282 @@
+import { createPublicKey, createVerify } from 'node:crypto';
+import { PayError, type ErrorCode } from '../../../lib/domain/errors';
+import type { WechatPayParam } from '../../../lib/gateways/paymentGateway';
+import { payOrder, type PayOrderDeps, type PayOrderResult } from '../../../lib/pay/payOrder';
+import type { PayOrderInput } from '../../../lib/pay/payRequest';
+import { startTestStack, type TestStack } from '../../support/stack';
+import { tableState } from '../../support/tableState';
+
+let stack: TestStack;
+let state: ReturnType<typeof tableState>;
+let deps: PayOrderDeps;
+let nextOrderId = 1000;
+
+beforeAll(async () => {
+  stack = await startTestStack();
+  state = tableState(stack);
+  deps = { store: stack.app.store, gateways: stack.app.gateways, fenPerPoint: 1, payTimeoutMinutes: 30 };
+});
+afterAll(async () => {
+  state.close();
+  await stack.close();
+});
+
+/** A fresh user with `integral` points, an address, and orders of the given goods prices (free shipping unless freight given). */
+async function givenUser(integral: number, goods: string[] = ['88.00'], freight?: string) {
+  const userId = ++nextOrderId * 10;
+  const orderIds = goods.map(() => ++nextOrderId);
+  await stack.seed({
+    users: [{ user_id: userId, integral, tokens: [] }],
+    addresses: [{ address_id: userId + 1, user_id: userId, name: '张三', phone: '13800000000', province: '广东省', city: '深圳市', district: '南山区', detail: '科技园1号' }],
+    orders: goods.map((price, i) => ({
+      order_id: orderIds[i],
+      user_id: userId,
+      goods_name: '保温杯',
+      goods_price: price,
+      free_shipping: freight === undefined,
+      status: 'unpaid' as const,
+      freight_json: freight === undefined ? [] : [{ key: 1, name: '到付', fee: '0.00' }, { key: 2, name: '商家自选', fee: freight }],
+    })),
+  });
+  return { userId, addressId: userId + 1, orderId: orderIds[0], orderIds };
+}
+
+function input(orderId: number, addressId: number, over: Partial<PayOrderInput>): PayOrderInput {
+  return { orderId, addressId, method: 1, priceFen: 8800, points: 0, freightMode: 1, freightKey: 0, ...over };
+}
+
+async function refusal(promise: Promise<unknown>): Promise<ErrorCode> {
+  try {
+    await promise;
+  } catch (error) {
+    if (error instanceof PayError) return error.code;
+    throw error;
+  }
+  throw new Error('expected a refusal');
+}
+
+function wechatParam(result: PayOrderResult): WechatPayParam {
+  if (result.outcome !== 'pay_param' || typeof result.payParam === 'string') throw new Error('expected a WeChat pay_param');
+  return result.payParam;
+}
+
+function alipayParam(result: PayOrderResult): URLSearchParams {
+  if (result.outcome !== 'pay_param' || typeof result.payParam !== 'string') throw new Error('expected an Alipay order string');
+  return new URLSearchParams(result.payParam);
+}
+
+describe('a first pay', () => {
+  it('WeChat: a signed pay_param for the sandbox prepay id; the order is paying; no points move', async () => {
+    const u = await givenUser(500, ['88.00'], '12.00');
+    const result = await payOrder(deps, u.userId, input(u.orderId, u.addressId, { priceFen: 10000, freightMode: 2, freightKey: 2 }));
+    const param = wechatParam(result);
+
+    const trade = stack.gateway.trade(result.outTradeNo);
+    expect(trade).toMatchObject({ channel: 'wechat', amountFen: 10000, status: 'UNPAID', prepayId: param.prepayid });
+    expect(param).toMatchObject({ appid: stack.credentials.wechat.appid, partnerid: stack.credentials.wechat.mchid, package: 'Sign=WXPay' });
+    const signed = `${param.appid}\n${param.timestamp}\n${param.noncestr}\n${param.prepayid}\n`;
+    const merchantKey = createPublicKey(stack.credentials.wechat.merchant_cert_pem);
+    expect(createVerify('RSA-SHA256').update(signed).verify(merchantKey, param.sign, 'base64')).toBe(true);
+
+    expect(await state.order(u.orderId)).toMatchObject({ status: 'paying', open_attempt: { out_trade_no: result.outTradeNo, cash_fen: 10000, points: 0 } });
+    expect(await state.attempt(result.outTradeNo)).toMatchObject({ status: 'open', method: 1, cash_fen: 10000, points: 0, address: { name: '张三' } });
+    expect(await state.account(u.userId)).toMatchObject({ integral_available: 500, integral_held: 0, integral_spent: 0 });
+    // the expiry sent to WeChat is the attempt's own, in Beijing time
+    const attempt = await state.attempt(result.outTradeNo);
+    expect(Date.parse(trade!.timeExpire!)).toBe(Date.parse(attempt!.expires_at as string));
+    expect(trade!.timeExpire).toMatch(/\+08:00$/);
+  });
+
+  it('Alipay: a signed APP order string with the server total in yuan and Beijing timestamps', async () => {
+    const u = await givenUser(0, ['199.00']);
+    const result = await payOrder(deps, u.userId, input(u.orderId, u.addressId, { method: 2, priceFen: 19900 }));
+    const params = alipayParam(result);
+    const biz = JSON.parse(params.get('biz_content')!);
+    expect(biz).toMatchObject({ out_trade_no: result.outTradeNo, total_amount: '199.00', product_code: 'QUICK_MSECURITY_PAY' });
+    expect(params.get('method')).toBe('alipay.trade.app.pay');
+    expect(params.get('app_id')).toBe(stack.credentials.alipay.app_id);
+    // Beijing wall time whatever TZ the process runs in
+    const beijingNow = new Date(Date.now() + 8 * 3600_000).toISOString().slice(0, 16).replace('T', ' ');
+    expect(params.get('timestamp')!.slice(0, 16)).toBe(beijingNow);
+
+    const signed = [...params.entries()].filter(([k]) => k !== 'sign').sort(([a], [b]) => (a < b ? -1 : 1)).map(([k, v]) => `${k}=${v}`).join('&');
+    expect(createVerify('RSA-SHA256').update(signed).verify(stack.credentials.alipay.app_public_key_pem, params.get('sign')!, 'base64')).toBe(true);
+    // the sandbox accepts it as the Alipay app would
+    expect(stack.gateway.registerAlipayOrder(String((result as { payParam: string }).payParam))).toMatchObject({ amountFen: 19900 });
+    expect(await state.order(u.orderId)).toMatchObject({ status: 'paying' });
+  });
+
+  it.each([
+    [4, 'wechat'],
+    [5, 'alipay'],
+  ] as const)('method %p holds the points, charges the rest and writes one hold ledger entry', async (method, channel) => {
+    const u = await givenUser(5000, ['59.90'], '8.00');
+    const result = await payOrder(deps, u.userId, input(u.orderId, u.addressId, { method, points: 3000, priceFen: 2990, freightMode: 2, freightKey: 1 }));
+    expect(result.outcome).toBe('pay_param');
+    if (channel === 'wechat') expect(stack.gateway.trade(result.outTradeNo)?.amountFen).toBe(2990);
+    else expect(JSON.parse(alipayParam(result).get('biz_content')!).total_amount).toBe('29.90');
+    expect(await state.account(u.userId)).toMatchObject({ integral_available: 2000, integral_held: 3000, integral_spent: 0 });
+    expect(await state.ledger(u.userId)).toEqual([expect.objectContaining({ kind: 'hold', points: 3000, out_trade_no: result.outTradeNo })]);
+  });
+
+  it('points only: paid at once, points spent, nothing at a gateway', async () => {
+    const u = await givenUser(20000, ['45.00']);
+    const result = await payOrder(deps, u.userId, input(u.orderId, u.addressId, { method: 3, points: 4500, priceFen: 0 }));
+    expect(result.outcome).toBe('paid');
+    expect(stack.gateway.trade(result.outTradeNo)).toBeUndefined();
+    expect(await state.order(u.orderId)).toMatchObject({ status: 'paid', paid_attempt: result.outTradeNo });
+    expect(await state.order(u.orderId)).not.toHaveProperty('open_attempt');
+    expect(await state.attempt(result.outTradeNo)).toMatchObject({ status: 'paid', points: 4500, cash_fen: 0 });
+    expect(await state.account(u.userId)).toMatchObject({ integral_available: 15500, integral_held: 0, integral_spent: 4500 });
+    expect(await state.ledger(u.userId)).toEqual([expect.objectContaining({ kind: 'spend', points: 4500 })]);
+    expect(await refusal(payOrder(deps, u.userId, input(u.orderId, u.addressId, { method: 3, points: 4500, priceFen: 0 })))).toBe('ORDER_ALREADY_PAID');
+  });
+});
+
+describe('refusals change nothing', () => {
+  it.each<[string, Partial<PayOrderInput>, ErrorCode]>([
+    ['a price one fen low', { priceFen: 8799 }, 'PRICE_MISMATCH'],
+    ['points on a cash-only method', { points: 1 }, 'INTEGRAL_MISMATCH'],
+    ['points-only without enough points', { method: 3, points: 8800, priceFen: 0 }, 'INTEGRAL_NOT_ENOUGH'],
+    ['more points than available', { method: 4, points: 501, priceFen: 8299 }, 'INTEGRAL_INVALID'],
+    ['freight mode 2 on a free-shipping order', { freightMode: 2, freightKey: 2 }, 'FREIGHT_MODE_INVALID'],
+  ])('%s', async (_title, over, code) => {
+    const u = await givenUser(500);
+    const before = await state.snapshot();
+    expect(await refusal(payOrder(deps, u.userId, input(u.orderId, u.addressId, over)))).toBe(code);
+    expect(await state.snapshot()).toEqual(before);
+  });
+
+  it("another user's order is reported as missing; another user's address too", async () => {
+    const owner = await givenUser(0);
+    const other = await givenUser(0);
+    const before = await state.snapshot();
+    expect(await refusal(payOrder(deps, other.userId, input(owner.orderId, other.addressId, {})))).toBe('ORDER_NOT_FOUND');
+    expect(await refusal(payOrder(deps, owner.userId, input(owner.orderId, other.addressId, {})))).toBe('ADDRESS_NOT_FOUND');
+    expect(await refusal(payOrder(deps, owner.userId, input(999_999, owner.addressId, {})))).toBe('ORDER_NOT_FOUND');
+    expect(await state.snapshot()).toEqual(before);
+  });
+
+  it('enough points forbid a gateway method', async () => {
+    const u = await givenUser(8800);
+    expect(await refusal(payOrder(deps, u.userId, input(u.orderId, u.addressId, {})))).toBe('PAY_METHOD_NOT_ALLOWED');
+  });
+});
+
+describe('paying again while an attempt is open', () => {
+  it('the same choice returns the same attempt and prepay id, holding the points once', async () => {
+    const u = await givenUser(1000);
+    const choice = input(u.orderId, u.addressId, { method: 4, points: 800, priceFen: 8000 });
+    const first = await payOrder(deps, u.userId, choice);
+    const second = await payOrder(deps, u.userId, choice);
+    expect(second.outTradeNo).toBe(first.outTradeNo);
+    expect(wechatParam(second).prepayid).toBe(wechatParam(first).prepayid);
+    expect(await state.account(u.userId)).toMatchObject({ integral_available: 200, integral_held: 800 });
+    expect(await state.ledger(u.userId)).toHaveLength(1);
+  });
+
+  it('a different split closes the old attempt at the gateway and moves the hold', async () => {
+    const u = await givenUser(1000);
+    const first = await payOrder(deps, u.userId, input(u.orderId, u.addressId, { method: 4, points: 800, priceFen: 8000 }));
+    const second = await payOrder(deps, u.userId, input(u.orderId, u.addressId, { method: 5, points: 300, priceFen: 8500 }));
+    expect(second.outTradeNo).not.toBe(first.outTradeNo);
+    expect(stack.gateway.trade(first.outTradeNo)?.status).toBe('CLOSED');
+    expect(await state.attempt(first.outTradeNo)).toMatchObject({ status: 'superseded' });
+    expect(await state.attempt(first.outTradeNo)).not.toHaveProperty('gsi1pk');
+    expect(await state.attempt(second.outTradeNo)).toMatchObject({ status: 'open', points: 300 });
+    expect(await state.order(u.orderId)).toMatchObject({ status: 'paying', open_attempt: { out_trade_no: second.outTradeNo } });
+    expect(await state.account(u.userId)).toMatchObject({ integral_available: 700, integral_held: 300 });
+    const ledger = (await state.ledger(u.userId)).map((e) => [e.kind, e.points, e.out_trade_no]);
+    expect(ledger).toEqual(expect.arrayContaining([['hold', 800, first.outTradeNo], ['release', 800, first.outTradeNo], ['hold', 300, second.outTradeNo]]));
+    expect(ledger).toHaveLength(3);
+  });
+
+  it('points held by the old attempt count toward a points-only pay that replaces it', async () => {
+    const u = await givenUser(8000);
+    const first = await payOrder(deps, u.userId, input(u.orderId, u.addressId, { method: 4, points: 8000, priceFen: 800 }));
+    await state.credit(u.userId, 800); // earned while the pay sheet was open
+    const paid = await payOrder(deps, u.userId, input(u.orderId, u.addressId, { method: 3, points: 8800, priceFen: 0 }));
+    expect(paid.outcome).toBe('paid');
+    expect(stack.gateway.trade(first.outTradeNo)?.status).toBe('CLOSED');
+    expect(await state.attempt(first.outTradeNo)).toMatchObject({ status: 'superseded' });
+    expect(await state.order(u.orderId)).toMatchObject({ status: 'paid', paid_attempt: paid.outTradeNo });
+    expect(await state.account(u.userId)).toMatchObject({ integral_available: 0, integral_held: 0, integral_spent: 8800 });
+  });
+
+  it('if the gateway says the old attempt is paid, no new attempt is opened', async () => {
+    const u = await givenUser(1000);
+    const first = await payOrder(deps, u.userId, input(u.orderId, u.addressId, { method: 4, points: 800, priceFen: 8000 }));
+    stack.gateway.pay(first.outTradeNo);
+    const before = await state.snapshot();
+    expect(await refusal(payOrder(deps, u.userId, input(u.orderId, u.addressId, { method: 1, points: 0, priceFen: 8800 })))).toBe('ORDER_BEING_PAID');
+    expect(await state.snapshot()).toEqual(before);
+  });
+
+  it('if the old attempt cannot be closed, nothing changes', async () => {
+    const u = await givenUser(1000);
+    await payOrder(deps, u.userId, input(u.orderId, u.addressId, { method: 4, points: 800, priceFen: 8000 }));
+    const before = await state.snapshot();
+    stack.gateway.failNext('wechat.close', 1, '500');
+    expect(await refusal(payOrder(deps, u.userId, input(u.orderId, u.addressId, { method: 1, points: 0, priceFen: 8800 })))).toBe('GATEWAY_ERROR');
+    expect(await state.snapshot()).toEqual(before);
+  });
+});
+
+describe('gateway failure', () => {
+  it.each(['500', 'drop'] as const)('a prepay that fails (%s) is compensated: points back, order unpaid, attempt failed', async (how) => {
+    const u = await givenUser(1000);
+    stack.gateway.failNext('wechat.prepay', 1, how);
+    expect(await refusal(payOrder(deps, u.userId, input(u.orderId, u.addressId, { method: 4, points: 800, priceFen: 8000 })))).toBe('GATEWAY_ERROR');
+    expect(await state.account(u.userId)).toMatchObject({ integral_available: 1000, integral_held: 0 });
+    expect(await state.order(u.orderId)).toMatchObject({ status: 'unpaid' });
+    const [attempt] = await state.attemptsOf(u.orderId);
+    expect(attempt).toMatchObject({ status: 'failed' });
+    expect(attempt).not.toHaveProperty('gsi1pk');
+    expect((await state.ledger(u.userId)).map((e) => e.kind).sort()).toEqual(['hold', 'release']);
+    // and the user can simply try again
+    const retry = await payOrder(deps, u.userId, input(u.orderId, u.addressId, { method: 4, points: 800, priceFen: 8000 }));
+    expect(retry.outcome).toBe('pay_param');
+  });
+});
+
+describe('concurrency', () => {
+  it('20 parallel identical pays of one order hold the points once and share one attempt', async () => {
+    const u = await givenUser(1000);
+    const choice = input(u.orderId, u.addressId, { method: 4, points: 800, priceFen: 8000 });
+    const results = await Promise.allSettled(Array.from({ length: 20 }, () => payOrder(deps, u.userId, choice)));
+    const succeeded = results.filter((r): r is PromiseFulfilledResult<PayOrderResult> => r.status === 'fulfilled').map((r) => r.value);
+    const refused = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected').map((r) => (r.reason as PayError).code);
+    expect(succeeded.length).toBeGreaterThan(0);
+    expect(new Set(refused)).toEqual(new Set(refused.length ? ['ORDER_BUSY'] : []));
+    expect(new Set(succeeded.map((r) => r.outTradeNo)).size).toBe(1);
+    expect(await state.account(u.userId)).toMatchObject({ integral_available: 200, integral_held: 800 });
+    expect(await state.ledger(u.userId)).toHaveLength(1);
+    expect(await state.attemptsOf(u.orderId)).toHaveLength(1);
+  });
+
+  it('20 parallel pays with different splits leave exactly one open attempt holding exactly its points', async () => {
+    const u = await givenUser(1000);
+    await Promise.allSettled(
+      Array.from({ length: 20 }, (_, i) => payOrder(deps, u.userId, input(u.orderId, u.addressId, { method: i % 2 ? 4 : 5, points: 100 + i, priceFen: 8700 - i }))),
+    );
+    const attempts = await state.attemptsOf(u.orderId);
+    const open = attempts.filter((a) => a.status === 'open');
+    expect(open).toHaveLength(1);
+    const order = await state.order(u.orderId);
+    expect(order).toMatchObject({ status: 'paying', open_attempt: { out_trade_no: open[0].out_trade_no } });
+    expect(await state.account(u.userId)).toMatchObject({ integral_held: open[0].points, integral_available: 1000 - (open[0].points as number) });
+    const ledger = await state.ledger(u.userId);
+    const net = ledger.reduce((sum, e) => sum + (e.kind === 'hold' ? (e.points as number) : -(e.points as number)), 0);
+    expect(net).toBe(open[0].points);
+  });
+
+  it('parallel points-only pays of several orders never spend more than the balance', async () => {
+    const u = await givenUser(10000, ['30.00', '30.00', '30.00', '30.00', '30.00', '30.00']);
+    const results = await Promise.allSettled(u.orderIds.map((orderId) => payOrder(deps, u.userId, input(orderId, u.addressId, { method: 3, points: 3000, priceFen: 0 }))));
+    const paid = results.filter((r) => r.status === 'fulfilled');
+    expect(paid).toHaveLength(3);
+    for (const r of results) if (r.status === 'rejected') expect((r.reason as PayError).code).toMatch(/^(INTEGRAL_NOT_ENOUGH|ORDER_BUSY)$/);
+    expect(await state.account(u.userId)).toMatchObject({ integral_available: 1000, integral_held: 0, integral_spent: 9000 });
+    expect((await state.ledger(u.userId)).filter((e) => e.kind === 'spend')).toHaveLength(3);
+  });
+});

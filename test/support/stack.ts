@@ -1,0 +1,56 @@
+import { createApp, type App } from '../../lib/app';
+import { loadConfig } from '../../lib/config';
+import { createDocumentClient } from '../../lib/store/dynamoClient';
+import { writeFixture, type Fixture } from '../../lib/store/fixtures';
+import { startLocalDynamo, type LocalDynamo } from '../../scripts/local/dynalite';
+import { localFunctionEnvironment } from '../../scripts/local/environment';
+import { createTables } from '../../scripts/local/tables';
+import { generateSandboxCredentials, type SandboxCredentials } from '../../scripts/sandbox/credentials';
+import { startSandboxGateway, type SandboxGateway } from '../../scripts/sandbox/gateway';
+
+/** A real local stack for one test file: dynalite with transactions, the sandbox gateways, the app. */
+export interface TestStack {
+  app: App;
+  env: Record<string, string>;
+  credentials: SandboxCredentials;
+  dynamo: LocalDynamo;
+  gateway: SandboxGateway;
+  seed(fixture: Fixture): Promise<void>;
+  close(): Promise<void>;
+}
+
+export const TABLE = 'paynow-test';
+
+let credentialsOnce: Promise<SandboxCredentials> | undefined;
+
+export async function startTestStack(options: { notifyBaseUrl?: string; env?: Record<string, string> } = {}): Promise<TestStack> {
+  process.env.LOG_LEVEL ??= 'silent';
+  const dynamo = await startLocalDynamo();
+  await createTables(dynamo.endpoint, TABLE);
+  // Key generation is the slow part; one set per test file is enough. The gateway URL is patched in below.
+  const generated = await (credentialsOnce ??= generateSandboxCredentials({ gatewayUrl: 'http://127.0.0.1:1' }));
+  const gateway = await startSandboxGateway({ credentials: generated });
+  const credentials: SandboxCredentials = {
+    wechat: { ...generated.wechat, gateway_url: gateway.url },
+    alipay: { ...generated.alipay, gateway_url: `${gateway.url}/alipay/gateway.do` },
+  };
+  const env = {
+    ...localFunctionEnvironment(credentials, { tableName: TABLE, dynamodbEndpoint: dynamo.endpoint, notifyBaseUrl: options.notifyBaseUrl ?? 'http://127.0.0.1:3999' }),
+    ...options.env,
+  };
+  const app = createApp(loadConfig(env));
+  const db = createDocumentClient(dynamo.endpoint);
+  return {
+    app,
+    env,
+    credentials,
+    dynamo,
+    gateway,
+    seed: (fixture) => writeFixture(db, TABLE, fixture),
+    close: async () => {
+      db.destroy();
+      await gateway.close();
+      await dynamo.close();
+    },
+  };
+}

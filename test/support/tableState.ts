@@ -1,0 +1,55 @@
+import { GetCommand, QueryCommand, ScanCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { createDocumentClient } from '../../lib/store/dynamoClient';
+import { keys } from '../../lib/store/dynamoPayStore';
+import { TABLE, type TestStack } from './stack';
+
+type Item = Record<string, unknown>;
+
+/** Reads the table as the tests need to see it: raw items, by the store's own keys. */
+export function tableState(stack: TestStack) {
+  const db = createDocumentClient(stack.dynamo.endpoint);
+  const get = async (key: { pk: string; sk: string }) =>
+    (await db.send(new GetCommand({ TableName: TABLE, Key: key, ConsistentRead: true }))).Item as Item | undefined;
+  return {
+    /** Every item, sorted, for "nothing changed" assertions. */
+    async snapshot(): Promise<Item[]> {
+      const items: Item[] = [];
+      let start: Record<string, unknown> | undefined;
+      do {
+        const page = await db.send(new ScanCommand({ TableName: TABLE, ExclusiveStartKey: start }));
+        items.push(...((page.Items ?? []) as Item[]));
+        start = page.LastEvaluatedKey;
+      } while (start);
+      return items.sort((a, b) => `${a.pk}|${a.sk}`.localeCompare(`${b.pk}|${b.sk}`));
+    },
+    account: (userId: number) => get(keys.account(userId)),
+    order: (orderId: number) => get(keys.order(orderId)),
+    attempt: (outTradeNo: string) => get(keys.attempt(outTradeNo)),
+    async ledger(userId: number): Promise<Item[]> {
+      const page = await db.send(
+        new QueryCommand({
+          TableName: TABLE,
+          KeyConditionExpression: 'pk = :pk AND begins_with(sk, :ledger)',
+          ExpressionAttributeValues: { ':pk': `USER#${userId}`, ':ledger': 'LEDGER#' },
+          ConsistentRead: true,
+        }),
+      );
+      return (page.Items ?? []) as Item[];
+    },
+    async attemptsOf(orderId: number): Promise<Item[]> {
+      return (await this.snapshot()).filter((i) => i.entity === 'attempt' && i.order_id === orderId);
+    },
+    /** Points earned elsewhere in the shop, as its points service would credit them. */
+    async credit(userId: number, points: number): Promise<void> {
+      await db.send(
+        new UpdateCommand({
+          TableName: TABLE,
+          Key: keys.account(userId),
+          UpdateExpression: 'ADD integral_available :p, integral_credited :p',
+          ExpressionAttributeValues: { ':p': points },
+        }),
+      );
+    },
+    close: () => db.destroy(),
+  };
+}
