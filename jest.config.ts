@@ -6,8 +6,9 @@ const config: Config = {
   roots: ['<rootDir>/test'],
   testMatch: ['**/*.test.ts'],
   // middy 6 ships ESM only: let ts-jest turn it into CommonJS like the project's own code.
-  transform: { '^.+\\.[tj]s$': ['ts-jest', { isolatedModules: true, tsconfig: { allowJs: true } }] },
+  transform: { '^.+\\.[tj]s$': ['ts-jest', { tsconfig: { allowJs: true } }] },
   transformIgnorePatterns: ['/node_modules/(?!@middy/)'],
+  setupFiles: ['<rootDir>/test/support/setup.ts'],
   testTimeout: 30_000,
   maxWorkers: 2,
 };

@@ -15,8 +15,9 @@ export function parseBody(): middy.MiddlewareObj<APIGatewayProxyEventV2> {
   return {
     before: async (request) => {
       const event = request.event as Omit<APIGatewayProxyEventV2, 'body'> & { body?: unknown };
-      if (/^application\/x-www-form-urlencoded/i.test(header(event.headers, 'content-type') ?? '')) {
-        const text = event.isBase64Encoded ? Buffer.from(String(event.body ?? ''), 'base64').toString('utf8') : String(event.body ?? '');
+      const text = event.isBase64Encoded ? Buffer.from(String(event.body ?? ''), 'base64').toString('utf8') : String(event.body ?? '');
+      // A JSON object sent as a form (curl -d without a content type does that) is still read as JSON.
+      if (/^application\/x-www-form-urlencoded/i.test(header(event.headers, 'content-type') ?? '') && !text.trimStart().startsWith('{')) {
         event.body = Object.fromEntries(new URLSearchParams(text));
         event.isBase64Encoded = false;
         return;

@@ -32,13 +32,16 @@ export async function startLocalDynamo(opts: { port?: number; host?: string } = 
     });
   });
   const { port } = server.address() as AddressInfo;
+  let closing: Promise<void> | undefined;
   return {
     endpoint: `http://${host.includes(':') ? `[${host}]` : host}:${port}`,
     port,
-    close: () => new Promise<void>((resolve, reject) => {
-      server.close((err) => (err ? reject(err) : resolve()));
-      // SDK clients keep connections alive; without this, close waits for their idle timeout.
-      server.closeAllConnections();
-    }),
+    // Idempotent: a test that stops the database on purpose still has its afterAll close it.
+    close: () =>
+      (closing ??= new Promise<void>((resolve, reject) => {
+        server.close((err) => (err ? reject(err) : resolve()));
+        // SDK clients keep connections alive; without this, close waits for their idle timeout.
+        server.closeAllConnections();
+      })),
   };
 }

@@ -2,6 +2,7 @@ import { createApp, type App } from '../../lib/app';
 import { loadConfig } from '../../lib/config';
 import { createDocumentClient } from '../../lib/store/dynamoClient';
 import { writeFixture, type Fixture } from '../../lib/store/fixtures';
+import { LOCAL_TABLE_NAME } from '../../scripts/local/constants';
 import { startLocalDynamo, type LocalDynamo } from '../../scripts/local/dynalite';
 import { localFunctionEnvironment } from '../../scripts/local/environment';
 import { createTables } from '../../scripts/local/tables';
@@ -19,12 +20,12 @@ export interface TestStack {
   close(): Promise<void>;
 }
 
-export const TABLE = 'paynow-test';
+/** The table serverless.yml names for stage dev; each test file has a database of its own. */
+export const TABLE = LOCAL_TABLE_NAME;
 
 let credentialsOnce: Promise<SandboxCredentials> | undefined;
 
 export async function startTestStack(options: { notifyBaseUrl?: string; env?: Record<string, string> } = {}): Promise<TestStack> {
-  process.env.LOG_LEVEL ??= 'silent';
   const dynamo = await startLocalDynamo();
   await createTables(dynamo.endpoint, TABLE);
   // Key generation is the slow part; one set per test file is enough. The gateway URL is patched in below.

@@ -1,0 +1,81 @@
+import { createVerify } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { DEMO_FIXTURE_FILE, DEMO_REQUESTS } from '../../scripts/local/demo';
+import { startOffline, type Offline } from '../../scripts/local/offline';
+import { freePort } from '../support/ports';
+import { startTestStack, type TestStack } from '../support/stack';
+import { tableState } from '../support/tableState';
+
+/** Real HTTP through serverless offline: the bundled function, the offline API Gateway, dynalite and the sandbox. */
+let stack: TestStack;
+let offline: Offline;
+
+beforeAll(async () => {
+  const [httpPort, lambdaPort] = [await freePort(), await freePort()];
+  stack = await startTestStack({ notifyBaseUrl: `http://127.0.0.1:${httpPort}` });
+  await stack.seed(JSON.parse(readFileSync(DEMO_FIXTURE_FILE, 'utf8')));
+  offline = await startOffline({ env: stack.env, httpPort, lambdaPort, quiet: true });
+}, 120_000);
+afterAll(async () => {
+  await offline?.stop();
+  await stack?.close();
+});
+
+async function post(path: string, headers: Record<string, string>, body: string) {
+  const response = await fetch(`${offline.url}${path}`, { method: 'POST', headers, body });
+  return { status: response.status, body: (await response.json()) as { status: number; msg: string; code?: string; data: any } };
+}
+
+describe('the demo curls npm start prints', () => {
+  it.each(DEMO_REQUESTS.map((r) => [r.title, r] as const))('%s', async (_title, request) => {
+    const { status, body } = await post('/order/pay', { 'content-type': 'application/json', token: request.token }, JSON.stringify(request.body));
+    expect(status).toBe(200);
+    switch (request.expect) {
+      case 'wechat': {
+        expect(body).toMatchObject({ status: 200, msg: '下单成功' });
+        const p = body.data.pay_param;
+        expect(stack.gateway.trade(body.data.out_trade_no)?.prepayId).toBe(p.prepayid);
+        const signed = `${p.appid}\n${p.timestamp}\n${p.noncestr}\n${p.prepayid}\n`;
+        expect(createVerify('RSA-SHA256').update(signed).verify(stack.credentials.wechat.merchant_cert_pem, p.sign, 'base64')).toBe(true);
+        break;
+      }
+      case 'alipay': {
+        expect(body).toMatchObject({ status: 200, msg: '下单成功' });
+        const trade = stack.gateway.registerAlipayOrder(body.data.pay_param);
+        expect(trade.amountFen).toBe(Math.round(Number(request.body.pay_price) * 100));
+        expect(trade.notifyUrl).toBe(`${offline.url}/notify/alipay`);
+        break;
+      }
+      case 'points':
+        expect(body).toEqual({ status: 200, msg: '支付成功', data: { pay_param: null, out_trade_no: expect.any(String) } });
+        break;
+      case 'token_expired':
+        expect(body).toEqual({ status: 0, msg: 'token过期', code: 'TOKEN_EXPIRED', data: [] });
+        break;
+    }
+  });
+});
+
+describe('over HTTP', () => {
+  it('accepts the form encoding older app builds send', async () => {
+    const form = new URLSearchParams({ order_id: '501', pay_method: '1', pay_price: '100', pay_integral: '0', address_id: '11', freight_mode: '2', freight_json_arr_key: '2' });
+    const { body } = await post('/order/pay', { 'content-type': 'application/x-www-form-urlencoded', token: 'demo-1001' }, form.toString());
+    expect(body).toMatchObject({ status: 200, msg: '下单成功', data: { pay_param: { package: 'Sign=WXPay' } } });
+  });
+
+  it('refuses a tampered price with the envelope and changes nothing', async () => {
+    const state = tableState(stack);
+    const before = await state.snapshot();
+    const { status, body } = await post('/order/pay', { 'content-type': 'application/json', token: 'demo-1001' }, JSON.stringify({ ...DEMO_REQUESTS[0].body, pay_price: '0.01' }));
+    expect(status).toBe(200);
+    expect(body).toEqual({ status: 0, msg: '支付金额与订单应付金额不一致(应付100.00元)', code: 'PRICE_MISMATCH', data: [] });
+    expect(await state.snapshot()).toEqual(before);
+    state.close();
+  });
+
+  it('answers malformed JSON with the envelope, not a 4xx/5xx', async () => {
+    const { status, body } = await post('/order/pay', { 'content-type': 'application/json', token: 'demo-1001' }, '{"order_id":');
+    expect(status).toBe(200);
+    expect(body).toEqual({ status: 0, msg: '请求格式错误', code: 'INVALID_BODY', data: [] });
+  });
+});

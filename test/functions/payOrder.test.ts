@@ -1,0 +1,98 @@
+import type { APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
+import { httpEvent, lambdaContext } from '../support/events';
+import { startTestStack, type TestStack } from '../support/stack';
+import { tableState } from '../support/tableState';
+
+let stack: TestStack;
+let handler: (event: unknown, context: unknown) => Promise<APIGatewayProxyStructuredResultV2>;
+
+beforeAll(async () => {
+  stack = await startTestStack();
+  Object.assign(process.env, stack.env);
+  ({ handler } = (await import('../../functions/payOrder')) as never);
+  await stack.seed({
+    users: [
+      { user_id: 1, integral: 5000, tokens: [{ token: 'good', expires_at: '2099-01-01T00:00:00+08:00' }, { token: 'old', expires_at: '2020-01-01T00:00:00+08:00' }] },
+    ],
+    addresses: [{ address_id: 11, user_id: 1, name: '张三', phone: '13800000000', province: '广东省', city: '深圳市', district: '南山区', detail: '科技园1号' }],
+    orders: [
+      { order_id: 501, user_id: 1, goods_name: '保温杯', goods_price: '88.00', free_shipping: false, freight_json: [{ key: 1, name: '到付', fee: '0.00' }, { key: 2, name: '商家自选', fee: '12.00' }] },
+      { order_id: 502, user_id: 1, goods_name: '耳机', goods_price: '199.00', free_shipping: true },
+    ],
+  });
+});
+afterAll(() => stack.close());
+
+const wechatBody = { order_id: 501, pay_method: 1, pay_price: '100.00', pay_integral: 0, address_id: 11, freight_mode: 2, freight_json_arr_key: 2 };
+
+async function call(options: { token?: string; body?: string; contentType?: string; base64?: boolean }) {
+  const headers: Record<string, string> = {};
+  if (options.token !== undefined) headers.token = options.token;
+  if (options.contentType) headers['Content-Type'] = options.contentType;
+  const response = await handler(httpEvent({ path: '/order/pay', headers, body: options.body, base64: options.base64 }), lambdaContext);
+  return { statusCode: response.statusCode, contentType: response.headers?.['content-type'], body: JSON.parse(response.body as string) };
+}
+
+describe('POST /order/pay (handler)', () => {
+  it('answers the WeChat envelope', async () => {
+    const reply = await call({ token: 'good', body: JSON.stringify(wechatBody), contentType: 'application/json' });
+    expect(reply.statusCode).toBe(200);
+    expect(reply.contentType).toMatch(/^application\/json/);
+    expect(reply.body).toMatchObject({ status: 200, msg: '下单成功', data: { pay_param: { package: 'Sign=WXPay', partnerid: stack.credentials.wechat.mchid } } });
+    expect(Object.keys(reply.body.data.pay_param).sort()).toEqual(['appid', 'noncestr', 'package', 'partnerid', 'prepayid', 'sign', 'timestamp']);
+  });
+
+  it('reads a form body, plain or base64-encoded as API Gateway passes it', async () => {
+    const form = new URLSearchParams({ order_id: '502', pay_method: '2', pay_price: '199.00', pay_integral: '0', address_id: '11', freight_mode: '1' }).toString();
+    for (const base64 of [false, true]) {
+      const reply = await call({ token: 'good', body: form, contentType: 'application/x-www-form-urlencoded; charset=utf-8', base64 });
+      expect(reply.body).toMatchObject({ status: 200, msg: '下单成功' });
+      expect(typeof reply.body.data.pay_param).toBe('string');
+    }
+  });
+
+  it.each([
+    [undefined, 'TOKEN_MISSING', '请先登录'],
+    ['', 'TOKEN_MISSING', '请先登录'],
+    ['nobody', 'TOKEN_INVALID', '登录已失效,请重新登录'],
+    ['old', 'TOKEN_EXPIRED', 'token过期'],
+  ])('token %p -> %s', async (token, code, msg) => {
+    const reply = await call({ token, body: JSON.stringify(wechatBody), contentType: 'application/json' });
+    expect(reply).toMatchObject({ statusCode: 200, body: { status: 0, msg, code, data: [] } });
+  });
+
+  it.each([
+    ['malformed JSON', '{"order_id":', 'application/json', 'INVALID_BODY'],
+    ['no body', undefined, 'application/json', 'INVALID_BODY'],
+    ['a JSON array', '[1]', 'application/json', 'INVALID_PARAM'],
+    ['a bad amount', JSON.stringify({ ...wechatBody, pay_price: '100.001' }), undefined, 'INVALID_PARAM'],
+    ['a wrong amount', JSON.stringify({ ...wechatBody, pay_price: '99.99' }), 'application/json', 'PRICE_MISMATCH'],
+  ])('%s is refused with the envelope and changes nothing', async (_title, body, contentType, code) => {
+    const state = tableState(stack);
+    const before = await state.snapshot();
+    const reply = await call({ token: 'good', body, contentType });
+    expect(reply.statusCode).toBe(200);
+    expect(reply.body).toMatchObject({ status: 0, code, data: [] });
+    expect(reply.body.msg).toMatch(/[\u4e00-\u9fa5]/);
+    expect(JSON.stringify(reply.body)).not.toMatch(/at .*\.ts|Error:/);
+    expect(await state.snapshot()).toEqual(before);
+    state.close();
+  });
+
+  it('a fault of ours is an envelope too, with no stack trace and no secret', async () => {
+    const spy = jest.spyOn(console, 'error').mockImplementation(() => undefined);
+    const previous = process.env.LOG_LEVEL;
+    process.env.LOG_LEVEL = 'info';
+    await stack.dynamo.close(); // the database goes away
+    try {
+      const reply = await call({ token: 'good', body: JSON.stringify(wechatBody), contentType: 'application/json' });
+      expect(reply).toMatchObject({ statusCode: 500, body: { status: 0, code: 'INTERNAL_ERROR', msg: '系统繁忙,请稍后再试', data: [] } });
+      const logged = spy.mock.calls.flat().join('\n');
+      expect(logged).toContain('unhandled error');
+      for (const secret of [stack.env.WECHAT_APIV3_KEY, 'PRIVATE KEY', 'good']) expect(logged + JSON.stringify(reply)).not.toContain(secret);
+    } finally {
+      process.env.LOG_LEVEL = previous;
+      spy.mockRestore();
+    }
+  });
+});
