@@ -40,9 +40,14 @@ export type OrderStatus = 'unpaid' | 'paying' | 'paid' | 'closed' | 'cancelled';
 /**
  * open: waiting for the gateway; paid: money and points taken;
  * superseded: replaced by a newer attempt of the same order; expired: released at its expiry;
- * failed: the gateway refused to create it, released at once.
+ * failed: the gateway refused to create it, released at once;
+ * refund_required: the gateway took money for it but the order could not take it (already paid,
+ * closed, or the points are gone): a person must refund it (`npm run reconcile` lists them).
  */
-export type AttemptStatus = 'open' | 'paid' | 'superseded' | 'expired' | 'failed';
+export type AttemptStatus = 'open' | 'paid' | 'superseded' | 'expired' | 'failed' | 'refund_required';
+
+/** Attempts whose money may still arrive although their hold is gone. */
+export const RELEASED_ATTEMPT_STATUSES: readonly AttemptStatus[] = ['superseded', 'expired', 'failed'];
 
 export interface FreightOption {
   key: number;
@@ -60,6 +65,9 @@ export interface Order {
   status: OrderStatus;
   /** The attempt the order is `paying` with, summarised so a repeat tap needs no extra read. */
   openAttempt?: AttemptSummary;
+  /** The attempt that paid it. */
+  paidAttempt?: string;
+  paidAt?: string;
 }
 
 export interface Address {
@@ -99,4 +107,15 @@ export interface Attempt extends AttemptSummary {
   address: Address;
   createdAt: string;
   paidAt?: string;
+  /** The gateway's id of the payment (WeChat transaction_id, Alipay trade_no). */
+  transactionId?: string;
+}
+
+/** A payment the gateway vouches for: from a verified notification or a signed query answer. */
+export interface GatewayPayment {
+  channel: Channel;
+  outTradeNo: string;
+  transactionId: string;
+  amountFen: Fen;
+  paidAt: string;
 }

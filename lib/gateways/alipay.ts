@@ -89,6 +89,12 @@ export class AlipayGateway implements PaymentGateway {
     throw new GatewayError(`alipay close failed: ${result.code} ${result.subCode ?? ''}`);
   }
 
+  /** Alipay's RSA2 signature on an asynchronous notification, on the fully URL-decoded fields. */
+  verifyNotification(fields: Record<string, string>): boolean {
+    // checkNotifySignV2: checkNotifySign would URL-decode the values a second time.
+    return this.sdk.checkNotifySignV2(fields);
+  }
+
   private async exec(method: string, outTradeNo: string): Promise<AlipayResult> {
     try {
       return (await this.sdk.exec(

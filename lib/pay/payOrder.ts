@@ -4,6 +4,7 @@ import { channelOf, PayMethod, type Attempt, type AttemptSummary, type Channel, 
 import { quoteOrder, type Quote } from '../domain/quote';
 import { GatewayError, TradeAlreadyPaid, type PayParam, type PaymentGateway } from '../gateways/paymentGateway';
 import { log } from '../log';
+import { closeUnpaidTrade } from './closeTrade';
 import { WriteConflict, type PayStore } from '../store/payStore';
 import type { PayOrderInput } from './payRequest';
 
@@ -97,11 +98,8 @@ async function requestPayParam(deps: PayOrderDeps, order: Order, attempt: Attemp
 
 /** The old attempt must be provably unpaid and closed before its points may go to a new one. */
 async function closeAtGateway(deps: PayOrderDeps, open: AttemptSummary): Promise<void> {
-  const gateway = gatewayFor(deps, open.method);
   try {
-    const trade = await gateway.queryTrade(open.outTradeNo);
-    if (trade.state === 'paid') throw new TradeAlreadyPaid(open.outTradeNo);
-    if (trade.state !== 'closed') await gateway.closeTrade(open.outTradeNo);
+    if ((await closeUnpaidTrade(deps.gateways, open.outTradeNo, open.method)) === 'paid') throw new PayError('ORDER_BEING_PAID');
   } catch (error) {
     throw translateGatewayError(error, open);
   }

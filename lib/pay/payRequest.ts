@@ -66,3 +66,15 @@ export function parsePayOrderBody(body: unknown): PayOrderInput {
     freightKey: b.freight_json_arr_key,
   };
 }
+
+const statusQuery = v.object({ order_id: integer('order_id', 1, MAX_ID) }, '缺少参数order_id');
+
+/** GET /order/pay/status?order_id=N */
+export function parseOrderIdQuery(query: unknown): number {
+  const result = v.safeParse(statusQuery, query ?? {});
+  if (!result.success) {
+    const issue = result.issues[0];
+    throw new PayError('INVALID_PARAM', issue.input === undefined ? '缺少参数order_id' : issue.message);
+  }
+  return result.output.order_id;
+}

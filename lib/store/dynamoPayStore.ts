@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { TransactionCanceledException } from '@aws-sdk/client-dynamodb';
-import { GetCommand, TransactGetCommand, TransactWriteCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import type { Address, Attempt, AttemptStatus, AttemptSummary, Order, PointsAccount } from '../domain/model';
+import { GetCommand, QueryCommand, TransactGetCommand, TransactWriteCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import type { Address, Attempt, AttemptStatus, AttemptSummary, GatewayPayment, Order, PointsAccount } from '../domain/model';
 import { WriteConflict, type AttemptChange, type PayContext, type PayStore, type Session } from './payStore';
 
 type Item = Record<string, unknown>;
@@ -20,6 +20,10 @@ export const keys = {
 /** Open attempts are in the sparse index `open-attempts`, sorted by expiry, so the sweeper never scans. */
 export const OPEN_ATTEMPTS_INDEX = 'open-attempts';
 const OPEN_ATTEMPT_PARTITION = 'OPEN';
+
+const orderUnpaid = '#status = :unpaid';
+const orderPayingWith = '#status = :paying AND open_attempt.out_trade_no = :open';
+const orderPaidUpdate = 'SET #status = :paid, paid_attempt = :attempt, paid_at = :now, updated_at = :now REMOVE open_attempt';
 
 /** hold: available -> held; release: held -> available; spend: available -> spent; capture: held -> spent. */
 export type LedgerKind = 'hold' | 'release' | 'spend' | 'capture';
@@ -63,89 +67,57 @@ export class DynamoPayStore implements PayStore {
   async commitAttempt({ attempt, previous, now }: AttemptChange): Promise<void> {
     const paysNow = attempt.status === 'paid';
     const released = previous?.points ?? 0;
-    const items: TransactItem[] = [];
-
-    const available = released - attempt.points;
-    if (available !== 0 || released !== 0 || attempt.points !== 0) {
-      items.push({
-        Update: {
-          TableName: this.table,
-          Key: keys.account(attempt.userId),
-          // Conditions cannot add, so "available + released >= points" is written as available >= points - released.
-          ConditionExpression: 'integral_available >= :needed',
-          UpdateExpression: 'ADD integral_available :available, integral_held :held, integral_spent :spent',
-          ExpressionAttributeValues: {
-            ':needed': -available,
-            ':available': available,
-            ':held': (paysNow ? 0 : attempt.points) - released,
-            ':spent': paysNow ? attempt.points : 0,
-          },
-        },
-      });
-    }
-    const pointsItem = items.length === 1 ? 0 : -1;
-
-    items.push({
+    const account = this.accountMove(attempt.userId, {
+      available: released - attempt.points,
+      held: (paysNow ? 0 : attempt.points) - released,
+      spent: paysNow ? attempt.points : 0,
+    });
+    const order: TransactItem = {
       Update: {
         TableName: this.table,
         Key: keys.order(attempt.orderId),
-        ConditionExpression: previous
-          ? 'user_id = :user AND #status = :paying AND open_attempt.out_trade_no = :previous'
-          : 'user_id = :user AND #status = :unpaid',
-        UpdateExpression: paysNow
-          ? 'SET #status = :paid, paid_attempt = :attempt, paid_at = :now, updated_at = :now REMOVE open_attempt'
-          : 'SET #status = :paying, open_attempt = :summary, updated_at = :now',
+        ConditionExpression: `user_id = :user AND ${previous ? orderPayingWith : orderUnpaid}`,
+        UpdateExpression: paysNow ? orderPaidUpdate : 'SET #status = :paying, open_attempt = :summary, updated_at = :now',
         ExpressionAttributeNames: { '#status': 'status' },
         ExpressionAttributeValues: {
           ':user': attempt.userId,
           ':now': now,
-          ...(previous ? { ':paying': 'paying', ':previous': previous.outTradeNo } : { ':unpaid': 'unpaid' }),
+          ...(previous ? { ':paying': 'paying', ':open': previous.outTradeNo } : { ':unpaid': 'unpaid' }),
           ...(paysNow ? { ':paid': 'paid', ':attempt': attempt.outTradeNo } : { ':paying': 'paying', ':summary': fromSummary(attempt) }),
         },
       },
-    });
-
-    if (previous) {
-      items.push(this.closeAttemptItem(previous.outTradeNo, 'superseded', now));
-      if (previous.points > 0) items.push(this.ledgerPut(attempt.userId, previous.outTradeNo, attempt.orderId, 'release', previous.points, now));
-    }
-    items.push({
-      Put: { TableName: this.table, Item: fromAttempt(attempt), ConditionExpression: 'attribute_not_exists(pk)' },
-    });
-    if (attempt.points > 0) {
-      items.push(this.ledgerPut(attempt.userId, attempt.outTradeNo, attempt.orderId, paysNow ? 'spend' : 'hold', attempt.points, now));
-    }
-
-    await this.transact(items, pointsItem);
+    };
+    await this.transact(
+      [
+        account,
+        order,
+        previous && this.attemptTransition(previous.outTradeNo, 'open', 'superseded', now),
+        previous && this.ledgerPut(attempt, previous.outTradeNo, 'release', previous.points, now),
+        { Put: { TableName: this.table, Item: fromAttempt(attempt), ConditionExpression: 'attribute_not_exists(pk)' } },
+        this.ledgerPut(attempt, attempt.outTradeNo, paysNow ? 'spend' : 'hold', attempt.points, now),
+      ],
+      account,
+    );
   }
 
-  async releaseAttempt(attempt: Attempt, status: Extract<AttemptStatus, 'failed' | 'expired'>, now: string): Promise<boolean> {
-    const items: TransactItem[] = [];
-    if (attempt.points > 0) {
-      items.push({
-        Update: {
-          TableName: this.table,
-          Key: keys.account(attempt.userId),
-          ConditionExpression: 'integral_held >= :points',
-          UpdateExpression: 'ADD integral_available :points, integral_held :minus',
-          ExpressionAttributeValues: { ':points': attempt.points, ':minus': -attempt.points },
-        },
-      });
-      items.push(this.ledgerPut(attempt.userId, attempt.outTradeNo, attempt.orderId, 'release', attempt.points, now));
-    }
-    items.push({
+  async releaseAttempt(attempt: Attempt, status: Extract<AttemptStatus, 'failed' | 'expired'>, now: string, orderLinked = true): Promise<boolean> {
+    const order: TransactItem = {
       Update: {
         TableName: this.table,
         Key: keys.order(attempt.orderId),
-        ConditionExpression: '#status = :paying AND open_attempt.out_trade_no = :attempt',
+        ConditionExpression: orderPayingWith,
         UpdateExpression: 'SET #status = :unpaid, updated_at = :now REMOVE open_attempt',
         ExpressionAttributeNames: { '#status': 'status' },
-        ExpressionAttributeValues: { ':paying': 'paying', ':attempt': attempt.outTradeNo, ':unpaid': 'unpaid', ':now': now },
+        ExpressionAttributeValues: { ':paying': 'paying', ':open': attempt.outTradeNo, ':unpaid': 'unpaid', ':now': now },
       },
-    });
-    items.push(this.closeAttemptItem(attempt.outTradeNo, status, now));
+    };
     try {
-      await this.transact(items, -1);
+      await this.transact([
+        this.accountMove(attempt.userId, { available: attempt.points, held: -attempt.points }),
+        this.ledgerPut(attempt, attempt.outTradeNo, 'release', attempt.points, now),
+        orderLinked ? order : undefined,
+        this.attemptTransition(attempt.outTradeNo, 'open', status, now),
+      ]);
       return true;
     } catch (error) {
       if (error instanceof WriteConflict) return false;
@@ -153,37 +125,153 @@ export class DynamoPayStore implements PayStore {
     }
   }
 
-  private closeAttemptItem(outTradeNo: string, status: AttemptStatus, now: string): TransactItem {
+  async loadSettlementContext(attempt: Attempt): Promise<{ order?: Order; account?: PointsAccount }> {
+    const { Responses = [] } = await this.db.send(
+      new TransactGetCommand({
+        TransactItems: [keys.order(attempt.orderId), keys.account(attempt.userId)].map((Key) => ({ Get: { TableName: this.table, Key } })),
+      }),
+    );
+    const [order, account] = Responses.map((r) => r?.Item as Item | undefined);
+    return { order: order && toOrder(order), account: account && toAccount(account) };
+  }
+
+  async captureAttempt(attempt: Attempt, payment: GatewayPayment, now: string): Promise<void> {
+    await this.transact([
+      this.accountMove(attempt.userId, { held: -attempt.points, spent: attempt.points }),
+      this.ledgerPut(attempt, attempt.outTradeNo, 'capture', attempt.points, now),
+      this.orderToPaid(attempt, { paying: attempt.outTradeNo }, now),
+      this.attemptTransition(attempt.outTradeNo, 'open', 'paid', now, payment),
+    ]);
+  }
+
+  async payWithReleasedAttempt(attempt: Attempt, payment: GatewayPayment, replaces: AttemptSummary | undefined, now: string): Promise<void> {
+    const released = replaces?.points ?? 0;
+    const account = this.accountMove(attempt.userId, { available: released - attempt.points, held: -released, spent: attempt.points });
+    await this.transact(
+      [
+        account,
+        this.ledgerPut(attempt, attempt.outTradeNo, 'spend', attempt.points, now),
+        this.orderToPaid(attempt, replaces ? { paying: replaces.outTradeNo } : 'unpaid', now),
+        this.attemptTransition(attempt.outTradeNo, attempt.status, 'paid', now, payment),
+        replaces && this.attemptTransition(replaces.outTradeNo, 'open', 'superseded', now),
+        replaces && this.ledgerPut(attempt, replaces.outTradeNo, 'release', replaces.points, now),
+      ],
+      account,
+    );
+  }
+
+  async markRefundRequired(attempt: Attempt, payment: GatewayPayment, now: string): Promise<void> {
+    const stillHolds = attempt.status === 'open';
+    await this.transact([
+      stillHolds ? this.accountMove(attempt.userId, { available: attempt.points, held: -attempt.points }) : undefined,
+      stillHolds ? this.ledgerPut(attempt, attempt.outTradeNo, 'release', attempt.points, now) : undefined,
+      this.attemptTransition(attempt.outTradeNo, attempt.status, 'refund_required', now, payment),
+    ]);
+  }
+
+  async findOpenAttempts(expiresBy: string, limit: number): Promise<Attempt[]> {
+    const { Items = [] } = await this.db.send(
+      new QueryCommand({
+        TableName: this.table,
+        IndexName: OPEN_ATTEMPTS_INDEX,
+        KeyConditionExpression: 'gsi1pk = :open AND gsi1sk <= :by',
+        // The sort key is `<expires_at>#<out_trade_no>`: every key of that instant sorts before `~`.
+        ExpressionAttributeValues: { ':open': OPEN_ATTEMPT_PARTITION, ':by': `${expiresBy}#~` },
+        Limit: limit,
+      }),
+    );
+    return Items.map(toAttempt);
+  }
+
+  async getOrder(orderId: number): Promise<Order | undefined> {
+    const item = await this.get(keys.order(orderId));
+    return item && toOrder(item);
+  }
+
+  /**
+   * Moves points between a user's buckets. `available` may only go down as far as zero: the
+   * condition is what makes concurrent holds and spends safe. Nothing to move, no item.
+   */
+  private accountMove(userId: number, move: { available?: number; held?: number; spent?: number }): TransactItem | undefined {
+    const { available = 0, held = 0, spent = 0 } = move;
+    if (available === 0 && held === 0 && spent === 0) return undefined;
     return {
       Update: {
         TableName: this.table,
-        Key: keys.attempt(outTradeNo),
-        ConditionExpression: '#status = :open',
-        UpdateExpression: 'SET #status = :status, closed_at = :now REMOVE gsi1pk, gsi1sk',
-        ExpressionAttributeNames: { '#status': 'status' },
-        ExpressionAttributeValues: { ':open': 'open', ':status': status, ':now': now },
+        Key: keys.account(userId),
+        ConditionExpression: 'integral_available >= :takeAvailable AND integral_held >= :takeHeld',
+        UpdateExpression: 'ADD integral_available :available, integral_held :held, integral_spent :spent',
+        ExpressionAttributeValues: {
+          // Conditions cannot add, so "available + delta >= 0" is written as available >= -delta.
+          ':takeAvailable': Math.max(0, -available),
+          ':takeHeld': Math.max(0, -held),
+          ':available': available,
+          ':held': held,
+          ':spent': spent,
+        },
       },
     };
   }
 
-  private ledgerPut(userId: number, outTradeNo: string, orderId: number, kind: LedgerKind, points: number, now: string): TransactItem {
+  private orderToPaid(attempt: Attempt, expected: 'unpaid' | { paying: string }, now: string): TransactItem {
+    return {
+      Update: {
+        TableName: this.table,
+        Key: keys.order(attempt.orderId),
+        ConditionExpression: expected === 'unpaid' ? orderUnpaid : orderPayingWith,
+        UpdateExpression: orderPaidUpdate,
+        ExpressionAttributeNames: { '#status': 'status' },
+        ExpressionAttributeValues: {
+          ':paid': 'paid',
+          ':attempt': attempt.outTradeNo,
+          ':now': now,
+          ...(expected === 'unpaid' ? { ':unpaid': 'unpaid' } : { ':paying': 'paying', ':open': expected.paying }),
+        },
+      },
+    };
+  }
+
+  /** Attempt `from` -> `to`, only from `from`; leaving `open` also leaves the open-attempts index. */
+  private attemptTransition(outTradeNo: string, from: AttemptStatus, to: AttemptStatus, now: string, payment?: GatewayPayment): TransactItem {
+    const paid = payment ? ', transaction_id = :transaction, paid_at = :paidAt' : '';
+    return {
+      Update: {
+        TableName: this.table,
+        Key: keys.attempt(outTradeNo),
+        ConditionExpression: '#status = :from',
+        UpdateExpression: `SET #status = :to, updated_at = :now${paid}${from === 'open' ? ' REMOVE gsi1pk, gsi1sk' : ''}`,
+        ExpressionAttributeNames: { '#status': 'status' },
+        ExpressionAttributeValues: {
+          ':from': from,
+          ':to': to,
+          ':now': now,
+          ...(payment ? { ':transaction': payment.transactionId, ':paidAt': payment.paidAt } : {}),
+        },
+      },
+    };
+  }
+
+  /** The key is the movement itself (attempt + kind), so a repeated write can never count twice. */
+  private ledgerPut(attempt: Attempt, outTradeNo: string, kind: LedgerKind, points: number, now: string): TransactItem | undefined {
+    if (points === 0) return undefined;
     return {
       Put: {
         TableName: this.table,
-        // The key is the movement itself (attempt + kind), so a repeated write can never count twice.
-        Item: { ...keys.ledger(userId, outTradeNo, kind), entity: 'ledger', user_id: userId, order_id: orderId, out_trade_no: outTradeNo, kind, points, created_at: now },
+        Item: { ...keys.ledger(attempt.userId, outTradeNo, kind), entity: 'ledger', user_id: attempt.userId, order_id: attempt.orderId, out_trade_no: outTradeNo, kind, points, created_at: now },
         ConditionExpression: 'attribute_not_exists(pk)',
       },
     };
   }
 
-  private async transact(items: TransactItem[], pointsItem: number): Promise<void> {
+  /** @param pointsItem the account move, if any: its failed condition means the points moved, not the state */
+  private async transact(items: (TransactItem | undefined)[], pointsItem?: TransactItem): Promise<void> {
+    const present = items.filter((item): item is TransactItem => item !== undefined);
     try {
-      await this.db.send(new TransactWriteCommand({ TransactItems: items }));
+      await this.db.send(new TransactWriteCommand({ TransactItems: present }));
     } catch (error) {
       if (error instanceof TransactionCanceledException) {
         const failed = (error.CancellationReasons ?? []).findIndex((r) => r.Code === 'ConditionalCheckFailed');
-        if (failed >= 0) throw new WriteConflict(failed === pointsItem ? 'points' : 'state');
+        if (failed >= 0) throw new WriteConflict(pointsItem !== undefined && present[failed] === pointsItem ? 'points' : 'state');
       }
       throw error;
     }
@@ -206,6 +294,8 @@ function toOrder(item: Item): Order {
     freightOptions: ((item.freight_options as Item[]) ?? []).map((o) => ({ key: o.key as number, name: o.name as string, feeFen: o.fee_fen as number })),
     status: item.status as Order['status'],
     openAttempt: open && toSummary(open),
+    paidAttempt: item.paid_attempt as string | undefined,
+    paidAt: item.paid_at as string | undefined,
   };
 }
 
@@ -256,6 +346,7 @@ function toAttempt(item: Item): Attempt {
     address: toAddress(item.address as Item),
     createdAt: item.created_at as string,
     paidAt: item.paid_at as string | undefined,
+    transactionId: item.transaction_id as string | undefined,
   };
 }
 

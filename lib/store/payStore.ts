@@ -1,4 +1,4 @@
-import type { Address, Attempt, AttemptStatus, AttemptSummary, Order, PointsAccount } from '../domain/model';
+import type { Address, Attempt, AttemptStatus, AttemptSummary, GatewayPayment, Order, PointsAccount } from '../domain/model';
 
 /** Who a token belongs to, and until when. */
 export interface Session {
@@ -39,9 +39,31 @@ export interface PayStore {
   /** @throws WriteConflict when the order, the attempt or the points moved since they were read */
   commitAttempt(change: AttemptChange): Promise<void>;
   /**
-   * Ends an open attempt without payment: hold back to available, order back to unpaid.
-   * Returns false (and changes nothing) when the attempt is no longer open.
+   * Ends an open attempt without payment: hold back to available and, when the order is paying
+   * with it (`orderLinked`), the order back to unpaid.
+   * Returns false (and changes nothing) when the attempt or the order moved on.
    */
-  releaseAttempt(attempt: Attempt, status: Extract<AttemptStatus, 'failed' | 'expired'>, now: string): Promise<boolean>;
+  releaseAttempt(attempt: Attempt, status: Extract<AttemptStatus, 'failed' | 'expired'>, now: string, orderLinked?: boolean): Promise<boolean>;
   getAttempt(outTradeNo: string): Promise<Attempt | undefined>;
+  getOrder(orderId: number): Promise<Order | undefined>;
+  /** The order and the points of the attempt's user, read together. */
+  loadSettlementContext(attempt: Attempt): Promise<{ order?: Order; account?: PointsAccount }>;
+  /**
+   * The attempt the order is paying with was paid: attempt and order paid, hold spent.
+   * @throws WriteConflict when either moved on
+   */
+  captureAttempt(attempt: Attempt, payment: GatewayPayment, now: string): Promise<void>;
+  /**
+   * A released attempt was paid after all and the order can still take it: the order is paid by it,
+   * its points are spent again from available, and `replaces` (the order's open attempt, if any) is
+   * superseded and its hold released. @throws WriteConflict
+   */
+  payWithReleasedAttempt(attempt: Attempt, payment: GatewayPayment, replaces: AttemptSummary | undefined, now: string): Promise<void>;
+  /**
+   * Money arrived for an attempt the order cannot take: recorded for a refund, order untouched
+   * (an attempt still open also gives its hold back). @throws WriteConflict
+   */
+  markRefundRequired(attempt: Attempt, payment: GatewayPayment, now: string): Promise<void>;
+  /** Open attempts whose expiry is at or before `expiresBy`, soonest first. */
+  findOpenAttempts(expiresBy: string, limit: number): Promise<Attempt[]>;
 }

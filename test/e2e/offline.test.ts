@@ -14,7 +14,7 @@ beforeAll(async () => {
   const [httpPort, lambdaPort] = [await freePort(), await freePort()];
   stack = await startTestStack({ notifyBaseUrl: `http://127.0.0.1:${httpPort}` });
   await stack.seed(JSON.parse(readFileSync(DEMO_FIXTURE_FILE, 'utf8')));
-  offline = await startOffline({ env: stack.env, httpPort, lambdaPort, quiet: true });
+  offline = await startOffline({ env: { ...stack.env, ESBUILD_WORK_FOLDER: '.esbuild-test-offline' }, httpPort, lambdaPort, quiet: true });
 }, 120_000);
 afterAll(async () => {
   await offline?.stop();

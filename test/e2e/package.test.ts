@@ -12,7 +12,7 @@ it('packages the functions without dev tooling or secrets in the code', async ()
   const out = mkdtempSync(join(tmpdir(), 'paynow-package-'));
   execFileSync(process.execPath, [require.resolve('serverless/bin/serverless.js'), 'package', '--package', out], {
     cwd: join(__dirname, '..', '..'),
-    env: { ...process.env, ...env, SLS_TELEMETRY_DISABLED: '1' },
+    env: { ...process.env, ...env, SLS_TELEMETRY_DISABLED: '1', ESBUILD_WORK_FOLDER: '.esbuild-test-package' },
     stdio: 'pipe',
   });
   const zips = readdirSync(out).filter((f) => f.endsWith('.zip'));

@@ -1,0 +1,16 @@
+import { createApp } from '../lib/app';
+import { apiHandler } from '../lib/http/apiHandler';
+import { parseOrderIdQuery } from '../lib/pay/payRequest';
+import { getPayStatus } from '../lib/pay/payStatus';
+
+const app = createApp();
+
+/** GET /order/pay/status?order_id=N */
+export const handler = apiHandler(
+  app.store,
+  async (event, context) => {
+    const orderId = parseOrderIdQuery(event.queryStringParameters);
+    return { msg: 'ok', data: await getPayStatus(app, context.userId, orderId) };
+  },
+  { body: false },
+);

@@ -1,0 +1,80 @@
+import { channelOf, RELEASED_ATTEMPT_STATUSES, type Channel, type GatewayPayment } from '../domain/model';
+import type { PaymentGateway } from '../gateways/paymentGateway';
+import { log } from '../log';
+import { WriteConflict, type PayStore } from '../store/payStore';
+import { closeUnpaidTrade } from './closeTrade';
+
+export interface CompletePaymentDeps {
+  store: PayStore;
+  gateways: Record<Channel, PaymentGateway>;
+  now?: () => Date;
+}
+
+/**
+ * paid: the order is paid by this payment now; duplicate: it was already recorded;
+ * refund_required: the money arrived but the order cannot take it (recorded for a refund);
+ * unknown_attempt / mismatch: not a payment of ours as we recorded it: nothing changed.
+ */
+export type CompletionOutcome = 'paid' | 'duplicate' | 'refund_required' | 'unknown_attempt' | 'mismatch';
+
+const MAX_ROUNDS = 3;
+
+/**
+ * Records a payment the gateway vouches for, the same way whether it comes from a notification,
+ * a status query or the sweeper. Every write is conditional on the state it was decided from; on a
+ * lost race it re-reads and decides again, so duplicates and races settle to exactly one outcome.
+ *
+ * No payment is ignored: for an attempt that was superseded or released, the order is paid by it
+ * if it still can be (points permitting, closing its other open attempt); otherwise the payment is
+ * kept as `refund_required`.
+ */
+export async function completePayment(deps: CompletePaymentDeps, payment: GatewayPayment): Promise<CompletionOutcome> {
+  for (let round = 1; ; round++) {
+    try {
+      return await completeOnce(deps, payment);
+    } catch (error) {
+      if (!(error instanceof WriteConflict) || round === MAX_ROUNDS) throw error;
+    }
+  }
+}
+
+async function completeOnce(deps: CompletePaymentDeps, payment: GatewayPayment): Promise<CompletionOutcome> {
+  const attempt = await deps.store.getAttempt(payment.outTradeNo);
+  if (!attempt) {
+    log.error('payment for an unknown attempt', { outTradeNo: payment.outTradeNo, channel: payment.channel });
+    return 'unknown_attempt';
+  }
+  if (channelOf(attempt.method) !== payment.channel || attempt.cashFen !== payment.amountFen) {
+    log.error('payment does not match its attempt', {
+      outTradeNo: attempt.outTradeNo,
+      channel: payment.channel,
+      amountFen: payment.amountFen,
+      expectedFen: attempt.cashFen,
+    });
+    return 'mismatch';
+  }
+  if (attempt.status === 'paid' || attempt.status === 'refund_required') return 'duplicate';
+
+  const now = (deps.now ?? (() => new Date()))().toISOString();
+  const { order, account } = await deps.store.loadSettlementContext(attempt);
+  if (attempt.status === 'open' && order?.status === 'paying' && order.openAttempt?.outTradeNo === attempt.outTradeNo) {
+    await deps.store.captureAttempt(attempt, payment, now);
+    log.info('payment captured', { outTradeNo: attempt.outTradeNo, orderId: attempt.orderId });
+    return 'paid';
+  }
+
+  // Money for an attempt whose hold is gone: the order takes it if it still can, the other attempt gives way.
+  if (RELEASED_ATTEMPT_STATUSES.includes(attempt.status) && order && (order.status === 'unpaid' || order.status === 'paying')) {
+    const other = order.status === 'paying' ? order.openAttempt : undefined;
+    const pointsWithin = (account?.available ?? 0) + (other?.points ?? 0) >= attempt.points;
+    if (pointsWithin && (!other || (await closeUnpaidTrade(deps.gateways, other.outTradeNo, other.method)) === 'closed')) {
+      await deps.store.payWithReleasedAttempt(attempt, payment, other, now);
+      log.warn('order paid by a released attempt', { outTradeNo: attempt.outTradeNo, orderId: attempt.orderId, superseded: other?.outTradeNo });
+      return 'paid';
+    }
+  }
+
+  await deps.store.markRefundRequired(attempt, payment, now);
+  log.error('payment needs a refund', { outTradeNo: attempt.outTradeNo, orderId: attempt.orderId, orderStatus: order?.status, attemptStatus: attempt.status });
+  return 'refund_required';
+}

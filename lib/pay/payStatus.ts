@@ -1,0 +1,59 @@
+import { PayError } from '../domain/errors';
+import { fenToYuan } from '../domain/money';
+import type { OrderStatus, PayMethod } from '../domain/model';
+import { GatewayError } from '../gateways/paymentGateway';
+import { log } from '../log';
+import type { CompletePaymentDeps } from './completePayment';
+import { settleFromGateway } from './settleFromGateway';
+
+/** The `data` of GET /order/pay/status. Pay fields are null when the order has no current attempt. */
+export interface PayStatus {
+  order_id: number;
+  order_status: OrderStatus;
+  pay_method: PayMethod | null;
+  pay_price: string | null;
+  pay_integral: number | null;
+  out_trade_no: string | null;
+  paid_at: string | null;
+}
+
+/** The pay sheet's own result is no proof: an attempt this old without a notification is checked at the gateway. */
+const QUERY_AFTER_MS = 60_000;
+
+/**
+ * The order's pay status for the app, after the pay sheet closes. For an order still paying with an
+ * attempt older than a minute, the gateway is asked first and a payment it reports is recorded.
+ */
+export async function getPayStatus(deps: CompletePaymentDeps, userId: number, orderId: number): Promise<PayStatus> {
+  let order = await deps.store.getOrder(orderId);
+  if (!order || order.userId !== userId) throw new PayError('ORDER_NOT_FOUND');
+  let attemptNo = order.status === 'paying' ? order.openAttempt?.outTradeNo : order.paidAttempt;
+  let attempt = attemptNo ? await deps.store.getAttempt(attemptNo) : undefined;
+
+  const now = (deps.now ?? (() => new Date()))().getTime();
+  const pending = order.status === 'paying' && attempt?.status === 'open' ? attempt : undefined;
+  if (pending && now - Date.parse(pending.createdAt) > QUERY_AFTER_MS) {
+    try {
+      const { outcome } = await settleFromGateway(deps, pending);
+      if (outcome) {
+        order = (await deps.store.getOrder(orderId)) ?? order;
+        attemptNo = order.status === 'paying' ? order.openAttempt?.outTradeNo : order.paidAttempt;
+        attempt = attemptNo ? await deps.store.getAttempt(attemptNo) : undefined;
+      }
+    } catch (error) {
+      // The stored state is still a true answer; the sweeper will ask again.
+      if (!(error instanceof GatewayError)) throw error;
+      log.warn('status query failed', { outTradeNo: pending.outTradeNo, error: error.message });
+    }
+  }
+
+  return {
+    order_id: order.orderId,
+    order_status: order.status,
+    pay_method: attempt?.method ?? null,
+    pay_price: attempt ? fenToYuan(attempt.cashFen) : null,
+    pay_integral: attempt?.points ?? null,
+    out_trade_no: attempt?.outTradeNo ?? null,
+    paid_at: attempt?.paidAt ?? null,
+  };
+}
