@@ -95,6 +95,9 @@ export interface AttemptSummary {
   cashFen: Fen;
   points: number;
   addressId: number;
+  /** What the gateway was told the payment is for: a repeated prepay must send the same. */
+  subject: string;
+  createdAt: string;
   expiresAt: string;
 }
 
@@ -103,9 +106,7 @@ export interface Attempt extends AttemptSummary {
   orderId: number;
   userId: number;
   status: AttemptStatus;
-  subject: string;
   address: Address;
-  createdAt: string;
   paidAt?: string;
   /** The gateway's id of the payment (WeChat transaction_id, Alipay trade_no). */
   transactionId?: string;

@@ -34,6 +34,7 @@ export type TradeState =
  */
 export interface PaymentGateway {
   readonly channel: Channel;
+  /** @throws TradeAlreadyPaid, TradeClosed */
   createPayParam(request: PrepayRequest): Promise<PayParam>;
   queryTrade(outTradeNo: string): Promise<TradeState>;
   /** Closes an unpaid trade; a trade the gateway never saw counts as closed. @throws TradeAlreadyPaid */
@@ -53,5 +54,13 @@ export class TradeAlreadyPaid extends Error {
   constructor(readonly outTradeNo: string) {
     super(`trade ${outTradeNo} is already paid`);
     this.name = 'TradeAlreadyPaid';
+  }
+}
+
+/** The gateway closed this trade: it can no longer be paid, nor prepaid again. */
+export class TradeClosed extends Error {
+  constructor(readonly outTradeNo: string) {
+    super(`trade ${outTradeNo} is closed`);
+    this.name = 'TradeClosed';
   }
 }

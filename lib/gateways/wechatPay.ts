@@ -1,7 +1,7 @@
 import WxPay from 'wechatpay-node-v3';
 import type { Output } from 'wechatpay-node-v3/dist/lib/interface-v2';
 import { toBeijingRfc3339 } from '../domain/time';
-import { GatewayError, TradeAlreadyPaid, type PaymentGateway, type PrepayRequest, type TradeState, type WechatPayParam } from './paymentGateway';
+import { GatewayError, TradeAlreadyPaid, TradeClosed, type PaymentGateway, type PrepayRequest, type TradeState, type WechatPayParam } from './paymentGateway';
 import type { WechatSignatureVerifier } from './wechatSignature';
 
 /** The SDK builds every URL on this origin; requests are re-pointed at `gatewayUrl`. */
@@ -49,7 +49,9 @@ export class WechatPayGateway implements PaymentGateway {
       amount: { total: amountFen, currency: 'CNY' },
     });
     if (result.status === 200 && result.data?.prepayid) return result.data as WechatPayParam;
-    if (errorCode(result) === 'ORDERPAID') throw new TradeAlreadyPaid(outTradeNo);
+    const code = errorCode(result);
+    if (code === 'ORDERPAID') throw new TradeAlreadyPaid(outTradeNo);
+    if (code === 'ORDER_CLOSED' || code === 'ORDERCLOSED') throw new TradeClosed(outTradeNo);
     throw failure('prepay', result);
   }
 
@@ -57,17 +59,19 @@ export class WechatPayGateway implements PaymentGateway {
     const result = await this.sdk.query({ out_trade_no: outTradeNo });
     if (result.status === 404 || errorCode(result) === 'ORDER_NOT_EXIST') return { state: 'not_found' };
     if (result.status !== 200 || !result.data) throw failure('query', result);
-    const trade = result.data as { trade_state: string; transaction_id?: string; success_time?: string; amount?: { total?: number } };
+    const trade = result.data as { out_trade_no?: string; mchid?: string; trade_state: string; transaction_id?: string; success_time?: string; amount?: { total?: number } };
+    // A signed answer about another trade (a replay) must not settle this one.
+    if (trade.out_trade_no !== outTradeNo || trade.mchid !== this.options.mchid) throw new GatewayError('wechat query answered for another trade');
     switch (trade.trade_state) {
       case 'SUCCESS':
       case 'REFUND': // paid first, refunded since: the money did arrive
         return { state: 'paid', transactionId: trade.transaction_id ?? '', amountFen: trade.amount?.total ?? 0, paidAt: trade.success_time ?? '' };
       case 'NOTPAY':
       case 'USERPAYING':
+      case 'PAYERROR': // WeChat asks merchants to close a trade after a failed payment: keep it closable
         return { state: 'unpaid' };
       case 'CLOSED':
       case 'REVOKED':
-      case 'PAYERROR':
         return { state: 'closed' };
       default:
         throw new GatewayError(`wechat query: unknown trade_state ${trade.trade_state}`);
@@ -126,8 +130,8 @@ class VerifiedWechatHttp {
     } catch (error) {
       throw new GatewayError(`wechat gateway unreachable: ${(error as Error).name}`, { cause: error });
     }
-    if (!response.ok) return { status: response.status, error: body };
     if (body) {
+      // Error answers are signed too, and "not found"/"closed" lead to releasing points: check them all.
       const verdict = this.verifier.verify({
         timestamp: response.headers.get('wechatpay-timestamp') ?? '',
         nonce: response.headers.get('wechatpay-nonce') ?? '',
@@ -136,7 +140,10 @@ class VerifiedWechatHttp {
         body,
       });
       if (verdict !== 'ok') throw new GatewayError(`wechat response signature: ${verdict}`);
+    } else if (response.status === 200) {
+      throw new GatewayError('wechat answered 200 with no body');
     }
+    if (!response.ok) return { status: response.status, error: body };
     try {
       return { status: response.status, data: body ? JSON.parse(body) : undefined };
     } catch {

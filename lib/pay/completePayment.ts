@@ -67,7 +67,7 @@ async function completeOnce(deps: CompletePaymentDeps, payment: GatewayPayment):
   if (RELEASED_ATTEMPT_STATUSES.includes(attempt.status) && order && (order.status === 'unpaid' || order.status === 'paying')) {
     const other = order.status === 'paying' ? order.openAttempt : undefined;
     const pointsWithin = (account?.available ?? 0) + (other?.points ?? 0) >= attempt.points;
-    if (pointsWithin && (!other || (await closeUnpaidTrade(deps.gateways, other.outTradeNo, other.method)) === 'closed')) {
+    if (pointsWithin && (!other || (await closeUnpaidTrade(deps.gateways, other.outTradeNo, other.method)) !== 'paid')) {
       await deps.store.payWithReleasedAttempt(attempt, payment, other, now);
       log.warn('order paid by a released attempt', { outTradeNo: attempt.outTradeNo, orderId: attempt.orderId, superseded: other?.outTradeNo });
       return 'paid';

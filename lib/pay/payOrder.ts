@@ -2,7 +2,7 @@ import { randomInt } from 'node:crypto';
 import { PayError } from '../domain/errors';
 import { channelOf, PayMethod, type Attempt, type AttemptSummary, type Channel, type Order } from '../domain/model';
 import { quoteOrder, type Quote } from '../domain/quote';
-import { GatewayError, TradeAlreadyPaid, type PayParam, type PaymentGateway } from '../gateways/paymentGateway';
+import { GatewayError, TradeAlreadyPaid, TradeClosed, type PayParam, type PaymentGateway } from '../gateways/paymentGateway';
 import { log } from '../log';
 import { closeUnpaidTrade } from './closeTrade';
 import { WriteConflict, type PayStore } from '../store/payStore';
@@ -20,6 +20,8 @@ export type PayOrderResult = { outcome: 'paid'; outTradeNo: string } | { outcome
 
 /** A concurrent request may win the conditional write; re-read and decide again, a few times. */
 const MAX_ROUNDS = 3;
+/** Longer than a prepay call can take (the gateway timeout is 5 s). */
+const PREPAY_IN_FLIGHT_MS = 15_000;
 /** An open attempt this close to its expiry is replaced rather than handed out again. */
 const REUSE_MARGIN_MS = 2 * 60 * 1000;
 
@@ -54,22 +56,47 @@ async function payOrderOnce(deps: PayOrderDeps, userId: number, input: PayOrderI
   const now = (deps.now ?? (() => new Date()))();
 
   if (open && isSameChoice(open, quote, input.addressId) && Date.parse(open.expiresAt) - now.getTime() > REUSE_MARGIN_MS) {
-    return { outcome: 'pay_param', outTradeNo: open.outTradeNo, payParam: await requestPayParam(deps, order, open) };
+    const again = await payAgain(deps, open);
+    if (again) return again;
   }
-  if (open) await closeAtGateway(deps, open);
+  if (open) await closeAtGateway(deps, open, now);
 
   const attempt = newAttempt(order, quote, address, now, deps.payTimeoutMinutes);
-  await deps.store.commitAttempt({ attempt, previous: open, now: attempt.createdAt });
+  await deps.store.commitAttempt({ attempt, previous: open, quoted: order, now: attempt.createdAt });
   log.info('attempt opened', { orderId: order.orderId, outTradeNo: attempt.outTradeNo, method: attempt.method, superseded: open?.outTradeNo });
   if (attempt.status === 'paid') return { outcome: 'paid', outTradeNo: attempt.outTradeNo };
 
   try {
-    return { outcome: 'pay_param', outTradeNo: attempt.outTradeNo, payParam: await requestPayParam(deps, order, attempt) };
+    return { outcome: 'pay_param', outTradeNo: attempt.outTradeNo, payParam: await requestPayParam(deps, attempt) };
   } catch (error) {
     // The app never got a pay_param, so nothing can be paid: give the points and the order back now.
-    const released = await deps.store.releaseAttempt(attempt, 'failed', new Date().toISOString());
-    if (!released) log.warn('failed attempt was no longer open', { outTradeNo: attempt.outTradeNo });
+    // Should that fail too, the attempt stays open and the sweeper releases it at its expiry.
+    try {
+      const released = await deps.store.releaseAttempt(attempt, 'failed', new Date().toISOString());
+      if (!released) log.warn('failed attempt was no longer open', { outTradeNo: attempt.outTradeNo });
+    } catch (releaseError) {
+      log.error('releasing a failed attempt failed', { outTradeNo: attempt.outTradeNo, name: (releaseError as Error).name });
+    }
     throw error;
+  }
+}
+
+/**
+ * The repeat tap: a fresh pay_param for the attempt already open, or undefined when the gateway
+ * has closed that attempt meanwhile (then a new one replaces it).
+ */
+async function payAgain(deps: PayOrderDeps, open: AttemptSummary): Promise<PayOrderResult | undefined> {
+  try {
+    // An Alipay order string is signed locally whatever state the trade is in: ask Alipay first.
+    if (channelOf(open.method) === 'alipay') {
+      const trade = await deps.gateways.alipay.queryTrade(open.outTradeNo);
+      if (trade.state === 'paid') throw new TradeAlreadyPaid(open.outTradeNo);
+      if (trade.state === 'closed') return undefined;
+    }
+    return { outcome: 'pay_param', outTradeNo: open.outTradeNo, payParam: await requestPayParam(deps, open) };
+  } catch (error) {
+    if (error instanceof TradeClosed) return undefined;
+    throw translateGatewayError(error, open);
   }
 }
 
@@ -83,25 +110,35 @@ function gatewayFor(deps: PayOrderDeps, method: PayMethod): PaymentGateway {
   return deps.gateways[channel];
 }
 
-async function requestPayParam(deps: PayOrderDeps, order: Order, attempt: AttemptSummary): Promise<PayParam> {
+async function requestPayParam(deps: PayOrderDeps, attempt: AttemptSummary): Promise<PayParam> {
   try {
     return await gatewayFor(deps, attempt.method).createPayParam({
       outTradeNo: attempt.outTradeNo,
       amountFen: attempt.cashFen,
-      subject: order.goodsName,
+      subject: attempt.subject,
       expiresAt: new Date(attempt.expiresAt),
     });
   } catch (error) {
+    if (error instanceof TradeClosed) throw error;
     throw translateGatewayError(error, attempt);
   }
 }
 
-/** The old attempt must be provably unpaid and closed before its points may go to a new one. */
-async function closeAtGateway(deps: PayOrderDeps, open: AttemptSummary): Promise<void> {
+/**
+ * The old attempt must be provably unpaid and closed before its points may go to a new one.
+ * A WeChat attempt the gateway has not seen yet may still have its prepay on the way (a concurrent
+ * first tap): too young to be given up.
+ */
+async function closeAtGateway(deps: PayOrderDeps, open: AttemptSummary, now: Date): Promise<void> {
+  let closed: Awaited<ReturnType<typeof closeUnpaidTrade>>;
   try {
-    if ((await closeUnpaidTrade(deps.gateways, open.outTradeNo, open.method)) === 'paid') throw new PayError('ORDER_BEING_PAID');
+    closed = await closeUnpaidTrade(deps.gateways, open.outTradeNo, open.method);
   } catch (error) {
     throw translateGatewayError(error, open);
+  }
+  if (closed === 'paid') throw new PayError('ORDER_BEING_PAID');
+  if (closed === 'unknown' && channelOf(open.method) === 'wechat' && now.getTime() - Date.parse(open.createdAt) < PREPAY_IN_FLIGHT_MS) {
+    throw new PayError('ORDER_BUSY');
   }
 }
 

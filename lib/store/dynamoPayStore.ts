@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { TransactionCanceledException } from '@aws-sdk/client-dynamodb';
 import { GetCommand, QueryCommand, TransactGetCommand, TransactWriteCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import type { Address, Attempt, AttemptStatus, AttemptSummary, GatewayPayment, Order, PointsAccount } from '../domain/model';
+import type { Address, Attempt, AttemptStatus, AttemptSummary, FreightOption, GatewayPayment, Order, PointsAccount } from '../domain/model';
 import { WriteConflict, type AttemptChange, type PayContext, type PayStore, type Session } from './payStore';
 
 type Item = Record<string, unknown>;
@@ -20,6 +20,28 @@ export const keys = {
 /** Open attempts are in the sparse index `open-attempts`, sorted by expiry, so the sweeper never scans. */
 export const OPEN_ATTEMPTS_INDEX = 'open-attempts';
 const OPEN_ATTEMPT_PARTITION = 'OPEN';
+
+/**
+ * The order's price must still be the one the quote was computed from. Written element by element:
+ * comparing whole lists works on DynamoDB but not on dynalite.
+ */
+function priceUnchanged(quoted: Pick<Order, 'freightOptions'>): string {
+  const options = quoted.freightOptions.map((_, i) => `freight_options[${i}].#key = :fk${i} AND freight_options[${i}].fee_fen = :ff${i}`);
+  const count = options.length ? 'size(freight_options) = :freightCount' : '(attribute_not_exists(freight_options) OR size(freight_options) = :freightCount)';
+  return ['goods_fen = :goods', 'free_shipping = :free', count, ...options].join(' AND ');
+}
+
+function priceValues(quoted: Pick<Order, 'goodsFen' | 'freeShipping' | 'freightOptions'>): Item {
+  return Object.fromEntries([
+    [':goods', quoted.goodsFen],
+    [':free', quoted.freeShipping],
+    [':freightCount', quoted.freightOptions.length],
+    ...quoted.freightOptions.flatMap((o, i) => [
+      [`:fk${i}`, o.key],
+      [`:ff${i}`, o.feeFen],
+    ]),
+  ]);
+}
 
 const orderUnpaid = '#status = :unpaid';
 const orderPayingWith = '#status = :paying AND open_attempt.out_trade_no = :open';
@@ -46,12 +68,7 @@ export class DynamoPayStore implements PayStore {
 
   async loadPayContext(userId: number, orderId: number, addressId: number): Promise<PayContext> {
     // One serializable read: separate reads could see the points of a concurrent attempt but not its order.
-    const { Responses = [] } = await this.db.send(
-      new TransactGetCommand({
-        TransactItems: [keys.order(orderId), keys.address(userId, addressId), keys.account(userId)].map((Key) => ({ Get: { TableName: this.table, Key } })),
-      }),
-    );
-    const [order, address, account] = Responses.map((r) => r?.Item as Item | undefined);
+    const [order, address, account] = await this.transactGet([keys.order(orderId), keys.address(userId, addressId), keys.account(userId)]);
     return {
       order: order && toOrder(order),
       address: address && toAddress(address),
@@ -64,7 +81,7 @@ export class DynamoPayStore implements PayStore {
     return item && toAttempt(item);
   }
 
-  async commitAttempt({ attempt, previous, now }: AttemptChange): Promise<void> {
+  async commitAttempt({ attempt, previous, quoted, now }: AttemptChange): Promise<void> {
     const paysNow = attempt.status === 'paid';
     const released = previous?.points ?? 0;
     const account = this.accountMove(attempt.userId, {
@@ -76,11 +93,12 @@ export class DynamoPayStore implements PayStore {
       Update: {
         TableName: this.table,
         Key: keys.order(attempt.orderId),
-        ConditionExpression: `user_id = :user AND ${previous ? orderPayingWith : orderUnpaid}`,
+        ConditionExpression: `user_id = :user AND ${priceUnchanged(quoted)} AND ${previous ? orderPayingWith : orderUnpaid}`,
         UpdateExpression: paysNow ? orderPaidUpdate : 'SET #status = :paying, open_attempt = :summary, updated_at = :now',
-        ExpressionAttributeNames: { '#status': 'status' },
+        ExpressionAttributeNames: { '#status': 'status', ...(quoted.freightOptions.length ? { '#key': 'key' } : {}) },
         ExpressionAttributeValues: {
           ':user': attempt.userId,
+          ...priceValues(quoted),
           ':now': now,
           ...(previous ? { ':paying': 'paying', ':open': previous.outTradeNo } : { ':unpaid': 'unpaid' }),
           ...(paysNow ? { ':paid': 'paid', ':attempt': attempt.outTradeNo } : { ':paying': 'paying', ':summary': fromSummary(attempt) }),
@@ -126,12 +144,7 @@ export class DynamoPayStore implements PayStore {
   }
 
   async loadSettlementContext(attempt: Attempt): Promise<{ order?: Order; account?: PointsAccount }> {
-    const { Responses = [] } = await this.db.send(
-      new TransactGetCommand({
-        TransactItems: [keys.order(attempt.orderId), keys.account(attempt.userId)].map((Key) => ({ Get: { TableName: this.table, Key } })),
-      }),
-    );
-    const [order, account] = Responses.map((r) => r?.Item as Item | undefined);
+    const [order, account] = await this.transactGet([keys.order(attempt.orderId), keys.account(attempt.userId)]);
     return { order: order && toOrder(order), account: account && toAccount(account) };
   }
 
@@ -270,9 +283,23 @@ export class DynamoPayStore implements PayStore {
       await this.db.send(new TransactWriteCommand({ TransactItems: present }));
     } catch (error) {
       if (error instanceof TransactionCanceledException) {
-        const failed = (error.CancellationReasons ?? []).findIndex((r) => r.Code === 'ConditionalCheckFailed');
+        const reasons = error.CancellationReasons ?? [];
+        const failed = reasons.findIndex((r) => r.Code === 'ConditionalCheckFailed');
         if (failed >= 0) throw new WriteConflict(pointsItem !== undefined && present[failed] === pointsItem ? 'points' : 'state');
+        // DynamoDB cancels one of two transactions racing on an item: a lost race like any other.
+        if (reasons.some((r) => r.Code === 'TransactionConflict')) throw new WriteConflict('state');
       }
+      throw error;
+    }
+  }
+
+  private async transactGet(itemKeys: { pk: string; sk: string }[]): Promise<(Item | undefined)[]> {
+    try {
+      const { Responses = [] } = await this.db.send(new TransactGetCommand({ TransactItems: itemKeys.map((Key) => ({ Get: { TableName: this.table, Key } })) }));
+      return itemKeys.map((_, i) => Responses[i]?.Item as Item | undefined);
+    } catch (error) {
+      // A read racing a transaction on the same items is cancelled: read again.
+      if (error instanceof TransactionCanceledException) throw new WriteConflict('state');
       throw error;
     }
   }
@@ -297,6 +324,10 @@ function toOrder(item: Item): Order {
     paidAttempt: item.paid_attempt as string | undefined,
     paidAt: item.paid_at as string | undefined,
   };
+}
+
+export function fromFreightOption(o: FreightOption): Item {
+  return { key: o.key, name: o.name, fee_fen: o.feeFen };
 }
 
 function toAddress(item: Item): Address {
@@ -328,12 +359,23 @@ function toSummary(item: Item): AttemptSummary {
     cashFen: item.cash_fen as number,
     points: item.points as number,
     addressId: item.address_id as number,
+    subject: item.subject as string,
+    createdAt: item.created_at as string,
     expiresAt: item.expires_at as string,
   };
 }
 
 function fromSummary(a: AttemptSummary): Item {
-  return { out_trade_no: a.outTradeNo, method: a.method, cash_fen: a.cashFen, points: a.points, address_id: a.addressId, expires_at: a.expiresAt };
+  return {
+    out_trade_no: a.outTradeNo,
+    method: a.method,
+    cash_fen: a.cashFen,
+    points: a.points,
+    address_id: a.addressId,
+    subject: a.subject,
+    created_at: a.createdAt,
+    expires_at: a.expiresAt,
+  };
 }
 
 function toAttempt(item: Item): Attempt {
@@ -342,9 +384,7 @@ function toAttempt(item: Item): Attempt {
     orderId: item.order_id as number,
     userId: item.user_id as number,
     status: item.status as AttemptStatus,
-    subject: item.subject as string,
     address: toAddress(item.address as Item),
-    createdAt: item.created_at as string,
     paidAt: item.paid_at as string | undefined,
     transactionId: item.transaction_id as string | undefined,
   };
@@ -362,9 +402,7 @@ function fromAttempt(a: Attempt): Item {
     order_id: a.orderId,
     user_id: a.userId,
     status: a.status,
-    subject: a.subject,
     address: fromAddress(a.address),
-    created_at: a.createdAt,
     paid_at: a.paidAt,
     ...(a.status === 'open' ? { gsi1pk: OPEN_ATTEMPT_PARTITION, gsi1sk: `${a.expiresAt}#${a.outTradeNo}` } : {}),
   };

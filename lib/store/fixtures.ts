@@ -1,7 +1,7 @@
 import { PutCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import * as v from 'valibot';
 import { requireFen, yuanToFen } from '../domain/money';
-import { fromAddress, hashToken, keys } from './dynamoPayStore';
+import { fromAddress, fromFreightOption, hashToken, keys } from './dynamoPayStore';
 
 const id = v.pipe(v.number(), v.integer(), v.minValue(1));
 const amount = v.pipe(v.string(), v.check((s) => yuanToFen(s) !== undefined, 'must be a yuan amount like "88.00"'));
@@ -101,7 +101,7 @@ export async function writeFixture(db: DynamoDBDocumentClient, table: string, in
       goods_name: o.goods_name,
       goods_fen: requireFen(o.goods_price, 'goods_price'),
       free_shipping: o.free_shipping,
-      freight_options: o.freight_json.map((f) => ({ key: f.key, name: f.name, fee_fen: requireFen(f.fee, 'fee') })),
+      freight_options: o.freight_json.map((f) => fromFreightOption({ key: f.key, name: f.name, feeFen: requireFen(f.fee, 'fee') })),
       status: o.status,
       updated_at: now,
     });

@@ -21,6 +21,8 @@ export interface PayContext {
 export interface AttemptChange {
   attempt: Attempt;
   previous?: AttemptSummary;
+  /** The order as the quote saw it: the write fails if its price changed since. */
+  quoted: Pick<Order, 'goodsFen' | 'freeShipping' | 'freightOptions'>;
   now: string;
 }
 
