@@ -1,4 +1,4 @@
-import { PutCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { DeleteCommand, PutCommand, ScanCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import * as v from 'valibot';
 import { requireFen, yuanToFen } from '../domain/money';
 import { fromAddress, fromFreightOption, hashToken, keys } from './dynamoPayStore';
@@ -63,11 +63,14 @@ export function parseFixture(input: unknown): v.InferOutput<typeof fixtureSchema
 }
 
 /**
- * Writes a fixture. Re-seeding the same ids overwrites them (a user's points start again from
- * `integral`, nothing held or spent). Tokens are stored as their SHA-256 only.
+ * Writes a fixture. Re-seeding the same ids overwrites them: a user's points start again from
+ * `integral` (nothing held or spent), and the user's earlier attempts and ledger entries are
+ * removed with them, so the data stays consistent. Tokens are stored as their SHA-256 only.
+ * A development tool: it scans for the history it removes.
  */
 export async function writeFixture(db: DynamoDBDocumentClient, table: string, input: unknown): Promise<void> {
   const fixture = parseFixture(input);
+  await forgetHistory(db, table, new Set(fixture.users.map((u) => u.user_id)));
   const now = new Date().toISOString();
   const items: Record<string, unknown>[] = [];
   for (const user of fixture.users) {
@@ -107,4 +110,18 @@ export async function writeFixture(db: DynamoDBDocumentClient, table: string, in
     });
   }
   await Promise.all(items.map((Item) => db.send(new PutCommand({ TableName: table, Item }))));
+}
+
+async function forgetHistory(db: DynamoDBDocumentClient, table: string, users: Set<number>): Promise<void> {
+  if (users.size === 0) return;
+  const doomed: { pk: string; sk: string }[] = [];
+  let start: Record<string, unknown> | undefined;
+  do {
+    const page = await db.send(new ScanCommand({ TableName: table, ExclusiveStartKey: start, ProjectionExpression: 'pk, sk, entity, user_id' }));
+    for (const item of page.Items ?? []) {
+      if ((item.entity === 'attempt' || item.entity === 'ledger') && users.has(item.user_id as number)) doomed.push({ pk: item.pk as string, sk: item.sk as string });
+    }
+    start = page.LastEvaluatedKey;
+  } while (start);
+  await Promise.all(doomed.map((Key) => db.send(new DeleteCommand({ TableName: table, Key }))));
 }

@@ -2,6 +2,7 @@ import { createApp, type App } from '../../lib/app';
 import { loadConfig } from '../../lib/config';
 import { createDocumentClient } from '../../lib/store/dynamoClient';
 import { writeFixture, type Fixture } from '../../lib/store/fixtures';
+import { reconcile, type ReconcileReport } from '../../lib/store/reconcile';
 import { LOCAL_TABLE_NAME } from '../../scripts/local/constants';
 import { startLocalDynamo, type LocalDynamo } from '../../scripts/local/dynalite';
 import { localFunctionEnvironment } from '../../scripts/local/environment';
@@ -17,6 +18,8 @@ export interface TestStack {
   dynamo: LocalDynamo;
   gateway: SandboxGateway;
   seed(fixture: Fixture): Promise<void>;
+  /** `npm run reconcile` on this stack's database. */
+  reconcile(): Promise<ReconcileReport>;
   close(): Promise<void>;
 }
 
@@ -48,6 +51,7 @@ export async function startTestStack(options: { notifyBaseUrl?: string; env?: Re
     dynamo,
     gateway,
     seed: (fixture) => writeFixture(db, TABLE, fixture),
+    reconcile: () => reconcile(db, TABLE),
     close: async () => {
       db.destroy();
       await gateway.close();

@@ -1,0 +1,82 @@
+import { startTestStack, type TestStack } from '../support/stack';
+import { tableState } from '../support/tableState';
+import { alipayFields, givenUser, notifyHandlers, pay, sendAlipay, signedAlipay } from '../support/world';
+
+/** Alipay asynchronous notifications, signed with the sandbox Alipay key as Alipay signs them. */
+let stack: TestStack;
+let state: ReturnType<typeof tableState>;
+let handler: Awaited<ReturnType<typeof notifyHandlers>>['alipay'];
+
+beforeAll(async () => {
+  stack = await startTestStack();
+  state = tableState(stack);
+  handler = (await notifyHandlers(stack)).alipay;
+});
+afterAll(async () => {
+  expect((await stack.reconcile()).problems).toEqual([]);
+  state.close();
+  await stack.close();
+});
+
+/** An open Alipay + points attempt: 300 points held, 85.00 in cash. */
+async function openAttempt() {
+  const user = await givenUser(stack, 300);
+  const attempt = await pay(stack, user, { method: 5, points: 300, priceFen: 8500 });
+  return { user, outTradeNo: attempt.outTradeNo };
+}
+
+it('a genuine TRADE_SUCCESS completes the payment and answers success', async () => {
+  const { user, outTradeNo } = await openAttempt();
+  const fields = alipayFields(outTradeNo, '85.00');
+  expect(await sendAlipay(handler, signedAlipay(stack, fields))).toBe('success');
+  expect(await state.attempt(outTradeNo)).toMatchObject({ status: 'paid', transaction_id: fields.trade_no });
+  expect(await state.order(user.orderId)).toMatchObject({ status: 'paid', paid_attempt: outTradeNo });
+  expect(await state.account(user.userId)).toMatchObject({ integral_available: 0, integral_held: 0, integral_spent: 300 });
+});
+
+it('TRADE_FINISHED after TRADE_SUCCESS, and plain duplicates, answer success and change nothing', async () => {
+  const { outTradeNo } = await openAttempt();
+  expect(await sendAlipay(handler, signedAlipay(stack, alipayFields(outTradeNo, '85.00')))).toBe('success');
+  const after = await state.snapshot();
+  expect(await sendAlipay(handler, signedAlipay(stack, alipayFields(outTradeNo, '85.00')))).toBe('success');
+  expect(await sendAlipay(handler, signedAlipay(stack, alipayFields(outTradeNo, '85.00', { trade_status: 'TRADE_FINISHED' })))).toBe('success');
+  expect(await state.snapshot()).toEqual(after);
+});
+
+it('values with % and spaces verify (the body is decoded once, as checkNotifySignV2 expects)', async () => {
+  const { outTradeNo } = await openAttempt();
+  expect(await sendAlipay(handler, signedAlipay(stack, alipayFields(outTradeNo, '85.00', { subject: '100% 纯棉 T恤 +1' })))).toBe('success');
+  expect(await state.attempt(outTradeNo)).toMatchObject({ status: 'paid' });
+});
+
+describe('refused: fail, nothing changes', () => {
+  it.each([
+    ['a tampered field', (body: string) => body.replace('total_amount=85.00', 'total_amount=0.01')],
+    ['a forged signature', (body: string) => body.replace(/sign=[^&]+/, 'sign=' + encodeURIComponent(Buffer.alloc(256, 1).toString('base64')))],
+    ['no signature', (body: string) => body.replace(/&?sign=[^&]+/, '')],
+  ])('%s', async (_title, tamper) => {
+    const { outTradeNo } = await openAttempt();
+    const before = await state.snapshot();
+    expect(await sendAlipay(handler, tamper(signedAlipay(stack, alipayFields(outTradeNo, '85.00'))))).toBe('fail');
+    expect(await state.snapshot()).toEqual(before);
+  });
+
+  it.each([
+    ['a wrong amount', { total_amount: '84.99' }],
+    ['another app_id', { app_id: '2021000000000000' }],
+    ['another seller_id', { seller_id: '2088000000000000' }],
+    ['an unknown out_trade_no', { out_trade_no: '999T17000000000000000' }],
+  ])('%s (correctly signed)', async (_title, over) => {
+    const { outTradeNo } = await openAttempt();
+    const before = await state.snapshot();
+    expect(await sendAlipay(handler, signedAlipay(stack, alipayFields(outTradeNo, '85.00', over)))).toBe('fail');
+    expect(await state.snapshot()).toEqual(before);
+  });
+});
+
+it.each(['WAIT_BUYER_PAY', 'TRADE_CLOSED'])('trade_status %s changes nothing and is acknowledged', async (trade_status) => {
+  const { outTradeNo } = await openAttempt();
+  const before = await state.snapshot();
+  expect(await sendAlipay(handler, signedAlipay(stack, alipayFields(outTradeNo, '85.00', { trade_status })))).toBe('success');
+  expect(await state.snapshot()).toEqual(before);
+});
