@@ -1,0 +1,257 @@
+import { completePayment, type CompletePaymentDeps } from '../../../lib/pay/completePayment';
+import { DEFAULT_SWEEP, sweepOpenAttempts } from '../../../lib/pay/sweep';
+import type { GatewayPayment } from '../../../lib/domain/model';
+import { startTestStack, type TestStack } from '../../support/stack';
+import { tableState } from '../../support/tableState';
+import { givenUser, pay, payDeps } from '../../support/world';
+
+/** The attempt lifecycle: late payments, the sweeper, races between them, and crashes between steps. */
+let stack: TestStack;
+let state: ReturnType<typeof tableState>;
+let deps: CompletePaymentDeps;
+
+beforeAll(async () => {
+  stack = await startTestStack();
+  state = tableState(stack);
+  deps = { store: stack.app.store, gateways: stack.app.gateways };
+});
+afterAll(async () => {
+  expect((await stack.reconcile()).problems).toEqual([]);
+  state.close();
+  await stack.close();
+});
+
+const MINUTE = 60_000;
+const sweepAt = (ms: number, over: Partial<CompletePaymentDeps> = {}) =>
+  sweepOpenAttempts({ ...deps, ...over, now: () => new Date(Date.now() + ms) }, { ...DEFAULT_SWEEP, payTimeoutMinutes: 30 });
+
+/** The payment the sandbox now reports for a trade it was told to pay. */
+function paymentOf(outTradeNo: string): GatewayPayment {
+  const { channel, transactionId, amountFen } = stack.gateway.pay(outTradeNo);
+  return { channel, outTradeNo, transactionId, amountFen, paidAt: new Date().toISOString() };
+}
+
+describe('payments that arrive where no one expects them', () => {
+  it('a superseded attempt paid late pays the order, and the newer attempt is closed and released', async () => {
+    const user = await givenUser(stack, 1000);
+    const old = await pay(stack, user, { method: 4, points: 800, priceFen: 8000 });
+    const newer = await pay(stack, user, { method: 5, points: 300, priceFen: 8500 });
+    // The user had the old pay sheet open and paid it after all: WeChat closed it, yet the money came.
+    const trade = stack.gateway.trade(old.outTradeNo);
+    expect(trade?.status).toBe('CLOSED');
+    const late: GatewayPayment = { channel: 'wechat', outTradeNo: old.outTradeNo, transactionId: '4200000000000001', amountFen: 8000, paidAt: new Date().toISOString() };
+    expect(await completePayment(deps, late)).toBe('paid');
+    expect(await state.order(user.orderId)).toMatchObject({ status: 'paid', paid_attempt: old.outTradeNo });
+    expect(await state.attempt(old.outTradeNo)).toMatchObject({ status: 'paid', transaction_id: '4200000000000001' });
+    expect(await state.attempt(newer.outTradeNo)).toMatchObject({ status: 'superseded' });
+    // 800 held, released, held 300 for the newer one, released, 800 spent again: 200 left
+    expect(await state.account(user.userId)).toMatchObject({ integral_available: 200, integral_held: 0, integral_spent: 800 });
+  });
+
+  it('a released (expired) attempt paid late pays the unpaid order if the points are still there', async () => {
+    const user = await givenUser(stack, 1000);
+    const attempt = await pay(stack, user, { method: 4, points: 800, priceFen: 8000 });
+    expect(await sweepAt(31 * MINUTE)).toMatchObject({ released: 1 });
+    expect(await state.order(user.orderId)).toMatchObject({ status: 'unpaid' });
+    expect(await state.account(user.userId)).toMatchObject({ integral_available: 1000, integral_held: 0 });
+    expect(await completePayment(deps, { channel: 'wechat', outTradeNo: attempt.outTradeNo, transactionId: 't-late', amountFen: 8000, paidAt: 'x' })).toBe('paid');
+    expect(await state.order(user.orderId)).toMatchObject({ status: 'paid', paid_attempt: attempt.outTradeNo });
+    expect(await state.account(user.userId)).toMatchObject({ integral_available: 200, integral_held: 0, integral_spent: 800 });
+  });
+
+  it('when the points are gone meanwhile, the late payment is kept as refund_required and the order is left alone', async () => {
+    const user = await givenUser(stack, 1000, ['88.00', '9.00']);
+    const attempt = await pay(stack, user, { method: 4, points: 800, priceFen: 8000 });
+    await sweepAt(31 * MINUTE);
+    // the released points pay another order
+    await pay(stack, { ...user, orderId: user.orderIds[1] }, { method: 3, points: 900, priceFen: 0 });
+    const before = await state.account(user.userId);
+    expect(await completePayment(deps, { channel: 'wechat', outTradeNo: attempt.outTradeNo, transactionId: 't-refund', amountFen: 8000, paidAt: 'x' })).toBe('refund_required');
+    expect(await state.attempt(attempt.outTradeNo)).toMatchObject({ status: 'refund_required', transaction_id: 't-refund' });
+    expect(await state.order(user.orderId)).toMatchObject({ status: 'unpaid' });
+    expect(await state.account(user.userId)).toEqual(before);
+    const report = await stack.reconcile();
+    expect(report.refunds).toContainEqual(expect.objectContaining({ outTradeNo: attempt.outTradeNo, cashFen: 8000, transactionId: 't-refund' }));
+  });
+
+  it('a second successful payment for a paid order is refund_required; its duplicate too', async () => {
+    const user = await givenUser(stack, 0);
+    const first = await pay(stack, user, { method: 1 });
+    const second = await pay(stack, user, { method: 2 }); // supersedes the first
+    // the first pay sheet was paid after all: it takes the order
+    expect(await completePayment(deps, { channel: 'wechat', outTradeNo: first.outTradeNo, transactionId: '4200-first', amountFen: 8800, paidAt: 'x' })).toBe('paid');
+    const secondPayment: GatewayPayment = { channel: 'alipay', outTradeNo: second.outTradeNo, transactionId: '2026-second', amountFen: 8800, paidAt: 'x' };
+    expect(await completePayment(deps, secondPayment)).toBe('refund_required');
+    expect(await completePayment(deps, secondPayment)).toBe('duplicate');
+    expect(await state.order(user.orderId)).toMatchObject({ status: 'paid', paid_attempt: first.outTradeNo });
+  });
+
+  it('if the order is paying with another attempt that turns out paid too, that one keeps the order', async () => {
+    const user = await givenUser(stack, 0);
+    const first = await pay(stack, user, { method: 2 });
+    const second = await pay(stack, user, { method: 1 });
+    stack.gateway.pay(second.outTradeNo);
+    const late: GatewayPayment = { channel: 'alipay', outTradeNo: first.outTradeNo, transactionId: '2026-first', amountFen: 8800, paidAt: 'x' };
+    expect(await completePayment(deps, late)).toBe('refund_required');
+    expect(await state.order(user.orderId)).toMatchObject({ status: 'paying', open_attempt: { out_trade_no: second.outTradeNo } });
+    expect(await sweepAt(3 * MINUTE)).toMatchObject({ paid: 1 });
+    expect(await state.order(user.orderId)).toMatchObject({ status: 'paid', paid_attempt: second.outTradeNo });
+  });
+
+  it('a payment whose amount or channel differs from the attempt changes nothing', async () => {
+    const user = await givenUser(stack, 0);
+    const attempt = await pay(stack, user, { method: 1 });
+    const before = await state.snapshot();
+    expect(await completePayment(deps, { channel: 'wechat', outTradeNo: attempt.outTradeNo, transactionId: 't', amountFen: 8801, paidAt: 'x' })).toBe('mismatch');
+    expect(await completePayment(deps, { channel: 'alipay', outTradeNo: attempt.outTradeNo, transactionId: 't', amountFen: 8800, paidAt: 'x' })).toBe('mismatch');
+    expect(await state.snapshot()).toEqual(before);
+  });
+});
+
+describe('the sweeper', () => {
+  it('leaves a quiet, unexpired, unpaid attempt alone', async () => {
+    const user = await givenUser(stack, 1000);
+    const attempt = await pay(stack, user, { method: 4, points: 800, priceFen: 8000 });
+    await sweepAt(5 * MINUTE);
+    expect(await state.attempt(attempt.outTradeNo)).toMatchObject({ status: 'open' });
+    expect(stack.gateway.trade(attempt.outTradeNo)?.status).toBe('UNPAID');
+  });
+
+  it('does not even look at an attempt younger than its quiet period', async () => {
+    const user = await givenUser(stack, 0);
+    const attempt = await pay(stack, user, { method: 1 });
+    stack.gateway.pay(attempt.outTradeNo);
+    await sweepAt(0);
+    expect(await state.attempt(attempt.outTradeNo)).toMatchObject({ status: 'open' });
+  });
+
+  it('completes a paid attempt whose notification never came, exactly as the notification would', async () => {
+    const user = await givenUser(stack, 1000);
+    const attempt = await pay(stack, user, { method: 4, points: 800, priceFen: 8000 });
+    const { transactionId } = stack.gateway.pay(attempt.outTradeNo);
+    await sweepAt(3 * MINUTE);
+    expect(await state.attempt(attempt.outTradeNo)).toMatchObject({ status: 'paid', transaction_id: transactionId });
+    expect(await state.account(user.userId)).toMatchObject({ integral_available: 200, integral_held: 0, integral_spent: 800 });
+  });
+
+  it('closes an expired attempt at the gateway, then releases its points and the order', async () => {
+    const user = await givenUser(stack, 1000);
+    const attempt = await pay(stack, user, { method: 4, points: 800, priceFen: 8000 });
+    await sweepAt(31 * MINUTE);
+    expect(stack.gateway.trade(attempt.outTradeNo)?.status).toBe('CLOSED');
+    expect(await state.attempt(attempt.outTradeNo)).toMatchObject({ status: 'expired' });
+    expect(await state.attempt(attempt.outTradeNo)).not.toHaveProperty('gsi1pk');
+    expect(await state.order(user.orderId)).toMatchObject({ status: 'unpaid' });
+    expect(await state.account(user.userId)).toMatchObject({ integral_available: 1000, integral_held: 0 });
+  });
+
+  it('two sweeps at once release an expired attempt once', async () => {
+    const user = await givenUser(stack, 1000);
+    await pay(stack, user, { method: 5, points: 800, priceFen: 8000 });
+    await Promise.all([sweepAt(31 * MINUTE), sweepAt(31 * MINUTE), sweepAt(31 * MINUTE)]);
+    expect(await state.account(user.userId)).toMatchObject({ integral_available: 1000, integral_held: 0 });
+    expect((await state.ledger(user.userId)).filter((e) => e.kind === 'release')).toHaveLength(1);
+  });
+
+  it('a notification racing the sweeper settles to one outcome', async () => {
+    for (let run = 0; run < 5; run++) {
+      const user = await givenUser(stack, 1000);
+      const attempt = await pay(stack, user, { method: 4, points: 800, priceFen: 8000 });
+      const payment = paymentOf(attempt.outTradeNo);
+      const [outcome] = await Promise.all([completePayment(deps, payment), sweepAt(31 * MINUTE), completePayment(deps, payment)]);
+      expect(['paid', 'duplicate']).toContain(outcome);
+      expect(await state.order(user.orderId)).toMatchObject({ status: 'paid', paid_attempt: attempt.outTradeNo });
+      expect(await state.account(user.userId)).toMatchObject({ integral_available: 200, integral_held: 0, integral_spent: 800 });
+    }
+  });
+
+  it('a sweep racing an expiry release and a late notification never loses the payment', async () => {
+    for (let run = 0; run < 5; run++) {
+      const user = await givenUser(stack, 1000);
+      const attempt = await pay(stack, user, { method: 4, points: 800, priceFen: 8000 });
+      // the user pays at the last second: the sweeper may release first, then the notification must still pay the order
+      const sweep = sweepAt(31 * MINUTE);
+      const payment = paymentOf(attempt.outTradeNo);
+      await Promise.all([sweep, completePayment(deps, payment)]);
+      await completePayment(deps, payment); // WeChat resends until acknowledged
+      expect(await state.order(user.orderId)).toMatchObject({ status: 'paid', paid_attempt: attempt.outTradeNo });
+      expect(await state.account(user.userId)).toMatchObject({ integral_held: 0, integral_spent: 800, integral_available: 200 });
+    }
+  });
+});
+
+describe('a crash between any two steps leaves a state the sweeper repairs', () => {
+  it('pay: attempt written, then the gateway and the compensation both fail (the process died)', async () => {
+    const user = await givenUser(stack, 1000);
+    const store = Object.create(stack.app.store) as typeof stack.app.store;
+    store.releaseAttempt = async () => {
+      throw new Error('process died');
+    };
+    stack.gateway.failNext('wechat.prepay', 1, 'drop');
+    await expect(pay(stack, user, { method: 4, points: 800, priceFen: 8000 }, payDeps(stack, { store }))).rejects.toMatchObject({ code: 'GATEWAY_ERROR' });
+    const [attempt] = await state.attemptsOf(user.orderId);
+    expect(attempt).toMatchObject({ status: 'open' });
+    expect((await stack.reconcile()).problems).toEqual([]); // consistent, only unfinished
+    await sweepAt(31 * MINUTE);
+    expect(await state.attempt(attempt.out_trade_no as string)).toMatchObject({ status: 'expired' });
+    expect(await state.account(user.userId)).toMatchObject({ integral_available: 1000, integral_held: 0 });
+  });
+
+  it('pay: attempt written, the process died before calling the gateway; the user taps again', async () => {
+    const user = await givenUser(stack, 1000);
+    const gateways = { ...stack.app.gateways, wechat: { ...stack.app.gateways.wechat, createPayParam: () => Promise.reject(new Error('process died')) } };
+    const store = Object.create(stack.app.store) as typeof stack.app.store;
+    store.releaseAttempt = async () => false;
+    await expect(pay(stack, user, { method: 4, points: 800, priceFen: 8000 }, payDeps(stack, { gateways, store }))).rejects.toThrow('process died');
+    const again = await pay(stack, user, { method: 4, points: 800, priceFen: 8000 });
+    expect(again.outcome).toBe('pay_param');
+    expect(await state.attemptsOf(user.orderId)).toHaveLength(1);
+    expect(await state.account(user.userId)).toMatchObject({ integral_available: 200, integral_held: 800 });
+  });
+
+  it('sweep: closed at the gateway, then died before the release; the next sweep releases', async () => {
+    const user = await givenUser(stack, 1000);
+    const attempt = await pay(stack, user, { method: 4, points: 800, priceFen: 8000 });
+    const store = Object.create(stack.app.store) as typeof stack.app.store;
+    store.releaseAttempt = async () => {
+      throw new Error('process died');
+    };
+    expect((await sweepAt(31 * MINUTE, { store })).failed).toBeGreaterThan(0);
+    expect(stack.gateway.trade(attempt.outTradeNo)?.status).toBe('CLOSED');
+    expect(await state.attempt(attempt.outTradeNo)).toMatchObject({ status: 'open' });
+    await sweepAt(31 * MINUTE);
+    expect(await state.attempt(attempt.outTradeNo)).toMatchObject({ status: 'expired' });
+    expect(await state.account(user.userId)).toMatchObject({ integral_available: 1000, integral_held: 0 });
+  });
+
+  it('sweep: the gateway cannot be reached; nothing is released until it can say', async () => {
+    // Settle the earlier tests' open attempts first, so that the failures below hit this one.
+    await sweepAt(31 * MINUTE);
+    const user = await givenUser(stack, 1000);
+    const attempt = await pay(stack, user, { method: 4, points: 800, priceFen: 8000 });
+    stack.gateway.failNext('wechat.query', 1, '500');
+    expect(await sweepAt(31 * MINUTE)).toMatchObject({ failed: 1, released: 0 });
+    expect(await state.attempt(attempt.outTradeNo)).toMatchObject({ status: 'open' });
+    stack.gateway.failNext('wechat.close', 1, 'drop'); // closed, but the answer is lost
+    expect(await sweepAt(31 * MINUTE)).toMatchObject({ failed: 1, released: 0 });
+    expect(await state.attempt(attempt.outTradeNo)).toMatchObject({ status: 'open' });
+    expect(await sweepAt(31 * MINUTE)).toMatchObject({ released: 1 });
+    expect(await state.account(user.userId)).toMatchObject({ integral_available: 1000, integral_held: 0 });
+  });
+
+  it('supersede: old attempt closed at the gateway, then died before the write; the same choice still works', async () => {
+    const user = await givenUser(stack, 1000);
+    const old = await pay(stack, user, { method: 4, points: 800, priceFen: 8000 });
+    const store = Object.create(stack.app.store) as typeof stack.app.store;
+    store.commitAttempt = async () => {
+      throw new Error('process died');
+    };
+    await expect(pay(stack, user, { method: 1, points: 0, priceFen: 8800 }, payDeps(stack, { store }))).rejects.toThrow('process died');
+    expect(stack.gateway.trade(old.outTradeNo)?.status).toBe('CLOSED');
+    // the user taps the old choice again: its trade is closed, so a new attempt replaces it
+    const again = await pay(stack, user, { method: 4, points: 800, priceFen: 8000 });
+    expect(again.outTradeNo).not.toBe(old.outTradeNo);
+    expect(await state.attempt(old.outTradeNo)).toMatchObject({ status: 'superseded' });
+    expect(await state.account(user.userId)).toMatchObject({ integral_available: 200, integral_held: 800 });
+  });
+});
