@@ -17,3 +17,14 @@ export function toBeijingRfc3339(date: Date): string {
 export function toBeijingDateTime(date: Date): string {
   return beijingParts(date).replace('T', ' ');
 }
+
+/**
+ * A gateway's payment time as an ISO instant: WeChat sends RFC 3339 with an offset, Alipay
+ * `yyyy-MM-dd HH:mm:ss` in Beijing time. Undefined for anything else.
+ */
+export function parseGatewayTime(text: string | undefined): string | undefined {
+  if (!text) return undefined;
+  const beijing = /^(\d{4}-\d{2}-\d{2}) (\d{2}:\d{2}:\d{2})$/.exec(text);
+  const ms = Date.parse(beijing ? `${beijing[1]}T${beijing[2]}+08:00` : text);
+  return Number.isNaN(ms) ? undefined : new Date(ms).toISOString();
+}

@@ -1,4 +1,5 @@
 import { yuanToFen } from '../domain/money';
+import { parseGatewayTime } from '../domain/time';
 import { openWechatNotification } from '../gateways/wechatNotification';
 import type { WechatSignatureVerifier } from '../gateways/wechatSignature';
 import { log } from '../log';
@@ -50,7 +51,7 @@ export async function handleWechatNotification(
     outTradeNo: t.out_trade_no,
     transactionId: t.transaction_id,
     amountFen: t.amount?.total as number,
-    paidAt: t.success_time ?? new Date().toISOString(),
+    paidAt: parseGatewayTime(t.success_time) ?? new Date().toISOString(),
   });
   if (HANDLED.includes(outcome)) return { statusCode: 204 };
   return outcome === 'unknown_attempt' ? fail(404, '订单不存在') : fail(400, '金额或支付方式不匹配');
@@ -83,7 +84,7 @@ export async function handleAlipayNotification(deps: AlipayNotificationDeps, fie
     outTradeNo: fields.out_trade_no,
     transactionId: fields.trade_no,
     amountFen,
-    paidAt: fields.gmt_payment ?? new Date().toISOString(),
+    paidAt: parseGatewayTime(fields.gmt_payment) ?? new Date().toISOString(),
   });
   return HANDLED.includes(outcome) ? 'success' : 'fail';
 }

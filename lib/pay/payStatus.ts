@@ -1,12 +1,13 @@
 import { PayError } from '../domain/errors';
 import { fenToYuan } from '../domain/money';
+import { toBeijingRfc3339 } from '../domain/time';
 import type { OrderStatus, PayMethod } from '../domain/model';
 import { GatewayError } from '../gateways/paymentGateway';
 import { log } from '../log';
 import type { CompletePaymentDeps } from './completePayment';
 import { settleFromGateway } from './settleFromGateway';
 
-/** The `data` of GET /order/pay/status. Pay fields are null when the order has no current attempt. */
+/** The `data` of GET /order/pay/status. Pay fields are null when the order has no current attempt; paid_at is Beijing time. */
 export interface PayStatus {
   order_id: number;
   order_status: OrderStatus;
@@ -54,6 +55,6 @@ export async function getPayStatus(deps: CompletePaymentDeps, userId: number, or
     pay_price: attempt ? fenToYuan(attempt.cashFen) : null,
     pay_integral: attempt?.points ?? null,
     out_trade_no: attempt?.outTradeNo ?? null,
-    paid_at: attempt?.paidAt ?? null,
+    paid_at: attempt?.paidAt ? toBeijingRfc3339(new Date(attempt.paidAt)) : null,
   };
 }

@@ -1,4 +1,5 @@
 import { channelOf, type Attempt } from '../domain/model';
+import { parseGatewayTime } from '../domain/time';
 import type { TradeState } from '../gateways/paymentGateway';
 import { completePayment, type CompletePaymentDeps, type CompletionOutcome } from './completePayment';
 
@@ -17,7 +18,7 @@ export async function settleFromGateway(deps: CompletePaymentDeps, attempt: Atte
     outTradeNo: attempt.outTradeNo,
     transactionId: trade.transactionId,
     amountFen: trade.amountFen,
-    paidAt: trade.paidAt || new Date().toISOString(),
+    paidAt: parseGatewayTime(trade.paidAt) ?? new Date().toISOString(),
   });
   return { trade, outcome };
 }

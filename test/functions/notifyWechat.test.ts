@@ -33,7 +33,7 @@ describe('a genuine notification', () => {
     const transaction = wechatTransaction(stack, outTradeNo);
     const reply = await sendWechat(handler, signedWechat(stack, transaction));
     expect(reply).toEqual({ statusCode: 204, body: undefined });
-    expect(await state.attempt(outTradeNo)).toMatchObject({ status: 'paid', transaction_id: transaction.transaction_id, paid_at: transaction.success_time });
+    expect(await state.attempt(outTradeNo)).toMatchObject({ status: 'paid', transaction_id: transaction.transaction_id, paid_at: new Date(transaction.success_time).toISOString() });
     expect(await state.attempt(outTradeNo)).not.toHaveProperty('gsi1pk');
     expect(await state.order(user.orderId)).toMatchObject({ status: 'paid', paid_attempt: outTradeNo });
     expect(await state.account(user.userId)).toMatchObject({ integral_available: 200, integral_held: 0, integral_spent: 800 });
