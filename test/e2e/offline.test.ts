@@ -2,6 +2,7 @@ import { createVerify } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { DEMO_FIXTURE_FILE, DEMO_REQUESTS } from '../../scripts/local/demo';
 import { startOffline, type Offline } from '../../scripts/local/offline';
+import { sendNotificationForPaidTrade } from '../../scripts/sandbox/notifications';
 import { freePort } from '../support/ports';
 import { startTestStack, type TestStack } from '../support/stack';
 import { tableState } from '../support/tableState';
@@ -18,6 +19,7 @@ beforeAll(async () => {
 }, 120_000);
 afterAll(async () => {
   await offline?.stop();
+  if (stack) expect((await stack.reconcile()).problems).toEqual([]);
   await stack?.close();
 });
 
@@ -77,5 +79,49 @@ describe('over HTTP', () => {
     const { status, body } = await post('/order/pay', { 'content-type': 'application/json', token: 'demo-1001' }, '{"order_id":');
     expect(status).toBe(200);
     expect(body).toEqual({ status: 0, msg: '请求格式错误', code: 'INVALID_BODY', data: [] });
+  });
+});
+
+describe('the local walk-through: pay, the gateway notifies, status', () => {
+  it.each([
+    ['WeChat + points', { order_id: 503, pay_method: 4, pay_price: '29.90', pay_integral: 3000, address_id: 11, freight_mode: 2, freight_json_arr_key: 1 }, 'wechat'],
+    ['Alipay + points', { order_id: 504, pay_method: 5, pay_price: '118.00', pay_integral: 1000, address_id: 11, freight_mode: 1 }, 'alipay'],
+  ])('%s', async (_title, body, channel) => {
+    await stack.seed(JSON.parse(readFileSync(DEMO_FIXTURE_FILE, 'utf8')));
+    const paid = await post('/order/pay', { 'content-type': 'application/json', token: 'demo-1001' }, JSON.stringify(body));
+    expect(paid.body.status).toBe(200);
+    const outTradeNo = paid.body.data.out_trade_no as string;
+    if (channel === 'alipay') stack.gateway.registerAlipayOrder(paid.body.data.pay_param);
+    stack.gateway.pay(outTradeNo);
+    const delivery = await sendNotificationForPaidTrade(stack.gateway, outTradeNo);
+    expect(delivery.url).toBe(`${offline.url}/notify/${channel}`);
+    expect(channel === 'wechat' ? delivery.status : delivery.body).toBe(channel === 'wechat' ? 204 : 'success');
+
+    const response = await fetch(`${offline.url}/order/pay/status?order_id=${body.order_id}`, { headers: { token: 'demo-1001' } });
+    expect(await response.json()).toEqual({
+      status: 200,
+      msg: 'ok',
+      data: {
+        order_id: body.order_id,
+        order_status: 'paid',
+        pay_method: body.pay_method,
+        pay_price: body.pay_price,
+        pay_integral: body.pay_integral,
+        out_trade_no: outTradeNo,
+        paid_at: expect.stringMatching(/\+08:00$/),
+      },
+    });
+  });
+
+  it('a forged notification over HTTP is refused and changes nothing', async () => {
+    const state = tableState(stack);
+    const before = await state.snapshot();
+    const response = await fetch(`${offline.url}/notify/wechat`, { method: 'POST', headers: { 'content-type': 'application/json', 'wechatpay-serial': 'x' }, body: '{}' });
+    expect(response.status).toBe(401);
+    expect(await response.json()).toMatchObject({ code: 'FAIL' });
+    const alipay = await fetch(`${offline.url}/notify/alipay`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: 'out_trade_no=1&sign=x' });
+    expect(await alipay.text()).toBe('fail');
+    expect(await state.snapshot()).toEqual(before);
+    state.close();
   });
 });
