@@ -15,40 +15,27 @@
 import { createCipheriv, createSign, randomBytes, randomUUID } from 'node:crypto';
 import type { SandboxCredentials } from './credentials';
 import { randomAlphanumeric } from './credentials';
+import { fenToYuan } from '../../lib/domain/money';
+import { parseGatewayTime, toBeijingDateTime, toBeijingRfc3339 } from '../../lib/domain/time';
 import type { SandboxGateway, SandboxTrade } from './gateway';
 
 // ---- time as the gateways write it: Beijing time ----
 
-const BEIJING_OFFSET_MS = 8 * 3600 * 1000;
-
-function beijingParts(date: Date): { day: string; time: string } {
-  const iso = new Date(date.getTime() + BEIJING_OFFSET_MS).toISOString();
-  return { day: iso.slice(0, 10), time: iso.slice(11, 19) };
-}
-
 /** `2026-11-28T20:15:00+08:00`: how WeChat Pay v3 writes times (`success_time`, `create_time`). */
-export function beijingRfc3339(date: Date = new Date()): string {
-  const { day, time } = beijingParts(date);
-  return `${day}T${time}+08:00`;
-}
+export const beijingRfc3339 = (date: Date = new Date()): string => toBeijingRfc3339(date);
 
 /** `2026-11-28 20:15:00`: how Alipay writes times and expects request `timestamp`s (Beijing time). */
-export function beijingDateTime(date: Date = new Date()): string {
-  const { day, time } = beijingParts(date);
-  return `${day} ${time}`;
-}
+export const beijingDateTime = (date: Date = new Date()): string => toBeijingDateTime(date);
 
 /** Parses Alipay's `yyyy-MM-dd HH:mm:ss` as Beijing time; undefined when malformed. */
 export function parseBeijingDateTime(text: string): Date | undefined {
   if (!/^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}$/.test(text)) return undefined;
-  const ms = Date.parse(`${text.replace(' ', 'T')}+08:00`);
-  return Number.isNaN(ms) ? undefined : new Date(ms);
+  const iso = parseGatewayTime(text);
+  return iso ? new Date(iso) : undefined;
 }
 
 /** 1234 fen -> "12.34", Alipay's amount format. */
-export function fenToYuan(fen: number): string {
-  return `${Math.floor(fen / 100)}.${String(fen % 100).padStart(2, '0')}`;
-}
+export { fenToYuan };
 
 // ---- WeChat Pay ----
 

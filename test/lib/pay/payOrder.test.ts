@@ -5,11 +5,11 @@ import { payOrder, type PayOrderDeps, type PayOrderResult } from '../../../lib/p
 import type { PayOrderInput } from '../../../lib/pay/payRequest';
 import { startTestStack, type TestStack } from '../../support/stack';
 import { tableState } from '../../support/tableState';
+import { givenUser as givenUserOf } from '../../support/world';
 
 let stack: TestStack;
 let state: ReturnType<typeof tableState>;
 let deps: PayOrderDeps;
-let nextOrderId = 1000;
 
 beforeAll(async () => {
   stack = await startTestStack();
@@ -17,29 +17,12 @@ beforeAll(async () => {
   deps = { store: stack.app.store, gateways: stack.app.gateways, fenPerPoint: 1, payTimeoutMinutes: 30 };
 });
 afterAll(async () => {
+  expect((await stack.reconcile()).problems).toEqual([]);
   state.close();
   await stack.close();
 });
 
-/** A fresh user with `integral` points, an address, and orders of the given goods prices (free shipping unless freight given). */
-async function givenUser(integral: number, goods: string[] = ['88.00'], freight?: string) {
-  const userId = ++nextOrderId * 10;
-  const orderIds = goods.map(() => ++nextOrderId);
-  await stack.seed({
-    users: [{ user_id: userId, integral, tokens: [] }],
-    addresses: [{ address_id: userId + 1, user_id: userId, name: '张三', phone: '13800000000', province: '广东省', city: '深圳市', district: '南山区', detail: '科技园1号' }],
-    orders: goods.map((price, i) => ({
-      order_id: orderIds[i],
-      user_id: userId,
-      goods_name: '保温杯',
-      goods_price: price,
-      free_shipping: freight === undefined,
-      status: 'unpaid' as const,
-      freight_json: freight === undefined ? [] : [{ key: 1, name: '到付', fee: '0.00' }, { key: 2, name: '商家自选', fee: freight }],
-    })),
-  });
-  return { userId, addressId: userId + 1, orderId: orderIds[0], orderIds };
-}
+const givenUser = (integral: number, goods?: string[], freight?: string) => givenUserOf(stack, integral, goods, freight);
 
 function input(orderId: number, addressId: number, over: Partial<PayOrderInput>): PayOrderInput {
   return { orderId, addressId, method: 1, priceFen: 8800, points: 0, freightMode: 1, freightKey: 0, ...over };
