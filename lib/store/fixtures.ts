@@ -1,4 +1,4 @@
-import { DeleteCommand, PutCommand, ScanCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { DeleteCommand, PutCommand, ScanCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import * as v from 'valibot';
 import { requireFen, yuanToFen } from '../domain/money';
 import { fromAddress, fromFreightOption, hashToken, keys } from './dynamoPayStore';
@@ -64,8 +64,8 @@ export function parseFixture(input: unknown): v.InferOutput<typeof fixtureSchema
 
 /**
  * Writes a fixture. Re-seeding the same ids overwrites them: a user's points start again from
- * `integral` (nothing held or spent), and the user's earlier attempts and ledger entries are
- * removed with them, so the data stays consistent. Tokens are stored as their SHA-256 only.
+ * `integral` (nothing held or spent), and the user's payment history goes with them (attempts and
+ * ledger entries removed, their orders unpaid again), so the data stays consistent. Tokens are stored as their SHA-256 only.
  * A development tool: it scans for the history it removes.
  */
 export async function writeFixture(db: DynamoDBDocumentClient, table: string, input: unknown): Promise<void> {
@@ -112,16 +112,36 @@ export async function writeFixture(db: DynamoDBDocumentClient, table: string, in
   await Promise.all(items.map((Item) => db.send(new PutCommand({ TableName: table, Item }))));
 }
 
+/** A re-seeded user starts over: their attempts and ledger go, and their other orders become unpaid again. */
 async function forgetHistory(db: DynamoDBDocumentClient, table: string, users: Set<number>): Promise<void> {
   if (users.size === 0) return;
   const doomed: { pk: string; sk: string }[] = [];
+  const reopened: { pk: string; sk: string }[] = [];
   let start: Record<string, unknown> | undefined;
   do {
-    const page = await db.send(new ScanCommand({ TableName: table, ExclusiveStartKey: start, ProjectionExpression: 'pk, sk, entity, user_id' }));
+    const page = await db.send(
+      new ScanCommand({ TableName: table, ExclusiveStartKey: start, ProjectionExpression: 'pk, sk, entity, user_id, #status', ExpressionAttributeNames: { '#status': 'status' } }),
+    );
     for (const item of page.Items ?? []) {
-      if ((item.entity === 'attempt' || item.entity === 'ledger') && users.has(item.user_id as number)) doomed.push({ pk: item.pk as string, sk: item.sk as string });
+      if (!users.has(item.user_id as number)) continue;
+      const key = { pk: item.pk as string, sk: item.sk as string };
+      if (item.entity === 'attempt' || item.entity === 'ledger') doomed.push(key);
+      if (item.entity === 'order' && (item.status === 'paying' || item.status === 'paid')) reopened.push(key);
     }
     start = page.LastEvaluatedKey;
   } while (start);
-  await Promise.all(doomed.map((Key) => db.send(new DeleteCommand({ TableName: table, Key }))));
+  await Promise.all([
+    ...doomed.map((Key) => db.send(new DeleteCommand({ TableName: table, Key }))),
+    ...reopened.map((Key) =>
+      db.send(
+        new UpdateCommand({
+          TableName: table,
+          Key,
+          UpdateExpression: 'SET #status = :unpaid REMOVE open_attempt, paid_attempt, paid_at',
+          ExpressionAttributeNames: { '#status': 'status' },
+          ExpressionAttributeValues: { ':unpaid': 'unpaid' },
+        }),
+      ),
+    ),
+  ]);
 }
