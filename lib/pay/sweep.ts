@@ -48,6 +48,8 @@ export async function sweepOpenAttempts(deps: CompletePaymentDeps, options: Swee
 
 async function sweepAttempt(deps: CompletePaymentDeps, attempt: Attempt, now: Date): Promise<'paid' | 'released' | 'waiting'> {
   const { trade, outcome } = await settleFromGateway(deps, attempt);
+  // A payment that does not match its attempt (logged by completePayment) is left open for a person.
+  if (outcome === 'mismatch' || outcome === 'unknown_attempt') return 'waiting';
   if (outcome) return 'paid';
   if (Date.parse(attempt.expiresAt) > now.getTime()) return 'waiting';
 
