@@ -30,7 +30,7 @@ const environmentSchema = v.object({
   WECHAT_PAY_PUBLIC_KEY: v.optional(pem('WECHAT_PAY_PUBLIC_KEY')),
   WECHAT_PLATFORM_CERTIFICATES: v.optional(pem('WECHAT_PLATFORM_CERTIFICATES')),
   ALIPAY_APP_ID: required('ALIPAY_APP_ID'),
-  ALIPAY_SELLER_ID: v.optional(v.string()),
+  ALIPAY_SELLER_ID: required('ALIPAY_SELLER_ID'),
   ALIPAY_APP_PRIVATE_KEY: pem('ALIPAY_APP_PRIVATE_KEY'),
   ALIPAY_PUBLIC_KEY: pem('ALIPAY_PUBLIC_KEY'),
   ALIPAY_GATEWAY_URL: url('https://openapi.alipay.com/gateway.do'),
@@ -57,7 +57,8 @@ export interface Config {
   };
   alipay: {
     appId: string;
-    sellerId?: string;
+    /** The merchant's Alipay user id (2088…): a notification must name it. */
+    sellerId: string;
     appPrivateKeyPem: string;
     alipayPublicKeyPem: string;
     gatewayUrl: string;

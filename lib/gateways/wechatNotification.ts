@@ -16,6 +16,9 @@ export type OpenedWechatNotification =
   | { ok: true; eventType: string; transaction: WechatTransaction }
   | { ok: false; reason: Exclude<WechatVerdict, 'ok'> | 'malformed' | 'undecryptable' };
 
+/** WeChat's tag is the full 16 bytes; a shorter one would be easier to forge. */
+const TAG_BYTES = 16;
+
 interface NotificationEnvelope {
   event_type?: string;
   resource?: { algorithm?: string; ciphertext?: string; associated_data?: string; nonce?: string };
@@ -55,10 +58,11 @@ export function openWechatNotification(
   if (!resource || resource.algorithm !== 'AEAD_AES_256_GCM' || !resource.ciphertext || !resource.nonce) return { ok: false, reason: 'malformed' };
   try {
     const sealed = Buffer.from(resource.ciphertext, 'base64');
-    const decipher = createDecipheriv('aes-256-gcm', Buffer.from(apiV3Key, 'utf8'), Buffer.from(resource.nonce, 'utf8'));
-    decipher.setAuthTag(sealed.subarray(sealed.length - 16));
+    if (sealed.length <= TAG_BYTES) return { ok: false, reason: 'undecryptable' };
+    const decipher = createDecipheriv('aes-256-gcm', Buffer.from(apiV3Key, 'utf8'), Buffer.from(resource.nonce, 'utf8'), { authTagLength: TAG_BYTES });
+    decipher.setAuthTag(sealed.subarray(sealed.length - TAG_BYTES));
     decipher.setAAD(Buffer.from(resource.associated_data ?? '', 'utf8'));
-    const plain = Buffer.concat([decipher.update(sealed.subarray(0, sealed.length - 16)), decipher.final()]).toString('utf8');
+    const plain = Buffer.concat([decipher.update(sealed.subarray(0, sealed.length - TAG_BYTES)), decipher.final()]).toString('utf8');
     return { ok: true, eventType: envelope.event_type ?? '', transaction: JSON.parse(plain) as WechatTransaction };
   } catch {
     return { ok: false, reason: 'undecryptable' };

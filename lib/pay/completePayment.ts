@@ -1,5 +1,5 @@
 import { channelOf, RELEASED_ATTEMPT_STATUSES, type Channel, type GatewayPayment } from '../domain/model';
-import type { PaymentGateway } from '../gateways/paymentGateway';
+import { GatewayError, type PaymentGateway } from '../gateways/paymentGateway';
 import { log } from '../log';
 import { WriteConflict, type PayStore } from '../store/payStore';
 import { closeUnpaidTrade } from './closeTrade';
@@ -67,7 +67,10 @@ async function completeOnce(deps: CompletePaymentDeps, payment: GatewayPayment):
   if (RELEASED_ATTEMPT_STATUSES.includes(attempt.status) && order && (order.status === 'unpaid' || order.status === 'paying')) {
     const other = order.status === 'paying' ? order.openAttempt : undefined;
     const pointsWithin = (account?.available ?? 0) + (other?.points ?? 0) >= attempt.points;
-    if (pointsWithin && (!other || (await closeUnpaidTrade(deps.gateways, other.outTradeNo, other.method)) !== 'paid')) {
+    const closed = pointsWithin && other ? await closeUnpaidTrade(deps.gateways, other, new Date(now)) : 'closed';
+    // Its prepay may still be on the way: decide when it has landed (the gateway resends, the sweeper asks).
+    if (closed === 'in_flight') throw new GatewayError(`attempt ${other?.outTradeNo} is still being created`);
+    if (pointsWithin && closed === 'closed') {
       await deps.store.payWithReleasedAttempt(attempt, payment, other, now);
       log.warn('order paid by a released attempt', { outTradeNo: attempt.outTradeNo, orderId: attempt.orderId, superseded: other?.outTradeNo });
       return 'paid';

@@ -58,7 +58,7 @@ export async function handleWechatNotification(
 }
 
 export interface AlipayNotificationDeps extends CompletePaymentDeps {
-  alipay: { appId: string; sellerId?: string };
+  alipay: { appId: string; sellerId: string };
   verifyAlipayNotification(fields: Record<string, string>): Promise<boolean>;
 }
 
@@ -71,7 +71,7 @@ export async function handleAlipayNotification(deps: AlipayNotificationDeps, fie
     log.warn('alipay notification refused', { reason: 'bad_signature' });
     return 'fail';
   }
-  if (fields.app_id !== deps.alipay.appId || (deps.alipay.sellerId && fields.seller_id !== deps.alipay.sellerId)) {
+  if (fields.app_id !== deps.alipay.appId || fields.seller_id !== deps.alipay.sellerId) {
     log.error('alipay notification for another app or seller', { outTradeNo: fields.out_trade_no });
     return 'fail';
   }

@@ -20,8 +20,6 @@ export type PayOrderResult = { outcome: 'paid'; outTradeNo: string } | { outcome
 
 /** A concurrent request may win the conditional write; re-read and decide again, a few times. */
 const MAX_ROUNDS = 3;
-/** Longer than a prepay call can take (the gateway timeout is 5 s). */
-const PREPAY_IN_FLIGHT_MS = 15_000;
 /** An open attempt this close to its expiry is replaced rather than handed out again. */
 const REUSE_MARGIN_MS = 2 * 60 * 1000;
 
@@ -124,22 +122,16 @@ async function requestPayParam(deps: PayOrderDeps, attempt: AttemptSummary): Pro
   }
 }
 
-/**
- * The old attempt must be provably unpaid and closed before its points may go to a new one.
- * A WeChat attempt the gateway has not seen yet may still have its prepay on the way (a concurrent
- * first tap): too young to be given up.
- */
+/** The old attempt must be provably unpaid and closed before its points may go to a new one. */
 async function closeAtGateway(deps: PayOrderDeps, open: AttemptSummary, now: Date): Promise<void> {
   let closed: Awaited<ReturnType<typeof closeUnpaidTrade>>;
   try {
-    closed = await closeUnpaidTrade(deps.gateways, open.outTradeNo, open.method);
+    closed = await closeUnpaidTrade(deps.gateways, open, now);
   } catch (error) {
     throw translateGatewayError(error, open);
   }
   if (closed === 'paid') throw new PayError('ORDER_BEING_PAID');
-  if (closed === 'unknown' && channelOf(open.method) === 'wechat' && now.getTime() - Date.parse(open.createdAt) < PREPAY_IN_FLIGHT_MS) {
-    throw new PayError('ORDER_BUSY');
-  }
+  if (closed === 'in_flight') throw new PayError('ORDER_BUSY');
 }
 
 function translateGatewayError(error: unknown, attempt: AttemptSummary): unknown {

@@ -2,7 +2,6 @@ import { PayError } from '../domain/errors';
 import { fenToYuan } from '../domain/money';
 import { toBeijingRfc3339 } from '../domain/time';
 import type { OrderStatus, PayMethod } from '../domain/model';
-import { GatewayError } from '../gateways/paymentGateway';
 import { log } from '../log';
 import type { CompletePaymentDeps } from './completePayment';
 import { settleFromGateway } from './settleFromGateway';
@@ -42,9 +41,8 @@ export async function getPayStatus(deps: CompletePaymentDeps, userId: number, or
         attempt = attemptNo ? await deps.store.getAttempt(attemptNo) : undefined;
       }
     } catch (error) {
-      // The stored state is still a true answer; the sweeper will ask again.
-      if (!(error instanceof GatewayError)) throw error;
-      log.warn('status query failed', { outTradeNo: pending.outTradeNo, error: error.message });
+      // Whatever went wrong (gateway, a lost race), the stored state is still a true answer; the sweeper will ask again.
+      log.warn('status check at the gateway failed', { outTradeNo: pending.outTradeNo, name: (error as Error).name, error: (error as Error).message });
     }
   }
 

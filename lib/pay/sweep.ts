@@ -7,48 +7,79 @@ import { settleFromGateway } from './settleFromGateway';
 export interface SweepOptions {
   /** Attempts this long without a notification are checked at the gateway. */
   quietMs: number;
+  /** Released attempts are asked about once more this long after their expiry. */
+  watchAfterExpiryMs: number;
   payTimeoutMinutes: number;
-  /** At most this many attempts a run; the rest wait for the next minute. */
+  /** At most this many attempts of each kind a run; the rest wait for the next minute. */
   limit: number;
+  /** Attempts checked at once. */
+  concurrency: number;
+  /** Stop starting new work after this long, well inside the function's timeout. */
+  budgetMs: number;
 }
 
 export interface SweepReport {
   checked: number;
   paid: number;
   released: number;
+  unwatched: number;
   failed: number;
 }
 
-export const DEFAULT_SWEEP: Omit<SweepOptions, 'payTimeoutMinutes'> = { quietMs: 2 * 60_000, limit: 200 };
+export const DEFAULT_SWEEP: Omit<SweepOptions, 'payTimeoutMinutes'> = {
+  quietMs: 2 * 60_000,
+  watchAfterExpiryMs: 5 * 60_000,
+  limit: 200,
+  concurrency: 4,
+  budgetMs: 40_000,
+};
+
+type Result = 'paid' | 'released' | 'unwatched' | 'waiting';
 
 /**
- * The scheduled repair of open attempts: each one quiet for a while is checked at its gateway;
- * paid ones are completed as a notification would; expired unpaid ones are closed at the gateway,
- * then released (points back, order unpaid) in one transaction. Every write is conditional on the
- * attempt still being open, so two sweeps at once, or a notification in the middle, settle to one outcome.
+ * The scheduled repair of attempts:
+ * - each open attempt quiet for a while is checked at its gateway; paid ones are completed as a
+ *   notification would; expired unpaid ones are closed at the gateway, then released (points back,
+ *   order unpaid) in one transaction;
+ * - each attempt released unpaid (superseded, failed, expired) is asked about once more after its
+ *   expiry, so money paid on an old pay sheet whose notification never came is not lost.
+ * Every write is conditional on the attempt's state, so two sweeps at once, or a notification in
+ * the middle, settle to one outcome.
  */
 export async function sweepOpenAttempts(deps: CompletePaymentDeps, options: SweepOptions): Promise<SweepReport> {
   const now = (deps.now ?? (() => new Date()))();
+  const started = Date.now();
   // Open attempts are indexed by expiry; one created `quietMs` ago expires at now + timeout - quietMs.
-  const createdBy = new Date(now.getTime() + options.payTimeoutMinutes * 60_000 - options.quietMs);
-  const attempts = await deps.store.findOpenAttempts(createdBy.toISOString(), options.limit);
-  const report: SweepReport = { checked: attempts.length, paid: 0, released: 0, failed: 0 };
-  for (const attempt of attempts) {
-    try {
-      const result = await sweepAttempt(deps, attempt, now);
-      if (result === 'paid') report.paid++;
-      if (result === 'released') report.released++;
-    } catch (error) {
-      report.failed++;
-      log.warn('sweep of attempt failed', { outTradeNo: attempt.outTradeNo, name: (error as Error).name, error: (error as Error).message });
+  const createdBy = new Date(now.getTime() + options.payTimeoutMinutes * 60_000 - options.quietMs).toISOString();
+  const expiredBy = new Date(now.getTime() - options.watchAfterExpiryMs).toISOString();
+  const [open, watched] = await Promise.all([deps.store.findOpenAttempts(createdBy, options.limit), deps.store.findWatchedAttempts(expiredBy, options.limit)]);
+  const work: [Attempt, (attempt: Attempt) => Promise<Result>][] = [
+    ...open.map((a): [Attempt, (attempt: Attempt) => Promise<Result>] => [a, (attempt) => sweepOpen(deps, attempt, now)]),
+    ...watched.map((a): [Attempt, (attempt: Attempt) => Promise<Result>] => [a, (attempt) => recheckReleased(deps, attempt)]),
+  ];
+
+  const report: SweepReport = { checked: 0, paid: 0, released: 0, unwatched: 0, failed: 0 };
+  const worker = async () => {
+    for (let next = work.shift(); next && Date.now() - started < options.budgetMs; next = work.shift()) {
+      const [attempt, sweep] = next;
+      report.checked++;
+      try {
+        const result = await sweep(attempt);
+        if (result !== 'waiting') report[result]++;
+      } catch (error) {
+        report.failed++;
+        log.warn('sweep of attempt failed', { outTradeNo: attempt.outTradeNo, name: (error as Error).name, error: (error as Error).message });
+      }
     }
-  }
+  };
+  await Promise.all(Array.from({ length: options.concurrency }, worker));
   return report;
 }
 
-async function sweepAttempt(deps: CompletePaymentDeps, attempt: Attempt, now: Date): Promise<'paid' | 'released' | 'waiting'> {
+async function sweepOpen(deps: CompletePaymentDeps, attempt: Attempt, now: Date): Promise<Result> {
   const { trade, outcome } = await settleFromGateway(deps, attempt);
-  // A payment that does not match its attempt (logged by completePayment) is left open for a person.
+  // A payment that does not match its attempt (logged by completePayment) is left for a person;
+  // reconcile flags the attempt once it is long past its expiry.
   if (outcome === 'mismatch' || outcome === 'unknown_attempt') return 'waiting';
   if (outcome) return 'paid';
   if (Date.parse(attempt.expiresAt) > now.getTime()) return 'waiting';
@@ -69,4 +100,12 @@ async function sweepAttempt(deps: CompletePaymentDeps, attempt: Attempt, now: Da
   if (!(await deps.store.releaseAttempt(attempt, 'expired', now.toISOString(), orderLinked))) return 'waiting';
   log.info('expired attempt released', { outTradeNo: attempt.outTradeNo, orderId: attempt.orderId });
   return 'released';
+}
+
+async function recheckReleased(deps: CompletePaymentDeps, attempt: Attempt): Promise<Result> {
+  const { outcome } = await settleFromGateway(deps, attempt);
+  if (outcome === 'mismatch' || outcome === 'unknown_attempt') return 'waiting';
+  if (outcome) return 'paid';
+  await deps.store.unwatchAttempt(attempt);
+  return 'unwatched';
 }

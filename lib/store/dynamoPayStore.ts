@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
-import { TransactionCanceledException } from '@aws-sdk/client-dynamodb';
-import { GetCommand, QueryCommand, TransactGetCommand, TransactWriteCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import type { Address, Attempt, AttemptStatus, AttemptSummary, FreightOption, GatewayPayment, Order, PointsAccount } from '../domain/model';
+import { ConditionalCheckFailedException, TransactionCanceledException } from '@aws-sdk/client-dynamodb';
+import { GetCommand, QueryCommand, TransactGetCommand, TransactWriteCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { RELEASED_ATTEMPT_STATUSES, type Address, type Attempt, type AttemptStatus, type AttemptSummary, type FreightOption, type GatewayPayment, type Order, type PointsAccount } from '../domain/model';
 import { WriteConflict, type AttemptChange, type PayContext, type PayStore, type Session } from './payStore';
 
 type Item = Record<string, unknown>;
@@ -17,9 +17,18 @@ export const keys = {
   attempt: (outTradeNo: string) => ({ pk: `ATTEMPT#${outTradeNo}`, sk: 'ATTEMPT' }),
 };
 
-/** Open attempts are in the sparse index `open-attempts`, sorted by expiry, so the sweeper never scans. */
+/**
+ * The sparse index `open-attempts`, sorted by expiry, is the sweeper's work list, so it never scans:
+ * partition OPEN holds open attempts, WATCH those released unpaid that have not yet been checked
+ * once more after their expiry (a pay sheet can be paid until then).
+ */
 export const OPEN_ATTEMPTS_INDEX = 'open-attempts';
 const OPEN_ATTEMPT_PARTITION = 'OPEN';
+const WATCHED_ATTEMPT_PARTITION = 'WATCH';
+
+function indexSortKey(attempt: Pick<AttemptSummary, 'expiresAt' | 'outTradeNo'>): string {
+  return `${attempt.expiresAt}#${attempt.outTradeNo}`;
+}
 
 /**
  * The order's price must still be the one the quote was computed from. Written element by element:
@@ -109,7 +118,7 @@ export class DynamoPayStore implements PayStore {
       [
         account,
         order,
-        previous && this.attemptTransition(previous.outTradeNo, 'open', 'superseded', now),
+        previous && this.attemptTransition(previous, 'open', 'superseded', now),
         previous && this.ledgerPut(attempt, previous.outTradeNo, 'release', previous.points, now),
         { Put: { TableName: this.table, Item: fromAttempt(attempt), ConditionExpression: 'attribute_not_exists(pk)' } },
         this.ledgerPut(attempt, attempt.outTradeNo, paysNow ? 'spend' : 'hold', attempt.points, now),
@@ -134,7 +143,7 @@ export class DynamoPayStore implements PayStore {
         this.accountMove(attempt.userId, { available: attempt.points, held: -attempt.points }),
         this.ledgerPut(attempt, attempt.outTradeNo, 'release', attempt.points, now),
         orderLinked ? order : undefined,
-        this.attemptTransition(attempt.outTradeNo, 'open', status, now),
+        this.attemptTransition(attempt, 'open', status, now),
       ]);
       return true;
     } catch (error) {
@@ -153,7 +162,7 @@ export class DynamoPayStore implements PayStore {
       this.accountMove(attempt.userId, { held: -attempt.points, spent: attempt.points }),
       this.ledgerPut(attempt, attempt.outTradeNo, 'capture', attempt.points, now),
       this.orderToPaid(attempt, { paying: attempt.outTradeNo }, now),
-      this.attemptTransition(attempt.outTradeNo, 'open', 'paid', now, payment),
+      this.attemptTransition(attempt, 'open', 'paid', now, payment),
     ]);
   }
 
@@ -165,8 +174,8 @@ export class DynamoPayStore implements PayStore {
         account,
         this.ledgerPut(attempt, attempt.outTradeNo, 'spend', attempt.points, now),
         this.orderToPaid(attempt, replaces ? { paying: replaces.outTradeNo } : 'unpaid', now),
-        this.attemptTransition(attempt.outTradeNo, attempt.status, 'paid', now, payment),
-        replaces && this.attemptTransition(replaces.outTradeNo, 'open', 'superseded', now),
+        this.attemptTransition(attempt, attempt.status, 'paid', now, payment),
+        replaces && this.attemptTransition(replaces, 'open', 'superseded', now),
         replaces && this.ledgerPut(attempt, replaces.outTradeNo, 'release', replaces.points, now),
       ],
       account,
@@ -178,18 +187,44 @@ export class DynamoPayStore implements PayStore {
     await this.transact([
       stillHolds ? this.accountMove(attempt.userId, { available: attempt.points, held: -attempt.points }) : undefined,
       stillHolds ? this.ledgerPut(attempt, attempt.outTradeNo, 'release', attempt.points, now) : undefined,
-      this.attemptTransition(attempt.outTradeNo, attempt.status, 'refund_required', now, payment),
+      this.attemptTransition(attempt, attempt.status, 'refund_required', now, payment),
     ]);
   }
 
   async findOpenAttempts(expiresBy: string, limit: number): Promise<Attempt[]> {
+    return this.queryIndex(OPEN_ATTEMPT_PARTITION, expiresBy, limit);
+  }
+
+  async findWatchedAttempts(expiredBy: string, limit: number): Promise<Attempt[]> {
+    return this.queryIndex(WATCHED_ATTEMPT_PARTITION, expiredBy, limit);
+  }
+
+  async unwatchAttempt(attempt: Attempt): Promise<void> {
+    try {
+      await this.db.send(
+        new UpdateCommand({
+          TableName: this.table,
+          Key: keys.attempt(attempt.outTradeNo),
+          ConditionExpression: '#status = :status AND gsi1pk = :watched',
+          UpdateExpression: 'REMOVE gsi1pk, gsi1sk',
+          ExpressionAttributeNames: { '#status': 'status' },
+          ExpressionAttributeValues: { ':status': attempt.status, ':watched': WATCHED_ATTEMPT_PARTITION },
+        }),
+      );
+    } catch (error) {
+      // Paid meanwhile (it left the index with it): nothing to do.
+      if (!(error instanceof ConditionalCheckFailedException)) throw error;
+    }
+  }
+
+  private async queryIndex(partition: string, expiresBy: string, limit: number): Promise<Attempt[]> {
     const { Items = [] } = await this.db.send(
       new QueryCommand({
         TableName: this.table,
         IndexName: OPEN_ATTEMPTS_INDEX,
-        KeyConditionExpression: 'gsi1pk = :open AND gsi1sk <= :by',
+        KeyConditionExpression: 'gsi1pk = :partition AND gsi1sk <= :by',
         // The sort key is `<expires_at>#<out_trade_no>`: every key of that instant sorts before `~`.
-        ExpressionAttributeValues: { ':open': OPEN_ATTEMPT_PARTITION, ':by': `${expiresBy}#~` },
+        ExpressionAttributeValues: { ':partition': partition, ':by': `${expiresBy}#~` },
         Limit: limit,
       }),
     );
@@ -244,20 +279,26 @@ export class DynamoPayStore implements PayStore {
     };
   }
 
-  /** Attempt `from` -> `to`, only from `from`; leaving `open` also leaves the open-attempts index. */
-  private attemptTransition(outTradeNo: string, from: AttemptStatus, to: AttemptStatus, now: string, payment?: GatewayPayment): TransactItem {
+  /**
+   * Attempt `from` -> `to`, only from `from`. An attempt released unpaid moves from the open-attempts
+   * partition to the watched one: its pay sheet may still be paid until it expires, so the sweeper
+   * asks the gateway once more after that. A paid or refund attempt leaves the index.
+   */
+  private attemptTransition(attempt: AttemptSummary, from: AttemptStatus, to: AttemptStatus, now: string, payment?: GatewayPayment): TransactItem {
+    const watched = RELEASED_ATTEMPT_STATUSES.includes(to);
     const paid = payment ? ', transaction_id = :transaction, paid_at = :paidAt' : '';
     return {
       Update: {
         TableName: this.table,
-        Key: keys.attempt(outTradeNo),
+        Key: keys.attempt(attempt.outTradeNo),
         ConditionExpression: '#status = :from',
-        UpdateExpression: `SET #status = :to, updated_at = :now${paid}${from === 'open' ? ' REMOVE gsi1pk, gsi1sk' : ''}`,
+        UpdateExpression: `SET #status = :to, updated_at = :now${paid}${watched ? ', gsi1pk = :watched, gsi1sk = :expiry' : ''}${watched ? '' : ' REMOVE gsi1pk, gsi1sk'}`,
         ExpressionAttributeNames: { '#status': 'status' },
         ExpressionAttributeValues: {
           ':from': from,
           ':to': to,
           ':now': now,
+          ...(watched ? { ':watched': WATCHED_ATTEMPT_PARTITION, ':expiry': indexSortKey(attempt) } : {}),
           ...(payment ? { ':transaction': payment.transactionId, ':paidAt': payment.paidAt } : {}),
         },
       },
@@ -404,6 +445,6 @@ function fromAttempt(a: Attempt): Item {
     status: a.status,
     address: fromAddress(a.address),
     paid_at: a.paidAt,
-    ...(a.status === 'open' ? { gsi1pk: OPEN_ATTEMPT_PARTITION, gsi1sk: `${a.expiresAt}#${a.outTradeNo}` } : {}),
+    ...(a.status === 'open' ? { gsi1pk: OPEN_ATTEMPT_PARTITION, gsi1sk: indexSortKey(a) } : {}),
   };
 }

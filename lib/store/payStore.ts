@@ -68,4 +68,8 @@ export interface PayStore {
   markRefundRequired(attempt: Attempt, payment: GatewayPayment, now: string): Promise<void>;
   /** Open attempts whose expiry is at or before `expiresBy`, soonest first. */
   findOpenAttempts(expiresBy: string, limit: number): Promise<Attempt[]>;
+  /** Attempts released unpaid, expired by `expiredBy`, not yet checked once more at their gateway. */
+  findWatchedAttempts(expiredBy: string, limit: number): Promise<Attempt[]>;
+  /** Done watching: the gateway confirmed the released attempt unpaid. */
+  unwatchAttempt(attempt: Attempt): Promise<void>;
 }

@@ -1,6 +1,11 @@
 import { ScanCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { RELEASED_ATTEMPT_STATUSES } from '../domain/model';
 
 type Item = Record<string, unknown>;
+
+const RELEASED: readonly string[] = RELEASED_ATTEMPT_STATUSES;
+/** The sweeper settles an open attempt within minutes of its expiry; one still open long after needs a person. */
+const STUCK_AFTER_EXPIRY_MS = 15 * 60_000;
 
 export interface RefundCase {
   outTradeNo: string;
@@ -24,7 +29,8 @@ export interface ReconcileReport {
  * Checks the whole table (an operator's tool: it scans). Per user: available + held + spent =
  * credited, every bucket matches the ledger, and held = the points of the user's open attempts.
  * Per order and attempt: a paying order has exactly its open attempt, a paid order its paid attempt,
- * and no paid attempt is left off its order (a payment nobody recorded).
+ * no paid attempt is left off its order (a payment nobody recorded), every attempt is in the index
+ * its state needs, and none is still open long after its expiry.
  */
 export async function reconcile(db: DynamoDBDocumentClient, table: string): Promise<ReconcileReport> {
   const items = await scanAll(db, table);
@@ -35,6 +41,7 @@ export async function reconcile(db: DynamoDBDocumentClient, table: string): Prom
   const attempts = byEntity('attempt');
   const attemptsByNo = new Map(attempts.map((a) => [a.out_trade_no as string, a]));
   const problems: string[] = [];
+  const now = Date.now();
 
   for (const account of accounts) {
     const user = account.user_id as number;
@@ -59,8 +66,8 @@ export async function reconcile(db: DynamoDBDocumentClient, table: string): Prom
     if (order.status === 'paying') {
       const attempt = open ? attemptsByNo.get(open) : undefined;
       if (attempt?.status !== 'open') problems.push(`order ${id}: paying with ${open ?? 'no attempt'}, which is ${attempt?.status ?? 'missing'}`);
-    } else if (open) {
-      problems.push(`order ${id}: ${order.status} but still names open attempt ${open}`);
+    } else if (open && attemptsByNo.get(open)?.status === 'open') {
+      problems.push(`order ${id}: ${order.status} but its attempt ${open} is still open`);
     }
     if (order.status === 'paid' && attemptsByNo.get(order.paid_attempt as string)?.status !== 'paid') {
       problems.push(`order ${id}: paid by ${String(order.paid_attempt)}, which is not a paid attempt`);
@@ -73,9 +80,16 @@ export async function reconcile(db: DynamoDBDocumentClient, table: string): Prom
     if (attempt.status === 'open' && (order?.status !== 'paying' || (order.open_attempt as Item | undefined)?.out_trade_no !== no)) {
       problems.push(`attempt ${no}: open but its order is not paying with it`);
     }
-    if (attempt.status === 'open' && attempt.gsi1pk === undefined) problems.push(`attempt ${no}: open but missing from the open-attempts index`);
-    if (attempt.status !== 'open' && attempt.gsi1pk !== undefined) problems.push(`attempt ${no}: ${String(attempt.status)} but still in the open-attempts index`);
+    const indexed = attempt.gsi1pk as string | undefined;
+    const expectedIndex = attempt.status === 'open' ? ['OPEN'] : RELEASED.includes(attempt.status as string) ? [undefined, 'WATCH'] : [undefined];
+    if (!expectedIndex.includes(indexed)) problems.push(`attempt ${no}: ${String(attempt.status)} but indexed as ${indexed ?? 'nothing'}`);
+    if (attempt.status === 'open' && now - Date.parse(attempt.expires_at as string) > STUCK_AFTER_EXPIRY_MS) {
+      problems.push(`attempt ${no}: still open ${Math.round((now - Date.parse(attempt.expires_at as string)) / 60_000)} minutes after its expiry`);
+    }
     if (attempt.status === 'paid' && order?.paid_attempt !== no) problems.push(`attempt ${no}: paid but its order is not paid by it`);
+    if ((attempt.status === 'paid' || attempt.status === 'refund_required') && Number(attempt.cash_fen) > 0 && !attempt.transaction_id) {
+      problems.push(`attempt ${no}: ${String(attempt.status)} without the gateway's transaction id`);
+    }
   }
 
   const refunds = attempts

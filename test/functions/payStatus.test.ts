@@ -81,3 +81,18 @@ it.each([
   const reply = await status(token, title === 'another user' ? { order_id: String(owner.orderId) } : query);
   expect(reply).toMatchObject({ status: 0, code, data: [] });
 });
+
+it('a lost race while completing does not fail the status: the stored state is shown', async () => {
+  const { WriteConflict } = await import('../../lib/store/payStore');
+  const user = await givenUser(stack, 0);
+  const attempt = await pay(stack, user, { method: 1 });
+  stack.gateway.pay(attempt.outTradeNo);
+  const store = Object.create(stack.app.store) as typeof stack.app.store;
+  store.captureAttempt = async () => {
+    throw new WriteConflict('state');
+  };
+  const later = { store, gateways: stack.app.gateways, now: () => new Date(Date.now() + 61_000) };
+  expect(await getPayStatus(later, user.userId, user.orderId)).toMatchObject({ order_status: 'paying', out_trade_no: attempt.outTradeNo });
+  // and the next look completes it
+  expect(await getPayStatus({ ...later, store: stack.app.store }, user.userId, user.orderId)).toMatchObject({ order_status: 'paid' });
+});

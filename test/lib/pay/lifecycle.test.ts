@@ -108,6 +108,55 @@ describe('payments that arrive where no one expects them', () => {
   });
 });
 
+describe('released attempts are watched until their pay sheet can no longer be paid', () => {
+  it('an Alipay order string paid after it was superseded, whose notification never came, is found and completed', async () => {
+    const user = await givenUser(stack, 0);
+    const alipay = (await pay(stack, user, { method: 2 })) as { outTradeNo: string; payParam: string };
+    const wechat = await pay(stack, user, { method: 1 }); // Alipay never saw the order string: superseded at once
+    expect(await state.attempt(alipay.outTradeNo)).toMatchObject({ status: 'superseded', gsi1pk: 'WATCH' });
+    // the user had opened the old Alipay sheet and pays it; the notification is lost
+    stack.gateway.registerAlipayOrder(alipay.payParam);
+    stack.gateway.pay(alipay.outTradeNo);
+    await sweepAt(3 * MINUTE); // not yet expired: the watch waits for its expiry
+    expect(await state.attempt(alipay.outTradeNo)).toMatchObject({ status: 'superseded' });
+    await sweepAt(36 * MINUTE);
+    expect(await state.attempt(alipay.outTradeNo)).toMatchObject({ status: 'paid' });
+    expect(await state.order(user.orderId)).toMatchObject({ status: 'paid', paid_attempt: alipay.outTradeNo });
+    expect(await state.attempt(wechat.outTradeNo)).toMatchObject({ status: 'superseded' });
+  });
+
+  it('a released attempt confirmed unpaid after its expiry leaves the index', async () => {
+    const user = await givenUser(stack, 1000);
+    const attempt = await pay(stack, user, { method: 4, points: 800, priceFen: 8000 });
+    await sweepAt(31 * MINUTE);
+    expect(await state.attempt(attempt.outTradeNo)).toMatchObject({ status: 'expired', gsi1pk: 'WATCH' });
+    await sweepAt(36 * MINUTE);
+    expect(await state.attempt(attempt.outTradeNo)).toMatchObject({ status: 'expired' });
+    expect(await state.attempt(attempt.outTradeNo)).not.toHaveProperty('gsi1pk');
+  });
+
+  it('a late payment does not supersede a WeChat attempt whose prepay is still on the way; it is retried', async () => {
+    const user = await givenUser(stack, 0);
+    const alipay = (await pay(stack, user, { method: 2 })) as { outTradeNo: string; payParam: string };
+    let land!: () => void;
+    const landed = new Promise<void>((resolve) => (land = resolve));
+    const real = stack.app.gateways.wechat;
+    const slow = { ...real, createPayParam: async (request: Parameters<typeof real.createPayParam>[0]) => (await landed, real.createPayParam(request)) };
+    const wechatPay = pay(stack, user, { method: 1 }, payDeps(stack, { gateways: { ...stack.app.gateways, wechat: slow } }));
+    await new Promise((resolve) => setTimeout(resolve, 300)); // written, prepay pending
+    stack.gateway.registerAlipayOrder(alipay.payParam);
+    const late = { ...paymentOf(alipay.outTradeNo) };
+    await expect(completePayment(deps, late)).rejects.toThrow('still being created');
+    land();
+    const wechat = await wechatPay;
+    expect(await state.attempt(wechat.outTradeNo)).toMatchObject({ status: 'open' });
+    // the resent notification now closes the landed WeChat attempt and pays the order
+    expect(await completePayment(deps, late)).toBe('paid');
+    expect(stack.gateway.trade(wechat.outTradeNo)?.status).toBe('CLOSED');
+    expect(await state.order(user.orderId)).toMatchObject({ status: 'paid', paid_attempt: alipay.outTradeNo });
+  });
+});
+
 describe('the sweeper', () => {
   it('leaves a quiet, unexpired, unpaid attempt alone', async () => {
     const user = await givenUser(stack, 1000);
@@ -140,7 +189,7 @@ describe('the sweeper', () => {
     await sweepAt(31 * MINUTE);
     expect(stack.gateway.trade(attempt.outTradeNo)?.status).toBe('CLOSED');
     expect(await state.attempt(attempt.outTradeNo)).toMatchObject({ status: 'expired' });
-    expect(await state.attempt(attempt.outTradeNo)).not.toHaveProperty('gsi1pk');
+    expect(await state.attempt(attempt.outTradeNo)).toMatchObject({ gsi1pk: 'WATCH' }); // watched until a last check after expiry
     expect(await state.order(user.orderId)).toMatchObject({ status: 'unpaid' });
     expect(await state.account(user.userId)).toMatchObject({ integral_available: 1000, integral_held: 0 });
   });

@@ -62,3 +62,23 @@ it('lists refund cases without calling them problems', async () => {
   expect(report.problems).toEqual([]);
   expect(report.refunds).toEqual([expect.objectContaining({ outTradeNo: attempt.outTradeNo, cashFen: 8800, transactionId: 'tx' })]);
 });
+
+it('an order the shop closed while it was paying is not flagged once the sweeper has released its attempt', async () => {
+  const { DEFAULT_SWEEP, sweepOpenAttempts } = await import('../../../lib/pay/sweep');
+  const user = await givenUser(stack, 1000);
+  await pay(stack, user, { method: 4, points: 800, priceFen: 8000 });
+  await update(keys.order(user.orderId), 'SET #s = :closed', { ':closed': 'closed' }, { '#s': 'status' });
+  expect((await stack.reconcile()).problems).toContain(`order ${user.orderId}: closed but its attempt ${(await stack.app.store.getOrder(user.orderId))?.openAttempt?.outTradeNo} is still open`);
+  await sweepOpenAttempts({ store: stack.app.store, gateways: stack.app.gateways, now: () => new Date(Date.now() + 31 * 60_000) }, { ...DEFAULT_SWEEP, payTimeoutMinutes: 30 });
+  expect((await stack.reconcile()).problems).toEqual([]);
+  expect(await stack.app.store.getOrder(user.orderId)).toMatchObject({ status: 'closed' });
+});
+
+it('flags an attempt still open long after its expiry (a payment that did not match, left for a person)', async () => {
+  const user = await givenUser(stack, 0);
+  const attempt = await pay(stack, user, { method: 1 });
+  const expired = new Date(Date.now() - 20 * 60_000).toISOString();
+  await update(keys.attempt(attempt.outTradeNo), 'SET expires_at = :e', { ':e': expired });
+  expect((await stack.reconcile()).problems).toContain(`attempt ${attempt.outTradeNo}: still open 20 minutes after its expiry`);
+  await update(keys.attempt(attempt.outTradeNo), 'SET expires_at = :e', { ':e': new Date(Date.now() + 20 * 60_000).toISOString() });
+});
