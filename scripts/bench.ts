@@ -39,7 +39,8 @@ async function main(): Promise<void> {
   const credentials = { wechat: { ...generated.wechat, gateway_url: gateway.url }, alipay: { ...generated.alipay, gateway_url: `${gateway.url}/alipay/gateway.do` } };
   const app = createApp(loadConfig(localFunctionEnvironment(credentials, { tableName: LOCAL_TABLE_NAME, dynamodbEndpoint: dynamo.endpoint, notifyBaseUrl: 'http://127.0.0.1:1' })));
   const db = createDocumentClient(dynamo.endpoint);
-  const users = Array.from({ length: N }, (_, i) => ({ user_id: i + 1, integral: 100_000, tokens: [] }));
+  // 500 points do not cover an 88.00 order, so the cash methods are allowed; points-only gets more below.
+  const users = Array.from({ length: N }, (_, i) => ({ user_id: i + 1, integral: 500, tokens: [] }));
   await writeFixture(db, LOCAL_TABLE_NAME, {
     users,
     addresses: users.map((u) => ({ address_id: u.user_id, user_id: u.user_id, name: 'n', phone: 'p', province: 'p', city: 'c', district: 'd', detail: 'd' })),
@@ -55,9 +56,6 @@ async function main(): Promise<void> {
     freightMode: 1,
     freightKey: 0,
   });
-  // Users have 100000 points, so the 88.00 orders must be paid with points only; give the cash
-  // methods users whose points do not cover them.
-  await writeFixture(db, LOCAL_TABLE_NAME, { users: users.map((u) => ({ ...u, integral: 500 })) });
 
   const outTradeNos: string[] = [];
   const results = [

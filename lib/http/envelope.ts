@@ -17,7 +17,7 @@ function respond(body: object, statusCode = 200): APIGatewayProxyStructuredResul
   return { statusCode, headers: JSON_HEADERS, body: JSON.stringify(body) };
 }
 
-export function failureReply(code: ErrorCode, msg: string = ERRORS[code]): APIGatewayProxyStructuredResultV2 {
+function failureReply(code: ErrorCode, msg: string = ERRORS[code]): APIGatewayProxyStructuredResultV2 {
   // A fault of ours (not the user's) is a 500 for monitoring; the app reads `status` either way.
   return respond({ status: 0, msg, code, data: [] }, code === 'INTERNAL_ERROR' ? 500 : 200);
 }

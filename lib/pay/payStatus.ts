@@ -1,7 +1,7 @@
 import { PayError } from '../domain/errors';
 import { fenToYuan } from '../domain/money';
 import { toBeijingRfc3339 } from '../domain/time';
-import type { OrderStatus, PayMethod } from '../domain/model';
+import type { Attempt, Order, OrderStatus, PayMethod } from '../domain/model';
 import { log } from '../log';
 import type { CompletePaymentDeps } from './completePayment';
 import { settleFromGateway } from './settleFromGateway';
@@ -25,10 +25,8 @@ const QUERY_AFTER_MS = 60_000;
  * attempt older than a minute, the gateway is asked first and a payment it reports is recorded.
  */
 export async function getPayStatus(deps: CompletePaymentDeps, userId: number, orderId: number): Promise<PayStatus> {
-  let order = await deps.store.getOrder(orderId);
+  let { order, attempt } = await readCurrent(deps, orderId);
   if (!order || order.userId !== userId) throw new PayError('ORDER_NOT_FOUND');
-  let attemptNo = order.status === 'paying' ? order.openAttempt?.outTradeNo : order.paidAttempt;
-  let attempt = attemptNo ? await deps.store.getAttempt(attemptNo) : undefined;
 
   const now = (deps.now ?? (() => new Date()))().getTime();
   const pending = order.status === 'paying' && attempt?.status === 'open' ? attempt : undefined;
@@ -36,9 +34,9 @@ export async function getPayStatus(deps: CompletePaymentDeps, userId: number, or
     try {
       const { outcome } = await settleFromGateway(deps, pending);
       if (outcome) {
-        order = (await deps.store.getOrder(orderId)) ?? order;
-        attemptNo = order.status === 'paying' ? order.openAttempt?.outTradeNo : order.paidAttempt;
-        attempt = attemptNo ? await deps.store.getAttempt(attemptNo) : undefined;
+        const settled = await readCurrent(deps, orderId);
+        order = settled.order ?? order;
+        attempt = settled.attempt;
       }
     } catch (error) {
       // Whatever went wrong (gateway, a lost race), the stored state is still a true answer; the sweeper will ask again.
@@ -55,4 +53,11 @@ export async function getPayStatus(deps: CompletePaymentDeps, userId: number, or
     out_trade_no: attempt?.outTradeNo ?? null,
     paid_at: attempt?.paidAt ? toBeijingRfc3339(new Date(attempt.paidAt)) : null,
   };
+}
+
+/** The order and its current attempt: the one it is paying with, or the one that paid it. */
+async function readCurrent(deps: CompletePaymentDeps, orderId: number): Promise<{ order?: Order; attempt?: Attempt }> {
+  const order = await deps.store.getOrder(orderId);
+  const attemptNo = order?.status === 'paying' ? order.openAttempt?.outTradeNo : order?.paidAttempt;
+  return { order, attempt: attemptNo ? await deps.store.getAttempt(attemptNo) : undefined };
 }
