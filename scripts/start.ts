@@ -25,7 +25,6 @@ const ROOT = join(__dirname, '..');
 const API = `http://${LOCAL_HOST}:${LOCAL_API_PORT}`;
 
 async function main(): Promise<void> {
-  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
   const credentials = await loadOrCreateSandboxCredentials(join(ROOT, '.sandbox'), { gatewayUrl: `http://${LOCAL_HOST}:${LOCAL_GATEWAY_PORT}` });
   const dynamo = await startLocalDynamo({ host: LOCAL_HOST, port: LOCAL_DYNAMODB_PORT });
   await createTables(dynamo.endpoint, LOCAL_TABLE_NAME);

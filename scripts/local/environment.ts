@@ -11,7 +11,6 @@ export function localFunctionEnvironment(
   const { wechat, alipay } = credentials;
   return {
     TZ: 'Asia/Shanghai',
-    AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
     AWS_REGION: 'ap-east-1',
     TABLE_NAME: local.tableName,
     DYNAMODB_ENDPOINT: local.dynamodbEndpoint,

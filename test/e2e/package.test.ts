@@ -17,8 +17,8 @@ it('packages the functions without dev tooling or secrets in the code', async ()
   });
   const zips = readdirSync(out).filter((f) => f.endsWith('.zip'));
   expect(zips).toContain('payOrder.zip');
-  const listing = execFileSync('python3', ['-c', 'import sys,zipfile; z=zipfile.ZipFile(sys.argv[1]); print("\\n".join(z.namelist())); print(z.read("functions/payOrder.js").decode())', join(out, 'payOrder.zip')], { maxBuffer: 64 * 1024 * 1024 }).toString();
-  expect(listing).toContain('functions/payOrder.js');
+  const listing = execFileSync('python3', ['-c', 'import sys,zipfile; z=zipfile.ZipFile(sys.argv[1]); print("\\n".join(z.namelist())); [print(z.read(n).decode()) for n in z.namelist() if n.endswith(".mjs")]', join(out, 'payOrder.zip')], { maxBuffer: 64 * 1024 * 1024 }).toString();
+  expect(listing).toContain('functions/payOrder/handler.mjs');
   expect(listing).not.toMatch(/dynalite|leveldown|scripts\/sandbox/);
   expect(listing).not.toContain(credentials.wechat.apiv3_key);
   expect(statSync(join(out, 'payOrder.zip')).size).toBeLessThan(3 * 1024 * 1024);

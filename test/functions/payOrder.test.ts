@@ -9,7 +9,7 @@ let handler: (event: unknown, context: unknown) => Promise<APIGatewayProxyStruct
 beforeAll(async () => {
   stack = await startTestStack();
   Object.assign(process.env, stack.env);
-  ({ handler } = (await import('../../functions/payOrder')) as never);
+  ({ handler } = (await import('../../functions/payOrder/handler')) as never);
   await stack.seed({
     users: [
       { user_id: 1, integral: 5000, tokens: [{ token: 'good', expires_at: '2099-01-01T00:00:00+08:00' }, { token: 'old', expires_at: '2020-01-01T00:00:00+08:00' }] },

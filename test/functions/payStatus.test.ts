@@ -13,7 +13,7 @@ beforeAll(async () => {
   stack = await startTestStack();
   state = tableState(stack);
   Object.assign(process.env, stack.env);
-  ({ handler } = (await import('../../functions/payStatus')) as never);
+  ({ handler } = (await import('../../functions/payStatus/handler')) as never);
 });
 afterAll(async () => {
   expect((await stack.reconcile()).problems).toEqual([]);

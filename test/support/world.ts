@@ -44,8 +44,8 @@ type Handler = (event: unknown, context: unknown) => Promise<APIGatewayProxyStru
 /** The deployed notify handlers, loaded with the stack's environment. */
 export async function notifyHandlers(stack: TestStack): Promise<{ wechat: Handler; alipay: Handler }> {
   Object.assign(process.env, stack.env);
-  const wechat = ((await import('../../functions/notifyWechat')) as unknown as { handler: Handler }).handler;
-  const alipay = ((await import('../../functions/notifyAlipay')) as unknown as { handler: Handler }).handler;
+  const wechat = ((await import('../../functions/notifyWechat/handler')) as unknown as { handler: Handler }).handler;
+  const alipay = ((await import('../../functions/notifyAlipay/handler')) as unknown as { handler: Handler }).handler;
   return { wechat, alipay };
 }
 

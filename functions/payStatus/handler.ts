@@ -1,7 +1,7 @@
-import { createApp } from '../lib/app';
-import { apiHandler } from '../lib/http/apiHandler';
-import { parseOrderIdQuery } from '../lib/pay/payRequest';
-import { getPayStatus } from '../lib/pay/payStatus';
+import { createApp } from '../../lib/app';
+import { apiHandler } from '../../lib/http/apiHandler';
+import { parseOrderIdQuery } from '../../lib/pay/payRequest';
+import { getPayStatus } from '../../lib/pay/payStatus';
 
 const app = createApp();
 

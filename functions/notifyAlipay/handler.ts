@@ -1,6 +1,6 @@
-import { createApp } from '../lib/app';
-import { gatewayHandler } from '../lib/http/gatewayHandler';
-import { handleAlipayNotification } from '../lib/pay/gatewayNotifications';
+import { createApp } from '../../lib/app';
+import { gatewayHandler } from '../../lib/http/gatewayHandler';
+import { handleAlipayNotification } from '../../lib/pay/gatewayNotifications';
 
 const app = createApp();
 const deps = { ...app, alipay: app.config.alipay };

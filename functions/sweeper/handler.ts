@@ -1,6 +1,6 @@
-import { createApp } from '../lib/app';
-import { log } from '../lib/log';
-import { DEFAULT_SWEEP, sweepOpenAttempts, type SweepReport } from '../lib/pay/sweep';
+import { createApp } from '../../lib/app';
+import { log } from '../../lib/log';
+import { DEFAULT_SWEEP, sweepOpenAttempts, type SweepReport } from '../../lib/pay/sweep';
 
 const app = createApp();
 

@@ -1,7 +1,7 @@
-import { createApp } from '../lib/app';
-import { apiHandler } from '../lib/http/apiHandler';
-import { payOrder } from '../lib/pay/payOrder';
-import { parsePayOrderBody } from '../lib/pay/payRequest';
+import { createApp } from '../../lib/app';
+import { apiHandler } from '../../lib/http/apiHandler';
+import { payOrder } from '../../lib/pay/payOrder';
+import { parsePayOrderBody } from '../../lib/pay/payRequest';
 
 const app = createApp();
 const deps = { store: app.store, gateways: app.gateways, fenPerPoint: app.config.fenPerPoint, payTimeoutMinutes: app.config.payTimeoutMinutes };

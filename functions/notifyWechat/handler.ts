@@ -1,6 +1,6 @@
-import { createApp } from '../lib/app';
-import { gatewayHandler } from '../lib/http/gatewayHandler';
-import { handleWechatNotification } from '../lib/pay/gatewayNotifications';
+import { createApp } from '../../lib/app';
+import { gatewayHandler } from '../../lib/http/gatewayHandler';
+import { handleWechatNotification } from '../../lib/pay/gatewayNotifications';
 
 const app = createApp();
 const deps = { ...app, wechat: app.config.wechat };
