@@ -3,7 +3,13 @@ import type { Channel } from './domain/model';
 import type { AlipayGateway } from './gateways/alipay';
 import type { PaymentGateway } from './gateways/paymentGateway';
 import type { WechatPayGateway } from './gateways/wechatPay';
+import { openWechatNotification, type OpenedWechatNotification } from './gateways/wechatNotification';
 import { WechatSignatureVerifier } from './gateways/wechatSignature';
+import { log } from './log';
+import { metrics } from './metrics';
+import { cachedSecret, type SecretFetcher } from './secrets/cachedSecret';
+import { secretFetcherFor } from './secrets/secretSources';
+import { parseStageSecret, type StageSecret } from './secrets/stageSecret';
 import { createDocumentClient } from './store/dynamoClient';
 import { DynamoPayStore } from './store/dynamoPayStore';
 
@@ -11,33 +17,89 @@ import { DynamoPayStore } from './store/dynamoPayStore';
 export interface App {
   config: Config;
   store: DynamoPayStore;
+  /** The gateways, with the current keys of the stage's secret. */
   gateways: Record<Channel, PaymentGateway>;
-  /** Checks WeChat Pay signatures (responses and notifications) with the configured keys. */
-  wechatVerifier: WechatSignatureVerifier;
+  /**
+   * Resolves once the stage's secret has been read and checked; every handler waits for it first, so
+   * a missing or malformed secret fails the request with a `SecretError` naming the field.
+   */
+  ready(): Promise<void>;
+  openWechatNotification(headers: Record<string, string | undefined>, rawBody: string): Promise<OpenedWechatNotification>;
   verifyAlipayNotification(fields: Record<string, string>): Promise<boolean>;
 }
 
+export interface AppOptions {
+  /** Where the secret's text comes from; by default what `config.secretId` names. */
+  fetchSecret?: SecretFetcher;
+  now?: () => Date;
+}
+
+/** What the keys of one version of the secret build: rebuilt only when the secret changes. */
+interface Channels {
+  keys: StageSecret;
+  wechatVerifier: WechatSignatureVerifier;
+  wechat(): Promise<WechatPayGateway>;
+  alipay(): Promise<AlipayGateway>;
+}
+
 /**
- * The composition root. Config is validated here, at cold start; each gateway SDK is loaded on
- * its first use only (alipay-sdk alone costs ~160 ms to load), so a WeChat pay never pays for Alipay.
+ * The composition root. The environment is validated at cold start, and the stage's secret is read
+ * while the container initialises (then kept, and read again every `SECRET_MAX_AGE_SECONDS` so a
+ * rotated key takes effect without a redeploy). Each gateway SDK is loaded on its first use only, so
+ * a WeChat pay never loads Alipay's.
  */
-export function createApp(config: Config = loadConfig()): App {
+export function createApp(config: Config = loadConfig(), options: AppOptions = {}): App {
   const store = new DynamoPayStore(createDocumentClient(config.dynamodbEndpoint), config.tableName);
-  const wechatVerifier = WechatSignatureVerifier.fromPem(config.wechat.payPublicKeys, config.wechat.platformCertificatesPem);
-  const wechat = once(async (): Promise<WechatPayGateway> => {
-    const { WechatPayGateway } = await import('./gateways/wechatPay');
-    return new WechatPayGateway({ ...config.wechat, verifier: wechatVerifier, notifyUrl: `${config.notifyBaseUrl}/notify/wechat` });
+  const secret = cachedSecret({
+    fetch: options.fetchSecret ?? secretFetcherFor(config.secretId),
+    parse: (text) => parseStageSecret(text, `secret ${config.secretId}`),
+    maxAgeMs: config.secretMaxAgeMs,
+    now: options.now && (() => (options.now as () => Date)().getTime()),
+    onRefreshFailure: (error) => {
+      log.error('stage secret refresh failed; the keys in use stay', { secret_id: config.secretId }, error);
+      metrics.count('SecretRefreshFailed', {});
+    },
   });
-  const alipay = once(async (): Promise<AlipayGateway> => {
-    const { AlipayGateway } = await import('./gateways/alipay');
-    return new AlipayGateway({ ...config.alipay, notifyUrl: `${config.notifyBaseUrl}/notify/alipay` });
-  });
+  let built: Channels | undefined;
+  const channels = async (): Promise<Channels> => {
+    const keys = await secret.get();
+    if (built?.keys !== keys) built = buildChannels(config, keys);
+    return built;
+  };
+  // Read the secret while the function initialises; a failure here is reported by ready().
+  channels().catch(() => undefined);
+
   return {
     config,
     store,
-    gateways: { wechat: lazyGateway('wechat', wechat), alipay: lazyGateway('alipay', alipay) },
+    gateways: {
+      wechat: gatewayProxy('wechat', async () => (await channels()).wechat()),
+      alipay: gatewayProxy('alipay', async () => (await channels()).alipay()),
+    },
+    ready: async () => {
+      await channels();
+    },
+    openWechatNotification: async (headers, rawBody) => {
+      const { keys, wechatVerifier } = await channels();
+      return openWechatNotification(headers, rawBody, wechatVerifier, keys.wechat.apiV3Key);
+    },
+    verifyAlipayNotification: async (fields) => (await (await channels()).alipay()).verifyNotification(fields),
+  };
+}
+
+function buildChannels(config: Config, keys: StageSecret): Channels {
+  const wechatVerifier = WechatSignatureVerifier.fromPem(keys.wechat.payPublicKeys, keys.wechat.platformCertificatesPem);
+  return {
+    keys,
     wechatVerifier,
-    verifyAlipayNotification: async (fields) => (await alipay()).verifyNotification(fields),
+    wechat: once(async () => {
+      const { WechatPayGateway } = await import('./gateways/wechatPay');
+      return new WechatPayGateway({ ...config.wechat, ...keys.wechat, verifier: wechatVerifier, notifyUrl: `${config.notifyBaseUrl}/notify/wechat` });
+    }),
+    alipay: once(async () => {
+      const { AlipayGateway } = await import('./gateways/alipay');
+      return new AlipayGateway({ ...config.alipay, ...keys.alipay, notifyUrl: `${config.notifyBaseUrl}/notify/alipay` });
+    }),
   };
 }
 
@@ -46,7 +108,7 @@ function once<T>(load: () => Promise<T>): () => Promise<T> {
   return () => (loaded ??= load());
 }
 
-function lazyGateway(channel: Channel, get: () => Promise<PaymentGateway>): PaymentGateway {
+function gatewayProxy(channel: Channel, get: () => Promise<PaymentGateway>): PaymentGateway {
   return {
     channel,
     createPayParam: async (request) => (await get()).createPayParam(request),

@@ -2,6 +2,9 @@
  * npm run bench: what a pay costs against the local stack, as ratios to one DynamoDB GetItem
  * measured in the same run (absolute times on a shared machine mean little). Not part of CI.
  */
+import { mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { GetCommand } from '@aws-sdk/lib-dynamodb';
 import { createApp } from '../lib/app';
 import { loadConfig } from '../lib/config';
@@ -12,7 +15,7 @@ import { keys } from '../lib/store/dynamoPayStore';
 import { writeFixture } from '../lib/store/fixtures';
 import { LOCAL_TABLE_NAME } from './local/constants';
 import { startLocalDynamo } from './local/dynalite';
-import { localFunctionEnvironment } from './local/environment';
+import { localFunctionEnvironment, writeLocalSecret } from './local/environment';
 import { createTables } from './local/tables';
 import { generateSandboxCredentials } from './sandbox/credentials';
 import { startSandboxGateway } from './sandbox/gateway';
@@ -31,13 +34,17 @@ async function timeEach(label: string, run: (i: number) => Promise<unknown>): Pr
 }
 
 async function main(): Promise<void> {
-  process.env.LOG_LEVEL = 'silent';
+  process.env.LOG_LEVEL = 'SILENT';
+  process.env.POWERTOOLS_METRICS_DISABLED = 'true';
   const dynamo = await startLocalDynamo();
   await createTables(dynamo.endpoint, LOCAL_TABLE_NAME);
   const generated = await generateSandboxCredentials({ gatewayUrl: 'http://127.0.0.1:1' });
   const gateway = await startSandboxGateway({ credentials: generated });
   const credentials = { wechat: { ...generated.wechat, gateway_url: gateway.url }, alipay: { ...generated.alipay, gateway_url: `${gateway.url}/alipay/gateway.do` } };
-  const app = createApp(loadConfig(localFunctionEnvironment(credentials, { tableName: LOCAL_TABLE_NAME, dynamodbEndpoint: dynamo.endpoint, notifyBaseUrl: 'http://127.0.0.1:1' })));
+  const secretFile = await writeLocalSecret(credentials, await mkdtemp(join(tmpdir(), 'paynow-bench-')));
+  const app = createApp(
+    loadConfig(localFunctionEnvironment(credentials, { tableName: LOCAL_TABLE_NAME, dynamodbEndpoint: dynamo.endpoint, notifyBaseUrl: 'http://127.0.0.1:1', secretFile })),
+  );
   const db = createDocumentClient(dynamo.endpoint);
   // 500 points do not cover an 88.00 order, so the cash methods are allowed; points-only gets more below.
   const users = Array.from({ length: N }, (_, i) => ({ user_id: i + 1, integral: 500, tokens: [] }));

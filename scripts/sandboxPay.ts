@@ -3,6 +3,7 @@
  * The local stand-in for a user paying in the WeChat or Alipay app: the sandbox gateway marks the
  * attempt's trade paid and sends the signed notification to the local API (npm start must be running).
  */
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { loadConfig } from '../lib/config';
 import { channelOf } from '../lib/domain/model';
@@ -10,14 +11,22 @@ import { AlipayGateway } from '../lib/gateways/alipay';
 import { createDocumentClient } from '../lib/store/dynamoClient';
 import { DynamoPayStore } from '../lib/store/dynamoPayStore';
 import { LOCAL_API_PORT, LOCAL_DYNAMODB_ENDPOINT, LOCAL_GATEWAY_PORT, LOCAL_HOST, LOCAL_TABLE_NAME } from './local/constants';
-import { localFunctionEnvironment } from './local/environment';
+import { LOCAL_SECRET_FILE, localFunctionEnvironment } from './local/environment';
+import { parseStageSecret } from '../lib/secrets/stageSecret';
 import { loadOrCreateSandboxCredentials } from './sandbox/credentials';
+
+const SANDBOX_DIR = join(__dirname, '..', '.sandbox');
 
 async function main(outTradeNo: string): Promise<void> {
   const gatewayUrl = `http://${LOCAL_HOST}:${LOCAL_GATEWAY_PORT}`;
-  const credentials = await loadOrCreateSandboxCredentials(join(__dirname, '..', '.sandbox'), { gatewayUrl });
+  const credentials = await loadOrCreateSandboxCredentials(SANDBOX_DIR, { gatewayUrl });
   const config = loadConfig(
-    localFunctionEnvironment(credentials, { tableName: LOCAL_TABLE_NAME, dynamodbEndpoint: LOCAL_DYNAMODB_ENDPOINT, notifyBaseUrl: `http://${LOCAL_HOST}:${LOCAL_API_PORT}` }),
+    localFunctionEnvironment(credentials, {
+      tableName: LOCAL_TABLE_NAME,
+      dynamodbEndpoint: LOCAL_DYNAMODB_ENDPOINT,
+      notifyBaseUrl: `http://${LOCAL_HOST}:${LOCAL_API_PORT}`,
+      secretFile: join(SANDBOX_DIR, LOCAL_SECRET_FILE),
+    }),
   );
   const db = createDocumentClient(config.dynamodbEndpoint);
   const attempt = await new DynamoPayStore(db, config.tableName).getAttempt(outTradeNo).finally(() => db.destroy());
@@ -27,7 +36,8 @@ async function main(outTradeNo: string): Promise<void> {
 
   // Alipay learns of an APP order only when the user opens its order string: open it, as the app would.
   if (channel === 'alipay' && (await fetch(`${gatewayUrl}/sandbox/trades/${outTradeNo}`)).status === 404) {
-    const orderString = await new AlipayGateway({ ...config.alipay, notifyUrl: `${config.notifyBaseUrl}/notify/alipay` }).createPayParam({
+    const keys = parseStageSecret(await readFile(join(SANDBOX_DIR, LOCAL_SECRET_FILE), 'utf8'));
+    const orderString = await new AlipayGateway({ ...config.alipay, ...keys.alipay, notifyUrl: `${config.notifyBaseUrl}/notify/alipay` }).createPayParam({
       outTradeNo,
       amountFen: attempt.cashFen,
       subject: attempt.subject,

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { createTables } from './local/tables';
 import { startLocalDynamo } from './local/dynalite';
 import { startOffline } from './local/offline';
-import { localFunctionEnvironment } from './local/environment';
+import { localFunctionEnvironment, writeLocalSecret } from './local/environment';
 import {
   LOCAL_API_PORT,
   LOCAL_DYNAMODB_PORT,
@@ -26,15 +26,18 @@ const API = `http://${LOCAL_HOST}:${LOCAL_API_PORT}`;
 
 async function main(): Promise<void> {
   const credentials = await loadOrCreateSandboxCredentials(join(ROOT, '.sandbox'), { gatewayUrl: `http://${LOCAL_HOST}:${LOCAL_GATEWAY_PORT}` });
+  // The functions read their keys from this file exactly as they read the stage secret on AWS.
+  const secretFile = await writeLocalSecret(credentials, join(ROOT, '.sandbox'));
   const dynamo = await startLocalDynamo({ host: LOCAL_HOST, port: LOCAL_DYNAMODB_PORT });
   await createTables(dynamo.endpoint, LOCAL_TABLE_NAME);
   await seedFile(DEMO_FIXTURE_FILE, dynamo.endpoint, LOCAL_TABLE_NAME);
   const gateway = await startSandboxGateway({ credentials, host: LOCAL_HOST, port: LOCAL_GATEWAY_PORT });
   console.log(`dynalite       ${dynamo.endpoint}  (table ${LOCAL_TABLE_NAME}, demo fixture seeded)`);
   console.log(`sandbox gateway ${gateway.url}  (WeChat Pay v3 + Alipay, keys in .sandbox/sandbox.json)`);
+  console.log(`stage secret   ${secretFile}  (what Secrets Manager holds on AWS)`);
 
   const offline = await startOffline({
-    env: localFunctionEnvironment(credentials, { tableName: LOCAL_TABLE_NAME, dynamodbEndpoint: dynamo.endpoint, notifyBaseUrl: API }),
+    env: localFunctionEnvironment(credentials, { tableName: LOCAL_TABLE_NAME, dynamodbEndpoint: dynamo.endpoint, notifyBaseUrl: API, secretFile }),
     host: LOCAL_HOST,
     httpPort: LOCAL_API_PORT,
     lambdaPort: LOCAL_LAMBDA_PORT,

@@ -8,6 +8,7 @@ const TEXT_HEADERS = { 'content-type': 'text/plain; charset=utf-8' };
 
 /** POST /notify/alipay: Alipay asynchronous notification (form-urlencoded). */
 export const handler = gatewayHandler(
+  app,
   async ({ rawBody }) => {
     // URLSearchParams decodes `+` and %XX once, which is what checkNotifySignV2 expects.
     const fields = Object.fromEntries(new URLSearchParams(rawBody));

@@ -8,6 +8,7 @@ const JSON_HEADERS = { 'content-type': 'application/json; charset=utf-8' };
 
 /** POST /notify/wechat: WeChat Pay v3 payment notification. */
 export const handler = gatewayHandler(
+  app,
   async ({ headers, rawBody }) => {
     const reply = await handleWechatNotification(deps, headers, rawBody);
     return { statusCode: reply.statusCode, headers: JSON_HEADERS, body: reply.body ? JSON.stringify(reply.body) : '' };

@@ -1,5 +1,6 @@
 import { createApp } from '../../lib/app';
 import { apiHandler } from '../../lib/http/apiHandler';
+import { countPayRequests } from '../../lib/http/countPayRequests';
 import { payOrder } from '../../lib/pay/payOrder';
 import { parsePayOrderBody } from '../../lib/pay/payRequest';
 
@@ -7,10 +8,14 @@ const app = createApp();
 const deps = { store: app.store, gateways: app.gateways, fenPerPoint: app.config.fenPerPoint, payTimeoutMinutes: app.config.payTimeoutMinutes };
 
 /** POST /order/pay */
-export const handler = apiHandler(app.store, async (event, context) => {
-  const input = parsePayOrderBody(event.body);
-  const result = await payOrder(deps, context.userId, input);
-  return result.outcome === 'paid'
-    ? { msg: '支付成功', data: { pay_param: null, out_trade_no: result.outTradeNo } }
-    : { msg: '下单成功', data: { pay_param: result.payParam, out_trade_no: result.outTradeNo } };
-});
+export const handler = apiHandler(
+  app,
+  async (event, context) => {
+    const input = parsePayOrderBody(event.body);
+    const result = await payOrder(deps, context.userId, input);
+    return result.outcome === 'paid'
+      ? { msg: '支付成功', data: { pay_param: null, out_trade_no: result.outTradeNo } }
+      : { msg: '下单成功', data: { pay_param: result.payParam, out_trade_no: result.outTradeNo } };
+  },
+  { observe: countPayRequests() },
+);

@@ -7,7 +7,7 @@ const app = createApp();
 
 /** GET /order/pay/status?order_id=N */
 export const handler = apiHandler(
-  app.store,
+  app,
   async (event, context) => {
     const orderId = parseOrderIdQuery(event.queryStringParameters);
     return { msg: 'ok', data: await getPayStatus(app, context.userId, orderId) };

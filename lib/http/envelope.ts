@@ -24,22 +24,24 @@ function failureReply(code: ErrorCode, msg: string = ERRORS[code]): APIGatewayPr
 
 /**
  * Wraps every reply in the app's envelope `{status, msg, data}`: 200 on success, 0 with a stable
- * `code` on failure. Unknown errors are logged (name and message only) and answered as
- * INTERNAL_ERROR, never with a stack trace.
+ * `code` on failure. A user's mistake is logged by its code only; any other error is a fault of
+ * ours, logged whole (name, message, stack, cause) and answered as INTERNAL_ERROR, never with a
+ * stack trace.
  */
 export function envelope(): middy.MiddlewareObj<APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 | Reply> {
   return {
-    after: (request: Request) => {
+    after: function envelopeAfter(request: Request) {
       const reply = request.response as Reply;
       request.response = respond({ status: 200, msg: reply.msg, data: reply.data });
     },
-    onError: (request: Request) => {
+    onError: function envelopeOnError(request: Request) {
       const error = request.error;
       if (error instanceof PayError) {
+        log.info('request refused', { code: error.code });
         request.response = failureReply(error.code, error.message);
         return;
       }
-      log.error('unhandled error', { name: error?.name, error: error?.message, requestId: request.context?.awsRequestId });
+      log.error('request failed', {}, error);
       request.response = failureReply('INTERNAL_ERROR');
     },
   };

@@ -1,6 +1,9 @@
 import middy from '@middy/core';
+import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
-import { log } from '../log';
+import type { App } from '../app';
+import { log, logger } from '../log';
+import { waitForSecret } from './waitForSecret';
 
 /** The raw request a gateway sent: the exact body bytes matter for its signature. */
 export interface GatewayRequest {
@@ -9,20 +12,24 @@ export interface GatewayRequest {
 }
 
 /**
- * A gateway-facing endpoint: hands the handler the raw body and lowercased headers, and turns any
- * unexpected error into `failure` (logged by name only), which makes the gateway send it again.
+ * A gateway-facing endpoint: hands the handler the raw body and lowercased headers once the stage's
+ * secret is in hand, and turns any unexpected error into `failure` (logged whole), which makes the
+ * gateway send it again.
  */
 export function gatewayHandler(
+  app: Pick<App, 'ready'>,
   handler: (request: GatewayRequest) => Promise<APIGatewayProxyStructuredResultV2>,
   failure: APIGatewayProxyStructuredResultV2,
 ) {
   return middy<APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2>()
+    .use(injectLambdaContext(logger, { resetKeys: true }))
     .use({
-      onError: (request) => {
-        log.error('notification failed', { name: request.error?.name, error: request.error?.message, requestId: request.context?.awsRequestId });
+      onError: function answerFailure(request) {
+        log.error('notification failed', {}, request.error);
         request.response = failure;
       },
     })
+    .use(waitForSecret(app))
     .handler((event) =>
       handler({
         headers: Object.fromEntries(Object.entries(event.headers ?? {}).map(([k, v]) => [k.toLowerCase(), v as string | undefined])),

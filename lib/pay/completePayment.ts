@@ -1,6 +1,7 @@
 import { channelOf, RELEASED_ATTEMPT_STATUSES, type Channel, type GatewayPayment } from '../domain/model';
 import { GatewayError, type PaymentGateway } from '../gateways/paymentGateway';
 import { log } from '../log';
+import { metrics } from '../metrics';
 import { WriteConflict, type PayStore } from '../store/payStore';
 import { closeUnpaidTrade } from './closeTrade';
 
@@ -41,25 +42,32 @@ export async function completePayment(deps: CompletePaymentDeps, payment: Gatewa
 async function completeOnce(deps: CompletePaymentDeps, payment: GatewayPayment): Promise<CompletionOutcome> {
   const attempt = await deps.store.getAttempt(payment.outTradeNo);
   if (!attempt) {
-    log.error('payment for an unknown attempt', { outTradeNo: payment.outTradeNo, channel: payment.channel });
+    log.error('payment for an unknown attempt', { out_trade_no: payment.outTradeNo, channel: payment.channel });
+    metrics.count('Completion', { outcome: 'unknown_attempt' });
     return 'unknown_attempt';
   }
   if (channelOf(attempt.method) !== payment.channel || attempt.cashFen !== payment.amountFen) {
     log.error('payment does not match its attempt', {
-      outTradeNo: attempt.outTradeNo,
+      out_trade_no: attempt.outTradeNo,
+      order_id: attempt.orderId,
       channel: payment.channel,
-      amountFen: payment.amountFen,
-      expectedFen: attempt.cashFen,
+      amount_fen: payment.amountFen,
+      expected_fen: attempt.cashFen,
     });
+    metrics.count('Completion', { outcome: 'mismatch' });
     return 'mismatch';
   }
-  if (attempt.status === 'paid' || attempt.status === 'refund_required') return 'duplicate';
+  if (attempt.status === 'paid' || attempt.status === 'refund_required') {
+    metrics.count('Completion', { outcome: 'duplicate' });
+    return 'duplicate';
+  }
 
   const now = (deps.now ?? (() => new Date()))().toISOString();
   const { order, account } = await deps.store.loadSettlementContext(attempt);
   if (attempt.status === 'open' && order?.status === 'paying' && order.openAttempt?.outTradeNo === attempt.outTradeNo) {
     await deps.store.captureAttempt(attempt, payment, now);
-    log.info('payment captured', { outTradeNo: attempt.outTradeNo, orderId: attempt.orderId });
+    log.info('payment captured', { out_trade_no: attempt.outTradeNo, order_id: attempt.orderId });
+    metrics.count('Completion', { outcome: 'captured' });
     return 'paid';
   }
 
@@ -72,12 +80,14 @@ async function completeOnce(deps: CompletePaymentDeps, payment: GatewayPayment):
     if (closed === 'in_flight') throw new GatewayError(`attempt ${other?.outTradeNo} is still being created`);
     if (pointsWithin && closed === 'closed') {
       await deps.store.payWithReleasedAttempt(attempt, payment, other, now);
-      log.warn('order paid by a released attempt', { outTradeNo: attempt.outTradeNo, orderId: attempt.orderId, superseded: other?.outTradeNo });
+      log.warn('order paid by a released attempt', { out_trade_no: attempt.outTradeNo, order_id: attempt.orderId, superseded: other?.outTradeNo });
+      metrics.count('Completion', { outcome: 'paid_late' });
       return 'paid';
     }
   }
 
   await deps.store.markRefundRequired(attempt, payment, now);
-  log.error('payment needs a refund', { outTradeNo: attempt.outTradeNo, orderId: attempt.orderId, orderStatus: order?.status, attemptStatus: attempt.status });
+  log.error('payment needs a refund', { out_trade_no: attempt.outTradeNo, order_id: attempt.orderId, order_status: order?.status, attempt_status: attempt.status });
+  metrics.count('Completion', { outcome: 'refund_required' });
   return 'refund_required';
 }

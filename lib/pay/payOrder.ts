@@ -61,7 +61,8 @@ async function payOrderOnce(deps: PayOrderDeps, userId: number, input: PayOrderI
 
   const attempt = newAttempt(order, quote, address, now, deps.payTimeoutMinutes);
   await deps.store.commitAttempt({ attempt, previous: open, quoted: order, now: attempt.createdAt });
-  log.info('attempt opened', { orderId: order.orderId, outTradeNo: attempt.outTradeNo, method: attempt.method, superseded: open?.outTradeNo });
+  log.bind({ out_trade_no: attempt.outTradeNo });
+  log.info('attempt opened', { order_id: order.orderId, method: attempt.method, superseded: open?.outTradeNo });
   if (attempt.status === 'paid') return { outcome: 'paid', outTradeNo: attempt.outTradeNo };
 
   try {
@@ -71,9 +72,9 @@ async function payOrderOnce(deps: PayOrderDeps, userId: number, input: PayOrderI
     // Should that fail too, the attempt stays open and the sweeper releases it at its expiry.
     try {
       const released = await deps.store.releaseAttempt(attempt, 'failed', new Date().toISOString());
-      if (!released) log.warn('failed attempt was no longer open', { outTradeNo: attempt.outTradeNo });
+      if (!released) log.warn('failed attempt was no longer open', { out_trade_no: attempt.outTradeNo });
     } catch (releaseError) {
-      log.error('releasing a failed attempt failed', { outTradeNo: attempt.outTradeNo, name: (releaseError as Error).name });
+      log.error('releasing a failed attempt failed', { out_trade_no: attempt.outTradeNo }, releaseError);
     }
     throw error;
   }
@@ -137,7 +138,7 @@ async function closeAtGateway(deps: PayOrderDeps, open: AttemptSummary, now: Dat
 function translateGatewayError(error: unknown, attempt: AttemptSummary): unknown {
   if (error instanceof TradeAlreadyPaid) return new PayError('ORDER_BEING_PAID');
   if (error instanceof GatewayError) {
-    log.warn('gateway error', { outTradeNo: attempt.outTradeNo, method: attempt.method, error: error.message });
+    log.warn('gateway error', { out_trade_no: attempt.outTradeNo, method: attempt.method }, error);
     return new PayError('GATEWAY_ERROR');
   }
   return error;

@@ -40,7 +40,7 @@ export async function getPayStatus(deps: CompletePaymentDeps, userId: number, or
       }
     } catch (error) {
       // Whatever went wrong (gateway, a lost race), the stored state is still a true answer; the sweeper will ask again.
-      log.warn('status check at the gateway failed', { outTradeNo: pending.outTradeNo, name: (error as Error).name, error: (error as Error).message });
+      log.warn('status check at the gateway failed', { out_trade_no: pending.outTradeNo }, error);
     }
   }
 

@@ -68,7 +68,7 @@ export async function sweepOpenAttempts(deps: CompletePaymentDeps, options: Swee
         if (result !== 'waiting') report[result]++;
       } catch (error) {
         report.failed++;
-        log.warn('sweep of attempt failed', { outTradeNo: attempt.outTradeNo, name: (error as Error).name, error: (error as Error).message });
+        log.warn('sweep of attempt failed', { out_trade_no: attempt.outTradeNo }, error);
       }
     }
   };
@@ -98,7 +98,7 @@ async function sweepOpen(deps: CompletePaymentDeps, attempt: Attempt, now: Date)
   const orderLinked = order?.status === 'paying' && order.openAttempt?.outTradeNo === attempt.outTradeNo;
   // False when a notification completed it in the meantime: then there is nothing left to release.
   if (!(await deps.store.releaseAttempt(attempt, 'expired', now.toISOString(), orderLinked))) return 'waiting';
-  log.info('expired attempt released', { outTradeNo: attempt.outTradeNo, orderId: attempt.orderId });
+  log.info('expired attempt released', { out_trade_no: attempt.outTradeNo, order_id: attempt.orderId });
   return 'released';
 }
 

@@ -18,7 +18,7 @@ export async function startOffline(options: { env: Record<string, string>; httpP
     [require.resolve('serverless/bin/serverless.js'), 'offline', 'start', '--host', host, '--httpPort', String(options.httpPort), '--lambdaPort', String(options.lambdaPort)],
     {
       cwd: join(__dirname, '..', '..'),
-      env: { ...process.env, ...options.env, SLS_TELEMETRY_DISABLED: '1', SLS_NOTIFICATIONS_MODE: 'off' },
+      env: { ...process.env, ...options.env, SLS_TELEMETRY_DISABLED: '1', SLS_NOTIFICATIONS_MODE: 'off', ...localNodeNotice() },
       stdio: options.quiet ? 'ignore' : 'inherit',
     },
   );
@@ -51,4 +51,12 @@ async function waitForHttp(url: string, exited: Promise<void>, timeoutMs = 90_00
     }
   }
   throw new Error(gone ? 'serverless offline exited before it was ready' : `serverless offline did not answer on ${url} within ${timeoutMs / 1000} s`);
+}
+
+/**
+ * The AWS SDK tells every process on Node < 22 that its 2027 releases need Node 22: true of this
+ * machine, never of the deployed runtime (nodejs24.x). `npm start` shows it once, not once per worker.
+ */
+function localNodeNotice(): Record<string, string> {
+  return Number(process.versions.node.split('.')[0]) < 22 ? { AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' } : {};
 }

@@ -8,7 +8,7 @@ import { localFunctionEnvironment } from '../../scripts/local/environment';
 /** `serverless package` builds the deployable artifacts offline; dev tooling must stay out of them. */
 it('packages the functions without dev tooling or secrets in the code', async () => {
   const credentials = await generateSandboxCredentials({ gatewayUrl: 'http://127.0.0.1:1' });
-  const env = localFunctionEnvironment(credentials, { tableName: 'ignored', dynamodbEndpoint: 'http://127.0.0.1:1', notifyBaseUrl: 'https://pay.example.com' });
+  const env = localFunctionEnvironment(credentials, { tableName: 'ignored', dynamodbEndpoint: 'http://127.0.0.1:1', notifyBaseUrl: 'https://pay.example.com', secretFile: '/nonexistent/secret.json' });
   const out = mkdtempSync(join(tmpdir(), 'paynow-package-'));
   execFileSync(process.execPath, [require.resolve('serverless/bin/serverless.js'), 'package', '--package', out], {
     cwd: join(__dirname, '..', '..'),

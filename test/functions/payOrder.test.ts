@@ -1,5 +1,6 @@
 import type { APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import { httpEvent, lambdaContext } from '../support/events';
+import { captureOutput, metricLines } from '../support/logs';
 import { startTestStack, type TestStack } from '../support/stack';
 import { tableState } from '../support/tableState';
 
@@ -79,20 +80,16 @@ describe('POST /order/pay (handler)', () => {
     state.close();
   });
 
-  it('a fault of ours is an envelope too, with no stack trace and no secret', async () => {
-    const spy = jest.spyOn(console, 'error').mockImplementation(() => undefined);
-    const previous = process.env.LOG_LEVEL;
-    process.env.LOG_LEVEL = 'info';
+  it('a fault of ours is an envelope too, logged whole but with no stack trace in the reply and no secret anywhere', async () => {
     await stack.dynamo.close(); // the database goes away
-    try {
-      const reply = await call({ token: 'good', body: JSON.stringify(wechatBody), contentType: 'application/json' });
-      expect(reply).toMatchObject({ statusCode: 500, body: { status: 0, code: 'INTERNAL_ERROR', msg: '系统繁忙,请稍后再试', data: [] } });
-      const logged = spy.mock.calls.flat().join('\n');
-      expect(logged).toContain('unhandled error');
-      for (const secret of [stack.env.WECHAT_APIV3_KEY, 'PRIVATE KEY', 'good']) expect(logged + JSON.stringify(reply)).not.toContain(secret);
-    } finally {
-      process.env.LOG_LEVEL = previous;
-      spy.mockRestore();
-    }
+    const { result: reply, lines, text } = await captureOutput(() => call({ token: 'good', body: JSON.stringify(wechatBody), contentType: 'application/json' }));
+    expect(reply).toMatchObject({ statusCode: 500, body: { status: 0, code: 'INTERNAL_ERROR', msg: '系统繁忙,请稍后再试', data: [] } });
+    expect(JSON.stringify(reply)).not.toMatch(/at |stack|ECONNREFUSED/);
+    const failure = lines.find((line) => line.message === 'request failed');
+    expect(failure).toMatchObject({ level: 'ERROR', function_request_id: 'test-request', cold_start: expect.any(Boolean), function_name: 'test' });
+    expect(failure?.error).toMatchObject({ message: expect.stringContaining('ECONNREFUSED'), stack: expect.stringContaining('findSession') });
+    expect(metricLines(lines, 'PayRequest')).toEqual([expect.objectContaining({ outcome: 'INTERNAL_ERROR', method: 'none', PayRequest: 1 })]);
+    for (const secret of [stack.credentials.wechat.apiv3_key, 'PRIVATE KEY', '"good"', 'token-']) expect(text).not.toContain(secret);
   });
+
 });

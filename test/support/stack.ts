@@ -1,3 +1,6 @@
+import { mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { createApp, type App } from '../../lib/app';
 import { loadConfig } from '../../lib/config';
 import { createDocumentClient } from '../../lib/store/dynamoClient';
@@ -5,7 +8,7 @@ import { writeFixture, type Fixture } from '../../lib/store/fixtures';
 import { reconcile, type ReconcileReport } from '../../lib/store/reconcile';
 import { LOCAL_TABLE_NAME } from '../../scripts/local/constants';
 import { startLocalDynamo, type LocalDynamo } from '../../scripts/local/dynalite';
-import { localFunctionEnvironment } from '../../scripts/local/environment';
+import { localFunctionEnvironment, writeLocalSecret } from '../../scripts/local/environment';
 import { createTables } from '../../scripts/local/tables';
 import { generateSandboxCredentials, type SandboxCredentials } from '../../scripts/sandbox/credentials';
 import { startSandboxGateway, type SandboxGateway } from '../../scripts/sandbox/gateway';
@@ -38,8 +41,14 @@ export async function startTestStack(options: { notifyBaseUrl?: string; env?: Re
     wechat: { ...generated.wechat, gateway_url: gateway.url },
     alipay: { ...generated.alipay, gateway_url: `${gateway.url}/alipay/gateway.do` },
   };
+  const secretFile = await writeLocalSecret(credentials, await mkdtemp(join(tmpdir(), 'paynow-secret-')));
   const env = {
-    ...localFunctionEnvironment(credentials, { tableName: TABLE, dynamodbEndpoint: dynamo.endpoint, notifyBaseUrl: options.notifyBaseUrl ?? 'http://127.0.0.1:3999' }),
+    ...localFunctionEnvironment(credentials, {
+      tableName: TABLE,
+      dynamodbEndpoint: dynamo.endpoint,
+      notifyBaseUrl: options.notifyBaseUrl ?? 'http://127.0.0.1:3999',
+      secretFile,
+    }),
     ...options.env,
   };
   const app = createApp(loadConfig(env));

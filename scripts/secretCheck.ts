@@ -1,0 +1,51 @@
+/**
+ * npm run secret:check -- FILE.json
+ * Checks a stage secret document against the schema the functions use (lib/secrets/stageSecret.ts)
+ * before anyone uploads it. Prints what it found by field and identifier, never a key.
+ * Exit 0: ready to upload; 1: invalid; 2: usage.
+ */
+import { readFile } from 'node:fs/promises';
+import { parseStageSecret, SecretError, unknownStageSecretFields } from '../lib/secrets/stageSecret';
+
+export interface SecretCheck {
+  ok: boolean;
+  lines: string[];
+}
+
+export async function checkSecretFile(file: string): Promise<SecretCheck> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (error) {
+    return { ok: false, lines: [`${file}: cannot be read (${(error as NodeJS.ErrnoException).code ?? 'error'})`] };
+  }
+  try {
+    const secret = parseStageSecret(text, file);
+    const unknown = unknownStageSecretFields(text);
+    const { wechat, alipay } = secret;
+    const lines = [
+      `${file}: ${unknown.length ? 'INVALID' : 'ok'}`,
+      `  wechat: merchant certificate serial ${wechat.merchantSerial}, its private key matches, API v3 key of 32 characters`,
+      `  wechat: answers verified with ${[...wechat.payPublicKeys.map((k) => `public key ${k.id}`), ...(wechat.platformCertificatesPem ? [`${wechat.platformCertificatesPem.match(/BEGIN CERTIFICATE/g)?.length} platform certificate(s)`] : [])].join(' and ')}`,
+      `  alipay: app private key (${alipay.appPrivateKeyPem.includes('BEGIN RSA PRIVATE KEY') ? 'PKCS#1' : 'PKCS#8'}) and Alipay public key readable`,
+      ...unknown.map((field) => `  unknown field ${field}: a typo? the functions would ignore it`),
+    ];
+    return { ok: unknown.length === 0, lines };
+  } catch (error) {
+    if (error instanceof SecretError) return { ok: false, lines: [error.message.replace(/: /, ':\n  ').replace(/; /g, '\n  ')] };
+    throw error;
+  }
+}
+
+async function main(): Promise<void> {
+  const file = process.argv[2];
+  if (!file) {
+    console.error('usage: npm run secret:check -- FILE.json');
+    process.exit(2);
+  }
+  const { ok, lines } = await checkSecretFile(file);
+  console.log(lines.join('\n'));
+  process.exit(ok ? 0 : 1);
+}
+
+if (require.main === module) void main();

@@ -1,0 +1,81 @@
+import { createApp } from '../../lib/app';
+import { loadConfig } from '../../lib/config';
+import { sandboxStageSecret } from '../../scripts/local/environment';
+import { buildWechatPaymentNotification } from '../../scripts/sandbox/notifications';
+import { randomAlphanumeric } from '../../scripts/sandbox/credentials';
+import { captureOutput, metricLines } from '../support/logs';
+import { startTestStack, type TestStack } from '../support/stack';
+
+let stack: TestStack;
+beforeAll(async () => {
+  stack = await startTestStack();
+});
+afterAll(() => stack.close());
+
+/** An app whose stage secret the test controls, on a clock it moves. */
+function appWithSecret(initial: object) {
+  let text = JSON.stringify(initial);
+  let now = Date.parse('2026-11-29T10:00:00Z');
+  let fetches = 0;
+  const app = createApp(loadConfig({ ...stack.env, SECRET_MAX_AGE_SECONDS: '300' }), {
+    fetchSecret: async () => {
+      fetches++;
+      return text;
+    },
+    now: () => new Date(now),
+  });
+  return {
+    app,
+    rotate: (document: object) => (text = JSON.stringify(document)),
+    advance: (ms: number) => (now += ms),
+    fetches: () => fetches,
+  };
+}
+
+const headersOf = (n: { headers: Record<string, string> }) => Object.fromEntries(Object.entries(n.headers).map(([k, v]) => [k.toLowerCase(), v]));
+
+describe('the stage secret in a running app', () => {
+  it('is read once while the function starts, then from memory', async () => {
+    const { app, fetches } = appWithSecret(sandboxStageSecret(stack.credentials));
+    await app.ready();
+    await app.ready();
+    expect(fetches()).toBe(1);
+  });
+
+  it('takes a rotated API v3 key within SECRET_MAX_AGE_SECONDS, without a redeploy', async () => {
+    const document = sandboxStageSecret(stack.credentials);
+    const { app, rotate, advance } = appWithSecret(document);
+    const rotatedKey = randomAlphanumeric(32);
+    const notification = buildWechatPaymentNotification({ ...stack.credentials.wechat, apiv3_key: rotatedKey }, { out_trade_no: '1T1' });
+    expect(await app.openWechatNotification(headersOf(notification), notification.body)).toEqual({ ok: false, reason: 'undecryptable' });
+
+    rotate({ ...document, wechat: { ...document.wechat, apiv3_key: rotatedKey } });
+    advance(299_000);
+    expect(await app.openWechatNotification(headersOf(notification), notification.body)).toEqual({ ok: false, reason: 'undecryptable' });
+    advance(1_000);
+    expect(await app.openWechatNotification(headersOf(notification), notification.body)).toMatchObject({ ok: true, transaction: { out_trade_no: '1T1' } });
+  });
+
+  it('keeps the keys in use, with an error log and a metric, when the rotated version is malformed', async () => {
+    const document = sandboxStageSecret(stack.credentials);
+    const { app, rotate, advance } = appWithSecret(document);
+    await app.ready();
+    rotate({ ...document, wechat: { ...document.wechat, apiv3_key: 'not-32-characters-secret' } });
+    advance(300_000);
+    const { lines, text } = await captureOutput(() => app.ready());
+    expect(lines).toContainEqual(expect.objectContaining({ level: 'ERROR', message: 'stage secret refresh failed; the keys in use stay' }));
+    expect(text).toContain('wechat.apiv3_key: must be 32 characters');
+    expect(text).not.toContain('not-32-characters-secret');
+    expect(metricLines(lines, 'SecretRefreshFailed')).toHaveLength(1);
+    const notification = buildWechatPaymentNotification(stack.credentials.wechat, { out_trade_no: '1T2' });
+    expect(await app.openWechatNotification(headersOf(notification), notification.body)).toMatchObject({ ok: true });
+  });
+
+  it('fails every request naming the field while no good secret was ever read, and recovers once it is fixed', async () => {
+    const document = sandboxStageSecret(stack.credentials);
+    const { app, rotate } = appWithSecret({ ...document, alipay: { ...document.alipay, alipay_public_key: undefined } });
+    await expect(app.ready()).rejects.toThrow(/alipay\.alipay_public_key: is required/);
+    rotate(document);
+    await expect(app.ready()).resolves.toBeUndefined();
+  });
+});

@@ -1,0 +1,53 @@
+import { execFileSync } from 'node:child_process';
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { checkSecretFile } from '../../scripts/secretCheck';
+import { sandboxStageSecret, writeLocalSecret } from '../../scripts/local/environment';
+import { generateSandboxCredentials, type SandboxCredentials } from '../../scripts/sandbox/credentials';
+
+let credentials: SandboxCredentials;
+let dir: string;
+beforeAll(async () => {
+  credentials = await generateSandboxCredentials({ gatewayUrl: 'http://127.0.0.1:1' });
+  dir = await mkdtemp(join(tmpdir(), 'paynow-secret-check-'));
+});
+
+describe('npm run secret:check', () => {
+  it('passes a good document and says what it found, without a key', async () => {
+    const file = await writeLocalSecret(credentials, dir);
+    const { ok, lines } = await checkSecretFile(file);
+    expect(ok).toBe(true);
+    expect(lines.join('\n')).toContain(`public key ${credentials.wechat.platform_serial}`);
+    expect(lines.join('\n')).not.toMatch(/BEGIN|MII/);
+    expect(lines.join('\n')).not.toContain(credentials.wechat.apiv3_key);
+  });
+
+  it('fails a document with a bad field or an unknown one, naming it', async () => {
+    const document = sandboxStageSecret(credentials);
+    const file = join(dir, 'bad.json');
+    await writeFile(file, JSON.stringify({ ...document, wechat: { ...document.wechat, apiv3_key: 'too-short-secret', apiV3Key: 'x' } }));
+    const { ok, lines } = await checkSecretFile(file);
+    expect(ok).toBe(false);
+    expect(lines.join('\n')).toContain('wechat.apiv3_key: must be 32 characters');
+    expect(lines.join('\n')).not.toContain('too-short-secret');
+
+    await writeFile(file, JSON.stringify({ ...document, wechat: { ...document.wechat, apiV3Key: 'x' } }));
+    const typo = await checkSecretFile(file);
+    expect(typo.ok).toBe(false);
+    expect(typo.lines.join('\n')).toContain('unknown field wechat.apiV3Key');
+  });
+
+  it('runs as a command with exit code 0 for a good file and 1 for a bad one', async () => {
+    const good = await writeLocalSecret(credentials, dir);
+    const run = (file: string) => {
+      try {
+        return { status: 0, out: execFileSync(process.execPath, [require.resolve('tsx/cli'), 'scripts/secretCheck.ts', file], { cwd: join(__dirname, '..', '..') }).toString() };
+      } catch (error) {
+        return { status: (error as { status: number }).status, out: String((error as { stdout: Buffer }).stdout) };
+      }
+    };
+    expect(run(good)).toMatchObject({ status: 0, out: expect.stringContaining(': ok') });
+    expect(run(join(dir, 'missing.json'))).toMatchObject({ status: 1, out: expect.stringContaining('cannot be read (ENOENT)') });
+  }, 30_000);
+});
