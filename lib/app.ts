@@ -1,7 +1,7 @@
 import { loadConfig, type Config } from './config';
 import type { Channel } from './domain/model';
 import type { AlipayGateway } from './gateways/alipay';
-import type { PaymentGateway } from './gateways/paymentGateway';
+import { TradeAlreadyPaid, TradeClosed, type PaymentGateway } from './gateways/paymentGateway';
 import type { WechatPayGateway } from './gateways/wechatPay';
 import { openWechatNotification, type OpenedWechatNotification } from './gateways/wechatNotification';
 import { WechatSignatureVerifier } from './gateways/wechatSignature';
@@ -108,11 +108,26 @@ function once<T>(load: () => Promise<T>): () => Promise<T> {
   return () => (loaded ??= load());
 }
 
+/** The gateway with the current keys, each call counted and timed by channel and operation. */
 function gatewayProxy(channel: Channel, get: () => Promise<PaymentGateway>): PaymentGateway {
+  async function measured<T>(operation: string, call: (gateway: PaymentGateway) => Promise<T>): Promise<T> {
+    const gateway = await get();
+    const started = performance.now();
+    try {
+      return await call(gateway);
+    } catch (error) {
+      // "Already paid" and "closed" are answers; anything else means the gateway could not be used.
+      if (!(error instanceof TradeAlreadyPaid || error instanceof TradeClosed)) metrics.count('GatewayError', { channel, operation });
+      throw error;
+    } finally {
+      metrics.count('GatewayCall', { channel, operation });
+      metrics.milliseconds('GatewayLatency', performance.now() - started, { channel, operation });
+    }
+  }
   return {
     channel,
-    createPayParam: async (request) => (await get()).createPayParam(request),
-    queryTrade: async (outTradeNo) => (await get()).queryTrade(outTradeNo),
-    closeTrade: async (outTradeNo) => (await get()).closeTrade(outTradeNo),
+    createPayParam: (request) => measured('prepay', (gateway) => gateway.createPayParam(request)),
+    queryTrade: (outTradeNo) => measured('query', (gateway) => gateway.queryTrade(outTradeNo)),
+    closeTrade: (outTradeNo) => measured('close', (gateway) => gateway.closeTrade(outTradeNo)),
   };
 }

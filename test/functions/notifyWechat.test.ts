@@ -1,5 +1,6 @@
 import { generateKeyPairSync } from 'node:crypto';
 import { startTestStack, type TestStack } from '../support/stack';
+import { captureOutput, metricLines } from '../support/logs';
 import { tableState } from '../support/tableState';
 import { givenUser, notifyHandlers, pay, sendWechat, signedWechat, wechatTransaction } from '../support/world';
 
@@ -168,5 +169,39 @@ describe('a fault of ours mid-notification', () => {
     failCapture = false;
     expect((await sendWechat(failing as never, notification)).statusCode).toBe(204);
     expect(await state.order(user.orderId)).toMatchObject({ status: 'paid', paid_attempt: outTradeNo });
+  });
+});
+
+describe('what the operators see', () => {
+  it('a verified notification for another merchant is an error log and a merchant_mismatch metric, which alarms', async () => {
+    const { outTradeNo } = await paidAtGateway();
+    const { lines } = await captureOutput(() => sendWechat(handler, signedWechat(stack, wechatTransaction(stack, outTradeNo, { mchid: '1999999999' }))));
+    expect(lines).toContainEqual(expect.objectContaining({ level: 'ERROR', message: 'notification refused', reason: 'merchant_mismatch', out_trade_no: outTradeNo }));
+    const [refused] = metricLines(lines, 'NotificationRefused');
+    expect(refused).toMatchObject({ channel: 'wechat', reason: 'merchant_mismatch', NotificationRefused: 1 });
+    expect((refused._aws as { CloudWatchMetrics: { Dimensions: string[][] }[] }).CloudWatchMetrics[0].Dimensions).toEqual([['service', 'channel', 'reason'], ['service', 'reason'], ['service']]);
+  });
+
+  it('a payment of another amount is a mismatch, counted twice over: by the notification and by the completion', async () => {
+    const { outTradeNo } = await paidAtGateway();
+    const { lines } = await captureOutput(() =>
+      sendWechat(handler, signedWechat(stack, wechatTransaction(stack, outTradeNo, { amount: { total: 7999, payer_total: 7999, currency: 'CNY', payer_currency: 'CNY' } }))),
+    );
+    expect(metricLines(lines, 'Completion')).toEqual([expect.objectContaining({ outcome: 'mismatch' })]);
+    expect(metricLines(lines, 'NotificationRefused')).toEqual([expect.objectContaining({ reason: 'amount_mismatch' })]);
+    expect(lines).toContainEqual(expect.objectContaining({ message: 'payment does not match its attempt', amount_fen: 7999, expected_fen: 8000, function_request_id: 'test-request' }));
+  });
+
+  it('every line of one invocation carries its out_trade_no, and the next invocation starts clean', async () => {
+    const first = await paidAtGateway();
+    const { lines } = await captureOutput(async () => {
+      await sendWechat(handler, signedWechat(stack, wechatTransaction(stack, first.outTradeNo)));
+      await sendWechat(handler, { headers: { 'Wechatpay-Serial': 'x' }, body: '{}' });
+    });
+    const logLines = lines.filter((line) => line.level);
+    expect(logLines.find((line) => line.message === 'payment captured')).toMatchObject({ out_trade_no: first.outTradeNo, function_request_id: 'test-request' });
+    const refusal = logLines.find((line) => line.message === 'notification refused');
+    expect(refusal).toMatchObject({ reason: 'unknown_serial' });
+    expect(refusal).not.toHaveProperty('out_trade_no');
   });
 });

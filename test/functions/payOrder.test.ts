@@ -35,6 +35,20 @@ async function call(options: { token?: string; body?: string; contentType?: stri
 }
 
 describe('POST /order/pay (handler)', () => {
+  it('logs the pay with its order and attempt, counts it, and writes no personal data', async () => {
+    const { result: reply, lines, text } = await captureOutput(() => call({ token: 'good', body: JSON.stringify({ ...wechatBody, order_id: 502, pay_price: '199.00', freight_mode: 1, freight_json_arr_key: 0 }), contentType: 'application/json' }));
+    expect(reply.body).toMatchObject({ status: 200 });
+    expect(lines).toContainEqual(expect.objectContaining({ message: 'attempt opened', order_id: 502, out_trade_no: reply.body.data.out_trade_no, function_request_id: 'test-request' }));
+    expect(metricLines(lines, 'PayRequest')).toEqual([expect.objectContaining({ method: '1', outcome: 'ok' })]);
+    for (const personal of ['张三', '13800000000', '科技园', '南山区']) expect(text).not.toContain(personal);
+  });
+
+  it('counts a refusal by its code, and logs only the code', async () => {
+    const { lines } = await captureOutput(() => call({ token: 'good', body: JSON.stringify({ ...wechatBody, pay_price: '1.00' }), contentType: 'application/json' }));
+    expect(metricLines(lines, 'PayRequest')).toEqual([expect.objectContaining({ method: '1', outcome: 'PRICE_MISMATCH' })]);
+    expect(lines.filter((line) => line.level)).toEqual([expect.objectContaining({ level: 'INFO', message: 'request refused', code: 'PRICE_MISMATCH' })]);
+  });
+
   it('answers the WeChat envelope', async () => {
     const reply = await call({ token: 'good', body: JSON.stringify(wechatBody), contentType: 'application/json' });
     expect(reply.statusCode).toBe(200);

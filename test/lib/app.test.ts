@@ -79,3 +79,24 @@ describe('the stage secret in a running app', () => {
     await expect(app.ready()).resolves.toBeUndefined();
   });
 });
+
+describe('gateway calls', () => {
+  it('are counted and timed by channel and operation; a failed one is counted as an error', async () => {
+    const { lines } = await captureOutput(async () => {
+      await stack.app.gateways.wechat.queryTrade('1T404');
+      stack.gateway.failNext('wechat.query');
+      await expect(stack.app.gateways.wechat.queryTrade('1T404')).rejects.toThrow('wechat query failed: HTTP 500');
+    });
+    expect(metricLines(lines, 'GatewayCall')).toEqual([
+      expect.objectContaining({ channel: 'wechat', operation: 'query', GatewayCall: 1 }),
+      expect.objectContaining({ channel: 'wechat', operation: 'query', GatewayCall: 1 }),
+    ]);
+    expect(metricLines(lines, 'GatewayError')).toEqual([expect.objectContaining({ channel: 'wechat', operation: 'query', GatewayError: 1 })]);
+    expect(metricLines(lines, 'GatewayLatency')).toHaveLength(2);
+    // The error rate alarm reads the per-channel set.
+    expect((metricLines(lines, 'GatewayError')[0]._aws as { CloudWatchMetrics: { Dimensions: string[][] }[] }).CloudWatchMetrics[0].Dimensions).toEqual([
+      ['service', 'channel', 'operation'],
+      ['service', 'channel'],
+    ]);
+  });
+});

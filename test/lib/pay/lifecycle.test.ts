@@ -4,6 +4,7 @@ import type { GatewayPayment } from '../../../lib/domain/model';
 import { startTestStack, type TestStack } from '../../support/stack';
 import { tableState } from '../../support/tableState';
 import { givenUser, pay, payDeps } from '../../support/world';
+import { captureOutput, metricLines } from '../../support/logs';
 
 /** The attempt lifecycle: late payments, the sweeper, races between them, and crashes between steps. */
 let stack: TestStack;
@@ -79,11 +80,16 @@ describe('payments that arrive where no one expects them', () => {
     const first = await pay(stack, user, { method: 1 });
     const second = await pay(stack, user, { method: 2 }); // supersedes the first
     // the first pay sheet was paid after all: it takes the order
-    expect(await completePayment(deps, { channel: 'wechat', outTradeNo: first.outTradeNo, transactionId: '4200-first', amountFen: 8800, paidAt: 'x' })).toBe('paid');
     const secondPayment: GatewayPayment = { channel: 'alipay', outTradeNo: second.outTradeNo, transactionId: '2026-second', amountFen: 8800, paidAt: 'x' };
-    expect(await completePayment(deps, secondPayment)).toBe('refund_required');
-    expect(await completePayment(deps, secondPayment)).toBe('duplicate');
+    const { lines } = await captureOutput(async () => {
+      expect(await completePayment(deps, { channel: 'wechat', outTradeNo: first.outTradeNo, transactionId: '4200-first', amountFen: 8800, paidAt: 'x' })).toBe('paid');
+      expect(await completePayment(deps, secondPayment)).toBe('refund_required');
+      expect(await completePayment(deps, secondPayment)).toBe('duplicate');
+    });
     expect(await state.order(user.orderId)).toMatchObject({ status: 'paid', paid_attempt: first.outTradeNo });
+    // What the operators see: the refund case alarms (Completion outcome=refund_required), with a log line to follow.
+    expect(metricLines(lines, 'Completion').map((line) => line.outcome)).toEqual(['paid_late', 'refund_required', 'duplicate']);
+    expect(lines).toContainEqual(expect.objectContaining({ level: 'ERROR', message: 'payment needs a refund', out_trade_no: second.outTradeNo, order_id: user.orderId }));
   });
 
   it('if the order is paying with another attempt that turns out paid too, that one keeps the order', async () => {
