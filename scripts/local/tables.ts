@@ -13,9 +13,11 @@ const SERVERLESS_YML = join(__dirname, '..', '..', 'serverless.yml');
 export function tableDefinitionsFromServerlessYml(tableName: string): CreateTableCommandInput[] {
   // CloudFormation tags (!GetAtt, !Join) elsewhere in the file are irrelevant here: keep them as plain values.
   const document = parseDocument(readFileSync(SERVERLESS_YML, 'utf8'), { logLevel: 'silent' });
-  const resources = (document.toJS() as { resources: { Resources: Record<string, { Type: string; Properties: Record<string, unknown> }> } })
-    .resources.Resources;
-  return Object.values(resources)
+  type Resources = Record<string, { Type: string; Properties: Record<string, unknown> }>;
+  // `resources:` is a list of fragments; the ones that are `${file(...)}` strings hold no table.
+  const fragments = (document.toJS() as { resources: ({ Resources?: Resources } | string)[] }).resources;
+  const resources = fragments.flatMap((fragment) => (typeof fragment === 'object' ? Object.values(fragment.Resources ?? {}) : []));
+  return resources
     .filter((resource) => resource.Type === 'AWS::DynamoDB::Table')
     .map(({ Properties: p }) => ({
       TableName: tableName,

@@ -1,0 +1,104 @@
+// The alarms that tell a person when money is at risk, all to one SNS topic (its e-mail is the stage
+// param `alarmEmail`). Resolved by serverless.yml (`${file(infra/alarms.js)}`). Each alarm on a paynow
+// metric names one of the dimension sets the metric is published with (lib/metrics.ts): otherwise it
+// would watch a metric that never gets data. test/e2e/deploy.test.ts checks that. Missing data never
+// breaches: a quiet shop is not an incident. README "Runbook" says what each one means and what to do.
+
+const { FUNCTION_NAMES } = require('./roles');
+
+const NAMESPACE = 'Paynow';
+
+module.exports = async ({ resolveVariable }) => {
+  const service = await resolveVariable('self:service');
+  const stage = await resolveVariable('sls:stage');
+  const serviceName = `${service}-${stage}`;
+  const topic = { Ref: 'AlarmTopic' };
+  const Resources = {};
+
+  const alarm = (id, description, properties) => {
+    Resources[`${id}Alarm`] = {
+      Type: 'AWS::CloudWatch::Alarm',
+      Properties: {
+        AlarmName: `${serviceName}-${id}`,
+        AlarmDescription: description,
+        AlarmActions: [topic],
+        OKActions: [topic],
+        TreatMissingData: 'notBreaching',
+        EvaluationPeriods: 1,
+        ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+        ...properties,
+      },
+    };
+  };
+  const paynowMetric = (name, dimensions, { period = 60, threshold = 1 } = {}) => ({
+    Namespace: NAMESPACE,
+    MetricName: name,
+    Dimensions: Object.entries({ service: serviceName, ...dimensions }).map(([Name, Value]) => ({ Name, Value })),
+    Statistic: 'Sum',
+    Period: period,
+    Threshold: threshold,
+  });
+
+  alarm('RefundRequired', 'Money arrived for an order that cannot take it: refund it (npm run reconcile lists it).', paynowMetric('Completion', { outcome: 'refund_required' }));
+  alarm('PaymentAmountMismatch', 'A gateway vouched for a payment whose amount or channel differs from its attempt: nothing was recorded.', paynowMetric('Completion', { outcome: 'mismatch' }));
+  alarm('NotificationMerchantMismatch', 'A correctly signed notification named another merchant or app: a misconfiguration or an attack.', paynowMetric('NotificationRefused', { reason: 'merchant_mismatch' }));
+  alarm('NotificationRefusalSpike', 'Many notifications refused in 5 minutes (bad signatures, stale, malformed): a key rotation gone wrong, or forgeries.', paynowMetric('NotificationRefused', {}, { period: 300, threshold: 20 }));
+  alarm('SweepAttemptFailures', 'The sweeper could not settle or release an attempt (gateway or database errors); it retries every minute.', paynowMetric('SweepAttempt', { result: 'failed' }, { period: 300 }));
+  alarm('SecretRefreshFailed', 'The stage secret could not be read again (or its new version is malformed); the functions keep the keys they have.', paynowMetric('SecretRefreshFailed', {}, { period: 300 }));
+
+  alarm('SweeperFailureQueue', 'A whole sweeper run failed and was sent to its failure queue.', {
+    Namespace: 'AWS/SQS',
+    MetricName: 'ApproximateNumberOfMessagesVisible',
+    Dimensions: [{ Name: 'QueueName', Value: { 'Fn::GetAtt': ['SweeperFailureQueue', 'QueueName'] } }],
+    Statistic: 'Maximum',
+    Period: 300,
+    Threshold: 1,
+  });
+
+  alarm('Api5xx', 'The API answered 5xx (INTERNAL_ERROR, or a notification asking the gateway to resend) at least 5 times in 5 minutes.', {
+    Namespace: 'AWS/ApiGateway',
+    MetricName: '5xx',
+    Dimensions: [{ Name: 'ApiId', Value: { Ref: 'HttpApi' } }],
+    Statistic: 'Sum',
+    Period: 300,
+    Threshold: 5,
+  });
+
+  for (const channel of ['wechat', 'alipay']) {
+    const title = channel === 'wechat' ? 'Wechat' : 'Alipay';
+    alarm(`${title}GatewayErrorRate`, `More than 10% of ${channel} gateway calls failed in 5 minutes (at least 5 calls).`, {
+      Threshold: 10,
+      ComparisonOperator: 'GreaterThanThreshold',
+      Metrics: [
+        { Id: 'errors', ReturnData: false, MetricStat: { Metric: { Namespace: NAMESPACE, MetricName: 'GatewayError', Dimensions: [{ Name: 'service', Value: serviceName }, { Name: 'channel', Value: channel }] }, Period: 300, Stat: 'Sum' } },
+        { Id: 'calls', ReturnData: false, MetricStat: { Metric: { Namespace: NAMESPACE, MetricName: 'GatewayCall', Dimensions: [{ Name: 'service', Value: serviceName }, { Name: 'channel', Value: channel }] }, Period: 300, Stat: 'Sum' } },
+        { Id: 'rate', Label: `${channel} gateway error %`, ReturnData: true, Expression: 'IF(calls >= 5, 100 * errors / calls, 0)' },
+      ],
+    });
+  }
+
+  for (const fn of FUNCTION_NAMES) {
+    const title = `${fn.charAt(0).toUpperCase()}${fn.slice(1)}`;
+    const lambdaMetric = (name) => ({
+      Namespace: 'AWS/Lambda',
+      MetricName: name,
+      Dimensions: [{ Name: 'FunctionName', Value: `${serviceName}-${fn}` }],
+      Statistic: 'Sum',
+      Period: 300,
+      Threshold: 1,
+    });
+    alarm(`${title}Errors`, `${fn} failed an invocation (a crash, a timeout, a failed cold start).`, lambdaMetric('Errors'));
+    alarm(`${title}Throttles`, `${fn} was throttled: requests were turned away by Lambda.`, lambdaMetric('Throttles'));
+  }
+
+  const email = await resolveVariable('param:alarmEmail');
+  return {
+    Resources: {
+      // Unencrypted on purpose: CloudWatch cannot publish to a topic under the AWS-managed SNS key, and
+      // an alarm carries names and counts, nothing secret.
+      AlarmTopic: { Type: 'AWS::SNS::Topic', Properties: { TopicName: `${serviceName}-alarms` } },
+      ...(email ? { AlarmEmailSubscription: { Type: 'AWS::SNS::Subscription', Properties: { TopicArn: topic, Protocol: 'email', Endpoint: email } } } : {}),
+      ...Resources,
+    },
+  };
+};

@@ -1,0 +1,181 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
+import { Client } from '@smithy/core/client';
+import type { APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
+import { sandboxStageSecret } from '../../scripts/local/environment';
+import { httpEvent, lambdaContext } from '../support/events';
+import { startTestStack, type TestStack } from '../support/stack';
+import { alipayFields, givenUser, pay, payDeps, signedAlipay, signedWechat, wechatTransaction } from '../support/world';
+
+/**
+ * Least privilege, proved: every AWS SDK command each function sends while it goes through its code
+ * paths (pays, supersedes, gateway failures, status checks, notifications on time and late, sweeps) is
+ * recorded as the IAM action and resource it needs, and each function's role in infra/roles.js must
+ * allow exactly those: nothing missing (the call would be denied), nothing extra.
+ */
+type Handler = (event: unknown, context: unknown) => Promise<APIGatewayProxyStructuredResultV2 | unknown>;
+type FunctionName = 'payOrder' | 'payStatus' | 'notifyWechat' | 'notifyAlipay' | 'sweeper';
+
+const running = new AsyncLocalStorage<FunctionName>();
+const recorded = new Map<FunctionName, Set<string>>();
+let secretText = '';
+
+/** The IAM action and resource a command needs: TransactWriteItems needs the action of each of its parts. */
+function grantsFor(command: { constructor: { name: string }; input: Record<string, unknown> }): string[] {
+  const name = command.constructor.name.replace(/Command$/, '');
+  const input = command.input as { IndexName?: string; TransactItems?: Record<string, unknown>[] };
+  const onTable = (action: string, indexName?: string) => `dynamodb:${action} ${indexName ? `index/${indexName}` : 'table'}`;
+  switch (name) {
+    case 'Get':
+    case 'GetItem':
+      return [onTable('GetItem')];
+    case 'Put':
+    case 'PutItem':
+      return [onTable('PutItem')];
+    case 'Update':
+    case 'UpdateItem':
+      return [onTable('UpdateItem')];
+    case 'Delete':
+    case 'DeleteItem':
+      return [onTable('DeleteItem')];
+    case 'Query':
+      return [onTable('Query', input.IndexName)];
+    case 'TransactGet':
+    case 'TransactGetItems':
+      return (input.TransactItems ?? []).map(() => onTable('GetItem'));
+    case 'TransactWrite':
+    case 'TransactWriteItems':
+      return (input.TransactItems ?? []).map((item) => {
+        const [part] = Object.keys(item);
+        return onTable(part === 'ConditionCheck' ? 'ConditionCheckItem' : `${part}Item`);
+      });
+    case 'GetSecretValue':
+      return ['secretsmanager:GetSecretValue secret'];
+    default:
+      return [`unknown:${name}`];
+  }
+}
+
+const originalSend = Client.prototype.send;
+
+let stack: TestStack;
+const handlers = {} as Record<FunctionName, Handler>;
+
+beforeAll(async () => {
+  stack = await startTestStack();
+  secretText = JSON.stringify(sandboxStageSecret(stack.credentials));
+  Client.prototype.send = function recordingSend(this: Client<never, never, never, never>, command: never, ...rest: never[]) {
+    const fn = running.getStore();
+    if (fn) for (const grant of grantsFor(command)) recorded.get(fn)?.add(grant);
+    // Secrets Manager is answered here, at the SDK boundary: the functions read the stage secret as on AWS.
+    if ((command as { constructor: { name: string } }).constructor.name === 'GetSecretValueCommand') {
+      return Promise.resolve({ SecretString: secretText, $metadata: {} });
+    }
+    return (originalSend as (...args: unknown[]) => unknown).call(this, command, ...rest);
+  } as typeof Client.prototype.send;
+  Object.assign(process.env, stack.env, { SECRET_ID: 'paynow/test' });
+  for (const fn of ['payOrder', 'payStatus', 'notifyWechat', 'notifyAlipay', 'sweeper'] as const) {
+    recorded.set(fn, new Set());
+    // Loading the module starts the function: its secret is read in its name too.
+    handlers[fn] = await running.run(fn, async () => ((await import(`../../functions/${fn}/handler`)) as { handler: Handler }).handler);
+  }
+});
+afterAll(async () => {
+  Client.prototype.send = originalSend;
+  await stack.close();
+});
+
+const invoke = (fn: FunctionName, event: unknown) => running.run(fn, () => handlers[fn](event, lambdaContext));
+const MINUTE = 60_000;
+
+async function payRequest(token: string, body: object) {
+  const response = (await invoke('payOrder', httpEvent({ path: '/order/pay', headers: { token, 'content-type': 'application/json' }, body: JSON.stringify(body) }))) as APIGatewayProxyStructuredResultV2;
+  return JSON.parse(response.body as string) as { status: number; code?: string; data: { out_trade_no: string } };
+}
+
+it('every function path runs, and every role allows exactly what its function calls', async () => {
+  // payOrder: a WeChat + points pay, the same order switched to Alipay (the first closed at WeChat
+  // and superseded), a gateway failure (the hold released at once), and a points-only pay.
+  const payer = await givenUser(stack, 2000, ['88.00', '88.00', '5.00']);
+  const base = { address_id: payer.addressId, freight_mode: 1, freight_json_arr_key: 0 };
+  expect(await payRequest(payer.token, { ...base, order_id: payer.orderIds[0], pay_method: 4, pay_price: '80.00', pay_integral: 800 })).toMatchObject({ status: 200 });
+  expect(await payRequest(payer.token, { ...base, order_id: payer.orderIds[0], pay_method: 5, pay_price: '80.00', pay_integral: 800 })).toMatchObject({ status: 200 });
+  stack.gateway.failNext('wechat.prepay');
+  expect(await payRequest(payer.token, { ...base, order_id: payer.orderIds[1], pay_method: 1, pay_price: '88.00', pay_integral: 0 })).toMatchObject({ code: 'GATEWAY_ERROR' });
+  expect(await payRequest(payer.token, { ...base, order_id: payer.orderIds[2], pay_method: 3, pay_price: '0.00', pay_integral: 500 })).toMatchObject({ status: 200 });
+
+  // payStatus: an attempt over a minute old, paid at the gateway without a notification: captured.
+  const asker = await givenUser(stack, 1000);
+  const old = await pay(stack, asker, { method: 4, points: 800, priceFen: 8000 }, payDeps(stack, { now: () => new Date(Date.now() - 2 * MINUTE) }));
+  stack.gateway.pay(old.outTradeNo);
+  const status = (await invoke('payStatus', httpEvent({ method: 'GET', path: '/order/pay/status', headers: { token: asker.token }, query: { order_id: String(asker.orderId) } }))) as APIGatewayProxyStructuredResultV2;
+  expect(JSON.parse(status.body as string)).toMatchObject({ data: { order_status: 'paid' } });
+
+  // notifyWechat: a capture; a superseded attempt paid late that still takes the order; a payment the order cannot take.
+  const wechatPayer = await givenUser(stack, 1000, ['88.00', '88.00']);
+  const onTime = await pay(stack, wechatPayer, { method: 4, points: 800, priceFen: 8000 });
+  stack.gateway.pay(onTime.outTradeNo);
+  const notifyWechat = async (outTradeNo: string, amountFen: number) => {
+    const n = signedWechat(stack, wechatTransaction(stack, outTradeNo, { transaction_id: `4200${outTradeNo.slice(-12)}`, amount: { total: amountFen, payer_total: amountFen, currency: 'CNY', payer_currency: 'CNY' } }));
+    return ((await invoke('notifyWechat', httpEvent({ path: '/notify/wechat', headers: n.headers, body: n.body }))) as APIGatewayProxyStructuredResultV2).statusCode;
+  };
+  expect(await notifyWechat(onTime.outTradeNo, 8000)).toBe(204);
+  const second = { ...wechatPayer, orderId: wechatPayer.orderIds[1] };
+  const superseded = await pay(stack, second, { method: 4, points: 100, priceFen: 8700 });
+  await pay(stack, second, { method: 5, points: 100, priceFen: 8700 });
+  expect(await notifyWechat(superseded.outTradeNo, 8700)).toBe(204);
+  const refundCase = await pay(stack, await givenUser(stack, 0), { method: 1 });
+  await stack.app.store.releaseAttempt((await stack.app.store.getAttempt(refundCase.outTradeNo))!, 'expired', new Date().toISOString());
+  const other = await givenUser(stack, 100);
+  await pay(stack, { ...other, orderId: other.orderId }, { method: 1 });
+  expect(await notifyWechat(refundCase.outTradeNo, 8800)).toBe(204);
+
+  // notifyAlipay: a capture.
+  const alipayPayer = await givenUser(stack, 1000);
+  const alipayAttempt = await pay(stack, alipayPayer, { method: 5, points: 300, priceFen: 8500 });
+  const alipayReply = (await invoke('notifyAlipay', httpEvent({ path: '/notify/alipay', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: signedAlipay(stack, alipayFields(alipayAttempt.outTradeNo, '85.00')) }))) as APIGatewayProxyStructuredResultV2;
+  expect(alipayReply.body).toBe('success');
+
+  // sweeper: expired attempts closed and released, then, once past their watch time, checked once more and unwatched.
+  const sleeper = await givenUser(stack, 1000);
+  await pay(stack, sleeper, { method: 5, points: 300, priceFen: 8500 }, payDeps(stack, { now: () => new Date(Date.now() - 40 * MINUTE) }));
+  expect(await invoke('sweeper', {})).toMatchObject({ released: 1, failed: 0 });
+  expect(await invoke('sweeper', {})).toMatchObject({ unwatched: 1, failed: 0 });
+
+  const allowed = await allowedByRoles();
+  for (const fn of recorded.keys()) {
+    expect({ fn, calls: [...(recorded.get(fn) ?? [])].sort() }).toEqual({ fn, calls: allowed[fn] });
+  }
+});
+
+/** infra/roles.js, resolved for stage test: `action resource` per function, for the calls the code makes. */
+async function allowedByRoles(): Promise<Record<string, string[]>> {
+  const roles = require('../../infra/roles.js') as ((options: { resolveVariable: (name: string) => Promise<string> }) => Promise<{ Resources: Record<string, unknown> }>) & {
+    FUNCTION_NAMES: string[];
+    roleName: (fn: string) => string;
+  };
+  const variables: Record<string, string> = { 'self:service': 'paynow', 'sls:stage': 'test', 'self:custom.secretName': 'paynow/test' };
+  const { Resources } = await roles({ resolveVariable: async (name) => variables[name] });
+  const result: Record<string, string[]> = {};
+  for (const fn of roles.FUNCTION_NAMES) {
+    const role = Resources[roles.roleName(fn)] as { Properties: { Policies: { PolicyDocument: { Statement: { Action: string[]; Resource: unknown }[] } }[] } };
+    const grants = role.Properties.Policies.flatMap((p) => p.PolicyDocument.Statement).flatMap(({ Action, Resource }) => {
+      const resource = resourceKind(Resource);
+      // Logs and the failure queue are used by the platform on the function's behalf, not by its code: checked by the package test.
+      if (resource === 'logs' || resource === 'queue') return [];
+      return Action.map((action) => `${action} ${resource}`);
+    });
+    result[fn] = [...new Set(grants)].sort();
+  }
+  return result;
+}
+
+function resourceKind(resource: unknown): string {
+  const text = JSON.stringify(resource);
+  if (text.includes(':logs:')) return 'logs';
+  if (text.includes(':secretsmanager:')) return 'secret';
+  if (text.includes('SweeperFailureQueue')) return 'queue';
+  const index = /"index","([^"]+)"/.exec(text);
+  if (index) return `index/${index[1]}`;
+  if (text === JSON.stringify({ 'Fn::GetAtt': ['PaynowTable', 'Arn'] })) return 'table';
+  return `unexpected ${text}`;
+}
