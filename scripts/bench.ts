@@ -1,6 +1,8 @@
 /**
- * npm run bench: what a pay costs against the local stack, as ratios to one DynamoDB GetItem
- * measured in the same run (absolute times on a shared machine mean little). Not part of CI.
+ * npm run bench [-- requests|cold]: measurements as ratios to a floor timed in the same run (absolute
+ * times on a shared machine mean little). Not part of CI.
+ * - requests: what a pay costs against the in-process stack, as ratios to one DynamoDB GetItem;
+ * - cold: each deployed function's whole cold start, as a ratio to a bare `node -e 0`.
  */
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -8,44 +10,57 @@ import { join } from 'node:path';
 import { GetCommand } from '@aws-sdk/lib-dynamodb';
 import { createApp } from '../lib/app';
 import { loadConfig } from '../lib/config';
+import { logger } from '../lib/log';
 import { completePayment } from '../lib/pay/completePayment';
 import { payOrder } from '../lib/pay/payOrder';
 import { createDocumentClient } from '../lib/store/dynamoClient';
 import { keys } from '../lib/store/dynamoPayStore';
 import { writeFixture } from '../lib/store/fixtures';
+import { buildFloorFunction, COLD_START_FUNCTIONS, measureColdStart, packageFunctions, wechatNotificationEvent, type ColdStartFunction, type FirstEvent } from './bench/coldStart';
 import { LOCAL_TABLE_NAME } from './local/constants';
-import { startLocalDynamo } from './local/dynalite';
+import { startLocalDynamo, type LocalDynamo } from './local/dynalite';
 import { localFunctionEnvironment, writeLocalSecret } from './local/environment';
+import { httpEvent } from './local/httpEvents';
 import { createTables } from './local/tables';
-import { generateSandboxCredentials } from './sandbox/credentials';
-import { startSandboxGateway } from './sandbox/gateway';
+import { buildAlipayPaymentNotification } from './sandbox/notifications';
+import { generateSandboxCredentials, type SandboxCredentials } from './sandbox/credentials';
+import { startSandboxGateway, type SandboxGateway } from './sandbox/gateway';
 
 const N = 200;
+const COLD_RUNS = 15;
 
-async function timeEach(label: string, run: (i: number) => Promise<unknown>): Promise<{ label: string; median: number; p95: number }> {
-  const samples: number[] = [];
-  for (let i = 0; i < N; i++) {
-    const start = process.hrtime.bigint();
-    await run(i);
-    samples.push(Number(process.hrtime.bigint() - start) / 1e6);
-  }
-  samples.sort((a, b) => a - b);
-  return { label, median: samples[Math.floor(N / 2)], p95: samples[Math.floor(N * 0.95)] };
+interface Stack {
+  dynamo: LocalDynamo;
+  gateway: SandboxGateway;
+  credentials: SandboxCredentials;
+  env: Record<string, string>;
 }
 
-async function main(): Promise<void> {
-  process.env.LOG_LEVEL = 'SILENT';
-  process.env.POWERTOOLS_METRICS_DISABLED = 'true';
+async function startStack(): Promise<Stack> {
   const dynamo = await startLocalDynamo();
   await createTables(dynamo.endpoint, LOCAL_TABLE_NAME);
   const generated = await generateSandboxCredentials({ gatewayUrl: 'http://127.0.0.1:1' });
   const gateway = await startSandboxGateway({ credentials: generated });
   const credentials = { wechat: { ...generated.wechat, gateway_url: gateway.url }, alipay: { ...generated.alipay, gateway_url: `${gateway.url}/alipay/gateway.do` } };
   const secretFile = await writeLocalSecret(credentials, await mkdtemp(join(tmpdir(), 'paynow-bench-')));
-  const app = createApp(
-    loadConfig(localFunctionEnvironment(credentials, { tableName: LOCAL_TABLE_NAME, dynamodbEndpoint: dynamo.endpoint, notifyBaseUrl: 'http://127.0.0.1:1', secretFile })),
-  );
-  const db = createDocumentClient(dynamo.endpoint);
+  const env = localFunctionEnvironment(credentials, { tableName: LOCAL_TABLE_NAME, dynamodbEndpoint: dynamo.endpoint, notifyBaseUrl: 'http://127.0.0.1:1', secretFile });
+  return { dynamo, gateway, credentials, env };
+}
+
+async function timeEach(label: string, runTimes: number, work: (i: number) => Promise<unknown>): Promise<{ label: string; median: number; p95: number }> {
+  const samples: number[] = [];
+  for (let i = 0; i < runTimes; i++) {
+    const start = process.hrtime.bigint();
+    await work(i);
+    samples.push(Number(process.hrtime.bigint() - start) / 1e6);
+  }
+  samples.sort((a, b) => a - b);
+  return { label, median: samples[Math.floor(runTimes / 2)], p95: samples[Math.floor(runTimes * 0.95)] };
+}
+
+async function benchRequests(stack: Stack): Promise<void> {
+  const app = createApp(loadConfig(stack.env));
+  const db = createDocumentClient(stack.dynamo.endpoint);
   // 500 points do not cover an 88.00 order, so the cash methods are allowed; points-only gets more below.
   const users = Array.from({ length: N }, (_, i) => ({ user_id: i + 1, integral: 500, tokens: [] }));
   await writeFixture(db, LOCAL_TABLE_NAME, {
@@ -66,25 +81,113 @@ async function main(): Promise<void> {
 
   const outTradeNos: string[] = [];
   const results = [
-    await timeEach('GetItem (baseline)', (i) => db.send(new GetCommand({ TableName: LOCAL_TABLE_NAME, Key: keys.order(i * 10 + 11), ConsistentRead: true }))),
-    await timeEach('pay WeChat + points (read, transaction, signed prepay)', async (i) => {
+    await timeEach('GetItem (baseline)', N, (i) => db.send(new GetCommand({ TableName: LOCAL_TABLE_NAME, Key: keys.order(i * 10 + 11), ConsistentRead: true }))),
+    await timeEach('pay WeChat + points (read, transaction, signed prepay)', N, async (i) => {
       outTradeNos.push((await payOrder(deps, i + 1, input(i + 1, 1, 4))).outTradeNo);
     }),
-    await timeEach('pay again, same choice (read, signed prepay)', (i) => payOrder(deps, i + 1, input(i + 1, 1, 4))),
-    await timeEach('notification completes it (read x2, transaction)', (i) =>
+    await timeEach('pay again, same choice (read, signed prepay)', N, (i) => payOrder(deps, i + 1, input(i + 1, 1, 4))),
+    await timeEach('notification completes it (read x2, transaction)', N, (i) =>
       completePayment(app, { channel: 'wechat', outTradeNo: outTradeNos[i], transactionId: `t${i}`, amountFen: 8700, paidAt: new Date().toISOString() }),
     ),
   ];
   await writeFixture(db, LOCAL_TABLE_NAME, { users: users.map((u) => ({ ...u, integral: 100_000 })) });
-  results.push(await timeEach('pay with points only (read, transaction)', (i) => payOrder(deps, i + 1, input(i + 1, 3, 3))));
+  results.push(await timeEach('pay with points only (read, transaction)', N, (i) => payOrder(deps, i + 1, input(i + 1, 3, 3))));
 
   const base = results[0].median;
-  console.log(`${N} runs each, in-process dynalite and sandbox gateway on loopback:`);
+  console.log(`\nrequests: ${N} runs each, in-process dynalite and sandbox gateway on loopback`);
   for (const r of results) console.log(`  ${r.label.padEnd(58)} median ${(r.median / base).toFixed(1).padStart(5)}x GetItem   p95 ${(r.p95 / base).toFixed(1).padStart(5)}x`);
   console.log(`  (GetItem median here: ${base.toFixed(2)} ms)`);
   db.destroy();
-  await gateway.close();
-  await dynamo.close();
+}
+
+async function benchColdStarts(stack: Stack): Promise<void> {
+  const entries = await packageFunctions({ NOTIFY_BASE_URL: 'https://pay.example.com', WECHAT_APPID: 'wx1', WECHAT_MCHID: '1', ALIPAY_APP_ID: '2', ALIPAY_SELLER_ID: '3' });
+  const app = createApp(loadConfig(stack.env));
+  const db = createDocumentClient(stack.dynamo.endpoint);
+  const payer = 90_001;
+  // orders[0..2] are set up below; each cold pay (the warm-up is i = -1) pays an order of its own from orders[4].
+  const orders = Array.from({ length: COLD_RUNS + 5 }, (_, i) => payer * 100 + i);
+  await writeFixture(db, LOCAL_TABLE_NAME, {
+    users: [{ user_id: payer, integral: 1000, tokens: [{ token: 'bench-token', expires_at: '2099-01-01T00:00:00+08:00' }] }],
+    addresses: [{ address_id: payer, user_id: payer, name: 'n', phone: 'p', province: 'p', city: 'c', district: 'd', detail: 'd' }],
+    orders: orders.map((order_id) => ({ order_id, user_id: payer, goods_name: 'g', goods_price: '88.00', free_shipping: true })),
+  });
+  // Paid attempts whose notifications each run sends again: verified, decrypted, read and acknowledged.
+  const deps = { store: app.store, gateways: app.gateways, fenPerPoint: 1, payTimeoutMinutes: 30 };
+  const payWith = async (orderId: number, method: 1 | 2) => (await payOrder(deps, payer, { orderId, addressId: payer, method, priceFen: 8800, points: 0, freightMode: 1, freightKey: 0 })).outTradeNo;
+  const wechatPaid = await payWith(orders[0], 1);
+  const { transactionId } = stack.gateway.pay(wechatPaid);
+  await completePayment(app, { channel: 'wechat', outTradeNo: wechatPaid, transactionId, amountFen: 8800, paidAt: new Date().toISOString() });
+  const alipayPaid = await payWith(orders[1], 2);
+  await completePayment(app, { channel: 'alipay', outTradeNo: alipayPaid, transactionId: '2026000000000001', amountFen: 8800, paidAt: new Date().toISOString() });
+  const alipayBody = buildAlipayPaymentNotification(stack.credentials.alipay, {
+    out_trade_no: alipayPaid,
+    trade_no: '2026000000000001',
+    trade_status: 'TRADE_SUCCESS',
+    total_amount: '88.00',
+    gmt_payment: '2026-11-29 10:00:00',
+  }).body;
+  const paying = orders[2];
+  await payWith(paying, 1);
+
+  const firstEvent: FirstEvent = (fn, i) => {
+    const pay = { order_id: orders[5 + i], pay_method: 1, pay_price: '88.00', pay_integral: 0, address_id: payer, freight_mode: 1 };
+    switch (fn) {
+      case 'payOrder':
+        return httpEvent({ path: '/order/pay', headers: { token: 'bench-token', 'content-type': 'application/json' }, body: JSON.stringify(pay) });
+      case 'payStatus':
+        return httpEvent({ method: 'GET', path: '/order/pay/status', headers: { token: 'bench-token' }, query: { order_id: String(paying) } });
+      case 'notifyWechat':
+        return wechatNotificationEvent(stack.credentials, {
+          appid: stack.credentials.wechat.appid,
+          mchid: stack.credentials.wechat.mchid,
+          out_trade_no: wechatPaid,
+          transaction_id: transactionId,
+          trade_type: 'APP',
+          trade_state: 'SUCCESS',
+          success_time: '2026-11-29T10:00:00+08:00',
+          amount: { total: 8800, payer_total: 8800, currency: 'CNY', payer_currency: 'CNY' },
+        });
+      case 'notifyAlipay':
+        return httpEvent({ path: '/notify/alipay', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: alipayBody });
+      case 'sweeper':
+        return { 'detail-type': 'Scheduled Event', source: 'aws.events', detail: {} };
+      case 'floor':
+        return {};
+    }
+  };
+
+  // The environment a function has on Lambda: nothing inherited from this shell (NODE_EXTRA_CA_CERTS,
+  // set on some machines, makes every node start read the whole CA bundle and would flatter the ratios).
+  // BENCH_INHERIT_ENV=1 runs both sides in this shell's environment instead.
+  const inherited = process.env.BENCH_INHERIT_ENV === '1' ? (process.env as Record<string, string>) : { PATH: process.env.PATH ?? '' };
+  const env: Record<string, string> = { ...inherited, ...stack.env, POWERTOOLS_METRICS_DISABLED: 'false' };
+  // On Node < 22 the AWS SDK prints a notice about its 2027 releases; the deployed runtime never does.
+  if (Number(process.versions.node.split('.')[0]) < 22) env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
+  console.log(`\ncold starts: ${COLD_RUNS} runs each on Node ${process.versions.node}, each alternating with a bare \`node -e 0\` in the same ${process.env.BENCH_INHERIT_ENV === '1' ? "shell's" : 'clean'} environment.`);
+  console.log('  Load the deployed bundle (--enable-source-maps), read config and the stage secret (from a file: the stubbed');
+  console.log('  Secrets Manager), first invocation against the local database and sandbox gateway; all one fresh process.');
+  const rows: [ColdStartFunction, string][] = [['floor', await buildFloorFunction()], ...COLD_START_FUNCTIONS.map((fn): [ColdStartFunction, string] => [fn, join(entries[fn], 'handler.mjs')])];
+  for (const [fn, entry] of rows) {
+    const result = await measureColdStart(fn, entry, firstEvent, env, COLD_RUNS);
+    console.log(`  ${fn.padEnd(14)} ${result.ratio.toFixed(2).padStart(5)}x bare node   (median ${result.medianMs.toFixed(0)} ms; bare node ${result.bareMs.toFixed(0)} ms)`);
+  }
+  console.log('  floor: the DynamoDB client alone, bundled the same way, loaded and sending one GetItem: no function can start faster.');
+  db.destroy();
+}
+
+async function main(): Promise<void> {
+  logger.setLogLevel('SILENT');
+  process.env.POWERTOOLS_METRICS_DISABLED = 'true';
+  const only = process.argv[2];
+  const stack = await startStack();
+  try {
+    if (!only || only === 'requests') await benchRequests(stack);
+    if (!only || only === 'cold') await benchColdStarts(stack);
+  } finally {
+    await stack.gateway.close();
+    await stack.dynamo.close();
+  }
 }
 
 main().catch((error: Error) => {

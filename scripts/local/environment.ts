@@ -42,7 +42,6 @@ export function localFunctionEnvironment(
 ): Record<string, string> {
   const { wechat, alipay } = credentials;
   return {
-    TZ: 'Asia/Shanghai',
     AWS_REGION: 'ap-east-1',
     POWERTOOLS_SERVICE_NAME: 'paynow-dev',
     TABLE_NAME: local.tableName,

@@ -1,5 +1,5 @@
 import type { APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
-import { httpEvent, lambdaContext } from '../support/events';
+import { httpEvent, lambdaContext } from '../../scripts/local/httpEvents';
 import { captureOutput, metricLines } from '../support/logs';
 import { startTestStack, type TestStack } from '../support/stack';
 import { tableState } from '../support/tableState';

@@ -1,6 +1,6 @@
 import type { APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import { getPayStatus } from '../../lib/pay/payStatus';
-import { httpEvent, lambdaContext } from '../support/events';
+import { httpEvent, lambdaContext } from '../../scripts/local/httpEvents';
 import { startTestStack, type TestStack } from '../support/stack';
 import { tableState } from '../support/tableState';
 import { givenUser, pay } from '../support/world';

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import { sandboxStageSecret } from '../../scripts/local/environment';
-import { httpEvent, lambdaContext } from '../support/events';
+import { httpEvent, lambdaContext } from '../../scripts/local/httpEvents';
 import { captureOutput } from '../support/logs';
 import { startTestStack, type TestStack } from '../support/stack';
 

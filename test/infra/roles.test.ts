@@ -2,7 +2,7 @@ import { AsyncLocalStorage } from 'node:async_hooks';
 import { Client } from '@smithy/core/client';
 import type { APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import { sandboxStageSecret } from '../../scripts/local/environment';
-import { httpEvent, lambdaContext } from '../support/events';
+import { httpEvent, lambdaContext } from '../../scripts/local/httpEvents';
 import { startTestStack, type TestStack } from '../support/stack';
 import { alipayFields, givenUser, pay, payDeps, signedAlipay, signedWechat, wechatTransaction } from '../support/world';
 

@@ -3,7 +3,7 @@ import type { PayOrderDeps, PayOrderResult } from '../../lib/pay/payOrder';
 import { payOrder } from '../../lib/pay/payOrder';
 import type { PayOrderInput } from '../../lib/pay/payRequest';
 import { buildAlipayPaymentNotification, buildWechatPaymentNotification } from '../../scripts/sandbox/notifications';
-import { httpEvent, lambdaContext } from './events';
+import { httpEvent, lambdaContext } from '../../scripts/local/httpEvents';
 import type { TestStack } from './stack';
 
 let nextId = 1000;
