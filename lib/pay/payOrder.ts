@@ -32,6 +32,7 @@ const REUSE_MARGIN_MS = 2 * 60 * 1000;
  * @throws PayError for everything the app should show the user
  */
 export async function payOrder(deps: PayOrderDeps, userId: number, input: PayOrderInput): Promise<PayOrderResult> {
+  log.bind({ order_id: input.orderId });
   for (let round = 1; ; round++) {
     try {
       return await payOrderOnce(deps, userId, input);

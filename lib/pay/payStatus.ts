@@ -25,6 +25,7 @@ const QUERY_AFTER_MS = 60_000;
  * attempt older than a minute, the gateway is asked first and a payment it reports is recorded.
  */
 export async function getPayStatus(deps: CompletePaymentDeps, userId: number, orderId: number): Promise<PayStatus> {
+  log.bind({ order_id: orderId });
   let { order, attempt } = await readCurrent(deps, orderId);
   if (!order || order.userId !== userId) throw new PayError('ORDER_NOT_FOUND');
 

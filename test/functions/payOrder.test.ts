@@ -46,7 +46,7 @@ describe('POST /order/pay (handler)', () => {
   it('counts a refusal by its code, and logs only the code', async () => {
     const { lines } = await captureOutput(() => call({ token: 'good', body: JSON.stringify({ ...wechatBody, pay_price: '1.00' }), contentType: 'application/json' }));
     expect(metricLines(lines, 'PayRequest')).toEqual([expect.objectContaining({ method: '1', outcome: 'PRICE_MISMATCH' })]);
-    expect(lines.filter((line) => line.level)).toEqual([expect.objectContaining({ level: 'INFO', message: 'request refused', code: 'PRICE_MISMATCH' })]);
+    expect(lines.filter((line) => line.level)).toEqual([expect.objectContaining({ level: 'INFO', message: 'request refused', code: 'PRICE_MISMATCH', order_id: 501 })]);
   });
 
   it('answers the WeChat envelope', async () => {
