@@ -1,9 +1,11 @@
 import { loadConfig, type Config } from './config';
 import type { Channel } from './domain/model';
+import { systemClock, type Clock } from './domain/time';
 import type { AlipayGateway } from './gateways/alipay';
-import { TradeAlreadyPaid, TradeClosed, type PaymentGateway } from './gateways/paymentGateway';
+import { alipayNotificationAnswer, AlipayNotifications } from './gateways/alipayNotifications';
+import { TradeAlreadyPaid, TradeClosed, type NotificationChannel, type PaymentGateway } from './gateways/paymentGateway';
 import type { WechatPayGateway } from './gateways/wechatPay';
-import { openWechatNotification, type OpenedWechatNotification } from './gateways/wechatNotification';
+import { wechatNotificationAnswer, WechatNotifications } from './gateways/wechatNotifications';
 import { WechatSignatureVerifier } from './gateways/wechatSignature';
 import { log } from './log';
 import { metrics } from './metrics';
@@ -19,27 +21,28 @@ export interface App {
   store: DynamoPayStore;
   /** The gateways, with the current keys of the stage's secret. */
   gateways: Record<Channel, PaymentGateway>;
+  /** Each gateway's notifications, with the current keys. */
+  notifications: Record<Channel, NotificationChannel>;
+  now: Clock;
   /**
    * Resolves once the stage's secret has been read and checked; every handler waits for it first, so
    * a missing or malformed secret fails the request with a `SecretError` naming the field.
    */
   ready(): Promise<void>;
-  openWechatNotification(headers: Record<string, string | undefined>, rawBody: string): Promise<OpenedWechatNotification>;
-  verifyAlipayNotification(fields: Record<string, string>): Promise<boolean>;
 }
 
 export interface AppOptions {
   /** Where the secret's text comes from; by default what `config.secretId` names. */
   fetchSecret?: SecretFetcher;
-  now?: () => Date;
+  now?: Clock;
 }
 
 /** What the keys of one version of the secret build: rebuilt only when the secret changes. */
 interface Channels {
   keys: StageSecret;
-  wechatVerifier: WechatSignatureVerifier;
   wechat(): Promise<WechatPayGateway>;
   alipay(): Promise<AlipayGateway>;
+  notifications: Record<Channel, NotificationChannel>;
 }
 
 /**
@@ -49,12 +52,13 @@ interface Channels {
  * a WeChat pay never loads Alipay's.
  */
 export function createApp(config: Config = loadConfig(), options: AppOptions = {}): App {
+  const now = options.now ?? systemClock;
   const store = new DynamoPayStore(createDocumentClient(config.dynamodbEndpoint), config.tableName);
   const secret = cachedSecret({
     fetch: options.fetchSecret ?? secretFetcherFor(config.secretId),
     parse: (text) => parseStageSecret(text, `secret ${config.secretId}`),
     maxAgeMs: config.secretMaxAgeMs,
-    now: options.now && (() => (options.now as () => Date)().getTime()),
+    now: () => now().getTime(),
     onRefreshFailure: (error) => {
       log.error('stage secret refresh failed; the keys in use stay', { secret_id: config.secretId }, error);
       metrics.count('SecretRefreshFailed', {});
@@ -63,7 +67,7 @@ export function createApp(config: Config = loadConfig(), options: AppOptions = {
   let built: Channels | undefined;
   const channels = async (): Promise<Channels> => {
     const keys = await secret.get();
-    if (built?.keys !== keys) built = buildChannels(config, keys);
+    if (built?.keys !== keys) built = buildChannels(config, keys, now);
     return built;
   };
   // Read the secret while the function initialises; a failure here is reported by ready().
@@ -76,30 +80,37 @@ export function createApp(config: Config = loadConfig(), options: AppOptions = {
       wechat: gatewayProxy('wechat', async () => (await channels()).wechat()),
       alipay: gatewayProxy('alipay', async () => (await channels()).alipay()),
     },
+    notifications: {
+      // The answers need no keys: a notification is answered even when the secret cannot be read.
+      wechat: { channel: 'wechat', open: async (request) => (await channels()).notifications.wechat.open(request), answer: wechatNotificationAnswer },
+      alipay: { channel: 'alipay', open: async (request) => (await channels()).notifications.alipay.open(request), answer: alipayNotificationAnswer },
+    },
+    now,
     ready: async () => {
       await channels();
     },
-    openWechatNotification: async (headers, rawBody) => {
-      const { keys, wechatVerifier } = await channels();
-      return openWechatNotification(headers, rawBody, wechatVerifier, keys.wechat.apiV3Key);
-    },
-    verifyAlipayNotification: async (fields) => (await (await channels()).alipay()).verifyNotification(fields),
   };
 }
 
-function buildChannels(config: Config, keys: StageSecret): Channels {
-  const wechatVerifier = WechatSignatureVerifier.fromPem(keys.wechat.payPublicKeys, keys.wechat.platformCertificatesPem);
+function buildChannels(config: Config, keys: StageSecret, now: Clock): Channels {
+  const verifier = WechatSignatureVerifier.fromPem(keys.wechat.payPublicKeys, keys.wechat.platformCertificatesPem);
+  const wechat = once(async () => {
+    const { WechatPayGateway } = await import('./gateways/wechatPay');
+    return new WechatPayGateway({ ...config.wechat, ...keys.wechat, verifier, notifyUrl: `${config.notifyBaseUrl}/notify/wechat`, now });
+  });
+  const alipay = once(async () => {
+    const { AlipayGateway } = await import('./gateways/alipay');
+    return new AlipayGateway({ ...config.alipay, ...keys.alipay, notifyUrl: `${config.notifyBaseUrl}/notify/alipay`, now });
+  });
   return {
     keys,
-    wechatVerifier,
-    wechat: once(async () => {
-      const { WechatPayGateway } = await import('./gateways/wechatPay');
-      return new WechatPayGateway({ ...config.wechat, ...keys.wechat, verifier: wechatVerifier, notifyUrl: `${config.notifyBaseUrl}/notify/wechat` });
-    }),
-    alipay: once(async () => {
-      const { AlipayGateway } = await import('./gateways/alipay');
-      return new AlipayGateway({ ...config.alipay, ...keys.alipay, notifyUrl: `${config.notifyBaseUrl}/notify/alipay` });
-    }),
+    wechat,
+    alipay,
+    notifications: {
+      // WeChat's are verified and decrypted with node:crypto: a WeChat notification never loads an SDK.
+      wechat: new WechatNotifications({ appid: config.wechat.appid, mchid: config.wechat.mchid, apiV3Key: keys.wechat.apiV3Key, verifier, now }),
+      alipay: new AlipayNotifications({ appId: config.alipay.appId, sellerId: config.alipay.sellerId, verify: async (fields) => (await alipay()).verifyNotification(fields), now }),
+    },
   };
 }
 

@@ -1,4 +1,5 @@
 import * as v from 'valibot';
+import { PaynowError } from './domain/errors';
 
 const required = (what: string) => v.pipe(v.string(`${what} is required`), v.nonEmpty(`${what} is required`));
 const positiveInt = (fallback: string) =>
@@ -79,7 +80,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
 }
 
 /** The environment is not what the functions need: fails the cold start. */
-export class ConfigError extends Error {
+export class ConfigError extends PaynowError {
   constructor(message: string) {
     super(message);
     this.name = 'ConfigError';

@@ -17,7 +17,7 @@ export const METRIC_CATALOGUE = {
   GatewayError: { unit: MetricUnit.Count, dimensionSets: [['channel', 'operation'], ['channel']] },
   GatewayLatency: { unit: MetricUnit.Milliseconds, dimensionSets: [['channel', 'operation']] },
   NotificationAccepted: { unit: MetricUnit.Count, dimensionSets: [['channel']] },
-  /** A notification answered with a refusal; `reason` as in lib/pay/gatewayNotifications.ts. */
+  /** A notification answered with a refusal; `reason` as in lib/gateways/paymentGateway.ts (NotificationVerdict). */
   NotificationRefused: { unit: MetricUnit.Count, dimensionSets: [['channel', 'reason'], ['reason'], []] },
   /** What a payment the gateway vouches for did: captured, paid_late, duplicate, refund_required, mismatch, unknown_attempt. */
   Completion: { unit: MetricUnit.Count, dimensionSets: [['outcome']] },

@@ -7,6 +7,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { loadConfig } from '../lib/config';
 import { channelOf } from '../lib/domain/model';
+import { systemClock } from '../lib/domain/time';
 import { AlipayGateway } from '../lib/gateways/alipay';
 import { createDocumentClient } from '../lib/store/dynamoClient';
 import { DynamoPayStore } from '../lib/store/dynamoPayStore';
@@ -37,7 +38,7 @@ async function main(outTradeNo: string): Promise<void> {
   // Alipay learns of an APP order only when the user opens its order string: open it, as the app would.
   if (channel === 'alipay' && (await fetch(`${gatewayUrl}/sandbox/trades/${outTradeNo}`)).status === 404) {
     const keys = parseStageSecret(await readFile(join(SANDBOX_DIR, LOCAL_SECRET_FILE), 'utf8'));
-    const orderString = await new AlipayGateway({ ...config.alipay, ...keys.alipay, notifyUrl: `${config.notifyBaseUrl}/notify/alipay` }).createPayParam({
+    const orderString = await new AlipayGateway({ ...config.alipay, ...keys.alipay, notifyUrl: `${config.notifyBaseUrl}/notify/alipay`, now: systemClock }).createPayParam({
       outTradeNo,
       amountFen: attempt.cashFen,
       subject: attempt.subject,

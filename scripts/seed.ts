@@ -4,7 +4,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { createDocumentClient } from '../lib/store/dynamoClient';
-import { writeFixture } from '../lib/store/fixtures';
+import { writeFixture } from './local/fixtures';
 import { LOCAL_DYNAMODB_ENDPOINT, LOCAL_TABLE_NAME } from './local/constants';
 
 export async function seedFile(file: string, endpoint: string, table: string): Promise<void> {

@@ -1,6 +1,6 @@
 import { createApp } from '../../lib/app';
 import { apiHandler } from '../../lib/http/apiHandler';
-import { parseOrderIdQuery } from '../../lib/pay/payRequest';
+import { parseOrderIdQuery } from '../../lib/http/payRequest';
 import { getPayStatus } from '../../lib/pay/payStatus';
 
 const app = createApp();

@@ -29,17 +29,44 @@ export const ERRORS = {
 export type ErrorCode = keyof typeof ERRORS;
 
 /**
+ * The base of every error paynow throws on purpose: named after what it means, keeping the error
+ * that caused it (`cause`), which the logs print as a chain. Subclasses set `name` themselves: class
+ * names do not survive minification.
+ *
+ * @example throw new GatewayError('wechat query failed', { cause: error })
+ */
+export class PaynowError extends Error {
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = 'PaynowError';
+  }
+}
+
+/**
  * A failure the caller caused or can act on: answered with the envelope, status 0.
  * `detail` refines the message ("应付12.00元") without changing the code.
  *
  * @example throw new PayError('PRICE_MISMATCH', '应付12.00元')
+ * @example throw new PayError('GATEWAY_ERROR', undefined, { cause: gatewayError })
  */
-export class PayError extends Error {
+export class PayError extends PaynowError {
   readonly code: ErrorCode;
 
-  constructor(code: ErrorCode, detail?: string) {
-    super(detail ? `${ERRORS[code]}(${detail})` : ERRORS[code]);
+  constructor(code: ErrorCode, detail?: string, options?: ErrorOptions) {
+    super(detail ? `${ERRORS[code]}(${detail})` : ERRORS[code], options);
     this.name = 'PayError';
     this.code = code;
+  }
+}
+
+/**
+ * A payment cannot be decided yet: the order's other attempt may still be being created at its
+ * gateway (its prepay in flight), so closing it now would not stop it. Nothing was written; the
+ * notification is answered so that the gateway sends it again, and the sweeper asks meanwhile.
+ */
+export class AttemptInFlight extends PaynowError {
+  constructor(readonly outTradeNo: string) {
+    super(`attempt ${outTradeNo} is still being created at its gateway`);
+    this.name = 'AttemptInFlight';
   }
 }

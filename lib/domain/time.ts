@@ -4,6 +4,10 @@
  */
 const BEIJING_OFFSET_MS = 8 * 60 * 60 * 1000;
 
+/** What time it is: passed in wherever a decision or a record depends on it, so tests can move it. */
+export type Clock = () => Date;
+export const systemClock: Clock = () => new Date();
+
 function beijingParts(date: Date): string {
   return new Date(date.getTime() + BEIJING_OFFSET_MS).toISOString().slice(0, 19);
 }

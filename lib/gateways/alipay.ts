@@ -1,10 +1,11 @@
 import { AlipaySdk } from 'alipay-sdk';
 import { fenToYuan, requireFen } from '../domain/money';
-import { toBeijingDateTime } from '../domain/time';
+import { toBeijingDateTime, type Clock } from '../domain/time';
 import { GatewayError, TradeAlreadyPaid, type PaymentGateway, type PrepayRequest, type TradeState } from './paymentGateway';
 
 export interface AlipayOptions {
   appId: string;
+  now: Clock;
   appPrivateKeyPem: string;
   alipayPublicKeyPem: string;
   gatewayUrl: string;
@@ -44,7 +45,7 @@ export class AlipayGateway implements PaymentGateway {
   async createPayParam({ outTradeNo, amountFen, subject, expiresAt }: PrepayRequest): Promise<string> {
     return this.sdk.sdkExecute('alipay.trade.app.pay', {
       notifyUrl: this.options.notifyUrl,
-      timestamp: toBeijingDateTime(new Date()),
+      timestamp: toBeijingDateTime(this.options.now()),
       bizContent: {
         outTradeNo,
         totalAmount: fenToYuan(amountFen),
@@ -99,7 +100,7 @@ export class AlipayGateway implements PaymentGateway {
     try {
       return (await this.sdk.exec(
         method,
-        { timestamp: toBeijingDateTime(new Date()), bizContent: { outTradeNo } },
+        { timestamp: toBeijingDateTime(this.options.now()), bizContent: { outTradeNo } },
         { validateSign: true },
       )) as AlipayResult;
     } catch (error) {

@@ -1,5 +1,6 @@
+import { PaynowError } from '../domain/errors';
 import type { Fen } from '../domain/money';
-import type { Channel } from '../domain/model';
+import type { Channel, GatewayPayment } from '../domain/model';
 
 /** The signed object the WeChat SDK in the app needs to open the pay sheet. */
 export interface WechatPayParam {
@@ -41,26 +42,75 @@ export interface PaymentGateway {
   closeTrade(outTradeNo: string): Promise<void>;
 }
 
+/** A notification as the gateway sent it: the exact body bytes matter for its signature. */
+export interface GatewayRequest {
+  /** Lower-case names. */
+  headers: Record<string, string | undefined>;
+  rawBody: string;
+}
+
+/** Why a notification was refused before any payment was looked up (a closed set: a metric dimension). */
+export type NotificationRefusal = 'bad_signature' | 'unknown_serial' | 'stale' | 'malformed' | 'undecryptable' | 'merchant_mismatch' | 'missing_fields';
+
+/** A notification once its channel's adapter has verified, decrypted, decoded and checked it. */
+export type OpenedNotification =
+  /** A payment the gateway vouches for, addressed to this merchant and app. */
+  | { kind: 'payment'; payment: GatewayPayment; outTradeNo: string }
+  /** Genuine and ours, but it reports nothing to record (a trade not paid, or closed). */
+  | { kind: 'ignored'; outTradeNo?: string }
+  | { kind: 'refused'; reason: NotificationRefusal; outTradeNo?: string };
+
+/** What became of a notification; its adapter turns it into the answer its gateway expects. */
+export type NotificationVerdict =
+  /** Recorded, or nothing to record: the gateway must not send it again. */
+  | { kind: 'handled' }
+  | { kind: 'refused'; reason: NotificationRefusal | 'unknown_attempt' | 'amount_mismatch' }
+  /** A fault of ours or a decision that has to wait: the gateway should send it again. */
+  | { kind: 'retry' };
+
+export interface NotificationAnswer {
+  statusCode: number;
+  headers: Record<string, string>;
+  body: string;
+}
+
+/**
+ * The notification half of a gateway (one adapter per channel): `open` verifies and normalises what
+ * the gateway sent, `answer` renders the acknowledgement the gateway expects. One use case
+ * (lib/pay/handleNotification.ts) serves every channel in between.
+ */
+export interface NotificationChannel {
+  readonly channel: Channel;
+  open(request: GatewayRequest): Promise<OpenedNotification>;
+  answer(verdict: NotificationVerdict): NotificationAnswer;
+}
+
 /** The gateway could not be reached or answered something unexpected: nothing is known to have happened. */
-export class GatewayError extends Error {
-  constructor(message: string, options?: { cause?: unknown }) {
+export class GatewayError extends PaynowError {
+  constructor(message: string, options?: ErrorOptions) {
     super(message, options);
     this.name = 'GatewayError';
   }
 }
 
 /** The gateway says this trade is already paid, so it cannot be closed or paid again. */
-export class TradeAlreadyPaid extends Error {
-  constructor(readonly outTradeNo: string) {
-    super(`trade ${outTradeNo} is already paid`);
+export class TradeAlreadyPaid extends PaynowError {
+  constructor(
+    readonly outTradeNo: string,
+    options?: ErrorOptions,
+  ) {
+    super(`trade ${outTradeNo} is already paid`, options);
     this.name = 'TradeAlreadyPaid';
   }
 }
 
 /** The gateway closed this trade: it can no longer be paid, nor prepaid again. */
-export class TradeClosed extends Error {
-  constructor(readonly outTradeNo: string) {
-    super(`trade ${outTradeNo} is closed`);
+export class TradeClosed extends PaynowError {
+  constructor(
+    readonly outTradeNo: string,
+    options?: ErrorOptions,
+  ) {
+    super(`trade ${outTradeNo} is closed`, options);
     this.name = 'TradeClosed';
   }
 }

@@ -2,7 +2,7 @@ import http from 'node:http';
 import https from 'node:https';
 import WxPay from 'wechatpay-node-v3';
 import type { Output } from 'wechatpay-node-v3/dist/lib/interface-v2';
-import { toBeijingRfc3339 } from '../domain/time';
+import { toBeijingRfc3339, type Clock } from '../domain/time';
 import { GatewayError, TradeAlreadyPaid, TradeClosed, type PaymentGateway, type PrepayRequest, type TradeState, type WechatPayParam } from './paymentGateway';
 import type { WechatSignatureVerifier } from './wechatSignature';
 
@@ -20,6 +20,7 @@ export interface WechatPayOptions {
   notifyUrl: string;
   /** Checks WeChat's response signatures, which the SDK never does. */
   verifier: WechatSignatureVerifier;
+  now: Clock;
 }
 
 /**
@@ -39,7 +40,7 @@ export class WechatPayGateway implements PaymentGateway {
       publicKey: Buffer.from(options.merchantCertPem),
       privateKey: Buffer.from(options.merchantPrivateKeyPem),
     });
-    this.sdk.createHttp(new VerifiedWechatHttp(options.gatewayUrl, options.verifier));
+    this.sdk.createHttp(new VerifiedWechatHttp(options.gatewayUrl, options.verifier, options.now));
   }
 
   async createPayParam({ outTradeNo, amountFen, subject, expiresAt }: PrepayRequest): Promise<WechatPayParam> {
@@ -111,6 +112,7 @@ class VerifiedWechatHttp {
   constructor(
     private readonly gatewayUrl: string,
     private readonly verifier: WechatSignatureVerifier,
+    private readonly now: Clock,
   ) {}
 
   post(url: string, params: Record<string, unknown>, headers: Record<string, string>): Promise<Output> {
@@ -143,7 +145,7 @@ class VerifiedWechatHttp {
         signature: response.header('wechatpay-signature'),
         serial: response.header('wechatpay-serial'),
         body,
-      });
+      }, this.now().getTime());
       if (verdict !== 'ok') throw new GatewayError(`wechat response signature: ${verdict}`);
     } else if (response.status === 200) {
       throw new GatewayError('wechat answered 200 with no body');

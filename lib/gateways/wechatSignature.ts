@@ -37,7 +37,7 @@ export class WechatSignatureVerifier {
     ]);
   }
 
-  verify(message: WechatSignedMessage, nowMs = Date.now()): WechatVerdict {
+  verify(message: WechatSignedMessage, nowMs: number): WechatVerdict {
     const key = this.keysBySerial.get(message.serial.toUpperCase());
     if (!key) return 'unknown_serial';
     const timestamp = Number(message.timestamp);

@@ -1,14 +1,17 @@
+import { AttemptInFlight } from '../domain/errors';
 import { channelOf, RELEASED_ATTEMPT_STATUSES, type Channel, type GatewayPayment } from '../domain/model';
-import { GatewayError, type PaymentGateway } from '../gateways/paymentGateway';
+import { systemClock, type Clock } from '../domain/time';
+import type { PaymentGateway } from '../gateways/paymentGateway';
 import { log } from '../log';
 import { metrics } from '../metrics';
-import { WriteConflict, type PayStore } from '../store/payStore';
+import type { PayStore } from '../store/payStore';
 import { closeUnpaidTrade } from './closeTrade';
+import { retryLostRaces } from './retryLostRaces';
 
 export interface CompletePaymentDeps {
   store: PayStore;
   gateways: Record<Channel, PaymentGateway>;
-  now?: () => Date;
+  now?: Clock;
 }
 
 /**
@@ -17,8 +20,6 @@ export interface CompletePaymentDeps {
  * unknown_attempt / mismatch: not a payment of ours as we recorded it: nothing changed.
  */
 export type CompletionOutcome = 'paid' | 'duplicate' | 'refund_required' | 'unknown_attempt' | 'mismatch';
-
-const MAX_ROUNDS = 3;
 
 /**
  * Records a payment the gateway vouches for, the same way whether it comes from a notification,
@@ -30,13 +31,7 @@ const MAX_ROUNDS = 3;
  * kept as `refund_required`.
  */
 export async function completePayment(deps: CompletePaymentDeps, payment: GatewayPayment): Promise<CompletionOutcome> {
-  for (let round = 1; ; round++) {
-    try {
-      return await completeOnce(deps, payment);
-    } catch (error) {
-      if (!(error instanceof WriteConflict) || round === MAX_ROUNDS) throw error;
-    }
-  }
+  return retryLostRaces(() => completeOnce(deps, payment));
 }
 
 async function completeOnce(deps: CompletePaymentDeps, payment: GatewayPayment): Promise<CompletionOutcome> {
@@ -62,7 +57,7 @@ async function completeOnce(deps: CompletePaymentDeps, payment: GatewayPayment):
     return 'duplicate';
   }
 
-  const now = (deps.now ?? (() => new Date()))().toISOString();
+  const now = (deps.now ?? systemClock)().toISOString();
   const { order, account } = await deps.store.loadSettlementContext(attempt);
   if (attempt.status === 'open' && order?.status === 'paying' && order.openAttempt?.outTradeNo === attempt.outTradeNo) {
     await deps.store.captureAttempt(attempt, payment, now);
@@ -77,7 +72,7 @@ async function completeOnce(deps: CompletePaymentDeps, payment: GatewayPayment):
     const pointsWithin = (account?.available ?? 0) + (other?.points ?? 0) >= attempt.points;
     const closed = pointsWithin && other ? await closeUnpaidTrade(deps.gateways, other, new Date(now)) : 'closed';
     // Its prepay may still be on the way: decide when it has landed (the gateway resends, the sweeper asks).
-    if (closed === 'in_flight') throw new GatewayError(`attempt ${other?.outTradeNo} is still being created`);
+    if (closed === 'in_flight' && other) throw new AttemptInFlight(other.outTradeNo);
     if (pointsWithin && closed === 'closed') {
       await deps.store.payWithReleasedAttempt(attempt, payment, other, now);
       log.warn('order paid by a released attempt', { out_trade_no: attempt.outTradeNo, order_id: attempt.orderId, superseded: other?.outTradeNo });

@@ -3,23 +3,29 @@ import { PayError } from '../domain/errors';
 import { channelOf, PayMethod, type Attempt, type AttemptSummary, type Channel, type Order } from '../domain/model';
 import { quoteOrder, type Quote } from '../domain/quote';
 import { GatewayError, TradeAlreadyPaid, TradeClosed, type PayParam, type PaymentGateway } from '../gateways/paymentGateway';
+import { systemClock, type Clock } from '../domain/time';
 import { log } from '../log';
+import { retryLostRaces } from './retryLostRaces';
 import { closeUnpaidTrade } from './closeTrade';
 import { WriteConflict, type PayStore } from '../store/payStore';
-import type { PayOrderInput } from './payRequest';
+import type { PayRequest } from '../domain/quote';
 
 export interface PayOrderDeps {
   store: PayStore;
   gateways: Record<Channel, PaymentGateway>;
   fenPerPoint: number;
   payTimeoutMinutes: number;
-  now?: () => Date;
+  now?: Clock;
+}
+
+/** What the app asked for, parsed (lib/http/payRequest.ts): money in fen. */
+export interface PayOrderInput extends PayRequest {
+  orderId: number;
+  addressId: number;
 }
 
 export type PayOrderResult = { outcome: 'paid'; outTradeNo: string } | { outcome: 'pay_param'; outTradeNo: string; payParam: PayParam };
 
-/** A concurrent request may win the conditional write; re-read and decide again, a few times. */
-const MAX_ROUNDS = 3;
 /** An open attempt this close to its expiry is replaced rather than handed out again. */
 const REUSE_MARGIN_MS = 2 * 60 * 1000;
 
@@ -33,13 +39,11 @@ const REUSE_MARGIN_MS = 2 * 60 * 1000;
  */
 export async function payOrder(deps: PayOrderDeps, userId: number, input: PayOrderInput): Promise<PayOrderResult> {
   log.bind({ order_id: input.orderId });
-  for (let round = 1; ; round++) {
-    try {
-      return await payOrderOnce(deps, userId, input);
-    } catch (error) {
-      if (!(error instanceof WriteConflict)) throw error;
-      if (round === MAX_ROUNDS) throw new PayError('ORDER_BUSY');
-    }
+  try {
+    return await retryLostRaces(() => payOrderOnce(deps, userId, input));
+  } catch (error) {
+    if (error instanceof WriteConflict) throw new PayError('ORDER_BUSY', undefined, { cause: error });
+    throw error;
   }
 }
 
@@ -52,7 +56,7 @@ async function payOrderOnce(deps: PayOrderDeps, userId: number, input: PayOrderI
   const open = order.status === 'paying' ? order.openAttempt : undefined;
   const availablePoints = (account?.available ?? 0) + (open?.points ?? 0);
   const quote = quoteOrder(order, input, availablePoints, deps.fenPerPoint);
-  const now = (deps.now ?? (() => new Date()))();
+  const now = (deps.now ?? systemClock)();
 
   if (open && isSameChoice(open, quote, input.addressId) && Date.parse(open.expiresAt) - now.getTime() > REUSE_MARGIN_MS) {
     const again = await payAgain(deps, open);
@@ -72,7 +76,7 @@ async function payOrderOnce(deps: PayOrderDeps, userId: number, input: PayOrderI
     // The app never got a pay_param, so nothing can be paid: give the points and the order back now.
     // Should that fail too, the attempt stays open and the sweeper releases it at its expiry.
     try {
-      const released = await deps.store.releaseAttempt(attempt, 'failed', new Date().toISOString());
+      const released = await deps.store.releaseAttempt(attempt, 'failed', (deps.now ?? systemClock)().toISOString());
       if (!released) log.warn('failed attempt was no longer open', { out_trade_no: attempt.outTradeNo });
     } catch (releaseError) {
       log.error('releasing a failed attempt failed', { out_trade_no: attempt.outTradeNo }, releaseError);
@@ -137,10 +141,10 @@ async function closeAtGateway(deps: PayOrderDeps, open: AttemptSummary, now: Dat
 }
 
 function translateGatewayError(error: unknown, attempt: AttemptSummary): unknown {
-  if (error instanceof TradeAlreadyPaid) return new PayError('ORDER_BEING_PAID');
+  if (error instanceof TradeAlreadyPaid) return new PayError('ORDER_BEING_PAID', undefined, { cause: error });
   if (error instanceof GatewayError) {
     log.warn('gateway error', { out_trade_no: attempt.outTradeNo, method: attempt.method }, error);
-    return new PayError('GATEWAY_ERROR');
+    return new PayError('GATEWAY_ERROR', undefined, { cause: error });
   }
   return error;
 }

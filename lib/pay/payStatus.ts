@@ -1,6 +1,6 @@
 import { PayError } from '../domain/errors';
 import { fenToYuan } from '../domain/money';
-import { toBeijingRfc3339 } from '../domain/time';
+import { systemClock, toBeijingRfc3339 } from '../domain/time';
 import type { Attempt, Order, OrderStatus, PayMethod } from '../domain/model';
 import { log } from '../log';
 import type { CompletePaymentDeps } from './completePayment';
@@ -29,7 +29,7 @@ export async function getPayStatus(deps: CompletePaymentDeps, userId: number, or
   let { order, attempt } = await readCurrent(deps, orderId);
   if (!order || order.userId !== userId) throw new PayError('ORDER_NOT_FOUND');
 
-  const now = (deps.now ?? (() => new Date()))().getTime();
+  const now = (deps.now ?? systemClock)().getTime();
   const pending = order.status === 'paying' && attempt?.status === 'open' ? attempt : undefined;
   if (pending && now - Date.parse(pending.createdAt) > QUERY_AFTER_MS) {
     try {

@@ -1,5 +1,5 @@
 import { channelOf, type Attempt } from '../domain/model';
-import { parseGatewayTime } from '../domain/time';
+import { parseGatewayTime, systemClock } from '../domain/time';
 import type { TradeState } from '../gateways/paymentGateway';
 import { completePayment, type CompletePaymentDeps, type CompletionOutcome } from './completePayment';
 
@@ -18,7 +18,7 @@ export async function settleFromGateway(deps: CompletePaymentDeps, attempt: Atte
     outTradeNo: attempt.outTradeNo,
     transactionId: trade.transactionId,
     amountFen: trade.amountFen,
-    paidAt: parseGatewayTime(trade.paidAt) ?? new Date().toISOString(),
+    paidAt: parseGatewayTime(trade.paidAt) ?? (deps.now ?? systemClock)().toISOString(),
   });
   return { trade, outcome };
 }

@@ -1,4 +1,5 @@
 import { channelOf, type Attempt } from '../domain/model';
+import { systemClock } from '../domain/time';
 import { TradeAlreadyPaid } from '../gateways/paymentGateway';
 import { log } from '../log';
 import type { CompletePaymentDeps } from './completePayment';
@@ -47,8 +48,9 @@ type Result = 'paid' | 'released' | 'unwatched' | 'waiting';
  * the middle, settle to one outcome.
  */
 export async function sweepOpenAttempts(deps: CompletePaymentDeps, options: SweepOptions): Promise<SweepReport> {
-  const now = (deps.now ?? (() => new Date()))();
-  const started = Date.now();
+  const now = (deps.now ?? systemClock)();
+  // Elapsed time of this run (the function's own deadline), not the clock the decisions use.
+  const started = performance.now();
   // Open attempts are indexed by expiry; one created `quietMs` ago expires at now + timeout - quietMs.
   const createdBy = new Date(now.getTime() + options.payTimeoutMinutes * 60_000 - options.quietMs).toISOString();
   const expiredBy = new Date(now.getTime() - options.watchAfterExpiryMs).toISOString();
@@ -60,7 +62,7 @@ export async function sweepOpenAttempts(deps: CompletePaymentDeps, options: Swee
 
   const report: SweepReport = { checked: 0, paid: 0, released: 0, unwatched: 0, failed: 0 };
   const worker = async () => {
-    for (let next = work.shift(); next && Date.now() - started < options.budgetMs; next = work.shift()) {
+    for (let next = work.shift(); next && performance.now() - started < options.budgetMs; next = work.shift()) {
       const [attempt, sweep] = next;
       report.checked++;
       try {

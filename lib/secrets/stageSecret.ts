@@ -1,5 +1,6 @@
 import { createPrivateKey, createPublicKey, X509Certificate } from 'node:crypto';
 import * as v from 'valibot';
+import { PaynowError } from '../domain/errors';
 
 /**
  * The merchant's key material for one stage: everything that would let someone take money or
@@ -25,7 +26,7 @@ export interface StageSecret {
 }
 
 /** The secret could not be read or is not what the functions need. Names fields, never values. */
-export class SecretError extends Error {
+export class SecretError extends PaynowError {
   constructor(message: string, options?: ErrorOptions) {
     super(message, options);
     this.name = 'SecretError';

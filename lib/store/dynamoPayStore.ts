@@ -1,34 +1,10 @@
-import { createHash } from 'node:crypto';
 import { ConditionalCheckFailedException, TransactionCanceledException } from '@aws-sdk/client-dynamodb';
 import { GetCommand, QueryCommand, TransactGetCommand, TransactWriteCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import { RELEASED_ATTEMPT_STATUSES, type Address, type Attempt, type AttemptStatus, type AttemptSummary, type FreightOption, type GatewayPayment, type Order, type PointsAccount } from '../domain/model';
+import { RELEASED_ATTEMPT_STATUSES, type Attempt, type AttemptStatus, type AttemptSummary, type GatewayPayment, type Order, type PointsAccount } from '../domain/model';
+import { attemptItem, fromSummary, ledgerItem, toAccount, toAddress, toAttempt, toOrder, type Item } from './items';
+import { hashToken, INDEX_PARTITION, indexSortKey, keys, OPEN_ATTEMPTS_INDEX, type ItemKey, type LedgerKind } from './keys';
 import { WriteConflict, type AttemptChange, type PayContext, type PayStore, type Session } from './payStore';
-
-type Item = Record<string, unknown>;
 type TransactItem = NonNullable<ConstructorParameters<typeof TransactWriteCommand>[0]['TransactItems']>[number];
-
-/** Every key of the single table. Only this module and the fixture writer know them. */
-export const keys = {
-  session: (tokenHash: string) => ({ pk: `SESSION#${tokenHash}`, sk: 'SESSION' }),
-  account: (userId: number) => ({ pk: `USER#${userId}`, sk: 'ACCOUNT' }),
-  address: (userId: number, addressId: number) => ({ pk: `USER#${userId}`, sk: `ADDRESS#${addressId}` }),
-  ledger: (userId: number, outTradeNo: string, kind: LedgerKind) => ({ pk: `USER#${userId}`, sk: `LEDGER#${outTradeNo}#${kind}` }),
-  order: (orderId: number) => ({ pk: `ORDER#${orderId}`, sk: 'ORDER' }),
-  attempt: (outTradeNo: string) => ({ pk: `ATTEMPT#${outTradeNo}`, sk: 'ATTEMPT' }),
-};
-
-/**
- * The sparse index `open-attempts`, sorted by expiry, is the sweeper's work list, so it never scans:
- * partition OPEN holds open attempts, WATCH those released unpaid that have not yet been checked
- * once more after their expiry (a pay sheet can be paid until then).
- */
-export const OPEN_ATTEMPTS_INDEX = 'open-attempts';
-const OPEN_ATTEMPT_PARTITION = 'OPEN';
-const WATCHED_ATTEMPT_PARTITION = 'WATCH';
-
-function indexSortKey(attempt: Pick<AttemptSummary, 'expiresAt' | 'outTradeNo'>): string {
-  return `${attempt.expiresAt}#${attempt.outTradeNo}`;
-}
 
 /**
  * The order's price must still be the one the quote was computed from. Written element by element:
@@ -55,14 +31,6 @@ function priceValues(quoted: Pick<Order, 'goodsFen' | 'freeShipping' | 'freightO
 const orderUnpaid = '#status = :unpaid';
 const orderPayingWith = '#status = :paying AND open_attempt.out_trade_no = :open';
 const orderPaidUpdate = 'SET #status = :paid, paid_attempt = :attempt, paid_at = :now, updated_at = :now REMOVE open_attempt';
-
-/** hold: available -> held; release: held -> available; spend: available -> spent; capture: held -> spent. */
-export type LedgerKind = 'hold' | 'release' | 'spend' | 'capture';
-
-/** Tokens are stored as their SHA-256, so a leaked table leaks no usable token. */
-export function hashToken(token: string): string {
-  return createHash('sha256').update(token, 'utf8').digest('hex');
-}
 
 export class DynamoPayStore implements PayStore {
   constructor(
@@ -120,7 +88,7 @@ export class DynamoPayStore implements PayStore {
         order,
         previous && this.attemptTransition(previous, 'open', 'superseded', now),
         previous && this.ledgerPut(attempt, previous.outTradeNo, 'release', previous.points, now),
-        { Put: { TableName: this.table, Item: fromAttempt(attempt), ConditionExpression: 'attribute_not_exists(pk)' } },
+        { Put: { TableName: this.table, Item: attemptItem(attempt), ConditionExpression: 'attribute_not_exists(pk)' } },
         this.ledgerPut(attempt, attempt.outTradeNo, paysNow ? 'spend' : 'hold', attempt.points, now),
       ],
       account,
@@ -192,11 +160,11 @@ export class DynamoPayStore implements PayStore {
   }
 
   async findOpenAttempts(expiresBy: string, limit: number): Promise<Attempt[]> {
-    return this.queryIndex(OPEN_ATTEMPT_PARTITION, expiresBy, limit);
+    return this.queryIndex(INDEX_PARTITION.open, expiresBy, limit);
   }
 
   async findWatchedAttempts(expiredBy: string, limit: number): Promise<Attempt[]> {
-    return this.queryIndex(WATCHED_ATTEMPT_PARTITION, expiredBy, limit);
+    return this.queryIndex(INDEX_PARTITION.watch, expiredBy, limit);
   }
 
   async unwatchAttempt(attempt: Attempt): Promise<void> {
@@ -208,7 +176,7 @@ export class DynamoPayStore implements PayStore {
           ConditionExpression: '#status = :status AND gsi1pk = :watched',
           UpdateExpression: 'REMOVE gsi1pk, gsi1sk',
           ExpressionAttributeNames: { '#status': 'status' },
-          ExpressionAttributeValues: { ':status': attempt.status, ':watched': WATCHED_ATTEMPT_PARTITION },
+          ExpressionAttributeValues: { ':status': attempt.status, ':watched': INDEX_PARTITION.watch },
         }),
       );
     } catch (error) {
@@ -298,7 +266,7 @@ export class DynamoPayStore implements PayStore {
           ':from': from,
           ':to': to,
           ':now': now,
-          ...(watched ? { ':watched': WATCHED_ATTEMPT_PARTITION, ':expiry': indexSortKey(attempt) } : {}),
+          ...(watched ? { ':watched': INDEX_PARTITION.watch, ':expiry': indexSortKey(attempt) } : {}),
           ...(payment ? { ':transaction': payment.transactionId, ':paidAt': payment.paidAt } : {}),
         },
       },
@@ -311,7 +279,7 @@ export class DynamoPayStore implements PayStore {
     return {
       Put: {
         TableName: this.table,
-        Item: { ...keys.ledger(attempt.userId, outTradeNo, kind), entity: 'ledger', user_id: attempt.userId, order_id: attempt.orderId, out_trade_no: outTradeNo, kind, points, created_at: now },
+        Item: ledgerItem({ userId: attempt.userId, orderId: attempt.orderId, outTradeNo, kind, points }, now),
         ConditionExpression: 'attribute_not_exists(pk)',
       },
     };
@@ -326,125 +294,27 @@ export class DynamoPayStore implements PayStore {
       if (error instanceof TransactionCanceledException) {
         const reasons = error.CancellationReasons ?? [];
         const failed = reasons.findIndex((r) => r.Code === 'ConditionalCheckFailed');
-        if (failed >= 0) throw new WriteConflict(pointsItem !== undefined && present[failed] === pointsItem ? 'points' : 'state');
+        if (failed >= 0) throw new WriteConflict(pointsItem !== undefined && present[failed] === pointsItem ? 'points' : 'state', { cause: error });
         // DynamoDB cancels one of two transactions racing on an item: a lost race like any other.
-        if (reasons.some((r) => r.Code === 'TransactionConflict')) throw new WriteConflict('state');
+        if (reasons.some((r) => r.Code === 'TransactionConflict')) throw new WriteConflict('state', { cause: error });
       }
       throw error;
     }
   }
 
-  private async transactGet(itemKeys: { pk: string; sk: string }[]): Promise<(Item | undefined)[]> {
+  private async transactGet(itemKeys: ItemKey[]): Promise<(Item | undefined)[]> {
     try {
       const { Responses = [] } = await this.db.send(new TransactGetCommand({ TransactItems: itemKeys.map((Key) => ({ Get: { TableName: this.table, Key } })) }));
       return itemKeys.map((_, i) => Responses[i]?.Item as Item | undefined);
     } catch (error) {
       // A read racing a transaction on the same items is cancelled: read again.
-      if (error instanceof TransactionCanceledException) throw new WriteConflict('state');
+      if (error instanceof TransactionCanceledException) throw new WriteConflict('state', { cause: error });
       throw error;
     }
   }
 
-  private async get(key: { pk: string; sk: string }): Promise<Item | undefined> {
+  private async get(key: ItemKey): Promise<Item | undefined> {
     const { Item } = await this.db.send(new GetCommand({ TableName: this.table, Key: key, ConsistentRead: true }));
     return Item;
   }
-}
-
-function toOrder(item: Item): Order {
-  const open = item.open_attempt as Item | undefined;
-  return {
-    orderId: item.order_id as number,
-    userId: item.user_id as number,
-    goodsName: item.goods_name as string,
-    goodsFen: item.goods_fen as number,
-    freeShipping: item.free_shipping as boolean,
-    freightOptions: ((item.freight_options as Item[]) ?? []).map((o) => ({ key: o.key as number, name: o.name as string, feeFen: o.fee_fen as number })),
-    status: item.status as Order['status'],
-    openAttempt: open && toSummary(open),
-    paidAttempt: item.paid_attempt as string | undefined,
-    paidAt: item.paid_at as string | undefined,
-  };
-}
-
-export function fromFreightOption(o: FreightOption): Item {
-  return { key: o.key, name: o.name, fee_fen: o.feeFen };
-}
-
-function toAddress(item: Item): Address {
-  return {
-    addressId: item.address_id as number,
-    userId: item.user_id as number,
-    name: item.name as string,
-    phone: item.phone as string,
-    province: item.province as string,
-    city: item.city as string,
-    district: item.district as string,
-    detail: item.detail as string,
-  };
-}
-
-function toAccount(item: Item): PointsAccount {
-  return {
-    userId: item.user_id as number,
-    available: item.integral_available as number,
-    held: item.integral_held as number,
-    spent: item.integral_spent as number,
-  };
-}
-
-function toSummary(item: Item): AttemptSummary {
-  return {
-    outTradeNo: item.out_trade_no as string,
-    method: item.method as AttemptSummary['method'],
-    cashFen: item.cash_fen as number,
-    points: item.points as number,
-    addressId: item.address_id as number,
-    subject: item.subject as string,
-    createdAt: item.created_at as string,
-    expiresAt: item.expires_at as string,
-  };
-}
-
-function fromSummary(a: AttemptSummary): Item {
-  return {
-    out_trade_no: a.outTradeNo,
-    method: a.method,
-    cash_fen: a.cashFen,
-    points: a.points,
-    address_id: a.addressId,
-    subject: a.subject,
-    created_at: a.createdAt,
-    expires_at: a.expiresAt,
-  };
-}
-
-function toAttempt(item: Item): Attempt {
-  return {
-    ...toSummary(item),
-    orderId: item.order_id as number,
-    userId: item.user_id as number,
-    status: item.status as AttemptStatus,
-    address: toAddress(item.address as Item),
-    paidAt: item.paid_at as string | undefined,
-    transactionId: item.transaction_id as string | undefined,
-  };
-}
-
-export function fromAddress(a: Address): Item {
-  return { address_id: a.addressId, user_id: a.userId, name: a.name, phone: a.phone, province: a.province, city: a.city, district: a.district, detail: a.detail };
-}
-
-function fromAttempt(a: Attempt): Item {
-  return {
-    ...keys.attempt(a.outTradeNo),
-    entity: 'attempt',
-    ...fromSummary(a),
-    order_id: a.orderId,
-    user_id: a.userId,
-    status: a.status,
-    address: fromAddress(a.address),
-    paid_at: a.paidAt,
-    ...(a.status === 'open' ? { gsi1pk: OPEN_ATTEMPT_PARTITION, gsi1sk: indexSortKey(a) } : {}),
-  };
 }

@@ -1,3 +1,4 @@
+import { PaynowError } from '../domain/errors';
 import type { Address, Attempt, AttemptStatus, AttemptSummary, GatewayPayment, Order, PointsAccount } from '../domain/model';
 
 /** Who a token belongs to, and until when. */
@@ -27,9 +28,12 @@ export interface AttemptChange {
 }
 
 /** The write lost against a concurrent change: `points` the balance, `state` the order or attempt. */
-export class WriteConflict extends Error {
-  constructor(readonly part: 'points' | 'state') {
-    super(`conditional write failed on ${part}`);
+export class WriteConflict extends PaynowError {
+  constructor(
+    readonly part: 'points' | 'state',
+    options?: ErrorOptions,
+  ) {
+    super(`conditional write failed on ${part}`, options);
     this.name = 'WriteConflict';
   }
 }

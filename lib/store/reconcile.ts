@@ -1,7 +1,8 @@
 import { ScanCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { RELEASED_ATTEMPT_STATUSES } from '../domain/model';
-
-type Item = Record<string, unknown>;
+import { systemClock, type Clock } from '../domain/time';
+import type { Item } from './items';
+import { ENTITY, INDEX_PARTITION, type Entity, type LedgerKind } from './keys';
 
 const RELEASED: readonly string[] = RELEASED_ATTEMPT_STATUSES;
 /** The sweeper settles an open attempt within minutes of its expiry; one still open long after needs a person. */
@@ -32,16 +33,16 @@ export interface ReconcileReport {
  * no paid attempt is left off its order (a payment nobody recorded), every attempt is in the index
  * its state needs, and none is still open long after its expiry.
  */
-export async function reconcile(db: DynamoDBDocumentClient, table: string): Promise<ReconcileReport> {
+export async function reconcile(db: DynamoDBDocumentClient, table: string, now: Clock = systemClock): Promise<ReconcileReport> {
   const items = await scanAll(db, table);
-  const byEntity = (entity: string) => items.filter((i) => i.entity === entity);
-  const accounts = byEntity('account');
-  const ledger = byEntity('ledger');
-  const orders = new Map(byEntity('order').map((o) => [o.order_id as number, o]));
-  const attempts = byEntity('attempt');
+  const byEntity = (entity: Entity) => items.filter((i) => i.entity === entity);
+  const accounts = byEntity(ENTITY.account);
+  const ledger = byEntity(ENTITY.ledger);
+  const orders = new Map(byEntity(ENTITY.order).map((o) => [o.order_id as number, o]));
+  const attempts = byEntity(ENTITY.attempt);
   const attemptsByNo = new Map(attempts.map((a) => [a.out_trade_no as string, a]));
   const problems: string[] = [];
-  const now = Date.now();
+  const nowMs = now().getTime();
 
   for (const account of accounts) {
     const user = account.user_id as number;
@@ -51,7 +52,7 @@ export async function reconcile(db: DynamoDBDocumentClient, table: string): Prom
       problems.push(`user ${user}: available ${available} + held ${held} + spent ${spent} != credited ${credited}`);
     }
     const moves = ledger.filter((e) => e.user_id === user);
-    const sum = (kind: string) => moves.filter((e) => e.kind === kind).reduce((total, e) => total + Number(e.points), 0);
+    const sum = (kind: LedgerKind) => moves.filter((e) => e.kind === kind).reduce((total, e) => total + Number(e.points), 0);
     const ledgerHeld = sum('hold') - sum('release') - sum('capture');
     const ledgerSpent = sum('spend') + sum('capture');
     if (held !== ledgerHeld) problems.push(`user ${user}: held ${held} but the ledger says ${ledgerHeld}`);
@@ -81,10 +82,10 @@ export async function reconcile(db: DynamoDBDocumentClient, table: string): Prom
       problems.push(`attempt ${no}: open but its order is not paying with it`);
     }
     const indexed = attempt.gsi1pk as string | undefined;
-    const expectedIndex = attempt.status === 'open' ? ['OPEN'] : RELEASED.includes(attempt.status as string) ? [undefined, 'WATCH'] : [undefined];
+    const expectedIndex: (string | undefined)[] = attempt.status === 'open' ? [INDEX_PARTITION.open] : RELEASED.includes(attempt.status as string) ? [undefined, INDEX_PARTITION.watch] : [undefined];
     if (!expectedIndex.includes(indexed)) problems.push(`attempt ${no}: ${String(attempt.status)} but indexed as ${indexed ?? 'nothing'}`);
-    if (attempt.status === 'open' && now - Date.parse(attempt.expires_at as string) > STUCK_AFTER_EXPIRY_MS) {
-      problems.push(`attempt ${no}: still open ${Math.round((now - Date.parse(attempt.expires_at as string)) / 60_000)} minutes after its expiry`);
+    if (attempt.status === 'open' && nowMs - Date.parse(attempt.expires_at as string) > STUCK_AFTER_EXPIRY_MS) {
+      problems.push(`attempt ${no}: still open ${Math.round((nowMs - Date.parse(attempt.expires_at as string)) / 60_000)} minutes after its expiry`);
     }
     if (attempt.status === 'paid' && order?.paid_attempt !== no) problems.push(`attempt ${no}: paid but its order is not paid by it`);
     if ((attempt.status === 'paid' || attempt.status === 'refund_required') && Number(attempt.cash_fen) > 0 && !attempt.transaction_id) {

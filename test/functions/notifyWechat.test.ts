@@ -75,8 +75,8 @@ describe('a genuine notification', () => {
     const body = '{"x":1}';
     const signed = signedWechat(stack, {}, { serial, signWithKeyPem: other.wechat.merchant_private_key_pem });
     const headers = Object.fromEntries(Object.entries(signed.headers).map(([k, v]) => [k.toLowerCase(), v]));
-    expect(verifier.verify({ timestamp: headers['wechatpay-timestamp'], nonce: headers['wechatpay-nonce'], signature: headers['wechatpay-signature'], serial, body: signed.body })).toBe('ok');
-    expect(verifier.verify({ timestamp: headers['wechatpay-timestamp'], nonce: headers['wechatpay-nonce'], signature: headers['wechatpay-signature'], serial, body })).toBe('bad_signature');
+    expect(verifier.verify({ timestamp: headers['wechatpay-timestamp'], nonce: headers['wechatpay-nonce'], signature: headers['wechatpay-signature'], serial, body: signed.body }, Date.now())).toBe('ok');
+    expect(verifier.verify({ timestamp: headers['wechatpay-timestamp'], nonce: headers['wechatpay-nonce'], signature: headers['wechatpay-signature'], serial, body }, Date.now())).toBe('bad_signature');
   });
 });
 
@@ -144,8 +144,7 @@ describe('non-success states', () => {
 
 describe('a fault of ours mid-notification', () => {
   it('answers 500 FAIL, so WeChat sends it again, and the resend completes the payment', async () => {
-    const { gatewayHandler } = await import('../../lib/http/gatewayHandler');
-    const { handleWechatNotification } = await import('../../lib/pay/gatewayNotifications');
+    const { notificationHandler } = await import('../../lib/http/notificationHandler');
     const { user, outTradeNo } = await paidAtGateway();
     const notification = signedWechat(stack, wechatTransaction(stack, outTradeNo));
     let failCapture = true;
@@ -154,15 +153,7 @@ describe('a fault of ours mid-notification', () => {
       if (failCapture) throw Object.assign(new Error('socket hang up'), { name: 'TimeoutError' });
       return stack.app.store.captureAttempt(...args);
     };
-    const deps = { ...stack.app, store, wechat: stack.app.config.wechat };
-    const failing = gatewayHandler(
-      stack.app,
-      async ({ headers, rawBody }) => {
-        const reply = await handleWechatNotification(deps, headers, rawBody);
-        return { statusCode: reply.statusCode, body: reply.body ? JSON.stringify(reply.body) : '' };
-      },
-      { statusCode: 500, body: JSON.stringify({ code: 'FAIL', message: '系统繁忙' }) },
-    );
+    const failing = notificationHandler({ ...stack.app, store }, 'wechat');
     const before = await state.snapshot();
     expect(await sendWechat(failing as never, notification)).toEqual({ statusCode: 500, body: { code: 'FAIL', message: '系统繁忙' } });
     expect(await state.snapshot()).toEqual(before);

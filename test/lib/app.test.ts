@@ -15,7 +15,7 @@ afterAll(() => stack.close());
 /** An app whose stage secret the test controls, on a clock it moves. */
 function appWithSecret(initial: object) {
   let text = JSON.stringify(initial);
-  let now = Date.parse('2026-11-29T10:00:00Z');
+  let now = Date.now();
   let fetches = 0;
   const app = createApp(loadConfig({ ...stack.env, SECRET_MAX_AGE_SECONDS: '300' }), {
     fetchSecret: async () => {
@@ -28,11 +28,15 @@ function appWithSecret(initial: object) {
     app,
     rotate: (document: object) => (text = JSON.stringify(document)),
     advance: (ms: number) => (now += ms),
+    /** WeChat signs with its own clock: a notification sent at the app's current time. */
+    timestamp: () => Math.floor(now / 1000),
     fetches: () => fetches,
   };
 }
 
 const headersOf = (n: { headers: Record<string, string> }) => Object.fromEntries(Object.entries(n.headers).map(([k, v]) => [k.toLowerCase(), v]));
+/** A genuine notification of ours that records nothing: a trade not paid yet. */
+const notPaid = (outTradeNo: string) => ({ appid: stack.credentials.wechat.appid, mchid: stack.credentials.wechat.mchid, out_trade_no: outTradeNo, trade_state: 'NOTPAY' });
 
 describe('the stage secret in a running app', () => {
   it('is read once while the function starts, then from memory', async () => {
@@ -44,21 +48,24 @@ describe('the stage secret in a running app', () => {
 
   it('takes a rotated API v3 key within SECRET_MAX_AGE_SECONDS, without a redeploy', async () => {
     const document = sandboxStageSecret(stack.credentials);
-    const { app, rotate, advance } = appWithSecret(document);
+    const { app, rotate, advance, timestamp } = appWithSecret(document);
     const rotatedKey = randomAlphanumeric(32);
-    const notification = buildWechatPaymentNotification({ ...stack.credentials.wechat, apiv3_key: rotatedKey }, { out_trade_no: '1T1' });
-    expect(await app.openWechatNotification(headersOf(notification), notification.body)).toEqual({ ok: false, reason: 'undecryptable' });
+    const open = () => {
+      const notification = buildWechatPaymentNotification({ ...stack.credentials.wechat, apiv3_key: rotatedKey }, notPaid('1T1'), { timestamp: timestamp() });
+      return app.notifications.wechat.open({ headers: headersOf(notification), rawBody: notification.body });
+    };
+    expect(await open()).toEqual({ kind: 'refused', reason: 'undecryptable' });
 
     rotate({ ...document, wechat: { ...document.wechat, apiv3_key: rotatedKey } });
     advance(299_000);
-    expect(await app.openWechatNotification(headersOf(notification), notification.body)).toEqual({ ok: false, reason: 'undecryptable' });
+    expect(await open()).toEqual({ kind: 'refused', reason: 'undecryptable' });
     advance(1_000);
-    expect(await app.openWechatNotification(headersOf(notification), notification.body)).toMatchObject({ ok: true, transaction: { out_trade_no: '1T1' } });
+    expect(await open()).toEqual({ kind: 'ignored', outTradeNo: '1T1' });
   });
 
   it('keeps the keys in use, with an error log and a metric, when the rotated version is malformed', async () => {
     const document = sandboxStageSecret(stack.credentials);
-    const { app, rotate, advance } = appWithSecret(document);
+    const { app, rotate, advance, timestamp } = appWithSecret(document);
     await app.ready();
     rotate({ ...document, wechat: { ...document.wechat, apiv3_key: 'not-32-characters-secret' } });
     advance(300_000);
@@ -67,8 +74,8 @@ describe('the stage secret in a running app', () => {
     expect(text).toContain('wechat.apiv3_key: must be 32 characters');
     expect(text).not.toContain('not-32-characters-secret');
     expect(metricLines(lines, 'SecretRefreshFailed')).toHaveLength(1);
-    const notification = buildWechatPaymentNotification(stack.credentials.wechat, { out_trade_no: '1T2' });
-    expect(await app.openWechatNotification(headersOf(notification), notification.body)).toMatchObject({ ok: true });
+    const notification = buildWechatPaymentNotification(stack.credentials.wechat, notPaid('1T2'), { timestamp: timestamp() });
+    expect(await app.notifications.wechat.open({ headers: headersOf(notification), rawBody: notification.body })).toEqual({ kind: 'ignored', outTradeNo: '1T2' });
   });
 
   it('fails every request naming the field while no good secret was ever read, and recovers once it is fixed', async () => {

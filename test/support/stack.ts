@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { createApp, type App } from '../../lib/app';
 import { loadConfig } from '../../lib/config';
 import { createDocumentClient } from '../../lib/store/dynamoClient';
-import { writeFixture, type Fixture } from '../../lib/store/fixtures';
+import { writeFixture, type Fixture } from '../../scripts/local/fixtures';
 import { reconcile, type ReconcileReport } from '../../lib/store/reconcile';
 import { LOCAL_TABLE_NAME } from '../../scripts/local/constants';
 import { startLocalDynamo, type LocalDynamo } from '../../scripts/local/dynalite';

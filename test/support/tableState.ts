@@ -1,6 +1,6 @@
 import { GetCommand, QueryCommand, ScanCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { createDocumentClient } from '../../lib/store/dynamoClient';
-import { keys } from '../../lib/store/dynamoPayStore';
+import { ENTITY, keys, LEDGER_PREFIX, userPartition } from '../../lib/store/keys';
 import { TABLE, type TestStack } from './stack';
 
 type Item = Record<string, unknown>;
@@ -30,14 +30,14 @@ export function tableState(stack: TestStack) {
         new QueryCommand({
           TableName: TABLE,
           KeyConditionExpression: 'pk = :pk AND begins_with(sk, :ledger)',
-          ExpressionAttributeValues: { ':pk': `USER#${userId}`, ':ledger': 'LEDGER#' },
+          ExpressionAttributeValues: { ':pk': userPartition(userId), ':ledger': LEDGER_PREFIX },
           ConsistentRead: true,
         }),
       );
       return (page.Items ?? []) as Item[];
     },
     async attemptsOf(orderId: number): Promise<Item[]> {
-      return (await this.snapshot()).filter((i) => i.entity === 'attempt' && i.order_id === orderId);
+      return (await this.snapshot()).filter((i) => i.entity === ENTITY.attempt && i.order_id === orderId);
     },
     /** Points earned elsewhere in the shop, as its points service would credit them. */
     async credit(userId: number, points: number): Promise<void> {

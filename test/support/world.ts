@@ -1,7 +1,6 @@
 import type { APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
-import type { PayOrderDeps, PayOrderResult } from '../../lib/pay/payOrder';
 import { payOrder } from '../../lib/pay/payOrder';
-import type { PayOrderInput } from '../../lib/pay/payRequest';
+import type { PayOrderDeps, PayOrderInput, PayOrderResult } from '../../lib/pay/payOrder';
 import { buildAlipayPaymentNotification, buildWechatPaymentNotification } from '../../scripts/sandbox/notifications';
 import { httpEvent, lambdaContext } from '../../scripts/local/httpEvents';
 import type { TestStack } from './stack';

@@ -2,7 +2,7 @@ import { createPublicKey, createVerify } from 'node:crypto';
 import { PayError, type ErrorCode } from '../../../lib/domain/errors';
 import type { WechatPayParam } from '../../../lib/gateways/paymentGateway';
 import { payOrder, type PayOrderDeps, type PayOrderResult } from '../../../lib/pay/payOrder';
-import type { PayOrderInput } from '../../../lib/pay/payRequest';
+import type { PayOrderInput } from '../../../lib/pay/payOrder';
 import { startTestStack, type TestStack } from '../../support/stack';
 import { tableState } from '../../support/tableState';
 import { givenUser as givenUserOf } from '../../support/world';

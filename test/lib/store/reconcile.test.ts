@@ -1,6 +1,6 @@
 import { UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { createDocumentClient } from '../../../lib/store/dynamoClient';
-import { keys } from '../../../lib/store/dynamoPayStore';
+import { keys } from '../../../lib/store/keys';
 import { startTestStack, TABLE, type TestStack } from '../../support/stack';
 import { givenUser, pay } from '../../support/world';
 

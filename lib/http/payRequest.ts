@@ -2,7 +2,7 @@ import * as v from 'valibot';
 import { PayError } from '../domain/errors';
 import { yuanToFen } from '../domain/money';
 import { PAY_METHODS, type PayMethod } from '../domain/model';
-import type { PayRequest } from '../domain/quote';
+import type { PayOrderInput } from '../pay/payOrder';
 
 const MAX_ID = 2 ** 31 - 1;
 
@@ -38,11 +38,6 @@ const payOrderBody = v.object(
   },
   '请求参数必须是对象',
 );
-
-export interface PayOrderInput extends PayRequest {
-  orderId: number;
-  addressId: number;
-}
 
 /**
  * Turns the app's body into typed integers (money in fen), or refuses it with INVALID_PARAM

@@ -1,7 +1,8 @@
 import { DeleteCommand, PutCommand, ScanCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import * as v from 'valibot';
-import { requireFen, yuanToFen } from '../domain/money';
-import { fromAddress, fromFreightOption, hashToken, keys } from './dynamoPayStore';
+import { requireFen, yuanToFen } from '../../lib/domain/money';
+import { accountItem, addressItem, orderItem, sessionItem, type Item } from '../../lib/store/items';
+import { ENTITY, hashToken } from '../../lib/store/keys';
 
 const id = v.pipe(v.number(), v.integer(), v.minValue(1));
 const amount = v.pipe(v.string(), v.check((s) => yuanToFen(s) !== undefined, 'must be a yuan amount like "88.00"'));
@@ -49,7 +50,7 @@ const fixtureSchema = v.object({
   ),
 });
 
-/** The seed format: the contract for tests, demos and anyone integrating (see README). */
+/** The seed format of the local stack and the tests (README, "Seeding"): a development tool, not deployed. */
 export type Fixture = v.InferInput<typeof fixtureSchema>;
 
 /** Validates a fixture, naming the first bad path. */
@@ -72,42 +73,19 @@ export async function writeFixture(db: DynamoDBDocumentClient, table: string, in
   const fixture = parseFixture(input);
   await forgetHistory(db, table, new Set(fixture.users.map((u) => u.user_id)));
   const now = new Date().toISOString();
-  const items: Record<string, unknown>[] = [];
+  const items: Item[] = [];
   for (const user of fixture.users) {
-    items.push({
-      ...keys.account(user.user_id),
-      entity: 'account',
-      user_id: user.user_id,
-      integral_available: user.integral,
-      integral_held: 0,
-      integral_spent: 0,
-      integral_credited: user.integral,
-      updated_at: now,
-    });
-    for (const { token, expires_at } of user.tokens) {
-      items.push({ ...keys.session(hashToken(token)), entity: 'session', user_id: user.user_id, expires_at: new Date(expires_at).toISOString() });
-    }
+    items.push(accountItem(user.user_id, user.integral, now));
+    for (const { token, expires_at } of user.tokens) items.push(sessionItem(hashToken(token), user.user_id, new Date(expires_at).toISOString()));
   }
   for (const a of fixture.addresses) {
-    items.push({
-      ...keys.address(a.user_id, a.address_id),
-      entity: 'address',
-      ...fromAddress({ addressId: a.address_id, userId: a.user_id, name: a.name, phone: a.phone, province: a.province, city: a.city, district: a.district, detail: a.detail }),
-    });
+    items.push(addressItem({ addressId: a.address_id, userId: a.user_id, name: a.name, phone: a.phone, province: a.province, city: a.city, district: a.district, detail: a.detail }));
   }
   for (const o of fixture.orders) {
-    items.push({
-      ...keys.order(o.order_id),
-      entity: 'order',
-      order_id: o.order_id,
-      user_id: o.user_id,
-      goods_name: o.goods_name,
-      goods_fen: requireFen(o.goods_price, 'goods_price'),
-      free_shipping: o.free_shipping,
-      freight_options: o.freight_json.map((f) => fromFreightOption({ key: f.key, name: f.name, feeFen: requireFen(f.fee, 'fee') })),
-      status: o.status,
-      updated_at: now,
-    });
+    const freightOptions = o.freight_json.map((f) => ({ key: f.key, name: f.name, feeFen: requireFen(f.fee, 'fee') }));
+    items.push(
+      orderItem({ orderId: o.order_id, userId: o.user_id, goodsName: o.goods_name, goodsFen: requireFen(o.goods_price, 'goods_price'), freeShipping: o.free_shipping, freightOptions, status: o.status }, now),
+    );
   }
   await Promise.all(items.map((Item) => db.send(new PutCommand({ TableName: table, Item }))));
 }
@@ -125,8 +103,8 @@ async function forgetHistory(db: DynamoDBDocumentClient, table: string, users: S
     for (const item of page.Items ?? []) {
       if (!users.has(item.user_id as number)) continue;
       const key = { pk: item.pk as string, sk: item.sk as string };
-      if (item.entity === 'attempt' || item.entity === 'ledger') doomed.push(key);
-      if (item.entity === 'order' && (item.status === 'paying' || item.status === 'paid')) reopened.push(key);
+      if (item.entity === ENTITY.attempt || item.entity === ENTITY.ledger) doomed.push(key);
+      if (item.entity === ENTITY.order && (item.status === 'paying' || item.status === 'paid')) reopened.push(key);
     }
     start = page.LastEvaluatedKey;
   } while (start);

@@ -1,5 +1,5 @@
 import { PayError } from '../../../lib/domain/errors';
-import { parsePayOrderBody } from '../../../lib/pay/payRequest';
+import { parsePayOrderBody } from '../../../lib/http/payRequest';
 
 const valid = { order_id: 501, pay_method: 1, pay_price: '100.00', pay_integral: 0, address_id: 11, freight_mode: 2, freight_json_arr_key: 2 };
 

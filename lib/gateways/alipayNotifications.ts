@@ -1,0 +1,53 @@
+import { yuanToFen } from '../domain/money';
+import { parseGatewayTime, type Clock } from '../domain/time';
+import type { GatewayRequest, NotificationAnswer, NotificationChannel, NotificationVerdict, OpenedNotification } from './paymentGateway';
+
+export interface AlipayNotificationsOptions {
+  appId: string;
+  /** The merchant's Alipay user id (2088…): a notification must name it. */
+  sellerId: string;
+  /** Alipay's RSA2 signature over the decoded fields (alipay-sdk, loaded on first use). */
+  verify(fields: Record<string, string>): Promise<boolean>;
+  now: Clock;
+}
+
+const TEXT_HEADERS = { 'content-type': 'text/plain; charset=utf-8' };
+const PAID_STATUSES = ['TRADE_SUCCESS', 'TRADE_FINISHED'];
+
+/**
+ * Alipay asynchronous notifications (`POST /notify/alipay`, a form): verified, then they must name
+ * our app and seller. Only TRADE_SUCCESS and TRADE_FINISHED are payments; other statuses are
+ * acknowledged and change nothing.
+ */
+export class AlipayNotifications implements NotificationChannel {
+  readonly channel = 'alipay' as const;
+
+  constructor(private readonly options: AlipayNotificationsOptions) {}
+
+  async open({ rawBody }: GatewayRequest): Promise<OpenedNotification> {
+    const { appId, sellerId, verify, now } = this.options;
+    // URLSearchParams decodes `+` and %XX once, which is what the signature is computed over.
+    const fields = Object.fromEntries(new URLSearchParams(rawBody));
+    if (!(await verify(fields))) return { kind: 'refused', reason: 'bad_signature' };
+    const outTradeNo = fields.out_trade_no;
+    if (fields.app_id !== appId || fields.seller_id !== sellerId) return { kind: 'refused', reason: 'merchant_mismatch', outTradeNo };
+    if (!PAID_STATUSES.includes(fields.trade_status)) return { kind: 'ignored', outTradeNo };
+    const amountFen = yuanToFen(fields.total_amount);
+    if (!outTradeNo || !fields.trade_no || amountFen === undefined) return { kind: 'refused', reason: 'missing_fields', outTradeNo };
+    return {
+      kind: 'payment',
+      outTradeNo,
+      payment: { channel: 'alipay', outTradeNo, transactionId: fields.trade_no, amountFen, paidAt: parseGatewayTime(fields.gmt_payment) ?? now().toISOString() },
+    };
+  }
+
+  /** `success` when handled; `fail` (any other answer, too) makes Alipay send it again. */
+  answer(verdict: NotificationVerdict): NotificationAnswer {
+    return alipayNotificationAnswer(verdict);
+  }
+}
+
+/** The answer Alipay expects; needs no keys, so it can be given even when the keys could not be read. */
+export function alipayNotificationAnswer(verdict: NotificationVerdict): NotificationAnswer {
+  return { statusCode: 200, headers: TEXT_HEADERS, body: verdict.kind === 'handled' ? 'success' : 'fail' };
+}

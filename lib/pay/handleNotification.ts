@@ -1,0 +1,38 @@
+import type { Channel } from '../domain/model';
+import type { GatewayRequest, NotificationChannel, NotificationVerdict } from '../gateways/paymentGateway';
+import { log } from '../log';
+import { metrics } from '../metrics';
+import { completePayment, type CompletePaymentDeps, type CompletionOutcome } from './completePayment';
+
+const HANDLED: readonly CompletionOutcome[] = ['paid', 'duplicate', 'refund_required'];
+
+/**
+ * A gateway's notification, whichever the channel: its adapter opens it (verified, decrypted,
+ * checked to name this merchant), then a payment is recorded as any payment the gateway vouches for
+ * (`completePayment`). A forged, stale or mismatched notification changes nothing. Errors are left to
+ * the caller, which answers `retry`.
+ */
+export async function handleNotification(deps: CompletePaymentDeps, notifications: NotificationChannel, request: GatewayRequest): Promise<NotificationVerdict> {
+  const { channel } = notifications;
+  const opened = await notifications.open(request);
+  if (opened.outTradeNo) log.bind({ out_trade_no: opened.outTradeNo });
+  if (opened.kind === 'refused') return refused(channel, opened.reason);
+  if (opened.kind === 'ignored') return handled(channel);
+
+  const outcome = await completePayment(deps, opened.payment);
+  if (HANDLED.includes(outcome)) return handled(channel);
+  return refused(channel, outcome === 'unknown_attempt' ? 'unknown_attempt' : 'amount_mismatch');
+}
+
+function handled(channel: Channel): NotificationVerdict {
+  metrics.count('NotificationAccepted', { channel });
+  return { kind: 'handled' };
+}
+
+function refused(channel: Channel, reason: Extract<NotificationVerdict, { kind: 'refused' }>['reason']): NotificationVerdict {
+  metrics.count('NotificationRefused', { channel, reason });
+  // A verified notification that names another merchant, or a payment we did not expect, is a security or money matter.
+  const serious = reason === 'merchant_mismatch' || reason === 'unknown_attempt' || reason === 'amount_mismatch';
+  (serious ? log.error : log.warn)('notification refused', { channel, reason });
+  return { kind: 'refused', reason };
+}

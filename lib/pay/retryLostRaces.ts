@@ -1,0 +1,35 @@
+import { WriteConflict } from '../store/payStore';
+
+export interface RetryLostRacesOptions {
+  /** Tries in all, the first included. */
+  rounds: number;
+  /** The n-th retry waits a random time up to `baseDelayMs * 2^(n-1)`. */
+  baseDelayMs: number;
+  random?: () => number;
+  sleep?: (ms: number) => Promise<void>;
+}
+
+export const LOST_RACE_RETRIES: RetryLostRacesOptions = { rounds: 3, baseDelayMs: 25 };
+
+const pause = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+/**
+ * Runs `work` again when its conditional write lost a race (`WriteConflict`): it re-reads and decides
+ * again. Between rounds it waits a random time that doubles each round ("full jitter"): on DynamoDB,
+ * transactions overlapping on one item are cancelled together, and retrying at once makes them
+ * collide again. The last loss is rethrown.
+ *
+ * @example await retryLostRaces(() => completeOnce(deps, payment))
+ */
+export async function retryLostRaces<T>(work: () => Promise<T>, options: RetryLostRacesOptions = LOST_RACE_RETRIES): Promise<T> {
+  const random = options.random ?? Math.random;
+  const sleep = options.sleep ?? pause;
+  for (let round = 1; ; round++) {
+    try {
+      return await work();
+    } catch (error) {
+      if (!(error instanceof WriteConflict) || round >= options.rounds) throw error;
+      await sleep(random() * options.baseDelayMs * 2 ** (round - 1));
+    }
+  }
+}

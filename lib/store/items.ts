@@ -1,0 +1,158 @@
+import type { Address, Attempt, AttemptStatus, AttemptSummary, FreightOption, Order, PointsAccount } from '../domain/model';
+import { ENTITY, INDEX_PARTITION, indexSortKey, keys, type LedgerKind } from './keys';
+
+/** A table item as the document client reads and writes it. */
+export type Item = Record<string, unknown>;
+
+// Domain objects to items and back: the only place attribute names are spelled.
+
+export function toOrder(item: Item): Order {
+  const open = item.open_attempt as Item | undefined;
+  return {
+    orderId: item.order_id as number,
+    userId: item.user_id as number,
+    goodsName: item.goods_name as string,
+    goodsFen: item.goods_fen as number,
+    freeShipping: item.free_shipping as boolean,
+    freightOptions: ((item.freight_options as Item[]) ?? []).map((o) => ({ key: o.key as number, name: o.name as string, feeFen: o.fee_fen as number })),
+    status: item.status as Order['status'],
+    openAttempt: open && toSummary(open),
+    paidAttempt: item.paid_attempt as string | undefined,
+    paidAt: item.paid_at as string | undefined,
+  };
+}
+
+/** A new order as the shop creates it (seeding): unpaid unless stated. */
+export function orderItem(order: Pick<Order, 'orderId' | 'userId' | 'goodsName' | 'goodsFen' | 'freeShipping' | 'freightOptions' | 'status'>, now: string): Item {
+  return {
+    ...keys.order(order.orderId),
+    entity: ENTITY.order,
+    order_id: order.orderId,
+    user_id: order.userId,
+    goods_name: order.goodsName,
+    goods_fen: order.goodsFen,
+    free_shipping: order.freeShipping,
+    freight_options: order.freightOptions.map(fromFreightOption),
+    status: order.status,
+    updated_at: now,
+  };
+}
+
+function fromFreightOption(o: FreightOption): Item {
+  return { key: o.key, name: o.name, fee_fen: o.feeFen };
+}
+
+export function toAddress(item: Item): Address {
+  return {
+    addressId: item.address_id as number,
+    userId: item.user_id as number,
+    name: item.name as string,
+    phone: item.phone as string,
+    province: item.province as string,
+    city: item.city as string,
+    district: item.district as string,
+    detail: item.detail as string,
+  };
+}
+
+function fromAddress(a: Address): Item {
+  return { address_id: a.addressId, user_id: a.userId, name: a.name, phone: a.phone, province: a.province, city: a.city, district: a.district, detail: a.detail };
+}
+
+export function addressItem(address: Address): Item {
+  return { ...keys.address(address.userId, address.addressId), entity: ENTITY.address, ...fromAddress(address) };
+}
+
+export function toAccount(item: Item): PointsAccount {
+  return {
+    userId: item.user_id as number,
+    available: item.integral_available as number,
+    held: item.integral_held as number,
+    spent: item.integral_spent as number,
+  };
+}
+
+/** A points account credited with `credited` points, none held or spent. */
+export function accountItem(userId: number, credited: number, now: string): Item {
+  return {
+    ...keys.account(userId),
+    entity: ENTITY.account,
+    user_id: userId,
+    integral_available: credited,
+    integral_held: 0,
+    integral_spent: 0,
+    integral_credited: credited,
+    updated_at: now,
+  };
+}
+
+export function sessionItem(tokenHash: string, userId: number, expiresAt: string): Item {
+  return { ...keys.session(tokenHash), entity: ENTITY.session, user_id: userId, expires_at: expiresAt };
+}
+
+export function toSummary(item: Item): AttemptSummary {
+  return {
+    outTradeNo: item.out_trade_no as string,
+    method: item.method as AttemptSummary['method'],
+    cashFen: item.cash_fen as number,
+    points: item.points as number,
+    addressId: item.address_id as number,
+    subject: item.subject as string,
+    createdAt: item.created_at as string,
+    expiresAt: item.expires_at as string,
+  };
+}
+
+export function fromSummary(a: AttemptSummary): Item {
+  return {
+    out_trade_no: a.outTradeNo,
+    method: a.method,
+    cash_fen: a.cashFen,
+    points: a.points,
+    address_id: a.addressId,
+    subject: a.subject,
+    created_at: a.createdAt,
+    expires_at: a.expiresAt,
+  };
+}
+
+export function toAttempt(item: Item): Attempt {
+  return {
+    ...toSummary(item),
+    orderId: item.order_id as number,
+    userId: item.user_id as number,
+    status: item.status as AttemptStatus,
+    address: toAddress(item.address as Item),
+    paidAt: item.paid_at as string | undefined,
+    transactionId: item.transaction_id as string | undefined,
+  };
+}
+
+/** A new attempt; an open one goes into the sweeper's index. */
+export function attemptItem(a: Attempt): Item {
+  return {
+    ...keys.attempt(a.outTradeNo),
+    entity: ENTITY.attempt,
+    ...fromSummary(a),
+    order_id: a.orderId,
+    user_id: a.userId,
+    status: a.status,
+    address: fromAddress(a.address),
+    paid_at: a.paidAt,
+    ...(a.status === 'open' ? { gsi1pk: INDEX_PARTITION.open, gsi1sk: indexSortKey(a) } : {}),
+  };
+}
+
+/** One points movement; its key is the movement itself (attempt + kind), so it can be written once only. */
+export function ledgerItem(entry: { userId: number; orderId: number; outTradeNo: string; kind: LedgerKind; points: number }, now: string): Item {
+  return {
+    ...keys.ledger(entry.userId, entry.outTradeNo, entry.kind),
+    entity: ENTITY.ledger,
+    user_id: entry.userId,
+    order_id: entry.orderId,
+    out_trade_no: entry.outTradeNo,
+    kind: entry.kind,
+    points: entry.points,
+    created_at: now,
+  };
+}

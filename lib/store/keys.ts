@@ -1,0 +1,57 @@
+import { createHash } from 'node:crypto';
+
+/**
+ * The single table's vocabulary: how each item is keyed, what kind of item it is, and the sparse index
+ * the sweeper works from. The store, reconcile, seeding and the tests import these names instead of
+ * typing `USER#` or `'OPEN'` again.
+ */
+export const keys = {
+  session: (tokenHash: string) => ({ pk: `SESSION#${tokenHash}`, sk: 'SESSION' }),
+  account: (userId: number) => ({ pk: userPartition(userId), sk: 'ACCOUNT' }),
+  address: (userId: number, addressId: number) => ({ pk: userPartition(userId), sk: `ADDRESS#${addressId}` }),
+  ledger: (userId: number, outTradeNo: string, kind: LedgerKind) => ({ pk: userPartition(userId), sk: `${LEDGER_PREFIX}${outTradeNo}#${kind}` }),
+  order: (orderId: number) => ({ pk: `ORDER#${orderId}`, sk: 'ORDER' }),
+  attempt: (outTradeNo: string) => ({ pk: `ATTEMPT#${outTradeNo}`, sk: 'ATTEMPT' }),
+};
+
+export type ItemKey = { pk: string; sk: string };
+
+/** Everything of one user (account, addresses, ledger) shares this partition. */
+export function userPartition(userId: number): string {
+  return `USER#${userId}`;
+}
+
+/** Sort-key prefix of a user's ledger entries: query `begins_with(sk, LEDGER_PREFIX)`. */
+export const LEDGER_PREFIX = 'LEDGER#';
+
+/** The `entity` attribute every item carries. */
+export const ENTITY = {
+  session: 'session',
+  account: 'account',
+  address: 'address',
+  ledger: 'ledger',
+  order: 'order',
+  attempt: 'attempt',
+} as const;
+export type Entity = (typeof ENTITY)[keyof typeof ENTITY];
+
+/** hold: available -> held; release: held -> available; spend: available -> spent; capture: held -> spent. */
+export type LedgerKind = 'hold' | 'release' | 'spend' | 'capture';
+
+/**
+ * The sparse index `open-attempts`, sorted by expiry, is the sweeper's work list, so it never scans:
+ * partition OPEN holds open attempts, WATCH those released unpaid that have not yet been checked
+ * once more after their expiry (a pay sheet can be paid until then).
+ */
+export const OPEN_ATTEMPTS_INDEX = 'open-attempts';
+export const INDEX_PARTITION = { open: 'OPEN', watch: 'WATCH' } as const;
+
+/** `<expires_at>#<out_trade_no>`: sorts by expiry, unique per attempt. */
+export function indexSortKey(attempt: { expiresAt: string; outTradeNo: string }): string {
+  return `${attempt.expiresAt}#${attempt.outTradeNo}`;
+}
+
+/** Tokens are stored as their SHA-256, so a leaked table leaks no usable token. */
+export function hashToken(token: string): string {
+  return createHash('sha256').update(token, 'utf8').digest('hex');
+}
