@@ -18,7 +18,11 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { createPrivateKey, createSign, generateKeyPair, randomBytes, randomInt, KeyObject } from 'node:crypto';
+import { createPrivateKey, createSign, generateKeyPair, randomBytes, KeyObject } from 'node:crypto';
+import { randomAlphanumeric, randomDigits } from './randomIds';
+
+// Its importers have always taken it from here.
+export { randomAlphanumeric };
 
 export interface SandboxCredentials {
   wechat: {
@@ -57,21 +61,6 @@ interface RsaKeyPair {
 async function newRsaKeyPair(): Promise<RsaKeyPair> {
   const pair = await generateRsaKeyPair('rsa', { modulusLength: 2048 });
   return { privateKey: pair.privateKey, publicKey: pair.publicKey };
-}
-
-function digits(count: number): string {
-  let out = '';
-  for (let i = 0; i < count; i += 1) out += String(randomInt(10));
-  return out;
-}
-
-const ALPHANUMERIC = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
-
-/** Random string over [A-Za-z0-9]. */
-export function randomAlphanumeric(count: number): string {
-  let out = '';
-  for (let i = 0; i < count; i += 1) out += ALPHANUMERIC[randomInt(ALPHANUMERIC.length)];
-  return out;
 }
 
 /** 20 random bytes, first one in 0x01..0x7f: a positive DER INTEGER with no padding byte. */
@@ -201,7 +190,7 @@ export function alipayGatewayUrl(gatewayUrl: string): string {
 export async function generateSandboxCredentials(opts: { gatewayUrl: string }): Promise<SandboxCredentials> {
   const gatewayUrl = normaliseGatewayUrl(opts.gatewayUrl);
   const [merchant, platform, app, alipay] = await Promise.all([newRsaKeyPair(), newRsaKeyPair(), newRsaKeyPair(), newRsaKeyPair()]);
-  const mchid = `1${digits(9)}`;
+  const mchid = `1${randomDigits(9)}`;
   const serial = newCertificateSerial();
   return {
     wechat: {
@@ -213,12 +202,12 @@ export async function generateSandboxCredentials(opts: { gatewayUrl: string }): 
       merchant_serial: serial.toString('hex').toUpperCase(),
       platform_private_key_pem: platform.privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(),
       platform_public_key_pem: platform.publicKey.export({ type: 'spki', format: 'pem' }).toString(),
-      platform_serial: `PUB_KEY_ID_01${mchid}${digits(16)}`,
+      platform_serial: `PUB_KEY_ID_01${mchid}${randomDigits(16)}`,
       gateway_url: gatewayUrl,
     },
     alipay: {
-      app_id: `2021${digits(12)}`,
-      seller_id: `2088${digits(12)}`,
+      app_id: `2021${randomDigits(12)}`,
+      seller_id: `2088${randomDigits(12)}`,
       app_private_key_pem: app.privateKey.export({ type: 'pkcs1', format: 'pem' }).toString(),
       app_public_key_pem: app.publicKey.export({ type: 'spki', format: 'pem' }).toString(),
       alipay_private_key_pem: alipay.privateKey.export({ type: 'pkcs1', format: 'pem' }).toString(),

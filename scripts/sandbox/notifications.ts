@@ -12,82 +12,19 @@
  * const { headers, body } = buildWechatPaymentNotification(creds.wechat, wechatTransactionResource(trade, creds.wechat));
  * await fetch(notifyUrl, { method: 'POST', headers, body });
  */
-import { createCipheriv, createSign, randomBytes, randomUUID } from 'node:crypto';
-import type { SandboxCredentials } from './credentials';
-import { randomAlphanumeric } from './credentials';
+import { createCipheriv, randomBytes, randomUUID } from 'node:crypto';
 import { fenToYuan } from '../../lib/domain/money';
-import { parseGatewayTime, toBeijingDateTime, toBeijingRfc3339 } from '../../lib/domain/time';
-import type { SandboxGateway, SandboxTrade } from './gateway';
+import { toBeijingDateTime, toBeijingRfc3339 } from '../../lib/domain/time';
+import type { SandboxCredentials } from './credentials';
+import { randomAlphanumeric } from './randomIds';
+import { alipaySignContent, signRsaSha256, wechatSignatureHeaders } from './signing';
+import type { SandboxTrade } from './trade';
+import { wechatTransactionResource } from './wechatTransaction';
 
-// ---- time as the gateways write it: Beijing time ----
-
-/** `2026-11-28T20:15:00+08:00`: how WeChat Pay v3 writes times (`success_time`, `create_time`). */
-export const beijingRfc3339 = (date: Date = new Date()): string => toBeijingRfc3339(date);
-
-/** `2026-11-28 20:15:00`: how Alipay writes times and expects request `timestamp`s (Beijing time). */
-export const beijingDateTime = (date: Date = new Date()): string => toBeijingDateTime(date);
-
-/** Parses Alipay's `yyyy-MM-dd HH:mm:ss` as Beijing time; undefined when malformed. */
-export function parseBeijingDateTime(text: string): Date | undefined {
-  if (!/^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}$/.test(text)) return undefined;
-  const iso = parseGatewayTime(text);
-  return iso ? new Date(iso) : undefined;
-}
-
-/** 1234 fen -> "12.34", Alipay's amount format. */
-export { fenToYuan };
+// What a callback is made of: tests that build callbacks by hand import them from here.
+export { wechatSignatureHeaders, wechatTransactionResource };
 
 // ---- WeChat Pay ----
-
-export const WECHAT_SIGNATURE_TYPE = 'WECHATPAY2-SHA256-RSA2048';
-
-/** Signs `timestamp\nnonce\nbody\n` the way WeChat Pay signs responses and callbacks. */
-export function signWechatMessage(privateKeyPem: string, timestamp: string, nonce: string, body: string): string {
-  return createSign('RSA-SHA256').update(`${timestamp}\n${nonce}\n${body}\n`, 'utf8').sign(privateKeyPem, 'base64');
-}
-
-/** The `Wechatpay-*` headers for one response or callback body. */
-export function wechatSignatureHeaders(
-  creds: SandboxCredentials['wechat'],
-  body: string,
-  opts: { timestamp?: number; serial?: string; signWithKeyPem?: string } = {},
-): Record<string, string> {
-  const timestamp = String(opts.timestamp ?? Math.floor(Date.now() / 1000));
-  const nonce = randomAlphanumeric(32);
-  return {
-    'Wechatpay-Timestamp': timestamp,
-    'Wechatpay-Nonce': nonce,
-    'Wechatpay-Signature': signWechatMessage(opts.signWithKeyPem ?? creds.platform_private_key_pem, timestamp, nonce, body),
-    'Wechatpay-Serial': opts.serial ?? creds.platform_serial,
-    'Wechatpay-Signature-Type': WECHAT_SIGNATURE_TYPE,
-  };
-}
-
-/**
- * The transaction object WeChat Pay v3 shows for a trade: the query answer, and the decrypted
- * `resource` of a payment callback. Keys in WeChat's (alphabetical) order; `payer`, `payer_total`,
- * `transaction_id`, `trade_type`, `success_time`, `bank_type` only once paid, as WeChat does.
- */
-export function wechatTransactionResource(trade: SandboxTrade, creds: SandboxCredentials['wechat']): Record<string, unknown> {
-  const paid = trade.status === 'PAID';
-  const amount: Record<string, unknown> = { currency: 'CNY', payer_currency: 'CNY' };
-  if (paid) amount.payer_total = trade.amountFen;
-  amount.total = trade.amountFen;
-  const tx: Record<string, unknown> = { amount, appid: creds.appid };
-  if (trade.attach !== undefined) tx.attach = trade.attach;
-  if (paid) tx.bank_type = 'OTHERS';
-  tx.mchid = creds.mchid;
-  tx.out_trade_no = trade.outTradeNo;
-  if (paid) tx.payer = { openid: trade.payer?.openid };
-  tx.promotion_detail = [];
-  if (!paid) tx.scene_info = { device_id: '' };
-  if (paid) tx.success_time = beijingRfc3339(new Date(trade.paidAt!));
-  tx.trade_state = { UNPAID: 'NOTPAY', PAID: 'SUCCESS', CLOSED: 'CLOSED' }[trade.status];
-  tx.trade_state_desc = { UNPAID: '订单未支付', PAID: '支付成功', CLOSED: '订单已关闭' }[trade.status];
-  if (paid) tx.trade_type = 'APP';
-  if (paid) tx.transaction_id = trade.transactionId;
-  return tx;
-}
 
 /** AEAD_AES_256_GCM as WeChat uses it: key = API v3 key bytes, IV = nonce bytes, output base64(ciphertext || tag). */
 export function encryptWechatResource(apiv3Key: string, plaintext: string, associatedData: string, nonce: string): string {
@@ -113,7 +50,7 @@ export function buildWechatPaymentNotification(
   const associatedData = 'transaction';
   const envelope = {
     id: randomUUID(),
-    create_time: beijingRfc3339(),
+    create_time: toBeijingRfc3339(new Date()),
     resource_type: 'encrypt-resource',
     event_type: 'TRANSACTION.SUCCESS',
     summary: '支付成功',
@@ -131,29 +68,12 @@ export function buildWechatPaymentNotification(
 
 // ---- Alipay ----
 
-/**
- * The string Alipay signs and verifies: non-empty params, sorted by key, `k=v` joined with `&`,
- * raw (not URL-encoded) values, minus the keys in `exclude`.
- */
-export function alipaySignContent(params: Record<string, string>, exclude: readonly string[]): string {
-  return Object.keys(params)
-    .filter((key) => !exclude.includes(key) && params[key] !== undefined && params[key] !== '')
-    .sort()
-    .map((key) => `${key}=${params[key]}`)
-    .join('&');
-}
-
-/** RSA2 (SHA256withRSA), base64. */
-export function signAlipay(privateKeyPem: string, content: string): string {
-  return createSign('RSA-SHA256').update(content, 'utf8').sign(privateKeyPem, 'base64');
-}
-
 /** Fields of the `TRADE_SUCCESS` async notification Alipay sends for a paid trade. */
 export function alipayPaymentNotificationFields(trade: SandboxTrade, creds: SandboxCredentials['alipay']): Record<string, string> {
   const total = fenToYuan(trade.amountFen);
   return {
-    gmt_create: beijingDateTime(new Date(trade.createdAt)),
-    gmt_payment: beijingDateTime(new Date(trade.paidAt ?? Date.now())),
+    gmt_create: toBeijingDateTime(new Date(trade.createdAt)),
+    gmt_payment: toBeijingDateTime(new Date(trade.paidAt ?? Date.now())),
     subject: trade.description,
     buyer_id: trade.payer?.buyerId ?? '',
     buyer_logon_id: trade.payer?.buyerLogonId ?? '',
@@ -184,7 +104,7 @@ export function buildAlipayPaymentNotification(
   fields: Record<string, string>,
 ): { contentType: 'application/x-www-form-urlencoded'; body: string; fields: Record<string, string> } {
   const unsigned: Record<string, string> = {
-    notify_time: beijingDateTime(),
+    notify_time: toBeijingDateTime(new Date()),
     notify_type: 'trade_status_sync',
     notify_id: randomBytes(17).toString('hex'),
     app_id: creds.app_id,
@@ -196,7 +116,7 @@ export function buildAlipayPaymentNotification(
     ...fields,
   };
   delete unsigned.sign;
-  const sign = signAlipay(creds.alipay_private_key_pem, alipaySignContent(unsigned, ['sign', 'sign_type']));
+  const sign = signRsaSha256(creds.alipay_private_key_pem, alipaySignContent(unsigned, ['sign', 'sign_type']));
   const signed = { ...unsigned, sign };
   return { contentType: 'application/x-www-form-urlencoded', body: new URLSearchParams(signed).toString(), fields: signed };
 }
@@ -212,6 +132,13 @@ export function buildPaymentNotificationForTrade(
   if (trade.channel === 'wechat') return buildWechatPaymentNotification(creds.wechat, wechatTransactionResource(trade, creds.wechat));
   const built = buildAlipayPaymentNotification(creds.alipay, alipayPaymentNotificationFields(trade, creds.alipay));
   return { headers: { 'Content-Type': `${built.contentType}; charset=utf-8` }, body: built.body };
+}
+
+/** Where a callback's trade and keys come from: a running sandbox gateway is one. */
+export interface PaidTradeSource {
+  /** A copy of the trade, or undefined when there is none. */
+  trade(outTradeNo: string): SandboxTrade | undefined;
+  credentials: SandboxCredentials;
 }
 
 export interface NotificationDelivery {
@@ -230,7 +157,7 @@ export interface NotificationDelivery {
  * const delivery = await sendNotificationForPaidTrade(gateway, outTradeNo, 'http://localhost:3000/notify/wechat');
  */
 export async function sendNotificationForPaidTrade(
-  gateway: Pick<SandboxGateway, 'trade' | 'credentials'>,
+  gateway: PaidTradeSource,
   outTradeNo: string,
   notifyUrl?: string,
 ): Promise<NotificationDelivery> {

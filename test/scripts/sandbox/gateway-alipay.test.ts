@@ -2,7 +2,7 @@ import { createPrivateKey, generateKeyPairSync } from 'node:crypto';
 import { AlipaySdk } from 'alipay-sdk';
 import { alipayGatewayUrl, generateSandboxCredentials, type SandboxCredentials } from '../../../scripts/sandbox/credentials';
 import { startSandboxGateway, SandboxGatewayError, type SandboxGateway } from '../../../scripts/sandbox/gateway';
-import { beijingDateTime } from '../../../scripts/sandbox/notifications';
+import { beijingDateTime } from '../../support/sandboxBeijingTime';
 
 let creds: SandboxCredentials;
 let gateway: SandboxGateway;

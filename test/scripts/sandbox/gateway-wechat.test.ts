@@ -1,13 +1,8 @@
 import { createSign, createVerify, generateKeyPairSync, randomBytes } from 'node:crypto';
 import WxPay from 'wechatpay-node-v3';
 import { generateSandboxCredentials, type SandboxCredentials } from '../../../scripts/sandbox/credentials';
-import {
-  createWechatSandboxHttp,
-  startSandboxGateway,
-  SandboxGatewayError,
-  type SandboxGateway,
-  type WechatHttpResult,
-} from '../../../scripts/sandbox/gateway';
+import { startSandboxGateway, SandboxGatewayError, type SandboxGateway } from '../../../scripts/sandbox/gateway';
+import { createWechatSandboxHttp, type WechatHttpResult } from '../../support/sandboxWechatHttp';
 
 let creds: SandboxCredentials;
 let gateway: SandboxGateway;

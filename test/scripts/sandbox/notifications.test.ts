@@ -4,15 +4,16 @@ import { createDecipheriv, createVerify, generateKeyPairSync } from 'node:crypto
 import { AlipaySdk } from 'alipay-sdk';
 import WxPay from 'wechatpay-node-v3';
 import { alipayGatewayUrl, generateSandboxCredentials, type SandboxCredentials } from '../../../scripts/sandbox/credentials';
-import { createWechatSandboxHttp, startSandboxGateway, type SandboxGateway } from '../../../scripts/sandbox/gateway';
+import { startSandboxGateway, type SandboxGateway } from '../../../scripts/sandbox/gateway';
 import {
-  alipaySignContent,
-  beijingDateTime,
   buildAlipayPaymentNotification,
   buildWechatPaymentNotification,
   sendNotificationForPaidTrade,
   wechatTransactionResource,
 } from '../../../scripts/sandbox/notifications';
+import { alipaySignContent } from '../../../scripts/sandbox/signing';
+import { beijingDateTime } from '../../support/sandboxBeijingTime';
+import { createWechatSandboxHttp } from '../../support/sandboxWechatHttp';
 
 let creds: SandboxCredentials;
 let gateway: SandboxGateway;

@@ -1,0 +1,34 @@
+/** The gateway calls a test can make fail (`failNext`). */
+export type SandboxRoute = 'wechat.prepay' | 'wechat.query' | 'wechat.close' | 'alipay.query' | 'alipay.close';
+
+/**
+ * How a `failNext` request fails:
+ * - `'500'`: HTTP 500 before anything changes (WeChat body `{"code":"SYSTEM_ERROR"}`, signed; Alipay plain text).
+ * - `'drop'`: the request IS processed (a prepay is created, a close closes), then the socket is
+ *   destroyed without an answer: the caller cannot know, and must retry or query.
+ * - `'busy'`: the gateway's own "try again" answer: Alipay HTTP 200 `code 20000 isp.unknow-error`
+ *   (signed), WeChat same as `'500'`.
+ */
+export type SandboxFailure = '500' | 'drop' | 'busy';
+
+/**
+ * The failures asked for and not yet served, in order, per route.
+ *
+ * @example
+ * failures.add('wechat.prepay', 2, '500');
+ * failures.take('wechat.prepay'); // '500', then '500', then undefined
+ */
+export class ScheduledFailures {
+  private readonly queues = new Map<SandboxRoute, SandboxFailure[]>();
+
+  add(route: SandboxRoute, times: number, how: SandboxFailure): void {
+    const queue = this.queues.get(route) ?? [];
+    for (let i = 0; i < times; i += 1) queue.push(how);
+    this.queues.set(route, queue);
+  }
+
+  /** The failure for the next request on `route`, if one is due. */
+  take(route: SandboxRoute): SandboxFailure | undefined {
+    return this.queues.get(route)?.shift();
+  }
+}
