@@ -1,7 +1,7 @@
 // The alarms that tell a person when money is at risk, all to one SNS topic (its e-mail is the stage
 // param `alarmEmail`). Resolved by serverless.yml (`${file(infra/alarms.js)}`). Each alarm on a paynow
 // metric names one of the dimension sets the metric is published with (lib/metrics.ts): otherwise it
-// would watch a metric that never gets data. test/e2e/deploy.test.ts checks that. Missing data never
+// would watch a metric that never gets data. test/infra/package.test.ts checks that. Missing data never
 // breaches: a quiet shop is not an incident. README "Runbook" says what each one means and what to do.
 
 const { FUNCTION_NAMES } = require('./roles');

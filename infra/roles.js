@@ -1,6 +1,6 @@
 // One IAM role per function, each allowed only what its code path uses (and the platform does on its
 // behalf: its own log group, the sweeper's failure queue). Resolved by serverless.yml
-// (`${file(infra/roles.js)}`); test/e2e/deploy.test.ts checks every role against the AWS calls the
+// (`${file(infra/roles.js)}`); test/infra/roles.test.ts checks every role against the AWS calls the
 // functions really make in the integration tests. ARNs are built with ${AWS::Partition}, so the stack
 // deploys in the China partition (aws-cn) too.
 

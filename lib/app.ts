@@ -121,7 +121,7 @@ function once<T>(load: () => Promise<T>): () => Promise<T> {
 
 /** The gateway with the current keys, each call counted and timed by channel and operation. */
 function gatewayProxy(channel: Channel, get: () => Promise<PaymentGateway>): PaymentGateway {
-  async function measured<T>(operation: string, call: (gateway: PaymentGateway) => Promise<T>): Promise<T> {
+  async function measured<T>(operation: 'prepay' | 'query' | 'close', call: (gateway: PaymentGateway) => Promise<T>): Promise<T> {
     const gateway = await get();
     const started = performance.now();
     try {

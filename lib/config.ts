@@ -81,8 +81,11 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
 
 /** The environment is not what the functions need: fails the cold start. */
 export class ConfigError extends PaynowError {
+  static {
+    this.prototype.name = 'ConfigError';
+  }
+
   constructor(message: string) {
     super(message);
-    this.name = 'ConfigError';
   }
 }

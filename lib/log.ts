@@ -20,10 +20,33 @@ function scalars(fields: LogFields | undefined): LogFields {
   return Object.fromEntries(Object.entries(fields).filter(([, value]) => value === undefined || ['string', 'number', 'boolean'].includes(typeof value)));
 }
 
+/** A logged error: name, message, stack, a scalar `code` (ECONNRESET), and its cause chain. Nothing else. */
+interface LoggedError {
+  name: string;
+  message: string;
+  code?: string | number;
+  stack?: string;
+  cause?: LoggedError;
+}
+
+/**
+ * Only the fields above are kept: a library's error may carry the request it sent or the answer it
+ * got (alipay-sdk's carries the buyer's account) in properties that a generic formatter would copy.
+ */
+export function describeError(error: unknown, depth = 0): LoggedError {
+  if (!(error instanceof Error)) return { name: 'NonError', message: String(error) };
+  const code = (error as { code?: unknown }).code;
+  return {
+    name: error.name,
+    message: error.message,
+    ...(typeof code === 'string' || typeof code === 'number' ? { code } : {}),
+    stack: error.stack,
+    ...(error.cause !== undefined && depth < 5 ? { cause: describeError(error.cause, depth + 1) } : {}),
+  };
+}
+
 function write(level: 'info' | 'warn' | 'error', message: string, fields?: LogFields, error?: unknown): void {
-  // Powertools formats an Error as name, location, message, stack and its `cause` chain (with codes such as ECONNRESET).
-  const fault = error === undefined ? {} : { error: error instanceof Error ? error : new Error(String(error)) };
-  logger[level]({ message, ...scalars(fields), ...fault });
+  logger[level]({ message, ...scalars(fields), ...(error === undefined ? {} : { error: describeError(error) }) });
 }
 
 /**

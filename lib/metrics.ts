@@ -6,31 +6,47 @@ export const METRICS_NAMESPACE = 'Paynow';
 
 /**
  * The closed set of metrics, each with the dimension sets it is published under (`service` is always
- * added). An alarm must name one of these sets exactly: infra/alarms.js is checked against this list.
+ * added) and the values a dimension can take where they are a closed set. An alarm must name one of
+ * these sets exactly, with one of these values: infra/alarms.js is checked against this list.
  */
+const CHANNELS = ['wechat', 'alipay'] as const;
+
 export const METRIC_CATALOGUE = {
   /** POST /order/pay: `outcome` is `ok` or the error code answered; `method` the pay_method or `none`. */
-  PayRequest: { unit: MetricUnit.Count, dimensionSets: [['method', 'outcome']] },
-  /** One call to a gateway (`operation`: prepay, query, close). */
-  GatewayCall: { unit: MetricUnit.Count, dimensionSets: [['channel', 'operation'], ['channel']] },
+  PayRequest: { unit: MetricUnit.Count, dimensionSets: [['method', 'outcome']], values: {} },
+  /** One call to a gateway. */
+  GatewayCall: { unit: MetricUnit.Count, dimensionSets: [['channel', 'operation'], ['channel']], values: { channel: CHANNELS, operation: ['prepay', 'query', 'close'] } },
   /** A gateway call that failed: unreachable, timed out, a 5xx, an answer we could not verify. */
-  GatewayError: { unit: MetricUnit.Count, dimensionSets: [['channel', 'operation'], ['channel']] },
-  GatewayLatency: { unit: MetricUnit.Milliseconds, dimensionSets: [['channel', 'operation']] },
-  NotificationAccepted: { unit: MetricUnit.Count, dimensionSets: [['channel']] },
-  /** A notification answered with a refusal; `reason` as in lib/gateways/paymentGateway.ts (NotificationVerdict). */
-  NotificationRefused: { unit: MetricUnit.Count, dimensionSets: [['channel', 'reason'], ['reason'], []] },
-  /** What a payment the gateway vouches for did: captured, paid_late, duplicate, refund_required, mismatch, unknown_attempt. */
-  Completion: { unit: MetricUnit.Count, dimensionSets: [['outcome']] },
-  /** One sweeper run's attempts by `result`: paid, released, unwatched, waiting, failed. */
-  SweepAttempt: { unit: MetricUnit.Count, dimensionSets: [['result']] },
-  /** The stage's secret could not be read again; the keys already in use stay. */
-  SecretRefreshFailed: { unit: MetricUnit.Count, dimensionSets: [[]] },
+  GatewayError: { unit: MetricUnit.Count, dimensionSets: [['channel', 'operation'], ['channel']], values: { channel: CHANNELS, operation: ['prepay', 'query', 'close'] } },
+  GatewayLatency: { unit: MetricUnit.Milliseconds, dimensionSets: [['channel', 'operation']], values: { channel: CHANNELS, operation: ['prepay', 'query', 'close'] } },
+  NotificationAccepted: { unit: MetricUnit.Count, dimensionSets: [['channel']], values: { channel: CHANNELS } },
+  /** A notification answered with a refusal (lib/gateways/paymentGateway.ts, NotificationVerdict). */
+  NotificationRefused: {
+    unit: MetricUnit.Count,
+    dimensionSets: [['channel', 'reason'], ['reason'], []],
+    values: {
+      channel: CHANNELS,
+      reason: ['bad_signature', 'unknown_serial', 'stale', 'malformed', 'undecryptable', 'merchant_mismatch', 'missing_fields', 'unknown_attempt', 'amount_mismatch'],
+    },
+  },
+  /** What a payment the gateway vouches for did. */
+  Completion: { unit: MetricUnit.Count, dimensionSets: [['outcome']], values: { outcome: ['captured', 'paid_late', 'duplicate', 'refund_required', 'mismatch', 'unknown_attempt'] } },
+  /** One sweeper run's attempts by result. */
+  SweepAttempt: { unit: MetricUnit.Count, dimensionSets: [['result']], values: { result: ['paid', 'released', 'unwatched', 'failed'] } },
+  /** The stage secret could not be read again; the keys already in use stay. */
+  SecretRefreshFailed: { unit: MetricUnit.Count, dimensionSets: [[]], values: {} },
 } as const;
 
 type Catalogue = typeof METRIC_CATALOGUE;
 export type MetricName = keyof Catalogue;
-/** The dimensions of a metric: the keys of its fullest set. */
-export type MetricDimensions<N extends MetricName> = Record<Catalogue[N]['dimensionSets'][0][number], string>;
+type DimensionName<N extends MetricName> = Catalogue[N]['dimensionSets'][0][number];
+/**
+ * The dimensions of a metric: the keys of its fullest set, each limited to its closed set of values
+ * where the catalogue has one (an alarm names such a value, so a typo must not compile).
+ */
+export type MetricDimensions<N extends MetricName> = {
+  [K in DimensionName<N>]: K extends keyof Catalogue[N]['values'] ? (Catalogue[N]['values'][K] extends readonly string[] ? Catalogue[N]['values'][K][number] : string) : string;
+};
 
 const HIERARCHICAL_SETS_NOTE = /is defined as both a dimension set and dimension set/;
 

@@ -167,7 +167,7 @@ async function benchColdStarts(stack: Stack): Promise<void> {
   console.log(`\ncold starts: ${COLD_RUNS} runs each on Node ${process.versions.node}, each alternating with a bare \`node -e 0\` in the same ${process.env.BENCH_INHERIT_ENV === '1' ? "shell's" : 'clean'} environment.`);
   console.log('  Load the deployed bundle (--enable-source-maps), read config and the stage secret (from a file: the stubbed');
   console.log('  Secrets Manager), first invocation against the local database and sandbox gateway; all one fresh process.');
-  const rows: [ColdStartFunction, string][] = [['floor', await buildFloorFunction()], ...COLD_START_FUNCTIONS.map((fn): [ColdStartFunction, string] => [fn, join(entries[fn], 'handler.mjs')])];
+  const rows: [ColdStartFunction, string][] = [['floor', await buildFloorFunction()], ...COLD_START_FUNCTIONS.map((fn): [ColdStartFunction, string] => [fn, join(entries[fn], 'lambda.mjs')])];
   for (const [fn, entry] of rows) {
     const result = await measureColdStart(fn, entry, firstEvent, env, COLD_RUNS);
     console.log(`  ${fn.padEnd(14)} ${result.ratio.toFixed(2).padStart(5)}x bare node   (median ${result.medianMs.toFixed(0)} ms; bare node ${result.bareMs.toFixed(0)} ms)`);

@@ -1,5 +1,7 @@
 import { createApp } from '../../lib/app';
 import { notificationHandler } from '../../lib/http/notificationHandler';
 
+export const app = createApp();
+
 /** POST /notify/alipay: Alipay asynchronous notifications (a form). */
-export const handler = notificationHandler(createApp(), 'alipay');
+export const handler = notificationHandler(app, 'alipay');

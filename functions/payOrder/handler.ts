@@ -4,7 +4,7 @@ import { countPayRequests } from '../../lib/http/countPayRequests';
 import { payOrder } from '../../lib/pay/payOrder';
 import { parsePayOrderBody } from '../../lib/http/payRequest';
 
-const app = createApp();
+export const app = createApp();
 const deps = { store: app.store, gateways: app.gateways, fenPerPoint: app.config.fenPerPoint, payTimeoutMinutes: app.config.payTimeoutMinutes };
 
 /** POST /order/pay */

@@ -3,7 +3,7 @@ import { apiHandler } from '../../lib/http/apiHandler';
 import { parseOrderIdQuery } from '../../lib/http/payRequest';
 import { getPayStatus } from '../../lib/pay/payStatus';
 
-const app = createApp();
+export const app = createApp();
 
 /** GET /order/pay/status?order_id=N */
 export const handler = apiHandler(

@@ -6,7 +6,7 @@ import { log, logger } from '../../lib/log';
 import { metrics } from '../../lib/metrics';
 import { DEFAULT_SWEEP, sweepOpenAttempts, type SweepReport } from '../../lib/pay/sweep';
 
-const app = createApp();
+export const app = createApp();
 
 /**
  * Every minute: settles open attempts at their gateway, releases the expired ones. A run that throws

@@ -30,15 +30,15 @@ export type ErrorCode = keyof typeof ERRORS;
 
 /**
  * The base of every error paynow throws on purpose: named after what it means, keeping the error
- * that caused it (`cause`), which the logs print as a chain. Subclasses set `name` themselves: class
- * names do not survive minification.
+ * that caused it (`cause`), which the logs print as a chain. Each class names itself on its
+ * prototype, in a static block: class names do not survive minification, and a name set in the
+ * constructor would come after the stack trace's first line was written.
  *
  * @example throw new GatewayError('wechat query failed', { cause: error })
  */
 export class PaynowError extends Error {
-  constructor(message: string, options?: ErrorOptions) {
-    super(message, options);
-    this.name = 'PaynowError';
+  static {
+    this.prototype.name = 'PaynowError';
   }
 }
 
@@ -50,11 +50,14 @@ export class PaynowError extends Error {
  * @example throw new PayError('GATEWAY_ERROR', undefined, { cause: gatewayError })
  */
 export class PayError extends PaynowError {
+  static {
+    this.prototype.name = 'PayError';
+  }
+
   readonly code: ErrorCode;
 
   constructor(code: ErrorCode, detail?: string, options?: ErrorOptions) {
     super(detail ? `${ERRORS[code]}(${detail})` : ERRORS[code], options);
-    this.name = 'PayError';
     this.code = code;
   }
 }
@@ -65,8 +68,11 @@ export class PayError extends PaynowError {
  * notification is answered so that the gateway sends it again, and the sweeper asks meanwhile.
  */
 export class AttemptInFlight extends PaynowError {
+  static {
+    this.prototype.name = 'AttemptInFlight';
+  }
+
   constructor(readonly outTradeNo: string) {
     super(`attempt ${outTradeNo} is still being created at its gateway`);
-    this.name = 'AttemptInFlight';
   }
 }

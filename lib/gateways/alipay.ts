@@ -104,7 +104,18 @@ export class AlipayGateway implements PaymentGateway {
         { validateSign: true },
       )) as AlipayResult;
     } catch (error) {
-      throw new GatewayError(`alipay ${method}: ${(error as Error).name}`, { cause: error });
+      throw new GatewayError(`alipay ${method}: ${(error as Error).name}`, { cause: sdkFailure(error) });
     }
   }
+}
+
+/**
+ * What may be logged of an alipay-sdk error: its kind, code, HTTP status and trace id. Its message and
+ * `responseDataRaw` can hold the whole answer, the buyer's Alipay account included.
+ */
+function sdkFailure(error: unknown): Error {
+  const { name, code, traceId, responseHttpStatus } = (error ?? {}) as { name?: string; code?: string; traceId?: string; responseHttpStatus?: number };
+  const described = new Error([name ?? 'Error', code && `code ${code}`, responseHttpStatus && `HTTP ${responseHttpStatus}`, traceId && `traceId ${traceId}`].filter(Boolean).join(', '));
+  described.name = name ?? 'Error';
+  return described;
 }

@@ -87,30 +87,39 @@ export interface NotificationChannel {
 
 /** The gateway could not be reached or answered something unexpected: nothing is known to have happened. */
 export class GatewayError extends PaynowError {
+  static {
+    this.prototype.name = 'GatewayError';
+  }
+
   constructor(message: string, options?: ErrorOptions) {
     super(message, options);
-    this.name = 'GatewayError';
   }
 }
 
 /** The gateway says this trade is already paid, so it cannot be closed or paid again. */
 export class TradeAlreadyPaid extends PaynowError {
+  static {
+    this.prototype.name = 'TradeAlreadyPaid';
+  }
+
   constructor(
     readonly outTradeNo: string,
     options?: ErrorOptions,
   ) {
     super(`trade ${outTradeNo} is already paid`, options);
-    this.name = 'TradeAlreadyPaid';
   }
 }
 
 /** The gateway closed this trade: it can no longer be paid, nor prepaid again. */
 export class TradeClosed extends PaynowError {
+  static {
+    this.prototype.name = 'TradeClosed';
+  }
+
   constructor(
     readonly outTradeNo: string,
     options?: ErrorOptions,
   ) {
     super(`trade ${outTradeNo} is closed`, options);
-    this.name = 'TradeClosed';
   }
 }

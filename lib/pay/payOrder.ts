@@ -54,6 +54,7 @@ async function payOrderOnce(deps: PayOrderDeps, userId: number, input: PayOrderI
   if (!address) throw new PayError('ADDRESS_NOT_FOUND');
 
   const open = order.status === 'paying' ? order.openAttempt : undefined;
+  if (open) log.bind({ out_trade_no: open.outTradeNo });
   const availablePoints = (account?.available ?? 0) + (open?.points ?? 0);
   const quote = quoteOrder(order, input, availablePoints, deps.fenPerPoint);
   const now = (deps.now ?? systemClock)();

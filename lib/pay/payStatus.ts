@@ -30,6 +30,7 @@ export async function getPayStatus(deps: CompletePaymentDeps, userId: number, or
   if (!order || order.userId !== userId) throw new PayError('ORDER_NOT_FOUND');
 
   const now = (deps.now ?? systemClock)().getTime();
+  if (attempt) log.bind({ out_trade_no: attempt.outTradeNo });
   const pending = order.status === 'paying' && attempt?.status === 'open' ? attempt : undefined;
   if (pending && now - Date.parse(pending.createdAt) > QUERY_AFTER_MS) {
     try {

@@ -31,7 +31,10 @@ export function secretFetcherFor(secretId: string): SecretFetcher {
 function secretsManagerFetcher(secretId: string): SecretFetcher {
   let provider: Promise<import('@aws-lambda-powertools/parameters/secrets').SecretsProvider> | undefined;
   return async () => {
-    provider ??= import('@aws-lambda-powertools/parameters/secrets').then(({ SecretsProvider }) => new SecretsProvider());
+    // The SDK waits forever by default; a stuck connection must fail fast (cachedSecret also times out).
+    provider ??= import('@aws-lambda-powertools/parameters/secrets').then(
+      ({ SecretsProvider }) => new SecretsProvider({ clientConfig: { requestHandler: { connectionTimeout: 1_000, requestTimeout: 2_000 } } }),
+    );
     let value: unknown;
     try {
       value = await (await provider).get(secretId, { forceFetch: true });

@@ -29,12 +29,15 @@ export interface AttemptChange {
 
 /** The write lost against a concurrent change: `points` the balance, `state` the order or attempt. */
 export class WriteConflict extends PaynowError {
+  static {
+    this.prototype.name = 'WriteConflict';
+  }
+
   constructor(
     readonly part: 'points' | 'state',
     options?: ErrorOptions,
   ) {
     super(`conditional write failed on ${part}`, options);
-    this.name = 'WriteConflict';
   }
 }
 

@@ -181,11 +181,30 @@ describe('the packaged prod stack', () => {
         const dimensions = metric.Dimensions as { Name: string; Value: string }[];
         expect(dimensions.find((d) => d.Name === 'service')?.Value).toBe('paynow-prod');
         const names = dimensions.map((d) => d.Name).filter((n) => n !== 'service').sort();
-        const published = METRIC_CATALOGUE[metric.MetricName as MetricName]?.dimensionSets.map((set) => [...set].sort());
+        const catalogued = METRIC_CATALOGUE[metric.MetricName as MetricName];
+        const published = catalogued?.dimensionSets.map((set) => [...set].sort());
         expect({ id, names, published: published?.some((set) => JSON.stringify(set) === JSON.stringify(names)) }).toEqual({ id, names, published: true });
+        // And every value is one the code publishes: an alarm on a value never sent would never fire.
+        for (const { Name, Value } of dimensions.filter((d) => d.Name !== 'service')) {
+          const values = (catalogued.values as Record<string, readonly string[]>)[Name];
+          expect({ id, Name, Value, known: values?.includes(Value) }).toEqual({ id, Name, Value, known: true });
+        }
       }
     }
     expect(paynowMetrics).toBe(10);
+  });
+
+  it('fails the cold start of a function whose stage secret is missing, naming it', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'paynow-cold-'));
+    await run('python3', ['-c', 'import sys,zipfile; zipfile.ZipFile(sys.argv[1]).extractall(sys.argv[2])', join(plain.dir, 'payOrder.zip'), dir]);
+    const entry = join(dir, 'functions', 'payOrder', 'lambda.mjs');
+    const env = { PATH: process.env.PATH ?? '', TABLE_NAME: 'paynow-prod', SECRET_ID: 'file:/nonexistent/secret.json', NOTIFY_BASE_URL: 'https://pay.example.com', WECHAT_APPID: 'wx1', WECHAT_MCHID: '1', ALIPAY_APP_ID: '2', ALIPAY_SELLER_ID: '3', AWS_REGION: 'ap-east-1' };
+    const started = await run(process.execPath, ['--enable-source-maps', '--input-type=module', '-e', `await import(${JSON.stringify(entry)}); console.log('started')`], { env }).then(
+      () => 'started',
+      (error: { stderr: string }) => error.stderr,
+    );
+    // The stack is mapped to the TypeScript source (the bundle ships its source maps).
+    expect(started).toMatch(/SecretError\]?: secret file \/nonexistent\/secret.json cannot be read: ENOENT\n\s+at .*lib\/secrets\/secretSources.ts/);
   });
 
   it('zips each function with only its own entry and the chunks it can reach, within its size budget', () => {
@@ -203,7 +222,7 @@ describe('the packaged prod stack', () => {
           const pattern = dynamic ? /(?:from|import|import\()\s*"\.\/([\w-]+\.mjs)"/g : /(?:from|import)\s*"\.\/([\w-]+\.mjs)"/g;
           for (const [, next] of text.matchAll(pattern)) visit(next);
         };
-        visit('handler.mjs');
+        visit('lambda.mjs');
         return seen;
       };
       const all = reach(true);

@@ -80,9 +80,13 @@ describe('the stage secret in a running app', () => {
 
   it('fails every request naming the field while no good secret was ever read, and recovers once it is fixed', async () => {
     const document = sandboxStageSecret(stack.credentials);
-    const { app, rotate } = appWithSecret({ ...document, alipay: { ...document.alipay, alipay_public_key: undefined } });
+    const { app, rotate, advance, fetches } = appWithSecret({ ...document, alipay: { ...document.alipay, alipay_public_key: undefined } });
     await expect(app.ready()).rejects.toThrow(/alipay\.alipay_public_key: is required/);
     rotate(document);
+    // Within a second the same error is answered without asking Secrets Manager again.
+    await expect(app.ready()).rejects.toThrow(/alipay\.alipay_public_key: is required/);
+    expect(fetches()).toBe(1);
+    advance(1_000);
     await expect(app.ready()).resolves.toBeUndefined();
   });
 });

@@ -2,18 +2,19 @@ import { cachedSecret } from '../../../lib/secrets/cachedSecret';
 
 /** A fetcher whose answers the test sets, counting its calls. */
 function fakeSecretsManager(initial: string) {
-  const state = { text: initial, failWith: undefined as Error | undefined, calls: 0 };
+  const state = { text: initial, failWith: undefined as Error | undefined, hang: false, calls: 0 };
   return {
     state,
     fetch: async () => {
       state.calls++;
+      if (state.hang) return new Promise<string>(() => undefined);
       if (state.failWith) throw state.failWith;
       return state.text;
     },
   };
 }
 
-function setup(initial = '{"version":1}', options: { retryAfterMs?: number } = {}) {
+function setup(initial = '{"version":1}', options: { retryAfterMs?: number; fetchTimeoutMs?: number; firstReadRetryMs?: number } = {}) {
   let now = 1_000_000;
   const source = fakeSecretsManager(initial);
   const failures: unknown[] = [];
@@ -26,6 +27,8 @@ function setup(initial = '{"version":1}', options: { retryAfterMs?: number } = {
     },
     maxAgeMs: 300_000,
     retryAfterMs: options.retryAfterMs,
+    fetchTimeoutMs: options.fetchTimeoutMs,
+    firstReadRetryMs: options.firstReadRetryMs,
     onRefreshFailure: (error) => failures.push(error),
     now: () => now,
   });
@@ -91,10 +94,34 @@ describe('cachedSecret', () => {
     expect(String(failures[0])).toContain('version: is required');
   });
 
-  it('throws when there has never been a good value, and tries again on the next call', async () => {
-    const { secret, source } = setup('{"versoin":1}');
+  it('throws when there has never been a good value, repeats that error for a moment, then asks again', async () => {
+    const { secret, source, advance } = setup('{"versoin":1}', { firstReadRetryMs: 1_000 });
     await expect(secret.get()).rejects.toThrow('version: is required');
     source.state.text = '{"version":1}';
+    advance(999);
+    await expect(secret.get()).rejects.toThrow('version: is required');
+    expect(source.state.calls).toBe(1);
+    advance(1);
     expect(await secret.get()).toEqual({ version: 1 });
   });
+
+  it('a fetch that never answers counts as failed after the time limit: the keys in use stay, nothing waits forever', async () => {
+    const { secret, source, failures, advance } = setup('{"version":1}', { fetchTimeoutMs: 20 });
+    await secret.get();
+    advance(300_000);
+    source.state.hang = true;
+    expect(await secret.get()).toEqual({ version: 1 });
+    expect(String(failures[0])).toContain('not read within 20 ms');
+    // Paused after the failure, then asked again: still hanging, still answered.
+    advance(30_000);
+    expect(await secret.get()).toEqual({ version: 1 });
+    expect(source.state.calls).toBe(3);
+  });
+
+  it('without any value, a fetch that never answers fails the call after the time limit', async () => {
+    const { secret, source } = setup('{"version":1}', { fetchTimeoutMs: 20 });
+    source.state.hang = true;
+    await expect(secret.get()).rejects.toThrow('not read within 20 ms');
+  });
+
 });
