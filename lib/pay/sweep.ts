@@ -51,10 +51,10 @@ export async function sweepOpenAttempts(deps: CompletePaymentDeps, options: Swee
   const now = (deps.now ?? systemClock)();
   // Elapsed time of this run (the function's own deadline), not the clock the decisions use.
   const started = performance.now();
-  // Open attempts are indexed by expiry; one created `quietMs` ago expires at now + timeout - quietMs.
-  const createdBy = new Date(now.getTime() + options.payTimeoutMinutes * 60_000 - options.quietMs).toISOString();
+  // Open attempts are indexed by expiry: those created `quietMs` ago or earlier expire by now + timeout - quietMs.
+  const quietExpiresBy = new Date(now.getTime() + options.payTimeoutMinutes * 60_000 - options.quietMs).toISOString();
   const expiredBy = new Date(now.getTime() - options.watchAfterExpiryMs).toISOString();
-  const [open, watched] = await Promise.all([deps.store.findOpenAttempts(createdBy, options.limit), deps.store.findWatchedAttempts(expiredBy, options.limit)]);
+  const [open, watched] = await Promise.all([deps.store.findOpenAttempts(quietExpiresBy, options.limit), deps.store.findWatchedAttempts(expiredBy, options.limit)]);
   const work: [Attempt, (attempt: Attempt) => Promise<Result>][] = [
     ...open.map((a): [Attempt, (attempt: Attempt) => Promise<Result>] => [a, (attempt) => sweepOpen(deps, attempt, now)]),
     ...watched.map((a): [Attempt, (attempt: Attempt) => Promise<Result>] => [a, (attempt) => recheckReleased(deps, attempt)]),
