@@ -2,12 +2,16 @@ import { createVerify } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { DEMO_FIXTURE_FILE, DEMO_REQUESTS } from '../../scripts/local/demo';
 import { startOffline, type Offline } from '../../scripts/local/offline';
-import { sendNotificationForPaidTrade } from '../../scripts/sandbox/notifications';
+import { buildPaymentNotificationForTrade } from '../../scripts/sandbox/notifications';
+import { fetchInContract } from '../support/contract';
 import { freePort } from '../support/ports';
 import { startTestStack, type TestStack } from '../support/stack';
 import { tableState } from '../support/tableState';
 
-/** Real HTTP through serverless offline: the bundled function, the offline API Gateway, dynalite and the sandbox. */
+/**
+ * Real HTTP through serverless offline: the bundled function, the offline API Gateway, dynalite and the
+ * sandbox. Every reply is checked against the API contract, docs/openapi.yaml (`fetchInContract`).
+ */
 let stack: TestStack;
 let offline: Offline;
 
@@ -24,8 +28,17 @@ afterAll(async () => {
 });
 
 async function post(path: string, headers: Record<string, string>, body: string) {
-  const response = await fetch(`${offline.url}${path}`, { method: 'POST', headers, body });
-  return { status: response.status, body: (await response.json()) as { status: number; msg: string; code?: string; data: any } };
+  const reply = await fetchInContract(`${offline.url}${path}`, { method: 'POST', headers, body });
+  return { status: reply.status, body: reply.json<{ status: number; msg: string; code?: string; data: any }>() };
+}
+
+/** What the gateway does for a paid trade: sends its signed notification to the trade's notify_url. */
+async function deliverNotification(outTradeNo: string) {
+  const trade = stack.gateway.trade(outTradeNo);
+  if (!trade?.notifyUrl) throw new Error(`no notify_url for ${outTradeNo}`);
+  const { headers, body } = buildPaymentNotificationForTrade(trade, stack.gateway.credentials);
+  const reply = await fetchInContract(trade.notifyUrl, { method: 'POST', headers, body });
+  return { url: trade.notifyUrl, status: reply.status, body: reply.text };
 }
 
 describe('the demo curls npm start prints', () => {
@@ -93,13 +106,13 @@ describe('the local walk-through: pay, the gateway notifies, status', () => {
     const outTradeNo = paid.body.data.out_trade_no as string;
     if (channel === 'alipay') stack.gateway.registerAlipayOrder(paid.body.data.pay_param);
     stack.gateway.pay(outTradeNo);
-    const delivery = await sendNotificationForPaidTrade(stack.gateway, outTradeNo);
+    const delivery = await deliverNotification(outTradeNo);
     expect(delivery.url).toBe(`${offline.url}/notify/${channel}`);
     // The whole delivery is compared so that a failure shows what the endpoint answered.
     expect({ status: delivery.status, body: delivery.body }).toEqual(channel === 'wechat' ? { status: 204, body: '' } : { status: 200, body: 'success' });
 
-    const response = await fetch(`${offline.url}/order/pay/status?order_id=${body.order_id}`, { headers: { token: 'demo-1001' } });
-    expect(await response.json()).toEqual({
+    const status = await fetchInContract(`${offline.url}/order/pay/status?order_id=${body.order_id}`, { headers: { token: 'demo-1001' } });
+    expect(status.json()).toEqual({
       status: 200,
       msg: 'ok',
       data: {
@@ -117,11 +130,11 @@ describe('the local walk-through: pay, the gateway notifies, status', () => {
   it('a forged notification over HTTP is refused and changes nothing', async () => {
     const state = tableState(stack);
     const before = await state.snapshot();
-    const response = await fetch(`${offline.url}/notify/wechat`, { method: 'POST', headers: { 'content-type': 'application/json', 'wechatpay-serial': 'x' }, body: '{}' });
-    expect(response.status).toBe(401);
-    expect(await response.json()).toMatchObject({ code: 'FAIL' });
-    const alipay = await fetch(`${offline.url}/notify/alipay`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: 'out_trade_no=1&sign=x' });
-    expect(await alipay.text()).toBe('fail');
+    const wechat = await fetchInContract(`${offline.url}/notify/wechat`, { method: 'POST', headers: { 'content-type': 'application/json', 'wechatpay-serial': 'x' }, body: '{}' });
+    expect(wechat.status).toBe(401);
+    expect(wechat.json()).toMatchObject({ code: 'FAIL' });
+    const alipay = await fetchInContract(`${offline.url}/notify/alipay`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: 'out_trade_no=1&sign=x' });
+    expect(alipay.text).toBe('fail');
     expect(await state.snapshot()).toEqual(before);
     state.close();
   });
