@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import type { APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import { DEMO_FIXTURE_FILE } from '../../scripts/local/demo';
 import { lambdaContext } from '../../scripts/local/httpEvents';
-import { startTestStack, type TestStack } from '../support/stack';
+import { expectBalancedBooksThenClose, startTestStack, type TestStack } from '../support/stack';
 
 /**
  * Every sample event in events/ (what `npm run invoke -- FUNCTION events/FILE.json` sends) replayed
@@ -32,10 +32,7 @@ beforeAll(async () => {
   await stack.seed(JSON.parse(readFileSync(DEMO_FIXTURE_FILE, 'utf8')));
   Object.assign(process.env, stack.env);
 });
-afterAll(async () => {
-  expect((await stack.reconcile()).problems).toEqual([]);
-  await stack.close();
-});
+afterAll(() => expectBalancedBooksThenClose(stack));
 
 it('every sample event has an expected answer here', () => {
   expect(readdirSync(EVENTS).filter((f) => f.endsWith('.json')).sort()).toEqual(Object.keys(EXPECTED).sort());

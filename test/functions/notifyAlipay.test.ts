@@ -1,4 +1,4 @@
-import { startTestStack, type TestStack } from '../support/stack';
+import { expectBalancedBooksThenClose, startTestStack, type TestStack } from '../support/stack';
 import { tableState } from '../support/tableState';
 import { alipayFields, givenUser, notifyHandlers, pay, sendAlipay, signedAlipay } from '../support/world';
 
@@ -12,11 +12,7 @@ beforeAll(async () => {
   state = tableState(stack);
   handler = (await notifyHandlers(stack)).alipay;
 });
-afterAll(async () => {
-  expect((await stack.reconcile()).problems).toEqual([]);
-  state.close();
-  await stack.close();
-});
+afterAll(() => expectBalancedBooksThenClose(stack, () => state.close()));
 
 /** An open Alipay + points attempt: 300 points held, 85.00 in cash. */
 async function openAttempt() {

@@ -1,5 +1,5 @@
 import { generateKeyPairSync } from 'node:crypto';
-import { startTestStack, type TestStack } from '../support/stack';
+import { expectBalancedBooksThenClose, startTestStack, type TestStack } from '../support/stack';
 import { captureOutput, metricLines } from '../support/logs';
 import { tableState } from '../support/tableState';
 import { givenUser, notifyHandlers, pay, sendWechat, signedWechat, wechatTransaction } from '../support/world';
@@ -14,11 +14,7 @@ beforeAll(async () => {
   state = tableState(stack);
   handler = (await notifyHandlers(stack)).wechat;
 });
-afterAll(async () => {
-  expect((await stack.reconcile()).problems).toEqual([]);
-  state.close();
-  await stack.close();
-});
+afterAll(() => expectBalancedBooksThenClose(stack, () => state.close()));
 
 /** An open WeChat + points attempt (800 points held, 80.00 cash) whose trade the sandbox then marks paid. */
 async function paidAtGateway() {
@@ -100,6 +96,17 @@ describe('refused notifications change nothing and ask WeChat to send again', ()
     const genuine = JSON.parse(signedWechat(stack, wechatTransaction(stack, outTradeNo)).body);
     const sealed = Buffer.from(genuine.resource.ciphertext, 'base64');
     sealed[5] ^= 1;
+    genuine.resource.ciphertext = sealed.toString('base64');
+    const { wechatSignatureHeaders } = await import('../../scripts/sandbox/notifications');
+    const body = JSON.stringify(genuine);
+    await expectRefused({ headers: wechatSignatureHeaders(stack.credentials.wechat, body), body }, 400);
+  });
+
+  it('a tampered authentication tag, the ciphertext itself intact and the body signed', async () => {
+    const { outTradeNo } = await paidAtGateway();
+    const genuine = JSON.parse(signedWechat(stack, wechatTransaction(stack, outTradeNo)).body);
+    const sealed = Buffer.from(genuine.resource.ciphertext, 'base64');
+    sealed[sealed.length - 1] ^= 1; // the last byte of the 16-byte GCM tag
     genuine.resource.ciphertext = sealed.toString('base64');
     const { wechatSignatureHeaders } = await import('../../scripts/sandbox/notifications');
     const body = JSON.stringify(genuine);

@@ -1,7 +1,7 @@
 import type { APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import { getPayStatus } from '../../lib/pay/payStatus';
 import { httpEvent, lambdaContext } from '../../scripts/local/httpEvents';
-import { startTestStack, type TestStack } from '../support/stack';
+import { expectBalancedBooksThenClose, startTestStack, type TestStack } from '../support/stack';
 import { tableState } from '../support/tableState';
 import { givenUser, pay } from '../support/world';
 
@@ -15,11 +15,7 @@ beforeAll(async () => {
   Object.assign(process.env, stack.env);
   ({ handler } = (await import('../../functions/payStatus/handler')) as never);
 });
-afterAll(async () => {
-  expect((await stack.reconcile()).problems).toEqual([]);
-  state.close();
-  await stack.close();
-});
+afterAll(() => expectBalancedBooksThenClose(stack, () => state.close()));
 
 async function status(token: string, query: Record<string, string>) {
   const response = await handler(httpEvent({ method: 'GET', path: '/order/pay/status', headers: { token }, query }), lambdaContext);

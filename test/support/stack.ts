@@ -68,3 +68,16 @@ export async function startTestStack(options: { notifyBaseUrl?: string; env?: Re
     },
   };
 }
+
+/**
+ * The end of every suite on a stack: its books must balance (reconcile finds no problem), and the
+ * stack is closed whatever reconcile says, so a failure fails the suite instead of leaving jest hanging.
+ */
+export async function expectBalancedBooksThenClose(stack: TestStack, ...alsoClose: (() => unknown)[]): Promise<void> {
+  try {
+    expect((await stack.reconcile()).problems).toEqual([]);
+  } finally {
+    for (const close of alsoClose) await close();
+    await stack.close();
+  }
+}

@@ -99,6 +99,13 @@ describe('points cover the total: only points', () => {
     expect(quoteOrder(o, req({ method: PayMethod.POINTS, points: 5001, priceFen: 0 }), 5001, 2)).toMatchObject({ requiredPoints: 5001, cashFen: 0 });
     expect(refusal(() => quoteOrder(o, req({ method: PayMethod.POINTS, points: 5001, priceFen: 0 }), 5000, 2))).toBe('INTEGRAL_NOT_ENOUGH');
   });
+
+  it('rounds up even a small remainder, where rounding to the nearest would go down', () => {
+    // 100.01 yuan at 10 fen a point: 1000.1 -> 1001 points (nearest would be 1000 and lose a fen)
+    const o = order({ goodsFen: 8801 });
+    expect(quoteOrder(o, req({ method: PayMethod.POINTS, points: 1001, priceFen: 0 }), 1001, 10)).toMatchObject({ requiredPoints: 1001 });
+    expect(refusal(() => quoteOrder(o, req({ method: PayMethod.POINTS, points: 1000, priceFen: 0 }), 1001, 10))).toBe('INTEGRAL_MISMATCH');
+  });
 });
 
 describe('points do not cover the total: a gateway is needed', () => {

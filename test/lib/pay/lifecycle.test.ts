@@ -1,10 +1,16 @@
 import { completePayment, type CompletePaymentDeps } from '../../../lib/pay/completePayment';
 import { DEFAULT_SWEEP, sweepOpenAttempts } from '../../../lib/pay/sweep';
 import type { GatewayPayment } from '../../../lib/domain/model';
-import { startTestStack, type TestStack } from '../../support/stack';
+import { expectBalancedBooksThenClose, startTestStack, type TestStack } from '../../support/stack';
 import { tableState } from '../../support/tableState';
 import { givenUser, pay, payDeps } from '../../support/world';
 import { captureOutput, metricLines } from '../../support/logs';
+import { UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import type { PaymentGateway } from '../../../lib/gateways/paymentGateway';
+import { getPayStatus } from '../../../lib/pay/payStatus';
+import { createDocumentClient } from '../../../lib/store/dynamoClient';
+import { keys } from '../../../lib/store/keys';
+import { TABLE } from '../../support/stack';
 
 /** The attempt lifecycle: late payments, the sweeper, races between them, and crashes between steps. */
 let stack: TestStack;
@@ -16,15 +22,23 @@ beforeAll(async () => {
   state = tableState(stack);
   deps = { store: stack.app.store, gateways: stack.app.gateways };
 });
-afterAll(async () => {
-  expect((await stack.reconcile()).problems).toEqual([]);
-  state.close();
-  await stack.close();
-});
+afterAll(() => expectBalancedBooksThenClose(stack, () => state.close()));
 
 const MINUTE = 60_000;
 const sweepAt = (ms: number, over: Partial<CompletePaymentDeps> = {}) =>
   sweepOpenAttempts({ ...deps, ...over, now: () => new Date(Date.now() + ms) }, { ...DEFAULT_SWEEP, payTimeoutMinutes: 30 });
+
+/** The shop closes the order in its own system (as it did before paynow took commands). */
+async function closeOrderByHand(orderId: number) {
+  const db = createDocumentClient(stack.dynamo.endpoint);
+  await db.send(new UpdateCommand({ TableName: TABLE, Key: keys.order(orderId), UpdateExpression: 'SET #s = :closed REMOVE open_attempt', ExpressionAttributeNames: { '#s': 'status' }, ExpressionAttributeValues: { ':closed': 'closed' } }));
+  db.destroy();
+}
+
+/** Back to a clean, unpaid order so reconcile's books stay consistent for the suite. */
+async function reopenOrder(user: { userId: number; orderId: number }) {
+  await stack.seed({ users: [{ user_id: user.userId, integral: 0, tokens: [] }], orders: [{ order_id: user.orderId, user_id: user.userId, goods_name: 'x', goods_price: '88.00', free_shipping: true }] });
+}
 
 /** The payment the sandbox now reports for a trade it was told to pay. */
 function paymentOf(outTradeNo: string): GatewayPayment {
@@ -111,6 +125,33 @@ describe('payments that arrive where no one expects them', () => {
     expect(await completePayment(deps, { channel: 'wechat', outTradeNo: attempt.outTradeNo, transactionId: 't', amountFen: 8801, paidAt: 'x' })).toBe('mismatch');
     expect(await completePayment(deps, { channel: 'alipay', outTradeNo: attempt.outTradeNo, transactionId: 't', amountFen: 8800, paidAt: 'x' })).toBe('mismatch');
     expect(await state.snapshot()).toEqual(before);
+  });
+});
+
+describe('payments the order cannot take', () => {
+  it('money for the open attempt of an order the shop closed meanwhile is a refund case, and its held points go back', async () => {
+    const user = await givenUser(stack, 1000);
+    const attempt = await pay(stack, user, { method: 4, points: 800, priceFen: 8000 });
+    await closeOrderByHand(user.orderId);
+    expect(await completePayment(deps, paymentOf(attempt.outTradeNo))).toBe('refund_required');
+    expect(await state.attempt(attempt.outTradeNo)).toMatchObject({ status: 'refund_required' });
+    expect(await state.account(user.userId)).toMatchObject({ integral_available: 1000, integral_held: 0, integral_spent: 0 });
+    expect((await state.ledger(user.userId)).map((e) => e.kind).sort()).toEqual(['hold', 'release']);
+    await reopenOrder(user);
+  });
+
+  it.each([
+    ['the sweeper', async (over: Partial<CompletePaymentDeps>) => sweepAt(3 * MINUTE, over)],
+    ['a status check', async (over: Partial<CompletePaymentDeps>, user?: { userId: number; orderId: number }) => getPayStatus({ ...deps, ...over, now: () => new Date(Date.now() + 2 * MINUTE) }, user!.userId, user!.orderId)],
+  ])('a signed "paid" answer of another amount, found by %s, captures nothing', async (_title, ask) => {
+    const user = await givenUser(stack, 1000);
+    const attempt = await pay(stack, user, { method: 4, points: 800, priceFen: 8000 });
+    const before = await state.snapshot();
+    // What the gateway would sign for a trade paid at 1.00 instead of 80.00.
+    const lying: PaymentGateway = { ...stack.app.gateways.wechat, queryTrade: async () => ({ state: 'paid', transactionId: '4200-other-amount', amountFen: 100, paidAt: '2026-11-29T10:00:00+08:00' }) };
+    await ask({ gateways: { ...stack.app.gateways, wechat: lying } }, user);
+    expect(await state.snapshot()).toEqual(before);
+    expect(await state.attempt(attempt.outTradeNo)).toMatchObject({ status: 'open' });
   });
 });
 

@@ -3,7 +3,7 @@ import { PayError, type ErrorCode } from '../../../lib/domain/errors';
 import type { WechatPayParam } from '../../../lib/gateways/paymentGateway';
 import { payOrder, type PayOrderDeps, type PayOrderResult } from '../../../lib/pay/payOrder';
 import type { PayOrderInput } from '../../../lib/pay/payOrder';
-import { startTestStack, type TestStack } from '../../support/stack';
+import { expectBalancedBooksThenClose, startTestStack, type TestStack } from '../../support/stack';
 import { tableState } from '../../support/tableState';
 import { givenUser as givenUserOf } from '../../support/world';
 
@@ -16,11 +16,7 @@ beforeAll(async () => {
   state = tableState(stack);
   deps = { store: stack.app.store, gateways: stack.app.gateways, fenPerPoint: 1, payTimeoutMinutes: 30 };
 });
-afterAll(async () => {
-  expect((await stack.reconcile()).problems).toEqual([]);
-  state.close();
-  await stack.close();
-});
+afterAll(() => expectBalancedBooksThenClose(stack, () => state.close()));
 
 const givenUser = (integral: number, goods?: string[], freight?: string) => givenUserOf(stack, integral, goods, freight);
 
@@ -147,6 +143,16 @@ describe('refusals change nothing', () => {
 });
 
 describe('paying again while an attempt is open', () => {
+  it('with the same method and points but the merchant courier instead of collect-on-delivery, opens a new attempt that charges the freight', async () => {
+    const u = await givenUser(1000, ['88.00'], '12.00');
+    const first = await payOrder(deps, u.userId, input(u.orderId, u.addressId, { method: 4, points: 800, priceFen: 8000, freightMode: 2, freightKey: 1 }));
+    const second = await payOrder(deps, u.userId, input(u.orderId, u.addressId, { method: 4, points: 800, priceFen: 9200, freightMode: 2, freightKey: 2 }));
+    expect(second.outTradeNo).not.toBe(first.outTradeNo);
+    expect(await state.attempt(second.outTradeNo)).toMatchObject({ status: 'open', cash_fen: 9200, points: 800 });
+    expect(await state.attempt(first.outTradeNo)).toMatchObject({ status: 'superseded' });
+    expect(stack.gateway.trade(second.outTradeNo)).toMatchObject({ amountFen: 9200 });
+  });
+
   it('the same choice returns the same attempt and prepay id, holding the points once', async () => {
     const u = await givenUser(1000);
     const choice = input(u.orderId, u.addressId, { method: 4, points: 800, priceFen: 8000 });

@@ -1,4 +1,4 @@
-import { UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { DeleteCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { createDocumentClient } from '../../../lib/store/dynamoClient';
 import { keys } from '../../../lib/store/keys';
 import { startTestStack, TABLE, type TestStack } from '../../support/stack';
@@ -47,6 +47,25 @@ it('flags a paid attempt its order does not record (a lost payment), and a payin
   expect(problems).toContain(`attempt ${attempt.outTradeNo}: paid but its order is not paid by it`);
   expect(problems).toContain(`order ${user.orderId}: paying with ${attempt.outTradeNo}, which is paid`);
   await stack.seed({ users: [{ user_id: user.userId, integral: 0, tokens: [] }], orders: [{ order_id: user.orderId, user_id: user.userId, goods_name: 'x', goods_price: '88.00', free_shipping: true }] });
+});
+
+it('flags a paid order whose paid attempt is not paid', async () => {
+  const user = await givenUser(stack, 0);
+  const attempt = await pay(stack, user, { method: 1 });
+  await stack.app.store.captureAttempt((await stack.app.store.getAttempt(attempt.outTradeNo))!, { channel: 'wechat', outTradeNo: attempt.outTradeNo, transactionId: 'tx', amountFen: 8800, paidAt: 'x' }, new Date().toISOString());
+  await update(keys.attempt(attempt.outTradeNo), 'SET #s = :expired', { ':expired': 'expired' }, { '#s': 'status' });
+  const { problems } = await stack.reconcile();
+  expect(problems).toContain(`order ${user.orderId}: paid by ${attempt.outTradeNo}, which is not a paid attempt`);
+  await stack.seed({ users: [{ user_id: user.userId, integral: 0, tokens: [] }], orders: [{ order_id: user.orderId, user_id: user.userId, goods_name: 'x', goods_price: '88.00', free_shipping: true }] });
+});
+
+it('flags held points the ledger does not account for, even when the open attempts do', async () => {
+  const user = await givenUser(stack, 1000);
+  const attempt = await pay(stack, user, { method: 4, points: 800, priceFen: 8000 });
+  await db.send(new DeleteCommand({ TableName: TABLE, Key: keys.ledger(user.userId, attempt.outTradeNo, 'hold') }));
+  const { problems } = await stack.reconcile();
+  expect(problems).toEqual([`user ${user.userId}: held 800 but the ledger says 0`]);
+  await stack.seed({ users: [{ user_id: user.userId, integral: 0, tokens: [] }] });
 });
 
 it('lists refund cases without calling them problems', async () => {
