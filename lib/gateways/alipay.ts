@@ -1,5 +1,5 @@
 import { AlipaySdk } from 'alipay-sdk';
-import { fenToYuan, requireFen } from '../domain/money';
+import { fenToYuan, yuanToFen } from '../domain/money';
 import { toBeijingDateTime, type Clock } from '../domain/time';
 import { GatewayError, TradeAlreadyPaid, type PaymentGateway, type PrepayRequest, type TradeState } from './paymentGateway';
 
@@ -14,6 +14,7 @@ export interface AlipayOptions {
 
 interface AlipayResult {
   code?: string;
+  outTradeNo?: string;
   subCode?: string;
   tradeStatus?: string;
   tradeNo?: string;
@@ -60,15 +61,16 @@ export class AlipayGateway implements PaymentGateway {
     const result = await this.exec('alipay.trade.query', outTradeNo);
     if (result.subCode === 'ACQ.TRADE_NOT_EXIST') return { state: 'not_found' };
     if (result.code !== '10000') throw new GatewayError(`alipay query failed: ${result.code} ${result.subCode ?? ''}`);
+    // A signed answer about another trade (a replay) must not settle this one.
+    if (result.outTradeNo !== outTradeNo) throw new GatewayError('alipay query answered for another trade');
     switch (result.tradeStatus) {
       case 'TRADE_SUCCESS':
-      case 'TRADE_FINISHED':
-        return {
-          state: 'paid',
-          transactionId: result.tradeNo ?? '',
-          amountFen: requireFen(result.totalAmount, 'alipay total_amount'),
-          paidAt: result.sendPayDate ?? '',
-        };
+      case 'TRADE_FINISHED': {
+        // Without its id and amount it cannot be recorded, as a notification without them is refused.
+        const amountFen = yuanToFen(result.totalAmount);
+        if (!result.tradeNo || amountFen === undefined) throw new GatewayError('alipay query: a paid trade without trade_no or a readable total_amount');
+        return { state: 'paid', transactionId: result.tradeNo, amountFen, paidAt: result.sendPayDate ?? '' };
+      }
       case 'WAIT_BUYER_PAY':
         return { state: 'unpaid' };
       case 'TRADE_CLOSED':

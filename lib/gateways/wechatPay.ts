@@ -67,8 +67,13 @@ export class WechatPayGateway implements PaymentGateway {
     if (trade.out_trade_no !== outTradeNo || trade.mchid !== this.options.mchid) throw new GatewayError('wechat query answered for another trade');
     switch (trade.trade_state) {
       case 'SUCCESS':
-      case 'REFUND': // paid first, refunded since: the money did arrive
-        return { state: 'paid', transactionId: trade.transaction_id ?? '', amountFen: trade.amount?.total ?? 0, paidAt: trade.success_time ?? '' };
+      case 'REFUND': {
+        // Paid first (refunded since, for REFUND): the money did arrive. Without its id and amount it
+        // cannot be recorded, as a notification without them is refused.
+        const amountFen = trade.amount?.total;
+        if (!trade.transaction_id || amountFen === undefined || !Number.isSafeInteger(amountFen)) throw new GatewayError('wechat query: a paid trade without transaction_id or amount');
+        return { state: 'paid', transactionId: trade.transaction_id, amountFen, paidAt: trade.success_time ?? '' };
+      }
       case 'NOTPAY':
       case 'USERPAYING':
       case 'PAYERROR': // WeChat asks merchants to close a trade after a failed payment: keep it closable
@@ -137,19 +142,20 @@ class VerifiedWechatHttp {
       throw new GatewayError(`wechat gateway unreachable: ${(error as Error).name}`, { cause: error });
     }
     const { body } = response;
-    if (body) {
-      // Error answers are signed too, and "not found"/"closed" lead to releasing points: check them all.
-      const verdict = this.verifier.verify({
+    // Every answer is checked, empty ones too (WeChat signs a 204 over an empty body): "not found" and
+    // "closed" lead to releasing points, so an unsigned 404 from a proxy must not mean either.
+    const verdict = this.verifier.verify(
+      {
         timestamp: response.header('wechatpay-timestamp'),
         nonce: response.header('wechatpay-nonce'),
         signature: response.header('wechatpay-signature'),
         serial: response.header('wechatpay-serial'),
         body,
-      }, this.now().getTime());
-      if (verdict !== 'ok') throw new GatewayError(`wechat response signature: ${verdict}`);
-    } else if (response.status === 200) {
-      throw new GatewayError('wechat answered 200 with no body');
-    }
+      },
+      this.now().getTime(),
+    );
+    if (verdict !== 'ok') throw new GatewayError(`wechat response signature: ${verdict}`);
+    if (!body && response.status === 200) throw new GatewayError('wechat answered 200 with no body');
     if (response.status < 200 || response.status > 299) return { status: response.status, error: body };
     try {
       return { status: response.status, data: body ? JSON.parse(body) : undefined };
