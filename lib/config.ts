@@ -82,7 +82,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
 /** The environment is not what the functions need: fails the cold start. */
 export class ConfigError extends PaynowError {
   static {
-    this.prototype.name = 'ConfigError';
+    ConfigError.prototype.name = 'ConfigError';
   }
 
   constructor(message: string) {

@@ -38,7 +38,7 @@ export type ErrorCode = keyof typeof ERRORS;
  */
 export class PaynowError extends Error {
   static {
-    this.prototype.name = 'PaynowError';
+    PaynowError.prototype.name = 'PaynowError';
   }
 }
 
@@ -51,7 +51,7 @@ export class PaynowError extends Error {
  */
 export class PayError extends PaynowError {
   static {
-    this.prototype.name = 'PayError';
+    PayError.prototype.name = 'PayError';
   }
 
   readonly code: ErrorCode;
@@ -69,7 +69,7 @@ export class PayError extends PaynowError {
  */
 export class AttemptInFlight extends PaynowError {
   static {
-    this.prototype.name = 'AttemptInFlight';
+    AttemptInFlight.prototype.name = 'AttemptInFlight';
   }
 
   constructor(readonly outTradeNo: string) {

@@ -88,7 +88,7 @@ export interface NotificationChannel {
 /** The gateway could not be reached or answered something unexpected: nothing is known to have happened. */
 export class GatewayError extends PaynowError {
   static {
-    this.prototype.name = 'GatewayError';
+    GatewayError.prototype.name = 'GatewayError';
   }
 
   constructor(message: string, options?: ErrorOptions) {
@@ -99,7 +99,7 @@ export class GatewayError extends PaynowError {
 /** The gateway says this trade is already paid, so it cannot be closed or paid again. */
 export class TradeAlreadyPaid extends PaynowError {
   static {
-    this.prototype.name = 'TradeAlreadyPaid';
+    TradeAlreadyPaid.prototype.name = 'TradeAlreadyPaid';
   }
 
   constructor(
@@ -113,7 +113,7 @@ export class TradeAlreadyPaid extends PaynowError {
 /** The gateway closed this trade: it can no longer be paid, nor prepaid again. */
 export class TradeClosed extends PaynowError {
   static {
-    this.prototype.name = 'TradeClosed';
+    TradeClosed.prototype.name = 'TradeClosed';
   }
 
   constructor(

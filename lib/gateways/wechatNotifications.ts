@@ -56,8 +56,8 @@ export function decryptWechatNotification(
   } catch {
     return { ok: false, reason: 'malformed' };
   }
-  const resource = envelope.resource;
-  if (!resource || resource.algorithm !== 'AEAD_AES_256_GCM' || !resource.ciphertext || !resource.nonce) return { ok: false, reason: 'malformed' };
+  const resource = envelope?.resource;
+  if (resource?.algorithm !== 'AEAD_AES_256_GCM' || !resource.ciphertext || !resource.nonce) return { ok: false, reason: 'malformed' };
   try {
     const sealed = Buffer.from(resource.ciphertext, 'base64');
     if (sealed.length <= TAG_BYTES) return { ok: false, reason: 'undecryptable' };

@@ -28,7 +28,7 @@ export interface StageSecret {
 /** The secret could not be read or is not what the functions need. Names fields, never values. */
 export class SecretError extends PaynowError {
   static {
-    this.prototype.name = 'SecretError';
+    SecretError.prototype.name = 'SecretError';
   }
 
   constructor(message: string, options?: ErrorOptions) {

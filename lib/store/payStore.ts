@@ -30,7 +30,7 @@ export interface AttemptChange {
 /** The write lost against a concurrent change: `points` the balance, `state` the order or attempt. */
 export class WriteConflict extends PaynowError {
   static {
-    this.prototype.name = 'WriteConflict';
+    WriteConflict.prototype.name = 'WriteConflict';
   }
 
   constructor(

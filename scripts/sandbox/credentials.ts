@@ -18,7 +18,7 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { createPrivateKey, createSign, generateKeyPair, randomBytes, KeyObject } from 'node:crypto';
+import { createPrivateKey, createSign, generateKeyPair, randomBytes, type KeyObject } from 'node:crypto';
 import { randomAlphanumeric, randomDigits } from './randomIds';
 
 // Its importers have always taken it from here.
@@ -105,7 +105,7 @@ function derOid(dotted: string): Buffer {
 
 function derTime(date: Date): Buffer {
   const iso = date.toISOString(); // YYYY-MM-DDTHH:mm:ss.sssZ
-  const compact = iso.slice(0, 19).replace(/[-:T]/g, '') + 'Z'; // YYYYMMDDHHmmssZ
+  const compact = `${iso.slice(0, 19).replace(/[-:T]/g, '')}Z`; // YYYYMMDDHHmmssZ
   // RFC 5280 4.1.2.5: UTCTime through 2049, GeneralizedTime from 2050.
   return date.getUTCFullYear() < 2050 ? der(0x17, Buffer.from(compact.slice(2), 'ascii')) : der(0x18, Buffer.from(compact, 'ascii'));
 }

@@ -140,6 +140,7 @@ describe('the packaged prod stack', () => {
       const resources = JSON.stringify(statements.map((s) => s.Resource));
       expect(resources).toContain(`log-group:/aws/lambda/${fn.Properties.FunctionName}:*`);
       expect(resources).toContain('secret:paynow/prod-??????');
+      // biome-ignore lint/suspicious/noTemplateCurlyInString: CloudFormation's own placeholder, not a template literal
       expect(resources).toContain('${AWS::Partition}');
       expect(resources).not.toMatch(/arn:aws:/);
     }

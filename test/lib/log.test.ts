@@ -28,15 +28,16 @@ describe('a logged error', () => {
     // A wrong Alipay public key (a rotation gone wrong): every signed answer fails verification.
     const wrongKey = generateKeyPairSync('rsa', { modulusLength: 2048 }).publicKey.export({ type: 'spki', format: 'pem' }).toString();
     const { alipay } = stack.credentials;
-    const gateway = new AlipayGateway({
+    const options = {
       appId: alipay.app_id,
       appPrivateKeyPem: alipay.app_private_key_pem,
-      alipayPublicKeyPem: wrongKey,
+      alipayPublicKeyPem: alipay.alipay_public_key_pem,
       gatewayUrl: alipay.gateway_url,
       notifyUrl: 'http://127.0.0.1:1/notify/alipay',
       now: systemClock,
-    });
-    const good = new AlipayGateway({ ...gateway['options'], alipayPublicKeyPem: alipay.alipay_public_key_pem });
+    };
+    const gateway = new AlipayGateway({ ...options, alipayPublicKeyPem: wrongKey });
+    const good = new AlipayGateway(options);
     const outTradeNo = `77T${Date.now()}`;
     stack.gateway.registerAlipayOrder(await good.createPayParam({ outTradeNo, amountFen: 100, subject: 'x', expiresAt: new Date(Date.now() + 600_000) }));
     stack.gateway.pay(outTradeNo);

@@ -1,4 +1,4 @@
-import { PayError } from '../../../lib/domain/errors';
+import type { PayError } from '../../../lib/domain/errors';
 import { authenticate } from '../../../lib/http/authenticate';
 import { httpEvent, lambdaContext } from '../../../scripts/local/httpEvents';
 

@@ -191,7 +191,10 @@ describe('released attempts are watched until their pay sheet can no longer be p
     let land!: () => void;
     const landed = new Promise<void>((resolve) => (land = resolve));
     const real = stack.app.gateways.wechat;
-    const slow = { ...real, createPayParam: async (request: Parameters<typeof real.createPayParam>[0]) => (await landed, real.createPayParam(request)) };
+    const slow = { ...real, createPayParam: async (request: Parameters<typeof real.createPayParam>[0]) => {
+      await landed;
+      return real.createPayParam(request);
+    } };
     const wechatPay = pay(stack, user, { method: 1 }, payDeps(stack, { gateways: { ...stack.app.gateways, wechat: slow } }));
     await new Promise((resolve) => setTimeout(resolve, 300)); // written, prepay pending
     stack.gateway.registerAlipayOrder(alipay.payParam);
