@@ -39,12 +39,36 @@ module.exports = async ({ resolveVariable }) => {
     Threshold: threshold,
   });
 
-  alarm('RefundRequired', 'Money arrived for an order that cannot take it: refund it (npm run reconcile lists it).', paynowMetric('Completion', { outcome: 'refund_required' }));
-  alarm('PaymentAmountMismatch', 'A gateway vouched for a payment whose amount or channel differs from its attempt: nothing was recorded.', paynowMetric('Completion', { outcome: 'mismatch' }));
-  alarm('NotificationMerchantMismatch', 'A correctly signed notification named another merchant or app: a misconfiguration or an attack.', paynowMetric('NotificationRefused', { reason: 'merchant_mismatch' }));
-  alarm('NotificationRefusalSpike', 'Many notifications refused in 5 minutes (bad signatures, stale, malformed): a key rotation gone wrong, or forgeries.', paynowMetric('NotificationRefused', {}, { period: 300, threshold: 20 }));
-  alarm('SweepAttemptFailures', 'The sweeper could not settle or release an attempt (gateway or database errors); it retries every minute.', paynowMetric('SweepAttempt', { result: 'failed' }, { period: 300 }));
-  alarm('SecretRefreshFailed', 'The stage secret could not be read again (or its new version is malformed); the functions keep the keys they have.', paynowMetric('SecretRefreshFailed', {}, { period: 300 }));
+  alarm(
+    'RefundRequired',
+    'Money arrived for an order that cannot take it: refund it (npm run reconcile lists it).',
+    paynowMetric('Completion', { outcome: 'refund_required' }),
+  );
+  alarm(
+    'PaymentAmountMismatch',
+    'A gateway vouched for a payment whose amount or channel differs from its attempt: nothing was recorded.',
+    paynowMetric('Completion', { outcome: 'mismatch' }),
+  );
+  alarm(
+    'NotificationMerchantMismatch',
+    'A correctly signed notification named another merchant or app: a misconfiguration or an attack.',
+    paynowMetric('NotificationRefused', { reason: 'merchant_mismatch' }),
+  );
+  alarm(
+    'NotificationRefusalSpike',
+    'Many notifications refused in 5 minutes (bad signatures, stale, malformed): a key rotation gone wrong, or forgeries.',
+    paynowMetric('NotificationRefused', {}, { period: 300, threshold: 20 }),
+  );
+  alarm(
+    'SweepAttemptFailures',
+    'The sweeper could not settle or release an attempt (gateway or database errors); it retries every minute.',
+    paynowMetric('SweepAttempt', { result: 'failed' }, { period: 300 }),
+  );
+  alarm(
+    'SecretRefreshFailed',
+    'The stage secret could not be read again (or its new version is malformed); the functions keep the keys they have.',
+    paynowMetric('SecretRefreshFailed', {}, { period: 300 }),
+  );
 
   alarm('SweeperFailureQueue', 'A whole sweeper run failed and was sent to its failure queue.', {
     Namespace: 'AWS/SQS',
@@ -70,8 +94,38 @@ module.exports = async ({ resolveVariable }) => {
       Threshold: 10,
       ComparisonOperator: 'GreaterThanThreshold',
       Metrics: [
-        { Id: 'errors', ReturnData: false, MetricStat: { Metric: { Namespace: NAMESPACE, MetricName: 'GatewayError', Dimensions: [{ Name: 'service', Value: serviceName }, { Name: 'channel', Value: channel }] }, Period: 300, Stat: 'Sum' } },
-        { Id: 'calls', ReturnData: false, MetricStat: { Metric: { Namespace: NAMESPACE, MetricName: 'GatewayCall', Dimensions: [{ Name: 'service', Value: serviceName }, { Name: 'channel', Value: channel }] }, Period: 300, Stat: 'Sum' } },
+        {
+          Id: 'errors',
+          ReturnData: false,
+          MetricStat: {
+            Metric: {
+              Namespace: NAMESPACE,
+              MetricName: 'GatewayError',
+              Dimensions: [
+                { Name: 'service', Value: serviceName },
+                { Name: 'channel', Value: channel },
+              ],
+            },
+            Period: 300,
+            Stat: 'Sum',
+          },
+        },
+        {
+          Id: 'calls',
+          ReturnData: false,
+          MetricStat: {
+            Metric: {
+              Namespace: NAMESPACE,
+              MetricName: 'GatewayCall',
+              Dimensions: [
+                { Name: 'service', Value: serviceName },
+                { Name: 'channel', Value: channel },
+              ],
+            },
+            Period: 300,
+            Stat: 'Sum',
+          },
+        },
         { Id: 'rate', Label: `${channel} gateway error %`, ReturnData: true, Expression: 'IF(calls >= 5, 100 * errors / calls, 0)' },
       ],
     });

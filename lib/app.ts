@@ -1,11 +1,11 @@
-import { loadConfig, type Config } from './config';
+import { type Config, loadConfig } from './config';
 import type { Channel } from './domain/model';
-import { systemClock, type Clock } from './domain/time';
+import { type Clock, systemClock } from './domain/time';
 import type { AlipayGateway } from './gateways/alipay';
-import { alipayNotificationAnswer, AlipayNotifications } from './gateways/alipayNotifications';
-import { TradeAlreadyPaid, TradeClosed, type NotificationChannel, type PaymentGateway } from './gateways/paymentGateway';
+import { AlipayNotifications, alipayNotificationAnswer } from './gateways/alipayNotifications';
+import { type NotificationChannel, type PaymentGateway, TradeAlreadyPaid, TradeClosed } from './gateways/paymentGateway';
+import { WechatNotifications, wechatNotificationAnswer } from './gateways/wechatNotifications';
 import type { WechatPayGateway } from './gateways/wechatPay';
-import { wechatNotificationAnswer, WechatNotifications } from './gateways/wechatNotifications';
 import { WechatSignatureVerifier } from './gateways/wechatSignature';
 import { log } from './log';
 import { metrics } from './metrics';
@@ -109,7 +109,12 @@ function buildChannels(config: Config, keys: StageSecret, now: Clock): Channels 
     notifications: {
       // WeChat's are verified and decrypted with node:crypto: a WeChat notification never loads an SDK.
       wechat: new WechatNotifications({ appid: config.wechat.appid, mchid: config.wechat.mchid, apiV3Key: keys.wechat.apiV3Key, verifier, now }),
-      alipay: new AlipayNotifications({ appId: config.alipay.appId, sellerId: config.alipay.sellerId, verify: async (fields) => (await alipay()).verifyNotification(fields), now }),
+      alipay: new AlipayNotifications({
+        appId: config.alipay.appId,
+        sellerId: config.alipay.sellerId,
+        verify: async (fields) => (await alipay()).verifyNotification(fields),
+        now,
+      }),
     },
   };
 }

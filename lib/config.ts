@@ -2,10 +2,8 @@ import * as v from 'valibot';
 import { PaynowError } from './domain/errors';
 
 const required = (what: string) => v.pipe(v.string(`${what} is required`), v.nonEmpty(`${what} is required`));
-const positiveInt = (fallback: string) =>
-  v.pipe(v.optional(v.string(), fallback), v.regex(/^[1-9]\d*$/, 'must be a positive integer'), v.transform(Number));
-const url = (fallback?: string) =>
-  fallback === undefined ? v.pipe(v.string('is required'), v.url()) : v.pipe(v.optional(v.string(), fallback), v.url());
+const positiveInt = (fallback: string) => v.pipe(v.optional(v.string(), fallback), v.regex(/^[1-9]\d*$/, 'must be a positive integer'), v.transform(Number));
+const url = (fallback?: string) => (fallback === undefined ? v.pipe(v.string('is required'), v.url()) : v.pipe(v.optional(v.string(), fallback), v.url()));
 
 const environmentSchema = v.object({
   TABLE_NAME: required('TABLE_NAME'),

@@ -15,10 +15,22 @@ export const METRIC_CATALOGUE = {
   /** POST /order/pay: `outcome` is `ok` or the error code answered; `method` the pay_method or `none`. */
   PayRequest: { unit: MetricUnit.Count, dimensionSets: [['method', 'outcome']], values: {} },
   /** One call to a gateway. */
-  GatewayCall: { unit: MetricUnit.Count, dimensionSets: [['channel', 'operation'], ['channel']], values: { channel: CHANNELS, operation: ['prepay', 'query', 'close'] } },
+  GatewayCall: {
+    unit: MetricUnit.Count,
+    dimensionSets: [['channel', 'operation'], ['channel']],
+    values: { channel: CHANNELS, operation: ['prepay', 'query', 'close'] },
+  },
   /** A gateway call that failed: unreachable, timed out, a 5xx, an answer we could not verify. */
-  GatewayError: { unit: MetricUnit.Count, dimensionSets: [['channel', 'operation'], ['channel']], values: { channel: CHANNELS, operation: ['prepay', 'query', 'close'] } },
-  GatewayLatency: { unit: MetricUnit.Milliseconds, dimensionSets: [['channel', 'operation']], values: { channel: CHANNELS, operation: ['prepay', 'query', 'close'] } },
+  GatewayError: {
+    unit: MetricUnit.Count,
+    dimensionSets: [['channel', 'operation'], ['channel']],
+    values: { channel: CHANNELS, operation: ['prepay', 'query', 'close'] },
+  },
+  GatewayLatency: {
+    unit: MetricUnit.Milliseconds,
+    dimensionSets: [['channel', 'operation']],
+    values: { channel: CHANNELS, operation: ['prepay', 'query', 'close'] },
+  },
   NotificationAccepted: { unit: MetricUnit.Count, dimensionSets: [['channel']], values: { channel: CHANNELS } },
   /** A notification answered with a refusal (lib/gateways/paymentGateway.ts, NotificationVerdict). */
   NotificationRefused: {
@@ -26,11 +38,25 @@ export const METRIC_CATALOGUE = {
     dimensionSets: [['channel', 'reason'], ['reason'], []],
     values: {
       channel: CHANNELS,
-      reason: ['bad_signature', 'unknown_serial', 'stale', 'malformed', 'undecryptable', 'merchant_mismatch', 'missing_fields', 'unknown_attempt', 'amount_mismatch'],
+      reason: [
+        'bad_signature',
+        'unknown_serial',
+        'stale',
+        'malformed',
+        'undecryptable',
+        'merchant_mismatch',
+        'missing_fields',
+        'unknown_attempt',
+        'amount_mismatch',
+      ],
     },
   },
   /** What a payment the gateway vouches for did. */
-  Completion: { unit: MetricUnit.Count, dimensionSets: [['outcome']], values: { outcome: ['captured', 'paid_late', 'duplicate', 'refund_required', 'mismatch', 'unknown_attempt'] } },
+  Completion: {
+    unit: MetricUnit.Count,
+    dimensionSets: [['outcome']],
+    values: { outcome: ['captured', 'paid_late', 'duplicate', 'refund_required', 'mismatch', 'unknown_attempt'] },
+  },
   /** One sweeper run's attempts by result. */
   SweepAttempt: { unit: MetricUnit.Count, dimensionSets: [['result']], values: { result: ['paid', 'released', 'unwatched', 'failed'] } },
   /** The stage secret could not be read again; the keys already in use stay. */
@@ -45,7 +71,11 @@ type DimensionName<N extends MetricName> = Catalogue[N]['dimensionSets'][0][numb
  * where the catalogue has one (an alarm names such a value, so a typo must not compile).
  */
 export type MetricDimensions<N extends MetricName> = {
-  [K in DimensionName<N>]: K extends keyof Catalogue[N]['values'] ? (Catalogue[N]['values'][K] extends readonly string[] ? Catalogue[N]['values'][K][number] : string) : string;
+  [K in DimensionName<N>]: K extends keyof Catalogue[N]['values']
+    ? Catalogue[N]['values'][K] extends readonly string[]
+      ? Catalogue[N]['values'][K][number]
+      : string
+    : string;
 };
 
 const HIERARCHICAL_SETS_NOTE = /is defined as both a dimension set and dimension set/;

@@ -15,16 +15,24 @@ import { completePayment } from '../lib/pay/completePayment';
 import { payOrder } from '../lib/pay/payOrder';
 import { createDocumentClient } from '../lib/store/dynamoClient';
 import { keys } from '../lib/store/keys';
-import { writeFixture } from './local/fixtures';
-import { buildFloorFunction, COLD_START_FUNCTIONS, measureColdStart, packageFunctions, wechatNotificationEvent, type ColdStartFunction, type FirstEvent } from './bench/coldStart';
+import {
+  buildFloorFunction,
+  COLD_START_FUNCTIONS,
+  type ColdStartFunction,
+  type FirstEvent,
+  measureColdStart,
+  packageFunctions,
+  wechatNotificationEvent,
+} from './bench/coldStart';
 import { LOCAL_TABLE_NAME } from './local/constants';
-import { startLocalDynamo, type LocalDynamo } from './local/dynalite';
+import { type LocalDynamo, startLocalDynamo } from './local/dynalite';
 import { localFunctionEnvironment, writeLocalSecret } from './local/environment';
+import { writeFixture } from './local/fixtures';
 import { httpEvent } from './local/httpEvents';
 import { createTables } from './local/tables';
-import { buildAlipayPaymentNotification } from './sandbox/notifications';
 import { generateSandboxCredentials, type SandboxCredentials } from './sandbox/credentials';
-import { startSandboxGateway, type SandboxGateway } from './sandbox/gateway';
+import { type SandboxGateway, startSandboxGateway } from './sandbox/gateway';
+import { buildAlipayPaymentNotification } from './sandbox/notifications';
 
 const N = 200;
 const COLD_RUNS = 15;
@@ -41,9 +49,17 @@ async function startStack(): Promise<Stack> {
   await createTables(dynamo.endpoint, LOCAL_TABLE_NAME);
   const generated = await generateSandboxCredentials({ gatewayUrl: 'http://127.0.0.1:1' });
   const gateway = await startSandboxGateway({ credentials: generated });
-  const credentials = { wechat: { ...generated.wechat, gateway_url: gateway.url }, alipay: { ...generated.alipay, gateway_url: `${gateway.url}/alipay/gateway.do` } };
+  const credentials = {
+    wechat: { ...generated.wechat, gateway_url: gateway.url },
+    alipay: { ...generated.alipay, gateway_url: `${gateway.url}/alipay/gateway.do` },
+  };
   const secretFile = await writeLocalSecret(credentials, await mkdtemp(join(tmpdir(), 'paynow-bench-')));
-  const env = localFunctionEnvironment(credentials, { tableName: LOCAL_TABLE_NAME, dynamodbEndpoint: dynamo.endpoint, notifyBaseUrl: 'http://127.0.0.1:1', secretFile });
+  const env = localFunctionEnvironment(credentials, {
+    tableName: LOCAL_TABLE_NAME,
+    dynamodbEndpoint: dynamo.endpoint,
+    notifyBaseUrl: 'http://127.0.0.1:1',
+    secretFile,
+  });
   return { dynamo, gateway, credentials, env };
 }
 
@@ -66,7 +82,9 @@ async function benchRequests(stack: Stack): Promise<void> {
   await writeFixture(db, LOCAL_TABLE_NAME, {
     users,
     addresses: users.map((u) => ({ address_id: u.user_id, user_id: u.user_id, name: 'n', phone: 'p', province: 'p', city: 'c', district: 'd', detail: 'd' })),
-    orders: users.flatMap((u) => [1, 2, 3].map((k) => ({ order_id: u.user_id * 10 + k, user_id: u.user_id, goods_name: 'g', goods_price: '88.00', free_shipping: true }))),
+    orders: users.flatMap((u) =>
+      [1, 2, 3].map((k) => ({ order_id: u.user_id * 10 + k, user_id: u.user_id, goods_name: 'g', goods_price: '88.00', free_shipping: true })),
+    ),
   });
   const deps = { store: app.store, gateways: app.gateways, fenPerPoint: 1, payTimeoutMinutes: 30 };
   const input = (user: number, k: number, method: 1 | 3 | 4) => ({
@@ -81,7 +99,9 @@ async function benchRequests(stack: Stack): Promise<void> {
 
   const outTradeNos: string[] = [];
   const results = [
-    await timeEach('GetItem (baseline)', N, (i) => db.send(new GetCommand({ TableName: LOCAL_TABLE_NAME, Key: keys.order(i * 10 + 11), ConsistentRead: true }))),
+    await timeEach('GetItem (baseline)', N, (i) =>
+      db.send(new GetCommand({ TableName: LOCAL_TABLE_NAME, Key: keys.order(i * 10 + 11), ConsistentRead: true })),
+    ),
     await timeEach('pay WeChat + points (read, transaction, signed prepay)', N, async (i) => {
       outTradeNos.push((await payOrder(deps, i + 1, input(i + 1, 1, 4))).outTradeNo);
     }),
@@ -95,13 +115,20 @@ async function benchRequests(stack: Stack): Promise<void> {
 
   const base = results[0].median;
   console.log(`\nrequests: ${N} runs each, in-process dynalite and sandbox gateway on loopback`);
-  for (const r of results) console.log(`  ${r.label.padEnd(58)} median ${(r.median / base).toFixed(1).padStart(5)}x GetItem   p95 ${(r.p95 / base).toFixed(1).padStart(5)}x`);
+  for (const r of results)
+    console.log(`  ${r.label.padEnd(58)} median ${(r.median / base).toFixed(1).padStart(5)}x GetItem   p95 ${(r.p95 / base).toFixed(1).padStart(5)}x`);
   console.log(`  (GetItem median here: ${base.toFixed(2)} ms)`);
   db.destroy();
 }
 
 async function benchColdStarts(stack: Stack): Promise<void> {
-  const entries = await packageFunctions({ NOTIFY_BASE_URL: 'https://pay.example.com', WECHAT_APPID: 'wx1', WECHAT_MCHID: '1', ALIPAY_APP_ID: '2', ALIPAY_SELLER_ID: '3' });
+  const entries = await packageFunctions({
+    NOTIFY_BASE_URL: 'https://pay.example.com',
+    WECHAT_APPID: 'wx1',
+    WECHAT_MCHID: '1',
+    ALIPAY_APP_ID: '2',
+    ALIPAY_SELLER_ID: '3',
+  });
   const app = createApp(loadConfig(stack.env));
   const db = createDocumentClient(stack.dynamo.endpoint);
   const payer = 90_001;
@@ -114,12 +141,19 @@ async function benchColdStarts(stack: Stack): Promise<void> {
   });
   // Paid attempts whose notifications each run sends again: verified, decrypted, read and acknowledged.
   const deps = { store: app.store, gateways: app.gateways, fenPerPoint: 1, payTimeoutMinutes: 30 };
-  const payWith = async (orderId: number, method: 1 | 2) => (await payOrder(deps, payer, { orderId, addressId: payer, method, priceFen: 8800, points: 0, freightMode: 1, freightKey: 0 })).outTradeNo;
+  const payWith = async (orderId: number, method: 1 | 2) =>
+    (await payOrder(deps, payer, { orderId, addressId: payer, method, priceFen: 8800, points: 0, freightMode: 1, freightKey: 0 })).outTradeNo;
   const wechatPaid = await payWith(orders[0], 1);
   const { transactionId } = stack.gateway.pay(wechatPaid);
   await completePayment(app, { channel: 'wechat', outTradeNo: wechatPaid, transactionId, amountFen: 8800, paidAt: new Date().toISOString() });
   const alipayPaid = await payWith(orders[1], 2);
-  await completePayment(app, { channel: 'alipay', outTradeNo: alipayPaid, transactionId: '2026000000000001', amountFen: 8800, paidAt: new Date().toISOString() });
+  await completePayment(app, {
+    channel: 'alipay',
+    outTradeNo: alipayPaid,
+    transactionId: '2026000000000001',
+    amountFen: 8800,
+    paidAt: new Date().toISOString(),
+  });
   const alipayBody = buildAlipayPaymentNotification(stack.credentials.alipay, {
     out_trade_no: alipayPaid,
     trade_no: '2026000000000001',
@@ -164,13 +198,20 @@ async function benchColdStarts(stack: Stack): Promise<void> {
   const env: Record<string, string> = { ...inherited, ...stack.env, POWERTOOLS_METRICS_DISABLED: 'false' };
   // On Node < 22 the AWS SDK prints a notice about its 2027 releases; the deployed runtime never does.
   if (Number(process.versions.node.split('.')[0]) < 22) env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
-  console.log(`\ncold starts: ${COLD_RUNS} runs each on Node ${process.versions.node}, each alternating with a bare \`node -e 0\` in the same ${process.env.BENCH_INHERIT_ENV === '1' ? "shell's" : 'clean'} environment.`);
+  console.log(
+    `\ncold starts: ${COLD_RUNS} runs each on Node ${process.versions.node}, each alternating with a bare \`node -e 0\` in the same ${process.env.BENCH_INHERIT_ENV === '1' ? "shell's" : 'clean'} environment.`,
+  );
   console.log('  Load the deployed bundle (--enable-source-maps), read config and the stage secret (from a file: the stubbed');
   console.log('  Secrets Manager), first invocation against the local database and sandbox gateway; all one fresh process.');
-  const rows: [ColdStartFunction, string][] = [['floor', await buildFloorFunction()], ...COLD_START_FUNCTIONS.map((fn): [ColdStartFunction, string] => [fn, join(entries[fn], 'lambda.mjs')])];
+  const rows: [ColdStartFunction, string][] = [
+    ['floor', await buildFloorFunction()],
+    ...COLD_START_FUNCTIONS.map((fn): [ColdStartFunction, string] => [fn, join(entries[fn], 'lambda.mjs')]),
+  ];
   for (const [fn, entry] of rows) {
     const result = await measureColdStart(fn, entry, firstEvent, env, COLD_RUNS);
-    console.log(`  ${fn.padEnd(14)} ${result.ratio.toFixed(2).padStart(5)}x bare node   (median ${result.medianMs.toFixed(0)} ms; bare node ${result.bareMs.toFixed(0)} ms)`);
+    console.log(
+      `  ${fn.padEnd(14)} ${result.ratio.toFixed(2).padStart(5)}x bare node   (median ${result.medianMs.toFixed(0)} ms; bare node ${result.bareMs.toFixed(0)} ms)`,
+    );
   }
   console.log('  floor: the DynamoDB client alone, bundled the same way, loaded and sending one GetItem: no function can start faster.');
   db.destroy();

@@ -19,7 +19,9 @@ async function main(): Promise<number> {
     console.log(`reconcile ${table} at ${endpoint}: ${users} users, ${orders} orders, ${attempts} attempts, ${ledgerEntries} ledger entries`);
     console.log(`refund_required: ${report.refunds.length}`);
     for (const r of report.refunds) {
-      console.log(`  ${r.outTradeNo}  order ${r.orderId}  user ${r.userId}  method ${r.method}  ${fenToYuan(r.cashFen)} yuan  gateway id ${r.transactionId ?? '?'}  paid ${r.paidAt ?? '?'}`);
+      console.log(
+        `  ${r.outTradeNo}  order ${r.orderId}  user ${r.userId}  method ${r.method}  ${fenToYuan(r.cashFen)} yuan  gateway id ${r.transactionId ?? '?'}  paid ${r.paidAt ?? '?'}`,
+      );
     }
     console.log(`problems: ${report.problems.length}`);
     for (const problem of report.problems) console.log(`  ${problem}`);

@@ -9,11 +9,11 @@ import { loadConfig } from '../lib/config';
 import { channelOf } from '../lib/domain/model';
 import { systemClock } from '../lib/domain/time';
 import { AlipayGateway } from '../lib/gateways/alipay';
+import { parseStageSecret } from '../lib/secrets/stageSecret';
 import { createDocumentClient } from '../lib/store/dynamoClient';
 import { DynamoPayStore } from '../lib/store/dynamoPayStore';
 import { LOCAL_API_PORT, LOCAL_DYNAMODB_ENDPOINT, LOCAL_GATEWAY_PORT, LOCAL_HOST, LOCAL_TABLE_NAME } from './local/constants';
 import { LOCAL_SECRET_FILE, localFunctionEnvironment } from './local/environment';
-import { parseStageSecret } from '../lib/secrets/stageSecret';
 import { loadOrCreateSandboxCredentials } from './sandbox/credentials';
 
 const SANDBOX_DIR = join(__dirname, '..', '.sandbox');
@@ -38,7 +38,12 @@ async function main(outTradeNo: string): Promise<void> {
   // Alipay learns of an APP order only when the user opens its order string: open it, as the app would.
   if (channel === 'alipay' && (await fetch(`${gatewayUrl}/sandbox/trades/${outTradeNo}`)).status === 404) {
     const keys = parseStageSecret(await readFile(join(SANDBOX_DIR, LOCAL_SECRET_FILE), 'utf8'));
-    const orderString = await new AlipayGateway({ ...config.alipay, ...keys.alipay, notifyUrl: `${config.notifyBaseUrl}/notify/alipay`, now: systemClock }).createPayParam({
+    const orderString = await new AlipayGateway({
+      ...config.alipay,
+      ...keys.alipay,
+      notifyUrl: `${config.notifyBaseUrl}/notify/alipay`,
+      now: systemClock,
+    }).createPayParam({
       outTradeNo,
       amountFen: attempt.cashFen,
       subject: attempt.subject,
@@ -51,7 +56,9 @@ async function main(outTradeNo: string): Promise<void> {
   const response = await fetch(`${gatewayUrl}/sandbox/pay/${outTradeNo}`, { method: 'POST', body: JSON.stringify({ notify: true }) });
   const result = (await response.json()) as { notification?: { url: string; status: number; body: string }; message?: string };
   if (!response.ok) throw new Error(`the sandbox refused to pay: ${result.message ?? response.status}`);
-  console.log(`${channel} paid ${outTradeNo}; notification to ${result.notification?.url}: HTTP ${result.notification?.status} ${result.notification?.body ?? ''}`);
+  console.log(
+    `${channel} paid ${outTradeNo}; notification to ${result.notification?.url}: HTTP ${result.notification?.status} ${result.notification?.body ?? ''}`,
+  );
 }
 
 const outTradeNo = process.argv[2];

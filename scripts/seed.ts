@@ -4,8 +4,8 @@
  */
 import { readFileSync } from 'node:fs';
 import { createDocumentClient } from '../lib/store/dynamoClient';
-import { writeFixture } from './local/fixtures';
 import { LOCAL_DYNAMODB_ENDPOINT, LOCAL_TABLE_NAME } from './local/constants';
+import { writeFixture } from './local/fixtures';
 
 export async function seedFile(file: string, endpoint: string, table: string): Promise<void> {
   const db = createDocumentClient(endpoint);

@@ -4,22 +4,15 @@
  * :3000, the demo fixture seeded, and a ready-to-paste curl for each pay method.
  */
 import { join } from 'node:path';
-import { createTables } from './local/tables';
+import { LOCAL_API_PORT, LOCAL_DYNAMODB_PORT, LOCAL_GATEWAY_PORT, LOCAL_HOST, LOCAL_LAMBDA_PORT, LOCAL_TABLE_NAME } from './local/constants';
+import { DEMO_FIXTURE_FILE, DEMO_REQUESTS, demoCurl } from './local/demo';
 import { startLocalDynamo } from './local/dynalite';
-import { startOffline } from './local/offline';
 import { localFunctionEnvironment, writeLocalSecret } from './local/environment';
-import {
-  LOCAL_API_PORT,
-  LOCAL_DYNAMODB_PORT,
-  LOCAL_GATEWAY_PORT,
-  LOCAL_HOST,
-  LOCAL_LAMBDA_PORT,
-  LOCAL_TABLE_NAME,
-} from './local/constants';
+import { startOffline } from './local/offline';
+import { createTables } from './local/tables';
 import { loadOrCreateSandboxCredentials } from './sandbox/credentials';
 import { startSandboxGateway } from './sandbox/gateway';
 import { seedFile } from './seed';
-import { DEMO_FIXTURE_FILE, DEMO_REQUESTS, demoCurl } from './local/demo';
 
 const ROOT = join(__dirname, '..');
 const API = `http://${LOCAL_HOST}:${LOCAL_API_PORT}`;

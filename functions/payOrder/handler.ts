@@ -1,8 +1,8 @@
 import { createApp } from '../../lib/app';
 import { apiHandler } from '../../lib/http/apiHandler';
 import { countPayRequests } from '../../lib/http/countPayRequests';
-import { payOrder } from '../../lib/pay/payOrder';
 import { parsePayOrderBody } from '../../lib/http/payRequest';
+import { payOrder } from '../../lib/pay/payOrder';
 
 export const app = createApp();
 const deps = { store: app.store, gateways: app.gateways, fenPerPoint: app.config.fenPerPoint, payTimeoutMinutes: app.config.payTimeoutMinutes };

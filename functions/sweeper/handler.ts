@@ -1,10 +1,10 @@
-import middy from '@middy/core';
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
+import middy from '@middy/core';
 import { createApp } from '../../lib/app';
 import { waitForSecret } from '../../lib/http/waitForSecret';
 import { log, logger } from '../../lib/log';
 import { metrics } from '../../lib/metrics';
-import { DEFAULT_SWEEP, sweepOpenAttempts, type SweepReport } from '../../lib/pay/sweep';
+import { DEFAULT_SWEEP, type SweepReport, sweepOpenAttempts } from '../../lib/pay/sweep';
 
 export const app = createApp();
 

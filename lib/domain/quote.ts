@@ -1,6 +1,6 @@
 import { PayError } from './errors';
-import { fenToYuan, type Fen } from './money';
-import { PayMethod, usesPointsAndCash, type Order } from './model';
+import { type Order, PayMethod, usesPointsAndCash } from './model';
+import { type Fen, fenToYuan } from './money';
 
 /** What the app asked to pay, already parsed into integers. */
 export interface PayRequest {

@@ -1,7 +1,7 @@
 import { AlipaySdk } from 'alipay-sdk';
 import { fenToYuan, yuanToFen } from '../domain/money';
-import { toBeijingDateTime, type Clock } from '../domain/time';
-import { GatewayError, TradeAlreadyPaid, type PaymentGateway, type PrepayRequest, type TradeState } from './paymentGateway';
+import { type Clock, toBeijingDateTime } from '../domain/time';
+import { GatewayError, type PaymentGateway, type PrepayRequest, TradeAlreadyPaid, type TradeState } from './paymentGateway';
 
 export interface AlipayOptions {
   appId: string;
@@ -117,7 +117,9 @@ export class AlipayGateway implements PaymentGateway {
  */
 function sdkFailure(error: unknown): Error {
   const { name, code, traceId, responseHttpStatus } = (error ?? {}) as { name?: string; code?: string; traceId?: string; responseHttpStatus?: number };
-  const described = new Error([name ?? 'Error', code && `code ${code}`, responseHttpStatus && `HTTP ${responseHttpStatus}`, traceId && `traceId ${traceId}`].filter(Boolean).join(', '));
+  const described = new Error(
+    [name ?? 'Error', code && `code ${code}`, responseHttpStatus && `HTTP ${responseHttpStatus}`, traceId && `traceId ${traceId}`].filter(Boolean).join(', '),
+  );
   described.name = name ?? 'Error';
   return described;
 }

@@ -1,5 +1,5 @@
 import { yuanToFen } from '../domain/money';
-import { parseGatewayTime, type Clock } from '../domain/time';
+import { type Clock, parseGatewayTime } from '../domain/time';
 import type { GatewayRequest, NotificationAnswer, NotificationChannel, NotificationVerdict, OpenedNotification } from './paymentGateway';
 
 export interface AlipayNotificationsOptions {
@@ -37,7 +37,13 @@ export class AlipayNotifications implements NotificationChannel {
     return {
       kind: 'payment',
       outTradeNo,
-      payment: { channel: 'alipay', outTradeNo, transactionId: fields.trade_no, amountFen, paidAt: parseGatewayTime(fields.gmt_payment) ?? now().toISOString() },
+      payment: {
+        channel: 'alipay',
+        outTradeNo,
+        transactionId: fields.trade_no,
+        amountFen,
+        paidAt: parseGatewayTime(fields.gmt_payment) ?? now().toISOString(),
+      },
     };
   }
 

@@ -1,6 +1,6 @@
 import { PaynowError } from '../domain/errors';
-import type { Fen } from '../domain/money';
 import type { Channel, GatewayPayment } from '../domain/model';
+import type { Fen } from '../domain/money';
 
 /** The signed object the WeChat SDK in the app needs to open the pay sheet. */
 export interface WechatPayParam {
@@ -25,9 +25,7 @@ export interface PrepayRequest {
 }
 
 /** What the gateway says about one out_trade_no. */
-export type TradeState =
-  | { state: 'paid'; transactionId: string; amountFen: Fen; paidAt: string }
-  | { state: 'unpaid' | 'closed' | 'not_found' };
+export type TradeState = { state: 'paid'; transactionId: string; amountFen: Fen; paidAt: string } | { state: 'unpaid' | 'closed' | 'not_found' };
 
 /**
  * One adapter per gateway. Adapters translate the gateway's replies into these few outcomes and

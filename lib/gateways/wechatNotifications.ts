@@ -1,5 +1,5 @@
 import { createDecipheriv } from 'node:crypto';
-import { parseGatewayTime, type Clock } from '../domain/time';
+import { type Clock, parseGatewayTime } from '../domain/time';
 import type { GatewayRequest, NotificationAnswer, NotificationChannel, NotificationVerdict, OpenedNotification } from './paymentGateway';
 import type { WechatSignatureVerifier, WechatVerdict } from './wechatSignature';
 

@@ -2,8 +2,8 @@ import http from 'node:http';
 import https from 'node:https';
 import WxPay from 'wechatpay-node-v3';
 import type { Output } from 'wechatpay-node-v3/dist/lib/interface-v2';
-import { toBeijingRfc3339, type Clock } from '../domain/time';
-import { GatewayError, TradeAlreadyPaid, TradeClosed, type PaymentGateway, type PrepayRequest, type TradeState, type WechatPayParam } from './paymentGateway';
+import { type Clock, toBeijingRfc3339 } from '../domain/time';
+import { GatewayError, type PaymentGateway, type PrepayRequest, TradeAlreadyPaid, TradeClosed, type TradeState, type WechatPayParam } from './paymentGateway';
 import type { WechatSignatureVerifier } from './wechatSignature';
 
 /** The SDK builds every URL on this origin; requests are re-pointed at `gatewayUrl`. */
@@ -62,7 +62,14 @@ export class WechatPayGateway implements PaymentGateway {
     const result = await this.sdk.query({ out_trade_no: outTradeNo });
     if (result.status === 404 || errorCode(result) === 'ORDER_NOT_EXIST') return { state: 'not_found' };
     if (result.status !== 200 || !result.data) throw failure('query', result);
-    const trade = result.data as { out_trade_no?: string; mchid?: string; trade_state: string; transaction_id?: string; success_time?: string; amount?: { total?: number } };
+    const trade = result.data as {
+      out_trade_no?: string;
+      mchid?: string;
+      trade_state: string;
+      transaction_id?: string;
+      success_time?: string;
+      amount?: { total?: number };
+    };
     // A signed answer about another trade (a replay) must not settle this one.
     if (trade.out_trade_no !== outTradeNo || trade.mchid !== this.options.mchid) throw new GatewayError('wechat query answered for another trade');
     switch (trade.trade_state) {
@@ -71,7 +78,8 @@ export class WechatPayGateway implements PaymentGateway {
         // Paid first (refunded since, for REFUND): the money did arrive. Without its id and amount it
         // cannot be recorded, as a notification without them is refused.
         const amountFen = trade.amount?.total;
-        if (!trade.transaction_id || amountFen === undefined || !Number.isSafeInteger(amountFen)) throw new GatewayError('wechat query: a paid trade without transaction_id or amount');
+        if (!trade.transaction_id || amountFen === undefined || !Number.isSafeInteger(amountFen))
+          throw new GatewayError('wechat query: a paid trade without transaction_id or amount');
         return { state: 'paid', transactionId: trade.transaction_id, amountFen, paidAt: trade.success_time ?? '' };
       }
       case 'NOTPAY':

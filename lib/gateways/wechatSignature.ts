@@ -1,4 +1,4 @@
-import { createPublicKey, createVerify, X509Certificate, type KeyObject } from 'node:crypto';
+import { createPublicKey, createVerify, type KeyObject, X509Certificate } from 'node:crypto';
 
 /** The headers WeChat Pay signs its responses and notifications with. */
 export interface WechatSignedMessage {

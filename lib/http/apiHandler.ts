@@ -1,9 +1,9 @@
-import middy from '@middy/core';
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
+import middy from '@middy/core';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import type { App } from '../app';
 import { logger } from '../log';
-import { authenticate, type AuthenticatedContext } from './authenticate';
+import { type AuthenticatedContext, authenticate } from './authenticate';
 import { envelope, type Reply } from './envelope';
 import { parseBody } from './parseBody';
 import { waitForSecret } from './waitForSecret';

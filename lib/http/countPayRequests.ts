@@ -23,5 +23,12 @@ export function countPayRequests(): middy.MiddlewareObj<APIGatewayProxyEventV2, 
     }
     metrics.count('PayRequest', { method: PAY_METHODS.includes(method as never) ? String(method) : 'none', outcome });
   };
-  return { after: function countPayRequestAfter(request) { count(request); }, onError: function countPayRequestOnError(request) { count(request); } };
+  return {
+    after: function countPayRequestAfter(request) {
+      count(request);
+    },
+    onError: function countPayRequestOnError(request) {
+      count(request);
+    },
+  };
 }

@@ -1,6 +1,6 @@
 import type middy from '@middy/core';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
-import { ERRORS, PayError, type ErrorCode } from '../domain/errors';
+import { ERRORS, type ErrorCode, PayError } from '../domain/errors';
 import { log } from '../log';
 
 /** What a handler returns on success: the envelope's msg and data. */

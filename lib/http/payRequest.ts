@@ -1,7 +1,7 @@
 import * as v from 'valibot';
 import { PayError } from '../domain/errors';
-import { yuanToFen } from '../domain/money';
 import { PAY_METHODS, type PayMethod } from '../domain/model';
+import { yuanToFen } from '../domain/money';
 import type { PayOrderInput } from '../pay/payOrder';
 
 const MAX_ID = 2 ** 31 - 1;

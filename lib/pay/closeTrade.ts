@@ -1,5 +1,5 @@
-import { channelOf, type AttemptSummary, type Channel } from '../domain/model';
-import { TradeAlreadyPaid, type PaymentGateway } from '../gateways/paymentGateway';
+import { type AttemptSummary, type Channel, channelOf } from '../domain/model';
+import { type PaymentGateway, TradeAlreadyPaid } from '../gateways/paymentGateway';
 
 /** Longer than a prepay call can take (the gateway timeout is 5 s). */
 const PREPAY_IN_FLIGHT_MS = 15_000;

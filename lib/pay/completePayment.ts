@@ -1,6 +1,6 @@
 import { AttemptInFlight } from '../domain/errors';
-import { channelOf, RELEASED_ATTEMPT_STATUSES, type Channel, type GatewayPayment } from '../domain/model';
-import { systemClock, type Clock } from '../domain/time';
+import { type Channel, channelOf, type GatewayPayment, RELEASED_ATTEMPT_STATUSES } from '../domain/model';
+import { type Clock, systemClock } from '../domain/time';
 import type { PaymentGateway } from '../gateways/paymentGateway';
 import { log } from '../log';
 import { metrics } from '../metrics';
@@ -82,7 +82,12 @@ async function completeOnce(deps: CompletePaymentDeps, payment: GatewayPayment):
   }
 
   await deps.store.markRefundRequired(attempt, payment, now);
-  log.error('payment needs a refund', { out_trade_no: attempt.outTradeNo, order_id: attempt.orderId, order_status: order?.status, attempt_status: attempt.status });
+  log.error('payment needs a refund', {
+    out_trade_no: attempt.outTradeNo,
+    order_id: attempt.orderId,
+    order_status: order?.status,
+    attempt_status: attempt.status,
+  });
   metrics.count('Completion', { outcome: 'refund_required' });
   return 'refund_required';
 }

@@ -2,7 +2,7 @@ import type { Channel } from '../domain/model';
 import type { GatewayRequest, NotificationChannel, NotificationVerdict } from '../gateways/paymentGateway';
 import { log } from '../log';
 import { metrics } from '../metrics';
-import { completePayment, type CompletePaymentDeps, type CompletionOutcome } from './completePayment';
+import { type CompletePaymentDeps, type CompletionOutcome, completePayment } from './completePayment';
 
 const HANDLED: readonly CompletionOutcome[] = ['paid', 'duplicate', 'refund_required'];
 

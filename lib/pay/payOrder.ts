@@ -1,14 +1,14 @@
 import { randomInt } from 'node:crypto';
 import { PayError } from '../domain/errors';
-import { channelOf, PayMethod, type Attempt, type AttemptSummary, type Channel, type Order } from '../domain/model';
-import { quoteOrder, type Quote } from '../domain/quote';
-import { GatewayError, TradeAlreadyPaid, TradeClosed, type PayParam, type PaymentGateway } from '../gateways/paymentGateway';
-import { systemClock, type Clock } from '../domain/time';
-import { log } from '../log';
-import { retryLostRaces } from './retryLostRaces';
-import { closeUnpaidTrade } from './closeTrade';
-import { WriteConflict, type PayStore } from '../store/payStore';
+import { type Attempt, type AttemptSummary, type Channel, channelOf, type Order, PayMethod } from '../domain/model';
 import type { PayRequest } from '../domain/quote';
+import { type Quote, quoteOrder } from '../domain/quote';
+import { type Clock, systemClock } from '../domain/time';
+import { GatewayError, type PaymentGateway, type PayParam, TradeAlreadyPaid, TradeClosed } from '../gateways/paymentGateway';
+import { log } from '../log';
+import { type PayStore, WriteConflict } from '../store/payStore';
+import { closeUnpaidTrade } from './closeTrade';
+import { retryLostRaces } from './retryLostRaces';
 
 export interface PayOrderDeps {
   store: PayStore;

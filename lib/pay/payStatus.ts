@@ -1,7 +1,7 @@
 import { PayError } from '../domain/errors';
+import type { Attempt, Order, OrderStatus, PayMethod } from '../domain/model';
 import { fenToYuan } from '../domain/money';
 import { systemClock, toBeijingRfc3339 } from '../domain/time';
-import type { Attempt, Order, OrderStatus, PayMethod } from '../domain/model';
 import { log } from '../log';
 import type { CompletePaymentDeps } from './completePayment';
 import { settleFromGateway } from './settleFromGateway';

@@ -1,7 +1,7 @@
-import { channelOf, type Attempt } from '../domain/model';
+import { type Attempt, channelOf } from '../domain/model';
 import { parseGatewayTime, systemClock } from '../domain/time';
 import type { TradeState } from '../gateways/paymentGateway';
-import { completePayment, type CompletePaymentDeps, type CompletionOutcome } from './completePayment';
+import { type CompletePaymentDeps, type CompletionOutcome, completePayment } from './completePayment';
 
 /**
  * Asks the attempt's gateway what happened to it, and records the payment exactly as a

@@ -1,4 +1,4 @@
-import { channelOf, type Attempt } from '../domain/model';
+import { type Attempt, channelOf } from '../domain/model';
 import { systemClock } from '../domain/time';
 import { TradeAlreadyPaid } from '../gateways/paymentGateway';
 import { log } from '../log';
@@ -54,7 +54,10 @@ export async function sweepOpenAttempts(deps: CompletePaymentDeps, options: Swee
   // Open attempts are indexed by expiry: those created `quietMs` ago or earlier expire by now + timeout - quietMs.
   const quietExpiresBy = new Date(now.getTime() + options.payTimeoutMinutes * 60_000 - options.quietMs).toISOString();
   const expiredBy = new Date(now.getTime() - options.watchAfterExpiryMs).toISOString();
-  const [open, watched] = await Promise.all([deps.store.findOpenAttempts(quietExpiresBy, options.limit), deps.store.findWatchedAttempts(expiredBy, options.limit)]);
+  const [open, watched] = await Promise.all([
+    deps.store.findOpenAttempts(quietExpiresBy, options.limit),
+    deps.store.findWatchedAttempts(expiredBy, options.limit),
+  ]);
   const work: [Attempt, (attempt: Attempt) => Promise<Result>][] = [
     ...open.map((a): [Attempt, (attempt: Attempt) => Promise<Result>] => [a, (attempt) => sweepOpen(deps, attempt, now)]),
     ...watched.map((a): [Attempt, (attempt: Attempt) => Promise<Result>] => [a, (attempt) => recheckReleased(deps, attempt)]),

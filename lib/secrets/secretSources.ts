@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
-import { SecretError } from './stageSecret';
 import type { SecretFetcher } from './cachedSecret';
+import { SecretError } from './stageSecret';
 
 /** `SECRET_ID` values of this form name a local file instead of a Secrets Manager secret. */
 const FILE_PREFIX = 'file:';

@@ -63,12 +63,19 @@ function parses(parse: (pem: string) => unknown): (pem: string) => boolean {
 
 const text = (message: string) => v.pipe(v.string(message), v.trim(), v.nonEmpty(message));
 const privateKey = v.pipe(text('is required'), v.transform(normalisePrivateKey), v.check(parses(createPrivateKey), 'is not a readable RSA private key'));
-const publicKey = v.pipe(text('is required'), v.transform((s) => normalisePem(s, 'PUBLIC KEY')), v.check(parses(createPublicKey), 'is not a readable public key'));
+const publicKey = v.pipe(
+  text('is required'),
+  v.transform((s) => normalisePem(s, 'PUBLIC KEY')),
+  v.check(parses(createPublicKey), 'is not a readable public key'),
+);
 const certificates = v.pipe(
   text('is required'),
   v.transform((s) => s.replace(/\\n/g, '\n')),
   v.check((s) => /-----BEGIN CERTIFICATE-----/.test(s), 'must hold PEM certificates'),
-  v.check((s) => (s.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? []).every(parses((pem) => new X509Certificate(pem))), 'holds an unreadable certificate'),
+  v.check(
+    (s) => (s.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? []).every(parses((pem) => new X509Certificate(pem))),
+    'holds an unreadable certificate',
+  ),
 );
 
 const wechatSchema = v.pipe(
@@ -76,7 +83,14 @@ const wechatSchema = v.pipe(
     {
       merchant_serial: v.pipe(text('is required'), v.regex(/^[0-9A-Fa-f]{8,64}$/, 'must be the certificate serial in hex')),
       merchant_private_key: privateKey,
-      merchant_certificate: v.pipe(text('is required'), v.transform((s) => s.replace(/\\n/g, '\n')), v.check(parses((pem) => new X509Certificate(pem)), 'is not a readable certificate')),
+      merchant_certificate: v.pipe(
+        text('is required'),
+        v.transform((s) => s.replace(/\\n/g, '\n')),
+        v.check(
+          parses((pem) => new X509Certificate(pem)),
+          'is not a readable certificate',
+        ),
+      ),
       apiv3_key: v.pipe(v.string('is required'), v.length(32, 'must be 32 characters')),
       pay_public_key_id: v.optional(v.pipe(text('is required'), v.regex(/^PUB_KEY_ID_\w+$/, 'must look like PUB_KEY_ID_...'))),
       pay_public_key: v.optional(publicKey),
@@ -89,15 +103,24 @@ const wechatSchema = v.pipe(
     ['pay_public_key'],
   ),
   v.forward(
-    v.check((w) => Boolean(w.pay_public_key || w.platform_certificates), 'set pay_public_key_id + pay_public_key, or platform_certificates: every WeChat answer is signature-checked'),
+    v.check(
+      (w) => Boolean(w.pay_public_key || w.platform_certificates),
+      'set pay_public_key_id + pay_public_key, or platform_certificates: every WeChat answer is signature-checked',
+    ),
     ['pay_public_key'],
   ),
   v.forward(
-    v.check((w) => new X509Certificate(w.merchant_certificate).serialNumber.toUpperCase() === w.merchant_serial.toUpperCase(), 'is not the serial of merchant_certificate'),
+    v.check(
+      (w) => new X509Certificate(w.merchant_certificate).serialNumber.toUpperCase() === w.merchant_serial.toUpperCase(),
+      'is not the serial of merchant_certificate',
+    ),
     ['merchant_serial'],
   ),
   v.forward(
-    v.check((w) => new X509Certificate(w.merchant_certificate).checkPrivateKey(createPrivateKey(w.merchant_private_key)), 'does not belong to merchant_certificate'),
+    v.check(
+      (w) => new X509Certificate(w.merchant_certificate).checkPrivateKey(createPrivateKey(w.merchant_private_key)),
+      'does not belong to merchant_certificate',
+    ),
     ['merchant_private_key'],
   ),
 );
@@ -161,7 +184,12 @@ export function unknownStageSecretFields(json: string): string[] {
   const unknown = Object.keys(document).filter((k) => !(k in STAGE_SECRET_FIELDS));
   for (const [section, fields] of Object.entries(STAGE_SECRET_FIELDS)) {
     const part = document[section];
-    if (part && typeof part === 'object') unknown.push(...Object.keys(part).filter((k) => !(fields as readonly string[]).includes(k)).map((k) => `${section}.${k}`));
+    if (part && typeof part === 'object')
+      unknown.push(
+        ...Object.keys(part)
+          .filter((k) => !(fields as readonly string[]).includes(k))
+          .map((k) => `${section}.${k}`),
+      );
   }
   return unknown;
 }

@@ -1,9 +1,18 @@
 import { ConditionalCheckFailedException, TransactionCanceledException } from '@aws-sdk/client-dynamodb';
-import { GetCommand, QueryCommand, TransactGetCommand, TransactWriteCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import { RELEASED_ATTEMPT_STATUSES, type Attempt, type AttemptStatus, type AttemptSummary, type GatewayPayment, type Order, type PointsAccount } from '../domain/model';
-import { attemptItem, fromSummary, ledgerItem, toAccount, toAddress, toAttempt, toOrder, type Item } from './items';
-import { hashToken, INDEX_PARTITION, indexSortKey, keys, OPEN_ATTEMPTS_INDEX, type ItemKey, type LedgerKind } from './keys';
-import { WriteConflict, type AttemptChange, type PayContext, type PayStore, type Session } from './payStore';
+import { type DynamoDBDocumentClient, GetCommand, QueryCommand, TransactGetCommand, TransactWriteCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import {
+  type Attempt,
+  type AttemptStatus,
+  type AttemptSummary,
+  type GatewayPayment,
+  type Order,
+  type PointsAccount,
+  RELEASED_ATTEMPT_STATUSES,
+} from '../domain/model';
+import { attemptItem, fromSummary, type Item, ledgerItem, toAccount, toAddress, toAttempt, toOrder } from './items';
+import { hashToken, INDEX_PARTITION, type ItemKey, indexSortKey, keys, type LedgerKind, OPEN_ATTEMPTS_INDEX } from './keys';
+import { type AttemptChange, type PayContext, type PayStore, type Session, WriteConflict } from './payStore';
+
 type TransactItem = NonNullable<ConstructorParameters<typeof TransactWriteCommand>[0]['TransactItems']>[number];
 
 /**
@@ -304,7 +313,9 @@ export class DynamoPayStore implements PayStore {
 
   private async transactGet(itemKeys: ItemKey[]): Promise<(Item | undefined)[]> {
     try {
-      const { Responses = [] } = await this.db.send(new TransactGetCommand({ TransactItems: itemKeys.map((Key) => ({ Get: { TableName: this.table, Key } })) }));
+      const { Responses = [] } = await this.db.send(
+        new TransactGetCommand({ TransactItems: itemKeys.map((Key) => ({ Get: { TableName: this.table, Key } })) }),
+      );
       return itemKeys.map((_, i) => Responses[i]?.Item as Item | undefined);
     } catch (error) {
       // A read racing a transaction on the same items is cancelled: read again.

@@ -23,7 +23,10 @@ export function toOrder(item: Item): Order {
 }
 
 /** A new order as the shop creates it (seeding): unpaid unless stated. */
-export function orderItem(order: Pick<Order, 'orderId' | 'userId' | 'goodsName' | 'goodsFen' | 'freeShipping' | 'freightOptions' | 'status'>, now: string): Item {
+export function orderItem(
+  order: Pick<Order, 'orderId' | 'userId' | 'goodsName' | 'goodsFen' | 'freeShipping' | 'freightOptions' | 'status'>,
+  now: string,
+): Item {
   return {
     ...keys.order(order.orderId),
     entity: ENTITY.order,
@@ -56,7 +59,16 @@ export function toAddress(item: Item): Address {
 }
 
 function fromAddress(a: Address): Item {
-  return { address_id: a.addressId, user_id: a.userId, name: a.name, phone: a.phone, province: a.province, city: a.city, district: a.district, detail: a.detail };
+  return {
+    address_id: a.addressId,
+    user_id: a.userId,
+    name: a.name,
+    phone: a.phone,
+    province: a.province,
+    city: a.city,
+    district: a.district,
+    detail: a.detail,
+  };
 }
 
 export function addressItem(address: Address): Item {

@@ -1,8 +1,8 @@
-import { ScanCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { type DynamoDBDocumentClient, ScanCommand } from '@aws-sdk/lib-dynamodb';
 import { RELEASED_ATTEMPT_STATUSES } from '../domain/model';
-import { systemClock, type Clock } from '../domain/time';
+import { type Clock, systemClock } from '../domain/time';
 import type { Item } from './items';
-import { ENTITY, INDEX_PARTITION, type Entity, type LedgerKind } from './keys';
+import { ENTITY, type Entity, INDEX_PARTITION, type LedgerKind } from './keys';
 
 const RELEASED: readonly string[] = RELEASED_ATTEMPT_STATUSES;
 /** The sweeper settles an open attempt within minutes of its expiry; one still open long after needs a person. */
@@ -46,7 +46,9 @@ export async function reconcile(db: DynamoDBDocumentClient, table: string, now: 
 
   for (const account of accounts) {
     const user = account.user_id as number;
-    const [available, held, spent, credited] = ['integral_available', 'integral_held', 'integral_spent', 'integral_credited'].map((k) => Number(account[k] ?? 0));
+    const [available, held, spent, credited] = ['integral_available', 'integral_held', 'integral_spent', 'integral_credited'].map((k) =>
+      Number(account[k] ?? 0),
+    );
     if (available < 0 || held < 0 || spent < 0) problems.push(`user ${user}: negative points (available ${available}, held ${held}, spent ${spent})`);
     if (available + held + spent !== credited) {
       problems.push(`user ${user}: available ${available} + held ${held} + spent ${spent} != credited ${credited}`);
@@ -82,7 +84,8 @@ export async function reconcile(db: DynamoDBDocumentClient, table: string, now: 
       problems.push(`attempt ${no}: open but its order is not paying with it`);
     }
     const indexed = attempt.gsi1pk as string | undefined;
-    const expectedIndex: (string | undefined)[] = attempt.status === 'open' ? [INDEX_PARTITION.open] : RELEASED.includes(attempt.status as string) ? [undefined, INDEX_PARTITION.watch] : [undefined];
+    const expectedIndex: (string | undefined)[] =
+      attempt.status === 'open' ? [INDEX_PARTITION.open] : RELEASED.includes(attempt.status as string) ? [undefined, INDEX_PARTITION.watch] : [undefined];
     if (!expectedIndex.includes(indexed)) problems.push(`attempt ${no}: ${String(attempt.status)} but indexed as ${indexed ?? 'nothing'}`);
     if (attempt.status === 'open' && nowMs - Date.parse(attempt.expires_at as string) > STUCK_AFTER_EXPIRY_MS) {
       problems.push(`attempt ${no}: still open ${Math.round((nowMs - Date.parse(attempt.expires_at as string)) / 60_000)} minutes after its expiry`);

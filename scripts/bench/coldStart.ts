@@ -11,9 +11,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { build } from 'esbuild';
-import { buildWechatPaymentNotification } from '../sandbox/notifications';
-import type { SandboxCredentials } from '../sandbox/credentials';
 import { httpEvent } from '../local/httpEvents';
+import type { SandboxCredentials } from '../sandbox/credentials';
+import { buildWechatPaymentNotification } from '../sandbox/notifications';
 
 const run = promisify(execFile);
 const ROOT = join(__dirname, '..', '..');

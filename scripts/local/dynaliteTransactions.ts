@@ -40,7 +40,9 @@ interface DynaliteError extends Error {
   body?: { __type: string; message?: string; [field: string]: unknown };
 }
 type Done<T = unknown> = (err?: DynaliteError | null, value?: T) => void;
-interface Table { TableName: string }
+interface Table {
+  TableName: string;
+}
 type TypeSpec = Record<string, unknown>;
 type BatchOp = { type: 'put'; key: string; value: unknown } | { type: 'del'; key: string };
 type Release = (done: () => void) => () => void;
@@ -58,7 +60,10 @@ interface Store {
   getIndexDb(indexType: string, tableName: string, indexName: string): SubDb;
 }
 type Action = (store: Store, data: ItemRequest, cb: Done<{ Item?: AttributeMap }>) => void;
-interface ValidationModule { types: TypeSpec; custom(data: ItemRequest, store: Store): string | undefined }
+interface ValidationModule {
+  types: TypeSpec;
+  custom(data: ItemRequest, store: Store): string | undefined;
+}
 
 const dynalite = require('dynalite') as (options: DynaliteOptions) => Server;
 const db = require('dynalite/db') as {
@@ -91,7 +96,10 @@ const ACTIONS: Record<WriteKind, Action> = {
   ConditionCheck: deleteItem,
 };
 const VALIDATIONS: Record<WriteKind, ValidationModule> = {
-  Put: putValidation, Update: updateValidation, Delete: deleteValidation, ConditionCheck: deleteValidation,
+  Put: putValidation,
+  Update: updateValidation,
+  Delete: deleteValidation,
+  ConditionCheck: deleteValidation,
 };
 
 const pick = (types: TypeSpec, ...names: string[]): TypeSpec => Object.fromEntries(names.map((n) => [n, types[n]]));
@@ -99,7 +107,11 @@ const EXPRESSIONS = ['TableName', 'ConditionExpression', 'ExpressionAttributeNam
 // Listed so that checkTypes, which drops every key it does not know, keeps it.
 const ON_FAILURE = { ReturnValuesOnConditionCheckFailure: { type: 'String', enum: ['ALL_OLD', 'NONE'] } };
 const transactItems = (children: TypeSpec): TypeSpec => ({
-  type: 'List', notNull: true, lengthGreaterThanOrEqual: 1, lengthLessThanOrEqual: 100, children,
+  type: 'List',
+  notNull: true,
+  lengthGreaterThanOrEqual: 1,
+  lengthLessThanOrEqual: 100,
+  children,
 });
 const struct = (name: string, children: TypeSpec, extra: TypeSpec = {}): TypeSpec => ({ type: `FieldStruct<${name}>`, ...extra, children });
 
@@ -134,8 +146,15 @@ const GET_TYPES: TypeSpec = {
   }),
 };
 
-interface Target { tableName: string; key: string }
-interface CancellationReason { Code: string; Message?: string; Item?: AttributeMap }
+interface Target {
+  tableName: string;
+  key: string;
+}
+interface CancellationReason {
+  Code: string;
+  Message?: string;
+  Item?: AttributeMap;
+}
 
 /**
  * Creates a dynalite server (not yet listening) that also serves `TransactWriteItems` and
@@ -169,11 +188,7 @@ export function createDynaliteWithTransactions(options: DynaliteOptions): Server
   return server;
 }
 
-async function transactWriteItems(
-  store: Store,
-  tokens: RequestTokens,
-  body: Record<string, unknown>,
-): Promise<object> {
+async function transactWriteItems(store: Store, tokens: RequestTokens, body: Record<string, unknown>): Promise<object> {
   const fingerprint = JSON.stringify(body.TransactItems);
   const data = parse(body, WRITE_TYPES, store);
   const writes = (data.TransactItems as Array<Partial<Record<WriteKind, ItemRequest>>>).map((item) => {
@@ -183,12 +198,16 @@ async function transactWriteItems(
     check(VALIDATIONS[kinds[0]].custom(request, store));
     return { kind: kinds[0], request };
   });
-  const tables = await getTables(store, writes.map((w) => w.request.TableName));
+  const tables = await getTables(
+    store,
+    writes.map((w) => w.request.TableName),
+  );
   const targets = writes.map(({ kind, request }) => {
     const table = tables.get(request.TableName) as Table;
-    const invalid = kind === 'Put'
-      ? db.validateItem(request.Item, table)
-      : db.validateKey(request.Key, table) ?? (kind === 'Update' ? db.validateUpdates(undefined, request._updates, table) : undefined);
+    const invalid =
+      kind === 'Put'
+        ? db.validateItem(request.Item, table)
+        : (db.validateKey(request.Key, table) ?? (kind === 'Update' ? db.validateUpdates(undefined, request._updates, table) : undefined));
     if (invalid) throw invalid;
     return { kind, request, table, tableName: request.TableName, key: db.createKey((request.Item ?? request.Key) as AttributeMap, table) };
   });
@@ -203,9 +222,9 @@ async function transactWriteItems(
     if (staged.some((s) => s.reason.Code !== 'None')) {
       const reasons = staged.map((s) => s.reason);
       const codes = reasons.map((r) => r.Code).join(', ');
-      throw apiError('TransactionCanceledException',
-        `Transaction cancelled, please refer cancellation reasons for specific reasons [${codes}]`,
-        { CancellationReasons: reasons });
+      throw apiError('TransactionCanceledException', `Transaction cancelled, please refer cancellation reasons for specific reasons [${codes}]`, {
+        CancellationReasons: reasons,
+      });
     }
     const ops = staged.flatMap((s) => s.writes.flatMap((w) => withPrefix(store, w.subDb, w.op)));
     await call<void>((done) => store.db.batch(ops, done));
@@ -243,12 +262,19 @@ async function stage(store: Store, kind: WriteKind, request: ItemRequest, table:
   const recording = (subDb: SubDb, readsItem: boolean): SubDb => ({
     ...subDb,
     lock: (_keys, exec) => exec((done) => done), // the caller already holds this item's lock
-    get: (key, cb) => subDb.get(key, (err, item) => {
-      if (readsItem) current = item;
-      cb(err, item);
-    }),
-    put: (key, value, cb) => { writes.push({ subDb, op: { type: 'put', key, value } }); process.nextTick(cb); },
-    del: (key, cb) => { writes.push({ subDb, op: { type: 'del', key } }); process.nextTick(cb); },
+    get: (key, cb) =>
+      subDb.get(key, (err, item) => {
+        if (readsItem) current = item;
+        cb(err, item);
+      }),
+    put: (key, value, cb) => {
+      writes.push({ subDb, op: { type: 'put', key, value } });
+      process.nextTick(cb);
+    },
+    del: (key, cb) => {
+      writes.push({ subDb, op: { type: 'del', key } });
+      process.nextTick(cb);
+    },
   });
   const staging: Store = {
     ...store,
@@ -273,7 +299,9 @@ async function stage(store: Store, kind: WriteKind, request: ItemRequest, table:
 function withPrefix(store: Store, subDb: SubDb, op: BatchOp): BatchOp[] {
   const forward = store.db.batch;
   const prefixed: BatchOp[] = [];
-  store.db.batch = (ops) => { prefixed.push(...ops); };
+  store.db.batch = (ops) => {
+    prefixed.push(...ops);
+  };
   try {
     subDb.batch([op], () => undefined);
   } finally {
@@ -288,7 +316,10 @@ async function transactGetItems(store: Store, body: Record<string, unknown>): Pr
     check(getValidation.custom(Get, store));
     return Get;
   });
-  const tables = await getTables(store, gets.map((g) => g.TableName));
+  const tables = await getTables(
+    store,
+    gets.map((g) => g.TableName),
+  );
   const targets = gets.map((get) => {
     const table = tables.get(get.TableName) as Table;
     const invalid = db.validateKey(get.Key, table) ?? db.validateKeyPaths(get._projection?.nestedPaths, table);
@@ -296,8 +327,7 @@ async function transactGetItems(store: Store, body: Record<string, unknown>): Pr
     return { tableName: get.TableName, key: db.createKey(get.Key as AttributeMap, table) };
   });
   // getItem takes no lock, so it can run while ours are held: no transaction is half-visible.
-  const results = await withItemLocks(store, targets, () =>
-    Promise.all(gets.map((get) => call<{ Item?: AttributeMap }>((done) => getItem(store, get, done)))));
+  const results = await withItemLocks(store, targets, () => Promise.all(gets.map((get) => call<{ Item?: AttributeMap }>((done) => getItem(store, get, done)))));
   return { Responses: results.map((r) => (r.Item ? { Item: r.Item } : {})) };
 }
 
@@ -313,8 +343,9 @@ async function withItemLocks<T>(store: Store, targets: Target[], critical: () =>
   try {
     for (const tableName of [...keysByTable.keys()].sort()) {
       const itemDb = store.getItemDb(tableName);
-      unlocks.push(await new Promise<() => void>((resolve) =>
-        itemDb.lock([...(keysByTable.get(tableName) ?? [])], (release) => resolve(release(() => undefined)))));
+      unlocks.push(
+        await new Promise<() => void>((resolve) => itemDb.lock([...(keysByTable.get(tableName) ?? [])], (release) => resolve(release(() => undefined)))),
+      );
     }
     return await critical();
   } finally {
@@ -364,7 +395,8 @@ async function serve(req: IncomingMessage, res: ServerResponse, operation: (body
     }
     if (typeof body !== 'object' || body === null || Array.isArray(body)) {
       throw Object.assign(new Error('SerializationException'), {
-        statusCode: 400, body: { __type: 'com.amazon.coral.service#SerializationException' },
+        statusCode: 400,
+        body: { __type: 'com.amazon.coral.service#SerializationException' },
       });
     }
     reply = await operation(body as Record<string, unknown>);

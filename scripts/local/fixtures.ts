@@ -1,12 +1,18 @@
-import { DeleteCommand, PutCommand, ScanCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { DeleteCommand, type DynamoDBDocumentClient, PutCommand, ScanCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import * as v from 'valibot';
 import { requireFen, yuanToFen } from '../../lib/domain/money';
-import { accountItem, addressItem, orderItem, sessionItem, type Item } from '../../lib/store/items';
+import { accountItem, addressItem, type Item, orderItem, sessionItem } from '../../lib/store/items';
 import { ENTITY, hashToken } from '../../lib/store/keys';
 
 const id = v.pipe(v.number(), v.integer(), v.minValue(1));
-const amount = v.pipe(v.string(), v.check((s) => yuanToFen(s) !== undefined, 'must be a yuan amount like "88.00"'));
-const isoTime = v.pipe(v.string(), v.check((s) => !Number.isNaN(Date.parse(s)), 'must be an ISO 8601 time'));
+const amount = v.pipe(
+  v.string(),
+  v.check((s) => yuanToFen(s) !== undefined, 'must be a yuan amount like "88.00"'),
+);
+const isoTime = v.pipe(
+  v.string(),
+  v.check((s) => !Number.isNaN(Date.parse(s)), 'must be an ISO 8601 time'),
+);
 
 const fixtureSchema = v.object({
   users: v.optional(
@@ -79,12 +85,34 @@ export async function writeFixture(db: DynamoDBDocumentClient, table: string, in
     for (const { token, expires_at } of user.tokens) items.push(sessionItem(hashToken(token), user.user_id, new Date(expires_at).toISOString()));
   }
   for (const a of fixture.addresses) {
-    items.push(addressItem({ addressId: a.address_id, userId: a.user_id, name: a.name, phone: a.phone, province: a.province, city: a.city, district: a.district, detail: a.detail }));
+    items.push(
+      addressItem({
+        addressId: a.address_id,
+        userId: a.user_id,
+        name: a.name,
+        phone: a.phone,
+        province: a.province,
+        city: a.city,
+        district: a.district,
+        detail: a.detail,
+      }),
+    );
   }
   for (const o of fixture.orders) {
     const freightOptions = o.freight_json.map((f) => ({ key: f.key, name: f.name, feeFen: requireFen(f.fee, 'fee') }));
     items.push(
-      orderItem({ orderId: o.order_id, userId: o.user_id, goodsName: o.goods_name, goodsFen: requireFen(o.goods_price, 'goods_price'), freeShipping: o.free_shipping, freightOptions, status: o.status }, now),
+      orderItem(
+        {
+          orderId: o.order_id,
+          userId: o.user_id,
+          goodsName: o.goods_name,
+          goodsFen: requireFen(o.goods_price, 'goods_price'),
+          freeShipping: o.free_shipping,
+          freightOptions,
+          status: o.status,
+        },
+        now,
+      ),
     );
   }
   await Promise.all(items.map((Item) => db.send(new PutCommand({ TableName: table, Item }))));
@@ -98,7 +126,12 @@ async function forgetHistory(db: DynamoDBDocumentClient, table: string, users: S
   let start: Record<string, unknown> | undefined;
   do {
     const page = await db.send(
-      new ScanCommand({ TableName: table, ExclusiveStartKey: start, ProjectionExpression: 'pk, sk, entity, user_id, #status', ExpressionAttributeNames: { '#status': 'status' } }),
+      new ScanCommand({
+        TableName: table,
+        ExclusiveStartKey: start,
+        ProjectionExpression: 'pk, sk, entity, user_id, #status',
+        ExpressionAttributeNames: { '#status': 'status' },
+      }),
     );
     for (const item of page.Items ?? []) {
       if (!users.has(item.user_id as number)) continue;

@@ -1,7 +1,14 @@
 import type { APIGatewayProxyEventV2, Context } from 'aws-lambda';
 
 /** An API Gateway HTTP API (payload 2.0) event, as the deployed function receives it (tests, the bench). */
-export function httpEvent(options: { method?: string; path: string; headers?: Record<string, string>; body?: string; base64?: boolean; query?: Record<string, string> }): APIGatewayProxyEventV2 {
+export function httpEvent(options: {
+  method?: string;
+  path: string;
+  headers?: Record<string, string>;
+  body?: string;
+  base64?: boolean;
+  query?: Record<string, string>;
+}): APIGatewayProxyEventV2 {
   const body = options.body === undefined ? undefined : options.base64 ? Buffer.from(options.body).toString('base64') : options.body;
   return {
     version: '2.0',

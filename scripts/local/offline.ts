@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { join } from 'node:path';
 
 export interface Offline {
@@ -11,11 +11,27 @@ export interface Offline {
  * Runs `serverless offline` (the project's own serverless.yml, bundled by serverless-esbuild) with
  * the functions' environment, and resolves once the API answers HTTP.
  */
-export async function startOffline(options: { env: Record<string, string>; httpPort: number; lambdaPort: number; quiet?: boolean; host?: string }): Promise<Offline> {
+export async function startOffline(options: {
+  env: Record<string, string>;
+  httpPort: number;
+  lambdaPort: number;
+  quiet?: boolean;
+  host?: string;
+}): Promise<Offline> {
   const host = options.host ?? '127.0.0.1';
   const child = spawn(
     process.execPath,
-    [require.resolve('serverless/bin/serverless.js'), 'offline', 'start', '--host', host, '--httpPort', String(options.httpPort), '--lambdaPort', String(options.lambdaPort)],
+    [
+      require.resolve('serverless/bin/serverless.js'),
+      'offline',
+      'start',
+      '--host',
+      host,
+      '--httpPort',
+      String(options.httpPort),
+      '--lambdaPort',
+      String(options.lambdaPort),
+    ],
     {
       cwd: join(__dirname, '..', '..'),
       env: { ...process.env, ...options.env, SLS_TELEMETRY_DISABLED: '1', SLS_NOTIFICATIONS_MODE: 'off', ...localNodeNotice() },

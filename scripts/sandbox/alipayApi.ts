@@ -9,8 +9,9 @@
  * const alipay = new AlipayApi(creds.alipay, trades, 600);
  * alipay.registerAppOrder(orderString); // the user opened it in the Alipay app
  */
-import type http from 'node:http';
+
 import { createPublicKey, type KeyObject } from 'node:crypto';
+import type http from 'node:http';
 import { fenToYuan, yuanToFen } from '../../lib/domain/money';
 import { parseGatewayTime, toBeijingDateTime } from '../../lib/domain/time';
 import type { SandboxCredentials } from './credentials';
@@ -190,12 +191,22 @@ export class AlipayApi {
     const sentAt = TIMESTAMP.test(params.timestamp) ? parseGatewayTime(params.timestamp) : undefined;
     if (!sentAt || Math.abs(Date.parse(sentAt) - Date.now()) > tolerance * 1000) {
       const now = toBeijingDateTime(new Date());
-      return this.error(method, '40002', 'isv.invalid-timestamp', `非法的时间戳参数: ${params.timestamp} 应为北京时间 yyyy-MM-dd HH:mm:ss，与当前时间 ${now} 相差不超过 ${tolerance} 秒`);
+      return this.error(
+        method,
+        '40002',
+        'isv.invalid-timestamp',
+        `非法的时间戳参数: ${params.timestamp} 应为北京时间 yyyy-MM-dd HH:mm:ss，与当前时间 ${now} 相差不超过 ${tolerance} 秒`,
+      );
     }
     if (params.charset && params.charset.toLowerCase() !== 'utf-8') return this.error(method, '40002', 'isv.invalid-charset', '字符集错误');
     const content = alipaySignContent(params, ['sign']);
     if (!verifyRsaSha256(this.appPublicKey, content, params.sign)) {
-      return this.error(method, '40002', 'isv.invalid-signature', `验签出错，建议检查签名字符串或签名私钥与应用公钥是否匹配，网关生成的验签字符串为：${content}`);
+      return this.error(
+        method,
+        '40002',
+        'isv.invalid-signature',
+        `验签出错，建议检查签名字符串或签名私钥与应用公钥是否匹配，网关生成的验签字符串为：${content}`,
+      );
     }
     return undefined;
   }
@@ -217,7 +228,11 @@ export class AlipayApi {
     if (reply) return reply;
     if (!trade) {
       return this.error(method, '40004', 'ACQ.TRADE_NOT_EXIST', '交易不存在', {
-        buyer_pay_amount: '0.00', invoice_amount: '0.00', out_trade_no: outTradeNo, point_amount: '0.00', receipt_amount: '0.00',
+        buyer_pay_amount: '0.00',
+        invoice_amount: '0.00',
+        out_trade_no: outTradeNo,
+        point_amount: '0.00',
+        receipt_amount: '0.00',
       });
     }
     const paid = trade.status === 'PAID';

@@ -15,10 +15,11 @@
  * @example
  * const creds = await loadOrCreateSandboxCredentials('.sandbox', { gatewayUrl: 'http://127.0.0.1:4010' });
  */
+
+import { createPrivateKey, createSign, generateKeyPair, type KeyObject, randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { createPrivateKey, createSign, generateKeyPair, randomBytes, type KeyObject } from 'node:crypto';
 import { randomAlphanumeric, randomDigits } from './randomIds';
 
 // Its importers have always taken it from here.
@@ -122,13 +123,14 @@ const OID = {
 };
 
 function derName(attributes: Array<[oid: string, value: string, printable?: boolean]>): Buffer {
-  return derSequence(
-    ...attributes.map(([oid, value, printable]) => derSet(derSequence(derOid(oid), printable ? derPrintable(value) : derUtf8(value)))),
-  );
+  return derSequence(...attributes.map(([oid, value, printable]) => derSet(derSequence(derOid(oid), printable ? derPrintable(value) : derUtf8(value)))));
 }
 
 function toPem(label: string, body: Buffer): string {
-  const base64 = body.toString('base64').replace(/(.{64})/g, '$1\n').replace(/\n$/, '');
+  const base64 = body
+    .toString('base64')
+    .replace(/(.{64})/g, '$1\n')
+    .replace(/\n$/, '');
   return `-----BEGIN ${label}-----\n${base64}\n-----END ${label}-----\n`;
 }
 
@@ -218,11 +220,25 @@ export async function generateSandboxCredentials(opts: { gatewayUrl: string }): 
 }
 
 const WECHAT_KEYS = [
-  'appid', 'mchid', 'apiv3_key', 'merchant_private_key_pem', 'merchant_cert_pem', 'merchant_serial',
-  'platform_private_key_pem', 'platform_public_key_pem', 'platform_serial', 'gateway_url',
+  'appid',
+  'mchid',
+  'apiv3_key',
+  'merchant_private_key_pem',
+  'merchant_cert_pem',
+  'merchant_serial',
+  'platform_private_key_pem',
+  'platform_public_key_pem',
+  'platform_serial',
+  'gateway_url',
 ] as const;
 const ALIPAY_KEYS = [
-  'app_id', 'seller_id', 'app_private_key_pem', 'app_public_key_pem', 'alipay_private_key_pem', 'alipay_public_key_pem', 'gateway_url',
+  'app_id',
+  'seller_id',
+  'app_private_key_pem',
+  'app_public_key_pem',
+  'alipay_private_key_pem',
+  'alipay_public_key_pem',
+  'gateway_url',
 ] as const;
 
 function parseCredentials(text: string, file: string): SandboxCredentials {

@@ -23,16 +23,16 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { AlipayApi } from './alipayApi';
 import type { SandboxCredentials } from './credentials';
-import { ScheduledFailures, type SandboxFailure, type SandboxRoute } from './failures';
+import { type SandboxFailure, type SandboxRoute, ScheduledFailures } from './failures';
 import { jsonReply, type Reply, type RoutedRequest } from './reply';
 import { SimulatorApi } from './simulatorApi';
 import type { SandboxPayment, SandboxTrade } from './trade';
 import { TradeBook } from './tradeBook';
 import { WechatPayApi } from './wechatPayApi';
 
-export type { SandboxChannel, SandboxPayment, SandboxTrade, SandboxTradeStatus } from './trade';
 export type { SandboxFailure, SandboxRoute } from './failures';
 export { SandboxGatewayError } from './sandboxGatewayError';
+export type { SandboxChannel, SandboxPayment, SandboxTrade, SandboxTradeStatus } from './trade';
 
 export interface SandboxGateway {
   url: string;

@@ -124,10 +124,7 @@ export function buildAlipayPaymentNotification(
 // ---- delivering callbacks ----
 
 /** The callback the gateway would send for a paid trade, and where it would send it. */
-export function buildPaymentNotificationForTrade(
-  trade: SandboxTrade,
-  creds: SandboxCredentials,
-): { headers: Record<string, string>; body: string } {
+export function buildPaymentNotificationForTrade(trade: SandboxTrade, creds: SandboxCredentials): { headers: Record<string, string>; body: string } {
   if (trade.status !== 'PAID') throw new Error(`trade ${trade.outTradeNo} is ${trade.status}, not PAID: the gateway sends no payment callback`);
   if (trade.channel === 'wechat') return buildWechatPaymentNotification(creds.wechat, wechatTransactionResource(trade, creds.wechat));
   const built = buildAlipayPaymentNotification(creds.alipay, alipayPaymentNotificationFields(trade, creds.alipay));
@@ -156,11 +153,7 @@ export interface NotificationDelivery {
  * gateway.pay(outTradeNo);
  * const delivery = await sendNotificationForPaidTrade(gateway, outTradeNo, 'http://localhost:3000/notify/wechat');
  */
-export async function sendNotificationForPaidTrade(
-  gateway: PaidTradeSource,
-  outTradeNo: string,
-  notifyUrl?: string,
-): Promise<NotificationDelivery> {
+export async function sendNotificationForPaidTrade(gateway: PaidTradeSource, outTradeNo: string, notifyUrl?: string): Promise<NotificationDelivery> {
   const trade = gateway.trade(outTradeNo);
   if (!trade) throw new Error(`unknown trade ${outTradeNo}`);
   const url = notifyUrl ?? trade.notifyUrl;

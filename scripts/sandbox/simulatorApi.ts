@@ -13,7 +13,7 @@
 import type http from 'node:http';
 import type { AlipayApi } from './alipayApi';
 import type { SandboxCredentials } from './credentials';
-import { sendNotificationForPaidTrade, type NotificationDelivery, type PaidTradeSource } from './notifications';
+import { type NotificationDelivery, type PaidTradeSource, sendNotificationForPaidTrade } from './notifications';
 import { jsonReply, type Reply, type RoutedRequest } from './reply';
 import { parseJsonObject } from './requestValues';
 import { SandboxGatewayError } from './sandboxGatewayError';

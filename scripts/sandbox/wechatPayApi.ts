@@ -9,8 +9,9 @@
  * const wechat = new WechatPayApi(creds.wechat, trades, 300);
  * const routed = wechat.route(req, url, body); // undefined for a path that is not WeChat's
  */
-import type http from 'node:http';
+
 import { createPublicKey, type KeyObject } from 'node:crypto';
+import type http from 'node:http';
 import type { SandboxCredentials } from './credentials';
 import type { SandboxRoute } from './failures';
 import { wechatPrepayId, wechatRequestId } from './randomIds';
@@ -100,7 +101,12 @@ export class WechatPayApi {
   /** Checks the merchant's signature exactly as WeChat Pay does; undefined when it passes. */
   private checkSignature(req: http.IncomingMessage, body: string): Reply | undefined {
     const auth = parseAuthorization(req.headers.authorization);
-    if (!auth) return this.error(401, 'SIGN_ERROR', 'Authorization 头缺失或格式错误，应为 WECHATPAY2-SHA256-RSA2048 mchid="",nonce_str="",signature="",timestamp="",serial_no=""');
+    if (!auth)
+      return this.error(
+        401,
+        'SIGN_ERROR',
+        'Authorization 头缺失或格式错误，应为 WECHATPAY2-SHA256-RSA2048 mchid="",nonce_str="",signature="",timestamp="",serial_no=""',
+      );
     if (auth.mchid !== this.creds.mchid) return this.error(401, 'SIGN_ERROR', `商户号 ${auth.mchid} 不存在`);
     // wechatpay-node-v3 sends the serial in lower case (it reads it through @fidm/x509): WeChat accepts either.
     if (auth.serial_no.toUpperCase() !== this.creds.merchant_serial) {
@@ -136,7 +142,10 @@ export class WechatPayApi {
       return this.error(400, 'PARAM_ERROR', '参数错误: amount.currency 仅支持 CNY', { location: 'body', field: 'amount.currency' });
     }
     if (timeExpire !== undefined && (typeof timeExpire !== 'string' || !RFC3339.test(timeExpire) || Number.isNaN(Date.parse(timeExpire)))) {
-      return this.error(400, 'PARAM_ERROR', '参数错误: time_expire 应为 RFC3339 格式，如 2018-06-08T10:34:56+08:00', { location: 'body', field: 'time_expire' });
+      return this.error(400, 'PARAM_ERROR', '参数错误: time_expire 应为 RFC3339 格式，如 2018-06-08T10:34:56+08:00', {
+        location: 'body',
+        field: 'time_expire',
+      });
     }
     if (attach !== undefined && (typeof attach !== 'string' || attach.length > 128)) {
       return this.error(400, 'PARAM_ERROR', '参数错误: attach 长度不超过 128', { location: 'body', field: 'attach' });

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import { parse, parseDocument } from 'yaml';
-import { ERRORS, PayError, type ErrorCode } from '../../lib/domain/errors';
+import { ERRORS, type ErrorCode, PayError } from '../../lib/domain/errors';
 import { alipayNotificationAnswer } from '../../lib/gateways/alipayNotifications';
 import type { NotificationAnswer, NotificationVerdict } from '../../lib/gateways/paymentGateway';
 import { wechatNotificationAnswer } from '../../lib/gateways/wechatNotifications';
@@ -41,7 +41,9 @@ describe('the contract and the code', () => {
     const serverless = parseDocument(readFileSync(join(__dirname, '..', '..', 'serverless.yml'), 'utf8'), { logLevel: 'silent' }).toJS() as {
       functions: Record<string, { events?: { httpApi?: { method: string; path: string } }[] }>;
     };
-    const deployed = Object.values(serverless.functions).flatMap((f) => (f.events ?? []).flatMap((e) => (e.httpApi ? [`${e.httpApi.method.toUpperCase()} ${e.httpApi.path}`] : [])));
+    const deployed = Object.values(serverless.functions).flatMap((f) =>
+      (f.events ?? []).flatMap((e) => (e.httpApi ? [`${e.httpApi.method.toUpperCase()} ${e.httpApi.path}`] : [])),
+    );
     const documented = Object.entries(document.paths).flatMap(([path, item]) => Object.keys(item).map((method) => `${method.toUpperCase()} ${path}`));
     expect(documented.sort()).toEqual(deployed.sort());
   });
@@ -70,7 +72,17 @@ describe('the contract and the code', () => {
   });
 
   it('documents every answer the notification endpoints give', () => {
-    const reasons = ['bad_signature', 'unknown_serial', 'stale', 'malformed', 'undecryptable', 'merchant_mismatch', 'missing_fields', 'unknown_attempt', 'amount_mismatch'] as const;
+    const reasons = [
+      'bad_signature',
+      'unknown_serial',
+      'stale',
+      'malformed',
+      'undecryptable',
+      'merchant_mismatch',
+      'missing_fields',
+      'unknown_attempt',
+      'amount_mismatch',
+    ] as const;
     // Fails to compile when a reason is added to NotificationVerdict and not here.
     const everyReason: Exclude<Extract<NotificationVerdict, { kind: 'refused' }>['reason'], (typeof reasons)[number]> extends never ? true : never = true;
     expect(everyReason).toBe(true);
@@ -85,8 +97,22 @@ describe('the contract and the code', () => {
 
 describe('the contract checker', () => {
   const json = 'application/json; charset=utf-8';
-  const paidStatus = { order_id: 503, order_status: 'paid', pay_method: 4, pay_price: '29.90', pay_integral: 3000, out_trade_no: '503T17959349484234756', paid_at: '2026-11-29T14:49:08+08:00' };
-  const statusReply = (data: object, status = 200) => ({ method: 'GET', path: '/order/pay/status?order_id=503', status, contentType: json, body: JSON.stringify({ status: 200, msg: 'ok', data }) });
+  const paidStatus = {
+    order_id: 503,
+    order_status: 'paid',
+    pay_method: 4,
+    pay_price: '29.90',
+    pay_integral: 3000,
+    out_trade_no: '503T17959349484234756',
+    paid_at: '2026-11-29T14:49:08+08:00',
+  };
+  const statusReply = (data: object, status = 200) => ({
+    method: 'GET',
+    path: '/order/pay/status?order_id=503',
+    status,
+    contentType: json,
+    body: JSON.stringify({ status: 200, msg: 'ok', data }),
+  });
 
   it('accepts a reply the contract describes', () => {
     expect(contract.violations(statusReply(paidStatus))).toEqual([]);
@@ -99,8 +125,22 @@ describe('the contract checker', () => {
     ['a status the route does not answer', statusReply(paidStatus, 404), /HTTP 404, which the contract does not list/],
     ['a media type the response does not have', { ...statusReply(paidStatus), contentType: 'text/html' }, /content-type "text\/html"/],
     ['a body on a reply without content', { method: 'POST', path: '/notify/wechat', status: 204, contentType: json, body: '{}' }, /describes no body/],
-    ['a route the contract does not have', { method: 'GET', path: '/order/pay', status: 200, contentType: json, body: '{}' }, /GET \/order\/pay is not in the contract/],
-    ['a message that is not its code\'s', { method: 'POST', path: '/order/pay', status: 200, contentType: json, body: JSON.stringify({ status: 0, msg: '订单不见了', code: 'ORDER_NOT_FOUND', data: [] }) }, /PayRefusal > OrderNotFound/],
+    [
+      'a route the contract does not have',
+      { method: 'GET', path: '/order/pay', status: 200, contentType: json, body: '{}' },
+      /GET \/order\/pay is not in the contract/,
+    ],
+    [
+      "a message that is not its code's",
+      {
+        method: 'POST',
+        path: '/order/pay',
+        status: 200,
+        contentType: json,
+        body: JSON.stringify({ status: 0, msg: '订单不见了', code: 'ORDER_NOT_FOUND', data: [] }),
+      },
+      /PayRefusal > OrderNotFound/,
+    ],
   ])('refuses %s', (_title, reply, reason) => {
     expect(contract.violations(reply).join('\n')).toMatch(reason);
   });

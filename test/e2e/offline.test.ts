@@ -1,7 +1,7 @@
 import { createVerify } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { DEMO_FIXTURE_FILE, DEMO_REQUESTS } from '../../scripts/local/demo';
-import { startOffline, type Offline } from '../../scripts/local/offline';
+import { type Offline, startOffline } from '../../scripts/local/offline';
 import { buildPaymentNotificationForTrade } from '../../scripts/sandbox/notifications';
 import { fetchInContract } from '../support/contract';
 import { freePort } from '../support/ports';
@@ -73,7 +73,15 @@ describe('the demo curls npm start prints', () => {
 
 describe('over HTTP', () => {
   it('accepts the form encoding older app builds send', async () => {
-    const form = new URLSearchParams({ order_id: '501', pay_method: '1', pay_price: '100', pay_integral: '0', address_id: '11', freight_mode: '2', freight_json_arr_key: '2' });
+    const form = new URLSearchParams({
+      order_id: '501',
+      pay_method: '1',
+      pay_price: '100',
+      pay_integral: '0',
+      address_id: '11',
+      freight_mode: '2',
+      freight_json_arr_key: '2',
+    });
     const { body } = await post('/order/pay', { 'content-type': 'application/x-www-form-urlencoded', token: 'demo-1001' }, form.toString());
     expect(body).toMatchObject({ status: 200, msg: '下单成功', data: { pay_param: { package: 'Sign=WXPay' } } });
   });
@@ -81,7 +89,11 @@ describe('over HTTP', () => {
   it('refuses a tampered price with the envelope and changes nothing', async () => {
     const state = tableState(stack);
     const before = await state.snapshot();
-    const { status, body } = await post('/order/pay', { 'content-type': 'application/json', token: 'demo-1001' }, JSON.stringify({ ...DEMO_REQUESTS[0].body, pay_price: '0.01' }));
+    const { status, body } = await post(
+      '/order/pay',
+      { 'content-type': 'application/json', token: 'demo-1001' },
+      JSON.stringify({ ...DEMO_REQUESTS[0].body, pay_price: '0.01' }),
+    );
     expect(status).toBe(200);
     expect(body).toEqual({ status: 0, msg: '支付金额与订单应付金额不一致(应付100.00元)', code: 'PRICE_MISMATCH', data: [] });
     expect(await state.snapshot()).toEqual(before);
@@ -97,7 +109,11 @@ describe('over HTTP', () => {
 
 describe('the local walk-through: pay, the gateway notifies, status', () => {
   it.each([
-    ['WeChat + points', { order_id: 503, pay_method: 4, pay_price: '29.90', pay_integral: 3000, address_id: 11, freight_mode: 2, freight_json_arr_key: 1 }, 'wechat'],
+    [
+      'WeChat + points',
+      { order_id: 503, pay_method: 4, pay_price: '29.90', pay_integral: 3000, address_id: 11, freight_mode: 2, freight_json_arr_key: 1 },
+      'wechat',
+    ],
     ['Alipay + points', { order_id: 504, pay_method: 5, pay_price: '118.00', pay_integral: 1000, address_id: 11, freight_mode: 1 }, 'alipay'],
   ])('%s', async (_title, body, channel) => {
     await stack.seed(JSON.parse(readFileSync(DEMO_FIXTURE_FILE, 'utf8')));
@@ -130,10 +146,18 @@ describe('the local walk-through: pay, the gateway notifies, status', () => {
   it('a forged notification over HTTP is refused and changes nothing', async () => {
     const state = tableState(stack);
     const before = await state.snapshot();
-    const wechat = await fetchInContract(`${offline.url}/notify/wechat`, { method: 'POST', headers: { 'content-type': 'application/json', 'wechatpay-serial': 'x' }, body: '{}' });
+    const wechat = await fetchInContract(`${offline.url}/notify/wechat`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'wechatpay-serial': 'x' },
+      body: '{}',
+    });
     expect(wechat.status).toBe(401);
     expect(wechat.json()).toMatchObject({ code: 'FAIL' });
-    const alipay = await fetchInContract(`${offline.url}/notify/alipay`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: 'out_trade_no=1&sign=x' });
+    const alipay = await fetchInContract(`${offline.url}/notify/alipay`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: 'out_trade_no=1&sign=x',
+    });
     expect(alipay.text).toBe('fail');
     expect(await state.snapshot()).toEqual(before);
     state.close();

@@ -15,12 +15,16 @@ type Reply = APIGatewayProxyStructuredResultV2 & { body: string };
 const envelope = (reply: unknown) => JSON.parse((reply as Reply).body) as { status: number; msg: string; code?: string; data: Record<string, unknown> };
 
 const EXPECTED: Record<string, (reply: unknown) => void> = {
-  'payOrder.json': (reply) => expect(envelope(reply)).toMatchObject({ status: 200, msg: '下单成功', data: { pay_param: { package: 'Sign=WXPay', prepayid: expect.any(String) } } }),
+  'payOrder.json': (reply) =>
+    expect(envelope(reply)).toMatchObject({ status: 200, msg: '下单成功', data: { pay_param: { package: 'Sign=WXPay', prepayid: expect.any(String) } } }),
   'payOrder-points.json': (reply) => expect(envelope(reply)).toMatchObject({ status: 200, msg: '支付成功', data: { pay_param: null } }),
-  'payOrder-price-mismatch.json': (reply) => expect(envelope(reply)).toMatchObject({ status: 0, code: 'PRICE_MISMATCH', msg: expect.stringContaining('应付199.00元') }),
+  'payOrder-price-mismatch.json': (reply) =>
+    expect(envelope(reply)).toMatchObject({ status: 0, code: 'PRICE_MISMATCH', msg: expect.stringContaining('应付199.00元') }),
   'payOrder-token-expired.json': (reply) => expect(envelope(reply)).toEqual({ status: 0, msg: 'token过期', code: 'TOKEN_EXPIRED', data: [] }),
-  'payStatus.json': (reply) => expect(envelope(reply)).toMatchObject({ status: 200, data: { order_id: 501, order_status: 'paying', pay_method: 1, pay_price: '100.00' } }),
-  'payStatus-no-order-id.json': (reply) => expect(envelope(reply)).toMatchObject({ status: 0, code: 'INVALID_PARAM', msg: expect.stringContaining('order_id') }),
+  'payStatus.json': (reply) =>
+    expect(envelope(reply)).toMatchObject({ status: 200, data: { order_id: 501, order_status: 'paying', pay_method: 1, pay_price: '100.00' } }),
+  'payStatus-no-order-id.json': (reply) =>
+    expect(envelope(reply)).toMatchObject({ status: 0, code: 'INVALID_PARAM', msg: expect.stringContaining('order_id') }),
   'notifyWechat-unsigned.json': (reply) => expect(reply).toMatchObject({ statusCode: 401, body: JSON.stringify({ code: 'FAIL', message: '签名验证失败' }) }),
   'notifyAlipay-unsigned.json': (reply) => expect(reply).toMatchObject({ statusCode: 200, body: 'fail' }),
   'sweeper.json': (reply) => expect(reply).toEqual({ checked: 0, paid: 0, released: 0, unwatched: 0, failed: 0 }),
@@ -35,7 +39,11 @@ beforeAll(async () => {
 afterAll(() => expectBalancedBooksThenClose(stack));
 
 it('every sample event has an expected answer here', () => {
-  expect(readdirSync(EVENTS).filter((f) => f.endsWith('.json')).sort()).toEqual(Object.keys(EXPECTED).sort());
+  expect(
+    readdirSync(EVENTS)
+      .filter((f) => f.endsWith('.json'))
+      .sort(),
+  ).toEqual(Object.keys(EXPECTED).sort());
 });
 
 it.each(Object.keys(EXPECTED))('%s', async (file) => {

@@ -1,6 +1,6 @@
 import { generateKeyPairSync } from 'node:crypto';
-import { expectBalancedBooksThenClose, startTestStack, type TestStack } from '../support/stack';
 import { captureOutput, metricLines } from '../support/logs';
+import { expectBalancedBooksThenClose, startTestStack, type TestStack } from '../support/stack';
 import { tableState } from '../support/tableState';
 import { givenUser, notifyHandlers, pay, sendWechat, signedWechat, wechatTransaction } from '../support/world';
 
@@ -30,7 +30,11 @@ describe('a genuine notification', () => {
     const transaction = wechatTransaction(stack, outTradeNo);
     const reply = await sendWechat(handler, signedWechat(stack, transaction));
     expect(reply).toEqual({ statusCode: 204, body: undefined });
-    expect(await state.attempt(outTradeNo)).toMatchObject({ status: 'paid', transaction_id: transaction.transaction_id, paid_at: new Date(transaction.success_time).toISOString() });
+    expect(await state.attempt(outTradeNo)).toMatchObject({
+      status: 'paid',
+      transaction_id: transaction.transaction_id,
+      paid_at: new Date(transaction.success_time).toISOString(),
+    });
     expect(await state.attempt(outTradeNo)).not.toHaveProperty('gsi1pk');
     expect(await state.order(user.orderId)).toMatchObject({ status: 'paid', paid_attempt: outTradeNo });
     expect(await state.account(user.userId)).toMatchObject({ integral_available: 200, integral_held: 0, integral_spent: 800 });
@@ -71,8 +75,18 @@ describe('a genuine notification', () => {
     const body = '{"x":1}';
     const signed = signedWechat(stack, {}, { serial, signWithKeyPem: other.wechat.merchant_private_key_pem });
     const headers = Object.fromEntries(Object.entries(signed.headers).map(([k, v]) => [k.toLowerCase(), v]));
-    expect(verifier.verify({ timestamp: headers['wechatpay-timestamp'], nonce: headers['wechatpay-nonce'], signature: headers['wechatpay-signature'], serial, body: signed.body }, Date.now())).toBe('ok');
-    expect(verifier.verify({ timestamp: headers['wechatpay-timestamp'], nonce: headers['wechatpay-nonce'], signature: headers['wechatpay-signature'], serial, body }, Date.now())).toBe('bad_signature');
+    expect(
+      verifier.verify(
+        { timestamp: headers['wechatpay-timestamp'], nonce: headers['wechatpay-nonce'], signature: headers['wechatpay-signature'], serial, body: signed.body },
+        Date.now(),
+      ),
+    ).toBe('ok');
+    expect(
+      verifier.verify(
+        { timestamp: headers['wechatpay-timestamp'], nonce: headers['wechatpay-nonce'], signature: headers['wechatpay-signature'], serial, body },
+        Date.now(),
+      ),
+    ).toBe('bad_signature');
   });
 });
 
@@ -174,20 +188,31 @@ describe('what the operators see', () => {
   it('a verified notification for another merchant is an error log and a merchant_mismatch metric, which alarms', async () => {
     const { outTradeNo } = await paidAtGateway();
     const { lines } = await captureOutput(() => sendWechat(handler, signedWechat(stack, wechatTransaction(stack, outTradeNo, { mchid: '1999999999' }))));
-    expect(lines).toContainEqual(expect.objectContaining({ level: 'ERROR', message: 'notification refused', reason: 'merchant_mismatch', out_trade_no: outTradeNo }));
+    expect(lines).toContainEqual(
+      expect.objectContaining({ level: 'ERROR', message: 'notification refused', reason: 'merchant_mismatch', out_trade_no: outTradeNo }),
+    );
     const [refused] = metricLines(lines, 'NotificationRefused');
     expect(refused).toMatchObject({ channel: 'wechat', reason: 'merchant_mismatch', NotificationRefused: 1 });
-    expect((refused._aws as { CloudWatchMetrics: { Dimensions: string[][] }[] }).CloudWatchMetrics[0].Dimensions).toEqual([['service', 'channel', 'reason'], ['service', 'reason'], ['service']]);
+    expect((refused._aws as { CloudWatchMetrics: { Dimensions: string[][] }[] }).CloudWatchMetrics[0].Dimensions).toEqual([
+      ['service', 'channel', 'reason'],
+      ['service', 'reason'],
+      ['service'],
+    ]);
   });
 
   it('a payment of another amount is a mismatch, counted twice over: by the notification and by the completion', async () => {
     const { outTradeNo } = await paidAtGateway();
     const { lines } = await captureOutput(() =>
-      sendWechat(handler, signedWechat(stack, wechatTransaction(stack, outTradeNo, { amount: { total: 7999, payer_total: 7999, currency: 'CNY', payer_currency: 'CNY' } }))),
+      sendWechat(
+        handler,
+        signedWechat(stack, wechatTransaction(stack, outTradeNo, { amount: { total: 7999, payer_total: 7999, currency: 'CNY', payer_currency: 'CNY' } })),
+      ),
     );
     expect(metricLines(lines, 'Completion')).toEqual([expect.objectContaining({ outcome: 'mismatch' })]);
     expect(metricLines(lines, 'NotificationRefused')).toEqual([expect.objectContaining({ reason: 'amount_mismatch' })]);
-    expect(lines).toContainEqual(expect.objectContaining({ message: 'payment does not match its attempt', amount_fen: 7999, expected_fen: 8000, function_request_id: 'test-request' }));
+    expect(lines).toContainEqual(
+      expect.objectContaining({ message: 'payment does not match its attempt', amount_fen: 7999, expected_fen: 8000, function_request_id: 'test-request' }),
+    );
   });
 
   it('every line of one invocation carries its out_trade_no, and the next invocation starts clean', async () => {

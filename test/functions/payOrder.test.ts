@@ -13,11 +13,30 @@ beforeAll(async () => {
   ({ handler } = (await import('../../functions/payOrder/handler')) as never);
   await stack.seed({
     users: [
-      { user_id: 1, integral: 5000, tokens: [{ token: 'good', expires_at: '2099-01-01T00:00:00+08:00' }, { token: 'old', expires_at: '2020-01-01T00:00:00+08:00' }] },
+      {
+        user_id: 1,
+        integral: 5000,
+        tokens: [
+          { token: 'good', expires_at: '2099-01-01T00:00:00+08:00' },
+          { token: 'old', expires_at: '2020-01-01T00:00:00+08:00' },
+        ],
+      },
     ],
-    addresses: [{ address_id: 11, user_id: 1, name: '张三', phone: '13800000000', province: '广东省', city: '深圳市', district: '南山区', detail: '科技园1号' }],
+    addresses: [
+      { address_id: 11, user_id: 1, name: '张三', phone: '13800000000', province: '广东省', city: '深圳市', district: '南山区', detail: '科技园1号' },
+    ],
     orders: [
-      { order_id: 501, user_id: 1, goods_name: '保温杯', goods_price: '88.00', free_shipping: false, freight_json: [{ key: 1, name: '到付', fee: '0.00' }, { key: 2, name: '商家自选', fee: '12.00' }] },
+      {
+        order_id: 501,
+        user_id: 1,
+        goods_name: '保温杯',
+        goods_price: '88.00',
+        free_shipping: false,
+        freight_json: [
+          { key: 1, name: '到付', fee: '0.00' },
+          { key: 2, name: '商家自选', fee: '12.00' },
+        ],
+      },
       { order_id: 502, user_id: 1, goods_name: '耳机', goods_price: '199.00', free_shipping: true },
     ],
   });
@@ -36,29 +55,56 @@ async function call(options: { token?: string; body?: string; contentType?: stri
 
 describe('POST /order/pay (handler)', () => {
   it('logs the pay with its order and attempt, counts it, and writes no personal data', async () => {
-    const { result: reply, lines, text } = await captureOutput(() => call({ token: 'good', body: JSON.stringify({ ...wechatBody, order_id: 502, pay_price: '199.00', freight_mode: 1, freight_json_arr_key: 0 }), contentType: 'application/json' }));
+    const {
+      result: reply,
+      lines,
+      text,
+    } = await captureOutput(() =>
+      call({
+        token: 'good',
+        body: JSON.stringify({ ...wechatBody, order_id: 502, pay_price: '199.00', freight_mode: 1, freight_json_arr_key: 0 }),
+        contentType: 'application/json',
+      }),
+    );
     expect(reply.body).toMatchObject({ status: 200 });
-    expect(lines).toContainEqual(expect.objectContaining({ message: 'attempt opened', order_id: 502, out_trade_no: reply.body.data.out_trade_no, function_request_id: 'test-request' }));
+    expect(lines).toContainEqual(
+      expect.objectContaining({ message: 'attempt opened', order_id: 502, out_trade_no: reply.body.data.out_trade_no, function_request_id: 'test-request' }),
+    );
     expect(metricLines(lines, 'PayRequest')).toEqual([expect.objectContaining({ method: '1', outcome: 'ok' })]);
     for (const personal of ['张三', '13800000000', '科技园', '南山区']) expect(text).not.toContain(personal);
   });
 
   it('counts a refusal by its code, and logs only the code', async () => {
-    const { lines } = await captureOutput(() => call({ token: 'good', body: JSON.stringify({ ...wechatBody, pay_price: '1.00' }), contentType: 'application/json' }));
+    const { lines } = await captureOutput(() =>
+      call({ token: 'good', body: JSON.stringify({ ...wechatBody, pay_price: '1.00' }), contentType: 'application/json' }),
+    );
     expect(metricLines(lines, 'PayRequest')).toEqual([expect.objectContaining({ method: '1', outcome: 'PRICE_MISMATCH' })]);
-    expect(lines.filter((line) => line.level)).toEqual([expect.objectContaining({ level: 'INFO', message: 'request refused', code: 'PRICE_MISMATCH', order_id: 501 })]);
+    expect(lines.filter((line) => line.level)).toEqual([
+      expect.objectContaining({ level: 'INFO', message: 'request refused', code: 'PRICE_MISMATCH', order_id: 501 }),
+    ]);
   });
 
   it('answers the WeChat envelope', async () => {
     const reply = await call({ token: 'good', body: JSON.stringify(wechatBody), contentType: 'application/json' });
     expect(reply.statusCode).toBe(200);
     expect(reply.contentType).toMatch(/^application\/json/);
-    expect(reply.body).toMatchObject({ status: 200, msg: '下单成功', data: { pay_param: { package: 'Sign=WXPay', partnerid: stack.credentials.wechat.mchid } } });
+    expect(reply.body).toMatchObject({
+      status: 200,
+      msg: '下单成功',
+      data: { pay_param: { package: 'Sign=WXPay', partnerid: stack.credentials.wechat.mchid } },
+    });
     expect(Object.keys(reply.body.data.pay_param).sort()).toEqual(['appid', 'noncestr', 'package', 'partnerid', 'prepayid', 'sign', 'timestamp']);
   });
 
   it('reads a form body, plain or base64-encoded as API Gateway passes it', async () => {
-    const form = new URLSearchParams({ order_id: '502', pay_method: '2', pay_price: '199.00', pay_integral: '0', address_id: '11', freight_mode: '1' }).toString();
+    const form = new URLSearchParams({
+      order_id: '502',
+      pay_method: '2',
+      pay_price: '199.00',
+      pay_integral: '0',
+      address_id: '11',
+      freight_mode: '1',
+    }).toString();
     for (const base64 of [false, true]) {
       const reply = await call({ token: 'good', body: form, contentType: 'application/x-www-form-urlencoded; charset=utf-8', base64 });
       expect(reply.body).toMatchObject({ status: 200, msg: '下单成功' });
@@ -96,7 +142,11 @@ describe('POST /order/pay (handler)', () => {
 
   it('a fault of ours is an envelope too, logged whole but with no stack trace in the reply and no secret anywhere', async () => {
     await stack.dynamo.close(); // the database goes away
-    const { result: reply, lines, text } = await captureOutput(() => call({ token: 'good', body: JSON.stringify(wechatBody), contentType: 'application/json' }));
+    const {
+      result: reply,
+      lines,
+      text,
+    } = await captureOutput(() => call({ token: 'good', body: JSON.stringify(wechatBody), contentType: 'application/json' }));
     expect(reply).toMatchObject({ statusCode: 500, body: { status: 0, code: 'INTERNAL_ERROR', msg: '系统繁忙,请稍后再试', data: [] } });
     expect(JSON.stringify(reply)).not.toMatch(/at |stack|ECONNREFUSED/);
     const failure = lines.find((line) => line.message === 'request failed');
@@ -105,5 +155,4 @@ describe('POST /order/pay (handler)', () => {
     expect(metricLines(lines, 'PayRequest')).toEqual([expect.objectContaining({ outcome: 'INTERNAL_ERROR', method: 'none', PayRequest: 1 })]);
     for (const secret of [stack.credentials.wechat.apiv3_key, 'PRIVATE KEY', '"good"', 'token-']) expect(text).not.toContain(secret);
   });
-
 });

@@ -53,7 +53,14 @@ it('a paying order whose attempt is over a minute old is checked at the gateway 
   stack.gateway.pay(attempt.outTradeNo);
   const later = { store: stack.app.store, gateways: stack.app.gateways, now: () => new Date(Date.now() + 61_000) };
   const data = await getPayStatus(later, user.userId, user.orderId);
-  expect(data).toMatchObject({ order_status: 'paid', pay_method: 5, pay_price: '80.00', pay_integral: 800, out_trade_no: attempt.outTradeNo, paid_at: expect.any(String) });
+  expect(data).toMatchObject({
+    order_status: 'paid',
+    pay_method: 5,
+    pay_price: '80.00',
+    pay_integral: 800,
+    out_trade_no: attempt.outTradeNo,
+    paid_at: expect.any(String),
+  });
   expect(await state.account(user.userId)).toMatchObject({ integral_held: 0, integral_spent: 800 });
 });
 

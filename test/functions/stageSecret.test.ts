@@ -46,6 +46,8 @@ describe('a function whose stage secret is missing or malformed', () => {
     const handler = coldStart('notifyWechat', `file:${join(tmpdir(), 'no-such-dir', 'secret.json')}`);
     const { result, lines } = await captureOutput(() => handler(httpEvent({ path: '/notify/wechat', body: '{}' }), lambdaContext));
     expect(result).toMatchObject({ statusCode: 500, body: JSON.stringify({ code: 'FAIL', message: '系统繁忙' }) });
-    expect(lines.find((line) => line.message === 'notification failed')).toMatchObject({ error: { name: 'SecretError', message: expect.stringContaining('cannot be read: ENOENT') } });
+    expect(lines.find((line) => line.message === 'notification failed')).toMatchObject({
+      error: { name: 'SecretError', message: expect.stringContaining('cannot be read: ENOENT') },
+    });
   });
 });

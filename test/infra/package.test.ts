@@ -42,12 +42,23 @@ let withOldKeys: Packaged;
 async function packageProd(name: string, extraEnv: Record<string, string>): Promise<Packaged> {
   const dir = await mkdtemp(join(tmpdir(), `paynow-package-${name}-`));
   // A clean environment: the suite's own variables (a local SECRET_ID, DYNAMODB_ENDPOINT) must not leak in.
-  const env = { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? tmpdir(), SLS_TELEMETRY_DISABLED: '1', ESBUILD_WORK_FOLDER: `.esbuild-test-${name}`, ...README_SETTINGS, ...extraEnv };
-  await run(process.execPath, [require.resolve('serverless/bin/serverless.js'), 'package', '--stage', 'prod', '--param', 'alarmEmail=ops@example.com', '--package', dir], {
-    cwd: ROOT,
-    env,
-    maxBuffer: 16 * 1024 * 1024,
-  }).catch((error: { stdout?: string; stderr?: string }) => {
+  const env = {
+    PATH: process.env.PATH ?? '',
+    HOME: process.env.HOME ?? tmpdir(),
+    SLS_TELEMETRY_DISABLED: '1',
+    ESBUILD_WORK_FOLDER: `.esbuild-test-${name}`,
+    ...README_SETTINGS,
+    ...extraEnv,
+  };
+  await run(
+    process.execPath,
+    [require.resolve('serverless/bin/serverless.js'), 'package', '--stage', 'prod', '--param', 'alarmEmail=ops@example.com', '--package', dir],
+    {
+      cwd: ROOT,
+      env,
+      maxBuffer: 16 * 1024 * 1024,
+    },
+  ).catch((error: { stdout?: string; stderr?: string }) => {
     throw new Error(`serverless package (${name}) failed:\n${error.stdout}\n${error.stderr}`);
   });
   const files = new Map<string, string>();
@@ -55,9 +66,17 @@ async function packageProd(name: string, extraEnv: Record<string, string>): Prom
   for (const file of await readdir(dir)) {
     if (file.endsWith('.zip')) {
       zipSizes.set(file, (await stat(join(dir, file))).size);
-      const { stdout } = await run('python3', ['-c', 'import json,sys,zipfile; z=zipfile.ZipFile(sys.argv[1]); print(json.dumps({n: z.read(n).decode("utf8", "replace") for n in z.namelist()}))', join(dir, file)], {
-        maxBuffer: 256 * 1024 * 1024,
-      });
+      const { stdout } = await run(
+        'python3',
+        [
+          '-c',
+          'import json,sys,zipfile; z=zipfile.ZipFile(sys.argv[1]); print(json.dumps({n: z.read(n).decode("utf8", "replace") for n in z.namelist()}))',
+          join(dir, file),
+        ],
+        {
+          maxBuffer: 256 * 1024 * 1024,
+        },
+      );
       for (const [entry, text] of Object.entries(JSON.parse(stdout) as Record<string, string>)) files.set(`${file}!${entry}`, text);
     } else {
       files.set(file, await readFile(join(dir, file), 'utf8'));
@@ -106,7 +125,13 @@ describe('the packaged prod stack', () => {
 
   it('writes no PEM block, private key or API v3 key anywhere in the package, even with the old key variables set', () => {
     const { wechat, alipay } = credentials;
-    const keyBodies = [wechat.merchant_private_key_pem, wechat.merchant_cert_pem, wechat.platform_public_key_pem, alipay.app_private_key_pem, alipay.alipay_public_key_pem].map(
+    const keyBodies = [
+      wechat.merchant_private_key_pem,
+      wechat.merchant_cert_pem,
+      wechat.platform_public_key_pem,
+      alipay.app_private_key_pem,
+      alipay.alipay_public_key_pem,
+    ].map(
       (pem) => pem.split('\n')[3], // a line from the middle of each key's base64
     );
     for (const packaged of [plain, withOldKeys]) {
@@ -125,7 +150,11 @@ describe('the packaged prod stack', () => {
 
   it('keeps the table if the stack goes, protects it from deletion, and keeps point-in-time recovery', () => {
     const [[, table]] = resourcesOf(plain.template, 'AWS::DynamoDB::Table');
-    expect(table).toMatchObject({ DeletionPolicy: 'Retain', UpdateReplacePolicy: 'Retain', Properties: { DeletionProtectionEnabled: true, PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true } } });
+    expect(table).toMatchObject({
+      DeletionPolicy: 'Retain',
+      UpdateReplacePolicy: 'Retain',
+      Properties: { DeletionProtectionEnabled: true, PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true } },
+    });
   });
 
   it('gives each function a role of its own: no wildcard action, its own log group, the stage secret, the default role gone', () => {
@@ -135,7 +164,9 @@ describe('the packaged prod stack', () => {
     expect(plain.template.Resources).not.toHaveProperty('IamRoleLambdaExecution');
     for (const [logicalId, fn] of functions) {
       const role = plain.template.Resources[roles[functions.findIndex(([id]) => id === logicalId)]];
-      const statements = (role.Properties.Policies as { PolicyDocument: { Statement: { Action: string[]; Resource: unknown }[] } }[]).flatMap((p) => p.PolicyDocument.Statement);
+      const statements = (role.Properties.Policies as { PolicyDocument: { Statement: { Action: string[]; Resource: unknown }[] } }[]).flatMap(
+        (p) => p.PolicyDocument.Statement,
+      );
       for (const { Action } of statements) for (const action of Action) expect(action).not.toContain('*');
       const resources = JSON.stringify(statements.map((s) => s.Resource));
       expect(resources).toContain(`log-group:/aws/lambda/${fn.Properties.FunctionName}:*`);
@@ -148,9 +179,16 @@ describe('the packaged prod stack', () => {
 
   it("sends a failed sweeper run to an encrypted queue, without pointless retries, and lets only the sweeper's role write to it", () => {
     const [[, config]] = resourcesOf(plain.template, 'AWS::Lambda::EventInvokeConfig');
-    expect(config.Properties).toMatchObject({ FunctionName: { Ref: 'SweeperLambdaFunction' }, MaximumRetryAttempts: 0, MaximumEventAgeInSeconds: 60, DestinationConfig: { OnFailure: { Destination: { 'Fn::GetAtt': ['SweeperFailureQueue', 'Arn'] } } } });
+    expect(config.Properties).toMatchObject({
+      FunctionName: { Ref: 'SweeperLambdaFunction' },
+      MaximumRetryAttempts: 0,
+      MaximumEventAgeInSeconds: 60,
+      DestinationConfig: { OnFailure: { Destination: { 'Fn::GetAtt': ['SweeperFailureQueue', 'Arn'] } } },
+    });
     expect(plain.template.Resources.SweeperFailureQueue.Properties).toMatchObject({ SqsManagedSseEnabled: true });
-    const writers = Object.entries(plain.template.Resources).filter(([, r]) => r.Type === 'AWS::IAM::Role' && JSON.stringify(r.Properties).includes('sqs:SendMessage'));
+    const writers = Object.entries(plain.template.Resources).filter(
+      ([, r]) => r.Type === 'AWS::IAM::Role' && JSON.stringify(r.Properties).includes('sqs:SendMessage'),
+    );
     expect(writers.map(([id]) => id)).toEqual(['SweeperExecutionRole']);
   });
 
@@ -167,21 +205,43 @@ describe('the packaged prod stack', () => {
     const alarms = resourcesOf(plain.template, 'AWS::CloudWatch::Alarm').map(([id, alarm]) => [id, alarm.Properties] as const);
     expect(alarms.map(([id]) => id).sort()).toEqual(
       [
-        'RefundRequired', 'PaymentAmountMismatch', 'NotificationMerchantMismatch', 'NotificationRefusalSpike', 'SweepAttemptFailures', 'SecretRefreshFailed',
-        'SweeperFailureQueue', 'Api5xx', 'WechatGatewayErrorRate', 'AlipayGatewayErrorRate',
+        'RefundRequired',
+        'PaymentAmountMismatch',
+        'NotificationMerchantMismatch',
+        'NotificationRefusalSpike',
+        'SweepAttemptFailures',
+        'SecretRefreshFailed',
+        'SweeperFailureQueue',
+        'Api5xx',
+        'WechatGatewayErrorRate',
+        'AlipayGatewayErrorRate',
         ...FUNCTIONS.flatMap((fn) => [`${fn[0].toUpperCase()}${fn.slice(1)}Errors`, `${fn[0].toUpperCase()}${fn.slice(1)}Throttles`]),
-      ].map((id) => `${id}Alarm`).sort(),
+      ]
+        .map((id) => `${id}Alarm`)
+        .sort(),
     );
-    expect(plain.template.Resources.AlarmEmailSubscription.Properties).toMatchObject({ Protocol: 'email', Endpoint: 'ops@example.com', TopicArn: { Ref: 'AlarmTopic' } });
+    expect(plain.template.Resources.AlarmEmailSubscription.Properties).toMatchObject({
+      Protocol: 'email',
+      Endpoint: 'ops@example.com',
+      TopicArn: { Ref: 'AlarmTopic' },
+    });
     let paynowMetrics = 0;
     for (const [id, alarm] of alarms) {
       expect({ id, actions: alarm.AlarmActions, missing: alarm.TreatMissingData }).toEqual({ id, actions: [{ Ref: 'AlarmTopic' }], missing: 'notBreaching' });
-      const metrics = [alarm, ...((alarm.Metrics as { MetricStat?: { Metric: Record<string, unknown> } }[] | undefined) ?? []).flatMap((m) => (m.MetricStat ? [m.MetricStat.Metric] : []))];
+      const metrics = [
+        alarm,
+        ...((alarm.Metrics as { MetricStat?: { Metric: Record<string, unknown> } }[] | undefined) ?? []).flatMap((m) =>
+          m.MetricStat ? [m.MetricStat.Metric] : [],
+        ),
+      ];
       for (const metric of metrics.filter((m) => m.Namespace === 'Paynow')) {
         paynowMetrics++;
         const dimensions = metric.Dimensions as { Name: string; Value: string }[];
         expect(dimensions.find((d) => d.Name === 'service')?.Value).toBe('paynow-prod');
-        const names = dimensions.map((d) => d.Name).filter((n) => n !== 'service').sort();
+        const names = dimensions
+          .map((d) => d.Name)
+          .filter((n) => n !== 'service')
+          .sort();
         const catalogued = METRIC_CATALOGUE[metric.MetricName as MetricName];
         const published = catalogued?.dimensionSets.map((set) => [...set].sort());
         expect({ id, names, published: published?.some((set) => JSON.stringify(set) === JSON.stringify(names)) }).toEqual({ id, names, published: true });
@@ -199,8 +259,22 @@ describe('the packaged prod stack', () => {
     const dir = await mkdtemp(join(tmpdir(), 'paynow-cold-'));
     await run('python3', ['-c', 'import sys,zipfile; zipfile.ZipFile(sys.argv[1]).extractall(sys.argv[2])', join(plain.dir, 'payOrder.zip'), dir]);
     const entry = join(dir, 'functions', 'payOrder', 'lambda.mjs');
-    const env = { PATH: process.env.PATH ?? '', TABLE_NAME: 'paynow-prod', SECRET_ID: 'file:/nonexistent/secret.json', NOTIFY_BASE_URL: 'https://pay.example.com', WECHAT_APPID: 'wx1', WECHAT_MCHID: '1', ALIPAY_APP_ID: '2', ALIPAY_SELLER_ID: '3', AWS_REGION: 'ap-east-1' };
-    const started = await run(process.execPath, ['--enable-source-maps', '--input-type=module', '-e', `await import(${JSON.stringify(entry)}); console.log('started')`], { env }).then(
+    const env = {
+      PATH: process.env.PATH ?? '',
+      TABLE_NAME: 'paynow-prod',
+      SECRET_ID: 'file:/nonexistent/secret.json',
+      NOTIFY_BASE_URL: 'https://pay.example.com',
+      WECHAT_APPID: 'wx1',
+      WECHAT_MCHID: '1',
+      ALIPAY_APP_ID: '2',
+      ALIPAY_SELLER_ID: '3',
+      AWS_REGION: 'ap-east-1',
+    };
+    const started = await run(
+      process.execPath,
+      ['--enable-source-maps', '--input-type=module', '-e', `await import(${JSON.stringify(entry)}); console.log('started')`],
+      { env },
+    ).then(
       () => 'started',
       (error: { stderr: string }) => error.stderr,
     );
@@ -230,7 +304,8 @@ describe('the packaged prod stack', () => {
       expect({ fn, unreachable: [...js.keys()].filter((f) => !all.has(f)) }).toEqual({ fn, unreachable: [] });
       const bytes = (files: Iterable<string>) => [...files].reduce((sum, f) => sum + Buffer.byteLength(js.get(f) ?? ''), 0);
       const sizes = { zip: plain.zipSizes.get(zip) as number, allJs: bytes(js.keys()), eagerJs: bytes(reach(false)) };
-      for (const key of Object.keys(BUDGET) as (keyof typeof BUDGET)[]) expect({ fn, key, within: sizes[key] <= BUDGET[key], size: sizes[key] }).toMatchObject({ fn, key, within: true });
+      for (const key of Object.keys(BUDGET) as (keyof typeof BUDGET)[])
+        expect({ fn, key, within: sizes[key] <= BUDGET[key], size: sizes[key] }).toMatchObject({ fn, key, within: true });
       expect([...js.values()].join('\n')).not.toMatch(/dynalite|leveldown|scripts\/sandbox/);
     }
   });

@@ -88,7 +88,10 @@ const invoke = (fn: FunctionName, event: unknown) => running.run(fn, () => handl
 const MINUTE = 60_000;
 
 async function payRequest(token: string, body: object) {
-  const response = (await invoke('payOrder', httpEvent({ path: '/order/pay', headers: { token, 'content-type': 'application/json' }, body: JSON.stringify(body) }))) as APIGatewayProxyStructuredResultV2;
+  const response = (await invoke(
+    'payOrder',
+    httpEvent({ path: '/order/pay', headers: { token, 'content-type': 'application/json' }, body: JSON.stringify(body) }),
+  )) as APIGatewayProxyStructuredResultV2;
   return JSON.parse(response.body as string) as { status: number; code?: string; data: { out_trade_no: string } };
 }
 
@@ -97,17 +100,28 @@ it('every function path runs, and every role allows exactly what its function ca
   // and superseded), a gateway failure (the hold released at once), and a points-only pay.
   const payer = await givenUser(stack, 2000, ['88.00', '88.00', '5.00']);
   const base = { address_id: payer.addressId, freight_mode: 1, freight_json_arr_key: 0 };
-  expect(await payRequest(payer.token, { ...base, order_id: payer.orderIds[0], pay_method: 4, pay_price: '80.00', pay_integral: 800 })).toMatchObject({ status: 200 });
-  expect(await payRequest(payer.token, { ...base, order_id: payer.orderIds[0], pay_method: 5, pay_price: '80.00', pay_integral: 800 })).toMatchObject({ status: 200 });
+  expect(await payRequest(payer.token, { ...base, order_id: payer.orderIds[0], pay_method: 4, pay_price: '80.00', pay_integral: 800 })).toMatchObject({
+    status: 200,
+  });
+  expect(await payRequest(payer.token, { ...base, order_id: payer.orderIds[0], pay_method: 5, pay_price: '80.00', pay_integral: 800 })).toMatchObject({
+    status: 200,
+  });
   stack.gateway.failNext('wechat.prepay');
-  expect(await payRequest(payer.token, { ...base, order_id: payer.orderIds[1], pay_method: 1, pay_price: '88.00', pay_integral: 0 })).toMatchObject({ code: 'GATEWAY_ERROR' });
-  expect(await payRequest(payer.token, { ...base, order_id: payer.orderIds[2], pay_method: 3, pay_price: '0.00', pay_integral: 500 })).toMatchObject({ status: 200 });
+  expect(await payRequest(payer.token, { ...base, order_id: payer.orderIds[1], pay_method: 1, pay_price: '88.00', pay_integral: 0 })).toMatchObject({
+    code: 'GATEWAY_ERROR',
+  });
+  expect(await payRequest(payer.token, { ...base, order_id: payer.orderIds[2], pay_method: 3, pay_price: '0.00', pay_integral: 500 })).toMatchObject({
+    status: 200,
+  });
 
   // payStatus: an attempt over a minute old, paid at the gateway without a notification: captured.
   const asker = await givenUser(stack, 1000);
   const old = await pay(stack, asker, { method: 4, points: 800, priceFen: 8000 }, payDeps(stack, { now: () => new Date(Date.now() - 2 * MINUTE) }));
   stack.gateway.pay(old.outTradeNo);
-  const status = (await invoke('payStatus', httpEvent({ method: 'GET', path: '/order/pay/status', headers: { token: asker.token }, query: { order_id: String(asker.orderId) } }))) as APIGatewayProxyStructuredResultV2;
+  const status = (await invoke(
+    'payStatus',
+    httpEvent({ method: 'GET', path: '/order/pay/status', headers: { token: asker.token }, query: { order_id: String(asker.orderId) } }),
+  )) as APIGatewayProxyStructuredResultV2;
   expect(JSON.parse(status.body as string)).toMatchObject({ data: { order_status: 'paid' } });
 
   // notifyWechat: a capture; a superseded attempt paid late that still takes the order; a payment the order cannot take.
@@ -115,8 +129,15 @@ it('every function path runs, and every role allows exactly what its function ca
   const onTime = await pay(stack, wechatPayer, { method: 4, points: 800, priceFen: 8000 });
   stack.gateway.pay(onTime.outTradeNo);
   const notifyWechat = async (outTradeNo: string, amountFen: number) => {
-    const n = signedWechat(stack, wechatTransaction(stack, outTradeNo, { transaction_id: `4200${outTradeNo.slice(-12)}`, amount: { total: amountFen, payer_total: amountFen, currency: 'CNY', payer_currency: 'CNY' } }));
-    return ((await invoke('notifyWechat', httpEvent({ path: '/notify/wechat', headers: n.headers, body: n.body }))) as APIGatewayProxyStructuredResultV2).statusCode;
+    const n = signedWechat(
+      stack,
+      wechatTransaction(stack, outTradeNo, {
+        transaction_id: `4200${outTradeNo.slice(-12)}`,
+        amount: { total: amountFen, payer_total: amountFen, currency: 'CNY', payer_currency: 'CNY' },
+      }),
+    );
+    return ((await invoke('notifyWechat', httpEvent({ path: '/notify/wechat', headers: n.headers, body: n.body }))) as APIGatewayProxyStructuredResultV2)
+      .statusCode;
   };
   expect(await notifyWechat(onTime.outTradeNo, 8000)).toBe(204);
   const second = { ...wechatPayer, orderId: wechatPayer.orderIds[1] };
@@ -132,7 +153,14 @@ it('every function path runs, and every role allows exactly what its function ca
   // notifyAlipay: a capture.
   const alipayPayer = await givenUser(stack, 1000);
   const alipayAttempt = await pay(stack, alipayPayer, { method: 5, points: 300, priceFen: 8500 });
-  const alipayReply = (await invoke('notifyAlipay', httpEvent({ path: '/notify/alipay', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: signedAlipay(stack, alipayFields(alipayAttempt.outTradeNo, '85.00')) }))) as APIGatewayProxyStructuredResultV2;
+  const alipayReply = (await invoke(
+    'notifyAlipay',
+    httpEvent({
+      path: '/notify/alipay',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: signedAlipay(stack, alipayFields(alipayAttempt.outTradeNo, '85.00')),
+    }),
+  )) as APIGatewayProxyStructuredResultV2;
   expect(alipayReply.body).toBe('success');
 
   // sweeper: expired attempts closed and released, then, once past their watch time, checked once more and unwatched.
@@ -149,7 +177,9 @@ it('every function path runs, and every role allows exactly what its function ca
 
 /** infra/roles.js, resolved for stage test: `action resource` per function, for the calls the code makes. */
 async function allowedByRoles(): Promise<Record<string, string[]>> {
-  const roles = require('../../infra/roles.js') as ((options: { resolveVariable: (name: string) => Promise<string> }) => Promise<{ Resources: Record<string, unknown> }>) & {
+  const roles = require('../../infra/roles.js') as ((options: {
+    resolveVariable: (name: string) => Promise<string>;
+  }) => Promise<{ Resources: Record<string, unknown> }>) & {
     FUNCTION_NAMES: string[];
     roleName: (fn: string) => string;
   };

@@ -1,8 +1,8 @@
 import { createApp } from '../../lib/app';
 import { loadConfig } from '../../lib/config';
 import { sandboxStageSecret } from '../../scripts/local/environment';
-import { buildWechatPaymentNotification } from '../../scripts/sandbox/notifications';
 import { randomAlphanumeric } from '../../scripts/sandbox/credentials';
+import { buildWechatPaymentNotification } from '../../scripts/sandbox/notifications';
 import { captureOutput, metricLines } from '../support/logs';
 import { startTestStack, type TestStack } from '../support/stack';
 
@@ -36,7 +36,12 @@ function appWithSecret(initial: object) {
 
 const headersOf = (n: { headers: Record<string, string> }) => Object.fromEntries(Object.entries(n.headers).map(([k, v]) => [k.toLowerCase(), v]));
 /** A genuine notification of ours that records nothing: a trade not paid yet. */
-const notPaid = (outTradeNo: string) => ({ appid: stack.credentials.wechat.appid, mchid: stack.credentials.wechat.mchid, out_trade_no: outTradeNo, trade_state: 'NOTPAY' });
+const notPaid = (outTradeNo: string) => ({
+  appid: stack.credentials.wechat.appid,
+  mchid: stack.credentials.wechat.mchid,
+  out_trade_no: outTradeNo,
+  trade_state: 'NOTPAY',
+});
 
 describe('the stage secret in a running app', () => {
   it('is read once while the function starts, then from memory', async () => {
@@ -75,7 +80,10 @@ describe('the stage secret in a running app', () => {
     expect(text).not.toContain('not-32-characters-secret');
     expect(metricLines(lines, 'SecretRefreshFailed')).toHaveLength(1);
     const notification = buildWechatPaymentNotification(stack.credentials.wechat, notPaid('1T2'), { timestamp: timestamp() });
-    expect(await app.notifications.wechat.open({ headers: headersOf(notification), rawBody: notification.body })).toEqual({ kind: 'ignored', outTradeNo: '1T2' });
+    expect(await app.notifications.wechat.open({ headers: headersOf(notification), rawBody: notification.body })).toEqual({
+      kind: 'ignored',
+      outTradeNo: '1T2',
+    });
   });
 
   it('fails every request naming the field while no good secret was ever read, and recovers once it is fixed', async () => {

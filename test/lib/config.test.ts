@@ -1,6 +1,6 @@
-import { generateSandboxCredentials } from '../../scripts/sandbox/credentials';
-import { localFunctionEnvironment } from '../../scripts/local/environment';
 import { loadConfig } from '../../lib/config';
+import { localFunctionEnvironment } from '../../scripts/local/environment';
+import { generateSandboxCredentials } from '../../scripts/sandbox/credentials';
 
 let env: Record<string, string>;
 beforeAll(async () => {
@@ -17,13 +17,24 @@ describe('loadConfig', () => {
   it('reads the environment into typed config with defaults', () => {
     const { DYNAMODB_ENDPOINT: _local, INTEGRAL_FEN_PER_POINT: _f, PAY_TIMEOUT_MINUTES: _p, ...deployed } = env;
     const config = loadConfig({ ...deployed, SECRET_ID: 'paynow/prod' });
-    expect(config).toMatchObject({ tableName: 'paynow-dev', secretId: 'paynow/prod', secretMaxAgeMs: 300_000, fenPerPoint: 1, payTimeoutMinutes: 30, notifyBaseUrl: 'https://pay.example.com' });
+    expect(config).toMatchObject({
+      tableName: 'paynow-dev',
+      secretId: 'paynow/prod',
+      secretMaxAgeMs: 300_000,
+      fenPerPoint: 1,
+      payTimeoutMinutes: 30,
+      notifyBaseUrl: 'https://pay.example.com',
+    });
     expect(config.dynamodbEndpoint).toBeUndefined();
     expect(config.wechat.gatewayUrl).toBe('http://127.0.0.1:1');
   });
 
   it('holds no key material: the old key variables are ignored', () => {
-    const config = loadConfig({ ...env, WECHAT_APIV3_KEY: 'k'.repeat(32), ALIPAY_APP_PRIVATE_KEY: '-----BEGIN RSA PRIVATE KEY-----x-----END RSA PRIVATE KEY-----' });
+    const config = loadConfig({
+      ...env,
+      WECHAT_APIV3_KEY: 'k'.repeat(32),
+      ALIPAY_APP_PRIVATE_KEY: '-----BEGIN RSA PRIVATE KEY-----x-----END RSA PRIVATE KEY-----',
+    });
     expect(JSON.stringify(config)).not.toMatch(/PRIVATE KEY|kkkkkkkk/);
   });
 
@@ -38,7 +49,8 @@ describe('loadConfig', () => {
       message = (error as Error).message;
       expect((error as Error).name).toBe('ConfigError');
     }
-    for (const name of ['SECRET_ID', 'SECRET_MAX_AGE_SECONDS', 'INTEGRAL_FEN_PER_POINT', 'NOTIFY_BASE_URL', 'WECHAT_GATEWAY_URL']) expect(message).toContain(name);
+    for (const name of ['SECRET_ID', 'SECRET_MAX_AGE_SECONDS', 'INTEGRAL_FEN_PER_POINT', 'NOTIFY_BASE_URL', 'WECHAT_GATEWAY_URL'])
+      expect(message).toContain(name);
     for (const value of ['soon-ish', 'not a url at all']) expect(message).not.toContain(value);
   });
 });

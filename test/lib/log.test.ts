@@ -19,7 +19,12 @@ describe('a logged error', () => {
     expect(lines[0]).toMatchObject({
       level: 'ERROR',
       out_trade_no: '1T1',
-      error: { name: 'GatewayError', message: 'query failed', stack: expect.any(String), cause: { name: 'Error', message: 'socket hang up', code: 'ECONNRESET' } },
+      error: {
+        name: 'GatewayError',
+        message: 'query failed',
+        stack: expect.any(String),
+        cause: { name: 'Error', message: 'socket hang up', code: 'ECONNRESET' },
+      },
     });
     expect(text).not.toMatch(/buyer_logon_id|authorization|secret/);
   });

@@ -2,9 +2,9 @@ import { execFileSync } from 'node:child_process';
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { checkSecretFile } from '../../scripts/secretCheck';
 import { sandboxStageSecret, writeLocalSecret } from '../../scripts/local/environment';
 import { generateSandboxCredentials, type SandboxCredentials } from '../../scripts/sandbox/credentials';
+import { checkSecretFile } from '../../scripts/secretCheck';
 
 let credentials: SandboxCredentials;
 let dir: string;
@@ -42,7 +42,10 @@ describe('npm run secret:check', () => {
     const good = await writeLocalSecret(credentials, dir);
     const run = (file: string) => {
       try {
-        return { status: 0, out: execFileSync(process.execPath, [require.resolve('tsx/cli'), 'scripts/secretCheck.ts', file], { cwd: join(__dirname, '..', '..') }).toString() };
+        return {
+          status: 0,
+          out: execFileSync(process.execPath, [require.resolve('tsx/cli'), 'scripts/secretCheck.ts', file], { cwd: join(__dirname, '..', '..') }).toString(),
+        };
       } catch (error) {
         return { status: (error as { status: number }).status, out: String((error as { stdout: Buffer }).stdout) };
       }

@@ -99,7 +99,8 @@ export function loadContract(file: string = CONTRACT_FILE): Contract {
       }
       const mediaType = (reply.contentType ?? '').split(';')[0].trim().toLowerCase();
       const media = response.content[mediaType];
-      if (!media) return [`${where}: content-type ${JSON.stringify(reply.contentType)} is not one the contract lists (${Object.keys(response.content).join(', ')})`];
+      if (!media)
+        return [`${where}: content-type ${JSON.stringify(reply.contentType)} is not one the contract lists (${Object.keys(response.content).join(', ')})`];
       if (!media.schema) return [];
 
       let value: unknown = reply.body;
@@ -113,10 +114,7 @@ export function loadContract(file: string = CONTRACT_FILE): Contract {
       const schemaPointer = `${responsePointer}/content/${escapePointer(mediaType)}/schema`;
       if (validatorAt(schemaPointer)(value)) return [];
       const closest = closestMismatch(schemaPointer, value);
-      return [
-        `${where}: ${JSON.stringify(value)} does not match the contract; closest: ${closest.schema}`,
-        ...closest.errors.map(describeError),
-      ];
+      return [`${where}: ${JSON.stringify(value)} does not match the contract; closest: ${closest.schema}`, ...closest.errors.map(describeError)];
     },
   };
 
@@ -136,9 +134,7 @@ export function loadContract(file: string = CONTRACT_FILE): Contract {
     const branches = node.oneOf.map((_, i) => `${pointer}/oneOf/${i}`);
     const failing = branches.filter((branch) => !validatorAt(branch)(value));
     if (failing.length < branches.length) return own; // several branches match: the oneOf error says so
-    const [best] = failing
-      .map((branch) => closestMismatch(branch, value))
-      .sort((a, b) => a.errors.length - b.errors.length);
+    const [best] = failing.map((branch) => closestMismatch(branch, value)).sort((a, b) => a.errors.length - b.errors.length);
     return { schema: `${name} > ${best.schema}`, errors: best.errors };
   }
 }

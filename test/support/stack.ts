@@ -1,17 +1,17 @@
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createApp, type App } from '../../lib/app';
+import { type App, createApp } from '../../lib/app';
 import { loadConfig } from '../../lib/config';
 import { createDocumentClient } from '../../lib/store/dynamoClient';
-import { writeFixture, type Fixture } from '../../scripts/local/fixtures';
-import { reconcile, type ReconcileReport } from '../../lib/store/reconcile';
+import { type ReconcileReport, reconcile } from '../../lib/store/reconcile';
 import { LOCAL_TABLE_NAME } from '../../scripts/local/constants';
-import { startLocalDynamo, type LocalDynamo } from '../../scripts/local/dynalite';
+import { type LocalDynamo, startLocalDynamo } from '../../scripts/local/dynalite';
 import { localFunctionEnvironment, writeLocalSecret } from '../../scripts/local/environment';
+import { type Fixture, writeFixture } from '../../scripts/local/fixtures';
 import { createTables } from '../../scripts/local/tables';
 import { generateSandboxCredentials, type SandboxCredentials } from '../../scripts/sandbox/credentials';
-import { startSandboxGateway, type SandboxGateway } from '../../scripts/sandbox/gateway';
+import { type SandboxGateway, startSandboxGateway } from '../../scripts/sandbox/gateway';
 
 /** A real local stack for one test file: dynalite with transactions, the sandbox gateways, the app. */
 export interface TestStack {

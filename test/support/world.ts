@@ -1,8 +1,8 @@
 import type { APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
-import { payOrder } from '../../lib/pay/payOrder';
 import type { PayOrderDeps, PayOrderInput, PayOrderResult } from '../../lib/pay/payOrder';
-import { buildAlipayPaymentNotification, buildWechatPaymentNotification } from '../../scripts/sandbox/notifications';
+import { payOrder } from '../../lib/pay/payOrder';
 import { httpEvent, lambdaContext } from '../../scripts/local/httpEvents';
+import { buildAlipayPaymentNotification, buildWechatPaymentNotification } from '../../scripts/sandbox/notifications';
 import type { TestStack } from './stack';
 
 let nextId = 1000;
@@ -13,7 +13,18 @@ export async function givenUser(stack: TestStack, integral: number, goods: strin
   const orderIds = goods.map(() => ++nextId);
   await stack.seed({
     users: [{ user_id: userId, integral, tokens: [{ token: `token-${userId}`, expires_at: '2099-01-01T00:00:00+08:00' }] }],
-    addresses: [{ address_id: userId + 1, user_id: userId, name: '张三', phone: '13800000000', province: '广东省', city: '深圳市', district: '南山区', detail: '科技园1号' }],
+    addresses: [
+      {
+        address_id: userId + 1,
+        user_id: userId,
+        name: '张三',
+        phone: '13800000000',
+        province: '广东省',
+        city: '深圳市',
+        district: '南山区',
+        detail: '科技园1号',
+      },
+    ],
     orders: goods.map((price, i) => ({
       order_id: orderIds[i],
       user_id: userId,
@@ -21,7 +32,13 @@ export async function givenUser(stack: TestStack, integral: number, goods: strin
       goods_price: price,
       free_shipping: freight === undefined,
       status: 'unpaid' as const,
-      freight_json: freight === undefined ? [] : [{ key: 1, name: '到付', fee: '0.00' }, { key: 2, name: '商家自选', fee: freight }],
+      freight_json:
+        freight === undefined
+          ? []
+          : [
+              { key: 1, name: '到付', fee: '0.00' },
+              { key: 2, name: '商家自选', fee: freight },
+            ],
     })),
   });
   return { userId, token: `token-${userId}`, addressId: userId + 1, orderId: orderIds[0], orderIds };
@@ -35,7 +52,16 @@ export function payDeps(stack: TestStack, over: Partial<PayOrderDeps> = {}): Pay
 
 /** Pays `user`'s order with a method; cash and points as the server expects for an 88.00 order unless given. */
 export function pay(stack: TestStack, user: GivenUser, over: Partial<PayOrderInput> = {}, deps = payDeps(stack)): Promise<PayOrderResult> {
-  return payOrder(deps, user.userId, { orderId: user.orderId, addressId: user.addressId, method: 1, priceFen: 8800, points: 0, freightMode: 1, freightKey: 0, ...over });
+  return payOrder(deps, user.userId, {
+    orderId: user.orderId,
+    addressId: user.addressId,
+    method: 1,
+    priceFen: 8800,
+    points: 0,
+    freightMode: 1,
+    freightKey: 0,
+    ...over,
+  });
 }
 
 type Handler = (event: unknown, context: unknown) => Promise<APIGatewayProxyStructuredResultV2>;

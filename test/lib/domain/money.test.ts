@@ -14,9 +14,8 @@ describe('yuanToFen', () => {
     [1.005, undefined], // three decimals, however the float prints
   ])('%p -> %p', (input, fen) => expect(yuanToFen(input)).toBe(fen));
 
-  it.each(['-1', '1.234', '1e3', '01', '', '.5', '5.', 'abc', '１２', '1,000', NaN, Infinity, -0.5, 1e21, null, undefined, true, {}])(
-    'refuses %p',
-    (input) => expect(yuanToFen(input)).toBeUndefined(),
+  it.each(['-1', '1.234', '1e3', '01', '', '.5', '5.', 'abc', '１２', '1,000', NaN, Infinity, -0.5, 1e21, null, undefined, true, {}])('refuses %p', (input) =>
+    expect(yuanToFen(input)).toBeUndefined(),
   );
 
   it('refuses amounts above the cap', () => {

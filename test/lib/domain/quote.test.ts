@@ -1,6 +1,6 @@
-import { PayError, type ErrorCode } from '../../../lib/domain/errors';
-import { PayMethod, type Order } from '../../../lib/domain/model';
-import { quoteOrder, type PayRequest } from '../../../lib/domain/quote';
+import { type ErrorCode, PayError } from '../../../lib/domain/errors';
+import { type Order, PayMethod } from '../../../lib/domain/model';
+import { type PayRequest, quoteOrder } from '../../../lib/domain/quote';
 
 const order = (over: Partial<Order> = {}): Order => ({
   orderId: 501,
@@ -147,7 +147,12 @@ describe('points do not cover the total: a gateway is needed', () => {
         const required = Math.ceil(goodsFen / fenPerPoint);
         const available = required - 1;
         if (available < 1) continue;
-        const q = quoteOrder(o, { method: PayMethod.ALIPAY_WITH_POINTS, points: available, priceFen: goodsFen - available * fenPerPoint, freightMode: 1, freightKey: 0 }, available, fenPerPoint);
+        const q = quoteOrder(
+          o,
+          { method: PayMethod.ALIPAY_WITH_POINTS, points: available, priceFen: goodsFen - available * fenPerPoint, freightMode: 1, freightKey: 0 },
+          available,
+          fenPerPoint,
+        );
         expect(q.cashFen).toBeGreaterThan(0);
       }
     }

@@ -6,7 +6,13 @@ const EXPIRES_AT = '2026-11-29T12:00:00.000Z';
 const store = { findSession: async (token: string) => (token === 'good' ? { userId: 7, expiresAt: EXPIRES_AT } : undefined) };
 
 async function check(token: string | undefined, nowMs: number): Promise<string | number> {
-  const request = { event: httpEvent({ path: '/order/pay', headers: token === undefined ? {} : { token } }), context: { ...lambdaContext }, response: undefined, error: undefined, internal: {} };
+  const request = {
+    event: httpEvent({ path: '/order/pay', headers: token === undefined ? {} : { token } }),
+    context: { ...lambdaContext },
+    response: undefined,
+    error: undefined,
+    internal: {},
+  };
   try {
     await authenticate(store, () => nowMs).before?.(request as never);
     return (request.context as unknown as { userId: number }).userId;

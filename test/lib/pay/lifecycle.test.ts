@@ -1,16 +1,15 @@
-import { completePayment, type CompletePaymentDeps } from '../../../lib/pay/completePayment';
-import { DEFAULT_SWEEP, sweepOpenAttempts } from '../../../lib/pay/sweep';
-import type { GatewayPayment } from '../../../lib/domain/model';
-import { expectBalancedBooksThenClose, startTestStack, type TestStack } from '../../support/stack';
-import { tableState } from '../../support/tableState';
-import { givenUser, pay, payDeps } from '../../support/world';
-import { captureOutput, metricLines } from '../../support/logs';
 import { UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import type { GatewayPayment } from '../../../lib/domain/model';
 import type { PaymentGateway } from '../../../lib/gateways/paymentGateway';
+import { type CompletePaymentDeps, completePayment } from '../../../lib/pay/completePayment';
 import { getPayStatus } from '../../../lib/pay/payStatus';
+import { DEFAULT_SWEEP, sweepOpenAttempts } from '../../../lib/pay/sweep';
 import { createDocumentClient } from '../../../lib/store/dynamoClient';
 import { keys } from '../../../lib/store/keys';
-import { TABLE } from '../../support/stack';
+import { captureOutput, metricLines } from '../../support/logs';
+import { expectBalancedBooksThenClose, startTestStack, TABLE, type TestStack } from '../../support/stack';
+import { tableState } from '../../support/tableState';
+import { givenUser, pay, payDeps } from '../../support/world';
 
 /** The attempt lifecycle: late payments, the sweeper, races between them, and crashes between steps. */
 let stack: TestStack;
@@ -31,13 +30,24 @@ const sweepAt = (ms: number, over: Partial<CompletePaymentDeps> = {}, concurrenc
 /** The shop closes the order in its own system (as it did before paynow took commands). */
 async function closeOrderByHand(orderId: number) {
   const db = createDocumentClient(stack.dynamo.endpoint);
-  await db.send(new UpdateCommand({ TableName: TABLE, Key: keys.order(orderId), UpdateExpression: 'SET #s = :closed REMOVE open_attempt', ExpressionAttributeNames: { '#s': 'status' }, ExpressionAttributeValues: { ':closed': 'closed' } }));
+  await db.send(
+    new UpdateCommand({
+      TableName: TABLE,
+      Key: keys.order(orderId),
+      UpdateExpression: 'SET #s = :closed REMOVE open_attempt',
+      ExpressionAttributeNames: { '#s': 'status' },
+      ExpressionAttributeValues: { ':closed': 'closed' },
+    }),
+  );
   db.destroy();
 }
 
 /** Back to a clean, unpaid order so reconcile's books stay consistent for the suite. */
 async function reopenOrder(user: { userId: number; orderId: number }) {
-  await stack.seed({ users: [{ user_id: user.userId, integral: 0, tokens: [] }], orders: [{ order_id: user.orderId, user_id: user.userId, goods_name: 'x', goods_price: '88.00', free_shipping: true }] });
+  await stack.seed({
+    users: [{ user_id: user.userId, integral: 0, tokens: [] }],
+    orders: [{ order_id: user.orderId, user_id: user.userId, goods_name: 'x', goods_price: '88.00', free_shipping: true }],
+  });
 }
 
 /** The payment the sandbox now reports for a trade it was told to pay. */
@@ -54,7 +64,13 @@ describe('payments that arrive where no one expects them', () => {
     // The user had the old pay sheet open and paid it after all: WeChat closed it, yet the money came.
     const trade = stack.gateway.trade(old.outTradeNo);
     expect(trade?.status).toBe('CLOSED');
-    const late: GatewayPayment = { channel: 'wechat', outTradeNo: old.outTradeNo, transactionId: '4200000000000001', amountFen: 8000, paidAt: new Date().toISOString() };
+    const late: GatewayPayment = {
+      channel: 'wechat',
+      outTradeNo: old.outTradeNo,
+      transactionId: '4200000000000001',
+      amountFen: 8000,
+      paidAt: new Date().toISOString(),
+    };
     expect(await completePayment(deps, late)).toBe('paid');
     expect(await state.order(user.orderId)).toMatchObject({ status: 'paid', paid_attempt: old.outTradeNo });
     expect(await state.attempt(old.outTradeNo)).toMatchObject({ status: 'paid', transaction_id: '4200000000000001' });
@@ -69,7 +85,9 @@ describe('payments that arrive where no one expects them', () => {
     expect(await sweepAt(31 * MINUTE)).toMatchObject({ released: 1 });
     expect(await state.order(user.orderId)).toMatchObject({ status: 'unpaid' });
     expect(await state.account(user.userId)).toMatchObject({ integral_available: 1000, integral_held: 0 });
-    expect(await completePayment(deps, { channel: 'wechat', outTradeNo: attempt.outTradeNo, transactionId: 't-late', amountFen: 8000, paidAt: 'x' })).toBe('paid');
+    expect(await completePayment(deps, { channel: 'wechat', outTradeNo: attempt.outTradeNo, transactionId: 't-late', amountFen: 8000, paidAt: 'x' })).toBe(
+      'paid',
+    );
     expect(await state.order(user.orderId)).toMatchObject({ status: 'paid', paid_attempt: attempt.outTradeNo });
     expect(await state.account(user.userId)).toMatchObject({ integral_available: 200, integral_held: 0, integral_spent: 800 });
   });
@@ -81,7 +99,9 @@ describe('payments that arrive where no one expects them', () => {
     // the released points pay another order
     await pay(stack, { ...user, orderId: user.orderIds[1] }, { method: 3, points: 900, priceFen: 0 });
     const before = await state.account(user.userId);
-    expect(await completePayment(deps, { channel: 'wechat', outTradeNo: attempt.outTradeNo, transactionId: 't-refund', amountFen: 8000, paidAt: 'x' })).toBe('refund_required');
+    expect(await completePayment(deps, { channel: 'wechat', outTradeNo: attempt.outTradeNo, transactionId: 't-refund', amountFen: 8000, paidAt: 'x' })).toBe(
+      'refund_required',
+    );
     expect(await state.attempt(attempt.outTradeNo)).toMatchObject({ status: 'refund_required', transaction_id: 't-refund' });
     expect(await state.order(user.orderId)).toMatchObject({ status: 'unpaid' });
     expect(await state.account(user.userId)).toEqual(before);
@@ -96,14 +116,18 @@ describe('payments that arrive where no one expects them', () => {
     // the first pay sheet was paid after all: it takes the order
     const secondPayment: GatewayPayment = { channel: 'alipay', outTradeNo: second.outTradeNo, transactionId: '2026-second', amountFen: 8800, paidAt: 'x' };
     const { lines } = await captureOutput(async () => {
-      expect(await completePayment(deps, { channel: 'wechat', outTradeNo: first.outTradeNo, transactionId: '4200-first', amountFen: 8800, paidAt: 'x' })).toBe('paid');
+      expect(await completePayment(deps, { channel: 'wechat', outTradeNo: first.outTradeNo, transactionId: '4200-first', amountFen: 8800, paidAt: 'x' })).toBe(
+        'paid',
+      );
       expect(await completePayment(deps, secondPayment)).toBe('refund_required');
       expect(await completePayment(deps, secondPayment)).toBe('duplicate');
     });
     expect(await state.order(user.orderId)).toMatchObject({ status: 'paid', paid_attempt: first.outTradeNo });
     // What the operators see: the refund case alarms (Completion outcome=refund_required), with a log line to follow.
     expect(metricLines(lines, 'Completion').map((line) => line.outcome)).toEqual(['paid_late', 'refund_required', 'duplicate']);
-    expect(lines).toContainEqual(expect.objectContaining({ level: 'ERROR', message: 'payment needs a refund', out_trade_no: second.outTradeNo, order_id: user.orderId }));
+    expect(lines).toContainEqual(
+      expect.objectContaining({ level: 'ERROR', message: 'payment needs a refund', out_trade_no: second.outTradeNo, order_id: user.orderId }),
+    );
   });
 
   it('if the order is paying with another attempt that turns out paid too, that one keeps the order', async () => {
@@ -122,8 +146,12 @@ describe('payments that arrive where no one expects them', () => {
     const user = await givenUser(stack, 0);
     const attempt = await pay(stack, user, { method: 1 });
     const before = await state.snapshot();
-    expect(await completePayment(deps, { channel: 'wechat', outTradeNo: attempt.outTradeNo, transactionId: 't', amountFen: 8801, paidAt: 'x' })).toBe('mismatch');
-    expect(await completePayment(deps, { channel: 'alipay', outTradeNo: attempt.outTradeNo, transactionId: 't', amountFen: 8800, paidAt: 'x' })).toBe('mismatch');
+    expect(await completePayment(deps, { channel: 'wechat', outTradeNo: attempt.outTradeNo, transactionId: 't', amountFen: 8801, paidAt: 'x' })).toBe(
+      'mismatch',
+    );
+    expect(await completePayment(deps, { channel: 'alipay', outTradeNo: attempt.outTradeNo, transactionId: 't', amountFen: 8800, paidAt: 'x' })).toBe(
+      'mismatch',
+    );
     expect(await state.snapshot()).toEqual(before);
   });
 });
@@ -142,13 +170,20 @@ describe('payments the order cannot take', () => {
 
   it.each([
     ['the sweeper', async (over: Partial<CompletePaymentDeps>) => sweepAt(3 * MINUTE, over)],
-    ['a status check', async (over: Partial<CompletePaymentDeps>, user?: { userId: number; orderId: number }) => getPayStatus({ ...deps, ...over, now: () => new Date(Date.now() + 2 * MINUTE) }, user!.userId, user!.orderId)],
+    [
+      'a status check',
+      async (over: Partial<CompletePaymentDeps>, user?: { userId: number; orderId: number }) =>
+        getPayStatus({ ...deps, ...over, now: () => new Date(Date.now() + 2 * MINUTE) }, user!.userId, user!.orderId),
+    ],
   ])('a signed "paid" answer of another amount, found by %s, captures nothing', async (_title, ask) => {
     const user = await givenUser(stack, 1000);
     const attempt = await pay(stack, user, { method: 4, points: 800, priceFen: 8000 });
     const before = await state.snapshot();
     // What the gateway would sign for a trade paid at 1.00 instead of 80.00.
-    const lying: PaymentGateway = { ...stack.app.gateways.wechat, queryTrade: async () => ({ state: 'paid', transactionId: '4200-other-amount', amountFen: 100, paidAt: '2026-11-29T10:00:00+08:00' }) };
+    const lying: PaymentGateway = {
+      ...stack.app.gateways.wechat,
+      queryTrade: async () => ({ state: 'paid', transactionId: '4200-other-amount', amountFen: 100, paidAt: '2026-11-29T10:00:00+08:00' }),
+    };
     await ask({ gateways: { ...stack.app.gateways, wechat: lying } }, user);
     expect(await state.snapshot()).toEqual(before);
     expect(await state.attempt(attempt.outTradeNo)).toMatchObject({ status: 'open' });
@@ -191,10 +226,13 @@ describe('released attempts are watched until their pay sheet can no longer be p
     let land!: () => void;
     const landed = new Promise<void>((resolve) => (land = resolve));
     const real = stack.app.gateways.wechat;
-    const slow = { ...real, createPayParam: async (request: Parameters<typeof real.createPayParam>[0]) => {
-      await landed;
-      return real.createPayParam(request);
-    } };
+    const slow = {
+      ...real,
+      createPayParam: async (request: Parameters<typeof real.createPayParam>[0]) => {
+        await landed;
+        return real.createPayParam(request);
+      },
+    };
     const wechatPay = pay(stack, user, { method: 1 }, payDeps(stack, { gateways: { ...stack.app.gateways, wechat: slow } }));
     await new Promise((resolve) => setTimeout(resolve, 300)); // written, prepay pending
     stack.gateway.registerAlipayOrder(alipay.payParam);

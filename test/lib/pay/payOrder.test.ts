@@ -1,8 +1,8 @@
 import { createPublicKey, createVerify } from 'node:crypto';
-import { PayError, type ErrorCode } from '../../../lib/domain/errors';
+import { type ErrorCode, PayError } from '../../../lib/domain/errors';
 import type { WechatPayParam } from '../../../lib/gateways/paymentGateway';
-import { payOrder, type PayOrderDeps, type PayOrderResult } from '../../../lib/pay/payOrder';
 import type { PayOrderInput } from '../../../lib/pay/payOrder';
+import { type PayOrderDeps, type PayOrderResult, payOrder } from '../../../lib/pay/payOrder';
 import { expectBalancedBooksThenClose, startTestStack, type TestStack } from '../../support/stack';
 import { tableState } from '../../support/tableState';
 import { givenUser as givenUserOf } from '../../support/world';
@@ -78,7 +78,11 @@ describe('a first pay', () => {
     const beijingNow = new Date(Date.now() + 8 * 3600_000).toISOString().slice(0, 16).replace('T', ' ');
     expect(params.get('timestamp')!.slice(0, 16)).toBe(beijingNow);
 
-    const signed = [...params.entries()].filter(([k]) => k !== 'sign').sort(([a], [b]) => (a < b ? -1 : 1)).map(([k, v]) => `${k}=${v}`).join('&');
+    const signed = [...params.entries()]
+      .filter(([k]) => k !== 'sign')
+      .sort(([a], [b]) => (a < b ? -1 : 1))
+      .map(([k, v]) => `${k}=${v}`)
+      .join('&');
     expect(createVerify('RSA-SHA256').update(signed).verify(stack.credentials.alipay.app_public_key_pem, params.get('sign')!, 'base64')).toBe(true);
     // the sandbox accepts it as the Alipay app would
     expect(stack.gateway.registerAlipayOrder(String((result as { payParam: string }).payParam))).toMatchObject({ amountFen: 19900 });
@@ -176,7 +180,13 @@ describe('paying again while an attempt is open', () => {
     expect(await state.order(u.orderId)).toMatchObject({ status: 'paying', open_attempt: { out_trade_no: second.outTradeNo } });
     expect(await state.account(u.userId)).toMatchObject({ integral_available: 700, integral_held: 300 });
     const ledger = (await state.ledger(u.userId)).map((e) => [e.kind, e.points, e.out_trade_no]);
-    expect(ledger).toEqual(expect.arrayContaining([['hold', 800, first.outTradeNo], ['release', 800, first.outTradeNo], ['hold', 300, second.outTradeNo]]));
+    expect(ledger).toEqual(
+      expect.arrayContaining([
+        ['hold', 800, first.outTradeNo],
+        ['release', 800, first.outTradeNo],
+        ['hold', 300, second.outTradeNo],
+      ]),
+    );
     expect(ledger).toHaveLength(3);
   });
 
@@ -246,7 +256,9 @@ describe('concurrency', () => {
   it('20 parallel pays with different splits leave exactly one open attempt holding exactly its points', async () => {
     const u = await givenUser(1000);
     await Promise.allSettled(
-      Array.from({ length: 20 }, (_, i) => payOrder(deps, u.userId, input(u.orderId, u.addressId, { method: i % 2 ? 4 : 5, points: 100 + i, priceFen: 8700 - i }))),
+      Array.from({ length: 20 }, (_, i) =>
+        payOrder(deps, u.userId, input(u.orderId, u.addressId, { method: i % 2 ? 4 : 5, points: 100 + i, priceFen: 8700 - i })),
+      ),
     );
     const attempts = await state.attemptsOf(u.orderId);
     const open = attempts.filter((a) => a.status === 'open');
@@ -261,7 +273,9 @@ describe('concurrency', () => {
 
   it('parallel points-only pays of several orders never spend more than the balance', async () => {
     const u = await givenUser(10000, ['30.00', '30.00', '30.00', '30.00', '30.00', '30.00']);
-    const results = await Promise.allSettled(u.orderIds.map((orderId) => payOrder(deps, u.userId, input(orderId, u.addressId, { method: 3, points: 3000, priceFen: 0 }))));
+    const results = await Promise.allSettled(
+      u.orderIds.map((orderId) => payOrder(deps, u.userId, input(orderId, u.addressId, { method: 3, points: 3000, priceFen: 0 }))),
+    );
     const paid = results.filter((r) => r.status === 'fulfilled');
     expect(paid).toHaveLength(3);
     for (const r of results) if (r.status === 'rejected') expect((r.reason as PayError).code).toMatch(/^(INTEGRAL_NOT_ENOUGH|ORDER_BUSY)$/);

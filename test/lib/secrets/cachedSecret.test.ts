@@ -123,5 +123,4 @@ describe('cachedSecret', () => {
     source.state.hang = true;
     await expect(secret.get()).rejects.toThrow('not read within 20 ms');
   });
-
 });

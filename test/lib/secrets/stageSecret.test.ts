@@ -7,7 +7,10 @@ let credentials: SandboxCredentials;
 let other: SandboxCredentials;
 let document: ReturnType<typeof sandboxStageSecret>;
 beforeAll(async () => {
-  [credentials, other] = await Promise.all([generateSandboxCredentials({ gatewayUrl: 'http://127.0.0.1:1' }), generateSandboxCredentials({ gatewayUrl: 'http://127.0.0.1:1' })]);
+  [credentials, other] = await Promise.all([
+    generateSandboxCredentials({ gatewayUrl: 'http://127.0.0.1:1' }),
+    generateSandboxCredentials({ gatewayUrl: 'http://127.0.0.1:1' }),
+  ]);
   document = sandboxStageSecret(credentials);
 });
 
@@ -39,7 +42,10 @@ describe('parseStageSecret', () => {
       payPublicKeys: [{ id: credentials.wechat.platform_serial, pem: credentials.wechat.platform_public_key_pem.trim() }],
       platformCertificatesPem: '',
     });
-    expect(secret.alipay).toEqual({ appPrivateKeyPem: credentials.alipay.app_private_key_pem.trim(), alipayPublicKeyPem: credentials.alipay.alipay_public_key_pem.trim() });
+    expect(secret.alipay).toEqual({
+      appPrivateKeyPem: credentials.alipay.app_private_key_pem.trim(),
+      alipayPublicKeyPem: credentials.alipay.alipay_public_key_pem.trim(),
+    });
   });
 
   it('accepts PEMs with the newlines written as \\n, as many secret stores hand them out', () => {
@@ -51,31 +57,56 @@ describe('parseStageSecret', () => {
     const bare = (pem: string) => pem.replace(/-----[A-Z ]+-----/g, '').replace(/\s+/g, '');
     const pkcs8 = createPrivateKey(credentials.alipay.app_private_key_pem).export({ type: 'pkcs8', format: 'pem' }).toString();
     for (const key of [credentials.alipay.app_private_key_pem, pkcs8]) {
-      const secret = parseStageSecret(JSON.stringify({ ...document, alipay: { app_private_key: bare(key), alipay_public_key: bare(credentials.alipay.alipay_public_key_pem) } }));
-      expect(createPrivateKey(secret.alipay.appPrivateKeyPem).export({ type: 'pkcs1', format: 'pem' })).toEqual(createPrivateKey(key).export({ type: 'pkcs1', format: 'pem' }));
+      const secret = parseStageSecret(
+        JSON.stringify({ ...document, alipay: { app_private_key: bare(key), alipay_public_key: bare(credentials.alipay.alipay_public_key_pem) } }),
+      );
+      expect(createPrivateKey(secret.alipay.appPrivateKeyPem).export({ type: 'pkcs1', format: 'pem' })).toEqual(
+        createPrivateKey(key).export({ type: 'pkcs1', format: 'pem' }),
+      );
       expect(createPublicKey(secret.alipay.alipayPublicKeyPem).export({ type: 'spki', format: 'pem' })).toEqual(credentials.alipay.alipay_public_key_pem);
     }
   });
 
   it('accepts platform certificates instead of a WeChat Pay public key', () => {
-    const json = JSON.stringify({ ...document, wechat: { ...document.wechat, pay_public_key_id: undefined, pay_public_key: undefined, platform_certificates: credentials.wechat.merchant_cert_pem } });
+    const json = JSON.stringify({
+      ...document,
+      wechat: { ...document.wechat, pay_public_key_id: undefined, pay_public_key: undefined, platform_certificates: credentials.wechat.merchant_cert_pem },
+    });
     expect(parseStageSecret(json).wechat.platformCertificatesPem).toContain('BEGIN CERTIFICATE');
   });
 
   it.each([
     ['a missing API v3 key', () => withField('wechat', 'apiv3_key', undefined), 'wechat.apiv3_key: is required'],
     ['a short API v3 key', () => withField('wechat', 'apiv3_key', 'short-secret-value'), 'wechat.apiv3_key: must be 32 characters'],
-    ['an unreadable private key', () => withField('alipay', 'app_private_key', 'not-a-key-secret-value'), 'alipay.app_private_key: is not a readable RSA private key'],
-    ['a serial that is not the certificate\'s', () => withField('wechat', 'merchant_serial', 'ABCDEF0123456789'), 'wechat.merchant_serial: is not the serial of merchant_certificate'],
-    ['a public key id without its key', () => withField('wechat', 'pay_public_key', undefined), 'wechat.pay_public_key: pay_public_key_id and pay_public_key go together'],
-    ['no way to check WeChat signatures', () => JSON.stringify({ ...document, wechat: { ...document.wechat, pay_public_key_id: undefined, pay_public_key: undefined } }), 'wechat.pay_public_key: set pay_public_key_id'],
+    [
+      'an unreadable private key',
+      () => withField('alipay', 'app_private_key', 'not-a-key-secret-value'),
+      'alipay.app_private_key: is not a readable RSA private key',
+    ],
+    [
+      "a serial that is not the certificate's",
+      () => withField('wechat', 'merchant_serial', 'ABCDEF0123456789'),
+      'wechat.merchant_serial: is not the serial of merchant_certificate',
+    ],
+    [
+      'a public key id without its key',
+      () => withField('wechat', 'pay_public_key', undefined),
+      'wechat.pay_public_key: pay_public_key_id and pay_public_key go together',
+    ],
+    [
+      'no way to check WeChat signatures',
+      () => JSON.stringify({ ...document, wechat: { ...document.wechat, pay_public_key_id: undefined, pay_public_key: undefined } }),
+      'wechat.pay_public_key: set pay_public_key_id',
+    ],
     ['no Alipay section', () => JSON.stringify({ wechat: document.wechat }), 'alipay: is required'],
   ])('refuses %s, naming the field', (_case, json, expected) => {
     expect(failure(json())).toContain(expected);
   });
 
   it("refuses a merchant key that is not the certificate's", () => {
-    expect(failure(withField('wechat', 'merchant_private_key', other.wechat.merchant_private_key_pem))).toContain('wechat.merchant_private_key: does not belong to merchant_certificate');
+    expect(failure(withField('wechat', 'merchant_private_key', other.wechat.merchant_private_key_pem))).toContain(
+      'wechat.merchant_private_key: does not belong to merchant_certificate',
+    );
   });
 
   it('never repeats a value, even of a field it refuses or of text that is not JSON', () => {

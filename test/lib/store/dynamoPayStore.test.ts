@@ -39,7 +39,11 @@ describe('releaseAttempt', () => {
     const first = await pay(stack, user, { method: 4, points: 300, priceFen: 8500 });
     await pay(stack, { ...user, orderId: user.orderIds[1] }, { method: 4, points: 300, priceFen: 8500 });
     const stale = await attemptOf(first.outTradeNo);
-    await stack.app.store.captureAttempt(stale, { channel: 'wechat', outTradeNo: first.outTradeNo, transactionId: 't1', amountFen: 8500, paidAt: new Date().toISOString() }, new Date().toISOString());
+    await stack.app.store.captureAttempt(
+      stale,
+      { channel: 'wechat', outTradeNo: first.outTradeNo, transactionId: 't1', amountFen: 8500, paidAt: new Date().toISOString() },
+      new Date().toISOString(),
+    );
     const before = await state.snapshot();
     expect(await stack.app.store.releaseAttempt(stale, 'expired', new Date().toISOString(), false)).toBe(false);
     expect(await state.snapshot()).toEqual(before);
@@ -63,9 +67,23 @@ describe('commitAttempt', () => {
   it('refuses to open an attempt on an order that is no longer unpaid (a lost race on the order)', async () => {
     const user = await givenUser(stack, 0);
     const order = (await stack.app.store.getOrder(user.orderId))!;
-    await db.send(new UpdateCommand({ TableName: TABLE, Key: keys.order(user.orderId), UpdateExpression: 'SET #s = :closed', ExpressionAttributeNames: { '#s': 'status' }, ExpressionAttributeValues: { ':closed': 'closed' } }));
+    await db.send(
+      new UpdateCommand({
+        TableName: TABLE,
+        Key: keys.order(user.orderId),
+        UpdateExpression: 'SET #s = :closed',
+        ExpressionAttributeNames: { '#s': 'status' },
+        ExpressionAttributeValues: { ':closed': 'closed' },
+      }),
+    );
     const first = await pay(stack, await givenUser(stack, 0), { method: 1 });
-    const attempt: Attempt = { ...(await attemptOf(first.outTradeNo)), outTradeNo: `${user.orderId}T1`, orderId: user.orderId, userId: user.userId, address: { ...(await attemptOf(first.outTradeNo)).address, userId: user.userId } };
+    const attempt: Attempt = {
+      ...(await attemptOf(first.outTradeNo)),
+      outTradeNo: `${user.orderId}T1`,
+      orderId: user.orderId,
+      userId: user.userId,
+      address: { ...(await attemptOf(first.outTradeNo)).address, userId: user.userId },
+    };
     const before = await state.snapshot();
     await expect(stack.app.store.commitAttempt({ attempt, quoted: order, now: new Date().toISOString() })).rejects.toEqual(new WriteConflict('state'));
     expect(await state.snapshot()).toEqual(before);

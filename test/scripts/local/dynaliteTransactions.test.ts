@@ -1,3 +1,4 @@
+import { crc32 } from 'node:zlib';
 import {
   CreateTableCommand,
   DynamoDBClient,
@@ -15,8 +16,7 @@ import {
   TransactWriteCommand,
   type TransactWriteCommandInput,
 } from '@aws-sdk/lib-dynamodb';
-import { crc32 } from 'node:zlib';
-import { startLocalDynamo, type LocalDynamo } from '../../../scripts/local/dynalite';
+import { type LocalDynamo, startLocalDynamo } from '../../../scripts/local/dynalite';
 
 type TransactItem = NonNullable<TransactWriteCommandInput['TransactItems']>[number];
 
@@ -35,23 +35,38 @@ beforeAll(async () => {
     credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
   });
   doc = DynamoDBDocumentClient.from(client);
-  await client.send(new CreateTableCommand({
-    TableName: ACCOUNTS,
-    BillingMode: 'PAY_PER_REQUEST',
-    AttributeDefinitions: [{ AttributeName: 'id', AttributeType: 'S' }, { AttributeName: 'owner', AttributeType: 'S' }],
-    KeySchema: [{ AttributeName: 'id', KeyType: 'HASH' }],
-    GlobalSecondaryIndexes: [{
-      IndexName: 'byOwner',
-      KeySchema: [{ AttributeName: 'owner', KeyType: 'HASH' }],
-      Projection: { ProjectionType: 'ALL' },
-    }],
-  }));
-  await client.send(new CreateTableCommand({
-    TableName: RECORDS,
-    BillingMode: 'PAY_PER_REQUEST',
-    AttributeDefinitions: [{ AttributeName: 'pk', AttributeType: 'S' }, { AttributeName: 'sk', AttributeType: 'S' }],
-    KeySchema: [{ AttributeName: 'pk', KeyType: 'HASH' }, { AttributeName: 'sk', KeyType: 'RANGE' }],
-  }));
+  await client.send(
+    new CreateTableCommand({
+      TableName: ACCOUNTS,
+      BillingMode: 'PAY_PER_REQUEST',
+      AttributeDefinitions: [
+        { AttributeName: 'id', AttributeType: 'S' },
+        { AttributeName: 'owner', AttributeType: 'S' },
+      ],
+      KeySchema: [{ AttributeName: 'id', KeyType: 'HASH' }],
+      GlobalSecondaryIndexes: [
+        {
+          IndexName: 'byOwner',
+          KeySchema: [{ AttributeName: 'owner', KeyType: 'HASH' }],
+          Projection: { ProjectionType: 'ALL' },
+        },
+      ],
+    }),
+  );
+  await client.send(
+    new CreateTableCommand({
+      TableName: RECORDS,
+      BillingMode: 'PAY_PER_REQUEST',
+      AttributeDefinitions: [
+        { AttributeName: 'pk', AttributeType: 'S' },
+        { AttributeName: 'sk', AttributeType: 'S' },
+      ],
+      KeySchema: [
+        { AttributeName: 'pk', KeyType: 'HASH' },
+        { AttributeName: 'sk', KeyType: 'RANGE' },
+      ],
+    }),
+  );
 });
 
 afterAll(async () => {
@@ -97,7 +112,9 @@ const newRecord = (pk: string, sk: string, fields: Record<string, unknown> = {})
 /** Fails the test instead of hanging it when the promise does not settle (a deadlock). */
 function within<T>(ms: number, promise: Promise<T>): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => { timer = setTimeout(() => reject(new Error(`not settled within ${ms} ms`)), ms); });
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`not settled within ${ms} ms`)), ms);
+  });
   return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }
 
@@ -106,11 +123,13 @@ describe('TransactWriteItems', () => {
     await put(ACCOUNTS, { id: 'commit-a', owner: 'commit', balance: 10 });
     await put(RECORDS, { pk: 'commit', sk: 'old' });
 
-    await expect(transact([
-      newRecord('commit', 'new', { amount: 3 }),
-      debit('commit-a', 3),
-      { Delete: { TableName: RECORDS, Key: { pk: 'commit', sk: 'old' }, ConditionExpression: 'attribute_exists(pk)' } },
-    ])).resolves.toBeDefined();
+    await expect(
+      transact([
+        newRecord('commit', 'new', { amount: 3 }),
+        debit('commit-a', 3),
+        { Delete: { TableName: RECORDS, Key: { pk: 'commit', sk: 'old' }, ConditionExpression: 'attribute_exists(pk)' } },
+      ]),
+    ).resolves.toBeDefined();
 
     expect(await record('commit', 'new')).toEqual({ pk: 'commit', sk: 'new', amount: 3 });
     expect(await account('commit-a')).toEqual({ id: 'commit-a', owner: 'commit', balance: 7 });
@@ -122,17 +141,20 @@ describe('TransactWriteItems', () => {
     await put(ACCOUNTS, { id: 'cancel-b', balance: 5 });
     await put(RECORDS, { pk: 'cancel', sk: 'keep' });
 
-    const err = await cancellation(transact([
-      credit('cancel-a', 1),
-      debit('cancel-b', 10),
-      newRecord('cancel', 'new'),
-      { Delete: { TableName: RECORDS, Key: { pk: 'cancel', sk: 'keep' } } },
-      debit('cancel-missing', 1),
-    ]));
+    const err = await cancellation(
+      transact([
+        credit('cancel-a', 1),
+        debit('cancel-b', 10),
+        newRecord('cancel', 'new'),
+        { Delete: { TableName: RECORDS, Key: { pk: 'cancel', sk: 'keep' } } },
+        debit('cancel-missing', 1),
+      ]),
+    );
 
     expect(err.name).toBe('TransactionCanceledException');
-    expect(err.message).toBe('Transaction cancelled, please refer cancellation reasons for specific reasons '
-      + '[None, ConditionalCheckFailed, None, None, ConditionalCheckFailed]');
+    expect(err.message).toBe(
+      'Transaction cancelled, please refer cancellation reasons for specific reasons ' + '[None, ConditionalCheckFailed, None, None, ConditionalCheckFailed]',
+    );
     expect(err.CancellationReasons).toEqual([
       { Code: 'None' },
       { Code: 'ConditionalCheckFailed', Message: 'The conditional request failed' },
@@ -147,7 +169,7 @@ describe('TransactWriteItems', () => {
     expect(await account('cancel-missing')).toBeUndefined();
   });
 
-  test('the cancellation is DynamoDB\'s JSON 1.0 reply on the wire', async () => {
+  test("the cancellation is DynamoDB's JSON 1.0 reply on the wire", async () => {
     await put(ACCOUNTS, { id: 'wire-a', balance: 1 });
     const res = await fetch(dynamo.endpoint, {
       method: 'POST',
@@ -158,8 +180,14 @@ describe('TransactWriteItems', () => {
       },
       body: JSON.stringify({
         TransactItems: [
-          { ConditionCheck: { TableName: ACCOUNTS, Key: { id: { S: 'wire-a' } }, ConditionExpression: 'balance > :n',
-            ExpressionAttributeValues: { ':n': { N: '1' } } } },
+          {
+            ConditionCheck: {
+              TableName: ACCOUNTS,
+              Key: { id: { S: 'wire-a' } },
+              ConditionExpression: 'balance > :n',
+              ExpressionAttributeValues: { ':n': { N: '1' } },
+            },
+          },
           { Put: { TableName: RECORDS, Item: { pk: { S: 'wire' }, sk: { S: 'x' } } } },
         ],
       }),
@@ -177,7 +205,7 @@ describe('TransactWriteItems', () => {
     expect(await record('wire', 'x')).toBeUndefined();
   });
 
-  test('ReturnValuesOnConditionCheckFailure ALL_OLD puts the current item in that item\'s reason only', async () => {
+  test("ReturnValuesOnConditionCheckFailure ALL_OLD puts the current item in that item's reason only", async () => {
     await put(ACCOUNTS, { id: 'old-a', owner: 'old', balance: 2 });
     await put(RECORDS, { pk: 'old', sk: 'taken', by: 'someone' });
 
@@ -198,8 +226,11 @@ describe('TransactWriteItems', () => {
     await put(ACCOUNTS, { id: 'check-a', status: 'open' });
     const isOpen: TransactItem = {
       ConditionCheck: {
-        TableName: ACCOUNTS, Key: { id: 'check-a' },
-        ConditionExpression: '#s = :open', ExpressionAttributeNames: { '#s': 'status' }, ExpressionAttributeValues: { ':open': 'open' },
+        TableName: ACCOUNTS,
+        Key: { id: 'check-a' },
+        ConditionExpression: '#s = :open',
+        ExpressionAttributeNames: { '#s': 'status' },
+        ExpressionAttributeValues: { ':open': 'open' },
       },
     };
 
@@ -224,28 +255,42 @@ describe('TransactWriteItems', () => {
   });
 
   test('keeps the GSI right through transactional put, update and delete (and not on cancel)', async () => {
-    const byOwner = async (owner: string) => (await doc.send(new QueryCommand({
-      TableName: ACCOUNTS, IndexName: 'byOwner',
-      KeyConditionExpression: '#o = :o', ExpressionAttributeNames: { '#o': 'owner' }, ExpressionAttributeValues: { ':o': owner },
-    }))).Items;
+    const byOwner = async (owner: string) =>
+      (
+        await doc.send(
+          new QueryCommand({
+            TableName: ACCOUNTS,
+            IndexName: 'byOwner',
+            KeyConditionExpression: '#o = :o',
+            ExpressionAttributeNames: { '#o': 'owner' },
+            ExpressionAttributeValues: { ':o': owner },
+          }),
+        )
+      ).Items;
 
     await transact([{ Put: { TableName: ACCOUNTS, Item: { id: 'gsi-a', owner: 'gsi-1', balance: 1 } } }]);
     expect(await byOwner('gsi-1')).toEqual([{ id: 'gsi-a', owner: 'gsi-1', balance: 1 }]);
 
-    await transact([{
-      Update: {
-        TableName: ACCOUNTS, Key: { id: 'gsi-a' },
-        UpdateExpression: 'SET #o = :o, balance = :b', ExpressionAttributeNames: { '#o': 'owner' },
-        ExpressionAttributeValues: { ':o': 'gsi-2', ':b': 2 },
+    await transact([
+      {
+        Update: {
+          TableName: ACCOUNTS,
+          Key: { id: 'gsi-a' },
+          UpdateExpression: 'SET #o = :o, balance = :b',
+          ExpressionAttributeNames: { '#o': 'owner' },
+          ExpressionAttributeValues: { ':o': 'gsi-2', ':b': 2 },
+        },
       },
-    }]);
+    ]);
     expect(await byOwner('gsi-1')).toEqual([]);
     expect(await byOwner('gsi-2')).toEqual([{ id: 'gsi-a', owner: 'gsi-2', balance: 2 }]);
 
-    await cancellation(transact([
-      { Delete: { TableName: ACCOUNTS, Key: { id: 'gsi-a' } } },
-      { ConditionCheck: { TableName: ACCOUNTS, Key: { id: 'gsi-missing' }, ConditionExpression: 'attribute_exists(id)' } },
-    ]));
+    await cancellation(
+      transact([
+        { Delete: { TableName: ACCOUNTS, Key: { id: 'gsi-a' } } },
+        { ConditionCheck: { TableName: ACCOUNTS, Key: { id: 'gsi-missing' }, ConditionExpression: 'attribute_exists(id)' } },
+      ]),
+    );
     expect(await byOwner('gsi-2')).toHaveLength(1);
 
     await transact([{ Delete: { TableName: ACCOUNTS, Key: { id: 'gsi-a' } } }]);
@@ -292,14 +337,20 @@ describe('TransactWriteItems', () => {
     });
 
     test('sub-actions are validated like the single-item operations', async () => {
-      await expect(transact([{ Put: { TableName: RECORDS, Item: { pk: 'v' } } }]))
-        .rejects.toThrow('One or more parameter values were invalid: Missing the key sk in the item');
-      await expect(transact([{ Update: { TableName: ACCOUNTS, Key: { id: 'v' }, UpdateExpression: 'SET id = :x', ExpressionAttributeValues: { ':x': 'y' } } }]))
-        .rejects.toThrow('Cannot update attribute id. This attribute is part of the key');
-      await expect(transact([{ ConditionCheck: { TableName: ACCOUNTS, Key: { id: 'v' }, ConditionExpression: 'balance >' } }]))
-        .rejects.toThrow(/^Invalid ConditionExpression: Syntax error/);
-      await expect(transact([{ Delete: { TableName: ACCOUNTS, Key: { id: 'v' }, ConditionExpression: 'a = :unused', ExpressionAttributeValues: { ':unused': 1, ':extra': 2 } } }]))
-        .rejects.toThrow('Value provided in ExpressionAttributeValues unused in expressions: keys: {:extra}');
+      await expect(transact([{ Put: { TableName: RECORDS, Item: { pk: 'v' } } }])).rejects.toThrow(
+        'One or more parameter values were invalid: Missing the key sk in the item',
+      );
+      await expect(
+        transact([{ Update: { TableName: ACCOUNTS, Key: { id: 'v' }, UpdateExpression: 'SET id = :x', ExpressionAttributeValues: { ':x': 'y' } } }]),
+      ).rejects.toThrow('Cannot update attribute id. This attribute is part of the key');
+      await expect(transact([{ ConditionCheck: { TableName: ACCOUNTS, Key: { id: 'v' }, ConditionExpression: 'balance >' } }])).rejects.toThrow(
+        /^Invalid ConditionExpression: Syntax error/,
+      );
+      await expect(
+        transact([
+          { Delete: { TableName: ACCOUNTS, Key: { id: 'v' }, ConditionExpression: 'a = :unused', ExpressionAttributeValues: { ':unused': 1, ':extra': 2 } } },
+        ]),
+      ).rejects.toThrow('Value provided in ExpressionAttributeValues unused in expressions: keys: {:extra}');
     });
   });
 
@@ -322,13 +373,15 @@ describe('TransactGetItems', () => {
     await put(ACCOUNTS, { id: 'get-a', owner: 'get', balance: 4, secret: 's' });
     await put(RECORDS, { pk: 'get', sk: '1', note: 'n' });
 
-    const out = await client.send(new TransactGetItemsCommand({
-      TransactItems: [
-        { Get: { TableName: RECORDS, Key: { pk: { S: 'get' }, sk: { S: '1' } } } },
-        { Get: { TableName: ACCOUNTS, Key: { id: { S: 'get-missing' } } } },
-        { Get: { TableName: ACCOUNTS, Key: { id: { S: 'get-a' } }, ProjectionExpression: 'id, #b', ExpressionAttributeNames: { '#b': 'balance' } } },
-      ],
-    }));
+    const out = await client.send(
+      new TransactGetItemsCommand({
+        TransactItems: [
+          { Get: { TableName: RECORDS, Key: { pk: { S: 'get' }, sk: { S: '1' } } } },
+          { Get: { TableName: ACCOUNTS, Key: { id: { S: 'get-missing' } } } },
+          { Get: { TableName: ACCOUNTS, Key: { id: { S: 'get-a' } }, ProjectionExpression: 'id, #b', ExpressionAttributeNames: { '#b': 'balance' } } },
+        ],
+      }),
+    );
 
     expect(out.Responses).toEqual([
       { Item: { pk: { S: 'get' }, sk: { S: '1' }, note: { S: 'n' } } },
@@ -340,10 +393,12 @@ describe('TransactGetItems', () => {
   test('validates like DynamoDB', async () => {
     const get = (TableName: string) => ({ Get: { TableName, Key: { id: 'x' } } });
     await expect(doc.send(new TransactGetCommand({ TransactItems: [get('NoSuchTable')] }))).rejects.toBeInstanceOf(ResourceNotFoundException);
-    await expect(doc.send(new TransactGetCommand({ TransactItems: Array.from({ length: 101 }, () => get(ACCOUNTS)) })))
-      .rejects.toThrow(/Member must have length less than or equal to 100$/);
-    await expect(doc.send(new TransactGetCommand({ TransactItems: [{ Get: { TableName: RECORDS, Key: { pk: 'x' } } }] })))
-      .rejects.toThrow('The provided key element does not match the schema');
+    await expect(doc.send(new TransactGetCommand({ TransactItems: Array.from({ length: 101 }, () => get(ACCOUNTS)) }))).rejects.toThrow(
+      /Member must have length less than or equal to 100$/,
+    );
+    await expect(doc.send(new TransactGetCommand({ TransactItems: [{ Get: { TableName: RECORDS, Key: { pk: 'x' } } }] }))).rejects.toThrow(
+      'The provided key element does not match the schema',
+    );
   });
 });
 
@@ -353,19 +408,30 @@ describe('under concurrency', () => {
     // Open the client's connections first, so that the 50 transactions really arrive together.
     await Promise.all(Array.from({ length: 50 }, () => account('stock')));
 
-    const outcomes = await within(10_000, Promise.all(Array.from({ length: 50 }, (_, i) =>
-      transact([debit('stock', 7), newRecord('sale', `tx-${i}`)]).then(
-        () => 'sold',
-        (err: TransactionCanceledException) => err.CancellationReasons?.map((r) => r.Code).join(),
-      ))));
+    const outcomes = await within(
+      10_000,
+      Promise.all(
+        Array.from({ length: 50 }, (_, i) =>
+          transact([debit('stock', 7), newRecord('sale', `tx-${i}`)]).then(
+            () => 'sold',
+            (err: TransactionCanceledException) => err.CancellationReasons?.map((r) => r.Code).join(),
+          ),
+        ),
+      ),
+    );
 
     const sold = outcomes.filter((o) => o === 'sold').length;
     expect(sold).toBe(14); // floor(100 / 7)
     expect(outcomes.filter((o) => o !== 'sold')).toEqual(Array(36).fill('ConditionalCheckFailed,None'));
     expect((await account('stock'))?.balance).toBe(100 - 7 * sold);
-    const records = await doc.send(new QueryCommand({
-      TableName: RECORDS, KeyConditionExpression: 'pk = :p', ExpressionAttributeValues: { ':p': 'sale' }, Select: 'COUNT',
-    }));
+    const records = await doc.send(
+      new QueryCommand({
+        TableName: RECORDS,
+        KeyConditionExpression: 'pk = :p',
+        ExpressionAttributeValues: { ':p': 'sale' },
+        Select: 'COUNT',
+      }),
+    );
     expect(records.Count).toBe(sold);
   });
 
@@ -375,8 +441,11 @@ describe('under concurrency', () => {
     await put(RECORDS, { pk: 'far', sk: 'right', balance: 1000 });
     const farDebit = (n: number): TransactItem => ({
       Update: {
-        TableName: RECORDS, Key: { pk: 'far', sk: 'right' },
-        UpdateExpression: 'SET balance = balance - :n', ConditionExpression: 'balance >= :n', ExpressionAttributeValues: { ':n': n },
+        TableName: RECORDS,
+        Key: { pk: 'far', sk: 'right' },
+        UpdateExpression: 'SET balance = balance - :n',
+        ConditionExpression: 'balance >= :n',
+        ExpressionAttributeValues: { ':n': n },
       },
     });
     const farCredit = (n: number): TransactItem => ({
@@ -412,23 +481,35 @@ describe('under concurrency', () => {
     const sums: number[] = [];
     const viaQuery = async () => {
       while (writing) {
-        const { Items = [] } = await doc.send(new QueryCommand({
-          TableName: RECORDS, KeyConditionExpression: 'pk = :p', ExpressionAttributeValues: { ':p': 'pair' }, ConsistentRead: true,
-        }));
+        const { Items = [] } = await doc.send(
+          new QueryCommand({
+            TableName: RECORDS,
+            KeyConditionExpression: 'pk = :p',
+            ExpressionAttributeValues: { ':p': 'pair' },
+            ConsistentRead: true,
+          }),
+        );
         sums.push(Items.reduce((sum, item) => sum + Number(item.v), 0));
       }
     };
     const viaTransactGet = async () => {
       while (writing) {
-        const { Responses = [] } = await doc.send(new TransactGetCommand({
-          TransactItems: ['a', 'b'].map((sk) => ({ Get: { TableName: RECORDS, Key: { pk: 'pair', sk } } })),
-        }));
+        const { Responses = [] } = await doc.send(
+          new TransactGetCommand({
+            TransactItems: ['a', 'b'].map((sk) => ({ Get: { TableName: RECORDS, Key: { pk: 'pair', sk } } })),
+          }),
+        );
         sums.push(Responses.reduce((sum, r) => sum + Number(r?.Item?.v), 0));
       }
     };
     const readers = [viaQuery(), viaQuery(), viaTransactGet(), viaTransactGet()];
     const writers = Array.from({ length: 150 }, (_, i) => transact(i % 2 ? move('a', 'b') : move('b', 'a')));
-    await within(10_000, Promise.all(writers).finally(() => { writing = false; }));
+    await within(
+      10_000,
+      Promise.all(writers).finally(() => {
+        writing = false;
+      }),
+    );
     await Promise.all(readers);
 
     expect(sums.length).toBeGreaterThan(20);

@@ -10,7 +10,9 @@ afterAll(() => stack.close());
 const fixture = {
   users: [{ user_id: 7, integral: 5000, tokens: [{ token: 'secret-token-7', expires_at: '2030-01-01T00:00:00+08:00' }] }],
   addresses: [{ address_id: 70, user_id: 7, name: '张三', phone: '1', province: 'p', city: 'c', district: 'd', detail: 'x' }],
-  orders: [{ order_id: 700, user_id: 7, goods_name: '保温杯', goods_price: '88.00', free_shipping: false, freight_json: [{ key: 2, name: '商家自选', fee: '12.50' }] }],
+  orders: [
+    { order_id: 700, user_id: 7, goods_name: '保温杯', goods_price: '88.00', free_shipping: false, freight_json: [{ key: 2, name: '商家自选', fee: '12.50' }] },
+  ],
 };
 
 it('stores money in fen and tokens only as their SHA-256', async () => {
@@ -27,7 +29,13 @@ it('re-seeding overwrites, and forgets the user’s earlier attempts so the book
   await stack.seed(fixture);
   const { payOrder } = await import('../../../lib/pay/payOrder');
   await payOrder({ store: stack.app.store, gateways: stack.app.gateways, fenPerPoint: 1, payTimeoutMinutes: 30 }, 7, {
-    orderId: 700, addressId: 70, method: 4, priceFen: 7050, points: 3000, freightMode: 2, freightKey: 2,
+    orderId: 700,
+    addressId: 70,
+    method: 4,
+    priceFen: 7050,
+    points: 3000,
+    freightMode: 2,
+    freightKey: 2,
   });
   await stack.seed({ ...fixture, users: [{ ...fixture.users[0], integral: 100 }] });
   const state = tableState(stack);

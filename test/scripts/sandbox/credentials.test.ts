@@ -1,7 +1,7 @@
+import { createPrivateKey, createPublicKey, createSign, createVerify, X509Certificate } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { X509Certificate, createPrivateKey, createPublicKey, createSign, createVerify } from 'node:crypto';
 import WxPay from 'wechatpay-node-v3';
 import {
   generateSandboxCredentials,
@@ -24,11 +24,25 @@ describe('generateSandboxCredentials', () => {
   it('has exactly the agreed keys', () => {
     expect(Object.keys(creds).sort()).toEqual(['alipay', 'wechat']);
     expect(Object.keys(creds.wechat).sort()).toEqual([
-      'apiv3_key', 'appid', 'gateway_url', 'mchid', 'merchant_cert_pem', 'merchant_private_key_pem', 'merchant_serial',
-      'platform_private_key_pem', 'platform_public_key_pem', 'platform_serial',
+      'apiv3_key',
+      'appid',
+      'gateway_url',
+      'mchid',
+      'merchant_cert_pem',
+      'merchant_private_key_pem',
+      'merchant_serial',
+      'platform_private_key_pem',
+      'platform_public_key_pem',
+      'platform_serial',
     ]);
     expect(Object.keys(creds.alipay).sort()).toEqual([
-      'alipay_private_key_pem', 'alipay_public_key_pem', 'app_id', 'app_private_key_pem', 'app_public_key_pem', 'gateway_url', 'seller_id',
+      'alipay_private_key_pem',
+      'alipay_public_key_pem',
+      'app_id',
+      'app_private_key_pem',
+      'app_public_key_pem',
+      'gateway_url',
+      'seller_id',
     ]);
   });
 
@@ -53,7 +67,12 @@ describe('generateSandboxCredentials', () => {
     expect(creds.alipay.alipay_private_key_pem).toMatch(/^-----BEGIN RSA PRIVATE KEY-----\n/);
     expect(creds.alipay.app_public_key_pem).toMatch(/^-----BEGIN PUBLIC KEY-----\n/);
     expect(creds.alipay.alipay_public_key_pem).toMatch(/^-----BEGIN PUBLIC KEY-----\n/);
-    for (const pem of [creds.wechat.merchant_private_key_pem, creds.wechat.platform_private_key_pem, creds.alipay.app_private_key_pem, creds.alipay.alipay_private_key_pem]) {
+    for (const pem of [
+      creds.wechat.merchant_private_key_pem,
+      creds.wechat.platform_private_key_pem,
+      creds.alipay.app_private_key_pem,
+      creds.alipay.alipay_private_key_pem,
+    ]) {
       expect(createPrivateKey(pem).asymmetricKeyDetails?.modulusLength).toBe(2048);
     }
   });

@@ -1,7 +1,7 @@
 import { createPrivateKey, generateKeyPairSync } from 'node:crypto';
 import { AlipaySdk } from 'alipay-sdk';
 import { alipayGatewayUrl, generateSandboxCredentials, type SandboxCredentials } from '../../../scripts/sandbox/credentials';
-import { startSandboxGateway, SandboxGatewayError, type SandboxGateway } from '../../../scripts/sandbox/gateway';
+import { type SandboxGateway, SandboxGatewayError, startSandboxGateway } from '../../../scripts/sandbox/gateway';
 import { beijingDateTime } from '../../support/sandboxBeijingTime';
 
 let creds: SandboxCredentials;
@@ -60,11 +60,24 @@ describe('Alipay alipay.trade.query / close through alipay-sdk exec(..., { valid
   it('goes WAIT_BUYER_PAY once the order string is opened, TRADE_SUCCESS once paid; close is then ACQ.TRADE_STATUS_ERROR', async () => {
     const outTradeNo = nextOutTradeNo();
     const registered = gateway.registerAlipayOrder(orderString(outTradeNo, '12.34'));
-    expect(registered).toMatchObject({ channel: 'alipay', outTradeNo, amountFen: 1234, status: 'UNPAID', notifyUrl: 'https://paynow.example.com/notify/alipay' });
+    expect(registered).toMatchObject({
+      channel: 'alipay',
+      outTradeNo,
+      amountFen: 1234,
+      status: 'UNPAID',
+      notifyUrl: 'https://paynow.example.com/notify/alipay',
+    });
     expect(registered.transactionId).toMatch(/^\d{8}22001\d{15}$/);
 
     const waiting = await query(outTradeNo);
-    expect(waiting).toMatchObject({ code: '10000', msg: 'Success', tradeStatus: 'WAIT_BUYER_PAY', totalAmount: '12.34', tradeNo: registered.transactionId, outTradeNo });
+    expect(waiting).toMatchObject({
+      code: '10000',
+      msg: 'Success',
+      tradeStatus: 'WAIT_BUYER_PAY',
+      totalAmount: '12.34',
+      tradeNo: registered.transactionId,
+      outTradeNo,
+    });
 
     const paid = gateway.pay(outTradeNo);
     expect(paid).toEqual({ channel: 'alipay', transactionId: registered.transactionId, amountFen: 1234 });
@@ -173,7 +186,11 @@ describe('registerAlipayOrder (the user opens the APP order string)', () => {
 
   it('works over HTTP too: POST /sandbox/alipay/register with the order string as body', async () => {
     const outTradeNo = nextOutTradeNo();
-    const res = await fetch(`${gateway.url}/sandbox/alipay/register`, { method: 'POST', headers: { 'Content-Type': 'text/plain' }, body: orderString(outTradeNo, '3.30') });
+    const res = await fetch(`${gateway.url}/sandbox/alipay/register`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'text/plain' },
+      body: orderString(outTradeNo, '3.30'),
+    });
     expect(res.status).toBe(200);
     expect(await res.json()).toMatchObject({ outTradeNo, amountFen: 330, status: 'UNPAID' });
     const bad = await fetch(`${gateway.url}/sandbox/alipay/register`, { method: 'POST', body: 'app_id=1&method=x' });

@@ -1,7 +1,7 @@
 import { createSign, createVerify, generateKeyPairSync, randomBytes } from 'node:crypto';
 import WxPay from 'wechatpay-node-v3';
 import { generateSandboxCredentials, type SandboxCredentials } from '../../../scripts/sandbox/credentials';
-import { startSandboxGateway, SandboxGatewayError, type SandboxGateway } from '../../../scripts/sandbox/gateway';
+import { type SandboxGateway, SandboxGatewayError, startSandboxGateway } from '../../../scripts/sandbox/gateway';
 import { createWechatSandboxHttp, type WechatHttpResult } from '../../support/sandboxWechatHttp';
 
 let creds: SandboxCredentials;
@@ -44,7 +44,9 @@ function order(outTradeNo: string, total = 1234, extra: Record<string, unknown> 
 function responseSignatureValid(result: WechatHttpResult): boolean {
   const h = result.headers ?? {};
   const message = `${h['wechatpay-timestamp']}\n${h['wechatpay-nonce']}\n${result.rawBody}\n`;
-  return createVerify('RSA-SHA256').update(message).verify(creds.wechat.platform_public_key_pem, h['wechatpay-signature'] ?? '', 'base64');
+  return createVerify('RSA-SHA256')
+    .update(message)
+    .verify(creds.wechat.platform_public_key_pem, h['wechatpay-signature'] ?? '', 'base64');
 }
 
 function errorOf(result: WechatHttpResult): { code: string; message: string } {
@@ -90,7 +92,12 @@ describe('WeChat Pay v3 prepay (POST /v3/pay/transactions/app) through wechatpay
     const pay = wechatClient();
     const outTradeNo = nextOutTradeNo();
     const first = await pay.transactions_app(order(outTradeNo));
-    const reordered = { amount: { currency: 'CNY', total: 1234 }, notify_url: order(outTradeNo).notify_url, out_trade_no: outTradeNo, description: '测试商品 x1' };
+    const reordered = {
+      amount: { currency: 'CNY', total: 1234 },
+      notify_url: order(outTradeNo).notify_url,
+      out_trade_no: outTradeNo,
+      description: '测试商品 x1',
+    };
     const second = await pay.transactions_app(reordered);
     expect(second.status).toBe(200);
     expect(second.data.prepayid).toBe(first.data.prepayid);
@@ -130,13 +137,22 @@ describe('WeChat Pay v3 prepay (POST /v3/pay/transactions/app) through wechatpay
   it('accepts an order without currency and with a future time_expire', async () => {
     const outTradeNo = nextOutTradeNo();
     const result = await wechatClient().transactions_app({
-      description: 'x', out_trade_no: outTradeNo, notify_url: 'http://localhost:3000/notify', amount: { total: 1 }, time_expire: '2099-01-01T00:00:00+08:00',
+      description: 'x',
+      out_trade_no: outTradeNo,
+      notify_url: 'http://localhost:3000/notify',
+      amount: { total: 1 },
+      time_expire: '2099-01-01T00:00:00+08:00',
     });
     expect(result.status).toBe(200);
-    expect(gateway.trade(outTradeNo)).toMatchObject({ amountFen: 1, status: 'UNPAID', timeExpire: '2099-01-01T00:00:00+08:00', notifyUrl: 'http://localhost:3000/notify' });
+    expect(gateway.trade(outTradeNo)).toMatchObject({
+      amountFen: 1,
+      status: 'UNPAID',
+      timeExpire: '2099-01-01T00:00:00+08:00',
+      notifyUrl: 'http://localhost:3000/notify',
+    });
   });
 
-  it('refuses an appid that is not the merchant\'s: 400 APPID_MCHID_NOT_MATCH', async () => {
+  it("refuses an appid that is not the merchant's: 400 APPID_MCHID_NOT_MATCH", async () => {
     const result = await wechatClient().transactions_app({ ...order(nextOutTradeNo()), appid: 'wx0000000000000000' });
     expect(result.status).toBe(400);
     expect(errorOf(result).code).toBe('APPID_MCHID_NOT_MATCH');
@@ -151,7 +167,7 @@ describe('WeChat Pay v3 request signature (Authorization)', () => {
     expect(errorOf(result).code).toBe('SIGN_ERROR');
   });
 
-  it('refuses a serial_no that is not the merchant certificate\'s: 401 SIGN_ERROR', async () => {
+  it("refuses a serial_no that is not the merchant certificate's: 401 SIGN_ERROR", async () => {
     const result = await wechatClient({ serial_no: '1234567890ABCDEF1234567890ABCDEF12345678' }).query({ out_trade_no: 'ORDER_000001' });
     expect(result.status).toBe(401);
     expect(errorOf(result).code).toBe('SIGN_ERROR');
@@ -171,7 +187,12 @@ describe('WeChat Pay v3 request signature (Authorization)', () => {
 
   it('refuses a body or a path that is not the one signed, a garbage Authorization, and none', async () => {
     const signedBody = JSON.stringify({ appid: creds.wechat.appid, mchid: creds.wechat.mchid, ...order(nextOutTradeNo(), 1) });
-    const swapped = await signedRequest({ method: 'POST', path: '/v3/pay/transactions/app', body: signedBody, sendBody: signedBody.replace('"total":1', '"total":2') });
+    const swapped = await signedRequest({
+      method: 'POST',
+      path: '/v3/pay/transactions/app',
+      body: signedBody,
+      sendBody: signedBody.replace('"total":1', '"total":2'),
+    });
     expect(swapped.status).toBe(401);
     const control = await signedRequest({ method: 'POST', path: '/v3/pay/transactions/app', body: signedBody });
     expect(control.status).toBe(200);

@@ -1,10 +1,10 @@
+import { createDecipheriv, createVerify, generateKeyPairSync } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { createDecipheriv, createVerify, generateKeyPairSync } from 'node:crypto';
 import { AlipaySdk } from 'alipay-sdk';
 import WxPay from 'wechatpay-node-v3';
 import { alipayGatewayUrl, generateSandboxCredentials, type SandboxCredentials } from '../../../scripts/sandbox/credentials';
-import { startSandboxGateway, type SandboxGateway } from '../../../scripts/sandbox/gateway';
+import { type SandboxGateway, startSandboxGateway } from '../../../scripts/sandbox/gateway';
 import {
   buildAlipayPaymentNotification,
   buildWechatPaymentNotification,
@@ -90,7 +90,12 @@ function decryptWechatResource(resource: { ciphertext: string; associated_data: 
 
 async function paidWechatTrade(total = 4321): Promise<string> {
   const outTradeNo = nextOutTradeNo('WXN');
-  const result = await wxpay.transactions_app({ description: '测试', out_trade_no: outTradeNo, notify_url: `${merchantUrl}/wechat`, amount: { total, currency: 'CNY' } });
+  const result = await wxpay.transactions_app({
+    description: '测试',
+    out_trade_no: outTradeNo,
+    notify_url: `${merchantUrl}/wechat`,
+    amount: { total, currency: 'CNY' },
+  });
   expect(result.status).toBe(200);
   gateway.pay(outTradeNo);
   return outTradeNo;
@@ -115,7 +120,12 @@ describe('buildWechatPaymentNotification', () => {
       event_type: 'TRANSACTION.SUCCESS',
       summary: '支付成功',
       create_time: expect.stringMatching(/\+08:00$/),
-      resource: { original_type: 'transaction', algorithm: 'AEAD_AES_256_GCM', associated_data: 'transaction', nonce: expect.stringMatching(/^[A-Za-z0-9]{12}$/) },
+      resource: {
+        original_type: 'transaction',
+        algorithm: 'AEAD_AES_256_GCM',
+        associated_data: 'transaction',
+        nonce: expect.stringMatching(/^[A-Za-z0-9]{12}$/),
+      },
     });
     const decrypted = JSON.parse(decryptWechatResource(envelope.resource));
     expect(decrypted).toEqual(transaction);

@@ -28,7 +28,10 @@ describe('TradeBook', () => {
     const trades = new TradeBook();
     trades.add(unpaid('alipay', 'ALI_1', { transactionId: '2026112922001000000000000001' }));
     expect(trades.pay('ALI_1')).toEqual({ channel: 'alipay', transactionId: '2026112922001000000000000001', amountFen: 100 });
-    expect(trades.snapshot('ALI_1')?.payer).toEqual({ buyerId: expect.stringMatching(/^2088\d{12}$/), buyerLogonId: expect.stringMatching(/^1\d{2}\*{4}\d{4}$/) });
+    expect(trades.snapshot('ALI_1')?.payer).toEqual({
+      buyerId: expect.stringMatching(/^2088\d{12}$/),
+      buyerLogonId: expect.stringMatching(/^1\d{2}\*{4}\d{4}$/),
+    });
     expect(trades.getAlipayByTradeNo('2026112922001000000000000001')?.outTradeNo).toBe('ALI_1');
   });
 });
