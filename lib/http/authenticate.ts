@@ -13,7 +13,7 @@ export interface AuthenticatedContext extends Context {
  * Resolves the `token` header to a user: missing, unknown and expired tokens each get their own
  * code (an expired one answers exactly "token过期", as the app expects).
  */
-export function authenticate(store: Pick<PayStore, 'findSession'>, now: () => number = Date.now): middy.MiddlewareObj<APIGatewayProxyEventV2> {
+export function authenticate(store: Pick<PayStore, 'findSession'>, now: () => number): middy.MiddlewareObj<APIGatewayProxyEventV2> {
   return {
     before: async (request) => {
       const token = header(request.event.headers, 'token')?.trim();
