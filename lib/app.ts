@@ -25,8 +25,10 @@ export interface App {
   notifications: Record<Channel, NotificationChannel>;
   now: Clock;
   /**
-   * Resolves once the stage's secret has been read and checked; every handler waits for it first, so
-   * a missing or malformed secret fails the request with a `SecretError` naming the field.
+   * Resolves once the stage's secret has been read and checked, or fails with a `SecretError` naming
+   * the field. The Lambda entries (functions/*\/lambda.ts) wait for it while the function starts, so a
+   * bad secret fails the cold start; every handler waits for it too (the tests and the local stack
+   * import the handlers directly).
    */
   ready(): Promise<void>;
 }
