@@ -2,11 +2,12 @@
  * Alipay as the merchant meets it: the openapi gateway (as https://openapi.alipay.com/gateway.do),
  * which checks the app's RSA2 signature and signs its answers with Alipay's key,
  *   POST /alipay/gateway.do   method=alipay.trade.query | alipay.trade.close
+ *                             | alipay.trade.refund | alipay.trade.fastpay.refund.query (alipayRefundApi.ts)
  * and the cashier, where an APP trade only comes to exist once the user opens its order string
  * (`registerAppOrder`).
  *
  * @example
- * const alipay = new AlipayApi(creds.alipay, trades, 600);
+ * const alipay = new AlipayApi(creds.alipay, trades, 600, refunds);
  * alipay.registerAppOrder(orderString); // the user opened it in the Alipay app
  */
 
@@ -14,41 +15,30 @@ import { createPublicKey, type KeyObject } from 'node:crypto';
 import type http from 'node:http';
 import { fenToYuan, yuanToFen } from '../../lib/domain/money';
 import { parseGatewayTime, toBeijingDateTime } from '../../lib/domain/time';
+import { AlipayRefundApi } from './alipayRefundApi';
+import { alipayError, alipayReply } from './alipayReply';
+import { ALIPAY_AMOUNT, alipayTradeStatus, parseBizContent, tradeNamedBy } from './alipayRequest';
 import type { SandboxCredentials } from './credentials';
 import type { SandboxRoute } from './failures';
 import { alipayTradeNo } from './randomIds';
+import { RefundDesk } from './refundDesk';
 import type { Reply, RoutedRequest } from './reply';
 import { isHttpUrl } from './requestValues';
 import { SandboxGatewayError } from './sandboxGatewayError';
-import { alipaySignContent, signRsaSha256, verifyRsaSha256 } from './signing';
+import { alipaySignContent, verifyRsaSha256 } from './signing';
 import type { SandboxTrade } from './trade';
 import type { TradeBook } from './tradeBook';
 
-const ROUTES: Record<string, SandboxRoute | undefined> = { 'alipay.trade.query': 'alipay.query', 'alipay.trade.close': 'alipay.close' };
-
-const MESSAGES: Record<string, string> = {
-  '10000': 'Success',
-  '20000': 'Service Currently Unavailable',
-  '40001': 'Missing Required Arguments',
-  '40002': 'Invalid Arguments',
-  '40004': 'Business Failed',
+const ROUTES: Record<string, SandboxRoute | undefined> = {
+  'alipay.trade.query': 'alipay.query',
+  'alipay.trade.close': 'alipay.close',
+  'alipay.trade.refund': 'alipay.refund',
+  'alipay.trade.fastpay.refund.query': 'alipay.refundQuery',
 };
 
 const OUT_TRADE_NO = /^[A-Za-z0-9_]{1,64}$/;
-// Alipay's own format: a string, nothing around the digits (the app's yuanToFen also takes numbers
-// and trims spaces). Its range, 0.01 to 100000000.00, is the app's MAX_FEN: yuanToFen checks that.
-const AMOUNT = /^(0|[1-9]\d{0,8})(\.\d{1,2})?$/;
 // Alipay takes a request timestamp only as `yyyy-MM-dd HH:mm:ss`; lib's parseGatewayTime would also read RFC 3339.
 const TIMESTAMP = /^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}$/;
-
-/** `biz_content` as sent; undefined when it is not JSON. */
-function parseBizContent(text: string): Record<string, unknown> | undefined {
-  try {
-    return JSON.parse(text) as Record<string, unknown>;
-  } catch {
-    return undefined;
-  }
-}
 
 /** An order string's `k=v&...` pairs, URL-decoded. */
 function parseOrderString(orderString: string): Record<string, string> {
@@ -68,14 +58,18 @@ function parseOrderString(orderString: string): Record<string, string> {
 
 export class AlipayApi {
   private readonly appPublicKey: KeyObject;
+  private readonly refundApi: AlipayRefundApi;
 
   constructor(
     private readonly creds: SandboxCredentials['alipay'],
     private readonly trades: TradeBook,
     /** A request whose `timestamp` (read as Beijing time) is further than this from now is refused. */
     private readonly timestampToleranceSeconds: number,
+    /** Shared with WeChat in a running gateway; a desk of its own by default. */
+    refunds: RefundDesk = new RefundDesk(),
   ) {
     this.appPublicKey = createPublicKey(creds.app_public_key_pem);
+    this.refundApi = new AlipayRefundApi(creds, trades, refunds);
   }
 
   /** `POST /alipay/gateway.do`; undefined for any other request. */
@@ -90,6 +84,8 @@ export class AlipayApi {
         if (refused) return refused;
         if (method === 'alipay.trade.query') return this.query(params);
         if (method === 'alipay.trade.close') return this.close(params);
+        if (method === 'alipay.trade.refund') return this.refundApi.refund(params);
+        if (method === 'alipay.trade.fastpay.refund.query') return this.refundApi.query(params);
         return this.error(method, '40002', 'isv.invalid-method', `不存在的方法名 ${method ?? ''}`);
       },
       failure: route && {
@@ -121,7 +117,9 @@ export class AlipayApi {
     if (typeof outTradeNo !== 'string' || !OUT_TRADE_NO.test(outTradeNo)) {
       throw new SandboxGatewayError('INVALID_ORDER_STRING', `out_trade_no ${String(outTradeNo)} must be 1-64 letters, digits or _`);
     }
-    const amountFen = typeof totalAmount === 'string' && AMOUNT.test(totalAmount) ? yuanToFen(totalAmount) : undefined;
+    // ALIPAY_AMOUNT is stricter than the app's yuanToFen (which also takes numbers and trims spaces); the range,
+    // 0.01 to 100000000.00, is the app's MAX_FEN: yuanToFen checks that.
+    const amountFen = typeof totalAmount === 'string' && ALIPAY_AMOUNT.test(totalAmount) ? yuanToFen(totalAmount) : undefined;
     if (amountFen === undefined || amountFen < 1) {
       throw new SandboxGatewayError('INVALID_ORDER_STRING', `total_amount ${String(totalAmount)} must be a string of yuan, 0.01-100000000.00`);
     }
@@ -156,15 +154,11 @@ export class AlipayApi {
   }
 
   private reply(method: string | undefined, node: Record<string, unknown>): Reply {
-    const key = method ? `${method.replace(/\./g, '_')}_response` : 'error_response';
-    const nodeText = JSON.stringify(node);
-    const sign = signRsaSha256(this.creds.alipay_private_key_pem, nodeText);
-    // The signed text is the raw node, byte for byte: build the envelope as text, never re-serialize it.
-    return { status: 200, headers: { 'Content-Type': 'application/json;charset=utf-8' }, body: `{"${key}":${nodeText},"sign":"${sign}"}` };
+    return alipayReply(this.creds, method, node);
   }
 
   private error(method: string | undefined, code: string, subCode: string, subMsg: string, extra: Record<string, unknown> = {}): Reply {
-    return this.reply(method, { code, msg: MESSAGES[code], sub_code: subCode, sub_msg: subMsg, ...extra });
+    return alipayError(this.creds, method, code, subCode, subMsg, extra);
   }
 
   /** The query string's parameters, and a form body's over them. */
@@ -211,21 +205,11 @@ export class AlipayApi {
     return undefined;
   }
 
-  /** The trade a query or close names by `out_trade_no` or `trade_no`, or the refusal of a request that names none. */
-  private tradeFor(method: string, params: Record<string, string>): { trade?: SandboxTrade; reply?: Reply; outTradeNo?: string } {
-    const biz = parseBizContent(params.biz_content ?? '{}');
-    if (!biz) return { reply: this.error(method, '40002', 'isv.invalid-parameter', 'biz_content 不是合法的 JSON') };
-    const outTradeNo = typeof biz.out_trade_no === 'string' ? biz.out_trade_no : undefined;
-    const tradeNo = typeof biz.trade_no === 'string' ? biz.trade_no : undefined;
-    if (!outTradeNo && !tradeNo) return { reply: this.error(method, '40004', 'ACQ.INVALID_PARAMETER', '参数无效: out_trade_no 与 trade_no 不能同时为空') };
-    const trade = tradeNo ? this.trades.getAlipayByTradeNo(tradeNo) : this.trades.get('alipay', outTradeNo!);
-    return { trade, outTradeNo: outTradeNo ?? trade?.outTradeNo };
-  }
-
   private query(params: Record<string, string>): Reply {
     const method = 'alipay.trade.query';
-    const { trade, reply, outTradeNo } = this.tradeFor(method, params);
-    if (reply) return reply;
+    const named = tradeNamedBy(this.creds, this.trades, method, params);
+    if ('refusal' in named) return named.refusal;
+    const { trade, outTradeNo } = named;
     if (!trade) {
       return this.error(method, '40004', 'ACQ.TRADE_NOT_EXIST', '交易不存在', {
         buyer_pay_amount: '0.00',
@@ -251,14 +235,15 @@ export class AlipayApi {
     if (paid) node.send_pay_date = toBeijingDateTime(new Date(trade.paidAt!));
     node.total_amount = total;
     node.trade_no = trade.transactionId;
-    node.trade_status = { UNPAID: 'WAIT_BUYER_PAY', PAID: 'TRADE_SUCCESS', CLOSED: 'TRADE_CLOSED' }[trade.status];
+    node.trade_status = alipayTradeStatus(trade);
     return this.reply(method, node);
   }
 
   private close(params: Record<string, string>): Reply {
     const method = 'alipay.trade.close';
-    const { trade, reply } = this.tradeFor(method, params);
-    if (reply) return reply;
+    const named = tradeNamedBy(this.creds, this.trades, method, params);
+    if ('refusal' in named) return named.refusal;
+    const { trade } = named;
     if (!trade) return this.error(method, '40004', 'ACQ.TRADE_NOT_EXIST', '交易不存在');
     // Only a WAIT_BUYER_PAY trade can be closed; a paid or already closed one is "交易状态不合法".
     if (trade.status !== 'UNPAID') return this.error(method, '40004', 'ACQ.TRADE_STATUS_ERROR', '交易状态不合法');

@@ -1,10 +1,32 @@
 /** The gateway calls a test can make fail (`failNext`). */
-export type SandboxRoute = 'wechat.prepay' | 'wechat.query' | 'wechat.close' | 'alipay.query' | 'alipay.close';
+export type SandboxRoute =
+  | 'wechat.prepay'
+  | 'wechat.query'
+  | 'wechat.close'
+  | 'wechat.refund'
+  | 'wechat.refundQuery'
+  | 'alipay.query'
+  | 'alipay.close'
+  | 'alipay.refund'
+  | 'alipay.refundQuery';
+
+/** Every {@link SandboxRoute}, for checking a route named over HTTP. */
+export const SANDBOX_ROUTES: readonly SandboxRoute[] = [
+  'wechat.prepay',
+  'wechat.query',
+  'wechat.close',
+  'wechat.refund',
+  'wechat.refundQuery',
+  'alipay.query',
+  'alipay.close',
+  'alipay.refund',
+  'alipay.refundQuery',
+];
 
 /**
  * How a `failNext` request fails:
  * - `'500'`: HTTP 500 before anything changes (WeChat body `{"code":"SYSTEM_ERROR"}`, signed; Alipay plain text).
- * - `'drop'`: the request IS processed (a prepay is created, a close closes), then the socket is
+ * - `'drop'`: the request IS processed (a prepay is created, a close closes, a refund is made), then the socket is
  *   destroyed without an answer: the caller cannot know, and must retry or query.
  * - `'busy'`: the gateway's own "try again" answer: Alipay HTTP 200 `code 20000 isp.unknow-error`
  *   (signed), WeChat same as `'500'`.

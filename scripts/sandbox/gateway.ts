@@ -3,16 +3,22 @@
  * speaks both protocols with real signatures, keeps trades in memory (tradeBook.ts), and lets tests
  * and the payment simulator play the user who pays. This file is the server; the routes are
  *
- * WeChat Pay v3 (as https://api.mch.weixin.qq.com), wechatPayApi.ts:
+ * WeChat Pay v3 (as https://api.mch.weixin.qq.com), wechatPayApi.ts, wechatRefundApi.ts:
  *   POST /v3/pay/transactions/app                               prepay (APP)
  *   GET  /v3/pay/transactions/out-trade-no/{no}?mchid=...        query
  *   POST /v3/pay/transactions/out-trade-no/{no}/close           close (204)
- * Alipay (as https://openapi.alipay.com/gateway.do), alipayApi.ts:
+ *   POST /v3/refund/domestic/refunds                            refund (PROCESSING, then a REFUND.* notification)
+ *   GET  /v3/refund/domestic/refunds/{out_refund_no}            refund query
+ * Alipay (as https://openapi.alipay.com/gateway.do), alipayApi.ts, alipayRefundApi.ts:
  *   POST /alipay/gateway.do   method=alipay.trade.query | alipay.trade.close
+ *                             | alipay.trade.refund | alipay.trade.fastpay.refund.query
  * Simulator, simulatorApi.ts:
  *   POST /sandbox/pay/{no}            the user pays; body `{"notify":true}` also sends the callback
  *   POST /sandbox/alipay/register     body = an APP order string: the user opened it in Alipay
  *   GET  /sandbox/trades/{no}         the trade as the sandbox holds it
+ *   ... and the refund controls below, over HTTP (listed in simulatorApi.ts)
+ * Refunds (refundBook.ts, refundDesk.ts) settle and notify on timers, after the answer; `refundsSettled()`
+ * waits for them, `close()` cancels them.
  *
  * @example
  * const gateway = await startSandboxGateway({ credentials });
@@ -24,13 +30,16 @@ import type { AddressInfo } from 'node:net';
 import { AlipayApi } from './alipayApi';
 import type { SandboxCredentials } from './credentials';
 import { type SandboxFailure, type SandboxRoute, ScheduledFailures } from './failures';
+import type { SandboxRefund, SandboxRefundFailure, SandboxRefundSettings } from './refund';
+import { RefundDesk } from './refundDesk';
 import { jsonReply, type Reply, type RoutedRequest } from './reply';
 import { SimulatorApi } from './simulatorApi';
-import type { SandboxPayment, SandboxTrade } from './trade';
+import type { SandboxChannel, SandboxPayment, SandboxTrade } from './trade';
 import { TradeBook } from './tradeBook';
 import { WechatPayApi } from './wechatPayApi';
 
 export type { SandboxFailure, SandboxRoute } from './failures';
+export type { SandboxNotificationRecord, SandboxRefund, SandboxRefundFailure, SandboxRefundSettings, SandboxRefundStatus } from './refund';
 export { SandboxGatewayError } from './sandboxGatewayError';
 export type { SandboxChannel, SandboxPayment, SandboxTrade, SandboxTradeStatus } from './trade';
 
@@ -47,6 +56,18 @@ export interface SandboxGateway {
   registerAlipayOrder(orderString: string): SandboxTrade;
   /** make the next N requests matching a route fail (HTTP 500 / network drop) - for failure tests */
   failNext(route: SandboxRoute, times?: number, how?: SandboxFailure): void;
+  /** Copies of the refunds of the trade(s) numbered `outTradeNo`, oldest first; each says whether and how it was notified. */
+  refunds(outTradeNo: string): SandboxRefund[];
+  /** Makes the next `times` (default 1) refunds created at `channel` fail as `how` says (see {@link SandboxRefundFailure}). */
+  failNextRefund(channel: SandboxChannel, how: SandboxRefundFailure, times?: number): void;
+  /** The refund settings in force, after applying `patch` (for refunds made from now on). */
+  refundSettings(patch?: Partial<SandboxRefundSettings>): SandboxRefundSettings;
+  /** Resolves once every refund made so far has settled and its notification has been answered (or has failed). */
+  refundsSettled(): Promise<void>;
+  /** Alipay: the paid trade's refund period is over, it is TRADE_FINISHED and refuses refunds. Returns a copy. */
+  finishAlipayTrade(outTradeNo: string): SandboxTrade;
+  /** Moves a paid trade's payment time (WeChat refuses to refund a payment more than a year old). Returns a copy. */
+  backdatePayment(outTradeNo: string, paidAt: Date): SandboxTrade;
 }
 
 export interface StartSandboxGatewayOptions {
@@ -62,6 +83,8 @@ export interface StartSandboxGatewayOptions {
    * with `isv.invalid-timestamp`. Default 600: a process in UTC that sends its local time is 8 h off.
    */
   alipayTimestampToleranceSeconds?: number;
+  /** How refunds move on (default: WeChat delayed by 200 ms, Alipay notifications on); `refundSettings()` changes them later. */
+  refunds?: Partial<SandboxRefundSettings>;
 }
 
 const MAX_BODY_BYTES = 1024 * 1024;
@@ -97,9 +120,10 @@ export async function startSandboxGateway(opts: StartSandboxGatewayOptions): Pro
   const host = opts.host ?? '127.0.0.1';
   const trades = new TradeBook();
   const failures = new ScheduledFailures();
-  const wechat = new WechatPayApi(credentials.wechat, trades, opts.wechatTimestampToleranceSeconds ?? 300);
-  const alipay = new AlipayApi(credentials.alipay, trades, opts.alipayTimestampToleranceSeconds ?? 600);
-  const simulator = new SimulatorApi(trades, alipay, credentials);
+  const refunds = new RefundDesk(opts.refunds);
+  const wechat = new WechatPayApi(credentials.wechat, trades, opts.wechatTimestampToleranceSeconds ?? 300, refunds);
+  const alipay = new AlipayApi(credentials.alipay, trades, opts.alipayTimestampToleranceSeconds ?? 600, refunds);
+  const simulator = new SimulatorApi(trades, alipay, credentials, { refunds, failures });
 
   function route(req: http.IncomingMessage, body: string): RoutedRequest {
     const url = new URL(req.url ?? '/', 'http://sandbox');
@@ -150,6 +174,7 @@ export async function startSandboxGateway(opts: StartSandboxGatewayOptions): Pro
     credentials,
     close: () =>
       new Promise<void>((resolve, reject) => {
+        refunds.close();
         server.close((err) => (err ? reject(err) : resolve()));
         // SDK clients keep connections alive; without this close() waits for them to time out.
         server.closeAllConnections();
@@ -158,5 +183,11 @@ export async function startSandboxGateway(opts: StartSandboxGatewayOptions): Pro
     trade: (outTradeNo) => trades.snapshot(outTradeNo),
     registerAlipayOrder: (orderString) => alipay.registerAppOrder(orderString),
     failNext: (route, times = 1, how = '500') => failures.add(route, times, how),
+    refunds: (outTradeNo) => refunds.book.ofTrade(outTradeNo),
+    failNextRefund: (channel, how, times = 1) => refunds.failNext(channel, how, times),
+    refundSettings: (patch = {}) => refunds.configure(patch),
+    refundsSettled: () => refunds.settled(),
+    finishAlipayTrade: (outTradeNo) => trades.finishAlipayTrade(outTradeNo),
+    backdatePayment: (outTradeNo, paidAt) => trades.backdatePayment(outTradeNo, paidAt),
   };
 }

@@ -1,12 +1,13 @@
 /**
- * Payment callbacks built the way the gateways build them, with real signatures and encryption,
+ * Payment and refund callbacks built the way the gateways build them, with real signatures and encryption,
  * for tests and for the local payment simulator.
  *
- * - WeChat Pay v3: JSON envelope whose `resource` is the transaction encrypted with AEAD_AES_256_GCM
- *   under the API v3 key; headers `Wechatpay-*` signed RSA-SHA256 with the platform key over
+ * - WeChat Pay v3: JSON envelope whose `resource` is the transaction (or refund) encrypted with
+ *   AEAD_AES_256_GCM under the API v3 key; headers `Wechatpay-*` signed RSA-SHA256 with the platform key over
  *   `timestamp\nnonce\nbody\n`.
  * - Alipay: form-urlencoded fields signed RSA2 with Alipay's private key over the sorted `k=v` pairs,
- *   leaving out `sign`, `sign_type` and empty values (Alipay's rule for async notifications).
+ *   leaving out `sign`, `sign_type` and empty values (Alipay's rule for async notifications). A refund is
+ *   told by the same `trade_status_sync` notification, with the refund fields added.
  *
  * @example
  * const { headers, body } = buildWechatPaymentNotification(creds.wechat, wechatTransactionResource(trade, creds.wechat));
@@ -17,12 +18,30 @@ import { fenToYuan } from '../../lib/domain/money';
 import { toBeijingDateTime, toBeijingRfc3339 } from '../../lib/domain/time';
 import type { SandboxCredentials } from './credentials';
 import { randomAlphanumeric } from './randomIds';
+import type { SandboxNotificationRecord, SandboxRefund } from './refund';
 import { alipaySignContent, signRsaSha256, wechatSignatureHeaders } from './signing';
 import type { SandboxTrade } from './trade';
+import { wechatRefundNotificationResource } from './wechatRefund';
 import { wechatTransactionResource } from './wechatTransaction';
 
 // What a callback is made of: tests that build callbacks by hand import them from here.
-export { wechatSignatureHeaders, wechatTransactionResource };
+export { wechatRefundNotificationResource, wechatSignatureHeaders, wechatTransactionResource };
+
+/** How a built notification can be bent for negative tests: an old `timestamp`, an unknown `serial`, another signing key. */
+export interface WechatNotificationSigning {
+  timestamp?: number;
+  serial?: string;
+  signWithKeyPem?: string;
+}
+
+/** The event types of a WeChat refund notification, one per final refund state. */
+export type WechatRefundEventType = 'REFUND.SUCCESS' | 'REFUND.ABNORMAL' | 'REFUND.CLOSED';
+
+const REFUND_EVENTS: Record<string, { eventType: WechatRefundEventType; summary: string }> = {
+  SUCCESS: { eventType: 'REFUND.SUCCESS', summary: '退款成功' },
+  ABNORMAL: { eventType: 'REFUND.ABNORMAL', summary: '退款异常' },
+  CLOSED: { eventType: 'REFUND.CLOSED', summary: '退款关闭' },
+};
 
 // ---- WeChat Pay ----
 
@@ -32,6 +51,33 @@ export function encryptWechatResource(apiv3Key: string, plaintext: string, assoc
   cipher.setAAD(Buffer.from(associatedData, 'utf8'));
   const ciphertext = Buffer.concat([cipher.update(plaintext, 'utf8'), cipher.final()]);
   return Buffer.concat([ciphertext, cipher.getAuthTag()]).toString('base64');
+}
+
+/** A WeChat notification envelope around `resource`, sealed and signed as WeChat does it. */
+function buildWechatNotification(
+  creds: SandboxCredentials['wechat'],
+  event: { eventType: string; summary: string; originalType: 'transaction' | 'refund' },
+  resource: object,
+  opts: WechatNotificationSigning,
+): { headers: Record<string, string>; body: string } {
+  const nonce = randomAlphanumeric(12);
+  const associatedData = event.originalType;
+  const envelope = {
+    id: randomUUID(),
+    create_time: toBeijingRfc3339(new Date()),
+    resource_type: 'encrypt-resource',
+    event_type: event.eventType,
+    summary: event.summary,
+    resource: {
+      original_type: event.originalType,
+      algorithm: 'AEAD_AES_256_GCM',
+      ciphertext: encryptWechatResource(creds.apiv3_key, JSON.stringify(resource), associatedData, nonce),
+      associated_data: associatedData,
+      nonce,
+    },
+  };
+  const body = JSON.stringify(envelope);
+  return { headers: { 'Content-Type': 'application/json', ...wechatSignatureHeaders(creds, body, opts) }, body };
 }
 
 /**
@@ -44,26 +90,29 @@ export function encryptWechatResource(apiv3Key: string, plaintext: string, assoc
 export function buildWechatPaymentNotification(
   creds: SandboxCredentials['wechat'],
   transaction: object,
-  opts: { timestamp?: number; serial?: string; signWithKeyPem?: string } = {},
+  opts: WechatNotificationSigning = {},
 ): { headers: Record<string, string>; body: string } {
-  const nonce = randomAlphanumeric(12);
-  const associatedData = 'transaction';
-  const envelope = {
-    id: randomUUID(),
-    create_time: toBeijingRfc3339(new Date()),
-    resource_type: 'encrypt-resource',
-    event_type: 'TRANSACTION.SUCCESS',
-    summary: '支付成功',
-    resource: {
-      original_type: 'transaction',
-      algorithm: 'AEAD_AES_256_GCM',
-      ciphertext: encryptWechatResource(creds.apiv3_key, JSON.stringify(transaction), associatedData, nonce),
-      associated_data: associatedData,
-      nonce,
-    },
-  };
-  const body = JSON.stringify(envelope);
-  return { headers: { 'Content-Type': 'application/json', ...wechatSignatureHeaders(creds, body, opts) }, body };
+  return buildWechatNotification(creds, { eventType: 'TRANSACTION.SUCCESS', summary: '支付成功', originalType: 'transaction' }, transaction, opts);
+}
+
+/**
+ * A refund callback for `refund` (see {@link wechatRefundNotificationResource}): `event_type` REFUND.SUCCESS,
+ * REFUND.ABNORMAL or REFUND.CLOSED after the resource's `refund_status` (or `opts.eventType`), `original_type`
+ * and `associated_data` `refund`. `opts` also bends the signature as {@link buildWechatPaymentNotification}'s does.
+ *
+ * @example
+ * const n = buildWechatRefundNotification(creds.wechat, { ...resource, refund_status: 'ABNORMAL' }); // REFUND.ABNORMAL
+ * await fetch(notifyUrl, { method: 'POST', headers: n.headers, body: n.body });
+ */
+export function buildWechatRefundNotification(
+  creds: SandboxCredentials['wechat'],
+  refund: object,
+  opts: WechatNotificationSigning & { eventType?: WechatRefundEventType } = {},
+): { headers: Record<string, string>; body: string } {
+  const status = (refund as { refund_status?: unknown }).refund_status;
+  const byStatus = typeof status === 'string' ? REFUND_EVENTS[status] : undefined;
+  const event = opts.eventType ? Object.values(REFUND_EVENTS).find((e) => e.eventType === opts.eventType)! : (byStatus ?? REFUND_EVENTS.SUCCESS);
+  return buildWechatNotification(creds, { ...event, originalType: 'refund' }, refund, opts);
 }
 
 // ---- Alipay ----
@@ -121,6 +170,30 @@ export function buildAlipayPaymentNotification(
   return { contentType: 'application/x-www-form-urlencoded', body: new URLSearchParams(signed).toString(), fields: signed };
 }
 
+/** `yyyy-MM-dd HH:mm:ss.SSS` in Beijing time: Alipay's `gmt_refund` carries milliseconds. */
+function beijingDateTimeMillis(date: Date): string {
+  return `${toBeijingDateTime(date)}.${String(date.getUTCMilliseconds()).padStart(3, '0')}`;
+}
+
+/**
+ * Fields of the notification Alipay sends after `refund` (already SUCCESS) of `trade`, as the trade stands
+ * right after it: `trade_status` TRADE_CLOSED once all of it is refunded (with `gmt_close`), TRADE_SUCCESS
+ * after a partial refund; `refund_fee` the total refunded so far, `gmt_refund` the refund's time,
+ * `out_biz_no` its `out_request_no`.
+ */
+export function alipayRefundNotificationFields(trade: SandboxTrade, refund: SandboxRefund, creds: SandboxCredentials['alipay']): Record<string, string> {
+  const refundedAt = new Date(refund.succeededAt ?? Date.now());
+  const closed = (trade.refundedFen ?? 0) >= trade.amountFen;
+  return {
+    ...alipayPaymentNotificationFields(trade, creds),
+    trade_status: closed ? 'TRADE_CLOSED' : 'TRADE_SUCCESS',
+    refund_fee: fenToYuan(trade.refundedFen ?? 0),
+    gmt_refund: beijingDateTimeMillis(refundedAt),
+    out_biz_no: refund.outRefundNo,
+    ...(closed ? { gmt_close: toBeijingDateTime(refundedAt) } : {}),
+  };
+}
+
 // ---- delivering callbacks ----
 
 /** The callback the gateway would send for a paid trade, and where it would send it. */
@@ -129,6 +202,51 @@ export function buildPaymentNotificationForTrade(trade: SandboxTrade, creds: San
   if (trade.channel === 'wechat') return buildWechatPaymentNotification(creds.wechat, wechatTransactionResource(trade, creds.wechat));
   const built = buildAlipayPaymentNotification(creds.alipay, alipayPaymentNotificationFields(trade, creds.alipay));
   return { headers: { 'Content-Type': `${built.contentType}; charset=utf-8` }, body: built.body };
+}
+
+/**
+ * The callback a gateway sends after `refund` of `trade`: WeChat's REFUND.* for the refund's current state,
+ * Alipay's trade_status_sync as the trade stands now. Throws for a WeChat refund still PROCESSING (WeChat
+ * notifies final states only) and for an Alipay refund that is not SUCCESS.
+ *
+ * @example
+ * const { headers, body } = buildRefundNotification(gateway.trade(no)!, gateway.refunds(no)[0], gateway.credentials);
+ */
+export function buildRefundNotification(
+  trade: SandboxTrade,
+  refund: SandboxRefund,
+  creds: SandboxCredentials,
+): { headers: Record<string, string>; body: string } {
+  if (refund.status === 'PROCESSING' || (refund.channel === 'alipay' && refund.status !== 'SUCCESS')) {
+    throw new Error(`refund ${refund.outRefundNo} is ${refund.status}: the gateway sends no refund callback yet`);
+  }
+  if (refund.channel === 'wechat') return buildWechatRefundNotification(creds.wechat, wechatRefundNotificationResource(refund, trade, creds.wechat));
+  const built = buildAlipayPaymentNotification(creds.alipay, alipayRefundNotificationFields(trade, refund, creds.alipay));
+  return { headers: { 'Content-Type': `${built.contentType}; charset=utf-8` }, body: built.body };
+}
+
+/** How long the sandbox waits for a merchant to answer a callback it sends on its own. */
+const DELIVERY_TIMEOUT_MS = 5000;
+
+/**
+ * POSTs a built callback to `url` and records the merchant's answer; never throws: a connection that fails
+ * (or `signal` aborting it) is recorded as `error`. The gateway would retry unless WeChat got 2xx / Alipay got
+ * the text `success`; the sandbox sends once.
+ */
+export async function deliverNotification(
+  url: string,
+  notification: { headers: Record<string, string>; body: string },
+  signal?: AbortSignal,
+): Promise<SandboxNotificationRecord> {
+  const sentAt = new Date().toISOString();
+  const timeout = AbortSignal.timeout(DELIVERY_TIMEOUT_MS);
+  try {
+    const res = await fetch(url, { method: 'POST', ...notification, signal: signal ? AbortSignal.any([signal, timeout]) : timeout });
+    return { url, sentAt, status: res.status, body: await res.text() };
+  } catch (err) {
+    const cause = (err as { cause?: { code?: string; message?: string } }).cause;
+    return { url, sentAt, error: cause?.code ?? cause?.message ?? (err as Error).message };
+  }
 }
 
 /** Where a callback's trade and keys come from: a running sandbox gateway is one. */

@@ -49,3 +49,6 @@ export const alipayBuyer = (): { buyerId: string; buyerLogonId: string } => ({
   buyerId: `2088${randomDigits(12)}`,
   buyerLogonId: `1${randomDigits(2)}****${randomDigits(4)}`,
 });
+
+/** `50` + 27 digits, the date among them: a WeChat `refund_id`. */
+export const wechatRefundId = (): string => `500${randomDigits(7)}${beijingDigits().slice(0, 8)}${randomDigits(11)}`;

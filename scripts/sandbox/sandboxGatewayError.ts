@@ -1,5 +1,5 @@
 /**
- * A refusal from the sandbox itself (admin API / `pay()` / `registerAlipayOrder()`), with a stable code.
+ * A refusal from the sandbox itself (simulator API / `pay()` / `registerAlipayOrder()` / the other controls), with a stable code.
  *
  * @example
  * throw new SandboxGatewayError('TRADE_CLOSED', `trade ${outTradeNo} is closed`, 409);
@@ -10,6 +10,8 @@ export class SandboxGatewayError extends Error {
       | 'TRADE_NOT_FOUND'
       | 'TRADE_CLOSED'
       | 'TRADE_EXPIRED'
+      | 'TRADE_NOT_PAID'
+      | 'INVALID_REQUEST'
       | 'AMBIGUOUS_TRADE'
       | 'INVALID_ORDER_STRING'
       | 'INVALID_SIGNATURE'

@@ -21,7 +21,12 @@ export class TradeBook {
 
   /** Alipay finds a trade by its own `trade_no` too. */
   getAlipayByTradeNo(tradeNo: string): SandboxTrade | undefined {
-    return [...this.books.alipay.values()].find((trade) => trade.transactionId === tradeNo);
+    return this.getByTransactionId('alipay', tradeNo);
+  }
+
+  /** A trade by the gateway's own id for it: WeChat `transaction_id`, Alipay `trade_no`. */
+  getByTransactionId(channel: SandboxChannel, transactionId: string): SandboxTrade | undefined {
+    return [...this.books[channel].values()].find((trade) => trade.transactionId === transactionId);
   }
 
   add(trade: SandboxTrade): void {
@@ -67,5 +72,28 @@ export class TradeBook {
   close(trade: SandboxTrade): void {
     trade.status = 'CLOSED';
     trade.closedAt = new Date().toISOString();
+  }
+
+  /** The paid trade under `outTradeNo`, itself; throws TRADE_NOT_FOUND / TRADE_NOT_PAID. */
+  private paid(outTradeNo: string, channel?: SandboxChannel): SandboxTrade {
+    const trade = channel ? this.get(channel, outTradeNo) : this.find(outTradeNo);
+    if (!trade) throw new SandboxGatewayError('TRADE_NOT_FOUND', `no ${channel ? `${channel} ` : ''}trade ${outTradeNo}`, 404);
+    if (trade.status !== 'PAID') throw new SandboxGatewayError('TRADE_NOT_PAID', `trade ${outTradeNo} is ${trade.status}, not PAID`, 409);
+    return trade;
+  }
+
+  /** Moves a paid trade's payment back in time (WeChat refunds nothing paid more than a year ago). Returns a copy. */
+  backdatePayment(outTradeNo: string, paidAt: Date): SandboxTrade {
+    if (Number.isNaN(paidAt.getTime())) throw new SandboxGatewayError('INVALID_REQUEST', 'paidAt is not a date');
+    const trade = this.paid(outTradeNo);
+    trade.paidAt = paidAt.toISOString();
+    return structuredClone(trade);
+  }
+
+  /** Alipay ends a paid trade's refund period: TRADE_FINISHED, no refund any more. Returns a copy. */
+  finishAlipayTrade(outTradeNo: string): SandboxTrade {
+    const trade = this.paid(outTradeNo, 'alipay');
+    trade.finishedAt ??= new Date().toISOString();
+    return structuredClone(trade);
   }
 }

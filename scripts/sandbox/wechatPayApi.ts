@@ -4,9 +4,11 @@
  *   POST /v3/pay/transactions/app                               prepay (APP)
  *   GET  /v3/pay/transactions/out-trade-no/{no}?mchid=...        query
  *   POST /v3/pay/transactions/out-trade-no/{no}/close           close (204)
+ *   POST /v3/refund/domestic/refunds                            refund (wechatRefundApi.ts)
+ *   GET  /v3/refund/domestic/refunds/{out_refund_no}            refund query
  *
  * @example
- * const wechat = new WechatPayApi(creds.wechat, trades, 300);
+ * const wechat = new WechatPayApi(creds.wechat, trades, 300, refunds);
  * const routed = wechat.route(req, url, body); // undefined for a path that is not WeChat's
  */
 
@@ -14,12 +16,15 @@ import { createPublicKey, type KeyObject } from 'node:crypto';
 import type http from 'node:http';
 import type { SandboxCredentials } from './credentials';
 import type { SandboxRoute } from './failures';
-import { wechatPrepayId, wechatRequestId } from './randomIds';
+import { wechatPrepayId } from './randomIds';
+import { RefundDesk } from './refundDesk';
 import type { Reply, RoutedRequest } from './reply';
 import { isHttpUrl, parseJsonObject } from './requestValues';
-import { verifyRsaSha256, WECHAT_SIGNATURE_TYPE, wechatSignatureHeaders } from './signing';
+import { verifyRsaSha256, WECHAT_SIGNATURE_TYPE } from './signing';
 import type { SandboxTrade } from './trade';
 import type { TradeBook } from './tradeBook';
+import { WechatRefundApi } from './wechatRefundApi';
+import { wechatError, wechatReply } from './wechatReply';
 import { wechatTransactionResource } from './wechatTransaction';
 
 const RFC3339 = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:\d{2})$/;
@@ -59,14 +64,18 @@ function stableStringify(value: unknown): string {
 
 export class WechatPayApi {
   private readonly merchantKey: KeyObject;
+  private readonly refundApi: WechatRefundApi;
 
   constructor(
     private readonly creds: SandboxCredentials['wechat'],
     private readonly trades: TradeBook,
     /** A request whose Authorization timestamp is further than this from now is refused. */
     private readonly timestampToleranceSeconds: number,
+    /** Shared with Alipay in a running gateway; a desk of its own by default. */
+    refunds: RefundDesk = new RefundDesk(),
   ) {
     this.merchantKey = createPublicKey(creds.merchant_cert_pem);
+    this.refundApi = new WechatRefundApi(creds, trades, refunds);
   }
 
   /** Every `/v3/` path is WeChat's: one the sandbox does not implement is answered 404 NOT_FOUND. */
@@ -84,18 +93,18 @@ export class WechatPayApi {
     if (method === 'POST' && close) return signed('wechat.close', () => this.close(decodeURIComponent(close[1]), body));
     const query = /^\/v3\/pay\/transactions\/out-trade-no\/([^/]+)$/.exec(path);
     if (method === 'GET' && query) return signed('wechat.query', () => this.query(decodeURIComponent(query[1]), url.searchParams));
+    if (method === 'POST' && path === '/v3/refund/domestic/refunds') return signed('wechat.refund', () => this.refundApi.create(body));
+    const refund = /^\/v3\/refund\/domestic\/refunds\/([^/]+)$/.exec(path);
+    if (method === 'GET' && refund) return signed('wechat.refundQuery', () => this.refundApi.query(decodeURIComponent(refund[1])));
     return { handle: () => this.error(404, 'NOT_FOUND', `sandbox does not implement ${method} ${path}`) };
   }
 
   private reply(status: number, value?: unknown): Reply {
-    const body = value === undefined ? '' : JSON.stringify(value);
-    const headers: Record<string, string> = { 'Request-ID': wechatRequestId(), ...wechatSignatureHeaders(this.creds, body) };
-    if (body) headers['Content-Type'] = 'application/json; charset=utf-8';
-    return { status, headers, body };
+    return wechatReply(this.creds, status, value);
   }
 
   private error(status: number, code: string, message: string, detail?: unknown): Reply {
-    return this.reply(status, detail === undefined ? { code, message } : { code, message, detail });
+    return wechatError(this.creds, status, code, message, detail);
   }
 
   /** Checks the merchant's signature exactly as WeChat Pay does; undefined when it passes. */

@@ -35,3 +35,24 @@ describe('TradeBook', () => {
     expect(trades.getAlipayByTradeNo('2026112922001000000000000001')?.outTradeNo).toBe('ALI_1');
   });
 });
+
+describe('TradeBook refund controls', () => {
+  it('backdates and finishes paid trades only, and hands back copies', () => {
+    const trades = new TradeBook();
+    trades.add(unpaid('alipay', 'ALI_F', { transactionId: '2026112922001000000000000002' }));
+    expect(() => trades.finishAlipayTrade('ALI_F')).toThrow(expect.objectContaining({ code: 'TRADE_NOT_PAID', httpStatus: 409 }));
+    trades.pay('ALI_F');
+    const finished = trades.finishAlipayTrade('ALI_F');
+    expect(finished.finishedAt).toEqual(expect.any(String));
+    expect(trades.finishAlipayTrade('ALI_F').finishedAt).toBe(finished.finishedAt);
+    finished.status = 'CLOSED';
+    expect(trades.snapshot('ALI_F')?.status).toBe('PAID');
+
+    expect(trades.backdatePayment('ALI_F', new Date('2020-01-01T00:00:00Z')).paidAt).toBe('2020-01-01T00:00:00.000Z');
+    expect(() => trades.backdatePayment('ALI_F', new Date('not a date'))).toThrow(expect.objectContaining({ code: 'INVALID_REQUEST' }));
+    trades.add(unpaid('wechat', 'WX_F'));
+    expect(() => trades.finishAlipayTrade('WX_F')).toThrow(expect.objectContaining({ code: 'TRADE_NOT_FOUND', httpStatus: 404 }));
+    expect(trades.getByTransactionId('alipay', '2026112922001000000000000002')?.outTradeNo).toBe('ALI_F');
+    expect(trades.getByTransactionId('wechat', '2026112922001000000000000002')).toBeUndefined();
+  });
+});
