@@ -12,6 +12,7 @@ module.exports = async ({ resolveVariable }) => {
   const service = await resolveVariable('self:service');
   const stage = await resolveVariable('sls:stage');
   const serviceName = `${service}-${stage}`;
+  const autoRefunds = String(await resolveVariable('param:autoRefundDuplicates')) === 'true';
   const topic = { Ref: 'AlarmTopic' };
   const Resources = {};
 
@@ -39,10 +40,28 @@ module.exports = async ({ resolveVariable }) => {
     Threshold: threshold,
   });
 
+  // With automatic refunds a refund case needs no one unless its refund fails (RefundFailed).
+  if (!autoRefunds) {
+    alarm(
+      'RefundRequired',
+      'Money arrived for an order that cannot take it and automatic refunds are off: refund it (npm run reconcile lists it; README "Refunds").',
+      paynowMetric('Completion', { outcome: 'refund_required' }),
+    );
+  }
   alarm(
-    'RefundRequired',
-    'Money arrived for an order that cannot take it: refund it (npm run reconcile lists it).',
-    paynowMetric('Completion', { outcome: 'refund_required' }),
+    'RefundFailed',
+    'A refund finally failed at its gateway: the money is still with the merchant. README "Refunds" says what to do (npm run reconcile lists it).',
+    paynowMetric('Refund', { outcome: 'failed' }),
+  );
+  alarm(
+    'RefundOverdue',
+    'A refund is still pending a day after it was asked (the gateway keeps answering processing or errors): check it in the merchant console.',
+    paynowMetric('Refund', { outcome: 'overdue' }, { period: 3600 }),
+  );
+  alarm(
+    'RefundContradicted',
+    'A gateway reported the opposite of a refund result already recorded: compare the merchant console with npm run reconcile.',
+    paynowMetric('Refund', { outcome: 'contradicted' }),
   );
   alarm(
     'PaymentAmountMismatch',

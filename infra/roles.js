@@ -17,6 +17,9 @@ const FUNCTION_PERMISSIONS = {
   payStatus: { table: READ_AND_TRANSACT },
   notifyWechat: { table: READ_AND_TRANSACT },
   notifyAlipay: { table: READ_AND_TRANSACT },
+  notifyWechatRefund: { table: READ_AND_TRANSACT },
+  // A refund after a failed one checks, in its transaction, that the failed one is failed (ConditionCheck).
+  refundOrder: { table: [...READ_AND_TRANSACT, 'dynamodb:ConditionCheckItem'] },
   sweeper: { table: READ_AND_TRANSACT, indexes: { 'open-attempts': ['dynamodb:Query'] }, failureQueue: 'SweeperFailureQueue' },
 };
 

@@ -4,16 +4,21 @@ import { type Clock, systemClock } from './domain/time';
 import type { AlipayGateway } from './gateways/alipay';
 import { AlipayNotifications, alipayNotificationAnswer } from './gateways/alipayNotifications';
 import { type NotificationChannel, type PaymentGateway, TradeAlreadyPaid, TradeClosed } from './gateways/paymentGateway';
-import { WechatNotifications, wechatNotificationAnswer } from './gateways/wechatNotifications';
+import { wechatNotificationAnswer } from './gateways/wechatNotificationEnvelope';
+import { WechatNotifications } from './gateways/wechatNotifications';
 import type { WechatPayGateway } from './gateways/wechatPay';
+import { WechatRefundNotifications } from './gateways/wechatRefundNotifications';
 import { WechatSignatureVerifier } from './gateways/wechatSignature';
 import { log } from './log';
-import { metrics } from './metrics';
+import { type MetricDimensions, metrics } from './metrics';
 import { cachedSecret, type SecretFetcher } from './secrets/cachedSecret';
 import { secretFetcherFor } from './secrets/secretSources';
 import { parseStageSecret, type StageSecret } from './secrets/stageSecret';
 import { createDocumentClient } from './store/dynamoClient';
 import { DynamoPayStore } from './store/dynamoPayStore';
+
+/** Each notification endpoint: a gateway's payment notifications, and WeChat's refund notifications. */
+export type NotificationRoute = Channel | 'wechatRefund';
 
 /** Everything a function needs, built once per Lambda container. */
 export interface App {
@@ -21,8 +26,10 @@ export interface App {
   store: DynamoPayStore;
   /** The gateways, with the current keys of the stage's secret. */
   gateways: Record<Channel, PaymentGateway>;
-  /** Each gateway's notifications, with the current keys. */
-  notifications: Record<Channel, NotificationChannel>;
+  /** Each notification endpoint's adapter, with the current keys. */
+  notifications: Record<NotificationRoute, NotificationChannel>;
+  /** AUTO_REFUND_DUPLICATES: a refund case's cash is sent back without waiting for a person. */
+  autoRefundDuplicates: boolean;
   now: Clock;
   /**
    * Resolves once the stage's secret has been read and checked, or fails with a `SecretError` naming
@@ -44,7 +51,7 @@ interface Channels {
   keys: StageSecret;
   wechat(): Promise<WechatPayGateway>;
   alipay(): Promise<AlipayGateway>;
-  notifications: Record<Channel, NotificationChannel>;
+  notifications: Record<NotificationRoute, NotificationChannel>;
 }
 
 /**
@@ -86,7 +93,13 @@ export function createApp(config: Config = loadConfig(), options: AppOptions = {
       // The answers need no keys: a notification is answered even when the secret cannot be read.
       wechat: { channel: 'wechat', open: async (request) => (await channels()).notifications.wechat.open(request), answer: wechatNotificationAnswer },
       alipay: { channel: 'alipay', open: async (request) => (await channels()).notifications.alipay.open(request), answer: alipayNotificationAnswer },
+      wechatRefund: {
+        channel: 'wechat',
+        open: async (request) => (await channels()).notifications.wechatRefund.open(request),
+        answer: wechatNotificationAnswer,
+      },
     },
+    autoRefundDuplicates: config.autoRefundDuplicates,
     now,
     ready: async () => {
       await channels();
@@ -98,7 +111,14 @@ function buildChannels(config: Config, keys: StageSecret, now: Clock): Channels 
   const verifier = WechatSignatureVerifier.fromPem(keys.wechat.payPublicKeys, keys.wechat.platformCertificatesPem);
   const wechat = once(async () => {
     const { WechatPayGateway } = await import('./gateways/wechatPay');
-    return new WechatPayGateway({ ...config.wechat, ...keys.wechat, verifier, notifyUrl: `${config.notifyBaseUrl}/notify/wechat`, now });
+    return new WechatPayGateway({
+      ...config.wechat,
+      ...keys.wechat,
+      verifier,
+      notifyUrl: `${config.notifyBaseUrl}/notify/wechat`,
+      refundNotifyUrl: `${config.notifyBaseUrl}/notify/wechat/refund`,
+      now,
+    });
   });
   const alipay = once(async () => {
     const { AlipayGateway } = await import('./gateways/alipay');
@@ -111,6 +131,7 @@ function buildChannels(config: Config, keys: StageSecret, now: Clock): Channels 
     notifications: {
       // WeChat's are verified and decrypted with node:crypto: a WeChat notification never loads an SDK.
       wechat: new WechatNotifications({ appid: config.wechat.appid, mchid: config.wechat.mchid, apiV3Key: keys.wechat.apiV3Key, verifier, now }),
+      wechatRefund: new WechatRefundNotifications({ mchid: config.wechat.mchid, apiV3Key: keys.wechat.apiV3Key, verifier, now }),
       alipay: new AlipayNotifications({
         appId: config.alipay.appId,
         sellerId: config.alipay.sellerId,
@@ -128,7 +149,7 @@ function once<T>(load: () => Promise<T>): () => Promise<T> {
 
 /** The gateway with the current keys, each call counted and timed by channel and operation. */
 function gatewayProxy(channel: Channel, get: () => Promise<PaymentGateway>): PaymentGateway {
-  async function measured<T>(operation: 'prepay' | 'query' | 'close', call: (gateway: PaymentGateway) => Promise<T>): Promise<T> {
+  async function measured<T>(operation: MetricDimensions<'GatewayCall'>['operation'], call: (gateway: PaymentGateway) => Promise<T>): Promise<T> {
     const gateway = await get();
     const started = performance.now();
     try {
@@ -147,5 +168,7 @@ function gatewayProxy(channel: Channel, get: () => Promise<PaymentGateway>): Pay
     createPayParam: (request) => measured('prepay', (gateway) => gateway.createPayParam(request)),
     queryTrade: (outTradeNo) => measured('query', (gateway) => gateway.queryTrade(outTradeNo)),
     closeTrade: (outTradeNo) => measured('close', (gateway) => gateway.closeTrade(outTradeNo)),
+    refund: (request) => measured('refund', (gateway) => gateway.refund(request)),
+    queryRefund: (request) => measured('refund_query', (gateway) => gateway.queryRefund(request)),
   };
 }

@@ -12,6 +12,10 @@ const environmentSchema = v.object({
   DYNAMODB_ENDPOINT: v.optional(v.pipe(v.string(), v.url())),
   INTEGRAL_FEN_PER_POINT: positiveInt('1'),
   PAY_TIMEOUT_MINUTES: positiveInt('30'),
+  AUTO_REFUND_DUPLICATES: v.pipe(
+    v.optional(v.picklist(['true', 'false'], 'must be true or false'), 'true'),
+    v.transform((value) => value === 'true'),
+  ),
   NOTIFY_BASE_URL: url(),
   WECHAT_APPID: required('WECHAT_APPID'),
   WECHAT_MCHID: required('WECHAT_MCHID'),
@@ -33,6 +37,8 @@ export interface Config {
   dynamodbEndpoint?: string;
   fenPerPoint: number;
   payTimeoutMinutes: number;
+  /** A refund case's cash goes back at once (default); `false` leaves it to a person (`npm run refund`). */
+  autoRefundDuplicates: boolean;
   notifyBaseUrl: string;
   wechat: {
     appid: string;
@@ -63,6 +69,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     dynamodbEndpoint: e.DYNAMODB_ENDPOINT,
     fenPerPoint: e.INTEGRAL_FEN_PER_POINT,
     payTimeoutMinutes: e.PAY_TIMEOUT_MINUTES,
+    autoRefundDuplicates: e.AUTO_REFUND_DUPLICATES,
     notifyBaseUrl: e.NOTIFY_BASE_URL.replace(/\/+$/, ''),
     wechat: {
       appid: e.WECHAT_APPID,

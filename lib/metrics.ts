@@ -10,6 +10,7 @@ export const METRICS_NAMESPACE = 'Paynow';
  * these sets exactly, with one of these values: infra/alarms.js is checked against this list.
  */
 const CHANNELS = ['wechat', 'alipay'] as const;
+const OPERATIONS = ['prepay', 'query', 'close', 'refund', 'refund_query'] as const;
 
 export const METRIC_CATALOGUE = {
   /** POST /order/pay: `outcome` is `ok` or the error code answered; `method` the pay_method or `none`. */
@@ -18,18 +19,18 @@ export const METRIC_CATALOGUE = {
   GatewayCall: {
     unit: MetricUnit.Count,
     dimensionSets: [['channel', 'operation'], ['channel']],
-    values: { channel: CHANNELS, operation: ['prepay', 'query', 'close'] },
+    values: { channel: CHANNELS, operation: OPERATIONS },
   },
   /** A gateway call that failed: unreachable, timed out, a 5xx, an answer we could not verify. */
   GatewayError: {
     unit: MetricUnit.Count,
     dimensionSets: [['channel', 'operation'], ['channel']],
-    values: { channel: CHANNELS, operation: ['prepay', 'query', 'close'] },
+    values: { channel: CHANNELS, operation: OPERATIONS },
   },
   GatewayLatency: {
     unit: MetricUnit.Milliseconds,
     dimensionSets: [['channel', 'operation']],
-    values: { channel: CHANNELS, operation: ['prepay', 'query', 'close'] },
+    values: { channel: CHANNELS, operation: OPERATIONS },
   },
   NotificationAccepted: { unit: MetricUnit.Count, dimensionSets: [['channel']], values: { channel: CHANNELS } },
   /** A notification answered with a refusal (lib/gateways/paymentGateway.ts, NotificationVerdict). */
@@ -47,6 +48,7 @@ export const METRIC_CATALOGUE = {
         'merchant_mismatch',
         'missing_fields',
         'unknown_attempt',
+        'unknown_refund',
         'amount_mismatch',
       ],
     },
@@ -56,6 +58,16 @@ export const METRIC_CATALOGUE = {
     unit: MetricUnit.Count,
     dimensionSets: [['outcome']],
     values: { outcome: ['captured', 'paid_late', 'duplicate', 'refund_required', 'mismatch', 'unknown_attempt'] },
+  },
+  /**
+   * A refund moving: requested (recorded, for an operator or a refund case), succeeded, failed (final:
+   * a person must look), retry (a follow-up the gateway could not answer), overdue (still pending a
+   * day later), contradicted (a gateway reported the opposite of a final result).
+   */
+  Refund: {
+    unit: MetricUnit.Count,
+    dimensionSets: [['kind', 'outcome'], ['outcome']],
+    values: { kind: ['order', 'duplicate'], outcome: ['requested', 'succeeded', 'failed', 'retry', 'overdue', 'contradicted'] },
   },
   /** One sweeper run's attempts by result. */
   SweepAttempt: { unit: MetricUnit.Count, dimensionSets: [['result']], values: { result: ['paid', 'released', 'unwatched', 'failed'] } },

@@ -11,6 +11,8 @@ export const ERRORS = {
   ORDER_NOT_FOUND: '订单不存在',
   ADDRESS_NOT_FOUND: '地址不存在',
   ORDER_ALREADY_PAID: '订单已支付',
+  ORDER_REFUNDING: '订单正在退款',
+  ORDER_REFUNDED: '订单已退款',
   ORDER_CLOSED: '订单已关闭',
   ORDER_CANCELLED: '订单已取消',
   ORDER_BEING_PAID: '订单正在支付中,请稍后查看支付结果',
@@ -74,5 +76,37 @@ export class AttemptInFlight extends PaynowError {
 
   constructor(readonly outTradeNo: string) {
     super(`attempt ${outTradeNo} is still being created at its gateway`);
+  }
+}
+
+/**
+ * Why an operator's refund request (the refundOrder function) was refused, each with a stable code
+ * and the Chinese message `npm run refund` prints.
+ */
+export const REFUND_ERRORS = {
+  INVALID_REQUEST: '请求格式错误:需要 order_id(正整数)和 reason(1-80个字)',
+  ORDER_NOT_FOUND: '订单不存在',
+  ATTEMPT_NOT_FOUND: '该订单没有这笔支付',
+  ORDER_NOT_PAID: '订单未支付,无法退款',
+  NOT_REFUNDABLE: '这笔支付不需要退款',
+  REFUND_IN_PROGRESS: '退款正在处理中,请勿重复申请',
+  REFUND_WINDOW_CLOSED: '已超过支付渠道的退款期限,无法原路退款',
+  REFUND_FAILED: '支付渠道拒绝了退款',
+  INTERNAL_ERROR: '系统繁忙,请稍后再试',
+} as const;
+
+export type RefundErrorCode = keyof typeof REFUND_ERRORS;
+
+/** An operator's refund request refused: nothing was refunded (what was recorded, the message says). */
+export class RefundRefused extends PaynowError {
+  static {
+    RefundRefused.prototype.name = 'RefundRefused';
+  }
+
+  readonly code: RefundErrorCode;
+
+  constructor(code: RefundErrorCode, detail?: string, options?: ErrorOptions) {
+    super(detail ? `${REFUND_ERRORS[code]}(${detail})` : REFUND_ERRORS[code], options);
+    this.code = code;
   }
 }

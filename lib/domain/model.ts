@@ -33,18 +33,20 @@ export function usesPointsAndCash(method: PayMethod): boolean {
 
 /**
  * unpaid -> paying (an attempt is open) -> paid; paying -> unpaid when the attempt is released.
- * closed and cancelled are set by the shop, outside this service.
+ * paid -> refunding (an operator asked for its refund) -> refunded, or back to paid when the refund
+ * finally failed. closed and cancelled are set by the shop, outside this service.
  */
-export type OrderStatus = 'unpaid' | 'paying' | 'paid' | 'closed' | 'cancelled';
+export type OrderStatus = 'unpaid' | 'paying' | 'paid' | 'refunding' | 'refunded' | 'closed' | 'cancelled';
 
 /**
  * open: waiting for the gateway; paid: money and points taken;
  * superseded: replaced by a newer attempt of the same order; expired: released at its expiry;
  * failed: the gateway refused to create it, released at once;
  * refund_required: the gateway took money for it but the order could not take it (already paid,
- * closed, or the points are gone): a person must refund it (`npm run reconcile` lists them).
+ * closed, or the points are gone): it is refunded (automatically unless AUTO_REFUND_DUPLICATES is
+ * off); refunded: its cash (and points) went back, whether it paid the order or was a refund case.
  */
-export type AttemptStatus = 'open' | 'paid' | 'superseded' | 'expired' | 'failed' | 'refund_required';
+export type AttemptStatus = 'open' | 'paid' | 'superseded' | 'expired' | 'failed' | 'refund_required' | 'refunded';
 
 /** Attempts whose money may still arrive although their hold is gone. */
 export const RELEASED_ATTEMPT_STATUSES: readonly AttemptStatus[] = ['superseded', 'expired', 'failed'];
@@ -68,6 +70,8 @@ export interface Order {
   /** The attempt that paid it. */
   paidAttempt?: string;
   paidAt?: string;
+  /** Its latest refund, from the moment one was asked for. */
+  refund?: RefundSummary;
 }
 
 export interface Address {
@@ -110,6 +114,8 @@ export interface Attempt extends AttemptSummary {
   paidAt?: string;
   /** The gateway's id of the payment (WeChat transaction_id, Alipay trade_no). */
   transactionId?: string;
+  /** Its latest refund's out_refund_no; a new one is numbered after it. */
+  refundNo?: string;
 }
 
 /** A payment the gateway vouches for: from a verified notification or a signed query answer. */
@@ -119,4 +125,61 @@ export interface GatewayPayment {
   transactionId: string;
   amountFen: Fen;
   paidAt: string;
+}
+
+/**
+ * order: a paid order given back in full on an operator's request (cash and points);
+ * duplicate: a refund case's cash sent back (its points were never taken).
+ */
+export type RefundKind = 'order' | 'duplicate';
+
+/** pending: asked, not final at the gateway yet; succeeded and failed are final. */
+export type RefundStatus = 'pending' | 'succeeded' | 'failed';
+
+/**
+ * Money (and points) going back for one attempt. Its `outRefundNo` is the refund's number at the
+ * gateway (WeChat out_refund_no, Alipay out_request_no): every retry sends the same one, so the
+ * gateway refunds it once; only after a final failure may a new refund, with a new number, follow.
+ */
+export interface Refund {
+  outRefundNo: string;
+  outTradeNo: string;
+  orderId: number;
+  userId: number;
+  kind: RefundKind;
+  /** The attempt's channel; none for points only. */
+  channel?: Channel;
+  cashFen: Fen;
+  /** The attempt's whole cash amount: WeChat wants it with every refund. */
+  totalFen: Fen;
+  points: number;
+  /** Why it was asked (an operator's words, or the refund case's reason): shown to the payer by WeChat. */
+  reason: string;
+  status: RefundStatus;
+  /** The gateway's reason for a final failure. */
+  failureReason?: string;
+  /** The gateway took the request: from then on it is queried rather than sent again. */
+  accepted: boolean;
+  /** Follow-ups so far (sends or queries); they space the next one out. */
+  checks: number;
+  /** When the sweeper looks at it next, while pending. */
+  nextCheckAt?: string;
+  /** The last error of a follow-up, for a person. */
+  lastError?: string;
+  createdAt: string;
+  refundedAt?: string;
+}
+
+/** What the order keeps of its latest refund, so the status answer needs no extra read. */
+export type RefundSummary = Pick<Refund, 'outRefundNo' | 'status' | 'cashFen' | 'points' | 'refundedAt'>;
+
+/** What a gateway says about a refund: from a query, the refund call's own answer or a verified notification. */
+export interface GatewayRefundReport {
+  channel: Channel;
+  outRefundNo: string;
+  outTradeNo: string;
+  refundFen: Fen;
+  state: 'succeeded' | 'failed';
+  refundedAt?: string;
+  failureReason?: string;
 }

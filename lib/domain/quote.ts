@@ -34,6 +34,10 @@ export function assertPayable(order: Order): void {
       return;
     case 'paid':
       throw new PayError('ORDER_ALREADY_PAID');
+    case 'refunding':
+      throw new PayError('ORDER_REFUNDING');
+    case 'refunded':
+      throw new PayError('ORDER_REFUNDED');
     case 'closed':
       throw new PayError('ORDER_CLOSED');
     case 'cancelled':

@@ -23,12 +23,13 @@ export function toBeijingDateTime(date: Date): string {
 }
 
 /**
- * A gateway's payment time as an ISO instant: WeChat sends RFC 3339 with an offset, Alipay
- * `yyyy-MM-dd HH:mm:ss` in Beijing time. Undefined for anything else.
+ * A gateway's payment or refund time as an ISO instant: WeChat sends RFC 3339 with an offset, Alipay
+ * `yyyy-MM-dd HH:mm:ss` (refund times with `.SSS`) in Beijing time. Undefined for anything else.
  */
 export function parseGatewayTime(text: string | undefined): string | undefined {
   if (!text) return undefined;
-  const beijing = /^(\d{4}-\d{2}-\d{2}) (\d{2}:\d{2}:\d{2})$/.exec(text);
+  // Alipay's refund times carry milliseconds (`gmt_refund`): `2026-11-29 15:45:57.320`.
+  const beijing = /^(\d{4}-\d{2}-\d{2}) (\d{2}:\d{2}:\d{2}(?:\.\d{1,3})?)$/.exec(text);
   const ms = Date.parse(beijing ? `${beijing[1]}T${beijing[2]}+08:00` : text);
   return Number.isNaN(ms) ? undefined : new Date(ms).toISOString();
 }

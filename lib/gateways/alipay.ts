@@ -1,7 +1,15 @@
 import { AlipaySdk } from 'alipay-sdk';
 import { fenToYuan, yuanToFen } from '../domain/money';
-import { type Clock, toBeijingDateTime } from '../domain/time';
-import { GatewayError, type PaymentGateway, type PrepayRequest, TradeAlreadyPaid, type TradeState } from './paymentGateway';
+import { type Clock, parseGatewayTime, toBeijingDateTime } from '../domain/time';
+import {
+  GatewayError,
+  type PaymentGateway,
+  type PrepayRequest,
+  type RefundRequest,
+  type RefundState,
+  TradeAlreadyPaid,
+  type TradeState,
+} from './paymentGateway';
 
 export interface AlipayOptions {
   appId: string;
@@ -20,7 +28,28 @@ interface AlipayResult {
   tradeNo?: string;
   totalAmount?: string;
   sendPayDate?: string;
+  // alipay.trade.refund and alipay.trade.fastpay.refund.query
+  fundChange?: string;
+  outRequestNo?: string;
+  refundAmount?: string;
+  refundStatus?: string;
+  gmtRefundPay?: string;
 }
+
+/**
+ * Refund refusals that will not change however often the same number is sent: the trade is gone
+ * (or was never there) or the request contradicts an earlier one with this number. Anything else
+ * (SYSTEM_ERROR, the seller's balance, a frozen trade, an unknown code) is retried with the same number.
+ */
+const FINAL_REFUND_REFUSALS = [
+  'ACQ.TRADE_NOT_EXIST',
+  'ACQ.TRADE_HAS_CLOSE',
+  'ACQ.TRADE_NOT_ALLOW_REFUND',
+  'ACQ.REFUND_AMT_NOT_EQUAL_TOTAL',
+  'ACQ.DISCORDANT_REPEAT_REQUEST',
+  'ACQ.REASON_TRADE_REFUND_FEE_ERR',
+  'ACQ.REFUND_FEE_ERROR',
+];
 
 /**
  * Alipay APP payments through alipay-sdk. The order string is signed locally (no HTTP call);
@@ -58,7 +87,7 @@ export class AlipayGateway implements PaymentGateway {
   }
 
   async queryTrade(outTradeNo: string): Promise<TradeState> {
-    const result = await this.exec('alipay.trade.query', outTradeNo);
+    const result = await this.exec('alipay.trade.query', { outTradeNo });
     if (result.subCode === 'ACQ.TRADE_NOT_EXIST') return { state: 'not_found' };
     if (result.code !== '10000') throw new GatewayError(`alipay query failed: ${result.code} ${result.subCode ?? ''}`);
     // A signed answer about another trade (a replay) must not settle this one.
@@ -81,7 +110,7 @@ export class AlipayGateway implements PaymentGateway {
   }
 
   async closeTrade(outTradeNo: string): Promise<void> {
-    const result = await this.exec('alipay.trade.close', outTradeNo);
+    const result = await this.exec('alipay.trade.close', { outTradeNo });
     if (result.code === '10000' || result.subCode === 'ACQ.TRADE_NOT_EXIST') return;
     // Alipay answers TRADE_STATUS_ERROR both for paid and for already closed trades: ask which.
     if (result.subCode === 'ACQ.TRADE_STATUS_ERROR') {
@@ -92,19 +121,60 @@ export class AlipayGateway implements PaymentGateway {
     throw new GatewayError(`alipay close failed: ${result.code} ${result.subCode ?? ''}`);
   }
 
+  async refund(request: RefundRequest): Promise<RefundState> {
+    const result = await this.exec('alipay.trade.refund', {
+      outTradeNo: request.outTradeNo,
+      outRequestNo: request.outRefundNo,
+      refundAmount: fenToYuan(request.refundFen),
+      refundReason: request.reason.slice(0, 256),
+    });
+    if (result.code === '10000') {
+      if (result.outTradeNo !== request.outTradeNo) throw new GatewayError('alipay refund answered for another trade');
+      // fund_change N: no money moved by this call, as when the same number was already refunded. Only the query can tell.
+      if (result.fundChange !== 'Y') return this.queryRefund(request).then((state) => (state.state === 'not_found' ? { state: 'processing' } : state));
+      return { state: 'succeeded', refundedAt: parseGatewayTime(result.gmtRefundPay) };
+    }
+    // The trade cannot be refunded in its present state (older gateways answer this for finished or
+    // closed trades too): finished is past the refund window of the merchant's contract; closed was
+    // refunded in full already (by hand, perhaps). Ask which.
+    if (result.subCode === 'ACQ.TRADE_STATUS_ERROR') {
+      const trade = await this.exec('alipay.trade.query', { outTradeNo: request.outTradeNo });
+      if (trade.tradeStatus === 'TRADE_FINISHED') return { state: 'failed', reason: 'ACQ.TRADE_STATUS_ERROR TRADE_FINISHED', windowClosed: true };
+      if (trade.tradeStatus === 'TRADE_CLOSED') return { state: 'failed', reason: 'ACQ.TRADE_STATUS_ERROR TRADE_CLOSED' };
+    }
+    if (result.subCode === 'ACQ.TRADE_HAS_FINISHED') return { state: 'failed', reason: result.subCode, windowClosed: true };
+    if (result.subCode && FINAL_REFUND_REFUSALS.includes(result.subCode)) return { state: 'failed', reason: result.subCode };
+    throw new GatewayError(`alipay refund failed: ${result.code} ${result.subCode ?? ''}`);
+  }
+
+  /**
+   * `refund_status` REFUND_SUCCESS is the only proof of a refund; an answer without it means Alipay did
+   * not carry this number out (never received, or failed): it is sent again with the same number.
+   */
+  async queryRefund(request: RefundRequest): Promise<RefundState> {
+    const result = await this.exec('alipay.trade.fastpay.refund.query', {
+      outTradeNo: request.outTradeNo,
+      outRequestNo: request.outRefundNo,
+      queryOptions: ['gmt_refund_pay'],
+    });
+    if (result.subCode === 'ACQ.TRADE_NOT_EXIST') return { state: 'not_found' };
+    if (result.code !== '10000') throw new GatewayError(`alipay refund query failed: ${result.code} ${result.subCode ?? ''}`);
+    if (result.refundStatus !== 'REFUND_SUCCESS') return { state: 'not_found' };
+    if (result.outTradeNo !== request.outTradeNo || result.outRequestNo !== request.outRefundNo || yuanToFen(result.refundAmount) !== request.refundFen) {
+      throw new GatewayError('alipay refund query answered for another refund or amount');
+    }
+    return { state: 'succeeded', refundedAt: parseGatewayTime(result.gmtRefundPay) };
+  }
+
   /** Alipay's RSA2 signature on an asynchronous notification, on the fully URL-decoded fields. */
   verifyNotification(fields: Record<string, string>): boolean {
     // checkNotifySignV2: checkNotifySign would URL-decode the values a second time.
     return this.sdk.checkNotifySignV2(fields);
   }
 
-  private async exec(method: string, outTradeNo: string): Promise<AlipayResult> {
+  private async exec(method: string, bizContent: Record<string, unknown>): Promise<AlipayResult> {
     try {
-      return (await this.sdk.exec(
-        method,
-        { timestamp: toBeijingDateTime(this.options.now()), bizContent: { outTradeNo } },
-        { validateSign: true },
-      )) as AlipayResult;
+      return (await this.sdk.exec(method, { timestamp: toBeijingDateTime(this.options.now()), bizContent }, { validateSign: true })) as AlipayResult;
     } catch (error) {
       throw new GatewayError(`alipay ${method}: ${(error as Error).name}`, { cause: sdkFailure(error) });
     }

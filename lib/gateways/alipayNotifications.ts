@@ -13,11 +13,15 @@ export interface AlipayNotificationsOptions {
 
 const TEXT_HEADERS = { 'content-type': 'text/plain; charset=utf-8' };
 const PAID_STATUSES = ['TRADE_SUCCESS', 'TRADE_FINISHED'];
+/** Fields only the notification Alipay sends after a refund carries (to the payment's notify_url). */
+const REFUND_FIELDS = ['refund_fee', 'gmt_refund', 'out_biz_no'];
 
 /**
  * Alipay asynchronous notifications (`POST /notify/alipay`, a form): verified, then they must name
  * our app and seller. Only TRADE_SUCCESS and TRADE_FINISHED are payments; other statuses are
- * acknowledged and change nothing.
+ * acknowledged and change nothing. So is the notification Alipay sends after a refund (TRADE_CLOSED
+ * after a full refund, or a paid status carrying refund fields): it is no new payment, and the
+ * refund's result comes from the refund call and its query.
  */
 export class AlipayNotifications implements NotificationChannel {
   readonly channel = 'alipay' as const;
@@ -31,7 +35,7 @@ export class AlipayNotifications implements NotificationChannel {
     if (!(await verify(fields))) return { kind: 'refused', reason: 'bad_signature' };
     const outTradeNo = fields.out_trade_no;
     if (fields.app_id !== appId || fields.seller_id !== sellerId) return { kind: 'refused', reason: 'merchant_mismatch', outTradeNo };
-    if (!PAID_STATUSES.includes(fields.trade_status)) return { kind: 'ignored', outTradeNo };
+    if (!PAID_STATUSES.includes(fields.trade_status) || REFUND_FIELDS.some((field) => fields[field])) return { kind: 'ignored', outTradeNo };
     const amountFen = yuanToFen(fields.total_amount);
     if (!outTradeNo || !fields.trade_no || amountFen === undefined) return { kind: 'refused', reason: 'missing_fields', outTradeNo };
     return {

@@ -1,5 +1,5 @@
 import { PaynowError } from '../domain/errors';
-import type { Channel, GatewayPayment } from '../domain/model';
+import type { Channel, GatewayPayment, GatewayRefundReport } from '../domain/model';
 import type { Fen } from '../domain/money';
 
 /** The signed object the WeChat SDK in the app needs to open the pay sheet. */
@@ -27,6 +27,27 @@ export interface PrepayRequest {
 /** What the gateway says about one out_trade_no. */
 export type TradeState = { state: 'paid'; transactionId: string; amountFen: Fen; paidAt: string } | { state: 'unpaid' | 'closed' | 'not_found' };
 
+/** A refund as the gateway is asked for it: always the same number and amounts for one refund. */
+export interface RefundRequest {
+  outTradeNo: string;
+  outRefundNo: string;
+  refundFen: Fen;
+  /** The payment's whole amount. */
+  totalFen: Fen;
+  reason: string;
+}
+
+/**
+ * What the gateway says about one refund number. failed is final for that number (the gateway will
+ * never pay it out); `windowClosed` says the payment is too old to be refunded at all.
+ * not_found: the gateway never received it (or, for Alipay, did not carry it out): send it again.
+ */
+export type RefundState =
+  | { state: 'succeeded'; refundedAt?: string }
+  | { state: 'processing' }
+  | { state: 'failed'; reason: string; windowClosed?: boolean }
+  | { state: 'not_found' };
+
 /**
  * One adapter per gateway. Adapters translate the gateway's replies into these few outcomes and
  * throw `GatewayError` for anything they cannot vouch for (network, 5xx, bad signature).
@@ -38,6 +59,9 @@ export interface PaymentGateway {
   queryTrade(outTradeNo: string): Promise<TradeState>;
   /** Closes an unpaid trade; a trade the gateway never saw counts as closed. @throws TradeAlreadyPaid */
   closeTrade(outTradeNo: string): Promise<void>;
+  /** Asks for a refund, or for the same one again (same number: the gateway refunds it once). Never not_found. */
+  refund(request: RefundRequest): Promise<RefundState>;
+  queryRefund(request: RefundRequest): Promise<RefundState>;
 }
 
 /** A notification as the gateway sent it: the exact body bytes matter for its signature. */
@@ -54,6 +78,8 @@ export type NotificationRefusal = 'bad_signature' | 'unknown_serial' | 'stale' |
 export type OpenedNotification =
   /** A payment the gateway vouches for, addressed to this merchant and app. */
   | { kind: 'payment'; payment: GatewayPayment; outTradeNo: string }
+  /** A refund's final result, addressed to this merchant. */
+  | { kind: 'refund'; report: GatewayRefundReport; outTradeNo: string }
   /** Genuine and ours, but it reports nothing to record (a trade not paid, or closed). */
   | { kind: 'ignored'; outTradeNo?: string }
   | { kind: 'refused'; reason: NotificationRefusal; outTradeNo?: string };
@@ -62,7 +88,7 @@ export type OpenedNotification =
 export type NotificationVerdict =
   /** Recorded, or nothing to record: the gateway must not send it again. */
   | { kind: 'handled' }
-  | { kind: 'refused'; reason: NotificationRefusal | 'unknown_attempt' | 'amount_mismatch' }
+  | { kind: 'refused'; reason: NotificationRefusal | 'unknown_attempt' | 'unknown_refund' | 'amount_mismatch' }
   /** A fault of ours or a decision that has to wait: the gateway should send it again. */
   | { kind: 'retry' };
 

@@ -2,8 +2,18 @@ import http from 'node:http';
 import https from 'node:https';
 import WxPay from 'wechatpay-node-v3';
 import type { Output } from 'wechatpay-node-v3/dist/lib/interface-v2';
-import { type Clock, toBeijingRfc3339 } from '../domain/time';
-import { GatewayError, type PaymentGateway, type PrepayRequest, TradeAlreadyPaid, TradeClosed, type TradeState, type WechatPayParam } from './paymentGateway';
+import { type Clock, parseGatewayTime, toBeijingRfc3339 } from '../domain/time';
+import {
+  GatewayError,
+  type PaymentGateway,
+  type PrepayRequest,
+  type RefundRequest,
+  type RefundState,
+  TradeAlreadyPaid,
+  TradeClosed,
+  type TradeState,
+  type WechatPayParam,
+} from './paymentGateway';
 import type { WechatSignatureVerifier } from './wechatSignature';
 
 /** The SDK builds every URL on this origin; requests are re-pointed at `gatewayUrl`. */
@@ -18,6 +28,7 @@ export interface WechatPayOptions {
   merchantCertPem: string;
   gatewayUrl: string;
   notifyUrl: string;
+  refundNotifyUrl: string;
   /** Checks WeChat's response signatures, which the SDK never does. */
   verifier: WechatSignatureVerifier;
   now: Clock;
@@ -94,6 +105,46 @@ export class WechatPayGateway implements PaymentGateway {
     }
   }
 
+  async refund(request: RefundRequest): Promise<RefundState> {
+    const result = await this.sdk.refunds({
+      out_trade_no: request.outTradeNo,
+      out_refund_no: request.outRefundNo,
+      reason: request.reason.slice(0, 80),
+      notify_url: this.options.refundNotifyUrl,
+      amount: { refund: request.refundFen, total: request.totalFen, currency: 'CNY' },
+    });
+    if (result.status === 200) return this.refundState(request, result);
+    const code = errorCode(result);
+    if (code && FINAL_REFUND_REFUSALS.includes(code)) return { state: 'failed', reason: `${code} ${errorMessage(result) ?? ''}`.trim() };
+    throw failure('refund', result);
+  }
+
+  async queryRefund(request: RefundRequest): Promise<RefundState> {
+    const result = await this.sdk.find_refunds(request.outRefundNo);
+    if (result.status === 404 || errorCode(result) === 'RESOURCE_NOT_EXISTS') return { state: 'not_found' };
+    if (result.status !== 200) throw failure('refund query', result);
+    return this.refundState(request, result);
+  }
+
+  private refundState(request: RefundRequest, result: Output): RefundState {
+    const refund = result.data as WechatRefund | undefined;
+    // A signed answer about another refund or amount (a replay, a bug) must not settle this one.
+    if (refund?.out_refund_no !== request.outRefundNo || refund.out_trade_no !== request.outTradeNo || refund.amount?.refund !== request.refundFen) {
+      throw new GatewayError('wechat refund answered for another refund or amount');
+    }
+    switch (refund.status) {
+      case 'SUCCESS':
+        return { state: 'succeeded', refundedAt: parseGatewayTime(refund.success_time) };
+      case 'PROCESSING':
+        return { state: 'processing' };
+      case 'CLOSED':
+      case 'ABNORMAL':
+        return { state: 'failed', reason: refund.status };
+      default:
+        throw new GatewayError(`wechat refund: unknown status ${refund.status}`);
+    }
+  }
+
   async closeTrade(outTradeNo: string): Promise<void> {
     const result = await this.sdk.close(outTradeNo);
     if (result.status === 204 || result.status === 200) return;
@@ -104,9 +155,33 @@ export class WechatPayGateway implements PaymentGateway {
   }
 }
 
+/** A refund as WeChat describes it (create and query answer the same object). */
+interface WechatRefund {
+  out_refund_no?: string;
+  out_trade_no?: string;
+  status?: string;
+  success_time?: string;
+  amount?: { refund?: number; total?: number };
+}
+
+/**
+ * Refund requests WeChat refuses for good: this number will never pay out (a new refund may follow
+ * once a person has looked). NOT_ENOUGH (the merchant's balance), FREQUENCY_LIMITED and SYSTEM_ERROR
+ * are worth retrying with the same number, as is anything unknown.
+ */
+const FINAL_REFUND_REFUSALS = ['USER_ACCOUNT_ABNORMAL', 'RESOURCE_NOT_EXISTS', 'INVALID_REQUEST', 'PARAM_ERROR', 'MCH_NOT_EXISTS'];
+
 function errorCode(result: Output): string | undefined {
   try {
     return typeof result.error === 'string' ? (JSON.parse(result.error) as { code?: string }).code : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function errorMessage(result: Output): string | undefined {
+  try {
+    return typeof result.error === 'string' ? (JSON.parse(result.error) as { message?: string }).message : undefined;
   } catch {
     return undefined;
   }

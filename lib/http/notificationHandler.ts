@@ -1,8 +1,7 @@
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import middy from '@middy/core';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
-import type { App } from '../app';
-import type { Channel } from '../domain/model';
+import type { App, NotificationRoute } from '../app';
 import type { GatewayRequest } from '../gateways/paymentGateway';
 import { log, logger } from '../log';
 import { handleNotification } from '../pay/handleNotification';
@@ -13,8 +12,12 @@ import { waitForSecret } from './waitForSecret';
  * is signed) go to the channel's adapter and the one use case; the adapter renders the answer. Any
  * fault of ours is logged whole and answered `retry`, so the gateway sends the notification again.
  */
-export function notificationHandler(app: Pick<App, 'ready' | 'store' | 'gateways' | 'notifications' | 'now'>, channel: Channel) {
-  const notifications = app.notifications[channel];
+export function notificationHandler(
+  app: Pick<App, 'ready' | 'store' | 'gateways' | 'notifications' | 'now' | 'autoRefundDuplicates'>,
+  route: NotificationRoute,
+) {
+  const notifications = app.notifications[route];
+  const { channel } = notifications;
   return middy<APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2>()
     .use(injectLambdaContext(logger, { resetKeys: true }))
     .use({

@@ -1,5 +1,6 @@
 import { AttemptInFlight } from '../domain/errors';
-import { type Channel, channelOf, type GatewayPayment, RELEASED_ATTEMPT_STATUSES } from '../domain/model';
+import { type AttemptStatus, type Channel, channelOf, type GatewayPayment, RELEASED_ATTEMPT_STATUSES } from '../domain/model';
+import { newRefund } from '../domain/refund';
 import { type Clock, systemClock } from '../domain/time';
 import type { PaymentGateway } from '../gateways/paymentGateway';
 import { log } from '../log';
@@ -12,7 +13,15 @@ export interface CompletePaymentDeps {
   store: PayStore;
   gateways: Record<Channel, PaymentGateway>;
   now?: Clock;
+  /** A refund case's cash is sent back without a person (AUTO_REFUND_DUPLICATES); on unless false. */
+  autoRefundDuplicates?: boolean;
 }
+
+/** Why an automatic refund is made, as WeChat shows it to the payer. */
+export const DUPLICATE_REFUND_REASON = '订单无法接受这笔付款(重复或过期支付),原路退回';
+
+/** The gateway's money for these is recorded already: a payment reported again changes nothing. */
+const RECORDED: readonly AttemptStatus[] = ['paid', 'refund_required', 'refunded'];
 
 /**
  * paid: the order is paid by this payment now; duplicate: it was already recorded;
@@ -28,7 +37,8 @@ export type CompletionOutcome = 'paid' | 'duplicate' | 'refund_required' | 'unkn
  *
  * No payment is ignored: for an attempt that was superseded or released, the order is paid by it
  * if it still can be (points permitting, closing its other open attempt); otherwise the payment is
- * kept as `refund_required`.
+ * kept as `refund_required` and, unless automatic refunds are off, its refund is recorded in the same
+ * write (the sweeper sends it).
  */
 export async function completePayment(deps: CompletePaymentDeps, payment: GatewayPayment): Promise<CompletionOutcome> {
   return retryLostRaces(() => completeOnce(deps, payment));
@@ -52,7 +62,7 @@ async function completeOnce(deps: CompletePaymentDeps, payment: GatewayPayment):
     metrics.count('Completion', { outcome: 'mismatch' });
     return 'mismatch';
   }
-  if (attempt.status === 'paid' || attempt.status === 'refund_required') {
+  if (RECORDED.includes(attempt.status)) {
     metrics.count('Completion', { outcome: 'duplicate' });
     return 'duplicate';
   }
@@ -81,13 +91,16 @@ async function completeOnce(deps: CompletePaymentDeps, payment: GatewayPayment):
     }
   }
 
-  await deps.store.markRefundRequired(attempt, payment, now);
+  const refund = deps.autoRefundDuplicates === false ? undefined : newRefund(attempt, 'duplicate', DUPLICATE_REFUND_REASON, new Date(now));
+  await deps.store.markRefundRequired(attempt, payment, now, refund);
   log.error('payment needs a refund', {
     out_trade_no: attempt.outTradeNo,
     order_id: attempt.orderId,
     order_status: order?.status,
     attempt_status: attempt.status,
+    out_refund_no: refund?.outRefundNo,
   });
   metrics.count('Completion', { outcome: 'refund_required' });
+  if (refund) metrics.count('Refund', { kind: 'duplicate', outcome: 'requested' });
   return 'refund_required';
 }

@@ -1,12 +1,20 @@
 import { PayError } from '../domain/errors';
-import type { Attempt, Order, OrderStatus, PayMethod } from '../domain/model';
+import type { Attempt, Order, OrderStatus, PayMethod, RefundStatus, RefundSummary } from '../domain/model';
 import { fenToYuan } from '../domain/money';
 import { systemClock, toBeijingRfc3339 } from '../domain/time';
 import { log } from '../log';
 import type { CompletePaymentDeps } from './completePayment';
 import { settleFromGateway } from './settleFromGateway';
 
-/** The `data` of GET /order/pay/status. Pay fields are null when the order has no current attempt; paid_at is Beijing time. */
+/** The order's latest refund as the app sees it: amounts as paid back, times in Beijing time. */
+export interface RefundStatusView {
+  status: RefundStatus;
+  refund_price: string;
+  refund_integral: number;
+  refunded_at: string | null;
+}
+
+/** The `data` of GET /order/pay/status. Pay fields are null when the order has no current attempt; times are Beijing time. */
 export interface PayStatus {
   order_id: number;
   order_status: OrderStatus;
@@ -15,6 +23,8 @@ export interface PayStatus {
   pay_integral: number | null;
   out_trade_no: string | null;
   paid_at: string | null;
+  /** null until a refund of the order was asked for. */
+  refund: RefundStatusView | null;
 }
 
 /** The pay sheet's own result is no proof: an attempt this old without a notification is checked at the gateway. */
@@ -54,10 +64,20 @@ export async function getPayStatus(deps: CompletePaymentDeps, userId: number, or
     pay_integral: attempt?.points ?? null,
     out_trade_no: attempt?.outTradeNo ?? null,
     paid_at: attempt?.paidAt ? toBeijingRfc3339(new Date(attempt.paidAt)) : null,
+    refund: order.refund ? refundView(order.refund) : null,
   };
 }
 
-/** The order and its current attempt: the one it is paying with, or the one that paid it. */
+function refundView(refund: RefundSummary): RefundStatusView {
+  return {
+    status: refund.status,
+    refund_price: fenToYuan(refund.cashFen),
+    refund_integral: refund.points,
+    refunded_at: refund.refundedAt ? toBeijingRfc3339(new Date(refund.refundedAt)) : null,
+  };
+}
+
+/** The order and its current attempt: the one it is paying with, or the one that paid it (refunded since, perhaps). */
 async function readCurrent(deps: CompletePaymentDeps, orderId: number): Promise<{ order?: Order; attempt?: Attempt }> {
   const order = await deps.store.getOrder(orderId);
   const attemptNo = order?.status === 'paying' ? order.openAttempt?.outTradeNo : order?.paidAttempt;

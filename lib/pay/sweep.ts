@@ -1,8 +1,9 @@
-import { type Attempt, channelOf } from '../domain/model';
+import { type Attempt, channelOf, type Refund } from '../domain/model';
 import { systemClock } from '../domain/time';
 import { TradeAlreadyPaid } from '../gateways/paymentGateway';
 import { log } from '../log';
 import type { CompletePaymentDeps } from './completePayment';
+import { followUpRefund } from './followUpRefund';
 import { settleFromGateway } from './settleFromGateway';
 
 export interface SweepOptions {
@@ -24,6 +25,11 @@ export interface SweepReport {
   paid: number;
   released: number;
   unwatched: number;
+  /** Refunds that became final in this run (succeeded or failed at their gateway). */
+  refunds_settled: number;
+  /** Refunds still pending after their follow-up (processing, or the gateway could not say). */
+  refunds_pending: number;
+  /** Attempts or refunds whose sweep threw; each is tried again next run. */
   failed: number;
 }
 
@@ -35,7 +41,13 @@ export const DEFAULT_SWEEP: Omit<SweepOptions, 'payTimeoutMinutes'> = {
   budgetMs: 40_000,
 };
 
-type Result = 'paid' | 'released' | 'unwatched' | 'waiting';
+type Result = 'paid' | 'released' | 'unwatched' | 'refunds_settled' | 'refunds_pending' | 'waiting';
+
+/** One thing to sweep: what identifies it in a log line, and the work. */
+interface Work {
+  fields: Record<string, string>;
+  run(): Promise<Result>;
+}
 
 /**
  * The scheduled repair of attempts:
@@ -43,9 +55,10 @@ type Result = 'paid' | 'released' | 'unwatched' | 'waiting';
  *   notification would; expired unpaid ones are closed at the gateway, then released (points back,
  *   order unpaid) in one transaction;
  * - each attempt released unpaid (superseded, failed, expired) is asked about once more after its
- *   expiry, so money paid on an old pay sheet whose notification never came is not lost.
- * Every write is conditional on the attempt's state, so two sweeps at once, or a notification in
- * the middle, settle to one outcome.
+ *   expiry, so money paid on an old pay sheet whose notification never came is not lost;
+ * - each pending refund due for a follow-up is sent (again, with its number) or queried at its gateway.
+ * Every write is conditional on the state it was decided from, so two sweeps at once, or a
+ * notification in the middle, settle to one outcome.
  */
 export async function sweepOpenAttempts(deps: CompletePaymentDeps, options: SweepOptions): Promise<SweepReport> {
   const now = (deps.now ?? systemClock)();
@@ -54,26 +67,27 @@ export async function sweepOpenAttempts(deps: CompletePaymentDeps, options: Swee
   // Open attempts are indexed by expiry: those created `quietMs` ago or earlier expire by now + timeout - quietMs.
   const quietExpiresBy = new Date(now.getTime() + options.payTimeoutMinutes * 60_000 - options.quietMs).toISOString();
   const expiredBy = new Date(now.getTime() - options.watchAfterExpiryMs).toISOString();
-  const [open, watched] = await Promise.all([
+  const [open, watched, refunds] = await Promise.all([
     deps.store.findOpenAttempts(quietExpiresBy, options.limit),
     deps.store.findWatchedAttempts(expiredBy, options.limit),
+    deps.store.findDueRefunds(now.toISOString(), options.limit),
   ]);
-  const work: [Attempt, (attempt: Attempt) => Promise<Result>][] = [
-    ...open.map((a): [Attempt, (attempt: Attempt) => Promise<Result>] => [a, (attempt) => sweepOpen(deps, attempt, now)]),
-    ...watched.map((a): [Attempt, (attempt: Attempt) => Promise<Result>] => [a, (attempt) => recheckReleased(deps, attempt)]),
+  const work: Work[] = [
+    ...open.map((attempt) => ({ fields: { out_trade_no: attempt.outTradeNo }, run: () => sweepOpen(deps, attempt, now) })),
+    ...watched.map((attempt) => ({ fields: { out_trade_no: attempt.outTradeNo }, run: () => recheckReleased(deps, attempt) })),
+    ...refunds.map((refund) => ({ fields: { out_refund_no: refund.outRefundNo }, run: () => followUp(deps, refund) })),
   ];
 
-  const report: SweepReport = { checked: 0, paid: 0, released: 0, unwatched: 0, failed: 0 };
+  const report: SweepReport = { checked: 0, paid: 0, released: 0, unwatched: 0, refunds_settled: 0, refunds_pending: 0, failed: 0 };
   const worker = async () => {
     for (let next = work.shift(); next && performance.now() - started < options.budgetMs; next = work.shift()) {
-      const [attempt, sweep] = next;
       report.checked++;
       try {
-        const result = await sweep(attempt);
+        const result = await next.run();
         if (result !== 'waiting') report[result]++;
       } catch (error) {
         report.failed++;
-        log.warn('sweep of attempt failed', { out_trade_no: attempt.outTradeNo }, error);
+        log.warn('sweep failed', next.fields, error);
       }
     }
   };
@@ -113,4 +127,10 @@ async function recheckReleased(deps: CompletePaymentDeps, attempt: Attempt): Pro
   if (outcome) return 'paid';
   await deps.store.unwatchAttempt(attempt);
   return 'unwatched';
+}
+
+async function followUp(deps: CompletePaymentDeps, refund: Refund): Promise<Result> {
+  const outcome = await followUpRefund(deps, refund);
+  if (outcome === 'recorded') return 'refunds_settled';
+  return outcome === 'pending' ? 'refunds_pending' : 'waiting';
 }

@@ -8,9 +8,10 @@ import {
   type Order,
   type PointsAccount,
   RELEASED_ATTEMPT_STATUSES,
+  type Refund,
 } from '../domain/model';
-import { attemptItem, fromSummary, type Item, ledgerItem, toAccount, toAddress, toAttempt, toOrder } from './items';
-import { hashToken, INDEX_PARTITION, type ItemKey, indexSortKey, keys, type LedgerKind, OPEN_ATTEMPTS_INDEX } from './keys';
+import { attemptItem, fromRefundSummary, fromSummary, type Item, ledgerItem, refundItem, toAccount, toAddress, toAttempt, toOrder, toRefund } from './items';
+import { hashToken, INDEX_PARTITION, type ItemKey, indexSortKey, keys, type LedgerKind, OPEN_ATTEMPTS_INDEX, refundIndexSortKey } from './keys';
 import { type AttemptChange, type PayContext, type PayStore, type Session, WriteConflict } from './payStore';
 
 type TransactItem = NonNullable<ConstructorParameters<typeof TransactWriteCommand>[0]['TransactItems']>[number];
@@ -139,7 +140,7 @@ export class DynamoPayStore implements PayStore {
       this.accountMove(attempt.userId, { held: -attempt.points, spent: attempt.points }),
       this.ledgerPut(attempt, attempt.outTradeNo, 'capture', attempt.points, now),
       this.orderToPaid(attempt, { paying: attempt.outTradeNo }, now),
-      this.attemptTransition(attempt, 'open', 'paid', now, payment),
+      this.attemptTransition(attempt, 'open', 'paid', now, { payment }),
     ]);
   }
 
@@ -151,7 +152,7 @@ export class DynamoPayStore implements PayStore {
         account,
         this.ledgerPut(attempt, attempt.outTradeNo, 'spend', attempt.points, now),
         this.orderToPaid(attempt, replaces ? { paying: replaces.outTradeNo } : 'unpaid', now),
-        this.attemptTransition(attempt, attempt.status, 'paid', now, payment),
+        this.attemptTransition(attempt, attempt.status, 'paid', now, { payment }),
         replaces && this.attemptTransition(replaces, 'open', 'superseded', now),
         replaces && this.ledgerPut(attempt, replaces.outTradeNo, 'release', replaces.points, now),
       ],
@@ -159,13 +160,140 @@ export class DynamoPayStore implements PayStore {
     );
   }
 
-  async markRefundRequired(attempt: Attempt, payment: GatewayPayment, now: string): Promise<void> {
+  async markRefundRequired(attempt: Attempt, payment: GatewayPayment, now: string, refund?: Refund): Promise<void> {
     const stillHolds = attempt.status === 'open';
     await this.transact([
       stillHolds ? this.accountMove(attempt.userId, { available: attempt.points, held: -attempt.points }) : undefined,
       stillHolds ? this.ledgerPut(attempt, attempt.outTradeNo, 'release', attempt.points, now) : undefined,
-      this.attemptTransition(attempt, attempt.status, 'refund_required', now, payment),
+      this.attemptTransition(attempt, attempt.status, 'refund_required', now, { payment, refundNo: refund?.outRefundNo }),
+      refund && this.refundPut(refund),
     ]);
+  }
+
+  async beginRefund(refund: Refund, attempt: Attempt, now: string): Promise<void> {
+    // This number was begun already (DynamoDB would refuse a transaction naming its item twice).
+    if (refund.outRefundNo === attempt.refundNo) throw new WriteConflict('state');
+    const done = refund.status === 'succeeded';
+    const isOrder = refund.kind === 'order';
+    const attemptUpdate: TransactItem = {
+      Update: {
+        TableName: this.table,
+        Key: keys.attempt(attempt.outTradeNo),
+        // One refund of an attempt at a time: the next number only after the last one, once it failed (checked below).
+        ConditionExpression: `#status = :from AND ${attempt.refundNo ? 'refund_no = :previous' : 'attribute_not_exists(refund_no)'}`,
+        UpdateExpression: `SET refund_no = :no, updated_at = :now${done ? ', #status = :refunded' : ''}`,
+        ExpressionAttributeNames: { '#status': 'status' },
+        ExpressionAttributeValues: {
+          ':from': isOrder ? 'paid' : 'refund_required',
+          ':no': refund.outRefundNo,
+          ':now': now,
+          ...(attempt.refundNo ? { ':previous': attempt.refundNo } : {}),
+          ...(done ? { ':refunded': 'refunded' } : {}),
+        },
+      },
+    };
+    const previousFailed: TransactItem | undefined = attempt.refundNo
+      ? {
+          ConditionCheck: {
+            TableName: this.table,
+            Key: keys.refund(attempt.refundNo),
+            ConditionExpression: '#status = :failed',
+            ExpressionAttributeNames: { '#status': 'status' },
+            ExpressionAttributeValues: { ':failed': 'failed' },
+          },
+        }
+      : undefined;
+    const order: TransactItem | undefined = isOrder
+      ? {
+          Update: {
+            TableName: this.table,
+            Key: keys.order(refund.orderId),
+            ConditionExpression: '#status = :paid AND paid_attempt = :attempt',
+            UpdateExpression: 'SET #status = :to, refund = :summary, updated_at = :now',
+            ExpressionAttributeNames: { '#status': 'status' },
+            ExpressionAttributeValues: {
+              ':paid': 'paid',
+              ':attempt': attempt.outTradeNo,
+              ':to': done ? 'refunded' : 'refunding',
+              ':summary': fromRefundSummary(refund),
+              ':now': now,
+            },
+          },
+        }
+      : undefined;
+    await this.transact([
+      order,
+      attemptUpdate,
+      previousFailed,
+      this.refundPut(refund),
+      done ? this.accountMove(refund.userId, { available: refund.points, spent: -refund.points }) : undefined,
+      done ? this.refundLedgerPut(refund, now) : undefined,
+    ]);
+  }
+
+  async getRefund(outRefundNo: string): Promise<Refund | undefined> {
+    const item = await this.get(keys.refund(outRefundNo));
+    return item && toRefund(item);
+  }
+
+  async findDueRefunds(dueBy: string, limit: number): Promise<Refund[]> {
+    return (await this.queryIndexItems(INDEX_PARTITION.refund, dueBy, limit)).map(toRefund);
+  }
+
+  async completeRefund(refund: Refund, refundedAt: string, now: string): Promise<void> {
+    const isOrder = refund.kind === 'order';
+    await this.transact([
+      this.refundTransition(refund, 'succeeded', now, 'SET refunded_at = :refundedAt', { ':refundedAt': refundedAt }),
+      {
+        Update: {
+          TableName: this.table,
+          Key: keys.attempt(refund.outTradeNo),
+          ConditionExpression: '#status = :from AND refund_no = :no',
+          UpdateExpression: 'SET #status = :refunded, updated_at = :now',
+          ExpressionAttributeNames: { '#status': 'status' },
+          ExpressionAttributeValues: { ':from': isOrder ? 'paid' : 'refund_required', ':no': refund.outRefundNo, ':refunded': 'refunded', ':now': now },
+        },
+      },
+      isOrder ? this.orderRefundTransition(refund, 'refunded', 'succeeded', now, refundedAt) : undefined,
+      isOrder ? this.accountMove(refund.userId, { available: refund.points, spent: -refund.points }) : undefined,
+      isOrder ? this.refundLedgerPut(refund, now) : undefined,
+    ]);
+  }
+
+  async failRefund(refund: Refund, reason: string, now: string): Promise<void> {
+    await this.transact([
+      this.refundTransition(refund, 'failed', now, 'SET failure_reason = :reason', { ':reason': reason }),
+      refund.kind === 'order' ? this.orderRefundTransition(refund, 'paid', 'failed', now) : undefined,
+    ]);
+  }
+
+  async deferRefund(refund: Refund, next: { nextCheckAt: string; accepted: boolean; lastError?: string }, now: string): Promise<boolean> {
+    try {
+      await this.db.send(
+        new UpdateCommand({
+          TableName: this.table,
+          Key: keys.refund(refund.outRefundNo),
+          // `checks` moves with every follow-up: two at once (a sweep and the operator's call) count once.
+          ConditionExpression: '#status = :pending AND checks = :checks',
+          UpdateExpression: `SET checks = :next, next_check_at = :at, gsi1sk = :sortKey, accepted = :accepted, updated_at = :now${next.lastError ? ', last_error = :error' : ' REMOVE last_error'}`,
+          ExpressionAttributeNames: { '#status': 'status' },
+          ExpressionAttributeValues: {
+            ':pending': 'pending',
+            ':checks': refund.checks,
+            ':next': refund.checks + 1,
+            ':at': next.nextCheckAt,
+            ':sortKey': refundIndexSortKey({ nextCheckAt: next.nextCheckAt, outRefundNo: refund.outRefundNo }),
+            ':accepted': refund.accepted || next.accepted,
+            ':now': now,
+            ...(next.lastError ? { ':error': next.lastError } : {}),
+          },
+        }),
+      );
+      return true;
+    } catch (error) {
+      if (error instanceof ConditionalCheckFailedException) return false;
+      throw error;
+    }
   }
 
   async findOpenAttempts(expiresBy: string, limit: number): Promise<Attempt[]> {
@@ -195,17 +323,21 @@ export class DynamoPayStore implements PayStore {
   }
 
   private async queryIndex(partition: string, expiresBy: string, limit: number): Promise<Attempt[]> {
+    return (await this.queryIndexItems(partition, expiresBy, limit)).map(toAttempt);
+  }
+
+  private async queryIndexItems(partition: string, by: string, limit: number): Promise<Item[]> {
     const { Items = [] } = await this.db.send(
       new QueryCommand({
         TableName: this.table,
         IndexName: OPEN_ATTEMPTS_INDEX,
         KeyConditionExpression: 'gsi1pk = :partition AND gsi1sk <= :by',
-        // The sort key is `<expires_at>#<out_trade_no>`: every key of that instant sorts before `~`.
-        ExpressionAttributeValues: { ':partition': partition, ':by': `${expiresBy}#~` },
+        // Sort keys are `<instant>#<number>`: every key of that instant sorts before `~`.
+        ExpressionAttributeValues: { ':partition': partition, ':by': `${by}#~` },
         Limit: limit,
       }),
     );
-    return Items.map(toAttempt);
+    return Items as Item[];
   }
 
   async getOrder(orderId: number): Promise<Order | undefined> {
@@ -224,12 +356,13 @@ export class DynamoPayStore implements PayStore {
       Update: {
         TableName: this.table,
         Key: keys.account(userId),
-        ConditionExpression: 'integral_available >= :takeAvailable AND integral_held >= :takeHeld',
+        ConditionExpression: 'integral_available >= :takeAvailable AND integral_held >= :takeHeld AND integral_spent >= :takeSpent',
         UpdateExpression: 'ADD integral_available :available, integral_held :held, integral_spent :spent',
         ExpressionAttributeValues: {
           // Conditions cannot add, so "available + delta >= 0" is written as available >= -delta.
           ':takeAvailable': Math.max(0, -available),
           ':takeHeld': Math.max(0, -held),
+          ':takeSpent': Math.max(0, -spent),
           ':available': available,
           ':held': held,
           ':spent': spent,
@@ -261,15 +394,23 @@ export class DynamoPayStore implements PayStore {
    * partition to the watched one: its pay sheet may still be paid until it expires, so the sweeper
    * asks the gateway once more after that. A paid or refund attempt leaves the index.
    */
-  private attemptTransition(attempt: AttemptSummary, from: AttemptStatus, to: AttemptStatus, now: string, payment?: GatewayPayment): TransactItem {
+  private attemptTransition(
+    attempt: AttemptSummary,
+    from: AttemptStatus,
+    to: AttemptStatus,
+    now: string,
+    also: { payment?: GatewayPayment; refundNo?: string } = {},
+  ): TransactItem {
+    const { payment, refundNo } = also;
     const watched = RELEASED_ATTEMPT_STATUSES.includes(to);
     const paid = payment ? ', transaction_id = :transaction, paid_at = :paidAt' : '';
+    const refund = refundNo ? ', refund_no = :refundNo' : '';
     return {
       Update: {
         TableName: this.table,
         Key: keys.attempt(attempt.outTradeNo),
         ConditionExpression: '#status = :from',
-        UpdateExpression: `SET #status = :to, updated_at = :now${paid}${watched ? ', gsi1pk = :watched, gsi1sk = :expiry' : ''}${watched ? '' : ' REMOVE gsi1pk, gsi1sk'}`,
+        UpdateExpression: `SET #status = :to, updated_at = :now${paid}${refund}${watched ? ', gsi1pk = :watched, gsi1sk = :expiry' : ''}${watched ? '' : ' REMOVE gsi1pk, gsi1sk'}`,
         ExpressionAttributeNames: { '#status': 'status' },
         ExpressionAttributeValues: {
           ':from': from,
@@ -277,7 +418,59 @@ export class DynamoPayStore implements PayStore {
           ':now': now,
           ...(watched ? { ':watched': INDEX_PARTITION.watch, ':expiry': indexSortKey(attempt) } : {}),
           ...(payment ? { ':transaction': payment.transactionId, ':paidAt': payment.paidAt } : {}),
+          ...(refundNo ? { ':refundNo': refundNo } : {}),
         },
+      },
+    };
+  }
+
+  private refundPut(refund: Refund): TransactItem {
+    return { Put: { TableName: this.table, Item: refundItem(refund), ConditionExpression: 'attribute_not_exists(pk)' } };
+  }
+
+  /** A pending refund becomes final and leaves the sweeper's index. */
+  private refundTransition(refund: Refund, to: 'succeeded' | 'failed', now: string, set: string, values: Item): TransactItem {
+    return {
+      Update: {
+        TableName: this.table,
+        Key: keys.refund(refund.outRefundNo),
+        ConditionExpression: '#status = :pending',
+        UpdateExpression: `${set}, #status = :to, updated_at = :now REMOVE gsi1pk, gsi1sk, next_check_at`,
+        ExpressionAttributeNames: { '#status': 'status' },
+        ExpressionAttributeValues: { ':pending': 'pending', ':to': to, ':now': now, ...values },
+      },
+    };
+  }
+
+  /** The order refunding with this refund: refunded (succeeded) or back to paid (failed), its summary following. */
+  private orderRefundTransition(refund: Refund, to: 'refunded' | 'paid', status: 'succeeded' | 'failed', now: string, refundedAt?: string): TransactItem {
+    return {
+      Update: {
+        TableName: this.table,
+        Key: keys.order(refund.orderId),
+        ConditionExpression: '#status = :refunding AND refund.out_refund_no = :no',
+        UpdateExpression: `SET #status = :to, refund.#status = :refundStatus, updated_at = :now${refundedAt ? ', refund.refunded_at = :refundedAt' : ''}`,
+        ExpressionAttributeNames: { '#status': 'status' },
+        ExpressionAttributeValues: {
+          ':refunding': 'refunding',
+          ':no': refund.outRefundNo,
+          ':to': to,
+          ':refundStatus': status,
+          ':now': now,
+          ...(refundedAt ? { ':refundedAt': refundedAt } : {}),
+        },
+      },
+    };
+  }
+
+  /** Points of a refunded order back to the user: one entry per attempt, so they can come back once only. */
+  private refundLedgerPut(refund: Refund, now: string): TransactItem | undefined {
+    if (refund.points === 0) return undefined;
+    return {
+      Put: {
+        TableName: this.table,
+        Item: ledgerItem({ userId: refund.userId, orderId: refund.orderId, outTradeNo: refund.outTradeNo, kind: 'refund', points: refund.points }, now),
+        ConditionExpression: 'attribute_not_exists(pk)',
       },
     };
   }

@@ -1,5 +1,5 @@
-import type { Address, Attempt, AttemptStatus, AttemptSummary, FreightOption, Order, PointsAccount } from '../domain/model';
-import { ENTITY, INDEX_PARTITION, indexSortKey, keys, type LedgerKind } from './keys';
+import type { Address, Attempt, AttemptStatus, AttemptSummary, FreightOption, Order, PointsAccount, Refund, RefundSummary } from '../domain/model';
+import { ENTITY, INDEX_PARTITION, indexSortKey, keys, type LedgerKind, refundIndexSortKey } from './keys';
 
 /** A table item as the document client reads and writes it. */
 export type Item = Record<string, unknown>;
@@ -19,7 +19,23 @@ export function toOrder(item: Item): Order {
     openAttempt: open && toSummary(open),
     paidAttempt: item.paid_attempt as string | undefined,
     paidAt: item.paid_at as string | undefined,
+    refund: item.refund ? toRefundSummary(item.refund as Item) : undefined,
   };
+}
+
+function toRefundSummary(item: Item): RefundSummary {
+  return {
+    outRefundNo: item.out_refund_no as string,
+    status: item.status as RefundSummary['status'],
+    cashFen: item.cash_fen as number,
+    points: item.points as number,
+    refundedAt: item.refunded_at as string | undefined,
+  };
+}
+
+/** The order's copy of its latest refund (attribute `refund`). */
+export function fromRefundSummary(r: RefundSummary): Item {
+  return { out_refund_no: r.outRefundNo, status: r.status, cash_fen: r.cashFen, points: r.points, ...(r.refundedAt ? { refunded_at: r.refundedAt } : {}) };
 }
 
 /** A new order as the shop creates it (seeding): unpaid unless stated. */
@@ -137,6 +153,7 @@ export function toAttempt(item: Item): Attempt {
     address: toAddress(item.address as Item),
     paidAt: item.paid_at as string | undefined,
     transactionId: item.transaction_id as string | undefined,
+    refundNo: item.refund_no as string | undefined,
   };
 }
 
@@ -166,5 +183,54 @@ export function ledgerItem(entry: { userId: number; orderId: number; outTradeNo:
     kind: entry.kind,
     points: entry.points,
     created_at: now,
+  };
+}
+
+export function toRefund(item: Item): Refund {
+  return {
+    outRefundNo: item.out_refund_no as string,
+    outTradeNo: item.out_trade_no as string,
+    orderId: item.order_id as number,
+    userId: item.user_id as number,
+    kind: item.kind as Refund['kind'],
+    channel: item.channel as Refund['channel'],
+    cashFen: item.cash_fen as number,
+    totalFen: item.total_fen as number,
+    points: item.points as number,
+    reason: item.reason as string,
+    status: item.status as Refund['status'],
+    failureReason: item.failure_reason as string | undefined,
+    accepted: item.accepted === true,
+    checks: (item.checks as number | undefined) ?? 0,
+    nextCheckAt: item.next_check_at as string | undefined,
+    lastError: item.last_error as string | undefined,
+    createdAt: item.created_at as string,
+    refundedAt: item.refunded_at as string | undefined,
+  };
+}
+
+/** A new refund; a pending one goes into the sweeper's index, due at its next check. */
+export function refundItem(r: Refund): Item {
+  const pending = r.status === 'pending' && r.nextCheckAt !== undefined;
+  return {
+    ...keys.refund(r.outRefundNo),
+    entity: ENTITY.refund,
+    out_refund_no: r.outRefundNo,
+    out_trade_no: r.outTradeNo,
+    order_id: r.orderId,
+    user_id: r.userId,
+    kind: r.kind,
+    channel: r.channel,
+    cash_fen: r.cashFen,
+    total_fen: r.totalFen,
+    points: r.points,
+    reason: r.reason,
+    status: r.status,
+    accepted: r.accepted,
+    checks: r.checks,
+    next_check_at: r.nextCheckAt,
+    created_at: r.createdAt,
+    refunded_at: r.refundedAt,
+    ...(pending ? { gsi1pk: INDEX_PARTITION.refund, gsi1sk: refundIndexSortKey({ nextCheckAt: r.nextCheckAt as string, outRefundNo: r.outRefundNo }) } : {}),
   };
 }

@@ -12,6 +12,7 @@ export const keys = {
   ledger: (userId: number, outTradeNo: string, kind: LedgerKind) => ({ pk: userPartition(userId), sk: `${LEDGER_PREFIX}${outTradeNo}#${kind}` }),
   order: (orderId: number) => ({ pk: `ORDER#${orderId}`, sk: 'ORDER' }),
   attempt: (outTradeNo: string) => ({ pk: `ATTEMPT#${outTradeNo}`, sk: 'ATTEMPT' }),
+  refund: (outRefundNo: string) => ({ pk: `REFUND#${outRefundNo}`, sk: 'REFUND' }),
 };
 
 export type ItemKey = { pk: string; sk: string };
@@ -32,23 +33,34 @@ export const ENTITY = {
   ledger: 'ledger',
   order: 'order',
   attempt: 'attempt',
+  refund: 'refund',
 } as const;
 export type Entity = (typeof ENTITY)[keyof typeof ENTITY];
 
-/** hold: available -> held; release: held -> available; spend: available -> spent; capture: held -> spent. */
-export type LedgerKind = 'hold' | 'release' | 'spend' | 'capture';
+/**
+ * hold: available -> held; release: held -> available; spend: available -> spent; capture: held -> spent;
+ * refund: spent -> available (a paid order refunded).
+ */
+export type LedgerKind = 'hold' | 'release' | 'spend' | 'capture' | 'refund';
 
 /**
- * The sparse index `open-attempts`, sorted by expiry, is the sweeper's work list, so it never scans:
- * partition OPEN holds open attempts, WATCH those released unpaid that have not yet been checked
- * once more after their expiry (a pay sheet can be paid until then).
+ * The sparse index `open-attempts` is the sweeper's work list, so it never scans: partition OPEN
+ * holds open attempts and WATCH those released unpaid that have not yet been checked once more after
+ * their expiry (a pay sheet can be paid until then), both sorted by expiry; REFUND holds pending
+ * refunds, sorted by when they are next followed up. (The index kept its first name when refunds
+ * joined it: renaming a GSI means deleting and rebuilding it on a live table.)
  */
 export const OPEN_ATTEMPTS_INDEX = 'open-attempts';
-export const INDEX_PARTITION = { open: 'OPEN', watch: 'WATCH' } as const;
+export const INDEX_PARTITION = { open: 'OPEN', watch: 'WATCH', refund: 'REFUND' } as const;
 
 /** `<expires_at>#<out_trade_no>`: sorts by expiry, unique per attempt. */
 export function indexSortKey(attempt: { expiresAt: string; outTradeNo: string }): string {
   return `${attempt.expiresAt}#${attempt.outTradeNo}`;
+}
+
+/** `<next_check_at>#<out_refund_no>`: sorts by the next follow-up, unique per refund. */
+export function refundIndexSortKey(refund: { nextCheckAt: string; outRefundNo: string }): string {
+  return `${refund.nextCheckAt}#${refund.outRefundNo}`;
 }
 
 /** Tokens are stored as their SHA-256, so a leaked table leaks no usable token. */

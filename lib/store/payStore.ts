@@ -1,5 +1,5 @@
 import { PaynowError } from '../domain/errors';
-import type { Address, Attempt, AttemptStatus, AttemptSummary, GatewayPayment, Order, PointsAccount } from '../domain/model';
+import type { Address, Attempt, AttemptStatus, AttemptSummary, GatewayPayment, Order, PointsAccount, Refund } from '../domain/model';
 
 /** Who a token belongs to, and until when. */
 export interface Session {
@@ -70,9 +70,32 @@ export interface PayStore {
   payWithReleasedAttempt(attempt: Attempt, payment: GatewayPayment, replaces: AttemptSummary | undefined, now: string): Promise<void>;
   /**
    * Money arrived for an attempt the order cannot take: recorded for a refund, order untouched
-   * (an attempt still open also gives its hold back). @throws WriteConflict
+   * (an attempt still open also gives its hold back), and `refund`, when given, recorded pending in
+   * the same write. @throws WriteConflict
    */
-  markRefundRequired(attempt: Attempt, payment: GatewayPayment, now: string): Promise<void>;
+  markRefundRequired(attempt: Attempt, payment: GatewayPayment, now: string, refund?: Refund): Promise<void>;
+  /**
+   * Records a refund of `attempt` as asked: pending (for an order refund, the order `refunding`), or
+   * for points only done at once (order refunded, points back). Only one refund of an attempt at a
+   * time: a new one follows only a refund that finally failed.
+   * @throws WriteConflict when the attempt, its order or its previous refund moved on
+   */
+  beginRefund(refund: Refund, attempt: Attempt, now: string): Promise<void>;
+  getRefund(outRefundNo: string): Promise<Refund | undefined>;
+  /** Pending refunds due for a follow-up by `dueBy`, soonest first. */
+  findDueRefunds(dueBy: string, limit: number): Promise<Refund[]>;
+  /**
+   * The gateway paid the refund out: refund succeeded, attempt refunded and, for an order refund,
+   * the order refunded and its points back to available. @throws WriteConflict unless still pending
+   */
+  completeRefund(refund: Refund, refundedAt: string, now: string): Promise<void>;
+  /** The gateway will never pay this refund out: failed with its reason; an order goes back to paid. @throws WriteConflict */
+  failRefund(refund: Refund, reason: string, now: string): Promise<void>;
+  /**
+   * Still pending: counts the follow-up and says when to look again. Returns false (and changes
+   * nothing) when another follow-up or a notification moved it on meanwhile.
+   */
+  deferRefund(refund: Refund, next: { nextCheckAt: string; accepted: boolean; lastError?: string }, now: string): Promise<boolean>;
   /** Open attempts whose expiry is at or before `expiresBy`, soonest first. */
   findOpenAttempts(expiresBy: string, limit: number): Promise<Attempt[]>;
   /** Attempts released unpaid, expired by `expiredBy`, not yet checked once more at their gateway. */

@@ -7,6 +7,10 @@ import { ENTITY, type Entity, INDEX_PARTITION, type LedgerKind } from './keys';
 const RELEASED: readonly string[] = RELEASED_ATTEMPT_STATUSES;
 /** The sweeper settles an open attempt within minutes of its expiry; one still open long after needs a person. */
 const STUCK_AFTER_EXPIRY_MS = 15 * 60_000;
+/** A refund pending this long is listed for a person (the sweeper keeps following it up). */
+const REFUND_OVERDUE_MS = 24 * 60 * 60_000;
+/** Attempt states in which the gateway holds the attempt's money for us: it was paid, and not refunded. */
+const HOLDS_CASH: readonly string[] = ['paid', 'refund_required'];
 
 export interface RefundCase {
   outTradeNo: string;
@@ -16,22 +20,45 @@ export interface RefundCase {
   cashFen: number;
   transactionId?: string;
   paidAt?: string;
+  /** Its latest refund, if one was made: pending, or failed (then a person must act). */
+  refundNo?: string;
+  refundStatus?: string;
+}
+
+/** A refund a person must look at: failed at its gateway, or pending for more than a day. */
+export interface RefundToCheck {
+  outRefundNo: string;
+  outTradeNo: string;
+  orderId: number;
+  kind: string;
+  cashFen: number;
+  points: number;
+  status: string;
+  createdAt: string;
+  /** The gateway's reason (failed) or the last follow-up's error (pending). */
+  reason?: string;
 }
 
 export interface ReconcileReport {
   /** Invariant violations: each one is a bug or a manual edit to look at. */
   problems: string[];
-  /** Money that arrived for an order that could not take it: to be refunded by a person. */
+  /** Money that arrived for an order that could not take it, not refunded yet. */
   refunds: RefundCase[];
-  counts: { users: number; orders: number; attempts: number; ledgerEntries: number };
+  /** Refunds that finally failed (the latest of their attempt): a person decides. */
+  failedRefunds: RefundToCheck[];
+  /** Refunds still pending after a day. */
+  overdueRefunds: RefundToCheck[];
+  counts: { users: number; orders: number; attempts: number; refunds: number; ledgerEntries: number };
 }
 
 /**
  * Checks the whole table (an operator's tool: it scans). Per user: available + held + spent =
  * credited, every bucket matches the ledger, and held = the points of the user's open attempts.
- * Per order and attempt: a paying order has exactly its open attempt, a paid order its paid attempt,
- * no paid attempt is left off its order (a payment nobody recorded), every attempt is in the index
- * its state needs, and none is still open long after its expiry.
+ * Per order and attempt: a paying order has exactly its open attempt, a paid (or refunding) order its
+ * paid attempt, a refunded order its refunded one; no paid attempt is left off its order (a payment
+ * nobody recorded); per attempt, cash paid minus cash refunded is what its state says the gateway
+ * holds (all of it, or nothing once refunded), with at most one refund that succeeded; every attempt
+ * and refund is in the index its state needs, and no attempt is still open long after its expiry.
  */
 export async function reconcile(db: DynamoDBDocumentClient, table: string, now: Clock = systemClock): Promise<ReconcileReport> {
   const items = await scanAll(db, table);
@@ -41,6 +68,8 @@ export async function reconcile(db: DynamoDBDocumentClient, table: string, now: 
   const orders = new Map(byEntity(ENTITY.order).map((o) => [o.order_id as number, o]));
   const attempts = byEntity(ENTITY.attempt);
   const attemptsByNo = new Map(attempts.map((a) => [a.out_trade_no as string, a]));
+  const refundItems = byEntity(ENTITY.refund);
+  const refundsByNo = new Map(refundItems.map((r) => [r.out_refund_no as string, r]));
   const problems: string[] = [];
   const nowMs = now().getTime();
 
@@ -56,7 +85,7 @@ export async function reconcile(db: DynamoDBDocumentClient, table: string, now: 
     const moves = ledger.filter((e) => e.user_id === user);
     const sum = (kind: LedgerKind) => moves.filter((e) => e.kind === kind).reduce((total, e) => total + Number(e.points), 0);
     const ledgerHeld = sum('hold') - sum('release') - sum('capture');
-    const ledgerSpent = sum('spend') + sum('capture');
+    const ledgerSpent = sum('spend') + sum('capture') - sum('refund');
     if (held !== ledgerHeld) problems.push(`user ${user}: held ${held} but the ledger says ${ledgerHeld}`);
     if (spent !== ledgerSpent) problems.push(`user ${user}: spent ${spent} but the ledger says ${ledgerSpent}`);
     const openHeld = attempts.filter((a) => a.user_id === user && a.status === 'open').reduce((total, a) => total + Number(a.points), 0);
@@ -72,9 +101,22 @@ export async function reconcile(db: DynamoDBDocumentClient, table: string, now: 
     } else if (open && attemptsByNo.get(open)?.status === 'open') {
       problems.push(`order ${id}: ${order.status} but its attempt ${open} is still open`);
     }
-    if (order.status === 'paid' && attemptsByNo.get(order.paid_attempt as string)?.status !== 'paid') {
-      problems.push(`order ${id}: paid by ${String(order.paid_attempt)}, which is not a paid attempt`);
+    const paidBy = attemptsByNo.get(order.paid_attempt as string)?.status;
+    if ((order.status === 'paid' || order.status === 'refunding') && paidBy !== 'paid') {
+      problems.push(`order ${id}: ${order.status} by ${String(order.paid_attempt)}, which is not a paid attempt`);
     }
+    if (order.status === 'refunded' && paidBy !== 'refunded')
+      problems.push(`order ${id}: refunded but its attempt ${String(order.paid_attempt)} is ${paidBy ?? 'missing'}`);
+    const summary = order.refund as Item | undefined;
+    const refund = summary && refundsByNo.get(summary.out_refund_no as string);
+    if (summary && refund?.status !== summary.status) {
+      problems.push(
+        `order ${id}: its refund ${String(summary.out_refund_no)} is ${String(summary.status)} on the order, ${String(refund?.status ?? 'missing')} itself`,
+      );
+    }
+    const expectedRefund = { refunding: 'pending', refunded: 'succeeded' }[order.status as string];
+    if (expectedRefund && summary?.status !== expectedRefund)
+      problems.push(`order ${id}: ${order.status} but its refund is ${String(summary?.status ?? 'missing')}`);
   }
 
   for (const attempt of attempts) {
@@ -94,6 +136,34 @@ export async function reconcile(db: DynamoDBDocumentClient, table: string, now: 
     if ((attempt.status === 'paid' || attempt.status === 'refund_required') && Number(attempt.cash_fen) > 0 && !attempt.transaction_id) {
       problems.push(`attempt ${no}: ${String(attempt.status)} without the gateway's transaction id`);
     }
+
+    // Its money: what the gateway took minus what went back must be what the state says it holds.
+    const ownRefunds = refundItems.filter((r) => r.out_trade_no === no);
+    const succeeded = ownRefunds.filter((r) => r.status === 'succeeded');
+    const cash = Number(attempt.cash_fen);
+    const paid = HOLDS_CASH.includes(attempt.status as string) || attempt.status === 'refunded' ? cash : 0;
+    const refunded = succeeded.reduce((total, r) => total + Number(r.cash_fen), 0);
+    const held = HOLDS_CASH.includes(attempt.status as string) ? cash : 0;
+    if (paid - refunded !== held)
+      problems.push(`attempt ${no}: ${String(attempt.status)}, paid ${paid} fen, refunded ${refunded} fen, expected to hold ${held} fen`);
+    if (succeeded.length > 1) problems.push(`attempt ${no}: refunded ${succeeded.length} times`);
+    if (ownRefunds.filter((r) => r.status === 'pending').length > 1) problems.push(`attempt ${no}: more than one refund pending`);
+    if (attempt.refund_no !== undefined && refundsByNo.get(attempt.refund_no as string)?.out_trade_no !== no) {
+      problems.push(`attempt ${no}: its refund ${String(attempt.refund_no)} is missing`);
+    }
+    if (attempt.status === 'refunded' && refundsByNo.get(attempt.refund_no as string)?.status !== 'succeeded') {
+      problems.push(`attempt ${no}: refunded but its refund ${String(attempt.refund_no)} did not succeed`);
+    }
+  }
+
+  for (const refund of refundItems) {
+    const no = refund.out_refund_no as string;
+    const pending = refund.status === 'pending';
+    if (pending !== (refund.gsi1pk === INDEX_PARTITION.refund)) {
+      problems.push(`refund ${no}: ${String(refund.status)} but indexed as ${String(refund.gsi1pk ?? 'nothing')}`);
+    }
+    if (pending && !refund.next_check_at) problems.push(`refund ${no}: pending without a next check`);
+    if (!attemptsByNo.has(refund.out_trade_no as string)) problems.push(`refund ${no}: its attempt ${String(refund.out_trade_no)} is missing`);
   }
 
   const refunds = attempts
@@ -106,8 +176,36 @@ export async function reconcile(db: DynamoDBDocumentClient, table: string, now: 
       cashFen: a.cash_fen as number,
       transactionId: a.transaction_id as string | undefined,
       paidAt: a.paid_at as string | undefined,
+      refundNo: a.refund_no as string | undefined,
+      refundStatus: refundsByNo.get(a.refund_no as string)?.status as string | undefined,
     }));
-  return { problems, refunds, counts: { users: accounts.length, orders: orders.size, attempts: attempts.length, ledgerEntries: ledger.length } };
+  // A failed refund matters while it is its attempt's latest: a new refund after it supersedes it.
+  const latest = (r: Item) => attemptsByNo.get(r.out_trade_no as string)?.refund_no === r.out_refund_no;
+  const failedRefunds = refundItems.filter((r) => r.status === 'failed' && latest(r)).map((r) => toCheck(r, r.failure_reason));
+  const overdueRefunds = refundItems
+    .filter((r) => r.status === 'pending' && nowMs - Date.parse(r.created_at as string) > REFUND_OVERDUE_MS)
+    .map((r) => toCheck(r, r.last_error));
+  return {
+    problems,
+    refunds,
+    failedRefunds,
+    overdueRefunds,
+    counts: { users: accounts.length, orders: orders.size, attempts: attempts.length, refunds: refundItems.length, ledgerEntries: ledger.length },
+  };
+}
+
+function toCheck(r: Item, reason: unknown): RefundToCheck {
+  return {
+    outRefundNo: r.out_refund_no as string,
+    outTradeNo: r.out_trade_no as string,
+    orderId: r.order_id as number,
+    kind: r.kind as string,
+    cashFen: r.cash_fen as number,
+    points: r.points as number,
+    status: r.status as string,
+    createdAt: r.created_at as string,
+    reason: reason as string | undefined,
+  };
 }
 
 async function scanAll(db: DynamoDBDocumentClient, table: string): Promise<Item[]> {

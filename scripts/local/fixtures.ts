@@ -118,7 +118,7 @@ export async function writeFixture(db: DynamoDBDocumentClient, table: string, in
   await Promise.all(items.map((Item) => db.send(new PutCommand({ TableName: table, Item }))));
 }
 
-/** A re-seeded user starts over: their attempts and ledger go, and their other orders become unpaid again. */
+/** A re-seeded user starts over: their attempts, refunds and ledger go, and their other orders become unpaid again. */
 async function forgetHistory(db: DynamoDBDocumentClient, table: string, users: Set<number>): Promise<void> {
   if (users.size === 0) return;
   const doomed: { pk: string; sk: string }[] = [];
@@ -136,8 +136,8 @@ async function forgetHistory(db: DynamoDBDocumentClient, table: string, users: S
     for (const item of page.Items ?? []) {
       if (!users.has(item.user_id as number)) continue;
       const key = { pk: item.pk as string, sk: item.sk as string };
-      if (item.entity === ENTITY.attempt || item.entity === ENTITY.ledger) doomed.push(key);
-      if (item.entity === ENTITY.order && (item.status === 'paying' || item.status === 'paid')) reopened.push(key);
+      if (item.entity === ENTITY.attempt || item.entity === ENTITY.ledger || item.entity === ENTITY.refund) doomed.push(key);
+      if (item.entity === ENTITY.order && ['paying', 'paid', 'refunding', 'refunded'].includes(item.status as string)) reopened.push(key);
     }
     start = page.LastEvaluatedKey;
   } while (start);
@@ -148,7 +148,7 @@ async function forgetHistory(db: DynamoDBDocumentClient, table: string, users: S
         new UpdateCommand({
           TableName: table,
           Key,
-          UpdateExpression: 'SET #status = :unpaid REMOVE open_attempt, paid_attempt, paid_at',
+          UpdateExpression: 'SET #status = :unpaid REMOVE open_attempt, paid_attempt, paid_at, refund',
           ExpressionAttributeNames: { '#status': 'status' },
           ExpressionAttributeValues: { ':unpaid': 'unpaid' },
         }),

@@ -1,5 +1,7 @@
+import { spawn } from 'node:child_process';
 import { createVerify } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { DEMO_FIXTURE_FILE, DEMO_REQUESTS } from '../../scripts/local/demo';
 import { type Offline, startOffline } from '../../scripts/local/offline';
 import { buildPaymentNotificationForTrade } from '../../scripts/sandbox/notifications';
@@ -12,11 +14,14 @@ import { tableState } from '../support/tableState';
  * Real HTTP through serverless offline: the bundled function, the offline API Gateway, dynalite and the
  * sandbox. Every reply is checked against the API contract, docs/openapi.yaml (`fetchInContract`).
  */
+const ROOT = join(__dirname, '..', '..');
 let stack: TestStack;
 let offline: Offline;
+let lambdaEndpoint: string;
 
 beforeAll(async () => {
   const [httpPort, lambdaPort] = [await freePort(), await freePort()];
+  lambdaEndpoint = `http://127.0.0.1:${lambdaPort}`;
   stack = await startTestStack({ notifyBaseUrl: `http://127.0.0.1:${httpPort}` });
   await stack.seed(JSON.parse(readFileSync(DEMO_FIXTURE_FILE, 'utf8')));
   offline = await startOffline({ env: { ...stack.env, ESBUILD_WORK_FOLDER: '.esbuild-test-offline' }, httpPort, lambdaPort, quiet: true });
@@ -139,6 +144,7 @@ describe('the local walk-through: pay, the gateway notifies, status', () => {
         pay_integral: body.pay_integral,
         out_trade_no: outTradeNo,
         paid_at: expect.stringMatching(/\+08:00$/),
+        refund: null,
       },
     });
   });
@@ -161,5 +167,62 @@ describe('the local walk-through: pay, the gateway notifies, status', () => {
     expect(alipay.text).toBe('fail');
     expect(await state.snapshot()).toEqual(before);
     state.close();
+  });
+});
+
+describe('refunds, as an operator runs them on the local stack', () => {
+  /**
+   * `npm run refund -- …` / `npm run sweep`, against this stack's Lambda endpoint. Asynchronously: the
+   * stack's database and gateways live in this process and must keep answering meanwhile.
+   */
+  function script(name: 'refund' | 'sweep', args: string[] = []): Promise<{ code: number | null; out: string; err: string }> {
+    return new Promise((resolve) => {
+      const child = spawn(process.execPath, [require.resolve('tsx/cli'), join(ROOT, 'scripts', `${name}.ts`), ...args], {
+        cwd: ROOT,
+        env: { ...process.env, PAYNOW_LAMBDA_ENDPOINT: lambdaEndpoint },
+      });
+      let out = '';
+      let err = '';
+      child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString('utf8')));
+      child.stderr.on('data', (chunk: Buffer) => (err += chunk.toString('utf8')));
+      child.on('close', (code) => resolve({ code, out, err }));
+    });
+  }
+
+  it('npm run refund refunds a paid order through refundOrder; WeChat notifies over HTTP; the app sees it refunded', async () => {
+    await stack.seed(JSON.parse(readFileSync(DEMO_FIXTURE_FILE, 'utf8')));
+    const body = { order_id: 503, pay_method: 4, pay_price: '29.90', pay_integral: 3000, address_id: 11, freight_mode: 2, freight_json_arr_key: 1 };
+    const paid = await post('/order/pay', { 'content-type': 'application/json', token: 'demo-1001' }, JSON.stringify(body));
+    const outTradeNo = paid.body.data.out_trade_no as string;
+    stack.gateway.pay(outTradeNo);
+    expect((await deliverNotification(outTradeNo)).status).toBe(204);
+
+    const refund = await script('refund', ['503', '--reason', '用户取消订单']);
+    expect({ code: refund.code, err: refund.err }).toEqual({ code: 0, err: '' });
+    expect(JSON.parse(refund.out)).toMatchObject({
+      order_id: 503,
+      order_status: 'refunding',
+      refund: { out_refund_no: `${outTradeNo}R1`, status: 'pending', refund_price: '29.90', refund_integral: 3000 },
+    });
+    await stack.gateway.refundsSettled(); // REFUND.SUCCESS to /notify/wechat/refund, through serverless offline
+    expect(stack.gateway.refunds(outTradeNo)[0].notification).toMatchObject({ url: `${offline.url}/notify/wechat/refund`, status: 204 });
+
+    const status = await fetchInContract(`${offline.url}/order/pay/status?order_id=503`, { headers: { token: 'demo-1001' } });
+    expect(status.json().data).toMatchObject({
+      order_status: 'refunded',
+      refund: { status: 'succeeded', refund_price: '29.90', refund_integral: 3000, refunded_at: expect.stringMatching(/\+08:00$/) },
+    });
+    // Asked again: done already, exit 0, nothing more refunded.
+    expect((await script('refund', ['503', '--reason', '用户取消订单'])).code).toBe(0);
+    expect(stack.gateway.refunds(outTradeNo)).toHaveLength(1);
+  });
+
+  it('npm run refund exits 1 with the refusal for an unknown order, 2 for a usage error; npm run sweep prints the report', async () => {
+    const unknown = await script('refund', ['999999', '--reason', '用户取消订单']);
+    expect({ code: unknown.code, answer: JSON.parse(unknown.out) }).toEqual({ code: 1, answer: { error: 'ORDER_NOT_FOUND', message: '订单不存在' } });
+    expect((await script('refund', ['503'])).code).toBe(2);
+    const sweep = await script('sweep');
+    expect(sweep.code).toBe(0);
+    expect(JSON.parse(sweep.out)).toMatchObject({ checked: expect.any(Number), failed: 0 });
   });
 });

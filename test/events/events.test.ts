@@ -18,6 +18,13 @@ const EXPECTED: Record<string, (reply: unknown) => void> = {
   'payOrder.json': (reply) =>
     expect(envelope(reply)).toMatchObject({ status: 200, msg: '下单成功', data: { pay_param: { package: 'Sign=WXPay', prepayid: expect.any(String) } } }),
   'payOrder-points.json': (reply) => expect(envelope(reply)).toMatchObject({ status: 200, msg: '支付成功', data: { pay_param: null } }),
+  // The order payOrder-points.json just paid with points: refunded at once, its 4500 points back.
+  'refundOrder.json': (reply) =>
+    expect(reply).toMatchObject({
+      order_id: 505,
+      order_status: 'refunded',
+      refund: { kind: 'order', status: 'succeeded', refund_price: '0.00', refund_integral: 4500 },
+    }),
   'payOrder-price-mismatch.json': (reply) =>
     expect(envelope(reply)).toMatchObject({ status: 0, code: 'PRICE_MISMATCH', msg: expect.stringContaining('应付199.00元') }),
   'payOrder-token-expired.json': (reply) => expect(envelope(reply)).toEqual({ status: 0, msg: 'token过期', code: 'TOKEN_EXPIRED', data: [] }),
@@ -26,8 +33,10 @@ const EXPECTED: Record<string, (reply: unknown) => void> = {
   'payStatus-no-order-id.json': (reply) =>
     expect(envelope(reply)).toMatchObject({ status: 0, code: 'INVALID_PARAM', msg: expect.stringContaining('order_id') }),
   'notifyWechat-unsigned.json': (reply) => expect(reply).toMatchObject({ statusCode: 401, body: JSON.stringify({ code: 'FAIL', message: '签名验证失败' }) }),
+  'notifyWechatRefund-unsigned.json': (reply) =>
+    expect(reply).toMatchObject({ statusCode: 401, body: JSON.stringify({ code: 'FAIL', message: '签名验证失败' }) }),
   'notifyAlipay-unsigned.json': (reply) => expect(reply).toMatchObject({ statusCode: 200, body: 'fail' }),
-  'sweeper.json': (reply) => expect(reply).toEqual({ checked: 0, paid: 0, released: 0, unwatched: 0, failed: 0 }),
+  'sweeper.json': (reply) => expect(reply).toEqual({ checked: 0, paid: 0, released: 0, unwatched: 0, refunds_settled: 0, refunds_pending: 0, failed: 0 }),
 };
 
 let stack: TestStack;

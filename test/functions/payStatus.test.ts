@@ -27,7 +27,16 @@ it('an unpaid order has no current attempt', async () => {
   expect(await status(user.token, { order_id: String(user.orderId) })).toEqual({
     status: 200,
     msg: 'ok',
-    data: { order_id: user.orderId, order_status: 'unpaid', pay_method: null, pay_price: null, pay_integral: null, out_trade_no: null, paid_at: null },
+    data: {
+      order_id: user.orderId,
+      order_status: 'unpaid',
+      pay_method: null,
+      pay_price: null,
+      pay_integral: null,
+      out_trade_no: null,
+      paid_at: null,
+      refund: null,
+    },
   });
 });
 
@@ -43,6 +52,7 @@ it('a paying order shows its attempt, without asking the gateway while the attem
     pay_integral: 800,
     out_trade_no: attempt.outTradeNo,
     paid_at: null,
+    refund: null,
   });
 });
 

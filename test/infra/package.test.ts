@@ -14,7 +14,7 @@ import { generateSandboxCredentials, type SandboxCredentials } from '../../scrip
  */
 const run = promisify(execFile);
 const ROOT = join(__dirname, '..', '..');
-const FUNCTIONS = ['payOrder', 'payStatus', 'notifyWechat', 'notifyAlipay', 'sweeper'];
+const FUNCTIONS = ['payOrder', 'payStatus', 'notifyWechat', 'notifyAlipay', 'notifyWechatRefund', 'refundOrder', 'sweeper'];
 const README_SETTINGS = {
   NOTIFY_BASE_URL: 'https://pay.example.com',
   WECHAT_APPID: 'wx0123456789abcdef',
@@ -192,6 +192,13 @@ describe('the packaged prod stack', () => {
     expect(writers.map(([id]) => id)).toEqual(['SweeperExecutionRole']);
   });
 
+  it('routes the refund notifications and gives refundOrder no route: only an IAM principal can invoke it', () => {
+    const routes = resourcesOf(plain.template, 'AWS::ApiGatewayV2::Route').map(([, route]) => route.Properties.RouteKey as string);
+    expect(routes.sort()).toEqual(['GET /order/pay/status', 'POST /notify/alipay', 'POST /notify/wechat', 'POST /notify/wechat/refund', 'POST /order/pay']);
+    const invokers = resourcesOf(plain.template, 'AWS::Lambda::Permission').map(([, permission]) => JSON.stringify(permission.Properties.FunctionName));
+    expect(invokers.some((fn) => fn.includes('RefundOrder'))).toBe(false);
+  });
+
   it('keeps prod logs 180 days, in JSON, with API access logs and throttling on every route', () => {
     for (const [, group] of resourcesOf(plain.template, 'AWS::Logs::LogGroup')) expect(group.Properties.RetentionInDays).toBe(180);
     for (const [, fn] of functionsOf(plain.template)) expect(fn.Properties.LoggingConfig).toMatchObject({ LogFormat: 'JSON' });
@@ -205,7 +212,10 @@ describe('the packaged prod stack', () => {
     const alarms = resourcesOf(plain.template, 'AWS::CloudWatch::Alarm').map(([id, alarm]) => [id, alarm.Properties] as const);
     expect(alarms.map(([id]) => id).sort()).toEqual(
       [
-        'RefundRequired',
+        // No RefundRequired: refund cases are refunded automatically by default (test/infra/alarms.test.ts).
+        'RefundFailed',
+        'RefundOverdue',
+        'RefundContradicted',
         'PaymentAmountMismatch',
         'NotificationMerchantMismatch',
         'NotificationRefusalSpike',
@@ -252,7 +262,7 @@ describe('the packaged prod stack', () => {
         }
       }
     }
-    expect(paynowMetrics).toBe(10);
+    expect(paynowMetrics).toBe(12);
   });
 
   it('fails the cold start of a function whose stage secret is missing, naming it', async () => {

@@ -3,6 +3,7 @@ import { Client } from '@smithy/core/client';
 import type { APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import { sandboxStageSecret } from '../../scripts/local/environment';
 import { httpEvent, lambdaContext } from '../../scripts/local/httpEvents';
+import { buildRefundNotification } from '../../scripts/sandbox/notifications';
 import { startTestStack, type TestStack } from '../support/stack';
 import { alipayFields, givenUser, pay, payDeps, signedAlipay, signedWechat, wechatTransaction } from '../support/world';
 
@@ -13,7 +14,8 @@ import { alipayFields, givenUser, pay, payDeps, signedAlipay, signedWechat, wech
  * allow exactly those: nothing missing (the call would be denied), nothing extra.
  */
 type Handler = (event: unknown, context: unknown) => Promise<APIGatewayProxyStructuredResultV2 | unknown>;
-type FunctionName = 'payOrder' | 'payStatus' | 'notifyWechat' | 'notifyAlipay' | 'sweeper';
+const FUNCTIONS = ['payOrder', 'payStatus', 'notifyWechat', 'notifyAlipay', 'notifyWechatRefund', 'refundOrder', 'sweeper'] as const;
+type FunctionName = (typeof FUNCTIONS)[number];
 
 const running = new AsyncLocalStorage<FunctionName>();
 const recorded = new Map<FunctionName, Set<string>>();
@@ -73,7 +75,7 @@ beforeAll(async () => {
     return (originalSend as (...args: unknown[]) => unknown).call(this, command, ...rest);
   } as typeof Client.prototype.send;
   Object.assign(process.env, stack.env, { SECRET_ID: 'paynow/test' });
-  for (const fn of ['payOrder', 'payStatus', 'notifyWechat', 'notifyAlipay', 'sweeper'] as const) {
+  for (const fn of FUNCTIONS) {
     recorded.set(fn, new Set());
     // Loading the module starts the function: its secret is read in its name too.
     handlers[fn] = await running.run(fn, async () => ((await import(`../../functions/${fn}/handler`)) as { handler: Handler }).handler);
@@ -124,7 +126,7 @@ it('every function path runs, and every role allows exactly what its function ca
   )) as APIGatewayProxyStructuredResultV2;
   expect(JSON.parse(status.body as string)).toMatchObject({ data: { order_status: 'paid' } });
 
-  // notifyWechat: a capture; a superseded attempt paid late that still takes the order; a payment the order cannot take.
+  // notifyWechat: a capture; a superseded attempt paid late that still takes the order; a released one paid late.
   const wechatPayer = await givenUser(stack, 1000, ['88.00', '88.00']);
   const onTime = await pay(stack, wechatPayer, { method: 4, points: 800, priceFen: 8000 });
   stack.gateway.pay(onTime.outTradeNo);
@@ -144,11 +146,6 @@ it('every function path runs, and every role allows exactly what its function ca
   const superseded = await pay(stack, second, { method: 4, points: 100, priceFen: 8700 });
   await pay(stack, second, { method: 5, points: 100, priceFen: 8700 });
   expect(await notifyWechat(superseded.outTradeNo, 8700)).toBe(204);
-  const refundCase = await pay(stack, await givenUser(stack, 0), { method: 1 });
-  await stack.app.store.releaseAttempt((await stack.app.store.getAttempt(refundCase.outTradeNo))!, 'expired', new Date().toISOString());
-  const other = await givenUser(stack, 100);
-  await pay(stack, { ...other, orderId: other.orderId }, { method: 1 });
-  expect(await notifyWechat(refundCase.outTradeNo, 8800)).toBe(204);
 
   // notifyAlipay: a capture.
   const alipayPayer = await givenUser(stack, 1000);
@@ -162,14 +159,63 @@ it('every function path runs, and every role allows exactly what its function ca
     }),
   )) as APIGatewayProxyStructuredResultV2;
   expect(alipayReply.body).toBe('success');
+  // ... and a refund case: an order paid by its WeChat attempt, then its superseded Alipay order string paid too.
+  const twice = await givenUser(stack, 0);
+  const alipaySheet = (await pay(stack, twice, { method: 2 })) as { outTradeNo: string; payParam: string };
+  const paidBy = await pay(stack, twice, { method: 1 });
+  await stack.app.store.captureAttempt(
+    (await stack.app.store.getAttempt(paidBy.outTradeNo))!,
+    {
+      channel: 'wechat',
+      outTradeNo: paidBy.outTradeNo,
+      transactionId: `4200${paidBy.outTradeNo.slice(-12)}`,
+      amountFen: 8800,
+      paidAt: new Date().toISOString(),
+    },
+    new Date().toISOString(),
+  );
+  stack.gateway.registerAlipayOrder(alipaySheet.payParam);
+  stack.gateway.pay(alipaySheet.outTradeNo);
+  const refundCaseReply = (await invoke(
+    'notifyAlipay',
+    httpEvent({
+      path: '/notify/alipay',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: signedAlipay(stack, alipayFields(alipaySheet.outTradeNo, '88.00')),
+    }),
+  )) as APIGatewayProxyStructuredResultV2;
+  expect(refundCaseReply.body).toBe('success');
+  expect(await stack.app.store.getAttempt(alipaySheet.outTradeNo)).toMatchObject({ status: 'refund_required' });
 
-  // sweeper: expired attempts closed and released, then, once past their watch time, checked once more and unwatched.
+  // sweeper: expired attempts closed and released, then, once past their watch time, checked once more
+  // and unwatched; the refund case's automatic refund made (Alipay refunds at once).
   const sleeper = await givenUser(stack, 1000);
   await pay(stack, sleeper, { method: 5, points: 300, priceFen: 8500 }, payDeps(stack, { now: () => new Date(Date.now() - 40 * MINUTE) }));
-  expect(await invoke('sweeper', {})).toMatchObject({ released: 1, failed: 0 });
+  expect(await invoke('sweeper', {})).toMatchObject({ released: 1, refunds_settled: 1, failed: 0 });
   expect(await invoke('sweeper', {})).toMatchObject({ unwatched: 1, failed: 0 });
 
+  // refundOrder: a paid order's refund (WeChat answers PROCESSING); one WeChat refuses for good (its trade
+  // was never paid there), asked again with the next number (a condition on the failed one).
+  await stack.gateway.refundsSettled();
+  const refundOrder = (orderId: number) => invoke('refundOrder', { order_id: orderId, reason: '用户取消订单' }) as Promise<Record<string, unknown>>;
+  expect(await refundOrder(wechatPayer.orderId)).toMatchObject({ order_status: 'refunding', refund: { status: 'pending' } });
+  expect(await refundOrder(second.orderId)).toMatchObject({ error: 'REFUND_FAILED' });
+  expect(await refundOrder(second.orderId)).toMatchObject({ error: 'REFUND_FAILED' });
+  expect(await stack.app.store.getRefund(`${superseded.outTradeNo}R2`)).toMatchObject({ status: 'failed' });
+
+  // notifyWechatRefund: REFUND.SUCCESS of the first.
+  await stack.gateway.refundsSettled(); // its notification goes nowhere here: delivered below
+  const [settled] = stack.gateway.refunds(onTime.outTradeNo);
+  const n = buildRefundNotification(stack.gateway.trade(onTime.outTradeNo)!, settled, stack.credentials);
+  const refundReply = (await invoke(
+    'notifyWechatRefund',
+    httpEvent({ path: '/notify/wechat/refund', headers: n.headers, body: n.body }),
+  )) as APIGatewayProxyStructuredResultV2;
+  expect(refundReply.statusCode).toBe(204);
+  expect(await stack.app.store.getOrder(wechatPayer.orderId)).toMatchObject({ status: 'refunded' });
+
   const allowed = await allowedByRoles();
+  expect([...recorded.keys()].sort()).toEqual(Object.keys(allowed).sort());
   for (const fn of recorded.keys()) {
     expect({ fn, calls: [...(recorded.get(fn) ?? [])].sort() }).toEqual({ fn, calls: allowed[fn] });
   }

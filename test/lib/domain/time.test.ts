@@ -4,6 +4,7 @@ describe('gateway times', () => {
   it('reads WeChat RFC 3339 and Alipay Beijing wall time as the same instant', () => {
     expect(parseGatewayTime('2026-11-28T20:00:00+08:00')).toBe('2026-11-28T12:00:00.000Z');
     expect(parseGatewayTime('2026-11-28 20:00:00')).toBe('2026-11-28T12:00:00.000Z');
+    expect(parseGatewayTime('2026-11-28 20:00:00.320')).toBe('2026-11-28T12:00:00.320Z'); // Alipay's gmt_refund
     expect(parseGatewayTime('not a time')).toBeUndefined();
     expect(parseGatewayTime(undefined)).toBeUndefined();
   });

@@ -116,10 +116,24 @@ describe('open', () => {
   });
 
   it.each([
-    ['REFUND.SUCCESS', 'REFUND.SUCCESS'],
+    ['TRANSACTION.CLOSED', 'TRANSACTION.CLOSED'],
     ['no event_type', null],
   ])('a genuine notification of %s is ignored, whatever its resource says', async (_what, eventType) => {
     expect(await channel.open(signedBody(envelope(sealed(JSON.stringify(paid())), eventType)))).toEqual({ kind: 'ignored', outTradeNo: '501T1' });
+  });
+
+  it('a refund notification sent here (the merchant platform default refund URL) is read as the refund result it is', async () => {
+    const refund = { mchid: creds.mchid, out_trade_no: '501T1', out_refund_no: '501T1R1', refund_status: 'SUCCESS', amount: { total: 8800, refund: 8800 } };
+    expect(await channel.open(signedBody(envelope(sealed(JSON.stringify(refund)), 'REFUND.SUCCESS')))).toMatchObject({
+      kind: 'refund',
+      report: { outRefundNo: '501T1R1', state: 'succeeded', refundFen: 8800 },
+    });
+    // A payment resource under a refund event carries no refund number: refused, nothing recorded.
+    expect(await channel.open(signedBody(envelope(sealed(JSON.stringify(paid())), 'REFUND.SUCCESS')))).toEqual({
+      kind: 'refused',
+      reason: 'missing_fields',
+      outTradeNo: '501T1',
+    });
   });
 
   it.each([

@@ -33,6 +33,7 @@ function wechatGateway(gatewayUrl: string): WechatPayGateway {
     merchantCertPem: creds.merchant_cert_pem,
     gatewayUrl,
     notifyUrl: 'https://pay.example.com/notify/wechat',
+    refundNotifyUrl: 'https://pay.example.com/notify/wechat/refund',
     verifier: WechatSignatureVerifier.fromPem([{ id: creds.platform_serial, pem: creds.platform_public_key_pem }]),
     now: () => NOW,
   });

@@ -1,5 +1,6 @@
 import { UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import type { Attempt } from '../../../lib/domain/model';
+import { newRefund } from '../../../lib/domain/refund';
 import { createDocumentClient } from '../../../lib/store/dynamoClient';
 import { keys } from '../../../lib/store/keys';
 import { WriteConflict } from '../../../lib/store/payStore';
@@ -88,5 +89,118 @@ describe('commitAttempt', () => {
     await expect(stack.app.store.commitAttempt({ attempt, quoted: order, now: new Date().toISOString() })).rejects.toEqual(new WriteConflict('state'));
     expect(await state.snapshot()).toEqual(before);
     await stack.seed({ orders: [{ order_id: user.orderId, user_id: user.userId, goods_name: 'x', goods_price: '88.00', free_shipping: true }] });
+  });
+});
+
+describe('refunds', () => {
+  const now = () => new Date().toISOString();
+
+  /** An order paid with WeChat + 800 points, as captureAttempt leaves it. */
+  async function paidOrder() {
+    const user = await givenUser(stack, 1000);
+    const { outTradeNo } = await pay(stack, user, { method: 4, points: 800, priceFen: 8000 });
+    await stack.app.store.captureAttempt(
+      await attemptOf(outTradeNo),
+      { channel: 'wechat', outTradeNo, transactionId: `t-${outTradeNo}`, amountFen: 8000, paidAt: now() },
+      now(),
+    );
+    return { user, attempt: await attemptOf(outTradeNo) };
+  }
+
+  it('begins one refund of an attempt at a time: the same one again, or another while it is pending, changes nothing', async () => {
+    const { attempt } = await paidOrder();
+    const refund = newRefund(attempt, 'order', '用户取消', new Date());
+    await stack.app.store.beginRefund(refund, attempt, now());
+    const before = await state.snapshot();
+    await expect(stack.app.store.beginRefund(refund, attempt, now())).rejects.toEqual(new WriteConflict('state'));
+    // A second number, from a copy of the attempt that still names the first: its refund is pending, not failed.
+    const refunded = await attemptOf(attempt.outTradeNo);
+    await expect(stack.app.store.beginRefund(newRefund(refunded, 'order', '又一次', new Date()), refunded, now())).rejects.toEqual(new WriteConflict('state'));
+    expect(await state.snapshot()).toEqual(before);
+    expect(await state.order(attempt.orderId)).toMatchObject({ status: 'refunding', refund: { out_refund_no: refund.outRefundNo, status: 'pending' } });
+  });
+
+  it('gives the points back once: a second success, or a failure after it, changes nothing', async () => {
+    const { user, attempt } = await paidOrder();
+    const refund = newRefund(attempt, 'order', '用户取消', new Date());
+    await stack.app.store.beginRefund(refund, attempt, now());
+    await stack.app.store.completeRefund(refund, now(), now());
+    expect(await state.account(user.userId)).toMatchObject({ integral_available: 1000, integral_held: 0, integral_spent: 0 });
+    expect((await state.ledger(user.userId)).map((e) => e.kind).sort()).toEqual(['capture', 'hold', 'refund']);
+    const before = await state.snapshot();
+    await expect(stack.app.store.completeRefund(refund, now(), now())).rejects.toEqual(new WriteConflict('state'));
+    await expect(stack.app.store.failRefund(refund, 'CLOSED', now())).rejects.toEqual(new WriteConflict('state'));
+    expect(await stack.app.store.deferRefund(refund, { nextCheckAt: now(), accepted: true }, now())).toBe(false);
+    expect(await state.snapshot()).toEqual(before);
+    expect(await state.order(attempt.orderId)).toMatchObject({ status: 'refunded', refund: { status: 'succeeded' } });
+    expect(await state.attempt(attempt.outTradeNo)).toMatchObject({ status: 'refunded', refund_no: refund.outRefundNo });
+  });
+
+  it('after a final failure, the order is paid again and a refund with the next number may follow', async () => {
+    const { attempt } = await paidOrder();
+    const first = newRefund(attempt, 'order', '用户取消', new Date());
+    await stack.app.store.beginRefund(first, attempt, now());
+    await stack.app.store.failRefund(first, 'ABNORMAL', now());
+    expect(await state.order(attempt.orderId)).toMatchObject({ status: 'paid', refund: { status: 'failed' } });
+    // The same number cannot be begun again; the next one can.
+    await expect(stack.app.store.beginRefund(first, await attemptOf(attempt.outTradeNo), now())).rejects.toEqual(new WriteConflict('state'));
+    const again = await attemptOf(attempt.outTradeNo);
+    const second = newRefund(again, 'order', '再次退款', new Date());
+    expect(second.outRefundNo).toBe(`${attempt.outTradeNo}R2`);
+    await stack.app.store.beginRefund(second, again, now());
+    expect(await state.order(attempt.orderId)).toMatchObject({ status: 'refunding', refund: { out_refund_no: second.outRefundNo, status: 'pending' } });
+    await stack.app.store.completeRefund(second, now(), now());
+  });
+
+  it('counts a follow-up once: a deferral computed from a stale copy changes nothing', async () => {
+    const { attempt } = await paidOrder();
+    const refund = newRefund(attempt, 'order', '用户取消', new Date());
+    await stack.app.store.beginRefund(refund, attempt, now());
+    const later = new Date(Date.now() + 60_000).toISOString();
+    expect(await stack.app.store.deferRefund(refund, { nextCheckAt: later, accepted: true }, now())).toBe(true);
+    const before = await state.snapshot();
+    expect(await stack.app.store.deferRefund(refund, { nextCheckAt: later, accepted: false, lastError: 'timeout' }, now())).toBe(false);
+    expect(await state.snapshot()).toEqual(before);
+    expect(await stack.app.store.getRefund(refund.outRefundNo)).toMatchObject({ checks: 1, accepted: true, nextCheckAt: later });
+    expect(await stack.app.store.findDueRefunds(now(), 100)).not.toContainEqual(expect.objectContaining({ outRefundNo: refund.outRefundNo }));
+    expect(await stack.app.store.findDueRefunds(later, 100)).toContainEqual(expect.objectContaining({ outRefundNo: refund.outRefundNo }));
+    await stack.app.store.completeRefund((await stack.app.store.getRefund(refund.outRefundNo))!, now(), now());
+  });
+
+  it('for a refund case, no order guards it: the previous refund must have failed before another is begun', async () => {
+    const user = await givenUser(stack, 0);
+    const { outTradeNo } = await pay(stack, user, { method: 1 });
+    await pay(stack, user, { method: 2 }); // supersedes it: the WeChat money that comes anyway is a refund case
+    const superseded = await attemptOf(outTradeNo);
+    const first = newRefund(superseded, 'duplicate', '重复支付', new Date());
+    await stack.app.store.markRefundRequired(
+      superseded,
+      { channel: 'wechat', outTradeNo, transactionId: `t-${outTradeNo}`, amountFen: 8800, paidAt: now() },
+      now(),
+      first,
+    );
+    const refundCase = await attemptOf(outTradeNo);
+    expect(refundCase).toMatchObject({ status: 'refund_required', refundNo: first.outRefundNo });
+    const before = await state.snapshot();
+    await expect(stack.app.store.beginRefund(newRefund(refundCase, 'duplicate', '再次退款', new Date()), refundCase, now())).rejects.toEqual(
+      new WriteConflict('state'),
+    );
+    expect(await state.snapshot()).toEqual(before);
+    await stack.app.store.failRefund(first, 'CLOSED', now());
+    const second = newRefund(refundCase, 'duplicate', '再次退款', new Date());
+    await stack.app.store.beginRefund(second, refundCase, now());
+    await stack.app.store.completeRefund(second, now(), now());
+    expect(await state.attempt(outTradeNo)).toMatchObject({ status: 'refunded', refund_no: second.outRefundNo });
+    expect(await state.order(user.orderId)).toMatchObject({ status: 'paying' }); // still paying with the newer attempt
+  });
+
+  it('refunds points only at once, in one write: order and attempt refunded, points back', async () => {
+    const user = await givenUser(stack, 10_000);
+    const { outTradeNo } = await pay(stack, user, { method: 3, points: 8800, priceFen: 0 });
+    const attempt = await attemptOf(outTradeNo);
+    await stack.app.store.beginRefund(newRefund(attempt, 'order', '用户取消', new Date()), attempt, now());
+    expect(await state.order(user.orderId)).toMatchObject({ status: 'refunded', refund: { status: 'succeeded', points: 8800, cash_fen: 0 } });
+    expect(await state.attempt(outTradeNo)).toMatchObject({ status: 'refunded' });
+    expect(await state.account(user.userId)).toMatchObject({ integral_available: 10_000, integral_spent: 0 });
   });
 });

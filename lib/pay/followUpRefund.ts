@@ -1,0 +1,75 @@
+import type { Refund } from '../domain/model';
+import { failureReason, nextCheckAt } from '../domain/refund';
+import { systemClock } from '../domain/time';
+import { GatewayError, type RefundRequest, type RefundState } from '../gateways/paymentGateway';
+import { log } from '../log';
+import { metrics } from '../metrics';
+import type { CompletePaymentDeps } from './completePayment';
+import { type RefundResultOutcome, recordRefundResult, refundLogFields } from './recordRefundResult';
+
+/** What one follow-up left the refund as: final now (or already), or still pending. */
+export type FollowUpOutcome = RefundResultOutcome | 'pending';
+
+/** A refund this old and still pending is overdue: counted on every follow-up, which alarms. */
+const OVERDUE_AFTER_MS = 24 * 60 * 60_000;
+
+/**
+ * Moves a pending refund on at its gateway: sends it (again: the same number is refunded once) until
+ * the gateway has taken it, then queries it; a final answer is recorded, anything else (processing,
+ * a gateway error, a timeout) leaves it pending with its next follow-up spaced out. A refusal is
+ * believed only once a query agrees that this number was never carried out.
+ */
+export async function followUpRefund(deps: CompletePaymentDeps, refund: Refund): Promise<FollowUpOutcome> {
+  const channel = refund.channel;
+  if (!channel) throw new Error(`refund ${refund.outRefundNo} has no gateway`);
+  const gateway = deps.gateways[channel];
+  const request: RefundRequest = {
+    outTradeNo: refund.outTradeNo,
+    outRefundNo: refund.outRefundNo,
+    refundFen: refund.cashFen,
+    totalFen: refund.totalFen,
+    reason: refund.reason,
+  };
+  const now = (deps.now ?? systemClock)();
+  if (now.getTime() - Date.parse(refund.createdAt) > OVERDUE_AFTER_MS) {
+    log.error('refund still pending after a day', refundLogFields(refund));
+    metrics.count('Refund', { kind: refund.kind, outcome: 'overdue' });
+  }
+
+  let state: RefundState;
+  try {
+    state = refund.accepted ? await gateway.queryRefund(request) : { state: 'not_found' };
+    if (state.state === 'not_found') {
+      state = await gateway.refund(request);
+      if (state.state === 'failed') state = await confirmRefusal(() => gateway.queryRefund(request), state);
+    }
+  } catch (error) {
+    if (!(error instanceof GatewayError)) throw error;
+    log.warn('refund follow-up failed at the gateway', refundLogFields(refund), error);
+    metrics.count('Refund', { kind: refund.kind, outcome: 'retry' });
+    await defer(deps, refund, now, false, error.message);
+    return 'pending';
+  }
+
+  switch (state.state) {
+    case 'succeeded':
+      return recordRefundResult(deps, refund.outRefundNo, { state: 'succeeded', refundedAt: state.refundedAt });
+    case 'failed':
+      return recordRefundResult(deps, refund.outRefundNo, { state: 'failed', reason: failureReason(state) });
+    case 'processing':
+    case 'not_found': // the refund call never answers this
+      await defer(deps, refund, now, state.state === 'processing');
+      return 'pending';
+  }
+}
+
+/** A refusal of the refund call, unless the query shows this number did go through (an earlier call took it). */
+async function confirmRefusal(query: () => Promise<RefundState>, refusal: Extract<RefundState, { state: 'failed' }>): Promise<RefundState> {
+  const check = await query();
+  return check.state === 'succeeded' || check.state === 'processing' ? check : refusal;
+}
+
+async function defer(deps: CompletePaymentDeps, refund: Refund, now: Date, accepted: boolean, lastError?: string): Promise<void> {
+  const moved = await deps.store.deferRefund(refund, { nextCheckAt: nextCheckAt(refund.checks, now), accepted, lastError }, now.toISOString());
+  if (!moved) log.info('refund moved on during its follow-up', refundLogFields(refund));
+}

@@ -1,0 +1,352 @@
+import { UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import type { GatewayPayment } from '../../../lib/domain/model';
+import { type CompletePaymentDeps, completePayment } from '../../../lib/pay/completePayment';
+import { getPayStatus } from '../../../lib/pay/payStatus';
+import { requestRefund } from '../../../lib/pay/requestRefund';
+import { DEFAULT_SWEEP, sweepOpenAttempts } from '../../../lib/pay/sweep';
+import { createDocumentClient } from '../../../lib/store/dynamoClient';
+import { keys } from '../../../lib/store/keys';
+import { buildRefundNotification, buildWechatRefundNotification } from '../../../scripts/sandbox/notifications';
+import { captureOutput, metricLines } from '../../support/logs';
+import { type NotifyServer, startNotifyServer } from '../../support/notifyServer';
+import { freePort } from '../../support/ports';
+import { expectBalancedBooksThenClose, startTestStack, TABLE, type TestStack } from '../../support/stack';
+import { tableState } from '../../support/tableState';
+import { type GivenUser, givenUser, pay } from '../../support/world';
+
+/**
+ * Refunds over the real local stack: the app, dynalite, and the sandbox gateways, whose refund
+ * notifications reach the app's notification handlers over HTTP. Each path the issue names: an order
+ * refunded at each gateway, points only, automatic refunds of refund cases, two asks at once, a
+ * notification racing the query, a replayed notification, a crash between the gateway call and the
+ * write, gateway errors, final failures and a new number after them, refund windows.
+ */
+let stack: TestStack;
+let state: ReturnType<typeof tableState>;
+let notify: NotifyServer;
+let deps: CompletePaymentDeps;
+
+beforeAll(async () => {
+  const port = await freePort();
+  stack = await startTestStack({ notifyBaseUrl: `http://127.0.0.1:${port}` });
+  state = tableState(stack);
+  notify = await startNotifyServer(stack.app, port);
+  deps = stack.app;
+});
+afterAll(() =>
+  expectBalancedBooksThenClose(
+    stack,
+    () => notify.close(),
+    () => state.close(),
+  ),
+);
+afterEach(() => stack.gateway.refundSettings({ wechatMode: 'delayed', settleAfterMs: 200, alipayNotify: true }));
+
+const MINUTE = 60_000;
+const sweep = (ms = MINUTE, over: Partial<CompletePaymentDeps> = {}) =>
+  sweepOpenAttempts({ ...deps, ...over, now: () => new Date(Date.now() + ms) }, { ...DEFAULT_SWEEP, payTimeoutMinutes: 30 });
+
+/** Pays `user`'s order as the gateway and a notification would: WeChat (4: + 800 points), Alipay (5: + 800), or points only (3). */
+async function paidOrder(method: 1 | 2 | 3 | 4 | 5, user?: GivenUser) {
+  const who = user ?? (await givenUser(stack, 1000));
+  const points = method === 3 ? 8800 : method >= 4 ? 800 : 0;
+  if (method === 3) await stack.seed({ users: [{ user_id: who.userId, integral: 10_000, tokens: [] }] });
+  const result = await pay(stack, who, { method, points, priceFen: 8800 - points });
+  if (result.outcome === 'pay_param') {
+    if (typeof result.payParam === 'string') stack.gateway.registerAlipayOrder(result.payParam);
+    const { channel, transactionId, amountFen } = stack.gateway.pay(result.outTradeNo);
+    expect(await completePayment(deps, { channel, outTradeNo: result.outTradeNo, transactionId, amountFen, paidAt: new Date().toISOString() })).toBe('paid');
+  }
+  return { user: who, outTradeNo: result.outTradeNo };
+}
+
+const refundAsk = (orderId: number, over: { reason?: string; outTradeNo?: string } = {}) => requestRefund(deps, { orderId, reason: '用户取消订单', ...over });
+const refused = (promise: Promise<unknown>) =>
+  promise.then(
+    () => undefined,
+    (error: { code?: string }) => error.code,
+  );
+
+describe('an order refunded on request', () => {
+  it('WeChat + points: pending until WeChat notifies, then refunded with its points back; asking again refunds nothing more', async () => {
+    const { user, outTradeNo } = await paidOrder(4);
+    const asked = await refundAsk(user.orderId);
+    expect(asked.order).toMatchObject({ status: 'refunding', refund: { status: 'pending', cashFen: 8000, points: 800 } });
+    expect(asked.refund).toMatchObject({ status: 'pending', outRefundNo: `${outTradeNo}R1`, accepted: true });
+    expect(await getPayStatus(deps, user.userId, user.orderId)).toMatchObject({
+      order_status: 'refunding',
+      refund: { status: 'pending', refund_price: '80.00', refund_integral: 800, refunded_at: null },
+    });
+    await stack.gateway.refundsSettled(); // WeChat settles it and sends REFUND.SUCCESS to /notify/wechat/refund
+    expect(notify.received).toContainEqual({ path: '/notify/wechat/refund', status: 204, body: '' });
+    const status = await getPayStatus(deps, user.userId, user.orderId);
+    expect(status).toMatchObject({
+      order_status: 'refunded',
+      out_trade_no: outTradeNo,
+      refund: { status: 'succeeded', refund_price: '80.00', refund_integral: 800 },
+    });
+    expect(status.refund?.refunded_at).toMatch(/\+08:00$/);
+    expect(await state.account(user.userId)).toMatchObject({ integral_available: 1000, integral_held: 0, integral_spent: 0 });
+    expect(await refundAsk(user.orderId)).toMatchObject({ order: { status: 'refunded' }, refund: { outRefundNo: `${outTradeNo}R1`, status: 'succeeded' } });
+    expect(stack.gateway.refunds(outTradeNo)).toHaveLength(1);
+    expect(stack.gateway.refunds(outTradeNo)[0]).toMatchObject({ amountFen: 8000, status: 'SUCCESS', reason: '用户取消订单' });
+  });
+
+  it('Alipay + points: refunded at once; the notification Alipay sends after it is acknowledged and changes nothing', async () => {
+    const { user, outTradeNo } = await paidOrder(5);
+    expect(await refundAsk(user.orderId)).toMatchObject({ order: { status: 'refunded' }, refund: { status: 'succeeded', cashFen: 8000, points: 800 } });
+    expect(await state.account(user.userId)).toMatchObject({ integral_available: 1000, integral_spent: 0 });
+    const before = await state.snapshot();
+    await stack.gateway.refundsSettled(); // the post-refund trade_status_sync to /notify/alipay
+    expect(notify.received.filter((n) => n.path === '/notify/alipay')).toContainEqual({ path: '/notify/alipay', status: 200, body: 'success' });
+    expect(await state.snapshot()).toEqual(before);
+    expect(stack.gateway.refunds(outTradeNo)).toEqual([expect.objectContaining({ amountFen: 8000, status: 'SUCCESS' })]);
+  });
+
+  it('points only: refunded at once, no gateway involved', async () => {
+    const { user } = await paidOrder(3);
+    const { refund } = await refundAsk(user.orderId);
+    expect(refund).toMatchObject({ status: 'succeeded', cashFen: 0, points: 8800, channel: undefined });
+    expect(await state.account(user.userId)).toMatchObject({ integral_available: 10_000, integral_spent: 0 });
+    expect((await state.ledger(user.userId)).filter((e) => e.kind === 'refund')).toEqual([expect.objectContaining({ points: 8800 })]);
+  });
+
+  it('is refused for an order that is unknown or not paid, changing nothing', async () => {
+    const user = await givenUser(stack, 0);
+    await pay(stack, user, { method: 1 });
+    const before = await state.snapshot();
+    expect(await refused(refundAsk(999_999))).toBe('ORDER_NOT_FOUND');
+    expect(await refused(refundAsk(user.orderId))).toBe('ORDER_NOT_PAID');
+    expect(await state.snapshot()).toEqual(before);
+  });
+
+  it('asked twice at once: one refund at the gateway, the other ask told it is in progress', async () => {
+    const { user, outTradeNo } = await paidOrder(1);
+    const answers = await Promise.allSettled([refundAsk(user.orderId), refundAsk(user.orderId)]);
+    const codes = answers.map((a) => (a.status === 'fulfilled' ? 'accepted' : (a.reason as { code: string }).code)).sort();
+    expect(codes).toEqual(['REFUND_IN_PROGRESS', 'accepted']);
+    await stack.gateway.refundsSettled();
+    expect(stack.gateway.refunds(outTradeNo)).toHaveLength(1);
+    expect(await state.order(user.orderId)).toMatchObject({ status: 'refunded' });
+  });
+});
+
+describe('notifications and queries of one refund', () => {
+  it('a notification racing the query records the refund once: points back once, one success counted', async () => {
+    stack.gateway.refundSettings({ alipayNotify: false, wechatMode: 'delayed', settleAfterMs: 200 });
+    const silent = await paidOrder(4);
+    stack.gateway.failNextRefund('wechat', 'silent'); // WeChat pays it out but keeps its notification to itself
+    await refundAsk(silent.user.orderId);
+    await stack.gateway.refundsSettled();
+    const refund = stack.gateway.refunds(silent.outTradeNo)[0];
+    const notification = buildRefundNotification(stack.gateway.trade(silent.outTradeNo)!, refund, stack.credentials);
+    const { lines } = await captureOutput(() =>
+      Promise.all([
+        fetch(`${refund.notifyUrl}`, { method: 'POST', headers: notification.headers, body: notification.body }),
+        sweep(), // queries it: SUCCESS
+      ]),
+    );
+    expect(metricLines(lines, 'Refund').filter((m) => m.outcome === 'succeeded')).toHaveLength(1);
+    expect(await state.order(silent.user.orderId)).toMatchObject({ status: 'refunded' });
+    expect(await state.account(silent.user.userId)).toMatchObject({ integral_available: 1000, integral_spent: 0 });
+    expect((await state.ledger(silent.user.userId)).filter((e) => e.kind === 'refund')).toHaveLength(1);
+  });
+
+  it('a notification replayed later changes nothing and is still acknowledged', async () => {
+    const { user, outTradeNo } = await paidOrder(1);
+    await refundAsk(user.orderId);
+    await stack.gateway.refundsSettled();
+    const refund = stack.gateway.refunds(outTradeNo)[0];
+    const notification = buildRefundNotification(stack.gateway.trade(outTradeNo)!, refund, stack.credentials);
+    const before = await state.snapshot();
+    const replay = await fetch(`${refund.notifyUrl}`, { method: 'POST', headers: notification.headers, body: notification.body });
+    expect(replay.status).toBe(204);
+    expect(await state.snapshot()).toEqual(before);
+  });
+
+  it('a genuine notification whose amount or refund number is not ours changes nothing', async () => {
+    const { user, outTradeNo } = await paidOrder(1);
+    stack.gateway.failNextRefund('wechat', 'silent'); // only the notifications below reach us
+    const { refund } = await refundAsk(user.orderId);
+    const before = await state.snapshot();
+    const { mchid } = stack.credentials.wechat;
+    const resource = {
+      mchid,
+      out_trade_no: outTradeNo,
+      out_refund_no: refund.outRefundNo,
+      refund_id: '50300000000001',
+      refund_status: 'SUCCESS',
+      success_time: '2026-11-29T16:00:00+08:00',
+      amount: { total: 8800, refund: 1, payer_total: 8800, payer_refund: 1 },
+    };
+    const send = (body: object) => {
+      const n = buildWechatRefundNotification(stack.credentials.wechat, body);
+      return fetch(notifyUrlOf(), { method: 'POST', headers: n.headers, body: n.body });
+    };
+    expect((await send(resource)).status).toBe(400); // 1 fen instead of 88.00
+    expect((await send({ ...resource, amount: { total: 8800, refund: 8800 }, out_refund_no: `${outTradeNo}R7` })).status).toBe(404);
+    expect((await send({ ...resource, amount: { total: 8800, refund: 8800 }, mchid: '1900000099' })).status).toBe(400);
+    expect(await state.snapshot()).toEqual(before);
+    // WeChat settles it; the sweeper's query records it.
+    await stack.gateway.refundsSettled();
+    await sweep();
+    expect(await state.order(user.orderId)).toMatchObject({ status: 'refunded' });
+  });
+});
+
+describe('crashes and gateway errors', () => {
+  it('the refund call is made but its answer is lost: pending, then the sweeper sends the same number and WeChat refunds it once', async () => {
+    stack.gateway.refundSettings({ wechatMode: 'immediate' });
+    const { user, outTradeNo } = await paidOrder(1);
+    stack.gateway.failNext('wechat.refund', 1, 'drop');
+    const { refund } = await refundAsk(user.orderId);
+    expect(refund).toMatchObject({ status: 'pending', accepted: false, checks: 1 });
+    expect(refund.lastError).toMatch(/unreachable/);
+    await sweep(2 * MINUTE);
+    await stack.gateway.refundsSettled();
+    expect(await state.order(user.orderId)).toMatchObject({ status: 'refunded' });
+    expect(stack.gateway.refunds(outTradeNo)).toHaveLength(1);
+  });
+
+  it('the process dies after the gateway refunded and before the write: the sweeper finds it refunded', async () => {
+    stack.gateway.refundSettings({ wechatMode: 'immediate', alipayNotify: false });
+    const { user, outTradeNo } = await paidOrder(5);
+    const store = Object.create(stack.app.store) as typeof stack.app.store;
+    store.completeRefund = async () => {
+      throw new Error('process died');
+    };
+    const { refund } = await requestRefund({ ...deps, store }, { orderId: user.orderId, reason: '用户取消订单' });
+    expect(refund).toMatchObject({ status: 'pending' });
+    expect(stack.gateway.refunds(outTradeNo)).toEqual([expect.objectContaining({ status: 'SUCCESS' })]);
+    await sweep(); // sends the same number: Alipay answers fund_change N, the query says REFUND_SUCCESS
+    expect(await state.order(user.orderId)).toMatchObject({ status: 'refunded' });
+    expect(await state.account(user.userId)).toMatchObject({ integral_available: 1000, integral_spent: 0 });
+    expect(stack.gateway.refunds(outTradeNo)).toHaveLength(1);
+  });
+
+  it('a refused call (the merchant balance) or a gateway error leaves it pending with the reason; it is sent again until it goes through', async () => {
+    const { user, outTradeNo } = await paidOrder(2);
+    stack.gateway.failNextRefund('alipay', 'balance');
+    const first = await refundAsk(user.orderId);
+    expect(first.refund).toMatchObject({ status: 'pending', lastError: expect.stringMatching(/SELLER_BALANCE_NOT_ENOUGH/) });
+    stack.gateway.failNext('alipay.refund', 1, '500');
+    expect(await sweep(2 * MINUTE)).toMatchObject({ refunds_pending: 1 });
+    expect(await stack.app.store.getRefund(first.refund.outRefundNo)).toMatchObject({ status: 'pending', checks: 2 });
+    await sweep(10 * MINUTE);
+    expect(await state.order(user.orderId)).toMatchObject({ status: 'refunded' });
+    expect(stack.gateway.refunds(outTradeNo)).toHaveLength(1);
+  });
+});
+
+describe('refunds that finally fail', () => {
+  it('WeChat ABNORMAL: the order is paid again, reconcile lists it, and asking again sends a new number that succeeds', async () => {
+    const { user, outTradeNo } = await paidOrder(4);
+    stack.gateway.failNextRefund('wechat', 'abnormal');
+    await refundAsk(user.orderId);
+    await stack.gateway.refundsSettled(); // REFUND.ABNORMAL
+    expect(await state.order(user.orderId)).toMatchObject({ status: 'paid', refund: { status: 'failed' } });
+    expect(await getPayStatus(deps, user.userId, user.orderId)).toMatchObject({ order_status: 'paid', refund: { status: 'failed', refunded_at: null } });
+    expect(await state.account(user.userId)).toMatchObject({ integral_spent: 800 }); // no point came back
+    expect((await stack.reconcile()).failedRefunds).toContainEqual(expect.objectContaining({ outRefundNo: `${outTradeNo}R1`, reason: 'ABNORMAL' }));
+
+    const again = await refundAsk(user.orderId, { reason: '异常退款重新发起' });
+    expect(again.refund.outRefundNo).toBe(`${outTradeNo}R2`);
+    await stack.gateway.refundsSettled();
+    expect(await state.order(user.orderId)).toMatchObject({ status: 'refunded', refund: { out_refund_no: `${outTradeNo}R2`, status: 'succeeded' } });
+    expect(await state.account(user.userId)).toMatchObject({ integral_available: 1000, integral_spent: 0 });
+    expect((await stack.reconcile()).failedRefunds.map((r) => r.outRefundNo)).not.toContain(`${outTradeNo}R1`);
+  });
+
+  it('WeChat: a payment more than a year old is refused before anything is written', async () => {
+    const { user, outTradeNo } = await paidOrder(1);
+    const yearAgo = new Date(Date.now() - 366 * 24 * 60 * MINUTE).toISOString();
+    const db = createDocumentClient(stack.dynamo.endpoint);
+    await db.send(
+      new UpdateCommand({
+        TableName: TABLE,
+        Key: keys.attempt(outTradeNo),
+        UpdateExpression: 'SET paid_at = :at',
+        ExpressionAttributeValues: { ':at': yearAgo },
+      }),
+    );
+    db.destroy();
+    stack.gateway.backdatePayment(outTradeNo, new Date(yearAgo));
+    const before = await state.snapshot();
+    expect(await refused(refundAsk(user.orderId))).toBe('REFUND_WINDOW_CLOSED');
+    expect(await state.snapshot()).toEqual(before);
+    expect(stack.gateway.refunds(outTradeNo)).toEqual([]);
+  });
+
+  it('Alipay: a finished trade is refused by Alipay; the refund is kept as failed and the order stays paid', async () => {
+    const { user, outTradeNo } = await paidOrder(2);
+    stack.gateway.finishAlipayTrade(outTradeNo);
+    const error = (await requestRefund(deps, { orderId: user.orderId, reason: '用户取消订单' }).then(
+      () => new Error('refunded'),
+      (e: Error) => e,
+    )) as Error & { code?: string };
+    expect({ code: error.code, message: error.message }).toEqual({
+      code: 'REFUND_WINDOW_CLOSED',
+      message: expect.stringMatching(/TRADE_HAS_FINISHED|TRADE_FINISHED/),
+    });
+    expect(await state.order(user.orderId)).toMatchObject({ status: 'paid', refund: { status: 'failed' } });
+    expect(stack.gateway.refunds(outTradeNo)).toEqual([]);
+  });
+});
+
+describe('refund cases (money the order could not take)', () => {
+  /** A second payment: the order is paid by its first attempt, the second attempt's money is a refund case. */
+  async function secondPayment(over: Partial<CompletePaymentDeps> = {}) {
+    const user = await givenUser(stack, 0);
+    const first = await pay(stack, user, { method: 1 });
+    const second = await pay(stack, user, { method: 2 });
+    const late = (outTradeNo: string, channel: 'wechat' | 'alipay'): GatewayPayment => ({
+      channel,
+      outTradeNo,
+      transactionId: `t-${outTradeNo}`,
+      amountFen: 8800,
+      paidAt: new Date().toISOString(),
+    });
+    expect(await completePayment({ ...deps, ...over }, late(first.outTradeNo, 'wechat'))).toBe('paid');
+    if (typeof (second as { payParam?: unknown }).payParam === 'string') stack.gateway.registerAlipayOrder((second as { payParam: string }).payParam);
+    stack.gateway.pay(second.outTradeNo);
+    expect(await completePayment({ ...deps, ...over }, late(second.outTradeNo, 'alipay'))).toBe('refund_required');
+    return { user, first, second };
+  }
+
+  it('are refunded automatically by the next sweep; the paid order is untouched', async () => {
+    const { user, second } = await secondPayment();
+    expect(await state.attempt(second.outTradeNo)).toMatchObject({ status: 'refund_required', refund_no: `${second.outTradeNo}R1` });
+    expect(await sweep()).toMatchObject({ refunds_settled: 1 });
+    expect(await state.attempt(second.outTradeNo)).toMatchObject({ status: 'refunded' });
+    expect(await state.order(user.orderId)).toMatchObject({ status: 'paid' });
+    expect((await state.order(user.orderId))?.refund).toBeUndefined();
+    expect((await getPayStatus(deps, user.userId, user.orderId)).refund).toBeNull();
+    expect(stack.gateway.refunds(second.outTradeNo)).toEqual([expect.objectContaining({ amountFen: 8800, status: 'SUCCESS' })]);
+    expect((await stack.reconcile()).refunds.map((r) => r.outTradeNo)).not.toContain(second.outTradeNo);
+  });
+
+  it('with automatic refunds off, wait for an operator, who refunds the case by its out_trade_no', async () => {
+    const { user, second } = await secondPayment({ autoRefundDuplicates: false });
+    expect(await state.attempt(second.outTradeNo)).not.toHaveProperty('refund_no');
+    expect((await stack.reconcile()).refunds).toContainEqual(expect.objectContaining({ outTradeNo: second.outTradeNo, refundNo: undefined }));
+    expect(await refundAsk(user.orderId, { outTradeNo: second.outTradeNo })).toMatchObject({
+      order: { status: 'paid' },
+      refund: { kind: 'duplicate', status: 'succeeded', cashFen: 8800, points: 0 },
+    });
+    expect(await state.attempt(second.outTradeNo)).toMatchObject({ status: 'refunded' });
+  });
+
+  it('a payment reported again after its refund is a duplicate, never a new refund case', async () => {
+    const { second } = await secondPayment();
+    await sweep();
+    const before = await state.snapshot();
+    const again = { channel: 'alipay' as const, outTradeNo: second.outTradeNo, transactionId: `t-${second.outTradeNo}`, amountFen: 8800, paidAt: 'x' };
+    expect(await completePayment(deps, again)).toBe('duplicate');
+    expect(await state.snapshot()).toEqual(before);
+  });
+});
+
+/** The refund notify URL of this stack, as WeChat is given it with every refund. */
+function notifyUrlOf(): string {
+  return `${stack.env.NOTIFY_BASE_URL}/notify/wechat/refund`;
+}
