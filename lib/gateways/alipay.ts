@@ -1,5 +1,6 @@
 import { AlipaySdk } from 'alipay-sdk';
 import { fenToYuan, yuanToFen } from '../domain/money';
+import { firstCharacters } from '../domain/text';
 import { type Clock, parseGatewayTime, toBeijingDateTime } from '../domain/time';
 import {
   GatewayError,
@@ -79,7 +80,7 @@ export class AlipayGateway implements PaymentGateway {
       bizContent: {
         outTradeNo,
         totalAmount: fenToYuan(amountFen),
-        subject: subject.slice(0, 256),
+        subject: firstCharacters(subject, 256),
         productCode: 'QUICK_MSECURITY_PAY',
         timeExpire: toBeijingDateTime(expiresAt),
       },
@@ -126,7 +127,7 @@ export class AlipayGateway implements PaymentGateway {
       outTradeNo: request.outTradeNo,
       outRequestNo: request.outRefundNo,
       refundAmount: fenToYuan(request.refundFen),
-      refundReason: request.reason.slice(0, 256),
+      refundReason: firstCharacters(request.reason, 256),
     });
     if (result.code === '10000') {
       if (result.outTradeNo !== request.outTradeNo) throw new GatewayError('alipay refund answered for another trade');
@@ -139,8 +140,10 @@ export class AlipayGateway implements PaymentGateway {
     // refunded in full already (by hand, perhaps). Ask which.
     if (result.subCode === 'ACQ.TRADE_STATUS_ERROR') {
       const trade = await this.exec('alipay.trade.query', { outTradeNo: request.outTradeNo });
-      if (trade.tradeStatus === 'TRADE_FINISHED') return { state: 'failed', reason: 'ACQ.TRADE_STATUS_ERROR TRADE_FINISHED', windowClosed: true };
-      if (trade.tradeStatus === 'TRADE_CLOSED') return { state: 'failed', reason: 'ACQ.TRADE_STATUS_ERROR TRADE_CLOSED' };
+      // Only an answer about this very trade may end the refund for good; anything else is retried.
+      const aboutThisTrade = trade.code === '10000' && trade.outTradeNo === request.outTradeNo;
+      if (aboutThisTrade && trade.tradeStatus === 'TRADE_FINISHED') return { state: 'failed', reason: 'ACQ.TRADE_STATUS_ERROR TRADE_FINISHED', windowClosed: true };
+      if (aboutThisTrade && trade.tradeStatus === 'TRADE_CLOSED') return { state: 'failed', reason: 'ACQ.TRADE_STATUS_ERROR TRADE_CLOSED' };
     }
     if (result.subCode === 'ACQ.TRADE_HAS_FINISHED') return { state: 'failed', reason: result.subCode, windowClosed: true };
     if (result.subCode && FINAL_REFUND_REFUSALS.includes(result.subCode)) return { state: 'failed', reason: result.subCode };

@@ -2,6 +2,7 @@ import http from 'node:http';
 import https from 'node:https';
 import WxPay from 'wechatpay-node-v3';
 import type { Output } from 'wechatpay-node-v3/dist/lib/interface-v2';
+import { firstCharacters } from '../domain/text';
 import { type Clock, parseGatewayTime, toBeijingRfc3339 } from '../domain/time';
 import {
   GatewayError,
@@ -56,7 +57,7 @@ export class WechatPayGateway implements PaymentGateway {
 
   async createPayParam({ outTradeNo, amountFen, subject, expiresAt }: PrepayRequest): Promise<WechatPayParam> {
     const result = await this.sdk.transactions_app({
-      description: subject.slice(0, 127),
+      description: firstCharacters(subject, 127),
       out_trade_no: outTradeNo,
       time_expire: toBeijingRfc3339(expiresAt),
       notify_url: this.options.notifyUrl,
@@ -109,7 +110,7 @@ export class WechatPayGateway implements PaymentGateway {
     const result = await this.sdk.refunds({
       out_trade_no: request.outTradeNo,
       out_refund_no: request.outRefundNo,
-      reason: request.reason.slice(0, 80),
+      reason: firstCharacters(request.reason, 80),
       notify_url: this.options.refundNotifyUrl,
       amount: { refund: request.refundFen, total: request.totalFen, currency: 'CNY' },
     });

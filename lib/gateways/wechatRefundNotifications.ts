@@ -20,7 +20,11 @@ export interface WechatRefundNotificationsOptions {
   now: Clock;
 }
 
-const FINAL_EVENTS: Record<string, 'succeeded' | 'failed'> = { 'REFUND.SUCCESS': 'succeeded', 'REFUND.ABNORMAL': 'failed', 'REFUND.CLOSED': 'failed' };
+const FINAL_EVENTS = new Map<string, 'succeeded' | 'failed'>([
+  ['REFUND.SUCCESS', 'succeeded'],
+  ['REFUND.ABNORMAL', 'failed'],
+  ['REFUND.CLOSED', 'failed'],
+]);
 
 /**
  * WeChat Pay v3 refund notifications (`POST /notify/wechat/refund`, the notify_url of every refund):
@@ -48,7 +52,7 @@ export class WechatRefundNotifications implements NotificationChannel {
 /** The refund a verified, decrypted REFUND.* resource reports, once it names our merchant and carries its numbers and amount. */
 export function openRefundResource(eventType: string, r: WechatRefundResource, mchid: string): OpenedNotification {
   if (r.mchid !== mchid) return { kind: 'refused', reason: 'merchant_mismatch', outTradeNo: r.out_trade_no };
-  const state = FINAL_EVENTS[eventType];
+  const state = FINAL_EVENTS.get(eventType);
   if (!state) return { kind: 'ignored', outTradeNo: r.out_trade_no };
   const refundFen = r.amount?.refund;
   // The event and the resource's own status must agree: SUCCESS only with REFUND.SUCCESS.

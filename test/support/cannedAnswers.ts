@@ -17,8 +17,10 @@
 import { fenToYuan } from '../../lib/domain/money';
 import { toBeijingDateTime } from '../../lib/domain/time';
 import type { SandboxCredentials } from '../../scripts/sandbox/credentials';
-import { alipayBuyer, alipayTradeNo, wechatOpenid, wechatRequestId, wechatTransactionId } from '../../scripts/sandbox/randomIds';
+import { alipayBuyer, alipayTradeNo, wechatOpenid, wechatRefundId, wechatRequestId, wechatTransactionId } from '../../scripts/sandbox/randomIds';
+import type { SandboxRefundStatus } from '../../scripts/sandbox/refund';
 import { signRsaSha256, wechatSignatureHeaders } from '../../scripts/sandbox/signing';
+import { wechatRefundResource } from '../../scripts/sandbox/wechatRefund';
 import { wechatTransactionResource } from '../../scripts/sandbox/wechatTransaction';
 import type { CannedAnswer } from './cannedGateway';
 
@@ -190,4 +192,105 @@ export function alipayTradeNotExistNode(outTradeNo: string): Record<string, unkn
     point_amount: '0.00',
     receipt_amount: '0.00',
   });
+}
+
+// ---- Refunds ----
+
+/**
+ * The refund object WeChat Pay v3 answers to a refund create and a refund query, as the sandbox builds it
+ * (scripts/sandbox/wechatRefund.ts): `refundFen` of a payment of `totalFen`, `success_time` only once SUCCESS.
+ * `status` may be one WeChat never sends.
+ */
+export function wechatRefund(refund: {
+  outTradeNo: string;
+  outRefundNo: string;
+  status: string;
+  /** Default 1234. */
+  refundFen?: number;
+  /** The payment's whole amount; default `refundFen`. */
+  totalFen?: number;
+  /** ISO 8601 instant; default now. */
+  succeededAt?: string;
+}): Record<string, unknown> {
+  const now = new Date().toISOString();
+  const refundFen = refund.refundFen ?? 1234;
+  return wechatRefundResource(
+    {
+      channel: 'wechat',
+      outTradeNo: refund.outTradeNo,
+      outRefundNo: refund.outRefundNo,
+      refundId: wechatRefundId(),
+      amountFen: refundFen,
+      status: refund.status as SandboxRefundStatus,
+      createdAt: now,
+      succeededAt: refund.succeededAt ?? now,
+      request: {},
+    },
+    {
+      channel: 'wechat',
+      outTradeNo: refund.outTradeNo,
+      amountFen: refund.totalFen ?? refundFen,
+      status: 'PAID',
+      description: '',
+      createdAt: now,
+      transactionId: wechatTransactionId(),
+      request: {},
+    },
+  );
+}
+
+/**
+ * The `alipay.trade.refund` node Alipay answers 10000 with (keys in Alipay's alphabetical order):
+ * `fund_change` Y when this call moved the money, N when it did not (the same out_request_no again);
+ * `refund_fee` is all that has been refunded of the trade so far, not this refund's amount.
+ */
+export function alipayRefundNode(refund: {
+  outTradeNo: string;
+  fundChange: string;
+  /** Yuan; default the yuan of 1234 fen. */
+  refundFee?: string;
+  /** Default now. */
+  refundedAt?: Date;
+}): Record<string, unknown> {
+  return {
+    code: '10000',
+    msg: 'Success',
+    buyer_logon_id: alipayBuyer().buyerLogonId,
+    fund_change: refund.fundChange,
+    gmt_refund_pay: toBeijingDateTime(refund.refundedAt ?? new Date()),
+    out_trade_no: refund.outTradeNo,
+    refund_fee: refund.refundFee ?? fenToYuan(1234),
+    trade_no: alipayTradeNo(),
+  };
+}
+
+/**
+ * The `alipay.trade.fastpay.refund.query` node for one out_request_no (asked with query_options
+ * gmt_refund_pay). A refund Alipay did not carry out is 10000 all the same, without refund_status or amounts;
+ * `refundStatus` may be one Alipay never sends.
+ */
+export function alipayRefundQueryNode(refund: {
+  outTradeNo: string;
+  outRequestNo: string;
+  /** REFUND_SUCCESS, or undefined for a refund Alipay did not carry out. */
+  refundStatus?: string;
+  /** Yuan; default the yuan of 1234 fen. */
+  refundAmount?: string;
+  /** Yuan; default `refundAmount`. */
+  totalAmount?: string;
+  /** Default now. */
+  refundedAt?: Date;
+}): Record<string, unknown> {
+  const node: Record<string, unknown> = { code: '10000', msg: 'Success' };
+  const refundAmount = refund.refundAmount ?? fenToYuan(1234);
+  if (refund.refundStatus !== undefined) node.gmt_refund_pay = toBeijingDateTime(refund.refundedAt ?? new Date());
+  node.out_request_no = refund.outRequestNo;
+  node.out_trade_no = refund.outTradeNo;
+  if (refund.refundStatus !== undefined) {
+    node.refund_amount = refundAmount;
+    node.refund_status = refund.refundStatus;
+    node.total_amount = refund.totalAmount ?? refundAmount;
+  }
+  node.trade_no = alipayTradeNo();
+  return node;
 }
