@@ -1,7 +1,7 @@
 import { type DynamoDBDocumentClient, ScanCommand } from '@aws-sdk/lib-dynamodb';
-import { RELEASED_ATTEMPT_STATUSES } from '../domain/model';
+import { RELEASED_ATTEMPT_STATUSES, type Refund } from '../domain/model';
 import { type Clock, systemClock } from '../domain/time';
-import type { Item } from './items';
+import { type Item, toRefund } from './items';
 import { ENTITY, type Entity, INDEX_PARTITION, type LedgerKind } from './keys';
 
 const RELEASED: readonly string[] = RELEASED_ATTEMPT_STATUSES;
@@ -26,18 +26,10 @@ export interface RefundCase {
 }
 
 /** A refund a person must look at: failed at its gateway, or pending for more than a day. */
-export interface RefundToCheck {
-  outRefundNo: string;
-  outTradeNo: string;
-  orderId: number;
-  kind: string;
-  cashFen: number;
-  points: number;
-  status: string;
-  createdAt: string;
+export type RefundToCheck = Pick<Refund, 'outRefundNo' | 'outTradeNo' | 'orderId' | 'kind' | 'cashFen' | 'points' | 'status' | 'createdAt'> & {
   /** The gateway's reason (failed) or the last follow-up's error (pending). */
   reason?: string;
-}
+};
 
 export interface ReconcileReport {
   /** Invariant violations: each one is a bug or a manual edit to look at. */
@@ -181,10 +173,10 @@ export async function reconcile(db: DynamoDBDocumentClient, table: string, now: 
     }));
   // A failed refund matters while it is its attempt's latest: a new refund after it supersedes it.
   const latest = (r: Item) => attemptsByNo.get(r.out_trade_no as string)?.refund_no === r.out_refund_no;
-  const failedRefunds = refundItems.filter((r) => r.status === 'failed' && latest(r)).map((r) => toCheck(r, r.failure_reason));
+  const failedRefunds = refundItems.filter((r) => r.status === 'failed' && latest(r)).map((r) => toCheck(toRefund(r), 'failureReason'));
   const overdueRefunds = refundItems
     .filter((r) => r.status === 'pending' && nowMs - Date.parse(r.created_at as string) > REFUND_OVERDUE_MS)
-    .map((r) => toCheck(r, r.last_error));
+    .map((r) => toCheck(toRefund(r), 'lastError'));
   return {
     problems,
     refunds,
@@ -194,18 +186,9 @@ export async function reconcile(db: DynamoDBDocumentClient, table: string, now: 
   };
 }
 
-function toCheck(r: Item, reason: unknown): RefundToCheck {
-  return {
-    outRefundNo: r.out_refund_no as string,
-    outTradeNo: r.out_trade_no as string,
-    orderId: r.order_id as number,
-    kind: r.kind as string,
-    cashFen: r.cash_fen as number,
-    points: r.points as number,
-    status: r.status as string,
-    createdAt: r.created_at as string,
-    reason: reason as string | undefined,
-  };
+function toCheck(r: Refund, reason: 'failureReason' | 'lastError'): RefundToCheck {
+  const { outRefundNo, outTradeNo, orderId, kind, cashFen, points, status, createdAt } = r;
+  return { outRefundNo, outTradeNo, orderId, kind, cashFen, points, status, createdAt, reason: r[reason] };
 }
 
 async function scanAll(db: DynamoDBDocumentClient, table: string): Promise<Item[]> {
