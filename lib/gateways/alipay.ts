@@ -142,7 +142,8 @@ export class AlipayGateway implements PaymentGateway {
       const trade = await this.exec('alipay.trade.query', { outTradeNo: request.outTradeNo });
       // Only an answer about this very trade may end the refund for good; anything else is retried.
       const aboutThisTrade = trade.code === '10000' && trade.outTradeNo === request.outTradeNo;
-      if (aboutThisTrade && trade.tradeStatus === 'TRADE_FINISHED') return { state: 'failed', reason: 'ACQ.TRADE_STATUS_ERROR TRADE_FINISHED', windowClosed: true };
+      if (aboutThisTrade && trade.tradeStatus === 'TRADE_FINISHED')
+        return { state: 'failed', reason: 'ACQ.TRADE_STATUS_ERROR TRADE_FINISHED', windowClosed: true };
       if (aboutThisTrade && trade.tradeStatus === 'TRADE_CLOSED') return { state: 'failed', reason: 'ACQ.TRADE_STATUS_ERROR TRADE_CLOSED' };
     }
     if (result.subCode === 'ACQ.TRADE_HAS_FINISHED') return { state: 'failed', reason: result.subCode, windowClosed: true };
