@@ -20,6 +20,8 @@ const FUNCTION_PERMISSIONS = {
   notifyWechatRefund: { table: READ_AND_TRANSACT },
   // A refund after a failed one checks, in its transaction, that the failed one is failed (ConditionCheck).
   refundOrder: { table: [...READ_AND_TRANSACT, 'dynamodb:ConditionCheckItem'] },
+  // Revoking a session deletes it.
+  shopCommand: { table: [...READ_AND_TRANSACT, 'dynamodb:DeleteItem'] },
   sweeper: { table: READ_AND_TRANSACT, indexes: { 'open-attempts': ['dynamodb:Query'] }, failureQueue: 'SweeperFailureQueue' },
 };
 

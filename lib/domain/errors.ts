@@ -110,3 +110,38 @@ export class RefundRefused extends PaynowError {
     this.code = code;
   }
 }
+
+/**
+ * Why a shop command (the shopCommand function) was refused, each with a stable code and a Chinese
+ * message for the shop's logs and operators. A refused command changed nothing.
+ */
+export const SHOP_ERRORS = {
+  INVALID_COMMAND: '命令格式错误',
+  ORDER_NOT_FOUND: '订单不存在',
+  ORDER_OWNER_CHANGED: '订单的用户不能更改',
+  ORDER_NOT_EDITABLE: '订单已支付、退款或关闭,不能再修改',
+  ORDER_BEING_PAID: '订单正在支付中且支付渠道显示已付款,不能修改或关闭',
+  ORDER_BUSY: '订单正在处理中,请稍后再试',
+  ORDER_ALREADY_PAID: '订单已支付,不能关闭(请走退款)',
+  INTEGRAL_NOT_ENOUGH: '可用积分不足,不能扣减',
+  USER_NOT_FOUND: '用户积分账户不存在',
+  ENTRY_ID_REUSED: '该 entry_id 已用于另一笔不同的积分变动',
+  GATEWAY_ERROR: '支付通道繁忙,请稍后再试',
+  INTERNAL_ERROR: '系统繁忙,请稍后再试',
+} as const;
+
+export type ShopErrorCode = keyof typeof SHOP_ERRORS;
+
+/** A shop command refused: nothing changed. */
+export class ShopRefusal extends PaynowError {
+  static {
+    ShopRefusal.prototype.name = 'ShopRefusal';
+  }
+
+  readonly code: ShopErrorCode;
+
+  constructor(code: ShopErrorCode, detail?: string, options?: ErrorOptions) {
+    super(detail ? `${SHOP_ERRORS[code]}(${detail})` : SHOP_ERRORS[code], options);
+    this.code = code;
+  }
+}

@@ -42,14 +42,21 @@ export type OrderStatus = 'unpaid' | 'paying' | 'paid' | 'refunding' | 'refunded
  * open: waiting for the gateway; paid: money and points taken;
  * superseded: replaced by a newer attempt of the same order; expired: released at its expiry;
  * failed: the gateway refused to create it, released at once;
+ * closed: the shop closed or repriced its order while it was open (closed at the gateway, released);
  * refund_required: the gateway took money for it but the order could not take it (already paid,
  * closed, or the points are gone): it is refunded (automatically unless AUTO_REFUND_DUPLICATES is
  * off); refunded: its cash (and points) went back, whether it paid the order or was a refund case.
  */
-export type AttemptStatus = 'open' | 'paid' | 'superseded' | 'expired' | 'failed' | 'refund_required' | 'refunded';
+export type AttemptStatus = 'open' | 'paid' | 'superseded' | 'expired' | 'failed' | 'closed' | 'refund_required' | 'refunded';
 
 /** Attempts whose money may still arrive although their hold is gone. */
-export const RELEASED_ATTEMPT_STATUSES: readonly AttemptStatus[] = ['superseded', 'expired', 'failed'];
+export const RELEASED_ATTEMPT_STATUSES: readonly AttemptStatus[] = ['superseded', 'expired', 'failed', 'closed'];
+
+/**
+ * Released attempts whose late money may still pay their order, if it can take it. Not `closed`: the
+ * shop closed or repriced the order, so that money is a refund case.
+ */
+export const LATE_PAYABLE_STATUSES: readonly AttemptStatus[] = ['superseded', 'expired', 'failed'];
 
 export interface FreightOption {
   key: number;

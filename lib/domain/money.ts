@@ -27,10 +27,3 @@ export function fenToYuan(fen: Fen): string {
   if (!Number.isSafeInteger(fen) || fen < 0) throw new RangeError(`not a fen amount: ${fen}`);
   return `${Math.floor(fen / 100)}.${String(fen % 100).padStart(2, '0')}`;
 }
-
-/** Like yuanToFen, for trusted data (fixtures, gateway replies): a bad amount there is a bug, not a user error. */
-export function requireFen(value: unknown, what: string): Fen {
-  const fen = yuanToFen(value);
-  if (fen === undefined) throw new Error(`${what}: not a yuan amount: ${String(value)}`);
-  return fen;
-}

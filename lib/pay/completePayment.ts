@@ -1,5 +1,5 @@
 import { AttemptInFlight } from '../domain/errors';
-import { type AttemptStatus, type Channel, channelOf, type GatewayPayment, RELEASED_ATTEMPT_STATUSES } from '../domain/model';
+import { type AttemptStatus, type Channel, channelOf, type GatewayPayment, LATE_PAYABLE_STATUSES } from '../domain/model';
 import { newRefund } from '../domain/refund';
 import { type Clock, systemClock } from '../domain/time';
 import type { PaymentGateway } from '../gateways/paymentGateway';
@@ -35,8 +35,8 @@ export type CompletionOutcome = 'paid' | 'duplicate' | 'refund_required' | 'unkn
  * a status query or the sweeper. Every write is conditional on the state it was decided from; on a
  * lost race it re-reads and decides again, so duplicates and races settle to exactly one outcome.
  *
- * No payment is ignored: for an attempt that was superseded or released, the order is paid by it
- * if it still can be (points permitting, closing its other open attempt); otherwise the payment is
+ * No payment is ignored: for an attempt that was superseded or released (not closed by the shop),
+ * the order is paid by it if it still can be (points permitting, closing its other open attempt); otherwise the payment is
  * kept as `refund_required` and, unless automatic refunds are off, its refund is recorded in the same
  * write (the sweeper sends it).
  */
@@ -77,7 +77,7 @@ async function completeOnce(deps: CompletePaymentDeps, payment: GatewayPayment):
   }
 
   // Money for an attempt whose hold is gone: the order takes it if it still can, the other attempt gives way.
-  if (RELEASED_ATTEMPT_STATUSES.includes(attempt.status) && order && (order.status === 'unpaid' || order.status === 'paying')) {
+  if (LATE_PAYABLE_STATUSES.includes(attempt.status) && order && (order.status === 'unpaid' || order.status === 'paying')) {
     const other = order.status === 'paying' ? order.openAttempt : undefined;
     const pointsWithin = (account?.available ?? 0) + (other?.points ?? 0) >= attempt.points;
     const closed = pointsWithin && other ? await closeUnpaidTrade(deps.gateways, other, new Date(now)) : 'closed';

@@ -1,6 +1,16 @@
 import { ConditionalCheckFailedException, TransactionCanceledException } from '@aws-sdk/client-dynamodb';
-import { type DynamoDBDocumentClient, GetCommand, QueryCommand, TransactGetCommand, TransactWriteCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import {
+  DeleteCommand,
+  type DynamoDBDocumentClient,
+  GetCommand,
+  PutCommand,
+  QueryCommand,
+  TransactGetCommand,
+  TransactWriteCommand,
+  UpdateCommand,
+} from '@aws-sdk/lib-dynamodb';
+import {
+  type Address,
   type Attempt,
   type AttemptStatus,
   type AttemptSummary,
@@ -10,9 +20,34 @@ import {
   RELEASED_ATTEMPT_STATUSES,
   type Refund,
 } from '../domain/model';
-import { attemptItem, fromRefundSummary, fromSummary, type Item, ledgerItem, refundItem, toAccount, toAddress, toAttempt, toOrder, toRefund } from './items';
-import { hashToken, INDEX_PARTITION, type ItemKey, indexSortKey, keys, type LedgerKind, OPEN_ATTEMPTS_INDEX, refundIndexSortKey } from './keys';
-import { type AttemptChange, type PayContext, type PayStore, type Session, WriteConflict } from './payStore';
+import {
+  addressItem,
+  attemptItem,
+  fromFreightOption,
+  fromRefundSummary,
+  fromSummary,
+  type Item,
+  ledgerItem,
+  orderItem,
+  refundItem,
+  sessionItem,
+  toAccount,
+  toAddress,
+  toAttempt,
+  toOrder,
+  toRefund,
+} from './items';
+import { ENTITY, hashToken, INDEX_PARTITION, type ItemKey, indexSortKey, keys, type LedgerKind, OPEN_ATTEMPTS_INDEX, refundIndexSortKey } from './keys';
+import {
+  type AttemptChange,
+  type OrderFields,
+  type PayContext,
+  type PayStore,
+  type Session,
+  type ShopPointsMove,
+  type ShopStore,
+  WriteConflict,
+} from './payStore';
 
 type TransactItem = NonNullable<ConstructorParameters<typeof TransactWriteCommand>[0]['TransactItems']>[number];
 
@@ -42,7 +77,7 @@ const orderUnpaid = '#status = :unpaid';
 const orderPayingWith = '#status = :paying AND open_attempt.out_trade_no = :open';
 const orderPaidUpdate = 'SET #status = :paid, paid_attempt = :attempt, paid_at = :now, updated_at = :now REMOVE open_attempt';
 
-export class DynamoPayStore implements PayStore {
+export class DynamoPayStore implements PayStore, ShopStore {
   constructor(
     private readonly db: DynamoDBDocumentClient,
     private readonly table: string,
@@ -105,7 +140,7 @@ export class DynamoPayStore implements PayStore {
     );
   }
 
-  async releaseAttempt(attempt: Attempt, status: Extract<AttemptStatus, 'failed' | 'expired'>, now: string, orderLinked = true): Promise<boolean> {
+  async releaseAttempt(attempt: Attempt, status: Extract<AttemptStatus, 'failed' | 'expired' | 'closed'>, now: string, orderLinked = true): Promise<boolean> {
     const order: TransactItem = {
       Update: {
         TableName: this.table,
@@ -319,6 +354,165 @@ export class DynamoPayStore implements PayStore {
     } catch (error) {
       // Paid meanwhile (it left the index with it): nothing to do.
       if (!(error instanceof ConditionalCheckFailedException)) throw error;
+    }
+  }
+
+  // ---- the shop's commands ----
+
+  async putUnpaidOrder(fields: OrderFields, expect: 'new' | 'unpaid', now: string): Promise<void> {
+    await this.conditional(
+      new PutCommand({
+        TableName: this.table,
+        Item: orderItem({ ...fields, status: 'unpaid' }, now),
+        ConditionExpression: expect === 'new' ? 'attribute_not_exists(pk)' : '#status = :unpaid AND user_id = :user',
+        ...(expect === 'new'
+          ? {}
+          : { ExpressionAttributeNames: { '#status': 'status' }, ExpressionAttributeValues: { ':unpaid': 'unpaid', ':user': fields.userId } }),
+      }),
+    );
+  }
+
+  async renamePayingOrder(fields: OrderFields, openAttempt: string, now: string): Promise<void> {
+    await this.conditional(
+      new UpdateCommand({
+        TableName: this.table,
+        Key: keys.order(fields.orderId),
+        ConditionExpression: `${orderPayingWith} AND user_id = :user`,
+        UpdateExpression: 'SET goods_name = :name, updated_at = :now',
+        ExpressionAttributeNames: { '#status': 'status' },
+        ExpressionAttributeValues: { ':paying': 'paying', ':open': openAttempt, ':user': fields.userId, ':name': fields.goodsName, ':now': now },
+      }),
+    );
+  }
+
+  async releaseForShop(attempt: Attempt, order: { repriced: OrderFields } | 'close', now: string): Promise<void> {
+    const repriced = order === 'close' ? undefined : order.repriced;
+    await this.transact([
+      this.accountMove(attempt.userId, { available: attempt.points, held: -attempt.points }),
+      this.ledgerPut(attempt, attempt.outTradeNo, 'release', attempt.points, now),
+      this.attemptTransition(attempt, 'open', 'closed', now),
+      {
+        Update: {
+          TableName: this.table,
+          Key: keys.order(attempt.orderId),
+          ConditionExpression: orderPayingWith,
+          UpdateExpression: repriced
+            ? 'SET #status = :to, goods_name = :name, goods_fen = :goods, free_shipping = :free, freight_options = :freight, updated_at = :now REMOVE open_attempt'
+            : 'SET #status = :to, updated_at = :now REMOVE open_attempt',
+          ExpressionAttributeNames: { '#status': 'status' },
+          ExpressionAttributeValues: {
+            ':paying': 'paying',
+            ':open': attempt.outTradeNo,
+            ':to': repriced ? 'unpaid' : 'closed',
+            ':now': now,
+            ...(repriced
+              ? {
+                  ':name': repriced.goodsName,
+                  ':goods': repriced.goodsFen,
+                  ':free': repriced.freeShipping,
+                  ':freight': repriced.freightOptions.map(fromFreightOption),
+                }
+              : {}),
+          },
+        },
+      },
+    ]);
+  }
+
+  async closeUnpaidOrder(orderId: number, now: string): Promise<void> {
+    await this.conditional(
+      new UpdateCommand({
+        TableName: this.table,
+        Key: keys.order(orderId),
+        ConditionExpression: orderUnpaid,
+        UpdateExpression: 'SET #status = :closed, updated_at = :now',
+        ExpressionAttributeNames: { '#status': 'status' },
+        ExpressionAttributeValues: { ':unpaid': 'unpaid', ':closed': 'closed', ':now': now },
+      }),
+    );
+  }
+
+  async moveShopPoints(move: ShopPointsMove, now: string): Promise<void> {
+    const signed = move.kind === 'credit' ? move.points : -move.points;
+    const account: TransactItem = {
+      Update: {
+        TableName: this.table,
+        Key: keys.account(move.userId),
+        // A credit opens the account if the user has none; a debit needs one with enough available.
+        ...(move.kind === 'debit' ? { ConditionExpression: 'attribute_exists(pk) AND integral_available >= :take' } : {}),
+        UpdateExpression:
+          'SET entity = :entity, user_id = :user, integral_held = if_not_exists(integral_held, :zero), integral_spent = if_not_exists(integral_spent, :zero), updated_at = :now ADD integral_available :delta, integral_credited :delta',
+        ExpressionAttributeValues: {
+          ':entity': ENTITY.account,
+          ':user': move.userId,
+          ':zero': 0,
+          ':now': now,
+          ':delta': signed,
+          ...(move.kind === 'debit' ? { ':take': move.points } : {}),
+        },
+      },
+    };
+    await this.transact(
+      [
+        account,
+        {
+          Put: {
+            TableName: this.table,
+            Item: {
+              ...keys.shopLedger(move.userId, move.entryId),
+              entity: ENTITY.ledger,
+              user_id: move.userId,
+              entry_id: move.entryId,
+              kind: move.kind,
+              points: move.points,
+              reason: move.reason,
+              created_at: now,
+            },
+            ConditionExpression: 'attribute_not_exists(pk)',
+          },
+        },
+      ],
+      account,
+    );
+  }
+
+  async getShopPointsMove(userId: number, entryId: string): Promise<ShopPointsMove | undefined> {
+    const item = await this.get(keys.shopLedger(userId, entryId));
+    return (
+      item && { userId, entryId, kind: item.kind as ShopPointsMove['kind'], points: item.points as number, reason: (item.reason as string | undefined) ?? '' }
+    );
+  }
+
+  async getAccount(userId: number): Promise<PointsAccount | undefined> {
+    const item = await this.get(keys.account(userId));
+    return item && toAccount(item);
+  }
+
+  async putSession(token: string, userId: number, expiresAt: string): Promise<void> {
+    await this.db.send(new PutCommand({ TableName: this.table, Item: sessionItem(hashToken(token), userId, expiresAt) }));
+  }
+
+  async deleteSession(token: string): Promise<boolean> {
+    const { Attributes } = await this.db.send(new DeleteCommand({ TableName: this.table, Key: keys.session(hashToken(token)), ReturnValues: 'ALL_OLD' }));
+    return Attributes !== undefined;
+  }
+
+  async getAddress(userId: number, addressId: number): Promise<Address | undefined> {
+    const item = await this.get(keys.address(userId, addressId));
+    return item && toAddress(item);
+  }
+
+  async putAddress(address: Address): Promise<void> {
+    await this.db.send(new PutCommand({ TableName: this.table, Item: addressItem(address) }));
+  }
+
+  /** One conditional write: its failed condition is a WriteConflict on the state. */
+  private async conditional(command: PutCommand | UpdateCommand): Promise<void> {
+    try {
+      await this.db.send(command as never);
+    } catch (error) {
+      if (error instanceof ConditionalCheckFailedException) throw new WriteConflict('state', { cause: error });
+      throw error;
     }
   }
 

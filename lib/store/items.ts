@@ -57,7 +57,7 @@ export function orderItem(
   };
 }
 
-function fromFreightOption(o: FreightOption): Item {
+export function fromFreightOption(o: FreightOption): Item {
   return { key: o.key, name: o.name, fee_fen: o.feeFen };
 }
 

@@ -10,6 +10,8 @@ export const keys = {
   account: (userId: number) => ({ pk: userPartition(userId), sk: 'ACCOUNT' }),
   address: (userId: number, addressId: number) => ({ pk: userPartition(userId), sk: `ADDRESS#${addressId}` }),
   ledger: (userId: number, outTradeNo: string, kind: LedgerKind) => ({ pk: userPartition(userId), sk: `${LEDGER_PREFIX}${outTradeNo}#${kind}` }),
+  /** A points movement the shop made, keyed by the shop's own entry id (one per id, whatever its kind). */
+  shopLedger: (userId: number, entryId: string) => ({ pk: userPartition(userId), sk: `${LEDGER_PREFIX}SHOP#${entryId}` }),
   order: (orderId: number) => ({ pk: `ORDER#${orderId}`, sk: 'ORDER' }),
   attempt: (outTradeNo: string) => ({ pk: `ATTEMPT#${outTradeNo}`, sk: 'ATTEMPT' }),
   refund: (outRefundNo: string) => ({ pk: `REFUND#${outRefundNo}`, sk: 'REFUND' }),
@@ -39,9 +41,10 @@ export type Entity = (typeof ENTITY)[keyof typeof ENTITY];
 
 /**
  * hold: available -> held; release: held -> available; spend: available -> spent; capture: held -> spent;
- * refund: spent -> available (a paid order refunded).
+ * refund: spent -> available (a paid order refunded); credit and debit: the shop adds points to
+ * available or takes them from it (and from credited).
  */
-export type LedgerKind = 'hold' | 'release' | 'spend' | 'capture' | 'refund';
+export type LedgerKind = 'hold' | 'release' | 'spend' | 'capture' | 'refund' | 'credit' | 'debit';
 
 /**
  * The sparse index `open-attempts` is the sweeper's work list, so it never scans: partition OPEN

@@ -52,7 +52,7 @@ export interface PayStore {
    * with it (`orderLinked`), the order back to unpaid.
    * Returns false (and changes nothing) when the attempt or the order moved on.
    */
-  releaseAttempt(attempt: Attempt, status: Extract<AttemptStatus, 'failed' | 'expired'>, now: string, orderLinked?: boolean): Promise<boolean>;
+  releaseAttempt(attempt: Attempt, status: Extract<AttemptStatus, 'failed' | 'expired' | 'closed'>, now: string, orderLinked?: boolean): Promise<boolean>;
   getAttempt(outTradeNo: string): Promise<Attempt | undefined>;
   getOrder(orderId: number): Promise<Order | undefined>;
   /** The order and the points of the attempt's user, read together. */
@@ -102,4 +102,46 @@ export interface PayStore {
   findWatchedAttempts(expiredBy: string, limit: number): Promise<Attempt[]>;
   /** Done watching: the gateway confirmed the released attempt unpaid. */
   unwatchAttempt(attempt: Attempt): Promise<void>;
+}
+
+/** An order's own fields, as the shop sets them. */
+export type OrderFields = Pick<Order, 'orderId' | 'userId' | 'goodsName' | 'goodsFen' | 'freeShipping' | 'freightOptions'>;
+
+/** Points the shop adds to or takes from a user's available points, once per `entryId`. */
+export interface ShopPointsMove {
+  userId: number;
+  entryId: string;
+  kind: 'credit' | 'debit';
+  points: number;
+  reason: string;
+}
+
+/** The persistence port of the shop's commands; `DynamoPayStore` is its adapter too. */
+export interface ShopStore {
+  getOrder(orderId: number): Promise<Order | undefined>;
+  getAttempt(outTradeNo: string): Promise<Attempt | undefined>;
+  /** Creates the order unpaid (`expect` new), or rewrites an unpaid one. @throws WriteConflict when it moved on */
+  putUnpaidOrder(fields: OrderFields, expect: 'new' | 'unpaid', now: string): Promise<void>;
+  /** A paying order's name only (its price, which the open attempt was quoted at, unchanged). @throws WriteConflict */
+  renamePayingOrder(fields: OrderFields, openAttempt: string, now: string): Promise<void>;
+  /**
+   * The shop ends a paying order's open attempt (closed at its gateway already): its hold released,
+   * the attempt `closed`, and the order unpaid with `repriced` fields, or `closed`. @throws WriteConflict
+   */
+  releaseForShop(attempt: Attempt, order: { repriced: OrderFields } | 'close', now: string): Promise<void>;
+  /** @throws WriteConflict unless the order is still unpaid */
+  closeUnpaidOrder(orderId: number, now: string): Promise<void>;
+  /**
+   * Moves the points with a ledger entry keyed by the shop's id. @throws WriteConflict `points` when a
+   * debit finds too few available points (or no account), `state` when the entry id was used already
+   */
+  moveShopPoints(move: ShopPointsMove, now: string): Promise<void>;
+  getShopPointsMove(userId: number, entryId: string): Promise<ShopPointsMove | undefined>;
+  getAccount(userId: number): Promise<PointsAccount | undefined>;
+  findSession(token: string): Promise<Session | undefined>;
+  putSession(token: string, userId: number, expiresAt: string): Promise<void>;
+  /** Returns whether there was one. */
+  deleteSession(token: string): Promise<boolean>;
+  getAddress(userId: number, addressId: number): Promise<Address | undefined>;
+  putAddress(address: Address): Promise<void>;
 }

@@ -1,19 +1,16 @@
 import { DeleteCommand, type DynamoDBDocumentClient, PutCommand, ScanCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import * as v from 'valibot';
-import { requireFen, yuanToFen } from '../../lib/domain/money';
+import { addressFields, orderFields } from '../../lib/shop/commands';
 import { accountItem, addressItem, type Item, orderItem, sessionItem } from '../../lib/store/items';
 import { ENTITY, hashToken } from '../../lib/store/keys';
 
 const id = v.pipe(v.number(), v.integer(), v.minValue(1));
-const amount = v.pipe(
-  v.string(),
-  v.check((s) => yuanToFen(s) !== undefined, 'must be a yuan amount like "88.00"'),
-);
 const isoTime = v.pipe(
   v.string(),
   v.check((s) => !Number.isNaN(Date.parse(s)), 'must be an ISO 8601 time'),
 );
 
+/** Orders and addresses are checked as the shop's commands are (lib/shop/commands.ts); users and tokens are the seed's own. */
 const fixtureSchema = v.object({
   users: v.optional(
     v.array(
@@ -25,31 +22,13 @@ const fixtureSchema = v.object({
     ),
     [],
   ),
-  addresses: v.optional(
-    v.array(
-      v.object({
-        address_id: id,
-        user_id: id,
-        name: v.string(),
-        phone: v.string(),
-        province: v.string(),
-        city: v.string(),
-        district: v.string(),
-        detail: v.string(),
-      }),
-    ),
-    [],
-  ),
+  addresses: v.optional(v.array(v.strictObject(addressFields)), []),
   orders: v.optional(
     v.array(
-      v.object({
-        order_id: id,
-        user_id: id,
-        goods_name: v.pipe(v.string(), v.nonEmpty()),
-        goods_price: amount,
-        free_shipping: v.boolean(),
+      v.strictObject({
+        ...orderFields,
+        // Demo data only: an order paid or closed before the demo starts. The shop's upsert-order never sets a status.
         status: v.optional(v.picklist(['unpaid', 'paid', 'closed', 'cancelled']), 'unpaid'),
-        freight_json: v.optional(v.array(v.object({ key: id, name: v.string(), fee: amount })), []),
       }),
     ),
     [],
@@ -99,14 +78,14 @@ export async function writeFixture(db: DynamoDBDocumentClient, table: string, in
     );
   }
   for (const o of fixture.orders) {
-    const freightOptions = o.freight_json.map((f) => ({ key: f.key, name: f.name, feeFen: requireFen(f.fee, 'fee') }));
+    const freightOptions = o.freight_json.map((f) => ({ key: f.key, name: f.name, feeFen: f.fee }));
     items.push(
       orderItem(
         {
           orderId: o.order_id,
           userId: o.user_id,
           goodsName: o.goods_name,
-          goodsFen: requireFen(o.goods_price, 'goods_price'),
+          goodsFen: o.goods_price,
           freeShipping: o.free_shipping,
           freightOptions,
           status: o.status,

@@ -175,7 +175,7 @@ describe('refunds, as an operator runs them on the local stack', () => {
    * `npm run refund -- …` / `npm run sweep`, against this stack's Lambda endpoint. Asynchronously: the
    * stack's database and gateways live in this process and must keep answering meanwhile.
    */
-  function script(name: 'refund' | 'sweep', args: string[] = []): Promise<{ code: number | null; out: string; err: string }> {
+  function script(name: 'refund' | 'sweep' | 'shop', args: string[] = []): Promise<{ code: number | null; out: string; err: string }> {
     return new Promise((resolve) => {
       const child = spawn(process.execPath, [require.resolve('tsx/cli'), join(ROOT, 'scripts', `${name}.ts`), ...args], {
         cwd: ROOT,
@@ -224,5 +224,14 @@ describe('refunds, as an operator runs them on the local stack', () => {
     const sweep = await script('sweep');
     expect(sweep.code).toBe(0);
     expect(JSON.parse(sweep.out)).toMatchObject({ checked: expect.any(Number), failed: 0 });
+  });
+
+  it('npm run shop sends a command to shopCommand: 0 when done, 1 when refused, 2 for a usage error', async () => {
+    const credit = JSON.stringify({ user_id: 1002, points: 100, entry_id: 'e2e-signin', reason: '签到' });
+    const done = await script('shop', ['credit-points', credit]);
+    expect({ code: done.code, answer: JSON.parse(done.out) }).toEqual({ code: 0, answer: { ok: true, changed: true, user_id: 1002, entry_id: 'e2e-signin' } });
+    const refused = await script('shop', ['debit-points', JSON.stringify({ user_id: 1002, points: 10_000_000, entry_id: 'e2e-big', reason: '兑换' })]);
+    expect({ code: refused.code, error: JSON.parse(refused.out).error }).toEqual({ code: 1, error: 'INTEGRAL_NOT_ENOUGH' });
+    expect((await script('shop', ['credit-points', 'not json'])).code).toBe(2);
   });
 });

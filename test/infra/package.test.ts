@@ -14,7 +14,7 @@ import { generateSandboxCredentials, type SandboxCredentials } from '../../scrip
  */
 const run = promisify(execFile);
 const ROOT = join(__dirname, '..', '..');
-const FUNCTIONS = ['payOrder', 'payStatus', 'notifyWechat', 'notifyAlipay', 'notifyWechatRefund', 'refundOrder', 'sweeper'];
+const FUNCTIONS = ['payOrder', 'payStatus', 'notifyWechat', 'notifyAlipay', 'notifyWechatRefund', 'refundOrder', 'shopCommand', 'sweeper'];
 const README_SETTINGS = {
   NOTIFY_BASE_URL: 'https://pay.example.com',
   WECHAT_APPID: 'wx0123456789abcdef',
@@ -192,11 +192,11 @@ describe('the packaged prod stack', () => {
     expect(writers.map(([id]) => id)).toEqual(['SweeperExecutionRole']);
   });
 
-  it('routes the refund notifications and gives refundOrder no route: only an IAM principal can invoke it', () => {
+  it('routes the refund notifications and gives refundOrder and shopCommand no route: only an IAM principal can invoke them', () => {
     const routes = resourcesOf(plain.template, 'AWS::ApiGatewayV2::Route').map(([, route]) => route.Properties.RouteKey as string);
     expect(routes.sort()).toEqual(['GET /order/pay/status', 'POST /notify/alipay', 'POST /notify/wechat', 'POST /notify/wechat/refund', 'POST /order/pay']);
     const invokers = resourcesOf(plain.template, 'AWS::Lambda::Permission').map(([, permission]) => JSON.stringify(permission.Properties.FunctionName));
-    expect(invokers.some((fn) => fn.includes('RefundOrder'))).toBe(false);
+    expect(invokers.some((fn) => fn.includes('RefundOrder') || fn.includes('ShopCommand'))).toBe(false);
   });
 
   it('keeps prod logs 180 days, in JSON, with API access logs and throttling on every route', () => {

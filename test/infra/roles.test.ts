@@ -14,7 +14,7 @@ import { alipayFields, givenUser, pay, payDeps, signedAlipay, signedWechat, wech
  * allow exactly those: nothing missing (the call would be denied), nothing extra.
  */
 type Handler = (event: unknown, context: unknown) => Promise<APIGatewayProxyStructuredResultV2 | unknown>;
-const FUNCTIONS = ['payOrder', 'payStatus', 'notifyWechat', 'notifyAlipay', 'notifyWechatRefund', 'refundOrder', 'sweeper'] as const;
+const FUNCTIONS = ['payOrder', 'payStatus', 'notifyWechat', 'notifyAlipay', 'notifyWechatRefund', 'refundOrder', 'shopCommand', 'sweeper'] as const;
 type FunctionName = (typeof FUNCTIONS)[number];
 
 const running = new AsyncLocalStorage<FunctionName>();
@@ -213,6 +213,31 @@ it('every function path runs, and every role allows exactly what its function ca
   )) as APIGatewayProxyStructuredResultV2;
   expect(refundReply.statusCode).toBe(204);
   expect(await stack.app.store.getOrder(wechatPayer.orderId)).toMatchObject({ status: 'refunded' });
+
+  // shopCommand: each command, a paying order closed (its attempt released) among them.
+  const shop = (command: string, fields: Record<string, unknown>) => invoke('shopCommand', { command, ...fields }) as Promise<Record<string, unknown>>;
+  const customer = await givenUser(stack, 1000);
+  expect(
+    await shop('upsert-order', { order_id: 880_001, user_id: customer.userId, goods_name: '保温杯', goods_price: '88.00', free_shipping: true }),
+  ).toMatchObject({ ok: true });
+  await pay(stack, customer, { method: 4, points: 800, priceFen: 8000 });
+  expect(await shop('close-order', { order_id: customer.orderId })).toMatchObject({ ok: true, order_status: 'closed' });
+  expect(await shop('credit-points', { user_id: customer.userId, points: 10, entry_id: 'roles-1', reason: '签到' })).toMatchObject({ ok: true });
+  expect(await shop('debit-points', { user_id: customer.userId, points: 5, entry_id: 'roles-2', reason: '兑换' })).toMatchObject({ ok: true });
+  const token = 'roles-test-token-0123456789';
+  expect(await shop('put-session', { token, user_id: customer.userId, expires_at: '2099-01-01T00:00:00Z' })).toMatchObject({ ok: true });
+  expect(await shop('revoke-session', { token })).toMatchObject({ ok: true, changed: true });
+  const address = {
+    address_id: 880_002,
+    user_id: customer.userId,
+    name: '李四',
+    phone: '13900000000',
+    province: '浙江省',
+    city: '杭州市',
+    district: '',
+    detail: '1号',
+  };
+  expect(await shop('upsert-address', address)).toMatchObject({ ok: true });
 
   const allowed = await allowedByRoles();
   expect([...recorded.keys()].sort()).toEqual(Object.keys(allowed).sort());

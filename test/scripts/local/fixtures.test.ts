@@ -9,7 +9,7 @@ afterAll(() => stack.close());
 
 const fixture = {
   users: [{ user_id: 7, integral: 5000, tokens: [{ token: 'secret-token-7', expires_at: '2030-01-01T00:00:00+08:00' }] }],
-  addresses: [{ address_id: 70, user_id: 7, name: '张三', phone: '1', province: 'p', city: 'c', district: 'd', detail: 'x' }],
+  addresses: [{ address_id: 70, user_id: 7, name: '张三', phone: '13800000000', province: 'p', city: 'c', district: 'd', detail: 'x' }],
   orders: [
     { order_id: 700, user_id: 7, goods_name: '保温杯', goods_price: '88.00', free_shipping: false, freight_json: [{ key: 2, name: '商家自选', fee: '12.50' }] },
   ],

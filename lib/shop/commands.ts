@@ -1,0 +1,84 @@
+import * as v from 'valibot';
+import { MAX_FEN, yuanToFen } from '../domain/money';
+
+// The shop's commands (README "The shop's commands"), as its services send them to shopCommand. The
+// order and address fields are those of the seed fixture, which is validated by these same schemas.
+
+const id = v.pipe(v.number('must be a number'), v.safeInteger('must be an integer'), v.minValue(1, 'must be 1 or more'));
+/** Yuan as text, exactly as the app's amounts: "88", "88.5", "88.50". */
+const yuan = (min: number) =>
+  v.pipe(
+    v.string('must be a yuan amount as text, like "88.00"'),
+    v.check((s) => {
+      const fen = yuanToFen(s);
+      return fen !== undefined && fen >= min && fen <= MAX_FEN;
+    }, 'must be a yuan amount as text, like "88.00"'),
+    v.transform((s) => yuanToFen(s) as number),
+  );
+const text = (max: number) =>
+  v.pipe(v.string('must be text'), v.trim(), v.minLength(1, 'must not be empty'), v.maxLength(max, `must be at most ${max} characters`));
+const time = v.pipe(
+  v.string('must be an ISO 8601 time'),
+  v.check((s) => /^\d{4}-\d{2}-\d{2}T/.test(s) && !Number.isNaN(Date.parse(s)), 'must be an ISO 8601 time with its offset'),
+  v.transform((s) => new Date(s).toISOString()),
+);
+
+export const orderFields = {
+  order_id: id,
+  user_id: id,
+  goods_name: text(128),
+  goods_price: yuan(1),
+  free_shipping: v.boolean('must be true or false'),
+  freight_json: v.optional(
+    v.pipe(
+      v.array(v.strictObject({ key: id, name: text(32), fee: yuan(0) }), 'must be a list'),
+      v.maxLength(10, 'must have at most 10 options'),
+      v.check((options) => new Set(options.map((o) => o.key)).size === options.length, 'must not repeat a key'),
+    ),
+    [],
+  ),
+};
+
+export const addressFields = {
+  address_id: id,
+  user_id: id,
+  name: text(64),
+  phone: v.pipe(v.string('must be text'), v.regex(/^\+?[0-9][0-9 -]{4,19}$/, 'must be a phone number')),
+  province: text(32),
+  city: text(32),
+  district: v.pipe(v.string('must be text'), v.trim(), v.maxLength(32, 'must be at most 32 characters')),
+  detail: text(128),
+};
+
+/** The shop's own id of a points movement: a retried command with the same id moves points once. */
+const entryId = v.pipe(v.string('must be text'), v.regex(/^[A-Za-z0-9_.:-]{1,64}$/, 'must be 1 to 64 of A-Z a-z 0-9 _ . : -'));
+const pointsMove = { user_id: id, points: v.pipe(id, v.maxValue(1_000_000_000, 'must be at most 1000000000')), entry_id: entryId, reason: text(80) };
+const token = v.pipe(v.string('must be text'), v.minLength(16, 'must be at least 16 characters'), v.maxLength(512, 'must be at most 512 characters'));
+
+const commandSchema = v.variant(
+  'command',
+  [
+    v.strictObject({ command: v.literal('upsert-order'), ...orderFields }),
+    v.strictObject({ command: v.literal('close-order'), order_id: id, reason: v.optional(text(80)) }),
+    v.strictObject({ command: v.literal('credit-points'), ...pointsMove }),
+    v.strictObject({ command: v.literal('debit-points'), ...pointsMove }),
+    v.strictObject({ command: v.literal('put-session'), token, user_id: id, expires_at: time }),
+    v.strictObject({ command: v.literal('revoke-session'), token }),
+    v.strictObject({ command: v.literal('upsert-address'), ...addressFields }),
+  ],
+  'must be one of upsert-order, close-order, credit-points, debit-points, put-session, revoke-session, upsert-address',
+);
+
+export type ShopCommand = v.InferOutput<typeof commandSchema>;
+export type UpsertOrder = Extract<ShopCommand, { command: 'upsert-order' }>;
+export type UpsertAddress = Extract<ShopCommand, { command: 'upsert-address' }>;
+export type PointsCommand = Extract<ShopCommand, { command: 'credit-points' | 'debit-points' }>;
+
+/** A command checked field by field, or the first problem, naming its field. */
+export function parseShopCommand(input: unknown): { ok: true; command: ShopCommand } | { ok: false; problem: string } {
+  const result = v.safeParse(commandSchema, input);
+  if (result.success) return { ok: true, command: result.output };
+  const issue = result.issues[0];
+  const path = issue.path?.map((p) => String(p.key)).join('.');
+  return { ok: false, problem: path ? `${path} ${issue.message}` : issue.message };
+}

@@ -1,0 +1,277 @@
+import type { APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
+import { completePayment } from '../../lib/pay/completePayment';
+import { httpEvent, lambdaContext } from '../../scripts/local/httpEvents';
+import { expectBalancedBooksThenClose, startTestStack, type TestStack } from '../support/stack';
+import { tableState } from '../support/tableState';
+import { givenUser, pay } from '../support/world';
+
+/** The shopCommand function as the shop's services invoke it: every command, its replays and its refusals. */
+let stack: TestStack;
+let state: ReturnType<typeof tableState>;
+let handler: (event: unknown, context: unknown) => Promise<Record<string, unknown>>;
+let statusHandler: (event: unknown, context: unknown) => Promise<APIGatewayProxyStructuredResultV2>;
+
+beforeAll(async () => {
+  stack = await startTestStack();
+  state = tableState(stack);
+  Object.assign(process.env, stack.env);
+  ({ handler } = (await import('../../functions/shopCommand/handler')) as never);
+  ({ handler: statusHandler } = (await import('../../functions/payStatus/handler')) as never);
+});
+afterAll(() => expectBalancedBooksThenClose(stack, () => state.close()));
+
+const shop = (command: string, fields: Record<string, unknown> = {}) =>
+  handler({ command, ...fields }, { awsRequestId: 'shop', functionName: 'shopCommand', getRemainingTimeInMillis: () => 30_000 });
+let nextOrder = 90_000;
+const order = (userId: number, over: Record<string, unknown> = {}) => ({
+  order_id: ++nextOrder,
+  user_id: userId,
+  goods_name: '保温杯',
+  goods_price: '88.00',
+  free_shipping: true,
+  ...over,
+});
+
+describe('upsert-order', () => {
+  it('creates an unpaid order, answers a replay as unchanged, and updates it while unpaid', async () => {
+    const user = await givenUser(stack, 0);
+    const fields = order(user.userId);
+    expect(await shop('upsert-order', fields)).toEqual({ ok: true, changed: true, order_id: fields.order_id, order_status: 'unpaid', created: true });
+    const before = await state.snapshot();
+    expect(await shop('upsert-order', fields)).toEqual({ ok: true, changed: false, order_id: fields.order_id, order_status: 'unpaid' });
+    expect(await state.snapshot()).toEqual(before);
+    const freight = [
+      { key: 1, name: '到付', fee: '0.00' },
+      { key: 2, name: '商家自选', fee: '12.00' },
+    ];
+    expect(await shop('upsert-order', { ...fields, goods_price: '99.50', free_shipping: false, freight_json: freight })).toMatchObject({
+      changed: true,
+      order_status: 'unpaid',
+    });
+    expect(await state.order(fields.order_id)).toMatchObject({
+      goods_fen: 9950,
+      free_shipping: false,
+      freight_options: [{ key: 1 }, { key: 2, fee_fen: 1200 }],
+    });
+    // The app pays it at the new price.
+    expect(
+      await pay(stack, { ...user, orderId: fields.order_id }, { method: 1, priceFen: 8800 + 1200, freightMode: 2, freightKey: 2 }).catch((e) => e), // the old price
+    ).toMatchObject({ code: 'PRICE_MISMATCH' });
+    expect(await pay(stack, { ...user, orderId: fields.order_id }, { method: 1, priceFen: 11_150, freightMode: 2, freightKey: 2 })).toMatchObject({
+      outcome: 'pay_param',
+    });
+  });
+
+  it('renames a paying order without touching its open attempt', async () => {
+    const user = await givenUser(stack, 1000);
+    const { outTradeNo } = await pay(stack, user, { method: 4, points: 800, priceFen: 8000 });
+    const current = { order_id: user.orderId, user_id: user.userId, goods_name: '保温杯', goods_price: '88.00', free_shipping: true };
+    expect(await shop('upsert-order', { ...current, goods_name: '保温杯(大号)' })).toMatchObject({ changed: true, order_status: 'paying' });
+    expect(await state.order(user.orderId)).toMatchObject({ status: 'paying', goods_name: '保温杯(大号)', open_attempt: { out_trade_no: outTradeNo } });
+    expect(await state.attempt(outTradeNo)).toMatchObject({ status: 'open' });
+  });
+
+  it('reprices a paying order by closing its attempt at the gateway and releasing its points; money that comes anyway is a refund case', async () => {
+    const user = await givenUser(stack, 1000);
+    const { outTradeNo } = await pay(stack, user, { method: 4, points: 800, priceFen: 8000 });
+    const answer = await shop('upsert-order', {
+      order_id: user.orderId,
+      user_id: user.userId,
+      goods_name: '保温杯',
+      goods_price: '66.00',
+      free_shipping: true,
+    });
+    expect(answer).toEqual({ ok: true, changed: true, order_id: user.orderId, order_status: 'unpaid', closed_attempt: outTradeNo });
+    expect(stack.gateway.trade(outTradeNo)?.status).toBe('CLOSED');
+    expect(await state.attempt(outTradeNo)).toMatchObject({ status: 'closed', gsi1pk: 'WATCH' });
+    expect(await state.order(user.orderId)).toMatchObject({ status: 'unpaid', goods_fen: 6600 });
+    expect(await state.account(user.userId)).toMatchObject({ integral_available: 1000, integral_held: 0 });
+    // The old pay sheet's money, at the old price: never the order's, whatever the order's state.
+    const late = { channel: 'wechat' as const, outTradeNo, transactionId: '4200-late', amountFen: 8000, paidAt: new Date().toISOString() };
+    expect(await completePayment(stack.app, late)).toBe('refund_required');
+    expect(await state.order(user.orderId)).toMatchObject({ status: 'unpaid' });
+  });
+
+  it('refuses to reprice a paying order whose gateway says it is paid, changing nothing', async () => {
+    const user = await givenUser(stack, 0);
+    const { outTradeNo } = await pay(stack, user, { method: 1 });
+    stack.gateway.pay(outTradeNo);
+    const before = await state.snapshot();
+    expect(
+      await shop('upsert-order', { order_id: user.orderId, user_id: user.userId, goods_name: '保温杯', goods_price: '1.00', free_shipping: true }),
+    ).toEqual({
+      error: 'ORDER_BEING_PAID',
+      message: expect.stringContaining(outTradeNo),
+    });
+    expect(await state.snapshot()).toEqual(before);
+  });
+
+  it('never reopens or reprices a paid order, nor gives an order to another user', async () => {
+    const user = await givenUser(stack, 10_000);
+    await pay(stack, user, { method: 3, points: 8800, priceFen: 0 });
+    const current = { order_id: user.orderId, user_id: user.userId, goods_name: '保温杯', goods_price: '88.00', free_shipping: true };
+    const before = await state.snapshot();
+    expect(await shop('upsert-order', current)).toMatchObject({ ok: true, changed: false, order_status: 'paid' });
+    expect(await shop('upsert-order', { ...current, goods_price: '1.00' })).toMatchObject({ error: 'ORDER_NOT_EDITABLE' });
+    expect(await shop('upsert-order', { ...current, user_id: user.userId + 1 })).toMatchObject({ error: 'ORDER_OWNER_CHANGED' });
+    expect(await state.snapshot()).toEqual(before);
+  });
+});
+
+describe('close-order', () => {
+  it('closes an unpaid order once; the app can no longer pay it', async () => {
+    const user = await givenUser(stack, 0);
+    expect(await shop('close-order', { order_id: user.orderId })).toEqual({ ok: true, changed: true, order_id: user.orderId, order_status: 'closed' });
+    expect(await shop('close-order', { order_id: user.orderId })).toEqual({ ok: true, changed: false, order_id: user.orderId, order_status: 'closed' });
+    await expect(pay(stack, user, { method: 1 })).rejects.toMatchObject({ code: 'ORDER_CLOSED' });
+  });
+
+  it('closes a paying order: its attempt closed at the gateway, its points back; a late payment becomes a refund case and is refunded', async () => {
+    const user = await givenUser(stack, 1000);
+    const { outTradeNo } = await pay(stack, user, { method: 4, points: 800, priceFen: 8000 });
+    expect(await shop('close-order', { order_id: user.orderId, reason: '库存不足' })).toMatchObject({
+      changed: true,
+      order_status: 'closed',
+      closed_attempt: outTradeNo,
+    });
+    expect(await state.account(user.userId)).toMatchObject({ integral_available: 1000, integral_held: 0 });
+    const late = { channel: 'wechat' as const, outTradeNo, transactionId: '4200-closed', amountFen: 8000, paidAt: new Date().toISOString() };
+    expect(await completePayment(stack.app, late)).toBe('refund_required');
+    expect(await state.attempt(outTradeNo)).toMatchObject({ status: 'refund_required', refund_no: `${outTradeNo}R1` });
+  });
+
+  it('refuses to close a paid order (that is a refund) or one that does not exist', async () => {
+    const user = await givenUser(stack, 10_000);
+    await pay(stack, user, { method: 3, points: 8800, priceFen: 0 });
+    expect(await shop('close-order', { order_id: user.orderId })).toMatchObject({ error: 'ORDER_ALREADY_PAID' });
+    expect(await shop('close-order', { order_id: 987_654 })).toEqual({ error: 'ORDER_NOT_FOUND', message: '订单不存在' });
+  });
+
+  it('closed twice at once: one close, the other answered as already done', async () => {
+    const user = await givenUser(stack, 1000);
+    await pay(stack, user, { method: 4, points: 800, priceFen: 8000 });
+    const answers = await Promise.all([shop('close-order', { order_id: user.orderId }), shop('close-order', { order_id: user.orderId })]);
+    expect(answers.map((a) => a.changed).sort()).toEqual([false, true]);
+    expect(await state.account(user.userId)).toMatchObject({ integral_available: 1000, integral_held: 0 });
+  });
+});
+
+describe('credit-points and debit-points', () => {
+  it('move available points once per entry id, with a ledger entry; a replay changes nothing', async () => {
+    const user = await givenUser(stack, 100);
+    const credit = { user_id: user.userId, points: 500, entry_id: 'signin-2026-11-29', reason: '签到奖励' };
+    expect(await shop('credit-points', credit)).toEqual({ ok: true, changed: true, user_id: user.userId, entry_id: 'signin-2026-11-29' });
+    expect(await shop('credit-points', credit)).toMatchObject({ ok: true, changed: false });
+    expect(await shop('debit-points', { ...credit, entry_id: 'exchange-1', points: 200, reason: '兑换' })).toMatchObject({ changed: true });
+    expect(await state.account(user.userId)).toMatchObject({ integral_available: 400, integral_credited: 400 });
+    expect((await state.ledger(user.userId)).map((e) => [e.kind, e.points, e.entry_id])).toEqual(
+      expect.arrayContaining([
+        ['credit', 500, 'signin-2026-11-29'],
+        ['debit', 200, 'exchange-1'],
+      ]),
+    );
+  });
+
+  it('refuse an entry id used for another movement, a debit beyond available, and a debit of a user without points', async () => {
+    const user = await givenUser(stack, 100);
+    await shop('credit-points', { user_id: user.userId, points: 50, entry_id: 'e-1', reason: '活动' });
+    const before = await state.snapshot();
+    expect(await shop('credit-points', { user_id: user.userId, points: 60, entry_id: 'e-1', reason: '活动' })).toMatchObject({ error: 'ENTRY_ID_REUSED' });
+    expect(await shop('debit-points', { user_id: user.userId, points: 50, entry_id: 'e-1', reason: '活动' })).toMatchObject({ error: 'ENTRY_ID_REUSED' });
+    expect(await shop('debit-points', { user_id: user.userId, points: 151, entry_id: 'e-2', reason: '兑换' })).toEqual({
+      error: 'INTEGRAL_NOT_ENOUGH',
+      message: '可用积分不足,不能扣减(可用150积分)',
+    });
+    expect(await shop('debit-points', { user_id: 424_242, points: 1, entry_id: 'e-3', reason: '兑换' })).toMatchObject({ error: 'USER_NOT_FOUND' });
+    expect(await state.snapshot()).toEqual(before);
+  });
+
+  it('open a points account for a user the shop credits for the first time', async () => {
+    expect(await shop('credit-points', { user_id: 515_151, points: 300, entry_id: 'welcome-515151', reason: '新人礼' })).toMatchObject({ changed: true });
+    expect(await state.account(515_151)).toMatchObject({ integral_available: 300, integral_held: 0, integral_spent: 0, integral_credited: 300 });
+  });
+
+  it('never debit below zero, however many debits arrive at once', async () => {
+    const user = await givenUser(stack, 100);
+    const debits = Array.from({ length: 5 }, (_, i) => shop('debit-points', { user_id: user.userId, points: 30, entry_id: `burst-${i}`, reason: '兑换' }));
+    const answers = await Promise.all(debits);
+    expect(answers.filter((a) => a.ok)).toHaveLength(3);
+    expect(await state.account(user.userId)).toMatchObject({ integral_available: 10 });
+  });
+});
+
+describe('sessions and addresses', () => {
+  const status = async (token: string, orderId: number) =>
+    JSON.parse(
+      ((await statusHandler(httpEvent({ method: 'GET', path: '/order/pay/status', headers: { token }, query: { order_id: String(orderId) } }), lambdaContext))
+        .body as string) ?? '{}',
+    );
+
+  it('put-session lets a token in (stored as its hash only), revoke-session shuts it out; replays say unchanged', async () => {
+    const user = await givenUser(stack, 0);
+    const token = 'shop-issued-token-0123456789';
+    const session = { token, user_id: user.userId, expires_at: '2099-01-01T00:00:00+08:00' };
+    expect(await shop('put-session', session)).toMatchObject({ ok: true, changed: true, expires_at: '2098-12-31T16:00:00.000Z' });
+    expect(await shop('put-session', session)).toMatchObject({ ok: true, changed: false });
+    expect((await status(token, user.orderId)).status).toBe(200);
+    expect(JSON.stringify(await state.snapshot())).not.toContain(token);
+    expect(await shop('revoke-session', { token })).toEqual({ ok: true, changed: true });
+    expect(await shop('revoke-session', { token })).toEqual({ ok: true, changed: false });
+    expect(await status(token, user.orderId)).toMatchObject({ status: 0, code: 'TOKEN_INVALID' });
+  });
+
+  it('upsert-address stores an address the app can pay with; a replay says unchanged', async () => {
+    const user = await givenUser(stack, 0);
+    const address = {
+      address_id: user.addressId + 5,
+      user_id: user.userId,
+      name: '李四',
+      phone: '13900000000',
+      province: '浙江省',
+      city: '杭州市',
+      district: '西湖区',
+      detail: '文三路1号',
+    };
+    expect(await shop('upsert-address', address)).toEqual({ ok: true, changed: true, address_id: address.address_id });
+    expect(await shop('upsert-address', address)).toEqual({ ok: true, changed: false, address_id: address.address_id });
+    expect(await pay(stack, { ...user, addressId: address.address_id }, { method: 1 })).toMatchObject({ outcome: 'pay_param' });
+  });
+});
+
+describe('bad commands change nothing and say which field', () => {
+  it.each([
+    ['an unknown command', { command: 'drop-table' }, /^命令格式错误\(command must be one of upsert-order/],
+    ['no command at all', {}, /command/],
+    ['a price with three decimals', { command: 'upsert-order', ...order(1), goods_price: '88.001' }, /goods_price/],
+    ['a price as a number', { command: 'upsert-order', ...order(1), goods_price: 88 }, /goods_price/],
+    ['a price of nothing', { command: 'upsert-order', ...order(1), goods_price: '0' }, /goods_price/],
+    ['a status set by the shop', { command: 'upsert-order', ...order(1), status: 'paid' }, /status/],
+    [
+      'two freight options with one key',
+      {
+        command: 'upsert-order',
+        ...order(1),
+        freight_json: [
+          { key: 1, name: 'a', fee: '1' },
+          { key: 1, name: 'b', fee: '2' },
+        ],
+      },
+      /freight_json/,
+    ],
+    ['negative points', { command: 'credit-points', user_id: 1, points: -5, entry_id: 'x', reason: 'r' }, /points/],
+    ['points as text', { command: 'credit-points', user_id: 1, points: '5', entry_id: 'x', reason: 'r' }, /points/],
+    ['an entry id with spaces', { command: 'credit-points', user_id: 1, points: 5, entry_id: 'a b', reason: 'r' }, /entry_id/],
+    ['a short token', { command: 'put-session', token: 'abc', user_id: 1, expires_at: '2099-01-01T00:00:00Z' }, /token/],
+    ['an expiry that is no time', { command: 'put-session', token: 'x'.repeat(20), user_id: 1, expires_at: 'tomorrow' }, /expires_at/],
+    [
+      'a phone that is no phone',
+      { command: 'upsert-address', address_id: 1, user_id: 1, name: 'n', phone: 'call me', province: 'p', city: 'c', district: 'd', detail: 'x' },
+      /phone/,
+    ],
+  ])('%s', async (_what, event, problem) => {
+    const before = await state.snapshot();
+    const answer = await handler(event, lambdaContext);
+    expect(answer).toEqual({ error: 'INVALID_COMMAND', message: expect.stringMatching(problem) });
+    expect(await state.snapshot()).toEqual(before);
+  });
+});
