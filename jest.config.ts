@@ -16,9 +16,9 @@ const config: Config = {
   testEnvironment: 'node',
   roots: ['<rootDir>/test'],
   testMatch: ['**/*.test.ts'],
-  // middy 6 ships ESM only: let ts-jest turn it into CommonJS like the project's own code.
+  // middy 6 and jose 6 ship ESM only: let ts-jest turn them into CommonJS like the project's own code.
   transform: { '^.+\\.[tj]s$': ['ts-jest', { tsconfig: { allowJs: true } }] },
-  transformIgnorePatterns: ['/node_modules/(?!@middy/)'],
+  transformIgnorePatterns: ['/node_modules/(?!(@middy|jose)/)'],
   setupFiles: ['<rootDir>/test/support/setup.ts'],
   testTimeout: 30_000,
   maxWorkers: 2,

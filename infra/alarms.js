@@ -84,6 +84,16 @@ module.exports = async ({ resolveVariable }) => {
     paynowMetric('SweepAttempt', { result: 'failed' }, { period: 300 }),
   );
   alarm(
+    'EventEndpointFailing',
+    "The shop's event endpoint has failed 5 deliveries or more in a row (about 20 minutes): its fulfilment is not told about paid orders. Retries go on for about 32 hours.",
+    paynowMetric('EventDelivery', { outcome: 'failing' }, { period: 900 }),
+  );
+  alarm(
+    'EventDeliveryDead',
+    'An event to the shop failed its last retry: redeliver it once the endpoint works (npm run shop -- redeliver, README "Events").',
+    paynowMetric('EventDelivery', { outcome: 'dead' }),
+  );
+  alarm(
     'SecretRefreshFailed',
     'The stage secret could not be read again (or its new version is malformed); the functions keep the keys they have.',
     paynowMetric('SecretRefreshFailed', {}, { period: 300 }),

@@ -23,6 +23,9 @@ const FUNCTION_PERMISSIONS = {
   // Revoking a session deletes it.
   shopCommand: { table: [...READ_AND_TRANSACT, 'dynamodb:DeleteItem'] },
   sweeper: { table: READ_AND_TRANSACT, indexes: { 'open-attempts': ['dynamodb:Query'] }, failureQueue: 'SweeperFailureQueue' },
+  // Reads undelivered events from their index partitions and records each delivery; puts events on
+  // the stage's bus when one is configured.
+  dispatchEvents: { table: ['dynamodb:GetItem', 'dynamodb:UpdateItem'], indexes: { 'open-attempts': ['dynamodb:Query'] }, eventBus: true },
 };
 
 const roleName = (fn) => `${fn.charAt(0).toUpperCase()}${fn.slice(1)}ExecutionRole`;
@@ -31,6 +34,7 @@ module.exports = async ({ resolveVariable }) => {
   const service = await resolveVariable('self:service');
   const stage = await resolveVariable('sls:stage');
   const secretName = await resolveVariable('self:custom.secretName');
+  const eventBusName = await resolveVariable('param:eventBusName');
   const Resources = {};
   for (const [fn, permissions] of Object.entries(FUNCTION_PERMISSIONS)) {
     const statements = [
@@ -48,6 +52,15 @@ module.exports = async ({ resolveVariable }) => {
       { Effect: 'Allow', Action: permissions.table, Resource: TABLE },
       ...Object.entries(permissions.indexes ?? {}).map(([name, actions]) => ({ Effect: 'Allow', Action: actions, Resource: index(name) })),
       // Lambda sends a failed asynchronous invocation to the destination with the function's own role.
+      ...(permissions.eventBus && eventBusName
+        ? [
+            {
+              Effect: 'Allow',
+              Action: ['events:PutEvents'],
+              Resource: { 'Fn::Sub': `arn:\${AWS::Partition}:events:\${AWS::Region}:\${AWS::AccountId}:event-bus/${eventBusName}` },
+            },
+          ]
+        : []),
       ...(permissions.failureQueue ? [{ Effect: 'Allow', Action: ['sqs:SendMessage'], Resource: { 'Fn::GetAtt': [permissions.failureQueue, 'Arn'] } }] : []),
     ];
     Resources[roleName(fn)] = {

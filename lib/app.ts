@@ -9,6 +9,9 @@ import { WechatNotifications } from './gateways/wechatNotifications';
 import type { WechatPayGateway } from './gateways/wechatPay';
 import { WechatRefundNotifications } from './gateways/wechatRefundNotifications';
 import { WechatSignatureVerifier } from './gateways/wechatSignature';
+import type { ResolveToken } from './http/authenticate';
+import type { JwtTokenOptions } from './http/jwtTokens';
+import { sessionTokens } from './http/sessionTokens';
 import { log } from './log';
 import { type MetricDimensions, metrics } from './metrics';
 import { cachedSecret, type SecretFetcher } from './secrets/cachedSecret';
@@ -28,8 +31,12 @@ export interface App {
   gateways: Record<Channel, PaymentGateway>;
   /** Each notification endpoint's adapter, with the current keys. */
   notifications: Record<NotificationRoute, NotificationChannel>;
+  /** Reads the app's `token` header as APP_TOKENS says: a stored session, or a JWT signed with the key in the current secret. */
+  resolveToken: ResolveToken;
   /** AUTO_REFUND_DUPLICATES: a refund case's cash is sent back without waiting for a person. */
   autoRefundDuplicates: boolean;
+  /** What the current version of the stage's secret shares with the shop (the webhook signing key). */
+  shopSecret(): Promise<StageSecret['shop']>;
   now: Clock;
   /**
    * Resolves once the stage's secret has been read and checked, or fails with a `SecretError` naming
@@ -52,6 +59,8 @@ interface Channels {
   wechat(): Promise<WechatPayGateway>;
   alipay(): Promise<AlipayGateway>;
   notifications: Record<NotificationRoute, NotificationChannel>;
+  /** APP_TOKENS=jwt: the verifier with this version's `shop.jwt_public_key`, built once (jose is loaded on first use). */
+  jwtTokens(settings: Omit<JwtTokenOptions, 'publicKeyPem' | 'source'>): Promise<ResolveToken>;
 }
 
 /**
@@ -99,7 +108,9 @@ export function createApp(config: Config = loadConfig(), options: AppOptions = {
         answer: wechatNotificationAnswer,
       },
     },
+    resolveToken: resolveTokenFor(config, store, channels),
     autoRefundDuplicates: config.autoRefundDuplicates,
+    shopSecret: async () => (await channels()).keys.shop,
     now,
     ready: async () => {
       await channels();
@@ -124,10 +135,15 @@ function buildChannels(config: Config, keys: StageSecret, now: Clock): Channels 
     const { AlipayGateway } = await import('./gateways/alipay');
     return new AlipayGateway({ ...config.alipay, ...keys.alipay, notifyUrl: `${config.notifyBaseUrl}/notify/alipay`, now });
   });
+  let jwtTokens: Promise<ResolveToken> | undefined;
   return {
     keys,
     wechat,
     alipay,
+    jwtTokens: (settings) =>
+      (jwtTokens ??= import('./http/jwtTokens').then((jwt) =>
+        jwt.jwtTokens({ ...settings, publicKeyPem: keys.shop.jwtPublicKeyPem, source: `secret ${config.secretId}` }),
+      )),
     notifications: {
       // WeChat's are verified and decrypted with node:crypto: a WeChat notification never loads an SDK.
       wechat: new WechatNotifications({ appid: config.wechat.appid, mchid: config.wechat.mchid, apiV3Key: keys.wechat.apiV3Key, verifier, now }),
@@ -140,6 +156,17 @@ function buildChannels(config: Config, keys: StageSecret, now: Clock): Channels 
       }),
     },
   };
+}
+
+/**
+ * APP_TOKENS: sessions need only the table; JWTs need the shop's key from the current version of the
+ * secret, so a rotated key is used from the next refresh on.
+ */
+function resolveTokenFor(config: Config, store: DynamoPayStore, channels: () => Promise<Channels>): ResolveToken {
+  const { appTokens } = config;
+  if (appTokens.kind === 'session') return sessionTokens(store);
+  const { kind: _, ...settings } = appTokens;
+  return async (token, now) => (await (await channels()).jwtTokens(settings))(token, now);
 }
 
 function once<T>(load: () => Promise<T>): () => Promise<T> {

@@ -5,6 +5,26 @@ const required = (what: string) => v.pipe(v.string(`${what} is required`), v.non
 const positiveInt = (fallback: string) => v.pipe(v.optional(v.string(), fallback), v.regex(/^[1-9]\d*$/, 'must be a positive integer'), v.transform(Number));
 const url = (fallback?: string) => (fallback === undefined ? v.pipe(v.string('is required'), v.url()) : v.pipe(v.optional(v.string(), fallback), v.url()));
 
+/** The signature algorithms a shop's JWT may be configured with (RFC 8725: one, pinned, never taken from the token). */
+export const JWT_ALGORITHMS = ['RS256', 'ES256', 'EdDSA'] as const;
+export type JwtAlgorithm = (typeof JWT_ALGORITHMS)[number];
+
+/**
+ * How the app's `token` header is read: a session the shop stored with `put-session` (default), or a
+ * JWT the shop signed, verified with `shop.jwt_public_key` from the stage's secret.
+ */
+export type AppTokens =
+  | { kind: 'session' }
+  | {
+      kind: 'jwt';
+      /** The only `alg` accepted. */
+      algorithm: JwtAlgorithm;
+      /** When set, the token's `iss` must equal it. */
+      issuer?: string;
+      /** When set, the token's `aud` must name it. */
+      audience?: string;
+    };
+
 const environmentSchema = v.object({
   TABLE_NAME: required('TABLE_NAME'),
   SECRET_ID: required('SECRET_ID'),
@@ -16,7 +36,13 @@ const environmentSchema = v.object({
     v.optional(v.picklist(['true', 'false'], 'must be true or false'), 'true'),
     v.transform((value) => value === 'true'),
   ),
+  APP_TOKENS: v.optional(v.picklist(['session', 'jwt'], 'must be session or jwt'), 'session'),
+  JWT_ALGORITHM: v.optional(v.picklist(JWT_ALGORITHMS, `must be one of ${JWT_ALGORITHMS.join(', ')}`), 'RS256'),
+  JWT_ISSUER: v.optional(v.string()),
+  JWT_AUDIENCE: v.optional(v.string()),
   NOTIFY_BASE_URL: url(),
+  SHOP_WEBHOOK_URL: v.optional(v.pipe(v.string(), v.url())),
+  EVENT_BUS_NAME: v.optional(v.pipe(v.string(), v.regex(/^[\w.\-/:]{1,1600}$/, 'must be an EventBridge bus name or ARN'))),
   WECHAT_APPID: required('WECHAT_APPID'),
   WECHAT_MCHID: required('WECHAT_MCHID'),
   WECHAT_GATEWAY_URL: url('https://api.mch.weixin.qq.com'),
@@ -39,7 +65,14 @@ export interface Config {
   payTimeoutMinutes: number;
   /** A refund case's cash goes back at once (default); `false` leaves it to a person (`npm run refund`). */
   autoRefundDuplicates: boolean;
+  /** APP_TOKENS, and with `jwt` JWT_ALGORITHM, JWT_ISSUER, JWT_AUDIENCE. */
+  appTokens: AppTokens;
   notifyBaseUrl: string;
+  /** Where the shop's events go (README "Events"): its webhook URL and/or an EventBridge bus. */
+  events: {
+    webhookUrl?: string;
+    busName?: string;
+  };
   wechat: {
     appid: string;
     mchid: string;
@@ -70,6 +103,11 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     fenPerPoint: e.INTEGRAL_FEN_PER_POINT,
     payTimeoutMinutes: e.PAY_TIMEOUT_MINUTES,
     autoRefundDuplicates: e.AUTO_REFUND_DUPLICATES,
+    appTokens:
+      e.APP_TOKENS === 'jwt'
+        ? { kind: 'jwt', algorithm: e.JWT_ALGORITHM, ...(e.JWT_ISSUER && { issuer: e.JWT_ISSUER }), ...(e.JWT_AUDIENCE && { audience: e.JWT_AUDIENCE }) }
+        : { kind: 'session' },
+    events: { webhookUrl: e.SHOP_WEBHOOK_URL, busName: e.EVENT_BUS_NAME },
     notifyBaseUrl: e.NOTIFY_BASE_URL.replace(/\/+$/, ''),
     wechat: {
       appid: e.WECHAT_APPID,

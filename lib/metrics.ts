@@ -71,6 +71,12 @@ export const METRIC_CATALOGUE = {
   },
   /** One sweeper run's attempts by result. */
   SweepAttempt: { unit: MetricUnit.Count, dimensionSets: [['result']], values: { result: ['paid', 'released', 'unwatched', 'failed'] } },
+  /**
+   * Events to the shop by what their delivery did: delivered (every target took it), retrying (failed,
+   * tried again later), failing (failed again after 5 attempts or more: the endpoint is down), dead
+   * (the last retry failed: a person redelivers it).
+   */
+  EventDelivery: { unit: MetricUnit.Count, dimensionSets: [['outcome']], values: { outcome: ['delivered', 'retrying', 'failing', 'dead'] } },
   /** The stage secret could not be read again; the keys already in use stay. */
   SecretRefreshFailed: { unit: MetricUnit.Count, dimensionSets: [[]], values: {} },
 } as const;

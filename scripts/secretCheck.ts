@@ -4,6 +4,7 @@
  * before anyone uploads it. Prints what it found by field and identifier, never a key.
  * Exit 0: ready to upload; 1: invalid; 2: usage.
  */
+import { createPublicKey } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { parseStageSecret, SecretError, unknownStageSecretFields } from '../lib/secrets/stageSecret';
 
@@ -22,12 +23,13 @@ export async function checkSecretFile(file: string): Promise<SecretCheck> {
   try {
     const secret = parseStageSecret(text, file);
     const unknown = unknownStageSecretFields(text);
-    const { wechat, alipay } = secret;
+    const { wechat, alipay, shop } = secret;
     const lines = [
       `${file}: ${unknown.length ? 'INVALID' : 'ok'}`,
       `  wechat: merchant certificate serial ${wechat.merchantSerial}, its private key matches, API v3 key of 32 characters`,
       `  wechat: answers verified with ${[...wechat.payPublicKeys.map((k) => `public key ${k.id}`), ...(wechat.platformCertificatesPem ? [`${wechat.platformCertificatesPem.match(/BEGIN CERTIFICATE/g)?.length} platform certificate(s)`] : [])].join(' and ')}`,
       `  alipay: app private key (${alipay.appPrivateKeyPem.includes('BEGIN RSA PRIVATE KEY') ? 'PKCS#1' : 'PKCS#8'}) and Alipay public key readable`,
+      `  shop: ${shop.webhookSecret ? `webhook secret of ${shop.webhookSecret.length} characters` : 'no webhook_secret'}; ${shop.jwtPublicKeyPem ? `JWT public key (${describeKey(shop.jwtPublicKeyPem)})` : 'no jwt_public_key (APP_TOKENS=jwt needs one)'}`,
       ...unknown.map((field) => `  unknown field ${field}: a typo? the functions would ignore it`),
     ];
     return { ok: unknown.length === 0, lines };
@@ -35,6 +37,13 @@ export async function checkSecretFile(file: string): Promise<SecretCheck> {
     if (error instanceof SecretError) return { ok: false, lines: [error.message.replace(/: /, ':\n  ').replace(/; /g, '\n  ')] };
     throw error;
   }
+}
+
+/** `rsa 2048 bits`, `ec prime256v1`, `ed25519`: enough to match it with JWT_ALGORITHM. */
+function describeKey(pem: string): string {
+  const key = createPublicKey(pem);
+  const details = key.asymmetricKeyDetails;
+  return [key.asymmetricKeyType, details?.modulusLength && `${details.modulusLength} bits`, details?.namedCurve].filter(Boolean).join(' ');
 }
 
 async function main(): Promise<void> {

@@ -1,5 +1,7 @@
 /**
  * npm run shop -- COMMAND 'JSON'
+ * npm run shop -- events              (the undelivered events to the shop)
+ * npm run shop -- redeliver EVENT_ID  (sends one again now, whatever its state)
  * Sends one command to the local stack's shopCommand function (the one the shop's services invoke
  * with IAM on AWS) and prints its JSON answer. Exits 0 when it was carried out (or was already so), 1
  * when it was refused (the answer says why), 2 on a usage error or when the stack cannot be reached.
@@ -10,9 +12,13 @@
  */
 import { invokeLocalFunction } from './local/invokeLocal';
 
-const USAGE = "usage: npm run shop -- COMMAND 'JSON'   (npm start must be running; README \"The shop's commands\")";
+const USAGE = 'usage: npm run shop -- COMMAND \'JSON\' | events | redeliver EVENT_ID   (npm start must be running; README "The shop\'s commands", "Events")';
 
 async function main([command, json = '{}', ...rest]: string[]): Promise<number> {
+  // The events paynow sends the shop: the dispatcher's operator actions, not shop commands.
+  if (command === 'events' && rest.length === 0 && json === '{}') return printed(await invokeLocalFunction('dispatchEvents', { action: 'list' }));
+  if (command === 'redeliver' && rest.length === 0 && json !== '{}')
+    return printed(await invokeLocalFunction('dispatchEvents', { action: 'redeliver', event_id: json }));
   let fields: unknown;
   try {
     fields = JSON.parse(json);
@@ -26,6 +32,11 @@ async function main([command, json = '{}', ...rest]: string[]): Promise<number> 
   const answer = (await invokeLocalFunction('shopCommand', { command, ...fields })) as { ok?: boolean };
   console.log(JSON.stringify(answer, null, 2));
   return answer?.ok === true ? 0 : 1;
+}
+
+function printed(answer: unknown): number {
+  console.log(JSON.stringify(answer, null, 2));
+  return answer && typeof answer === 'object' && 'error' in answer ? 1 : 0;
 }
 
 main(process.argv.slice(2)).then(

@@ -1,13 +1,16 @@
 /**
  * npm start: the whole local stack in one process tree.
  * dynalite (with transactions) on :8000, the sandbox gateways on :8020, serverless offline on
- * :3000, the demo fixture seeded, and a ready-to-paste curl for each pay method.
+ * :3000 (which runs the sweeper and the event dispatcher every minute, as AWS does), the demo receiver
+ * of the shop's events on :8030, the
+ * demo fixture seeded, and a ready-to-paste curl for each pay method.
  */
 import { join } from 'node:path';
-import { LOCAL_API_PORT, LOCAL_DYNAMODB_PORT, LOCAL_GATEWAY_PORT, LOCAL_HOST, LOCAL_LAMBDA_PORT, LOCAL_TABLE_NAME } from './local/constants';
+import { LOCAL_API_PORT, LOCAL_DYNAMODB_PORT, LOCAL_EVENTS_PORT, LOCAL_GATEWAY_PORT, LOCAL_HOST, LOCAL_LAMBDA_PORT, LOCAL_TABLE_NAME } from './local/constants';
 import { DEMO_FIXTURE_FILE, DEMO_REQUESTS, demoCurl } from './local/demo';
 import { startLocalDynamo } from './local/dynalite';
-import { localFunctionEnvironment, writeLocalSecret } from './local/environment';
+import { localFunctionEnvironment, localWebhookSecret, writeLocalSecret } from './local/environment';
+import { startEventReceiver } from './local/eventReceiver';
 import { startOffline } from './local/offline';
 import { createTables } from './local/tables';
 import { loadOrCreateSandboxCredentials } from './sandbox/credentials';
@@ -28,9 +31,17 @@ async function main(): Promise<void> {
   console.log(`dynalite       ${dynamo.endpoint}  (table ${LOCAL_TABLE_NAME}, demo fixture seeded)`);
   console.log(`sandbox gateway ${gateway.url}  (WeChat Pay v3 + Alipay, keys in .sandbox/sandbox.json)`);
   console.log(`stage secret   ${secretFile}  (what Secrets Manager holds on AWS)`);
+  const receiver = await startEventReceiver({ secret: localWebhookSecret(credentials), host: LOCAL_HOST, port: LOCAL_EVENTS_PORT, print: true });
+  console.log(`event receiver ${receiver.url}  (the shop's webhook: verifies each signature, prints each event)`);
 
   const offline = await startOffline({
-    env: localFunctionEnvironment(credentials, { tableName: LOCAL_TABLE_NAME, dynamodbEndpoint: dynamo.endpoint, notifyBaseUrl: API, secretFile }),
+    env: localFunctionEnvironment(credentials, {
+      tableName: LOCAL_TABLE_NAME,
+      dynamodbEndpoint: dynamo.endpoint,
+      notifyBaseUrl: API,
+      secretFile,
+      webhookUrl: receiver.url,
+    }),
     host: LOCAL_HOST,
     httpPort: LOCAL_API_PORT,
     lambdaPort: LOCAL_LAMBDA_PORT,
@@ -38,7 +49,7 @@ async function main(): Promise<void> {
   printDemo();
 
   const stop = async (code: number) => {
-    await Promise.allSettled([offline.stop(), gateway.close(), dynamo.close()]);
+    await Promise.allSettled([offline.stop(), gateway.close(), dynamo.close(), receiver.close()]);
     process.exit(code);
   };
   offline.process.once('exit', (code) => void stop(code ?? 1));

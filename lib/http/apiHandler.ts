@@ -21,13 +21,13 @@ export interface ApiHandlerOptions {
  * An app-facing endpoint: the invocation's log context, the envelope and error mapping, the stage's
  * secret, the token, then the body. The handler only turns the parsed request into a `Reply`.
  */
-export function apiHandler(app: Pick<App, 'store' | 'ready' | 'now'>, handler: AppHandler, options: ApiHandlerOptions = {}) {
+export function apiHandler(app: Pick<App, 'resolveToken' | 'ready' | 'now'>, handler: AppHandler, options: ApiHandlerOptions = {}) {
   const wrapped = middy<APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 | Reply>().use(injectLambdaContext(logger, { resetKeys: true }));
   if (options.observe) wrapped.use(options.observe);
   wrapped
     .use(envelope())
     .use(waitForSecret(app))
-    .use(authenticate(app.store, () => app.now().getTime()));
+    .use(authenticate(app.resolveToken, () => app.now().getTime()));
   if (options.body ?? true) wrapped.use(parseBody());
   return wrapped.handler((event, context) => handler(event, context as AuthenticatedContext));
 }

@@ -23,6 +23,13 @@ export interface StageSecret {
     appPrivateKeyPem: string;
     alipayPublicKeyPem: string;
   };
+  /** What paynow shares with the shop; the section and its fields are optional. */
+  shop: {
+    /** The key the webhooks to the shop are signed with (HMAC-SHA256). */
+    webhookSecret?: string;
+    /** The shop's public key for app tokens that are JWTs (APP_TOKENS=jwt). */
+    jwtPublicKeyPem?: string;
+  };
 }
 
 /** The secret could not be read or is not what the functions need. Names fields, never values. */
@@ -134,12 +141,30 @@ const alipaySchema = v.object(
   'must be an object',
 );
 
-const stageSecretSchema = v.object({ wechat: wechatSchema, alipay: alipaySchema }, 'must be a JSON object with wechat and alipay');
+const shopSchema = v.object(
+  {
+    webhook_secret: v.optional(v.pipe(v.string('must be a string'), v.minLength(32, 'must be at least 32 characters'))),
+    // The public half only: createPublicKey would also derive it from a private key, which must not be here.
+    jwt_public_key: v.optional(
+      v.pipe(
+        publicKey,
+        v.check((pem) => !/PRIVATE KEY/.test(pem), 'is a private key: only the public key belongs here'),
+      ),
+    ),
+  },
+  'must be an object',
+);
+
+const stageSecretSchema = v.object(
+  { wechat: wechatSchema, alipay: alipaySchema, shop: v.optional(shopSchema) },
+  'must be a JSON object with wechat and alipay',
+);
 
 /** The fields the document may have; anything else is most likely a typo. */
 export const STAGE_SECRET_FIELDS = {
   wechat: ['merchant_serial', 'merchant_private_key', 'merchant_certificate', 'apiv3_key', 'pay_public_key_id', 'pay_public_key', 'platform_certificates'],
   alipay: ['app_private_key', 'alipay_public_key'],
+  shop: ['webhook_secret', 'jwt_public_key'],
 } as const;
 
 /**
@@ -164,7 +189,7 @@ export function parseStageSecret(json: string, source = 'secret'): StageSecret {
     });
     throw new SecretError(`${source} is invalid: ${problems.join('; ')}`);
   }
-  const { wechat, alipay } = result.output;
+  const { wechat, alipay, shop } = result.output;
   return {
     wechat: {
       merchantSerial: wechat.merchant_serial.toUpperCase(),
@@ -175,6 +200,10 @@ export function parseStageSecret(json: string, source = 'secret'): StageSecret {
       platformCertificatesPem: wechat.platform_certificates ?? '',
     },
     alipay: { appPrivateKeyPem: alipay.app_private_key, alipayPublicKeyPem: alipay.alipay_public_key },
+    shop: {
+      ...(shop?.webhook_secret !== undefined && { webhookSecret: shop.webhook_secret }),
+      ...(shop?.jwt_public_key !== undefined && { jwtPublicKeyPem: shop.jwt_public_key }),
+    },
   };
 }
 

@@ -108,7 +108,7 @@ async function closeOrder(deps: ShopDeps, orderId: number, now: Date): Promise<S
     case 'cancelled':
       return { ok: true, changed: false, order_id: orderId, order_status: order.status };
     case 'unpaid':
-      await deps.store.closeUnpaidOrder(orderId, now.toISOString());
+      await deps.store.closeUnpaidOrder(order, now.toISOString());
       return { ok: true, changed: true, order_id: orderId, order_status: 'closed' };
     case 'paying': {
       const open = order.openAttempt;

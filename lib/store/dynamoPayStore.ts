@@ -10,6 +10,15 @@ import {
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
 import {
+  type OutboxEvent,
+  orderClosedEvent,
+  orderPaidEvent,
+  orderRefundedEvent,
+  orderRefundFailedEvent,
+  refundRequiredEvent,
+  type ShopEvent,
+} from '../domain/events';
+import {
   type Address,
   type Attempt,
   type AttemptStatus,
@@ -23,6 +32,7 @@ import {
 import {
   addressItem,
   attemptItem,
+  eventItem,
   fromFreightOption,
   fromRefundSummary,
   fromSummary,
@@ -35,12 +45,26 @@ import {
   toAddress,
   toAttempt,
   toOrder,
+  toOutboxEvent,
   toRefund,
 } from './items';
-import { ENTITY, hashToken, INDEX_PARTITION, type ItemKey, indexSortKey, keys, type LedgerKind, OPEN_ATTEMPTS_INDEX, refundIndexSortKey } from './keys';
+import {
+  ENTITY,
+  hashToken,
+  INDEX_PARTITION,
+  type ItemKey,
+  indexSortKey,
+  keys,
+  type LedgerKind,
+  OPEN_ATTEMPTS_INDEX,
+  outboxPartition,
+  refundIndexSortKey,
+} from './keys';
 import {
   type AttemptChange,
+  type DeliveryRecord,
   type OrderFields,
+  type OutboxStore,
   type PayContext,
   type PayStore,
   type Session,
@@ -77,7 +101,7 @@ const orderUnpaid = '#status = :unpaid';
 const orderPayingWith = '#status = :paying AND open_attempt.out_trade_no = :open';
 const orderPaidUpdate = 'SET #status = :paid, paid_attempt = :attempt, paid_at = :now, updated_at = :now REMOVE open_attempt';
 
-export class DynamoPayStore implements PayStore, ShopStore {
+export class DynamoPayStore implements PayStore, ShopStore, OutboxStore {
   constructor(
     private readonly db: DynamoDBDocumentClient,
     private readonly table: string,
@@ -135,6 +159,7 @@ export class DynamoPayStore implements PayStore, ShopStore {
         previous && this.ledgerPut(attempt, previous.outTradeNo, 'release', previous.points, now),
         { Put: { TableName: this.table, Item: attemptItem(attempt), ConditionExpression: 'attribute_not_exists(pk)' } },
         this.ledgerPut(attempt, attempt.outTradeNo, paysNow ? 'spend' : 'hold', attempt.points, now),
+        paysNow ? this.eventPut(orderPaidEvent(attempt, undefined, now)) : undefined,
       ],
       account,
     );
@@ -176,6 +201,7 @@ export class DynamoPayStore implements PayStore, ShopStore {
       this.ledgerPut(attempt, attempt.outTradeNo, 'capture', attempt.points, now),
       this.orderToPaid(attempt, { paying: attempt.outTradeNo }, now),
       this.attemptTransition(attempt, 'open', 'paid', now, { payment }),
+      this.eventPut(orderPaidEvent(attempt, payment, now)),
     ]);
   }
 
@@ -190,6 +216,7 @@ export class DynamoPayStore implements PayStore, ShopStore {
         this.attemptTransition(attempt, attempt.status, 'paid', now, { payment }),
         replaces && this.attemptTransition(replaces, 'open', 'superseded', now),
         replaces && this.ledgerPut(attempt, replaces.outTradeNo, 'release', replaces.points, now),
+        this.eventPut(orderPaidEvent(attempt, payment, now)),
       ],
       account,
     );
@@ -202,6 +229,7 @@ export class DynamoPayStore implements PayStore, ShopStore {
       stillHolds ? this.ledgerPut(attempt, attempt.outTradeNo, 'release', attempt.points, now) : undefined,
       this.attemptTransition(attempt, attempt.status, 'refund_required', now, { payment, refundNo: refund?.outRefundNo }),
       refund && this.refundPut(refund),
+      this.eventPut(refundRequiredEvent(attempt, payment, now, refund)),
     ]);
   }
 
@@ -263,6 +291,7 @@ export class DynamoPayStore implements PayStore, ShopStore {
       this.refundPut(refund),
       done ? this.accountMove(refund.userId, { available: refund.points, spent: -refund.points }) : undefined,
       done ? this.refundLedgerPut(refund, now) : undefined,
+      done && isOrder ? this.eventPut(orderRefundedEvent(refund, now, now)) : undefined,
     ]);
   }
 
@@ -292,6 +321,7 @@ export class DynamoPayStore implements PayStore, ShopStore {
       isOrder ? this.orderRefundTransition(refund, 'refunded', 'succeeded', now, refundedAt) : undefined,
       isOrder ? this.accountMove(refund.userId, { available: refund.points, spent: -refund.points }) : undefined,
       isOrder ? this.refundLedgerPut(refund, now) : undefined,
+      isOrder ? this.eventPut(orderRefundedEvent(refund, refundedAt, now)) : undefined,
     ]);
   }
 
@@ -299,6 +329,7 @@ export class DynamoPayStore implements PayStore, ShopStore {
     await this.transact([
       this.refundTransition(refund, 'failed', now, 'SET failure_reason = :reason', { ':reason': reason }),
       refund.kind === 'order' ? this.orderRefundTransition(refund, 'paid', 'failed', now) : undefined,
+      refund.kind === 'order' ? this.eventPut(orderRefundFailedEvent(refund, reason, now)) : undefined,
     ]);
   }
 
@@ -416,20 +447,24 @@ export class DynamoPayStore implements PayStore, ShopStore {
           },
         },
       },
+      repriced ? undefined : this.eventPut(orderClosedEvent(attempt, attempt.outTradeNo, now)),
     ]);
   }
 
-  async closeUnpaidOrder(orderId: number, now: string): Promise<void> {
-    await this.conditional(
-      new UpdateCommand({
-        TableName: this.table,
-        Key: keys.order(orderId),
-        ConditionExpression: orderUnpaid,
-        UpdateExpression: 'SET #status = :closed, updated_at = :now',
-        ExpressionAttributeNames: { '#status': 'status' },
-        ExpressionAttributeValues: { ':unpaid': 'unpaid', ':closed': 'closed', ':now': now },
-      }),
-    );
+  async closeUnpaidOrder(order: Pick<Order, 'orderId' | 'userId'>, now: string): Promise<void> {
+    await this.transact([
+      {
+        Update: {
+          TableName: this.table,
+          Key: keys.order(order.orderId),
+          ConditionExpression: orderUnpaid,
+          UpdateExpression: 'SET #status = :closed, updated_at = :now',
+          ExpressionAttributeNames: { '#status': 'status' },
+          ExpressionAttributeValues: { ':unpaid': 'unpaid', ':closed': 'closed', ':now': now },
+        },
+      },
+      this.eventPut(orderClosedEvent(order, undefined, now)),
+    ]);
   }
 
   async moveShopPoints(move: ShopPointsMove, now: string): Promise<void> {
@@ -534,6 +569,56 @@ export class DynamoPayStore implements PayStore, ShopStore {
     return Items as Item[];
   }
 
+  async findPendingEvents(shard: number, limit: number): Promise<OutboxEvent[]> {
+    const { Items = [] } = await this.db.send(
+      new QueryCommand({
+        TableName: this.table,
+        IndexName: OPEN_ATTEMPTS_INDEX,
+        KeyConditionExpression: 'gsi1pk = :partition',
+        ExpressionAttributeValues: { ':partition': outboxPartition(shard) },
+        Limit: limit,
+      }),
+    );
+    return (Items as Item[]).map(toOutboxEvent);
+  }
+
+  async getEvent(eventId: string): Promise<OutboxEvent | undefined> {
+    const item = await this.get(keys.event(eventId));
+    return item && toOutboxEvent(item);
+  }
+
+  async recordDelivery(event: OutboxEvent, record: DeliveryRecord, now: string): Promise<boolean> {
+    const { attempt, deliveredTo, status, nextAttemptAt } = record;
+    const stillPending = status === 'pending';
+    if (stillPending && nextAttemptAt === undefined) throw new Error(`pending event ${event.event.id} needs its next attempt time`);
+    const index = stillPending ? ', next_attempt_at = :next' : ' REMOVE next_attempt_at, gsi1pk, gsi1sk';
+    try {
+      await this.db.send(
+        new UpdateCommand({
+          TableName: this.table,
+          Key: keys.event(event.event.id),
+          // Two deliveries at once (the dispatcher and a redelivery by hand) record one after the other.
+          ConditionExpression: 'attempts = :attempts',
+          UpdateExpression: `SET attempts = :count, deliveries = list_append(deliveries, :attempt), delivered_to = :to, #status = :status, updated_at = :now${index}`,
+          ExpressionAttributeNames: { '#status': 'status' },
+          ExpressionAttributeValues: {
+            ':attempts': event.attempts,
+            ':count': event.attempts + 1,
+            ':attempt': [attempt],
+            ':to': deliveredTo,
+            ':status': status,
+            ':now': now,
+            ...(stillPending ? { ':next': nextAttemptAt } : {}),
+          },
+        }),
+      );
+      return true;
+    } catch (error) {
+      if (error instanceof ConditionalCheckFailedException) return false;
+      throw error;
+    }
+  }
+
   async getOrder(orderId: number): Promise<Order | undefined> {
     const item = await this.get(keys.order(orderId));
     return item && toOrder(item);
@@ -616,6 +701,11 @@ export class DynamoPayStore implements PayStore, ShopStore {
         },
       },
     };
+  }
+
+  /** The event of the change it is written with (the outbox): named after that change, so it is written once. */
+  private eventPut(event: ShopEvent): TransactItem {
+    return { Put: { TableName: this.table, Item: eventItem(event), ConditionExpression: 'attribute_not_exists(pk)' } };
   }
 
   private refundPut(refund: Refund): TransactItem {

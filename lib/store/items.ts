@@ -1,5 +1,6 @@
+import { type DeliveryAttempt, type EventStatus, type EventTarget, eventShard, type OutboxEvent, type ShopEvent } from '../domain/events';
 import type { Address, Attempt, AttemptStatus, AttemptSummary, FreightOption, Order, PointsAccount, Refund, RefundSummary } from '../domain/model';
-import { ENTITY, INDEX_PARTITION, indexSortKey, keys, type LedgerKind, refundIndexSortKey } from './keys';
+import { ENTITY, INDEX_PARTITION, indexSortKey, keys, type LedgerKind, outboxPartition, outboxSortKey, refundIndexSortKey } from './keys';
 
 /** A table item as the document client reads and writes it. */
 export type Item = Record<string, unknown>;
@@ -232,5 +233,38 @@ export function refundItem(r: Refund): Item {
     created_at: r.createdAt,
     refunded_at: r.refundedAt,
     ...(pending ? { gsi1pk: INDEX_PARTITION.refund, gsi1sk: refundIndexSortKey({ nextCheckAt: r.nextCheckAt as string, outRefundNo: r.outRefundNo }) } : {}),
+  };
+}
+
+/** A new event, pending, in its order's outbox partition. */
+export function eventItem(event: ShopEvent): Item {
+  return {
+    ...keys.event(event.id),
+    entity: ENTITY.event,
+    event_id: event.id,
+    type: event.type,
+    order_id: event.data.order_id,
+    created_at: event.created_at,
+    body: JSON.stringify(event),
+    status: 'pending',
+    delivered_to: [],
+    attempts: 0,
+    deliveries: [],
+    next_attempt_at: event.created_at,
+    gsi1pk: outboxPartition(eventShard(event.data.order_id)),
+    gsi1sk: outboxSortKey(event),
+  };
+}
+
+export function toOutboxEvent(item: Item): OutboxEvent {
+  const body = item.body as string;
+  return {
+    event: JSON.parse(body) as ShopEvent,
+    body,
+    status: item.status as EventStatus,
+    deliveredTo: (item.delivered_to as EventTarget[] | undefined) ?? [],
+    attempts: item.attempts as number,
+    deliveries: (item.deliveries as DeliveryAttempt[] | undefined) ?? [],
+    nextAttemptAt: item.next_attempt_at as string | undefined,
   };
 }

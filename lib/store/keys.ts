@@ -15,6 +15,7 @@ export const keys = {
   order: (orderId: number) => ({ pk: `ORDER#${orderId}`, sk: 'ORDER' }),
   attempt: (outTradeNo: string) => ({ pk: `ATTEMPT#${outTradeNo}`, sk: 'ATTEMPT' }),
   refund: (outRefundNo: string) => ({ pk: `REFUND#${outRefundNo}`, sk: 'REFUND' }),
+  event: (eventId: string) => ({ pk: `EVENT#${eventId}`, sk: 'EVENT' }),
 };
 
 export type ItemKey = { pk: string; sk: string };
@@ -36,6 +37,7 @@ export const ENTITY = {
   order: 'order',
   attempt: 'attempt',
   refund: 'refund',
+  event: 'event',
 } as const;
 export type Entity = (typeof ENTITY)[keyof typeof ENTITY];
 
@@ -50,11 +52,22 @@ export type LedgerKind = 'hold' | 'release' | 'spend' | 'capture' | 'refund' | '
  * The sparse index `open-attempts` is the sweeper's work list, so it never scans: partition OPEN
  * holds open attempts and WATCH those released unpaid that have not yet been checked once more after
  * their expiry (a pay sheet can be paid until then), both sorted by expiry; REFUND holds pending
- * refunds, sorted by when they are next followed up. (The index kept its first name when refunds
+ * refunds, sorted by when they are next followed up; OUTBOX#00 to OUTBOX#15 hold undelivered events,
+ * spread by order id and sorted by creation (`outboxPartition`). (The index kept its first name when refunds
  * joined it: renaming a GSI means deleting and rebuilding it on a live table.)
  */
 export const OPEN_ATTEMPTS_INDEX = 'open-attempts';
 export const INDEX_PARTITION = { open: 'OPEN', watch: 'WATCH', refund: 'REFUND' } as const;
+
+/** The index partition of an order's undelivered events (`eventShard`). */
+export function outboxPartition(shard: number): string {
+  return `OUTBOX#${String(shard).padStart(2, '0')}`;
+}
+
+/** `<created_at>#<event id>`: an order's events in the order they happened. */
+export function outboxSortKey(event: { created_at: string; id: string }): string {
+  return `${event.created_at}#${event.id}`;
+}
 
 /** `<expires_at>#<out_trade_no>`: sorts by expiry, unique per attempt. */
 export function indexSortKey(attempt: { expiresAt: string; outTradeNo: string }): string {

@@ -1,4 +1,5 @@
 import { PaynowError } from '../domain/errors';
+import type { DeliveryAttempt, EventStatus, EventTarget, OutboxEvent } from '../domain/events';
 import type { Address, Attempt, AttemptStatus, AttemptSummary, GatewayPayment, Order, PointsAccount, Refund } from '../domain/model';
 
 /** Who a token belongs to, and until when. */
@@ -129,8 +130,8 @@ export interface ShopStore {
    * the attempt `closed`, and the order unpaid with `repriced` fields, or `closed`. @throws WriteConflict
    */
   releaseForShop(attempt: Attempt, order: { repriced: OrderFields } | 'close', now: string): Promise<void>;
-  /** @throws WriteConflict unless the order is still unpaid */
-  closeUnpaidOrder(orderId: number, now: string): Promise<void>;
+  /** The order closed, with its `order.closed` event. @throws WriteConflict unless the order is still unpaid */
+  closeUnpaidOrder(order: Pick<Order, 'orderId' | 'userId'>, now: string): Promise<void>;
   /**
    * Moves the points with a ledger entry keyed by the shop's id. @throws WriteConflict `points` when a
    * debit finds too few available points (or no account), `state` when the entry id was used already
@@ -144,4 +145,25 @@ export interface ShopStore {
   deleteSession(token: string): Promise<boolean>;
   getAddress(userId: number, addressId: number): Promise<Address | undefined>;
   putAddress(address: Address): Promise<void>;
+}
+
+/** One delivery attempt of an event and where it leaves the event. */
+export interface DeliveryRecord {
+  attempt: DeliveryAttempt;
+  deliveredTo: EventTarget[];
+  status: EventStatus;
+  /** Required while still pending. */
+  nextAttemptAt?: string;
+}
+
+/**
+ * The events the store writes with each money change (the outbox), and their delivery; `DynamoPayStore`
+ * is its adapter too.
+ */
+export interface OutboxStore {
+  /** Undelivered events of one shard, oldest first (an order's events in the order they happened). */
+  findPendingEvents(shard: number, limit: number): Promise<OutboxEvent[]>;
+  getEvent(eventId: string): Promise<OutboxEvent | undefined>;
+  /** Records one delivery attempt. Returns false (and changes nothing) when another delivery was recorded meanwhile. */
+  recordDelivery(event: OutboxEvent, record: DeliveryRecord, now: string): Promise<boolean>;
 }

@@ -6,3 +6,5 @@ export const LOCAL_GATEWAY_PORT = 8020;
 export const LOCAL_API_PORT = 3000;
 export const LOCAL_LAMBDA_PORT = 3002;
 export const LOCAL_TABLE_NAME = 'paynow-dev';
+/** The demo receiver of the shop's events (the webhook URL of the local stack). */
+export const LOCAL_EVENTS_PORT = 8030;

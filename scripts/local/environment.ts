@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import type { SandboxCredentials } from '../sandbox/credentials';
@@ -21,7 +22,16 @@ export function sandboxStageSecret(credentials: SandboxCredentials): Record<stri
       pay_public_key: wechat.platform_public_key_pem,
     },
     alipay: { app_private_key: alipay.app_private_key_pem, alipay_public_key: alipay.alipay_public_key_pem },
+    shop: { webhook_secret: localWebhookSecret(credentials) },
   };
+}
+
+/**
+ * The local stack's webhook signing key: derived from the sandbox's own generated keys, so the demo
+ * receiver knows it without another file, and it differs between sandboxes like they do.
+ */
+export function localWebhookSecret(credentials: SandboxCredentials): string {
+  return createHash('sha256').update(`paynow local webhooks ${credentials.wechat.apiv3_key}`).digest('hex');
 }
 
 /** Writes the sandbox's stage secret into `directory` (readable by its owner only) and returns its path. */
@@ -38,7 +48,7 @@ export async function writeLocalSecret(credentials: SandboxCredentials, director
  */
 export function localFunctionEnvironment(
   credentials: SandboxCredentials,
-  local: { tableName: string; dynamodbEndpoint: string; notifyBaseUrl: string; secretFile: string },
+  local: { tableName: string; dynamodbEndpoint: string; notifyBaseUrl: string; secretFile: string; webhookUrl?: string },
 ): Record<string, string> {
   const { wechat, alipay } = credentials;
   return {
@@ -54,5 +64,6 @@ export function localFunctionEnvironment(
     ALIPAY_APP_ID: alipay.app_id,
     ALIPAY_SELLER_ID: alipay.seller_id,
     ALIPAY_GATEWAY_URL: alipay.gateway_url,
+    ...(local.webhookUrl ? { SHOP_WEBHOOK_URL: local.webhookUrl } : {}),
   };
 }

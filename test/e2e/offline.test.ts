@@ -3,6 +3,9 @@ import { createVerify } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { DEMO_FIXTURE_FILE, DEMO_REQUESTS } from '../../scripts/local/demo';
+import { localWebhookSecret } from '../../scripts/local/environment';
+import { type EventReceiver, startEventReceiver } from '../../scripts/local/eventReceiver';
+import { invokeLocalFunction } from '../../scripts/local/invokeLocal';
 import { type Offline, startOffline } from '../../scripts/local/offline';
 import { buildPaymentNotificationForTrade } from '../../scripts/sandbox/notifications';
 import { fetchInContract } from '../support/contract';
@@ -18,16 +21,19 @@ const ROOT = join(__dirname, '..', '..');
 let stack: TestStack;
 let offline: Offline;
 let lambdaEndpoint: string;
+let receiver: EventReceiver;
 
 beforeAll(async () => {
-  const [httpPort, lambdaPort] = [await freePort(), await freePort()];
+  const [httpPort, lambdaPort, webhookPort] = [await freePort(), await freePort(), await freePort()];
   lambdaEndpoint = `http://127.0.0.1:${lambdaPort}`;
-  stack = await startTestStack({ notifyBaseUrl: `http://127.0.0.1:${httpPort}` });
+  stack = await startTestStack({ notifyBaseUrl: `http://127.0.0.1:${httpPort}`, env: { SHOP_WEBHOOK_URL: `http://127.0.0.1:${webhookPort}/paynow/events` } });
+  receiver = await startEventReceiver({ secret: localWebhookSecret(stack.credentials), port: webhookPort });
   await stack.seed(JSON.parse(readFileSync(DEMO_FIXTURE_FILE, 'utf8')));
   offline = await startOffline({ env: { ...stack.env, ESBUILD_WORK_FOLDER: '.esbuild-test-offline' }, httpPort, lambdaPort, quiet: true });
 }, 120_000);
 afterAll(async () => {
   await offline?.stop();
+  await receiver?.close();
   if (stack) expect((await stack.reconcile()).problems).toEqual([]);
   await stack?.close();
 });
@@ -233,5 +239,53 @@ describe('refunds, as an operator runs them on the local stack', () => {
     const refused = await script('shop', ['debit-points', JSON.stringify({ user_id: 1002, points: 10_000_000, entry_id: 'e2e-big', reason: '兑换' })]);
     expect({ code: refused.code, error: JSON.parse(refused.out).error }).toEqual({ code: 1, error: 'INTEGRAL_NOT_ENOUGH' });
     expect((await script('shop', ['credit-points', 'not json'])).code).toBe(2);
+  });
+
+  it("the shop's events: delivered signed by dispatchEvents, listed while the shop is down, redelivered by hand", async () => {
+    // What the earlier tests' changes emitted goes first (one order's events go in order: an older
+    // undelivered event of order 505 would hold back the one made here).
+    expect(await invokeLocalFunction('dispatchEvents', {}, lambdaEndpoint)).toMatchObject({ retrying: 0, dead: 0 });
+    // serverless offline runs dispatchEvents every minute, as AWS would: the receiver is down at first,
+    // so the events stay undelivered whenever that run comes.
+    receiver.failNext(1_000);
+    await stack.seed(JSON.parse(readFileSync(DEMO_FIXTURE_FILE, 'utf8')));
+    const points = DEMO_REQUESTS.find((r) => r.expect === 'points');
+    if (!points) throw new Error('the demo has no points-only curl');
+    const paid = await post('/order/pay', { 'content-type': 'application/json', token: points.token }, JSON.stringify(points.body));
+    const paidId = `evt_order_paid_${paid.body.data.out_trade_no}`;
+    const order = { order_id: 990_001, user_id: 1002, goods_name: '保温杯', goods_price: '10.00', free_shipping: true };
+    expect((await script('shop', ['upsert-order', JSON.stringify(order)])).code).toBe(0);
+    expect((await script('shop', ['close-order', JSON.stringify({ order_id: 990_001 })])).code).toBe(0);
+    // The schedule's invocation, through serverless offline's Lambda endpoint: refused by the receiver.
+    expect(await invokeLocalFunction('dispatchEvents', {}, lambdaEndpoint)).toMatchObject({ delivered: 0, dead: 0 });
+
+    const listed = await script('shop', ['events']);
+    expect(listed.code).toBe(0);
+    const pending = JSON.parse(listed.out).events as { id: string; type: string; status: string }[];
+    const ours = pending.filter((e) => [paidId, 'evt_order_closed_990001'].includes(e.id));
+    expect(ours).toHaveLength(2);
+    expect(ours).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({
+          id: paidId,
+          type: 'order.paid',
+          status: 'pending',
+          attempts: 1,
+          last_attempt: expect.objectContaining({ results: { webhook: 'http 500' } }),
+        }),
+        expect.objectContaining({ id: 'evt_order_closed_990001', type: 'order.closed', status: 'pending', attempts: 1 }),
+      ]),
+    );
+
+    // The shop is back: sent again now by hand rather than at the next retry.
+    receiver.failNext(0);
+    const again = await script('shop', ['redeliver', paidId]);
+    expect({ code: again.code, event: JSON.parse(again.out).event }).toMatchObject({ code: 0, event: { id: paidId, status: 'delivered', attempts: 2 } });
+    expect(receiver.received.filter((e) => e.id === paidId)).toEqual([
+      expect.objectContaining({ type: 'order.paid', data: expect.objectContaining({ order_id: points.body.order_id }) }),
+    ]);
+    expect(JSON.parse((await script('shop', ['events'])).out).events.map((e: { id: string }) => e.id)).not.toContain(paidId);
+    const unknown = await script('shop', ['redeliver', 'evt_order_paid_nope']);
+    expect({ code: unknown.code, error: JSON.parse(unknown.out).error }).toEqual({ code: 1, error: 'EVENT_NOT_FOUND' });
   });
 });

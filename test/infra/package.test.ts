@@ -14,7 +14,7 @@ import { generateSandboxCredentials, type SandboxCredentials } from '../../scrip
  */
 const run = promisify(execFile);
 const ROOT = join(__dirname, '..', '..');
-const FUNCTIONS = ['payOrder', 'payStatus', 'notifyWechat', 'notifyAlipay', 'notifyWechatRefund', 'refundOrder', 'shopCommand', 'sweeper'];
+const FUNCTIONS = ['payOrder', 'payStatus', 'notifyWechat', 'notifyAlipay', 'notifyWechatRefund', 'refundOrder', 'shopCommand', 'sweeper', 'dispatchEvents'];
 const README_SETTINGS = {
   NOTIFY_BASE_URL: 'https://pay.example.com',
   WECHAT_APPID: 'wx0123456789abcdef',
@@ -178,7 +178,13 @@ describe('the packaged prod stack', () => {
   });
 
   it("sends a failed sweeper run to an encrypted queue, without pointless retries, and lets only the sweeper's role write to it", () => {
-    const [[, config]] = resourcesOf(plain.template, 'AWS::Lambda::EventInvokeConfig');
+    const configs = resourcesOf(plain.template, 'AWS::Lambda::EventInvokeConfig').map(([, c]) => c.Properties);
+    // The event dispatcher is not retried either; a failed run of it alarms through its Errors alarm.
+    expect(configs.find((c) => JSON.stringify(c.FunctionName).includes('DispatchEvents'))).toMatchObject({
+      MaximumRetryAttempts: 0,
+      MaximumEventAgeInSeconds: 60,
+    });
+    const config = { Properties: configs.find((c) => JSON.stringify(c.FunctionName).includes('Sweeper')) };
     expect(config.Properties).toMatchObject({
       FunctionName: { Ref: 'SweeperLambdaFunction' },
       MaximumRetryAttempts: 0,
@@ -220,6 +226,8 @@ describe('the packaged prod stack', () => {
         'NotificationMerchantMismatch',
         'NotificationRefusalSpike',
         'SweepAttemptFailures',
+        'EventEndpointFailing',
+        'EventDeliveryDead',
         'SecretRefreshFailed',
         'SweeperFailureQueue',
         'Api5xx',
@@ -262,7 +270,7 @@ describe('the packaged prod stack', () => {
         }
       }
     }
-    expect(paynowMetrics).toBe(12);
+    expect(paynowMetrics).toBe(14);
   });
 
   it('fails the cold start of a function whose stage secret is missing, naming it', async () => {

@@ -1,9 +1,11 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { Client } from '@smithy/core/client';
 import type { APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
-import { sandboxStageSecret } from '../../scripts/local/environment';
+import { localWebhookSecret, sandboxStageSecret } from '../../scripts/local/environment';
+import { type EventReceiver, startEventReceiver } from '../../scripts/local/eventReceiver';
 import { httpEvent, lambdaContext } from '../../scripts/local/httpEvents';
 import { buildRefundNotification } from '../../scripts/sandbox/notifications';
+import { freePort } from '../support/ports';
 import { startTestStack, type TestStack } from '../support/stack';
 import { alipayFields, givenUser, pay, payDeps, signedAlipay, signedWechat, wechatTransaction } from '../support/world';
 
@@ -14,7 +16,17 @@ import { alipayFields, givenUser, pay, payDeps, signedAlipay, signedWechat, wech
  * allow exactly those: nothing missing (the call would be denied), nothing extra.
  */
 type Handler = (event: unknown, context: unknown) => Promise<APIGatewayProxyStructuredResultV2 | unknown>;
-const FUNCTIONS = ['payOrder', 'payStatus', 'notifyWechat', 'notifyAlipay', 'notifyWechatRefund', 'refundOrder', 'shopCommand', 'sweeper'] as const;
+const FUNCTIONS = [
+  'payOrder',
+  'payStatus',
+  'notifyWechat',
+  'notifyAlipay',
+  'notifyWechatRefund',
+  'refundOrder',
+  'shopCommand',
+  'sweeper',
+  'dispatchEvents',
+] as const;
 type FunctionName = (typeof FUNCTIONS)[number];
 
 const running = new AsyncLocalStorage<FunctionName>();
@@ -52,6 +64,8 @@ function grantsFor(command: { constructor: { name: string }; input: Record<strin
       });
     case 'GetSecretValue':
       return ['secretsmanager:GetSecretValue secret'];
+    case 'PutEvents':
+      return ['events:PutEvents bus'];
     default:
       return [`unknown:${name}`];
   }
@@ -60,10 +74,13 @@ function grantsFor(command: { constructor: { name: string }; input: Record<strin
 const originalSend = Client.prototype.send;
 
 let stack: TestStack;
+let receiver: EventReceiver;
 const handlers = {} as Record<FunctionName, Handler>;
 
 beforeAll(async () => {
-  stack = await startTestStack();
+  const webhookPort = await freePort();
+  stack = await startTestStack({ env: { SHOP_WEBHOOK_URL: `http://127.0.0.1:${webhookPort}/paynow/events`, EVENT_BUS_NAME: 'paynow-test-bus' } });
+  receiver = await startEventReceiver({ secret: localWebhookSecret(stack.credentials), port: webhookPort });
   secretText = JSON.stringify(sandboxStageSecret(stack.credentials));
   Client.prototype.send = function recordingSend(this: Client<never, never, never, never>, command: never, ...rest: never[]) {
     const fn = running.getStore();
@@ -71,6 +88,11 @@ beforeAll(async () => {
     // Secrets Manager is answered here, at the SDK boundary: the functions read the stage secret as on AWS.
     if ((command as { constructor: { name: string } }).constructor.name === 'GetSecretValueCommand') {
       return Promise.resolve({ SecretString: secretText, $metadata: {} });
+    }
+    // And EventBridge: every entry taken.
+    if ((command as { constructor: { name: string } }).constructor.name === 'PutEventsCommand') {
+      const entries = (command as { input: { Entries: unknown[] } }).input.Entries;
+      return Promise.resolve({ FailedEntryCount: 0, Entries: entries.map((_, i) => ({ EventId: `eb-${i}` })), $metadata: {} });
     }
     return (originalSend as (...args: unknown[]) => unknown).call(this, command, ...rest);
   } as typeof Client.prototype.send;
@@ -83,6 +105,7 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   Client.prototype.send = originalSend;
+  await receiver.close();
   await stack.close();
 });
 
@@ -239,6 +262,13 @@ it('every function path runs, and every role allows exactly what its function ca
   };
   expect(await shop('upsert-address', address)).toMatchObject({ ok: true });
 
+  // dispatchEvents: the events of all the above to the webhook and the bus; listed; one redelivered.
+  expect(await invoke('dispatchEvents', {})).toMatchObject({ delivered: expect.any(Number), retrying: 0, dead: 0 });
+  expect(receiver.received.map((e) => e.type)).toEqual(expect.arrayContaining(['order.paid', 'payment.refund_required', 'order.refunded', 'order.closed']));
+  expect(await invoke('dispatchEvents', { action: 'list' })).toEqual({ events: [] });
+  const [first] = receiver.received;
+  expect(await invoke('dispatchEvents', { action: 'redeliver', event_id: first?.id })).toMatchObject({ event: { status: 'delivered', attempts: 2 } });
+
   const allowed = await allowedByRoles();
   expect([...recorded.keys()].sort()).toEqual(Object.keys(allowed).sort());
   for (const fn of recorded.keys()) {
@@ -254,7 +284,12 @@ async function allowedByRoles(): Promise<Record<string, string[]>> {
     FUNCTION_NAMES: string[];
     roleName: (fn: string) => string;
   };
-  const variables: Record<string, string> = { 'self:service': 'paynow', 'sls:stage': 'test', 'self:custom.secretName': 'paynow/test' };
+  const variables: Record<string, string> = {
+    'self:service': 'paynow',
+    'sls:stage': 'test',
+    'self:custom.secretName': 'paynow/test',
+    'param:eventBusName': 'paynow-test-bus',
+  };
   const { Resources } = await roles({ resolveVariable: async (name) => variables[name] });
   const result: Record<string, string[]> = {};
   for (const fn of roles.FUNCTION_NAMES) {
@@ -274,6 +309,7 @@ function resourceKind(resource: unknown): string {
   const text = JSON.stringify(resource);
   if (text.includes(':logs:')) return 'logs';
   if (text.includes(':secretsmanager:')) return 'secret';
+  if (text.includes(':event-bus/paynow-test-bus')) return 'bus';
   if (text.includes('SweeperFailureQueue')) return 'queue';
   const index = /"index","([^"]+)"/.exec(text);
   if (index) return `index/${index[1]}`;

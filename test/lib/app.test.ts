@@ -1,3 +1,5 @@
+import { generateKeyPairSync, type KeyObject } from 'node:crypto';
+import { SignJWT } from 'jose';
 import { createApp } from '../../lib/app';
 import { loadConfig } from '../../lib/config';
 import { sandboxStageSecret } from '../../scripts/local/environment';
@@ -12,12 +14,12 @@ beforeAll(async () => {
 });
 afterAll(() => stack.close());
 
-/** An app whose stage secret the test controls, on a clock it moves. */
-function appWithSecret(initial: object) {
+/** An app whose stage secret the test controls, on a clock it moves; `env` adds settings. */
+function appWithSecret(initial: object, env: Record<string, string> = {}) {
   let text = JSON.stringify(initial);
   let now = Date.now();
   let fetches = 0;
-  const app = createApp(loadConfig({ ...stack.env, SECRET_MAX_AGE_SECONDS: '300' }), {
+  const app = createApp(loadConfig({ ...stack.env, SECRET_MAX_AGE_SECONDS: '300', ...env }), {
     fetchSecret: async () => {
       fetches++;
       return text;
@@ -96,6 +98,29 @@ describe('the stage secret in a running app', () => {
     expect(fetches()).toBe(1);
     advance(1_000);
     await expect(app.ready()).resolves.toBeUndefined();
+  });
+});
+
+describe('app tokens that are JWTs', () => {
+  it("verify with the shop's key of the secret version in use: a rotated key takes over at the refresh", async () => {
+    const [before, after] = [generateKeyPairSync('ed25519'), generateKeyPairSync('ed25519')];
+    const withKey = (key: KeyObject) => ({ ...sandboxStageSecret(stack.credentials), shop: { jwt_public_key: key.export({ type: 'spki', format: 'pem' }) } });
+    const { app, rotate, advance, timestamp } = appWithSecret(withKey(before.publicKey), { APP_TOKENS: 'jwt', JWT_ALGORITHM: 'EdDSA' });
+    const signedBy = (key: KeyObject) =>
+      new SignJWT({ sub: '42' })
+        .setProtectedHeader({ alg: 'EdDSA' })
+        .setExpirationTime(timestamp() + 3600)
+        .sign(key);
+    const check = async (key: KeyObject) => app.resolveToken(await signedBy(key), app.now());
+    expect(await check(before.privateKey)).toEqual({ userId: 42 });
+    expect(await check(after.privateKey)).toBe('invalid');
+
+    rotate(withKey(after.publicKey));
+    advance(299_000);
+    expect(await check(before.privateKey)).toEqual({ userId: 42 });
+    advance(1_000);
+    expect(await check(after.privateKey)).toEqual({ userId: 42 });
+    expect(await check(before.privateKey)).toBe('invalid');
   });
 });
 

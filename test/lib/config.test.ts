@@ -38,6 +38,28 @@ describe('loadConfig', () => {
     expect(JSON.stringify(config)).not.toMatch(/PRIVATE KEY|kkkkkkkk/);
   });
 
+  it('reads app tokens as sessions unless APP_TOKENS=jwt, whose algorithm is RS256 unless pinned otherwise', () => {
+    expect(loadConfig(env).appTokens).toEqual({ kind: 'session' });
+    expect(loadConfig({ ...env, JWT_ISSUER: 'https://shop.example.com' }).appTokens).toEqual({ kind: 'session' });
+    expect(loadConfig({ ...env, APP_TOKENS: 'jwt', JWT_ISSUER: '', JWT_AUDIENCE: '' }).appTokens).toEqual({ kind: 'jwt', algorithm: 'RS256' });
+    expect(loadConfig({ ...env, APP_TOKENS: 'jwt', JWT_ALGORITHM: 'EdDSA', JWT_ISSUER: 'https://shop.example.com', JWT_AUDIENCE: 'paynow' }).appTokens).toEqual(
+      {
+        kind: 'jwt',
+        algorithm: 'EdDSA',
+        issuer: 'https://shop.example.com',
+        audience: 'paynow',
+      },
+    );
+  });
+
+  it.each([
+    ['APP_TOKENS', 'jwts', 'must be session or jwt'],
+    ['JWT_ALGORITHM', 'HS256', 'must be one of RS256, ES256, EdDSA'],
+    ['JWT_ALGORITHM', 'none', 'must be one of RS256, ES256, EdDSA'],
+  ])('refuses %s=%s', (name, value, message) => {
+    expect(() => loadConfig({ ...env, APP_TOKENS: 'jwt', [name]: value })).toThrow(`${name}: ${message}`);
+  });
+
   it('names every bad variable and never prints a value', () => {
     const bad = { ...env, SECRET_MAX_AGE_SECONDS: 'soon-ish', INTEGRAL_FEN_PER_POINT: '0', WECHAT_GATEWAY_URL: 'not a url at all' };
     delete (bad as Record<string, string | undefined>).NOTIFY_BASE_URL;

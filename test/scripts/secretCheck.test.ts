@@ -1,4 +1,5 @@
 import { execFileSync } from 'node:child_process';
+import { generateKeyPairSync } from 'node:crypto';
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -21,6 +22,18 @@ describe('npm run secret:check', () => {
     expect(lines.join('\n')).toContain(`public key ${credentials.wechat.platform_serial}`);
     expect(lines.join('\n')).not.toMatch(/BEGIN|MII/);
     expect(lines.join('\n')).not.toContain(credentials.wechat.apiv3_key);
+  });
+
+  it('describes the optional shop section by what it holds, never by its values', async () => {
+    const file = join(dir, 'shop.json');
+    const jwtKey = generateKeyPairSync('rsa', { modulusLength: 2048 }).publicKey.export({ type: 'spki', format: 'pem' });
+    await writeFile(file, JSON.stringify({ ...sandboxStageSecret(credentials), shop: { webhook_secret: 'w'.repeat(40), jwt_public_key: jwtKey } }));
+    const { ok, lines } = await checkSecretFile(file);
+    expect(ok).toBe(true);
+    expect(lines).toContain('  shop: webhook secret of 40 characters; JWT public key (rsa 2048 bits)');
+    expect(lines.join('\n')).not.toMatch(/wwww|BEGIN|MII/);
+    const { lines: without } = await checkSecretFile(await writeLocalSecret(credentials, dir));
+    expect(without.join('\n')).toMatch(/ {2}shop: .*; no jwt_public_key \(APP_TOKENS=jwt needs one\)/);
   });
 
   it('fails a document with a bad field or an unknown one, naming it', async () => {

@@ -1,5 +1,6 @@
 import type { PayError } from '../../../lib/domain/errors';
 import { authenticate } from '../../../lib/http/authenticate';
+import { sessionTokens } from '../../../lib/http/sessionTokens';
 import { httpEvent, lambdaContext } from '../../../scripts/local/httpEvents';
 
 const EXPIRES_AT = '2026-11-29T12:00:00.000Z';
@@ -14,14 +15,14 @@ async function check(token: string | undefined, nowMs: number): Promise<string |
     internal: {},
   };
   try {
-    await authenticate(store, () => nowMs).before?.(request as never);
+    await authenticate(sessionTokens(store), () => nowMs).before?.(request as never);
     return (request.context as unknown as { userId: number }).userId;
   } catch (error) {
     return (error as PayError).code;
   }
 }
 
-describe('authenticate', () => {
+describe('authenticate with APP_TOKENS=session', () => {
   it('lets a session in until the instant before it expires', async () => {
     expect(await check('good', Date.parse(EXPIRES_AT) - 1)).toBe(7);
   });

@@ -1,4 +1,4 @@
-import { createPrivateKey, createPublicKey } from 'node:crypto';
+import { createPrivateKey, createPublicKey, generateKeyPairSync } from 'node:crypto';
 import { parseStageSecret, unknownStageSecretFields } from '../../../lib/secrets/stageSecret';
 import { sandboxStageSecret } from '../../../scripts/local/environment';
 import { generateSandboxCredentials, type SandboxCredentials } from '../../../scripts/sandbox/credentials';
@@ -15,7 +15,7 @@ beforeAll(async () => {
 });
 
 /** The document with one field changed (undefined removes it). */
-function withField(section: 'wechat' | 'alipay', field: string, value: string | undefined): string {
+function withField(section: 'wechat' | 'alipay' | 'shop', field: string, value: string | undefined): string {
   const changed = { ...document, [section]: { ...document[section], [field]: value } };
   if (value === undefined) delete (changed[section] as Record<string, string>)[field];
   return JSON.stringify(changed);
@@ -46,6 +46,19 @@ describe('parseStageSecret', () => {
       appPrivateKeyPem: credentials.alipay.app_private_key_pem.trim(),
       alipayPublicKeyPem: credentials.alipay.alipay_public_key_pem.trim(),
     });
+    expect(parseStageSecret(JSON.stringify({ ...document, shop: undefined })).shop).toEqual({});
+  });
+
+  it("reads the optional shop section: the webhook secret and the shop's JWT public key", () => {
+    const jwtKey = generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey.export({ type: 'spki', format: 'pem' }).toString();
+    const webhookSecret = 'w'.repeat(32);
+    expect(parseStageSecret(JSON.stringify({ ...document, shop: { webhook_secret: webhookSecret, jwt_public_key: jwtKey } })).shop).toEqual({
+      webhookSecret,
+      jwtPublicKeyPem: jwtKey.trim(),
+    });
+    const escaped = jwtKey.replace(/\n/g, '\\n');
+    expect(parseStageSecret(JSON.stringify({ ...document, shop: { jwt_public_key: escaped } })).shop).toEqual({ jwtPublicKeyPem: jwtKey.trim() });
+    expect(parseStageSecret(JSON.stringify({ ...document, shop: {} })).shop).toEqual({});
   });
 
   it('accepts PEMs with the newlines written as \\n, as many secret stores hand them out', () => {
@@ -99,6 +112,14 @@ describe('parseStageSecret', () => {
       'wechat.pay_public_key: set pay_public_key_id',
     ],
     ['no Alipay section', () => JSON.stringify({ wechat: document.wechat }), 'alipay: is required'],
+    ['a short webhook secret', () => withField('shop', 'webhook_secret', 'short-secret-value'), 'shop.webhook_secret: must be at least 32 characters'],
+    ['an unreadable JWT public key', () => withField('shop', 'jwt_public_key', 'not-a-key-secret-value'), 'shop.jwt_public_key: is not a readable public key'],
+    [
+      "the shop's private key where its public key belongs",
+      () => withField('shop', 'jwt_public_key', credentials.alipay.app_private_key_pem),
+      'shop.jwt_public_key: is a private key: only the public key belongs here',
+    ],
+    ['a shop section that is not an object', () => JSON.stringify({ ...document, shop: 'x' }), 'shop: must be an object'],
   ])('refuses %s, naming the field', (_case, json, expected) => {
     expect(failure(json())).toContain(expected);
   });
@@ -110,7 +131,11 @@ describe('parseStageSecret', () => {
   });
 
   it('never repeats a value, even of a field it refuses or of text that is not JSON', () => {
-    const message = failure(withField('wechat', 'apiv3_key', 'short-secret-value')) + failure(withField('alipay', 'app_private_key', 'not-a-key-secret-value'));
+    const message =
+      failure(withField('wechat', 'apiv3_key', 'short-secret-value')) +
+      failure(withField('alipay', 'app_private_key', 'not-a-key-secret-value')) +
+      failure(withField('shop', 'webhook_secret', 'short-secret-value')) +
+      failure(withField('shop', 'jwt_public_key', credentials.alipay.app_private_key_pem));
     expect(message).not.toMatch(/short-secret-value|not-a-key-secret-value|BEGIN/);
     const broken = `{"wechat": {"apiv3_key": "${credentials.wechat.apiv3_key}"`;
     const notJson = failure(broken);
@@ -119,7 +144,10 @@ describe('parseStageSecret', () => {
 
   it('lists fields it does not know, which the functions ignore and secret:check reports', () => {
     expect(unknownStageSecretFields(withField('wechat', 'apiV3_key', 'x'))).toEqual(['wechat.apiV3_key']);
-    expect(unknownStageSecretFields(JSON.stringify({ ...document, shop: {} }))).toEqual(['shop']);
+    expect(unknownStageSecretFields(JSON.stringify({ ...document, shops: {} }))).toEqual(['shops']);
+    expect(unknownStageSecretFields(JSON.stringify({ ...document, shop: { jwt_public_key: 'x', webhook_secret: 'x', jwtPublicKey: 'x' } }))).toEqual([
+      'shop.jwtPublicKey',
+    ]);
     expect(unknownStageSecretFields(JSON.stringify(document))).toEqual([]);
   });
 });

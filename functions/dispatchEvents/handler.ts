@@ -1,0 +1,7 @@
+import { createApp } from '../../lib/app';
+import { dispatcherHandler } from '../../lib/events/dispatcherHandler';
+
+export const app = createApp();
+
+/** Every minute, and for an operator (IAM, no route): delivers the shop's events (README "Events"). */
+export const handler = dispatcherHandler(app);

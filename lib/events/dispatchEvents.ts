@@ -1,0 +1,169 @@
+import { type DeliveryAttempt, EVENT_SHARDS, type EventTarget, nextDeliveryAt, type OutboxEvent } from '../domain/events';
+import type { Clock } from '../domain/time';
+import { log } from '../log';
+import type { DeliveryRecord, OutboxStore } from '../store/payStore';
+import type { EventSink } from './eventSink';
+
+export interface DispatchDeps {
+  store: OutboxStore;
+  /** The configured targets; an event is delivered once every one of them took it. */
+  sinks: EventSink[];
+  now: Clock;
+}
+
+export interface DispatchSettings {
+  /** Undelivered events read per shard and run. */
+  perShard: number;
+  /** No delivery round starts after this instant (the function's time runs out). */
+  deadline: number;
+}
+
+export const DEFAULT_EVENTS_PER_SHARD = 50;
+
+/** Attempts that failed this many times in a row mean the endpoint is down, not a blip: that alarms. */
+export const FAILING_AFTER_ATTEMPTS = 5;
+
+export interface DispatchReport {
+  delivered: number;
+  /** Failed this time, tried again later. */
+  retrying: number;
+  /** Failed again after FAILING_AFTER_ATTEMPTS attempts or more: the endpoint is down (alarms); tried again later. */
+  failing: number;
+  /** Failed for the last time: a person decides (redeliver). */
+  dead: number;
+  /** Not due yet, or waiting behind an earlier event of the same order. */
+  waiting: number;
+  /** Delivered, but another delivery recorded itself first (a redelivery by hand). */
+  raced: number;
+}
+
+/**
+ * Delivers the undelivered events that are due, at least once each. One order's events go in the
+ * order they happened: a later one waits until the earlier one is delivered (or dead). Orders go in
+ * rounds: each round sends the next event of every order whose previous one went through.
+ */
+export async function dispatchEvents(deps: DispatchDeps, settings: DispatchSettings): Promise<DispatchReport> {
+  const report: DispatchReport = { delivered: 0, retrying: 0, dead: 0, failing: 0, waiting: 0, raced: 0 };
+  if (deps.sinks.length === 0) return report;
+  const shards = await Promise.all(Array.from({ length: EVENT_SHARDS }, (_, shard) => deps.store.findPendingEvents(shard, settings.perShard)));
+  const queues = byOrder(shards.flat());
+  const now = deps.now().toISOString();
+
+  while (queues.size > 0 && deps.now().getTime() < settings.deadline) {
+    const heads: OutboxEvent[] = [];
+    for (const [orderId, queue] of queues) {
+      const head = queue[0] as OutboxEvent;
+      if (head.nextAttemptAt !== undefined && head.nextAttemptAt > now) {
+        report.waiting += queue.length;
+        queues.delete(orderId);
+      } else heads.push(head);
+    }
+    const outcomes = await deliver(deps, heads);
+    for (const [i, head] of heads.entries()) {
+      const outcome = outcomes[i] as Outcome;
+      report[outcome]++;
+      const orderId = head.event.data.order_id;
+      const queue = queues.get(orderId) as OutboxEvent[];
+      queue.shift();
+      // The order's next event goes only once this one is settled for good (delivered, or dead).
+      const settled = outcome === 'delivered' || outcome === 'dead';
+      if (!settled) report.waiting += queue.length;
+      if (!settled || queue.length === 0) queues.delete(orderId);
+    }
+  }
+  for (const queue of queues.values()) report.waiting += queue.length;
+  return report;
+}
+
+/**
+ * Sends one event again at once, to every target, whatever its state (the shop lost it, or it is dead
+ * and the endpoint is fixed). Delivered stays delivered; a dead one that went through is delivered.
+ */
+export async function redeliverEvent(deps: DispatchDeps, eventId: string): Promise<{ event?: OutboxEvent; result?: DeliveryAttempt }> {
+  const event = await deps.store.getEvent(eventId);
+  if (!event) return {};
+  const [attempt] = await sendToTargets(deps, [event], deps.sinks);
+  const tookIt = deps.sinks.filter((sink) => attempt?.results[sink.target] === 'ok').map((sink) => sink.target);
+  const deliveredTo = union(event.deliveredTo, tookIt);
+  const allTook = deps.sinks.every((sink) => deliveredTo.includes(sink.target));
+  const now = deps.now();
+  const record: DeliveryRecord =
+    allTook || event.status !== 'pending'
+      ? { attempt: attempt as DeliveryAttempt, deliveredTo, status: allTook ? 'delivered' : event.status }
+      : failed(event, attempt as DeliveryAttempt, deliveredTo, now);
+  await deps.store.recordDelivery(event, record, now.toISOString());
+  return { event: (await deps.store.getEvent(eventId)) ?? event, result: attempt };
+}
+
+type Outcome = 'delivered' | 'retrying' | 'failing' | 'dead' | 'raced';
+
+async function deliver(deps: DispatchDeps, events: OutboxEvent[]): Promise<Outcome[]> {
+  const attempts = await sendToTargets(deps, events, deps.sinks, (event, sink) => !event.deliveredTo.includes(sink.target));
+  const now = deps.now();
+  return Promise.all(
+    events.map(async (event, i) => {
+      const attempt = attempts[i] as DeliveryAttempt;
+      const deliveredTo = union(
+        event.deliveredTo,
+        deps.sinks.filter((sink) => attempt.results[sink.target] === 'ok').map((sink) => sink.target),
+      );
+      const allTook = deps.sinks.every((sink) => deliveredTo.includes(sink.target));
+      const record = allTook ? { attempt, deliveredTo, status: 'delivered' as const } : failed(event, attempt, deliveredTo, now);
+      try {
+        if (!(await deps.store.recordDelivery(event, record, now.toISOString()))) return 'raced';
+      } catch (error) {
+        // Not recorded: it is still pending as it was and goes again next run (at least once).
+        log.error('event delivery not recorded', { event_id: event.event.id, order_id: event.event.data.order_id }, error);
+        return 'retrying';
+      }
+      if (record.status === 'delivered') return 'delivered';
+      if (record.status === 'dead') {
+        log.error('event delivery gave up: a person must redeliver it', { event_id: event.event.id, order_id: event.event.data.order_id, ...attempt.results });
+        return 'dead';
+      }
+      log.warn('event delivery failed, tried again later', { event_id: event.event.id, attempts: event.attempts + 1, ...attempt.results });
+      return event.attempts + 1 >= FAILING_AFTER_ATTEMPTS ? 'failing' : 'retrying';
+    }),
+  );
+}
+
+/** Each sink takes the events it should (all at once, so EventBridge can batch them); one attempt per event. */
+async function sendToTargets(
+  deps: DispatchDeps,
+  events: OutboxEvent[],
+  sinks: EventSink[],
+  wants: (event: OutboxEvent, sink: EventSink) => boolean = () => true,
+): Promise<DeliveryAttempt[]> {
+  const at = deps.now().toISOString();
+  const attempts: DeliveryAttempt[] = events.map(() => ({ at, results: {} }));
+  await Promise.all(
+    sinks.map(async (sink) => {
+      const indexes = events.flatMap((event, i) => (wants(event, sink) ? [i] : []));
+      if (indexes.length === 0) return;
+      const results = await sink.send(indexes.map((i) => events[i] as OutboxEvent)).catch((error: Error) => indexes.map(() => error.name));
+      indexes.forEach((eventIndex, j) => {
+        (attempts[eventIndex] as DeliveryAttempt).results[sink.target] = results[j] ?? 'no result';
+      });
+    }),
+  );
+  return attempts;
+}
+
+function failed(event: OutboxEvent, attempt: DeliveryAttempt, deliveredTo: EventTarget[], now: Date): DeliveryRecord {
+  const nextAttemptAt = nextDeliveryAt(event.attempts + 1, now);
+  return nextAttemptAt ? { attempt, deliveredTo, status: 'pending', nextAttemptAt } : { attempt, deliveredTo, status: 'dead' };
+}
+
+function byOrder(events: OutboxEvent[]): Map<number, OutboxEvent[]> {
+  const queues = new Map<number, OutboxEvent[]>();
+  for (const event of events) {
+    const queue = queues.get(event.event.data.order_id);
+    if (queue) queue.push(event);
+    else queues.set(event.event.data.order_id, [event]);
+  }
+  return queues;
+}
+
+function union(a: EventTarget[], b: EventTarget[]): EventTarget[] {
+  return [...new Set([...a, ...b])];
+}

@@ -1,0 +1,78 @@
+import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
+import middy from '@middy/core';
+import type { Context } from 'aws-lambda';
+import * as v from 'valibot';
+import type { App } from '../app';
+import type { OutboxEvent } from '../domain/events';
+import { EVENT_SHARDS } from '../domain/events';
+import { waitForSecret } from '../http/waitForSecret';
+import { log, logger } from '../log';
+import { metrics } from '../metrics';
+import { DEFAULT_EVENTS_PER_SHARD, type DispatchDeps, type DispatchReport, dispatchEvents, redeliverEvent } from './dispatchEvents';
+import { eventSinks } from './eventSinks';
+
+/** Time kept back from the function's timeout: the last round's deliveries and their records must fit. */
+const RESERVE_MS = 12_000;
+
+/** What an operator may ask of the dispatcher (`npm run shop -- events | redeliver ID`). */
+const operatorRequest = v.variant('action', [
+  v.object({ action: v.literal('list') }),
+  v.object({ action: v.literal('redeliver'), event_id: v.pipe(v.string(), v.regex(/^evt_[\w.-]{1,200}$/)) }),
+]);
+
+export type DispatcherReply =
+  | DispatchReport
+  | { events: ReturnType<typeof listed>[] }
+  | { event: ReturnType<typeof listed>; result: unknown }
+  | { error: string; message: string };
+
+/**
+ * The dispatchEvents function. Every minute (schedule) it delivers the due events; invoked by an
+ * operator (IAM) with `{"action": "list"}` it lists the undelivered ones, with
+ * `{"action": "redeliver", "event_id": "evt_…"}` it sends one again at once.
+ */
+export function dispatcherHandler(app: Pick<App, 'ready' | 'store' | 'config' | 'now' | 'shopSecret'>) {
+  const deps = async (): Promise<DispatchDeps> => ({
+    store: app.store,
+    sinks: await eventSinks(app.config.events, (await app.shopSecret()).webhookSecret, app.now),
+    now: app.now,
+  });
+  return middy<unknown, DispatcherReply, Error, Context>()
+    .use(injectLambdaContext(logger, { resetKeys: true }))
+    .use(waitForSecret(app))
+    .handler(async (event, context) => {
+      const request = v.safeParse(operatorRequest, event);
+      if (!request.success) {
+        const remaining = typeof context?.getRemainingTimeInMillis === 'function' ? context.getRemainingTimeInMillis() : 55_000;
+        const deadline = app.now().getTime() + remaining - Math.min(RESERVE_MS, remaining / 2);
+        const report = await dispatchEvents(await deps(), { perShard: DEFAULT_EVENTS_PER_SHARD, deadline });
+        for (const outcome of ['delivered', 'retrying', 'failing', 'dead'] as const) {
+          if (report[outcome] > 0) metrics.count('EventDelivery', { outcome }, report[outcome]);
+        }
+        log.info('events dispatched', { ...report });
+        return report;
+      }
+      if (request.output.action === 'list') {
+        const shards = await Promise.all(Array.from({ length: EVENT_SHARDS }, (_, shard) => app.store.findPendingEvents(shard, 100)));
+        return { events: shards.flat().map(listed) };
+      }
+      const { event: found, result } = await redeliverEvent(await deps(), request.output.event_id);
+      if (!found) return { error: 'EVENT_NOT_FOUND', message: `没有这个事件: ${request.output.event_id}` };
+      log.info('event redelivered', { event_id: found.event.id, status: found.status });
+      return { event: listed(found), result };
+    });
+}
+
+function listed(outbox: OutboxEvent) {
+  return {
+    id: outbox.event.id,
+    type: outbox.event.type,
+    order_id: outbox.event.data.order_id,
+    created_at: outbox.event.created_at,
+    status: outbox.status,
+    attempts: outbox.attempts,
+    delivered_to: outbox.deliveredTo,
+    next_attempt_at: outbox.nextAttemptAt ?? null,
+    last_attempt: outbox.deliveries.at(-1) ?? null,
+  };
+}

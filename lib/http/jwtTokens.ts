@@ -1,0 +1,74 @@
+import { createPublicKey, type KeyObject } from 'node:crypto';
+import { errors, jwtVerify } from 'jose';
+import type { JwtAlgorithm } from '../config';
+import { SecretError } from '../secrets/stageSecret';
+import type { ResolveToken } from './authenticate';
+
+/**
+ * Seconds of clock difference forgiven on `exp` and `nbf` (jose applies one tolerance to both): a
+ * token the shop signs with `nbf` = its own now must work at once even if its clock runs a little
+ * ahead of Lambda's, and an expired token living 5 s longer gives nothing away.
+ */
+export const CLOCK_TOLERANCE_SECONDS = 5;
+
+/** What key each pinned algorithm verifies with; a key of another type fails loudly, not per token. */
+const KEY_FOR: Record<JwtAlgorithm, { describe: string; fits: (key: KeyObject) => boolean }> = {
+  RS256: {
+    describe: 'an RSA key of at least 2048 bits',
+    fits: (key) => key.asymmetricKeyType === 'rsa' && (key.asymmetricKeyDetails?.modulusLength ?? 0) >= 2048,
+  },
+  ES256: { describe: 'an EC key on P-256', fits: (key) => key.asymmetricKeyType === 'ec' && key.asymmetricKeyDetails?.namedCurve === 'prime256v1' },
+  EdDSA: { describe: 'an Ed25519 key', fits: (key) => key.asymmetricKeyType === 'ed25519' },
+};
+
+export interface JwtTokenOptions {
+  /** JWT_ALGORITHM: the only `alg` accepted, whatever the token's header says. */
+  algorithm: JwtAlgorithm;
+  /** JWT_ISSUER: when set, `iss` must equal it. */
+  issuer?: string;
+  /** JWT_AUDIENCE: when set, `aud` must name it. */
+  audience?: string;
+  /** `shop.jwt_public_key` of the stage secret's current version (absent when the secret has none). */
+  publicKeyPem: string | undefined;
+  /** Names the secret in errors: `secret paynow/prod`. */
+  source: string;
+}
+
+/**
+ * APP_TOKENS=jwt: the token is a JWT the shop signed. `sub` is the user id (a positive integer as a
+ * decimal string) and `exp` is required; an expired token is `expired` (token过期); a bad signature,
+ * another `alg` (`none`, HS256 keyed with the public key), a wrong `iss`/`aud`, a missing claim or a
+ * malformed token is `invalid`. Build one per version of the secret: jose keeps the key it imported
+ * from the `KeyObject` made here.
+ *
+ * @throws SecretError when the secret has no `shop.jwt_public_key`, or one that does not fit the algorithm
+ * @example const resolve = jwtTokens({ algorithm: 'RS256', publicKeyPem: keys.shop.jwtPublicKeyPem, source: 'secret paynow/prod' });
+ */
+export function jwtTokens(options: JwtTokenOptions): ResolveToken {
+  if (!options.publicKeyPem) throw new SecretError(`${options.source} has no shop.jwt_public_key, which APP_TOKENS=jwt needs`);
+  const key = createPublicKey(options.publicKeyPem);
+  const wanted = KEY_FOR[options.algorithm];
+  if (!wanted.fits(key))
+    throw new SecretError(`${options.source}: shop.jwt_public_key is not ${wanted.describe}, which JWT_ALGORITHM ${options.algorithm} needs`);
+  const verifyOptions = {
+    algorithms: [options.algorithm],
+    issuer: options.issuer,
+    audience: options.audience,
+    requiredClaims: ['exp', 'sub'],
+    clockTolerance: CLOCK_TOLERANCE_SECONDS,
+  };
+
+  return async (token, now) => {
+    let subject: unknown;
+    try {
+      subject = (await jwtVerify(token, key, { ...verifyOptions, currentDate: now })).payload.sub;
+    } catch (error) {
+      if (error instanceof errors.JWTExpired) return 'expired';
+      // Anything jose refuses is the token's fault; any other error is ours and is answered as such.
+      if (error instanceof errors.JOSEError) return 'invalid';
+      throw error;
+    }
+    const userId = typeof subject === 'string' && /^[1-9]\d*$/.test(subject) ? Number(subject) : Number.NaN;
+    return Number.isSafeInteger(userId) ? { userId } : 'invalid';
+  };
+}
