@@ -215,6 +215,32 @@ describe('delivery', () => {
     expect(order).toEqual(['order.paid', 'order.refunded']);
   });
 
+  it('with two targets, only the one that failed is tried again; delivered once both took it', async () => {
+    await dispatch();
+    const user = await givenUser(stack, 0);
+    const { outTradeNo } = await paidByWechat(user);
+    const id = `evt_order_paid_${outTradeNo}`;
+    const bus: string[][] = [];
+    const busSink = (answer: string): EventSink => ({
+      target: 'eventbridge',
+      send: async (events) => {
+        bus.push(events.map((e) => e.event.id));
+        return events.map(() => answer);
+      },
+    });
+    const webhook = deps().sinks[0] as EventSink;
+    await dispatch(0, { sinks: [webhook, busSink('ThrottlingException')] });
+    expect(await stack.app.store.getEvent(id)).toMatchObject({
+      status: 'pending',
+      deliveredTo: ['webhook'],
+      deliveries: [{ results: { webhook: 'ok', eventbridge: 'ThrottlingException' } }],
+    });
+    await dispatch(2 * MINUTE, { sinks: [webhook, busSink('ok')] });
+    expect(await stack.app.store.getEvent(id)).toMatchObject({ status: 'delivered', deliveredTo: ['webhook', 'eventbridge'], attempts: 2 });
+    expect(deliveriesOf(id)).toHaveLength(1); // the webhook had it already
+    expect(bus.filter((ids) => ids.includes(id))).toHaveLength(2);
+  });
+
   it('gives up after the last retry (dead, for a person), and a redelivery by hand delivers it', async () => {
     const user = await givenUser(stack, 0);
     const { outTradeNo } = await paidByWechat(user);
