@@ -69,6 +69,11 @@ module.exports = async ({ resolveVariable }) => {
     paynowMetric('Completion', { outcome: 'mismatch' }),
   );
   alarm(
+    'PaymentConflict',
+    'A gateway vouched for a second payment of an attempt already paid, under another transaction id: kept for a person (npm run reconcile lists it).',
+    paynowMetric('Completion', { outcome: 'conflict' }),
+  );
+  alarm(
     'NotificationMerchantMismatch',
     'A correctly signed notification named another merchant or app: a misconfiguration or an attack.',
     paynowMetric('NotificationRefused', { reason: 'merchant_mismatch' }),

@@ -50,6 +50,7 @@ export const METRIC_CATALOGUE = {
         'unknown_attempt',
         'unknown_refund',
         'amount_mismatch',
+        'unexpected_trade',
       ],
     },
   },
@@ -57,7 +58,7 @@ export const METRIC_CATALOGUE = {
   Completion: {
     unit: MetricUnit.Count,
     dimensionSets: [['outcome']],
-    values: { outcome: ['captured', 'paid_late', 'duplicate', 'refund_required', 'mismatch', 'unknown_attempt'] },
+    values: { outcome: ['captured', 'paid_late', 'duplicate', 'conflict', 'refund_required', 'mismatch', 'unknown_attempt'] },
   },
   /**
    * A refund moving: requested (recorded, for an operator or a refund case), succeeded, failed (final:

@@ -32,9 +32,12 @@ export class AlipayNotifications implements NotificationChannel {
     const { appId, sellerId, verify, now } = this.options;
     // URLSearchParams decodes `+` and %XX once, which is what the signature is computed over.
     const fields = Object.fromEntries(new URLSearchParams(rawBody));
-    if (!(await verify(fields))) return { kind: 'refused', reason: 'bad_signature' };
+    // alipay-sdk picks the algorithm from the message's own sign_type: only RSA2 (SHA-256) is ours, never RSA (SHA-1).
+    if (fields.sign_type !== 'RSA2' || !(await verify(fields))) return { kind: 'refused', reason: 'bad_signature' };
     const outTradeNo = fields.out_trade_no;
-    if (fields.app_id !== appId || fields.seller_id !== sellerId) return { kind: 'refused', reason: 'merchant_mismatch', outTradeNo };
+    // auth_app_id is the app the merchant authorised: ours, when Alipay sends it (it does for a self-built app).
+    const foreignApp = fields.auth_app_id !== undefined && fields.auth_app_id !== appId;
+    if (fields.app_id !== appId || foreignApp || fields.seller_id !== sellerId) return { kind: 'refused', reason: 'merchant_mismatch', outTradeNo };
     if (!PAID_STATUSES.includes(fields.trade_status) || REFUND_FIELDS.some((field) => fields[field])) return { kind: 'ignored', outTradeNo };
     const amountFen = yuanToFen(fields.total_amount);
     if (!outTradeNo || !fields.trade_no || amountFen === undefined) return { kind: 'refused', reason: 'missing_fields', outTradeNo };

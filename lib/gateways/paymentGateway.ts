@@ -72,7 +72,16 @@ export interface GatewayRequest {
 }
 
 /** Why a notification was refused before any payment was looked up (a closed set: a metric dimension). */
-export type NotificationRefusal = 'bad_signature' | 'unknown_serial' | 'stale' | 'malformed' | 'undecryptable' | 'merchant_mismatch' | 'missing_fields';
+/** unexpected_trade: genuine and ours, but not a trade paynow makes (another trade type, another currency). */
+export type NotificationRefusal =
+  | 'bad_signature'
+  | 'unknown_serial'
+  | 'stale'
+  | 'malformed'
+  | 'undecryptable'
+  | 'merchant_mismatch'
+  | 'missing_fields'
+  | 'unexpected_trade';
 
 /** A notification once its channel's adapter has verified, decrypted, decoded and checked it. */
 export type OpenedNotification =

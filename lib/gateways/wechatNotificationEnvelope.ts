@@ -48,17 +48,26 @@ export function decryptWechatNotification<Resource>(
   }
   const resource = envelope?.resource;
   if (resource?.algorithm !== 'AEAD_AES_256_GCM' || !resource.ciphertext || !resource.nonce) return { ok: false, reason: 'malformed' };
+  let plain: string;
   try {
     const sealed = Buffer.from(resource.ciphertext, 'base64');
     if (sealed.length <= TAG_BYTES) return { ok: false, reason: 'undecryptable' };
     const decipher = createDecipheriv('aes-256-gcm', Buffer.from(apiV3Key, 'utf8'), Buffer.from(resource.nonce, 'utf8'), { authTagLength: TAG_BYTES });
     decipher.setAuthTag(sealed.subarray(sealed.length - TAG_BYTES));
     decipher.setAAD(Buffer.from(resource.associated_data ?? '', 'utf8'));
-    const plain = Buffer.concat([decipher.update(sealed.subarray(0, sealed.length - TAG_BYTES)), decipher.final()]).toString('utf8');
-    return { ok: true, eventType: envelope.event_type ?? '', resource: JSON.parse(plain) as Resource };
+    plain = Buffer.concat([decipher.update(sealed.subarray(0, sealed.length - TAG_BYTES)), decipher.final()]).toString('utf8');
   } catch {
     return { ok: false, reason: 'undecryptable' };
   }
+  // Authentic, yet not a resource to read (`null`, a list, a number, not JSON): refused, never a crash.
+  let decoded: unknown;
+  try {
+    decoded = JSON.parse(plain);
+  } catch {
+    return { ok: false, reason: 'malformed' };
+  }
+  if (typeof decoded !== 'object' || decoded === null || Array.isArray(decoded)) return { ok: false, reason: 'malformed' };
+  return { ok: true, eventType: envelope.event_type ?? '', resource: decoded as Resource };
 }
 
 const JSON_HEADERS = { 'content-type': 'application/json; charset=utf-8' };
@@ -85,6 +94,8 @@ export function wechatNotificationAnswer(verdict: NotificationVerdict): Notifica
       return fail(404, '退款单不存在');
     case 'amount_mismatch':
       return fail(400, '金额或支付方式不匹配');
+    case 'unexpected_trade':
+      return fail(400, '交易类型或币种不符');
   }
 }
 

@@ -12,7 +12,13 @@ export interface WechatTransaction {
   transaction_id?: string;
   trade_state?: string;
   success_time?: string;
+  trade_type?: string;
   amount?: { total?: number; payer_total?: number; currency?: string };
+}
+
+/** paynow opens APP trades in CNY only: a payment of any other kind is not one of its attempts' payments. */
+export function isPaynowTrade(t: { trade_type?: string; amount?: { currency?: string } }): boolean {
+  return t.trade_type === 'APP' && t.amount?.currency === 'CNY';
 }
 
 export interface WechatNotificationsOptions {
@@ -43,6 +49,7 @@ export class WechatNotifications implements NotificationChannel {
     const t = opened.resource;
     if (t.mchid !== mchid || t.appid !== appid) return { kind: 'refused', reason: 'merchant_mismatch', outTradeNo: t.out_trade_no };
     if (opened.eventType !== 'TRANSACTION.SUCCESS' || t.trade_state !== 'SUCCESS') return { kind: 'ignored', outTradeNo: t.out_trade_no };
+    if (!isPaynowTrade(t)) return { kind: 'refused', reason: 'unexpected_trade', outTradeNo: t.out_trade_no };
     const amountFen = t.amount?.total;
     if (!t.out_trade_no || !t.transaction_id || amountFen === undefined || !Number.isSafeInteger(amountFen)) {
       return { kind: 'refused', reason: 'missing_fields', outTradeNo: t.out_trade_no };

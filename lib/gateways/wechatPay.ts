@@ -15,6 +15,7 @@ import {
   type TradeState,
   type WechatPayParam,
 } from './paymentGateway';
+import { isPaynowTrade } from './wechatNotifications';
 import type { WechatSignatureVerifier } from './wechatSignature';
 
 /** The SDK builds every URL on this origin; requests are re-pointed at `gatewayUrl`. */
@@ -80,7 +81,8 @@ export class WechatPayGateway implements PaymentGateway {
       trade_state: string;
       transaction_id?: string;
       success_time?: string;
-      amount?: { total?: number };
+      trade_type?: string;
+      amount?: { total?: number; currency?: string };
     };
     // A signed answer about another trade (a replay) must not settle this one.
     if (trade.out_trade_no !== outTradeNo || trade.mchid !== this.options.mchid) throw new GatewayError('wechat query answered for another trade');
@@ -92,6 +94,9 @@ export class WechatPayGateway implements PaymentGateway {
         const amountFen = trade.amount?.total;
         if (!trade.transaction_id || amountFen === undefined || !Number.isSafeInteger(amountFen))
           throw new GatewayError('wechat query: a paid trade without transaction_id or amount');
+        // As for notifications: paynow's trades are APP trades in CNY, any other is not recorded.
+        if (!isPaynowTrade(trade))
+          throw new GatewayError(`wechat query: a paid ${trade.trade_type} trade in ${trade.amount?.currency}, not an APP trade in CNY`);
         return { state: 'paid', transactionId: trade.transaction_id, amountFen, paidAt: trade.success_time ?? '' };
       }
       case 'NOTPAY':

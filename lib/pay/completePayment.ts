@@ -24,11 +24,12 @@ export const DUPLICATE_REFUND_REASON = '订单无法接受这笔付款(重复或
 const RECORDED: readonly AttemptStatus[] = ['paid', 'refund_required', 'refunded'];
 
 /**
- * paid: the order is paid by this payment now; duplicate: it was already recorded;
+ * paid: the order is paid by this payment now; duplicate: it was already recorded; conflict: the
+ * attempt was paid already under another gateway transaction id (kept for a person, alarmed);
  * refund_required: the money arrived but the order cannot take it (recorded for a refund);
  * unknown_attempt / mismatch: not a payment of ours as we recorded it: nothing changed.
  */
-export type CompletionOutcome = 'paid' | 'duplicate' | 'refund_required' | 'unknown_attempt' | 'mismatch';
+export type CompletionOutcome = 'paid' | 'duplicate' | 'conflict' | 'refund_required' | 'unknown_attempt' | 'mismatch';
 
 /**
  * Records a payment the gateway vouches for, the same way whether it comes from a notification,
@@ -62,12 +63,25 @@ async function completeOnce(deps: CompletePaymentDeps, payment: GatewayPayment):
     metrics.count('Completion', { outcome: 'mismatch' });
     return 'mismatch';
   }
+  const now = (deps.now ?? systemClock)().toISOString();
   if (RECORDED.includes(attempt.status)) {
+    // The same out_trade_no paid again under another transaction: never the order's, never lost.
+    if (attempt.transactionId !== undefined && attempt.transactionId !== payment.transactionId) {
+      await deps.store.recordPaymentConflict(attempt, payment, now);
+      log.error('a second payment of a paid attempt, under another transaction id', {
+        out_trade_no: attempt.outTradeNo,
+        order_id: attempt.orderId,
+        channel: payment.channel,
+        transaction_id: payment.transactionId,
+        recorded_transaction_id: attempt.transactionId,
+      });
+      metrics.count('Completion', { outcome: 'conflict' });
+      return 'conflict';
+    }
     metrics.count('Completion', { outcome: 'duplicate' });
     return 'duplicate';
   }
 
-  const now = (deps.now ?? systemClock)().toISOString();
   const { order, account } = await deps.store.loadSettlementContext(attempt);
   if (attempt.status === 'open' && order?.status === 'paying' && order.openAttempt?.outTradeNo === attempt.outTradeNo) {
     await deps.store.captureAttempt(attempt, payment, now);

@@ -5,7 +5,7 @@ import { metrics } from '../metrics';
 import { type CompletePaymentDeps, type CompletionOutcome, completePayment } from './completePayment';
 import { recordRefundResult } from './recordRefundResult';
 
-const HANDLED: readonly CompletionOutcome[] = ['paid', 'duplicate', 'refund_required'];
+const HANDLED: readonly CompletionOutcome[] = ['paid', 'duplicate', 'conflict', 'refund_required'];
 
 /**
  * A gateway's notification, whichever the channel: its adapter opens it (verified, decrypted,

@@ -233,6 +233,33 @@ export class DynamoPayStore implements PayStore, ShopStore, OutboxStore {
     ]);
   }
 
+  async recordPaymentConflict(attempt: Attempt, payment: GatewayPayment, now: string): Promise<void> {
+    try {
+      await this.db.send(
+        new PutCommand({
+          TableName: this.table,
+          Item: {
+            ...keys.paymentConflict(attempt.outTradeNo, payment.transactionId),
+            entity: ENTITY.paymentConflict,
+            out_trade_no: attempt.outTradeNo,
+            order_id: attempt.orderId,
+            user_id: attempt.userId,
+            channel: payment.channel,
+            transaction_id: payment.transactionId,
+            recorded_transaction_id: attempt.transactionId,
+            amount_fen: payment.amountFen,
+            paid_at: payment.paidAt,
+            created_at: now,
+          },
+          // Reported again (the gateway resends): kept once.
+          ConditionExpression: 'attribute_not_exists(pk)',
+        }),
+      );
+    } catch (error) {
+      if (!(error instanceof ConditionalCheckFailedException)) throw error;
+    }
+  }
+
   async beginRefund(refund: Refund, attempt: Attempt, now: string): Promise<void> {
     // This number was begun already (DynamoDB would refuse a transaction naming its item twice).
     if (refund.outRefundNo === attempt.refundNo) throw new WriteConflict('state');

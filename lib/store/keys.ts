@@ -16,6 +16,7 @@ export const keys = {
   attempt: (outTradeNo: string) => ({ pk: `ATTEMPT#${outTradeNo}`, sk: 'ATTEMPT' }),
   refund: (outRefundNo: string) => ({ pk: `REFUND#${outRefundNo}`, sk: 'REFUND' }),
   event: (eventId: string) => ({ pk: `EVENT#${eventId}`, sk: 'EVENT' }),
+  paymentConflict: (outTradeNo: string, transactionId: string) => ({ pk: `CONFLICT#${outTradeNo}`, sk: `TRANSACTION#${transactionId}` }),
 };
 
 export type ItemKey = { pk: string; sk: string };
@@ -38,6 +39,7 @@ export const ENTITY = {
   attempt: 'attempt',
   refund: 'refund',
   event: 'event',
+  paymentConflict: 'payment_conflict',
 } as const;
 export type Entity = (typeof ENTITY)[keyof typeof ENTITY];
 

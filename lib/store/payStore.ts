@@ -76,6 +76,11 @@ export interface PayStore {
    */
   markRefundRequired(attempt: Attempt, payment: GatewayPayment, now: string, refund?: Refund): Promise<void>;
   /**
+   * A payment of an attempt whose money is recorded already, under another transaction id: kept for a
+   * person (`npm run reconcile` lists it), once per transaction id; nothing else changes.
+   */
+  recordPaymentConflict(attempt: Attempt, payment: GatewayPayment, now: string): Promise<void>;
+  /**
    * Records a refund of `attempt` as asked: pending (for an order refund, the order `refunding`), or
    * for points only done at once (order refunded, points back). Only one refund of an attempt at a
    * time: a new one follows only a refund that finally failed.

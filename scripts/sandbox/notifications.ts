@@ -6,7 +6,7 @@
  *   AEAD_AES_256_GCM under the API v3 key; headers `Wechatpay-*` signed RSA-SHA256 with the platform key over
  *   `timestamp\nnonce\nbody\n`.
  * - Alipay: form-urlencoded fields signed RSA2 with Alipay's private key over the sorted `k=v` pairs,
- *   leaving out `sign`, `sign_type` and empty values (Alipay's rule for async notifications). A refund is
+ *   leaving out `sign` and `sign_type` only, empty values kept (Alipay's rule for async notifications). A refund is
  *   told by the same `trade_status_sync` notification, with the refund fields added.
  *
  * @example
@@ -165,7 +165,7 @@ export function buildAlipayPaymentNotification(
     ...fields,
   };
   delete unsigned.sign;
-  const sign = signRsaSha256(creds.alipay_private_key_pem, alipaySignContent(unsigned, ['sign', 'sign_type']));
+  const sign = signRsaSha256(creds.alipay_private_key_pem, alipaySignContent(unsigned, ['sign', 'sign_type'], { keepEmpty: true }));
   const signed = { ...unsigned, sign };
   return { contentType: 'application/x-www-form-urlencoded', body: new URLSearchParams(signed).toString(), fields: signed };
 }

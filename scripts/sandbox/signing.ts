@@ -48,12 +48,15 @@ export function wechatSignatureHeaders(
 }
 
 /**
- * The string Alipay signs and verifies: non-empty params, sorted by key, `k=v` joined with `&`,
- * raw (not URL-encoded) values, minus the keys in `exclude`.
+ * The string Alipay signs and verifies: params sorted by key, `k=v` joined with `&`, raw (not
+ * URL-encoded) values, minus the keys in `exclude`. Requests leave out empty values (the SDKs'
+ * `getSignContent`); asynchronous notifications are verified over every field but `sign` and
+ * `sign_type`, empty ones included (`getSignCheckContentV1`, and alipay-sdk's checkNotifySignV2):
+ * `keepEmpty` for those (docs/references.md).
  */
-export function alipaySignContent(params: Record<string, string>, exclude: readonly string[]): string {
+export function alipaySignContent(params: Record<string, string>, exclude: readonly string[], { keepEmpty = false } = {}): string {
   return Object.keys(params)
-    .filter((key) => !exclude.includes(key) && params[key] !== undefined && params[key] !== '')
+    .filter((key) => !exclude.includes(key) && params[key] !== undefined && (keepEmpty || params[key] !== ''))
     .sort()
     .map((key) => `${key}=${params[key]}`)
     .join('&');

@@ -139,6 +139,7 @@ describe('the contract and the code', () => {
       'unknown_attempt',
       'unknown_refund',
       'amount_mismatch',
+      'unexpected_trade',
     ] as const satisfies readonly Reason[];
     // Fails to compile when a reason is added to NotificationVerdict and not here.
     const everyReason: Covers<Reason, (typeof reasons)[number]> = true;

@@ -1,3 +1,5 @@
+import { createSign } from 'node:crypto';
+import { captureOutput, metricLines } from '../support/logs';
 import { expectBalancedBooksThenClose, startTestStack, type TestStack } from '../support/stack';
 import { tableState } from '../support/tableState';
 import { alipayFields, givenUser, notifyHandlers, pay, sendAlipay, signedAlipay } from '../support/world';
@@ -75,4 +77,51 @@ it.each(['WAIT_BUYER_PAY', 'TRADE_CLOSED'])('trade_status %s changes nothing and
   const before = await state.snapshot();
   expect(await sendAlipay(handler, signedAlipay(stack, alipayFields(outTradeNo, '85.00', { trade_status })))).toBe('success');
   expect(await state.snapshot()).toEqual(before);
+});
+
+describe('issue 11: what a verified signature alone does not make ours', () => {
+  /** A notification signed with Alipay's real key but RSA-SHA1 (`sign_type=RSA`), as alipay-sdk would accept it. */
+  function signedSha1(fields: Record<string, string>): string {
+    const { app_id, seller_id, alipay_private_key_pem } = stack.credentials.alipay;
+    const unsigned: Record<string, string> = {
+      notify_type: 'trade_status_sync',
+      app_id,
+      seller_id,
+      charset: 'utf-8',
+      version: '1.0',
+      sign_type: 'RSA',
+      ...fields,
+    };
+    const content = Object.keys(unsigned)
+      .filter((k) => k !== 'sign_type')
+      .sort()
+      .map((k) => `${k}=${unsigned[k]}`)
+      .join('&');
+    const sign = createSign('RSA-SHA1').update(content, 'utf8').sign(alipay_private_key_pem, 'base64');
+    return new URLSearchParams({ ...unsigned, sign }).toString();
+  }
+
+  it('sign_type=RSA (SHA-1), correctly signed, is refused: only RSA2 is accepted', async () => {
+    const { outTradeNo } = await openAttempt();
+    const before = await state.snapshot();
+    const { result, lines } = await captureOutput(() => sendAlipay(handler, signedSha1(alipayFields(outTradeNo, '85.00'))));
+    expect(result).toBe('fail');
+    expect(await state.snapshot()).toEqual(before);
+    expect(metricLines(lines, 'NotificationRefused').map((m) => m.reason)).toContain('bad_signature');
+  });
+
+  it('a foreign auth_app_id is refused as another merchant’s', async () => {
+    const { outTradeNo } = await openAttempt();
+    const before = await state.snapshot();
+    expect(await sendAlipay(handler, signedAlipay(stack, alipayFields(outTradeNo, '85.00', { auth_app_id: '2021000000000001' })))).toBe('fail');
+    expect(await state.snapshot()).toEqual(before);
+  });
+
+  it('empty values are signed, as Alipay signs notifications (getSignCheckContentV1), and verify', async () => {
+    const { outTradeNo } = await openAttempt();
+    const body = signedAlipay(stack, alipayFields(outTradeNo, '85.00', { passback_params: '', body: '' }));
+    expect(body).toContain('passback_params=&');
+    expect(await sendAlipay(handler, body)).toBe('success');
+    expect(await state.attempt(outTradeNo)).toMatchObject({ status: 'paid' });
+  });
 });

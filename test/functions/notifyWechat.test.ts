@@ -228,3 +228,48 @@ describe('what the operators see', () => {
     expect(refusal).not.toHaveProperty('out_trade_no');
   });
 });
+
+describe('issue 11: what a verified signature alone does not make ours', () => {
+  it.each([
+    ['in another currency', { amount: { total: 8000, payer_total: 8000, currency: 'USD', payer_currency: 'USD' } }],
+    ['of another trade type', { trade_type: 'JSAPI' }],
+  ])('a paid trade %s is refused (400) and pays nothing', async (_title, over) => {
+    const { outTradeNo } = await paidAtGateway();
+    const before = await state.snapshot();
+    const { result, lines } = await captureOutput(() => sendWechat(handler, signedWechat(stack, wechatTransaction(stack, outTradeNo, over))));
+    expect(result).toEqual({ statusCode: 400, body: { code: 'FAIL', message: '交易类型或币种不符' } });
+    expect(await state.snapshot()).toEqual(before);
+    expect(metricLines(lines, 'NotificationRefused').map((m) => m.reason)).toContain('unexpected_trade');
+  });
+
+  it.each([['null'], ['a list'], ['a number']])('a verified notification whose decrypted resource is %s is refused as malformed, not a crash', async (kind) => {
+    const resource = { null: null, 'a list': [], 'a number': 7 }[kind];
+    const before = await state.snapshot();
+    const reply = await sendWechat(handler, signedWechat(stack, resource as unknown as object));
+    expect(reply).toEqual({ statusCode: 400, body: { code: 'FAIL', message: '报文无法解析' } });
+    expect(await state.snapshot()).toEqual(before);
+  });
+
+  it('a second verified success of a paid attempt under another transaction_id is kept for a person, once, and alarms', async () => {
+    const { user, outTradeNo } = await paidAtGateway();
+    const first = wechatTransaction(stack, outTradeNo);
+    expect((await sendWechat(handler, signedWechat(stack, first))).statusCode).toBe(204);
+    const order = await state.order(user.orderId);
+    const other = { ...first, transaction_id: '4200009999202611290000000001' };
+    const { result, lines } = await captureOutput(() => sendWechat(handler, signedWechat(stack, other)));
+    expect(result.statusCode).toBe(204); // recorded: WeChat need not send it again
+    expect((await sendWechat(handler, signedWechat(stack, other))).statusCode).toBe(204);
+    const conflicts = (await state.snapshot()).filter((i) => i.entity === 'payment_conflict' && i.out_trade_no === outTradeNo);
+    expect(conflicts).toEqual([
+      expect.objectContaining({
+        transaction_id: other.transaction_id,
+        recorded_transaction_id: first.transaction_id,
+        amount_fen: 8000,
+        order_id: user.orderId,
+      }),
+    ]);
+    expect(metricLines(lines, 'Completion').map((m) => m.outcome)).toEqual(['conflict']);
+    expect(await state.order(user.orderId)).toEqual(order);
+    expect(await state.attempt(outTradeNo)).toMatchObject({ status: 'paid', transaction_id: first.transaction_id });
+  });
+});

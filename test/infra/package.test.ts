@@ -223,6 +223,7 @@ describe('the packaged prod stack', () => {
         'RefundOverdue',
         'RefundContradicted',
         'PaymentAmountMismatch',
+        'PaymentConflict',
         'NotificationMerchantMismatch',
         'NotificationRefusalSpike',
         'SweepAttemptFailures',
@@ -270,7 +271,7 @@ describe('the packaged prod stack', () => {
         }
       }
     }
-    expect(paynowMetrics).toBe(14);
+    expect(paynowMetrics).toBe(15);
   });
 
   it('fails the cold start of a function whose stage secret is missing, naming it', async () => {
