@@ -81,6 +81,19 @@ export interface Order {
   refund?: RefundSummary;
 }
 
+/** What an order costs, as the shop set it: the quote is computed from it. */
+export type OrderPrice = Pick<Order, 'goodsFen' | 'freeShipping' | 'freightOptions'>;
+
+/** Two prices are the same when goods, shipping and every freight option's key and fee are. */
+export function samePrice(a: OrderPrice, b: OrderPrice): boolean {
+  return (
+    a.goodsFen === b.goodsFen &&
+    a.freeShipping === b.freeShipping &&
+    a.freightOptions.length === b.freightOptions.length &&
+    a.freightOptions.every((o, i) => o.key === b.freightOptions[i]?.key && o.feeFen === b.freightOptions[i]?.feeFen)
+  );
+}
+
 export interface Address {
   addressId: number;
   userId: number;
@@ -123,6 +136,11 @@ export interface Attempt extends AttemptSummary {
   transactionId?: string;
   /** Its latest refund's out_refund_no; a new one is numbered after it. */
   refundNo?: string;
+  /**
+   * The order's price it was quoted at. Money for it pays the order only while the order still costs
+   * that; attempts written before this was recorded have none (and are not checked).
+   */
+  quotedPrice?: OrderPrice;
 }
 
 /** A payment the gateway vouches for: from a verified notification or a signed query answer. */

@@ -1,5 +1,5 @@
 import { AttemptInFlight } from '../domain/errors';
-import { type AttemptStatus, type Channel, channelOf, type GatewayPayment, LATE_PAYABLE_STATUSES } from '../domain/model';
+import { type AttemptStatus, type Channel, channelOf, type GatewayPayment, LATE_PAYABLE_STATUSES, samePrice } from '../domain/model';
 import { newRefund } from '../domain/refund';
 import { type Clock, systemClock } from '../domain/time';
 import type { PaymentGateway } from '../gateways/paymentGateway';
@@ -35,6 +35,9 @@ export type CompletionOutcome = 'paid' | 'duplicate' | 'conflict' | 'refund_requ
  * Records a payment the gateway vouches for, the same way whether it comes from a notification,
  * a status query or the sweeper. Every write is conditional on the state it was decided from; on a
  * lost race it re-reads and decides again, so duplicates and races settle to exactly one outcome.
+ *
+ * Nor does a payment quoted at another price than the order's now (the order was repriced meanwhile):
+ * it is a refund case, and an order paying with it goes back to unpaid.
  *
  * No payment is ignored: for an attempt that was superseded or released (not closed by the shop),
  * the order is paid by it if it still can be (points permitting, closing its other open attempt); otherwise the payment is
@@ -83,7 +86,10 @@ async function completeOnce(deps: CompletePaymentDeps, payment: GatewayPayment):
   }
 
   const { order, account } = await deps.store.loadSettlementContext(attempt);
-  if (attempt.status === 'open' && order?.status === 'paying' && order.openAttempt?.outTradeNo === attempt.outTradeNo) {
+  // Money quoted at another price than the order's now never pays it: the buyer paid for what was shown then.
+  const repriced = order !== undefined && attempt.quotedPrice !== undefined && !samePrice(attempt.quotedPrice, order);
+  const isOrdersOpenAttempt = attempt.status === 'open' && order?.status === 'paying' && order.openAttempt?.outTradeNo === attempt.outTradeNo;
+  if (isOrdersOpenAttempt && !repriced) {
     await deps.store.captureAttempt(attempt, payment, now);
     log.info('payment captured', { out_trade_no: attempt.outTradeNo, order_id: attempt.orderId });
     metrics.count('Completion', { outcome: 'captured' });
@@ -91,7 +97,7 @@ async function completeOnce(deps: CompletePaymentDeps, payment: GatewayPayment):
   }
 
   // Money for an attempt whose hold is gone: the order takes it if it still can, the other attempt gives way.
-  if (LATE_PAYABLE_STATUSES.includes(attempt.status) && order && (order.status === 'unpaid' || order.status === 'paying')) {
+  if (!repriced && LATE_PAYABLE_STATUSES.includes(attempt.status) && order && (order.status === 'unpaid' || order.status === 'paying')) {
     const other = order.status === 'paying' ? order.openAttempt : undefined;
     const pointsWithin = (account?.available ?? 0) + (other?.points ?? 0) >= attempt.points;
     const closed = pointsWithin && other ? await closeUnpaidTrade(deps.gateways, other, new Date(now)) : 'closed';
@@ -106,10 +112,11 @@ async function completeOnce(deps: CompletePaymentDeps, payment: GatewayPayment):
   }
 
   const refund = deps.autoRefundDuplicates === false ? undefined : newRefund(attempt, 'duplicate', DUPLICATE_REFUND_REASON, new Date(now));
-  await deps.store.markRefundRequired(attempt, payment, now, refund);
+  await deps.store.markRefundRequired(attempt, payment, now, refund, isOrdersOpenAttempt);
   log.error('payment needs a refund', {
     out_trade_no: attempt.outTradeNo,
     order_id: attempt.orderId,
+    repriced,
     order_status: order?.status,
     attempt_status: attempt.status,
     out_refund_no: refund?.outRefundNo,

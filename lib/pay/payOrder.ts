@@ -162,6 +162,7 @@ function newAttempt(order: Order, quote: Quote, address: Attempt['address'], now
     addressId: address.addressId,
     address,
     subject: order.goodsName,
+    quotedPrice: { goodsFen: order.goodsFen, freeShipping: order.freeShipping, freightOptions: order.freightOptions },
     status: paysNow ? 'paid' : 'open',
     createdAt: now.toISOString(),
     // Whole seconds: the gateways take the expiry to the second, and ours must be the same instant.

@@ -222,9 +222,21 @@ export class DynamoPayStore implements PayStore, ShopStore, OutboxStore {
     );
   }
 
-  async markRefundRequired(attempt: Attempt, payment: GatewayPayment, now: string, refund?: Refund): Promise<void> {
+  async markRefundRequired(attempt: Attempt, payment: GatewayPayment, now: string, refund?: Refund, releaseOrder = false): Promise<void> {
     const stillHolds = attempt.status === 'open';
     await this.transact([
+      releaseOrder
+        ? {
+            Update: {
+              TableName: this.table,
+              Key: keys.order(attempt.orderId),
+              ConditionExpression: orderPayingWith,
+              UpdateExpression: 'SET #status = :unpaid, updated_at = :now REMOVE open_attempt',
+              ExpressionAttributeNames: { '#status': 'status' },
+              ExpressionAttributeValues: { ':paying': 'paying', ':open': attempt.outTradeNo, ':unpaid': 'unpaid', ':now': now },
+            },
+          }
+        : undefined,
       stillHolds ? this.accountMove(attempt.userId, { available: attempt.points, held: -attempt.points }) : undefined,
       stillHolds ? this.ledgerPut(attempt, attempt.outTradeNo, 'release', attempt.points, now) : undefined,
       this.attemptTransition(attempt, attempt.status, 'refund_required', now, { payment, refundNo: refund?.outRefundNo }),
@@ -677,19 +689,23 @@ export class DynamoPayStore implements PayStore, ShopStore, OutboxStore {
     };
   }
 
+  /** The order paid by `attempt`, from the state it was seen in, and only while it still costs what the attempt was quoted. */
   private orderToPaid(attempt: Attempt, expected: 'unpaid' | { paying: string }, now: string): TransactItem {
+    const price = attempt.quotedPrice;
+    const state = expected === 'unpaid' ? orderUnpaid : orderPayingWith;
     return {
       Update: {
         TableName: this.table,
         Key: keys.order(attempt.orderId),
-        ConditionExpression: expected === 'unpaid' ? orderUnpaid : orderPayingWith,
+        ConditionExpression: price ? `${state} AND ${priceUnchanged(price)}` : state,
         UpdateExpression: orderPaidUpdate,
-        ExpressionAttributeNames: { '#status': 'status' },
+        ExpressionAttributeNames: { '#status': 'status', ...(price?.freightOptions.length ? { '#key': 'key' } : {}) },
         ExpressionAttributeValues: {
           ':paid': 'paid',
           ':attempt': attempt.outTradeNo,
           ':now': now,
           ...(expected === 'unpaid' ? { ':unpaid': 'unpaid' } : { ':paying': 'paying', ':open': expected.paying }),
+          ...(price ? priceValues(price) : {}),
         },
       },
     };

@@ -1,5 +1,5 @@
 import { type DeliveryAttempt, type EventStatus, type EventTarget, eventShard, type OutboxEvent, type ShopEvent } from '../domain/events';
-import type { Address, Attempt, AttemptStatus, AttemptSummary, FreightOption, Order, PointsAccount, Refund, RefundSummary } from '../domain/model';
+import type { Address, Attempt, AttemptStatus, AttemptSummary, FreightOption, Order, OrderPrice, PointsAccount, Refund, RefundSummary } from '../domain/model';
 import { ENTITY, INDEX_PARTITION, indexSortKey, keys, type LedgerKind, outboxPartition, outboxSortKey, refundIndexSortKey } from './keys';
 
 /** A table item as the document client reads and writes it. */
@@ -40,8 +40,9 @@ export function fromRefundSummary(r: RefundSummary): Item {
 }
 
 /** A new order as the shop creates it (seeding): unpaid unless stated. */
+/** @param order.paidOutside paid before or outside paynow, with no attempt of ours (an import): reconcile reports it as information */
 export function orderItem(
-  order: Pick<Order, 'orderId' | 'userId' | 'goodsName' | 'goodsFen' | 'freeShipping' | 'freightOptions' | 'status'>,
+  order: Pick<Order, 'orderId' | 'userId' | 'goodsName' | 'goodsFen' | 'freeShipping' | 'freightOptions' | 'status'> & { paidOutside?: boolean },
   now: string,
 ): Item {
   return {
@@ -54,6 +55,7 @@ export function orderItem(
     free_shipping: order.freeShipping,
     freight_options: order.freightOptions.map(fromFreightOption),
     status: order.status,
+    ...(order.paidOutside ? { paid_outside: true } : {}),
     updated_at: now,
   };
 }
@@ -155,6 +157,15 @@ export function toAttempt(item: Item): Attempt {
     paidAt: item.paid_at as string | undefined,
     transactionId: item.transaction_id as string | undefined,
     refundNo: item.refund_no as string | undefined,
+    quotedPrice: item.quoted_price ? toPrice(item.quoted_price as Item) : undefined,
+  };
+}
+
+function toPrice(item: Item): OrderPrice {
+  return {
+    goodsFen: item.goods_fen as number,
+    freeShipping: item.free_shipping as boolean,
+    freightOptions: ((item.freight_options as Item[]) ?? []).map((o) => ({ key: o.key as number, name: o.name as string, feeFen: o.fee_fen as number })),
   };
 }
 
@@ -169,6 +180,15 @@ export function attemptItem(a: Attempt): Item {
     status: a.status,
     address: fromAddress(a.address),
     paid_at: a.paidAt,
+    ...(a.quotedPrice
+      ? {
+          quoted_price: {
+            goods_fen: a.quotedPrice.goodsFen,
+            free_shipping: a.quotedPrice.freeShipping,
+            freight_options: a.quotedPrice.freightOptions.map(fromFreightOption),
+          },
+        }
+      : {}),
     ...(a.status === 'open' ? { gsi1pk: INDEX_PARTITION.open, gsi1sk: indexSortKey(a) } : {}),
   };
 }

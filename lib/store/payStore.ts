@@ -72,9 +72,10 @@ export interface PayStore {
   /**
    * Money arrived for an attempt the order cannot take: recorded for a refund, order untouched
    * (an attempt still open also gives its hold back), and `refund`, when given, recorded pending in
-   * the same write. @throws WriteConflict
+   * the same write. `releaseOrder`: the order is paying with this attempt (its price changed since):
+   * it goes back to unpaid in the same write. @throws WriteConflict
    */
-  markRefundRequired(attempt: Attempt, payment: GatewayPayment, now: string, refund?: Refund): Promise<void>;
+  markRefundRequired(attempt: Attempt, payment: GatewayPayment, now: string, refund?: Refund, releaseOrder?: boolean): Promise<void>;
   /**
    * A payment of an attempt whose money is recorded already, under another transaction id: kept for a
    * person (`npm run reconcile` lists it), once per transaction id; nothing else changes.
