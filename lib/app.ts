@@ -193,6 +193,16 @@ function gatewayProxy(channel: Channel, get: () => Promise<PaymentGateway>): Pay
   return {
     channel,
     createPayParam: (request) => measured('prepay', (gateway) => gateway.createPayParam(request)),
+    // Signed locally: no call to count. Only WeChat's gateway offers it.
+    ...(channel === 'wechat'
+      ? {
+          resumePayParam: async (prepayId: string) => {
+            const gateway = await get();
+            if (!gateway.resumePayParam) throw new Error(`the ${channel} gateway cannot resume a pay_param`);
+            return gateway.resumePayParam(prepayId);
+          },
+        }
+      : {}),
     queryTrade: (outTradeNo) => measured('query', (gateway) => gateway.queryTrade(outTradeNo)),
     closeTrade: (outTradeNo) => measured('close', (gateway) => gateway.closeTrade(outTradeNo)),
     refund: (request) => measured('refund', (gateway) => gateway.refund(request)),

@@ -123,6 +123,8 @@ export interface AttemptSummary {
   subject: string;
   createdAt: string;
   expiresAt: string;
+  /** WeChat's prepay_id once known (kept on the order's summary): a repeat tap re-signs it without asking WeChat. */
+  prepayId?: string;
 }
 
 /** One try at paying an order; owns an out_trade_no at its gateway. */

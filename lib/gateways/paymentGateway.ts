@@ -56,6 +56,11 @@ export interface PaymentGateway {
   readonly channel: Channel;
   /** @throws TradeAlreadyPaid, TradeClosed */
   createPayParam(request: PrepayRequest): Promise<PayParam>;
+  /**
+   * The pay_param again for a prepay the gateway already made and that is still valid, signed locally:
+   * no gateway call (WeChat: its prepay_id lasts 2 hours). Absent where a pay_param needs no prepay.
+   */
+  resumePayParam?(prepayId: string): Promise<PayParam>;
   queryTrade(outTradeNo: string): Promise<TradeState>;
   /** Closes an unpaid trade; a trade the gateway never saw counts as closed. @throws TradeAlreadyPaid */
   closeTrade(outTradeNo: string): Promise<void>;
@@ -71,8 +76,10 @@ export interface GatewayRequest {
   rawBody: string;
 }
 
-/** Why a notification was refused before any payment was looked up (a closed set: a metric dimension). */
-/** unexpected_trade: genuine and ours, but not a trade paynow makes (another trade type, another currency). */
+/**
+ * Why a notification was refused before any payment was looked up (a closed set: a metric dimension).
+ * unexpected_trade: genuine and ours, but not a trade paynow makes (another trade type, another currency).
+ */
 export type NotificationRefusal =
   | 'bad_signature'
   | 'unknown_serial'

@@ -1,3 +1,4 @@
+import { createSign, randomBytes } from 'node:crypto';
 import http from 'node:http';
 import https from 'node:https';
 import WxPay from 'wechatpay-node-v3';
@@ -69,6 +70,15 @@ export class WechatPayGateway implements PaymentGateway {
     if (code === 'ORDERPAID') throw new TradeAlreadyPaid(outTradeNo);
     if (code === 'ORDER_CLOSED' || code === 'ORDERCLOSED') throw new TradeClosed(outTradeNo);
     throw failure('prepay', result);
+  }
+
+  /** WeChat's APP pay object for a prepay_id, signed with the merchant key as WeChat documents it (APP调起支付签名). */
+  async resumePayParam(prepayId: string): Promise<WechatPayParam> {
+    const { appid, mchid, merchantPrivateKeyPem, now } = this.options;
+    const timestamp = String(Math.floor(now().getTime() / 1000));
+    const noncestr = randomBytes(16).toString('hex');
+    const sign = createSign('RSA-SHA256').update(`${appid}\n${timestamp}\n${noncestr}\n${prepayId}\n`, 'utf8').sign(merchantPrivateKeyPem, 'base64');
+    return { appid, partnerid: mchid, prepayid: prepayId, package: 'Sign=WXPay', noncestr, timestamp, sign };
   }
 
   async queryTrade(outTradeNo: string): Promise<TradeState> {

@@ -7,6 +7,7 @@ import { type Clock, systemClock } from '../domain/time';
 import { GatewayError, type PaymentGateway, type PayParam, TradeAlreadyPaid, TradeClosed } from '../gateways/paymentGateway';
 import { log } from '../log';
 import { type PayStore, WriteConflict } from '../store/payStore';
+import { APP_GATEWAY_CHECK_INTERVAL_MS } from './appGatewayChecks';
 import { closeUnpaidTrade } from './closeTrade';
 import { retryLostRaces } from './retryLostRaces';
 
@@ -60,7 +61,7 @@ async function payOrderOnce(deps: PayOrderDeps, userId: number, input: PayOrderI
   const now = (deps.now ?? systemClock)();
 
   if (open && isSameChoice(open, quote, input.addressId) && Date.parse(open.expiresAt) - now.getTime() > REUSE_MARGIN_MS) {
-    const again = await payAgain(deps, open);
+    const again = await payAgain(deps, { ...open, orderId: order.orderId }, now);
     if (again) return again;
   }
   if (open) await closeAtGateway(deps, open, now);
@@ -72,7 +73,9 @@ async function payOrderOnce(deps: PayOrderDeps, userId: number, input: PayOrderI
   if (attempt.status === 'paid') return { outcome: 'paid', outTradeNo: attempt.outTradeNo };
 
   try {
-    return { outcome: 'pay_param', outTradeNo: attempt.outTradeNo, payParam: await requestPayParam(deps, attempt) };
+    const payParam = await requestPayParam(deps, attempt);
+    await rememberPrepay(deps, attempt, payParam);
+    return { outcome: 'pay_param', outTradeNo: attempt.outTradeNo, payParam };
   } catch (error) {
     // The app never got a pay_param, so nothing can be paid: give the points and the order back now.
     // Should that fail too, the attempt stays open and the sweeper releases it at its expiry.
@@ -90,18 +93,39 @@ async function payOrderOnce(deps: PayOrderDeps, userId: number, input: PayOrderI
  * The repeat tap: a fresh pay_param for the attempt already open, or undefined when the gateway
  * has closed that attempt meanwhile (then a new one replaces it).
  */
-async function payAgain(deps: PayOrderDeps, open: AttemptSummary): Promise<PayOrderResult | undefined> {
+async function payAgain(deps: PayOrderDeps, open: AttemptSummary & { orderId: number }, now: Date): Promise<PayOrderResult | undefined> {
   try {
-    // An Alipay order string is signed locally whatever state the trade is in: ask Alipay first.
-    if (channelOf(open.method) === 'alipay') {
+    // An Alipay order string is signed locally whatever state the trade is in: ask Alipay first, at
+    // most once per interval (a trade paid meanwhile refuses a second payment itself).
+    if (channelOf(open.method) === 'alipay' && (await deps.store.claimGatewayCheck(open.outTradeNo, now, APP_GATEWAY_CHECK_INTERVAL_MS))) {
       const trade = await deps.gateways.alipay.queryTrade(open.outTradeNo);
       if (trade.state === 'paid') throw new TradeAlreadyPaid(open.outTradeNo);
       if (trade.state === 'closed') return undefined;
     }
-    return { outcome: 'pay_param', outTradeNo: open.outTradeNo, payParam: await requestPayParam(deps, open) };
+    // WeChat's prepay is valid for 2 hours, the attempt far less: within the interval since WeChat was
+    // last asked, it is signed again here. Once per interval WeChat is asked, which also finds a trade
+    // closed meanwhile (a crash between closing it and recording that) and replaces the attempt.
+    const wechat = deps.gateways.wechat;
+    if (channelOf(open.method) === 'wechat' && open.prepayId && wechat.resumePayParam) {
+      const askWechat = await deps.store.claimGatewayCheck(open.outTradeNo, now, APP_GATEWAY_CHECK_INTERVAL_MS);
+      if (!askWechat) return { outcome: 'pay_param', outTradeNo: open.outTradeNo, payParam: await wechat.resumePayParam(open.prepayId) };
+    }
+    const payParam = await requestPayParam(deps, open);
+    await rememberPrepay(deps, open, payParam);
+    return { outcome: 'pay_param', outTradeNo: open.outTradeNo, payParam };
   } catch (error) {
     if (error instanceof TradeClosed) return undefined;
     throw translateGatewayError(error, open);
+  }
+}
+
+/** Best effort: without it a repeat tap asks WeChat again, as before. */
+async function rememberPrepay(deps: PayOrderDeps, attempt: AttemptSummary & { orderId: number }, payParam: PayParam): Promise<void> {
+  if (typeof payParam === 'string') return;
+  try {
+    await deps.store.rememberPrepayId({ orderId: attempt.orderId, outTradeNo: attempt.outTradeNo }, payParam.prepayid);
+  } catch (error) {
+    log.warn('prepay id not kept', { out_trade_no: attempt.outTradeNo }, error);
   }
 }
 

@@ -3,6 +3,7 @@ import type { Attempt, Order, OrderStatus, PayMethod, RefundStatus, RefundSummar
 import { fenToYuan } from '../domain/money';
 import { systemClock, toBeijingRfc3339 } from '../domain/time';
 import { log } from '../log';
+import { APP_GATEWAY_CHECK_INTERVAL_MS } from './appGatewayChecks';
 import type { CompletePaymentDeps } from './completePayment';
 import { settleFromGateway } from './settleFromGateway';
 
@@ -44,6 +45,7 @@ export async function getPayStatus(deps: CompletePaymentDeps, userId: number, or
   const pending = order.status === 'paying' && attempt?.status === 'open' ? attempt : undefined;
   if (pending && now - Date.parse(pending.createdAt) > QUERY_AFTER_MS) {
     try {
+      if (!(await deps.store.claimGatewayCheck(pending.outTradeNo, new Date(now), APP_GATEWAY_CHECK_INTERVAL_MS))) return statusOf(order, attempt);
       const { outcome } = await settleFromGateway(deps, pending);
       if (outcome) {
         const settled = await readCurrent(deps, orderId);
@@ -56,6 +58,10 @@ export async function getPayStatus(deps: CompletePaymentDeps, userId: number, or
     }
   }
 
+  return statusOf(order, attempt);
+}
+
+function statusOf(order: Order, attempt: Attempt | undefined): PayStatus {
   return {
     order_id: order.orderId,
     order_status: order.status,

@@ -127,6 +127,46 @@ export class DynamoPayStore implements PayStore, ShopStore, OutboxStore {
     return item && toAttempt(item);
   }
 
+  async claimGatewayCheck(outTradeNo: string, now: Date, intervalMs: number): Promise<boolean> {
+    try {
+      await this.db.send(
+        new UpdateCommand({
+          TableName: this.table,
+          // An item of its own beside the attempt: the attempt's state changes only with its money.
+          Key: keys.gatewayCheck(outTradeNo),
+          ConditionExpression: 'attribute_not_exists(checked_at) OR checked_at <= :cutoff',
+          UpdateExpression: 'SET entity = :entity, checked_at = :now',
+          ExpressionAttributeValues: {
+            ':entity': ENTITY.gatewayCheck,
+            ':now': now.toISOString(),
+            ':cutoff': new Date(now.getTime() - intervalMs).toISOString(),
+          },
+        }),
+      );
+      return true;
+    } catch (error) {
+      if (error instanceof ConditionalCheckFailedException) return false;
+      throw error;
+    }
+  }
+
+  async rememberPrepayId(attempt: Pick<Attempt, 'orderId' | 'outTradeNo'>, prepayId: string): Promise<void> {
+    try {
+      await this.db.send(
+        new UpdateCommand({
+          TableName: this.table,
+          Key: keys.order(attempt.orderId),
+          ConditionExpression: orderPayingWith,
+          UpdateExpression: 'SET open_attempt.prepay_id = :prepay',
+          ExpressionAttributeNames: { '#status': 'status' },
+          ExpressionAttributeValues: { ':paying': 'paying', ':open': attempt.outTradeNo, ':prepay': prepayId },
+        }),
+      );
+    } catch (error) {
+      if (!(error instanceof ConditionalCheckFailedException)) throw error;
+    }
+  }
+
   async commitAttempt({ attempt, previous, quoted, now }: AttemptChange): Promise<void> {
     const paysNow = attempt.status === 'paid';
     const released = previous?.points ?? 0;

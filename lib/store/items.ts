@@ -131,6 +131,7 @@ export function toSummary(item: Item): AttemptSummary {
     subject: item.subject as string,
     createdAt: item.created_at as string,
     expiresAt: item.expires_at as string,
+    ...(item.prepay_id ? { prepayId: item.prepay_id as string } : {}),
   };
 }
 

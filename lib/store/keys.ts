@@ -14,6 +14,8 @@ export const keys = {
   shopLedger: (userId: number, entryId: string) => ({ pk: userPartition(userId), sk: `${LEDGER_PREFIX}SHOP#${entryId}` }),
   order: (orderId: number) => ({ pk: `ORDER#${orderId}`, sk: 'ORDER' }),
   attempt: (outTradeNo: string) => ({ pk: `ATTEMPT#${outTradeNo}`, sk: 'ATTEMPT' }),
+  /** When the app's calls last made the gateway check this attempt (`claimGatewayCheck`). */
+  gatewayCheck: (outTradeNo: string) => ({ pk: `ATTEMPT#${outTradeNo}`, sk: 'CHECK' }),
   refund: (outRefundNo: string) => ({ pk: `REFUND#${outRefundNo}`, sk: 'REFUND' }),
   event: (eventId: string) => ({ pk: `EVENT#${eventId}`, sk: 'EVENT' }),
   paymentConflict: (outTradeNo: string, transactionId: string) => ({ pk: `CONFLICT#${outTradeNo}`, sk: `TRANSACTION#${transactionId}` }),
@@ -40,6 +42,7 @@ export const ENTITY = {
   refund: 'refund',
   event: 'event',
   paymentConflict: 'payment_conflict',
+  gatewayCheck: 'gateway_check',
 } as const;
 export type Entity = (typeof ENTITY)[keyof typeof ENTITY];
 

@@ -55,6 +55,14 @@ export interface PayStore {
    */
   releaseAttempt(attempt: Attempt, status: Extract<AttemptStatus, 'failed' | 'expired' | 'closed'>, now: string, orderLinked?: boolean): Promise<boolean>;
   getAttempt(outTradeNo: string): Promise<Attempt | undefined>;
+  /**
+   * Claims the one gateway check an open attempt may have per `intervalMs` on the app's behalf (status
+   * calls, repeat taps): true when this caller may ask the gateway now, false when someone did within
+   * the interval. One conditional write, so concurrent callers get one claim.
+   */
+  claimGatewayCheck(outTradeNo: string, now: Date, intervalMs: number): Promise<boolean>;
+  /** Keeps the prepay id on the order's summary of its open attempt (no change if it moved on meanwhile). */
+  rememberPrepayId(attempt: Pick<Attempt, 'orderId' | 'outTradeNo'>, prepayId: string): Promise<void>;
   getOrder(orderId: number): Promise<Order | undefined>;
   /** The order and the points of the attempt's user, read together. */
   loadSettlementContext(attempt: Attempt): Promise<{ order?: Order; account?: PointsAccount }>;

@@ -287,5 +287,5 @@ describe('refunds, as an operator runs them on the local stack', () => {
     expect(JSON.parse((await script('shop', ['events'])).out).events.map((e: { id: string }) => e.id)).not.toContain(paidId);
     const unknown = await script('shop', ['redeliver', 'evt_order_paid_nope']);
     expect({ code: unknown.code, error: JSON.parse(unknown.out).error }).toEqual({ code: 1, error: 'EVENT_NOT_FOUND' });
-  });
+  }, 120_000); // five scripts, each a fresh tsx process
 });

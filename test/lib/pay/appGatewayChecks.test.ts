@@ -1,0 +1,96 @@
+import { createVerify } from 'node:crypto';
+import type { PaymentGateway, WechatPayParam } from '../../../lib/gateways/paymentGateway';
+import { getPayStatus } from '../../../lib/pay/payStatus';
+import { expectBalancedBooksThenClose, startTestStack, type TestStack } from '../../support/stack';
+import { givenUser, pay, payDeps } from '../../support/world';
+
+/**
+ * Issue 11, item 3: the app's calls cannot spend the merchant's gateway rate limit. Status calls and
+ * repeat taps make at most one gateway call per attempt per 30 seconds, however many come, at once or
+ * in a row; in between the table answers and WeChat's pay_param is signed again locally.
+ */
+let stack: TestStack;
+beforeAll(async () => {
+  stack = await startTestStack();
+});
+afterAll(() => expectBalancedBooksThenClose(stack));
+
+const SECOND = 1_000;
+
+/** The stack's gateway for `channel`, counting each call by operation. */
+function counted(channel: 'wechat' | 'alipay') {
+  const calls: Record<string, number> = {};
+  const real = stack.app.gateways[channel];
+  const count = <T>(op: string, call: () => Promise<T>) => {
+    calls[op] = (calls[op] ?? 0) + 1;
+    return call();
+  };
+  const gateway: PaymentGateway = {
+    ...real,
+    channel,
+    createPayParam: (r) => count('prepay', () => real.createPayParam(r)),
+    queryTrade: (no) => count('query', () => real.queryTrade(no)),
+    closeTrade: (no) => count('close', () => real.closeTrade(no)),
+  };
+  return { calls, gateways: { ...stack.app.gateways, [channel]: gateway } };
+}
+
+const at = (ms: number) => () => new Date(Date.now() + ms);
+
+it('100 status calls on an order paying for over a minute make one gateway query per 30 s, concurrent ones included', async () => {
+  const user = await givenUser(stack, 0);
+  await pay(stack, user, { method: 1 });
+  const { calls, gateways } = counted('wechat');
+  const status = (ms: number) => getPayStatus({ ...stack.app, gateways, now: at(ms) }, user.userId, user.orderId);
+
+  const answers = await Promise.all(Array.from({ length: 50 }, () => status(2 * 60 * SECOND)));
+  for (let i = 0; i < 50; i++) answers.push(await status(2 * 60 * SECOND + 10 * SECOND));
+  expect(answers.every((a) => a.order_status === 'paying')).toBe(true);
+  expect(calls).toEqual({ query: 1 });
+
+  await status(2 * 60 * SECOND + 31 * SECOND); // the interval has passed
+  expect(calls).toEqual({ query: 2 });
+});
+
+it('a paid order found by the one query is answered paid, and the calls after it need no gateway at all', async () => {
+  const user = await givenUser(stack, 0);
+  const opened = await pay(stack, user, { method: 1 });
+  stack.gateway.pay(opened.outTradeNo); // paid, its notification lost
+  const { calls, gateways } = counted('wechat');
+  const status = () => getPayStatus({ ...stack.app, gateways, now: at(2 * 60 * SECOND) }, user.userId, user.orderId);
+  expect(await status()).toMatchObject({ order_status: 'paid' });
+  for (let i = 0; i < 10; i++) expect(await status()).toMatchObject({ order_status: 'paid' });
+  expect(calls).toEqual({ query: 1 });
+});
+
+it('WeChat repeat taps: WeChat is asked at most once per 30 s; in between the same prepay is signed again, verifiably', async () => {
+  const user = await givenUser(stack, 0);
+  const { calls, gateways } = counted('wechat');
+  const tap = (ms: number) => pay(stack, user, { method: 1 }, payDeps(stack, { gateways, now: at(ms) }));
+  const first = await tap(0);
+  const taps = [];
+  for (let i = 0; i < 20; i++) taps.push(await tap(i * SECOND));
+  expect(taps.every((t) => t.outTradeNo === first.outTradeNo)).toBe(true);
+  expect(calls).toEqual({ prepay: 2 }); // the first pay, and the first repeat tap's check
+
+  const { merchant_cert_pem } = stack.credentials.wechat;
+  for (const t of taps) {
+    const p = t.payParam as WechatPayParam;
+    expect(p).toMatchObject({ prepayid: (first.payParam as WechatPayParam).prepayid, package: 'Sign=WXPay', partnerid: stack.credentials.wechat.mchid });
+    const signed = `${p.appid}\n${p.timestamp}\n${p.noncestr}\n${p.prepayid}\n`;
+    expect(createVerify('RSA-SHA256').update(signed).verify(merchant_cert_pem, p.sign, 'base64')).toBe(true);
+  }
+  await tap(31 * SECOND);
+  expect(calls).toEqual({ prepay: 3 });
+});
+
+it('Alipay repeat taps query Alipay at most once per 30 s', async () => {
+  const user = await givenUser(stack, 0);
+  const { calls, gateways } = counted('alipay');
+  const tap = (ms: number) => pay(stack, user, { method: 2 }, payDeps(stack, { gateways, now: at(ms) }));
+  const first = await tap(0);
+  stack.gateway.registerAlipayOrder(first.payParam as string);
+  const taps = await Promise.all(Array.from({ length: 10 }, () => tap(5 * SECOND)));
+  expect(taps.every((t) => t.outTradeNo === first.outTradeNo && typeof t.payParam === 'string')).toBe(true);
+  expect(calls.query).toBe(1);
+});
