@@ -1,5 +1,6 @@
 import { createApp } from '../../lib/app';
 import { apiHandler } from '../../lib/http/apiHandler';
+import { requestDeadline } from '../../lib/http/requestDeadline';
 import { countPayRequests } from '../../lib/http/countPayRequests';
 import { parsePayOrderBody } from '../../lib/http/payRequest';
 import { payOrder } from '../../lib/pay/payOrder';
@@ -12,7 +13,7 @@ export const handler = apiHandler(
   app,
   async (event, context) => {
     const input = parsePayOrderBody(event.body);
-    const result = await payOrder(deps, context.userId, input);
+    const result = await payOrder({ ...deps, deadline: requestDeadline(context) }, context.userId, input);
     return result.outcome === 'paid'
       ? { msg: '支付成功', data: { pay_param: null, out_trade_no: result.outTradeNo } }
       : { msg: '下单成功', data: { pay_param: result.payParam, out_trade_no: result.outTradeNo } };

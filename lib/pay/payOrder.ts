@@ -17,7 +17,12 @@ export interface PayOrderDeps {
   fenPerPoint: number;
   payTimeoutMinutes: number;
   now?: Clock;
+  /** The time this request has left (the function's, minus the answer's margin); none: unbounded (tests, scripts). */
+  deadline?: { remainingMs(): number };
 }
+
+/** What one gateway step may take: the gateway's own timeout (5 s) and the write after it. */
+export const GATEWAY_STEP_MS = 6_000;
 
 /** What the app asked for, parsed (lib/http/payRequest.ts): money in fen. */
 export interface PayOrderInput extends PayRequest {
@@ -61,10 +66,14 @@ async function payOrderOnce(deps: PayOrderDeps, userId: number, input: PayOrderI
   const now = (deps.now ?? systemClock)();
 
   if (open && isSameChoice(open, quote, input.addressId) && Date.parse(open.expiresAt) - now.getTime() > REUSE_MARGIN_MS) {
+    ensureTimeFor(deps, 1);
     const again = await payAgain(deps, { ...open, orderId: order.orderId }, now);
     if (again) return again;
   }
+  // No step starts that cannot finish: closing the open attempt (a query and a close) and the new prepay.
+  ensureTimeFor(deps, open ? 3 : 1);
   if (open) await closeAtGateway(deps, open, now);
+  ensureTimeFor(deps, 1);
 
   const attempt = newAttempt(order, quote, address, now, deps.payTimeoutMinutes);
   await deps.store.commitAttempt({ attempt, previous: open, quoted: order, now: attempt.createdAt });
@@ -127,6 +136,17 @@ async function rememberPrepay(deps: PayOrderDeps, attempt: AttemptSummary & { or
   } catch (error) {
     log.warn('prepay id not kept', { out_trade_no: attempt.outTradeNo }, error);
   }
+}
+
+/**
+ * Refuses, before it starts, work the request has no time left to finish: the app gets ORDER_BUSY
+ * (订单正在处理中,请稍后再试) while that is still true, and its next tap finds the same state and goes on.
+ */
+function ensureTimeFor(deps: PayOrderDeps, gatewaySteps: number): void {
+  const left = deps.deadline?.remainingMs();
+  if (left === undefined || left >= gatewaySteps * GATEWAY_STEP_MS) return;
+  log.warn('not enough time left for the next steps', { remaining_ms: Math.round(left), gateway_steps: gatewaySteps });
+  throw new PayError('ORDER_BUSY');
 }
 
 function isSameChoice(open: AttemptSummary, quote: Quote, addressId: number): boolean {
