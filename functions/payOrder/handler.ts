@@ -1,8 +1,8 @@
 import { createApp } from '../../lib/app';
 import { apiHandler } from '../../lib/http/apiHandler';
-import { requestDeadline } from '../../lib/http/requestDeadline';
 import { countPayRequests } from '../../lib/http/countPayRequests';
 import { parsePayOrderBody } from '../../lib/http/payRequest';
+import { requestDeadline } from '../../lib/http/requestDeadline';
 import { payOrder } from '../../lib/pay/payOrder';
 
 export const app = createApp();

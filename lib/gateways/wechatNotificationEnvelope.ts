@@ -59,12 +59,12 @@ export function decryptWechatNotification<Resource>(
   } catch {
     return { ok: false, reason: 'undecryptable' };
   }
-  // Authentic, yet not a resource to read (`null`, a list, a number, not JSON): refused, never a crash.
+  // Authentic, yet not a resource to read (`null`, a list, a number): refused, never a crash.
   let decoded: unknown;
   try {
     decoded = JSON.parse(plain);
   } catch {
-    return { ok: false, reason: 'malformed' };
+    return { ok: false, reason: 'undecryptable' };
   }
   if (typeof decoded !== 'object' || decoded === null || Array.isArray(decoded)) return { ok: false, reason: 'malformed' };
   return { ok: true, eventType: envelope.event_type ?? '', resource: decoded as Resource };

@@ -49,11 +49,11 @@ export class WechatNotifications implements NotificationChannel {
     const t = opened.resource;
     if (t.mchid !== mchid || t.appid !== appid) return { kind: 'refused', reason: 'merchant_mismatch', outTradeNo: t.out_trade_no };
     if (opened.eventType !== 'TRANSACTION.SUCCESS' || t.trade_state !== 'SUCCESS') return { kind: 'ignored', outTradeNo: t.out_trade_no };
-    if (!isPaynowTrade(t)) return { kind: 'refused', reason: 'unexpected_trade', outTradeNo: t.out_trade_no };
     const amountFen = t.amount?.total;
     if (!t.out_trade_no || !t.transaction_id || amountFen === undefined || !Number.isSafeInteger(amountFen)) {
       return { kind: 'refused', reason: 'missing_fields', outTradeNo: t.out_trade_no };
     }
+    if (!isPaynowTrade(t)) return { kind: 'refused', reason: 'unexpected_trade', outTradeNo: t.out_trade_no };
     return {
       kind: 'payment',
       outTradeNo: t.out_trade_no,

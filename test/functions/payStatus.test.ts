@@ -95,6 +95,11 @@ it.each([
   expect(reply).toMatchObject({ status: 0, code, data: [] });
 });
 
+it.each(['0', '-', '+', ' '])("order_id with %p before its owner's order id is refused by the one number rule", async (prefix) => {
+  const owner = await givenUser(stack, 0);
+  expect(await status(owner.token, { order_id: `${prefix}${owner.orderId}` })).toMatchObject({ status: 0, code: 'INVALID_PARAM', data: [] });
+});
+
 it('a lost race while completing does not fail the status: the stored state is shown', async () => {
   const { WriteConflict } = await import('../../lib/store/payStore');
   const user = await givenUser(stack, 0);
@@ -106,6 +111,9 @@ it('a lost race while completing does not fail the status: the stored state is s
   };
   const later = { store, gateways: stack.app.gateways, now: () => new Date(Date.now() + 61_000) };
   expect(await getPayStatus(later, user.userId, user.orderId)).toMatchObject({ order_status: 'paying', out_trade_no: attempt.outTradeNo });
-  // and the next look completes it
-  expect(await getPayStatus({ ...later, store: stack.app.store }, user.userId, user.orderId)).toMatchObject({ order_status: 'paid' });
+  // the gateway was asked, so a look within 30 s answers from the table (issue 11: one check per 30 s)
+  expect(await getPayStatus({ ...later, store: stack.app.store }, user.userId, user.orderId)).toMatchObject({ order_status: 'paying' });
+  // and the next look after that completes it
+  const afterInterval = { ...later, store: stack.app.store, now: () => new Date(Date.now() + 61_000 + 31_000) };
+  expect(await getPayStatus(afterInterval, user.userId, user.orderId)).toMatchObject({ order_status: 'paid' });
 });

@@ -324,3 +324,23 @@ describe('every money change of an order', () => {
     expect(new Set(user.orderIds.map(eventShard)).size).toBe(3);
   });
 });
+
+describe('redelivery by hand', () => {
+  it('of an unknown event finds nothing and sends nothing', async () => {
+    expect(await redeliverEvent(deps(), 'evt_order_paid_nope')).toEqual({});
+  });
+
+  it('of a dead event while the endpoint still fails: recorded, still dead, out of the outbox', async () => {
+    const user = await givenUser(stack, 0);
+    const { outTradeNo } = await paidByWechat(user);
+    const id = `evt_order_paid_${outTradeNo}`;
+    const down: EventSink = { target: 'webhook', send: async (events) => events.map(() => 'ECONNREFUSED') };
+    for (let attempt = 0, offset = 0; attempt < MAX_DELIVERY_ATTEMPTS; attempt++, offset += 9 * 60 * MINUTE) await dispatch(offset, { sinks: [down] });
+    expect((await stack.app.store.getEvent(id))?.status).toBe('dead');
+    const { event, result } = await redeliverEvent(deps(0, { sinks: [down] }), id);
+    expect(result?.results).toEqual({ webhook: 'ECONNREFUSED' });
+    expect(event).toMatchObject({ status: 'dead', attempts: MAX_DELIVERY_ATTEMPTS + 1 });
+    expect((await eventItem(id))?.gsi1pk).toBeUndefined();
+    await redeliverEvent(deps(), id); // the endpoint is back: delivered, so the books stay clean for the next tests
+  });
+});
