@@ -2,20 +2,37 @@ import * as v from 'valibot';
 import { PayError } from '../domain/errors';
 import { PAY_METHODS, type PayMethod } from '../domain/model';
 import { yuanToFen } from '../domain/money';
+import { wholeNumberFromText } from '../domain/numberText';
 import type { PayOrderInput } from '../pay/payOrder';
 
 const MAX_ID = 2 ** 31 - 1;
 
-/** An integer sent as a number or as a numeric string (older clients send form fields). */
-function integer(field: string, min: number, max: number) {
-  const message = `${field}必须是${min}到${max}之间的整数`;
+/** How a number must be written, as the rule in lib/domain/numberText.ts has it. */
+const AS_SENT = '写作不带符号和前导0的数字';
+
+/**
+ * A number judged by its text as sent (a form field, a query parameter, or a JSON number as
+ * parseBody keeps it), read by `read`, refused with `message` when `read` refuses it.
+ */
+function numberField(message: string, read: (text: string) => number | undefined) {
   return v.pipe(
-    v.union([v.number(message), v.pipe(v.string(message), v.trim(), v.regex(/^-?\d{1,12}$/, message))], message),
-    v.transform(Number),
-    v.integer(message),
-    v.minValue(min, message),
-    v.maxValue(max, message),
+    v.string(message),
+    v.check((text) => read(text) !== undefined, message),
+    v.transform((text) => read(text) as number),
   );
+}
+
+/** An integer in [min, max]: `"01"`, `"-0"`, `"1.0"` and `1e2` are refused, never rounded. */
+function integer(field: string, min: number, max: number) {
+  return numberField(`${field}必须是${min}到${max}之间的整数,${AS_SENT}`, (text) => {
+    const n = wholeNumberFromText(text);
+    return n !== undefined && n >= min && n <= max ? n : undefined;
+  });
+}
+
+/** Yuan with at most 2 decimals, into fen: `"0100.00"` and `99.999999999999999` are refused, never rounded. */
+function yuan(field: string) {
+  return numberField(`${field}必须是不小于0、最多两位小数的金额,${AS_SENT}`, yuanToFen);
 }
 
 const payOrderBody = v.object(
@@ -26,22 +43,19 @@ const payOrderBody = v.object(
       v.custom<number>((m) => PAY_METHODS.includes(m as PayMethod), 'pay_method不正确'),
       v.transform((m) => m as PayMethod),
     ),
-    pay_price: v.pipe(
-      v.union([v.number(), v.string()], 'pay_price必须是金额'),
-      v.check((price) => yuanToFen(price) !== undefined, 'pay_price必须是不小于0、最多两位小数的金额'),
-      v.transform((price) => yuanToFen(price) as number),
-    ),
+    pay_price: yuan('pay_price'),
     pay_integral: integer('pay_integral', 0, MAX_ID),
     address_id: integer('address_id', 1, MAX_ID),
     freight_mode: integer('freight_mode', 1, 2),
-    freight_json_arr_key: v.optional(integer('freight_json_arr_key', 0, 2), 0),
+    freight_json_arr_key: v.optional(integer('freight_json_arr_key', 0, 2), '0'),
   },
   '请求参数必须是对象',
 );
 
 /**
  * Turns the app's body into typed integers (money in fen), or refuses it with INVALID_PARAM
- * naming the first bad field.
+ * naming the first bad field. Every number is text here, as parseBody delivers it: a JS number
+ * (its text already lost) is refused.
  */
 export function parsePayOrderBody(body: unknown): PayOrderInput {
   const result = v.safeParse(payOrderBody, body ?? {});

@@ -4,6 +4,9 @@ import { MAX_FEN, yuanToFen } from '../domain/money';
 // The shop's commands (README "The shop's commands"), as its services send them to shopCommand. The
 // order and address fields are those of the seed fixture, which is validated by these same schemas.
 
+// Numbers: the Lambda runtime has parsed the command before it gets here, so a JSON number's text is
+// gone (`1.0` and `1e2` are 1 and 100 by now). What the rule of lib/domain/numberText.ts can still see
+// is checked: a safe integer (no rounded giant), at least 1 (no sign, no -0). Amounts are text, read by that rule.
 const id = v.pipe(v.number('must be a number'), v.safeInteger('must be an integer'), v.minValue(1, 'must be 1 or more'));
 /** Yuan as text, exactly as the app's amounts: "88", "88.5", "88.50". */
 const yuan = (min: number) =>

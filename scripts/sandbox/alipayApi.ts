@@ -117,8 +117,8 @@ export class AlipayApi {
     if (typeof outTradeNo !== 'string' || !OUT_TRADE_NO.test(outTradeNo)) {
       throw new SandboxGatewayError('INVALID_ORDER_STRING', `out_trade_no ${String(outTradeNo)} must be 1-64 letters, digits or _`);
     }
-    // ALIPAY_AMOUNT is stricter than the app's yuanToFen (which also takes numbers and trims spaces); the range,
-    // 0.01 to 100000000.00, is the app's MAX_FEN: yuanToFen checks that.
+    // ALIPAY_AMOUNT is Alipay's own format (the sandbox checks what Alipay would, whatever the app's rule says);
+    // the range, 0.01 to 100000000.00, is the app's MAX_FEN: yuanToFen checks that.
     const amountFen = typeof totalAmount === 'string' && ALIPAY_AMOUNT.test(totalAmount) ? yuanToFen(totalAmount) : undefined;
     if (amountFen === undefined || amountFen < 1) {
       throw new SandboxGatewayError('INVALID_ORDER_STRING', `total_amount ${String(totalAmount)} must be a string of yuan, 0.01-100000000.00`);

@@ -45,6 +45,17 @@ afterAll(() => stack.close());
 
 const wechatBody = { order_id: 501, pay_method: 1, pay_price: '100.00', pay_integral: 0, address_id: 11, freight_mode: 2, freight_json_arr_key: 2 };
 
+/** wechatBody as JSON text, with each given field written exactly as its raw text (a JSON number's own text, or a quoted string). */
+function jsonWith(raw: Record<string, string>): string {
+  let json = JSON.stringify({ ...wechatBody, ...Object.fromEntries(Object.keys(raw).map((field) => [field, `<${field}>`])) });
+  for (const [field, text] of Object.entries(raw)) json = json.replace(`"<${field}>"`, text);
+  return json;
+}
+
+/** wechatBody as an older app build sends it, a form. */
+const formWith = (fields: Record<string, string>) =>
+  new URLSearchParams({ ...Object.fromEntries(Object.entries(wechatBody).map(([k, v]) => [k, String(v)])), ...fields }).toString();
+
 async function call(options: { token?: string; body?: string; contentType?: string; base64?: boolean }) {
   const headers: Record<string, string> = {};
   if (options.token !== undefined) headers.token = options.token;
@@ -96,6 +107,11 @@ describe('POST /order/pay (handler)', () => {
     expect(Object.keys(reply.body.data.pay_param).sort()).toEqual(['appid', 'noncestr', 'package', 'partnerid', 'prepayid', 'sign', 'timestamp']);
   });
 
+  it('reads a JSON number by its text: 100.00 for pay_price is accepted as sent', async () => {
+    const reply = await call({ token: 'good', body: jsonWith({ pay_price: '100.00' }), contentType: 'application/json' });
+    expect(reply.body).toMatchObject({ status: 200, msg: '下单成功' });
+  });
+
   it('reads a form body, plain or base64-encoded as API Gateway passes it', async () => {
     const form = new URLSearchParams({
       order_id: '502',
@@ -138,6 +154,33 @@ describe('POST /order/pay (handler)', () => {
     expect(JSON.stringify(reply.body)).not.toMatch(/at .*\.ts|Error:/);
     expect(await state.snapshot()).toEqual(before);
     state.close();
+  });
+
+  // Issue 11, input quirks: a number is judged by its text as sent, by one rule for leading zeros and signs.
+  it.each([
+    ['the JSON number 99.999999999999999 (a float makes it the 100.00 due)', jsonWith({ pay_price: '99.999999999999999' }), 'application/json', 'pay_price'],
+    ['"0100.00" for pay_price', jsonWith({ pay_price: '"0100.00"' }), 'application/json', 'pay_price'],
+    ['"0501" for order_id (read as 501 before)', jsonWith({ order_id: '"0501"' }), 'application/json', 'order_id'],
+    ['"-0" for pay_integral', jsonWith({ pay_integral: '"-0"' }), 'application/json', 'pay_integral'],
+    ['the JSON number -0 for pay_integral', jsonWith({ pay_integral: '-0' }), 'application/json', 'pay_integral'],
+    ['the JSON number 1.0 for pay_method', jsonWith({ pay_method: '1.0' }), 'application/json', 'pay_method'],
+    ['a JSON order_id beyond MAX_SAFE_INTEGER', jsonWith({ order_id: '9007199254740993' }), 'application/json', 'order_id'],
+    ['a form with order_id=0501', formWith({ order_id: '0501' }), 'application/x-www-form-urlencoded', 'order_id'],
+    ['a form with pay_price=0100.00', formWith({ pay_price: '0100.00' }), 'application/x-www-form-urlencoded', 'pay_price'],
+    ['a form with pay_integral=-0', formWith({ pay_integral: '-0' }), 'application/x-www-form-urlencoded', 'pay_integral'],
+  ])('%s is INVALID_PARAM naming the field, and changes nothing', async (_title, body, contentType, field) => {
+    const state = tableState(stack);
+    const before = await state.snapshot();
+    const reply = await call({ token: 'good', body, contentType });
+    expect(reply).toMatchObject({ statusCode: 200, body: { status: 0, code: 'INVALID_PARAM', data: [] } });
+    expect(reply.body.msg).toMatch(new RegExp(`^参数错误\\(${field}必须是.*写作不带符号和前导0的数字\\)$`));
+    expect(await state.snapshot()).toEqual(before);
+    state.close();
+  });
+
+  it.each(['01', '+1', '.5', '1.'])('the JSON number %s is not JSON: INVALID_BODY', async (raw) => {
+    const reply = await call({ token: 'good', body: jsonWith({ order_id: raw }), contentType: 'application/json' });
+    expect(reply.body).toMatchObject({ status: 0, code: 'INVALID_BODY', msg: '请求格式错误', data: [] });
   });
 
   it('a fault of ours is an envelope too, logged whole but with no stack trace in the reply and no secret anywhere', async () => {

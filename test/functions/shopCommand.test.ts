@@ -245,6 +245,11 @@ describe('bad commands change nothing and say which field', () => {
     ['a price with three decimals', { command: 'upsert-order', ...order(1), goods_price: '88.001' }, /goods_price/],
     ['a price as a number', { command: 'upsert-order', ...order(1), goods_price: 88 }, /goods_price/],
     ['a price of nothing', { command: 'upsert-order', ...order(1), goods_price: '0' }, /goods_price/],
+    // The app's one rule for a number's text (lib/domain/numberText.ts): no leading zero, sign or space.
+    ['a price with a leading zero', { command: 'upsert-order', ...order(1), goods_price: '088.00' }, /goods_price/],
+    ['a price with a space', { command: 'upsert-order', ...order(1), goods_price: ' 88.00' }, /goods_price/],
+    ['a fee with a sign', { command: 'upsert-order', ...order(1), freight_json: [{ key: 1, name: 'a', fee: '+1.00' }] }, /freight_json\.0\.fee/],
+    ['an order id beyond MAX_SAFE_INTEGER', { command: 'upsert-order', ...order(1), order_id: 2 ** 53 }, /order_id/],
     ['a status set by the shop', { command: 'upsert-order', ...order(1), status: 'paid' }, /status/],
     [
       'two freight options with one key',
