@@ -99,7 +99,9 @@ async function attemptToRefund(deps: CompletePaymentDeps, order: Order, outTrade
       throw new RefundRefused('REFUND_IN_PROGRESS', order.refund?.outRefundNo);
     case 'paid':
     case 'refunded': {
-      const attempt = order.paidAttempt ? await deps.store.getAttempt(order.paidAttempt) : undefined;
+      // Imported as paid (paid outside paynow): there is no payment of ours to send back.
+      if (!order.paidAttempt) throw new RefundRefused('NOT_REFUNDABLE', '订单不是经本系统支付的,请在原支付渠道退款');
+      const attempt = await deps.store.getAttempt(order.paidAttempt);
       if (!attempt) throw new Error(`order ${order.orderId} is ${order.status} without its attempt`);
       return { attempt, kind: 'order' };
     }

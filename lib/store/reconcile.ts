@@ -1,5 +1,6 @@
 import { type DynamoDBDocumentClient, ScanCommand } from '@aws-sdk/lib-dynamodb';
 import { RELEASED_ATTEMPT_STATUSES, type Refund } from '../domain/model';
+import { fenToYuan } from '../domain/money';
 import { type Clock, systemClock } from '../domain/time';
 import { type Item, toRefund } from './items';
 import { ENTITY, type Entity, INDEX_PARTITION, type LedgerKind } from './keys';
@@ -31,10 +32,22 @@ export type RefundToCheck = Pick<Refund, 'outRefundNo' | 'outTradeNo' | 'orderId
   reason?: string;
 };
 
+/**
+ * Three kinds of finding, by who must act: `problems` (a broken invariant), `needsPerson` (money a
+ * person must deal with) and `info` (nothing to do). `npm run reconcile` exits 1 on the first two.
+ */
 export interface ReconcileReport {
   /** Invariant violations: each one is a bug or a manual edit to look at. */
   problems: string[];
-  /** Money that arrived for an order that could not take it, not refunded yet. */
+  /**
+   * Work for a person, one line each: a refund case no refund was begun for (automatic refunds off),
+   * a failed refund, a refund pending for more than a day (the lists below hold their details), a
+   * second payment of a paid attempt kept for a person (`CONFLICT#`).
+   */
+  needsPerson: string[];
+  /** Facts that are not wrong and need nobody: orders imported as paid outside paynow, refunds on their way, users without a points account. */
+  info: string[];
+  /** Money that arrived for an order that could not take it, not refunded yet (whatever its refund's state). */
   refunds: RefundCase[];
   /** Refunds that finally failed (the latest of their attempt): a person decides. */
   failedRefunds: RefundToCheck[];
@@ -51,6 +64,9 @@ export interface ReconcileReport {
  * nobody recorded); per attempt, cash paid minus cash refunded is what its state says the gateway
  * holds (all of it, or nothing once refunded), with at most one refund that succeeded; every attempt
  * and refund is in the index its state needs, and no attempt is still open long after its expiry.
+ * Every user with an account, an attempt or a ledger entry is checked; a missing account counts as no
+ * points at all (as paying does). An order the seed imported as paid outside paynow has no attempt of
+ * ours and is information, not a problem.
  */
 export async function reconcile(db: DynamoDBDocumentClient, table: string, now: Clock = systemClock): Promise<ReconcileReport> {
   const items = await scanAll(db, table);
@@ -62,30 +78,46 @@ export async function reconcile(db: DynamoDBDocumentClient, table: string, now: 
   const attemptsByNo = new Map(attempts.map((a) => [a.out_trade_no as string, a]));
   const refundItems = byEntity(ENTITY.refund);
   const refundsByNo = new Map(refundItems.map((r) => [r.out_refund_no as string, r]));
+  const conflicts = byEntity(ENTITY.paymentConflict);
   const problems: string[] = [];
   const nowMs = now().getTime();
 
-  for (const account of accounts) {
-    const user = account.user_id as number;
+  // A user who was never credited points has no account and pays in cash: they are checked too, from their attempts and ledger.
+  const accountsByUser = new Map(accounts.map((a) => [a.user_id as number, a]));
+  const users = new Set([...accountsByUser.keys(), ...attempts.map((a) => a.user_id as number), ...ledger.map((e) => e.user_id as number)]);
+  const withoutAccount: number[] = [];
+  for (const userId of users) {
+    const account = accountsByUser.get(userId);
+    if (!account) withoutAccount.push(userId);
+    const user = account ? String(userId) : `${userId} (no points account)`;
     const [available, held, spent, credited] = ['integral_available', 'integral_held', 'integral_spent', 'integral_credited'].map((k) =>
-      Number(account[k] ?? 0),
+      Number(account?.[k] ?? 0),
     );
     if (available < 0 || held < 0 || spent < 0) problems.push(`user ${user}: negative points (available ${available}, held ${held}, spent ${spent})`);
     if (available + held + spent !== credited) {
       problems.push(`user ${user}: available ${available} + held ${held} + spent ${spent} != credited ${credited}`);
     }
-    const moves = ledger.filter((e) => e.user_id === user);
+    const moves = ledger.filter((e) => e.user_id === userId);
     const sum = (kind: LedgerKind) => moves.filter((e) => e.kind === kind).reduce((total, e) => total + Number(e.points), 0);
     const ledgerHeld = sum('hold') - sum('release') - sum('capture');
     const ledgerSpent = sum('spend') + sum('capture') - sum('refund');
     if (held !== ledgerHeld) problems.push(`user ${user}: held ${held} but the ledger says ${ledgerHeld}`);
     if (spent !== ledgerSpent) problems.push(`user ${user}: spent ${spent} but the ledger says ${ledgerSpent}`);
-    const openHeld = attempts.filter((a) => a.user_id === user && a.status === 'open').reduce((total, a) => total + Number(a.points), 0);
+    const openHeld = attempts.filter((a) => a.user_id === userId && a.status === 'open').reduce((total, a) => total + Number(a.points), 0);
     if (held !== openHeld) problems.push(`user ${user}: held ${held} but open attempts hold ${openHeld}`);
   }
 
+  const paidOutside: number[] = [];
   for (const order of orders.values()) {
     const id = order.order_id as number;
+    if (order.paid_outside === true) {
+      // Paid before or outside paynow (the seed's status "paid"): no attempt of ours, nothing of ours to check.
+      if (order.status === 'paid' && order.paid_attempt === undefined && order.refund === undefined) {
+        paidOutside.push(id);
+        continue;
+      }
+      problems.push(`order ${id}: marked paid outside paynow, but ${String(order.status)}${order.paid_attempt ? ` by ${String(order.paid_attempt)}` : ''}`);
+    }
     const open = (order.open_attempt as Item | undefined)?.out_trade_no as string | undefined;
     if (order.status === 'paying') {
       const attempt = open ? attemptsByNo.get(open) : undefined;
@@ -95,7 +127,11 @@ export async function reconcile(db: DynamoDBDocumentClient, table: string, now: 
     }
     const paidBy = attemptsByNo.get(order.paid_attempt as string)?.status;
     if ((order.status === 'paid' || order.status === 'refunding') && paidBy !== 'paid') {
-      problems.push(`order ${id}: ${order.status} by ${String(order.paid_attempt)}, which is not a paid attempt`);
+      problems.push(
+        order.paid_attempt === undefined
+          ? `order ${id}: ${order.status} without a paid attempt${order.paid_outside === true ? '' : ', and not marked as paid outside paynow'}`
+          : `order ${id}: ${order.status} by ${String(order.paid_attempt)}, which is not a paid attempt`,
+      );
     }
     if (order.status === 'refunded' && paidBy !== 'refunded')
       problems.push(`order ${id}: refunded but its attempt ${String(order.paid_attempt)} is ${paidBy ?? 'missing'}`);
@@ -174,16 +210,45 @@ export async function reconcile(db: DynamoDBDocumentClient, table: string, now: 
   // A failed refund matters while it is its attempt's latest: a new refund after it supersedes it.
   const latest = (r: Item) => attemptsByNo.get(r.out_trade_no as string)?.refund_no === r.out_refund_no;
   const failedRefunds = refundItems.filter((r) => r.status === 'failed' && latest(r)).map((r) => toCheck(toRefund(r), 'failureReason'));
-  const overdueRefunds = refundItems
-    .filter((r) => r.status === 'pending' && nowMs - Date.parse(r.created_at as string) > REFUND_OVERDUE_MS)
+  const pendingRefunds = refundItems.filter((r) => r.status === 'pending');
+  const overdueRefunds = pendingRefunds
+    .filter((r) => nowMs - Date.parse(r.created_at as string) > REFUND_OVERDUE_MS)
     .map((r) => toCheck(toRefund(r), 'lastError'));
+
+  const needsPerson = [
+    // A case with a refund is followed by the lists below: pending is on its way, failed is listed as failed.
+    ...refunds
+      .filter((r) => r.refundNo === undefined)
+      .map(
+        (r) =>
+          `refund case ${r.outTradeNo} (order ${r.orderId}, ${fenToYuan(r.cashFen)} yuan): no refund begun; npm run refund -- ${r.orderId} --attempt ${r.outTradeNo} --reason …`,
+      ),
+    ...failedRefunds.map((r) => `refund ${r.outRefundNo} (order ${r.orderId}): failed${r.reason ? ` (${r.reason})` : ''}; README "When a refund failed"`),
+    ...overdueRefunds.map((r) => `refund ${r.outRefundNo} (order ${r.orderId}): pending since ${r.createdAt}${r.reason ? ` (${r.reason})` : ''}`),
+    ...conflicts.map(
+      (c) =>
+        `attempt ${String(c.out_trade_no)} (order ${String(c.order_id)}): paid again under ${String(c.channel)} transaction ${String(c.transaction_id)}, ${fenToYuan(Number(c.amount_fen))} yuan, besides ${String(c.recorded_transaction_id)}; see PaymentConflict in README "Logs, metrics and alarms"`,
+    ),
+  ];
+  const info: string[] = [];
+  const underway = pendingRefunds.length - overdueRefunds.length;
+  if (paidOutside.length) info.push(`imported as paid outside paynow: ${plural(paidOutside.length, 'order')}`);
+  if (underway) info.push(`refunds on their way: ${underway} (pending less than a day; the sweeper follows them up)`);
+  if (withoutAccount.length)
+    info.push(`users without a points account: ${plural(withoutAccount.length, 'user')} (no points to hold or spend; they pay in cash)`);
   return {
     problems,
+    needsPerson,
+    info,
     refunds,
     failedRefunds,
     overdueRefunds,
-    counts: { users: accounts.length, orders: orders.size, attempts: attempts.length, refunds: refundItems.length, ledgerEntries: ledger.length },
+    counts: { users: users.size, orders: orders.size, attempts: attempts.length, refunds: refundItems.length, ledgerEntries: ledger.length },
   };
+}
+
+function plural(n: number, noun: string): string {
+  return `${n} ${noun}${n === 1 ? '' : 's'}`;
 }
 
 function toCheck(r: Refund, reason: 'failureReason' | 'lastError'): RefundToCheck {

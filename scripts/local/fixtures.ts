@@ -4,7 +4,8 @@ import { addressFields, orderFields } from '../../lib/shop/commands';
 import { accountItem, addressItem, type Item, orderItem, sessionItem } from '../../lib/store/items';
 import { ENTITY, hashToken } from '../../lib/store/keys';
 
-const id = v.pipe(v.number(), v.integer(), v.minValue(1));
+// Numbers as the shop's commands take them (lib/shop/commands.ts): safe integers, so a rounded giant is refused.
+const id = v.pipe(v.number(), v.safeInteger(), v.minValue(1));
 const isoTime = v.pipe(
   v.string(),
   v.check((s) => !Number.isNaN(Date.parse(s)), 'must be an ISO 8601 time'),
@@ -16,7 +17,7 @@ const fixtureSchema = v.object({
     v.array(
       v.object({
         user_id: id,
-        integral: v.pipe(v.number(), v.integer(), v.minValue(0)),
+        integral: v.pipe(v.number(), v.safeInteger(), v.minValue(0)),
         tokens: v.optional(v.array(v.object({ token: v.pipe(v.string(), v.nonEmpty()), expires_at: isoTime })), []),
       }),
     ),
@@ -27,7 +28,8 @@ const fixtureSchema = v.object({
     v.array(
       v.strictObject({
         ...orderFields,
-        // Demo data only: an order paid or closed before the demo starts. The shop's upsert-order never sets a status.
+        // Demo data only: an order paid or closed before the demo starts. "paid" imports it as paid outside
+        // paynow (no attempt of ours; reconcile reports it as information). The shop's upsert-order never sets a status.
         status: v.optional(v.picklist(['unpaid', 'paid', 'closed', 'cancelled']), 'unpaid'),
       }),
     ),
@@ -89,6 +91,7 @@ export async function writeFixture(db: DynamoDBDocumentClient, table: string, in
           freeShipping: o.free_shipping,
           freightOptions,
           status: o.status,
+          paidOutside: o.status === 'paid',
         },
         now,
       ),
@@ -97,7 +100,7 @@ export async function writeFixture(db: DynamoDBDocumentClient, table: string, in
   await Promise.all(items.map((Item) => db.send(new PutCommand({ TableName: table, Item }))));
 }
 
-/** A re-seeded user starts over: their attempts, refunds and ledger go, and their other orders become unpaid again. */
+/** A re-seeded user starts over: their attempts, refunds, payment conflicts and ledger go, and their other orders paid through paynow become unpaid again. */
 async function forgetHistory(db: DynamoDBDocumentClient, table: string, users: Set<number>): Promise<void> {
   if (users.size === 0) return;
   const doomed: { pk: string; sk: string }[] = [];
@@ -108,15 +111,16 @@ async function forgetHistory(db: DynamoDBDocumentClient, table: string, users: S
       new ScanCommand({
         TableName: table,
         ExclusiveStartKey: start,
-        ProjectionExpression: 'pk, sk, entity, user_id, #status',
+        ProjectionExpression: 'pk, sk, entity, user_id, #status, paid_outside',
         ExpressionAttributeNames: { '#status': 'status' },
       }),
     );
     for (const item of page.Items ?? []) {
       if (!users.has(item.user_id as number)) continue;
       const key = { pk: item.pk as string, sk: item.sk as string };
-      if (item.entity === ENTITY.attempt || item.entity === ENTITY.ledger || item.entity === ENTITY.refund) doomed.push(key);
-      if (item.entity === ENTITY.order && ['paying', 'paid', 'refunding', 'refunded'].includes(item.status as string)) reopened.push(key);
+      if ([ENTITY.attempt, ENTITY.ledger, ENTITY.refund, ENTITY.paymentConflict].includes(item.entity)) doomed.push(key);
+      // An order paid outside paynow owes nothing to the history forgotten here: it stays paid.
+      if (item.entity === ENTITY.order && ['paying', 'paid', 'refunding', 'refunded'].includes(item.status as string) && !item.paid_outside) reopened.push(key);
     }
     start = page.LastEvaluatedKey;
   } while (start);

@@ -80,3 +80,14 @@ it('answers INTERNAL_ERROR, logged, when something of ours fails: never a throw'
     app.store.getOrder = getOrder;
   }
 });
+
+it('refuses an order imported as paid outside paynow (nothing of ours to send back), cleanly', async () => {
+  const user = await givenUser(stack, 0);
+  await stack.seed({
+    orders: [{ order_id: 770_001, user_id: user.userId, goods_name: '历史订单', goods_price: '10.00', free_shipping: true, status: 'paid', freight_json: [] }],
+  });
+  expect(await invoke({ order_id: 770_001, reason: '用户取消订单' })).toEqual({
+    error: 'NOT_REFUNDABLE',
+    message: expect.stringContaining('请在原支付渠道退款'),
+  });
+});

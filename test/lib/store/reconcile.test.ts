@@ -1,11 +1,11 @@
 import { DeleteCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { newRefund } from '../../../lib/domain/refund';
 import { createDocumentClient } from '../../../lib/store/dynamoClient';
-import { refundItem as refundItemOf } from '../../../lib/store/items';
+import { ledgerItem, refundItem as refundItemOf } from '../../../lib/store/items';
 import { keys } from '../../../lib/store/keys';
 import { reconcile } from '../../../lib/store/reconcile';
 import { startTestStack, TABLE, type TestStack } from '../../support/stack';
-import { givenUser, pay } from '../../support/world';
+import { givenUser, pay, payDeps } from '../../support/world';
 
 /** reconcile must flag what is wrong: each case breaks one invariant by hand and expects it named. */
 let stack: TestStack;
@@ -25,6 +25,9 @@ async function update(key: { pk: string; sk: string }, expression: string, value
     new UpdateCommand({ TableName: TABLE, Key: key, UpdateExpression: expression, ExpressionAttributeValues: given, ExpressionAttributeNames: names }),
   );
 }
+
+/** The lines of a list that are about this order (the file's cases share one database). */
+const about = (lines: string[], orderId: number) => lines.filter((line) => new RegExp(`order ${orderId}\\b`).test(line));
 
 it('a consistent history is clean', async () => {
   const user = await givenUser(stack, 1000);
@@ -131,6 +134,70 @@ it('flags an attempt still open long after its expiry (a payment that did not ma
   await update(keys.attempt(attempt.outTradeNo), 'SET expires_at = :e', { ':e': new Date(Date.now() + 20 * 60_000).toISOString() });
 });
 
+it('an order imported as paid outside paynow is information; paid without an attempt and unmarked, it is still a problem', async () => {
+  const order = { order_id: 880_001, user_id: 880_000, goods_name: '旧订单', goods_price: '20.00', free_shipping: true };
+  await stack.seed({ orders: [{ ...order, status: 'paid' }] });
+  try {
+    let report = await stack.reconcile();
+    expect(report.problems).toEqual([]);
+    expect(report.info).toContain('imported as paid outside paynow: 1 order');
+    await update(keys.order(order.order_id), 'REMOVE paid_outside');
+    report = await stack.reconcile();
+    expect(report.problems).toEqual(['order 880001: paid without a paid attempt, and not marked as paid outside paynow']);
+    expect(report.info.join()).not.toContain('paid outside paynow');
+    await update(keys.order(order.order_id), 'SET paid_outside = :yes, #s = :refunded', { ':yes': true, ':refunded': 'refunded' }, { '#s': 'status' });
+    expect((await stack.reconcile()).problems).toContain('order 880001: marked paid outside paynow, but refunded');
+  } finally {
+    await stack.seed({ orders: [order] });
+  }
+});
+
+it('a user without a points account pays in cash, creates no account, and is still checked', async () => {
+  const userId = 881_000;
+  await stack.seed({
+    addresses: [{ address_id: 881_001, user_id: userId, name: '张三', phone: '13800000000', province: 'p', city: 'c', district: 'd', detail: 'x' }],
+    orders: [{ order_id: 881_002, user_id: userId, goods_name: 'x', goods_price: '88.00', free_shipping: true }],
+  });
+  try {
+    const input = { orderId: 881_002, addressId: 881_001, method: 1, priceFen: 8800, points: 0, freightMode: 1, freightKey: 0 } as const;
+    const { payOrder } = await import('../../../lib/pay/payOrder');
+    await expect(payOrder(payDeps(stack), userId, { ...input, method: 4, priceFen: 8700, points: 100 })).rejects.toMatchObject({ code: 'INTEGRAL_INVALID' });
+    const { outTradeNo } = await payOrder(payDeps(stack), userId, input);
+    expect(await stack.app.store.getAccount(userId)).toBeUndefined();
+    let report = await stack.reconcile();
+    expect(report.problems).toEqual([]);
+    expect(report.info).toContain('users without a points account: 1 user (no points to hold or spend; they pay in cash)');
+    // Points moved for a user with no account (a deleted account, a hand-made entry) are seen.
+    const hold = ledgerItem({ userId, orderId: 881_002, outTradeNo, kind: 'hold', points: 800 }, new Date().toISOString());
+    await db.send(new PutCommand({ TableName: TABLE, Item: hold }));
+    report = await stack.reconcile();
+    expect(report.problems).toEqual([`user ${userId} (no points account): held 0 but the ledger says 800`]);
+    await db.send(new DeleteCommand({ TableName: TABLE, Key: keys.attempt(outTradeNo) })); // its ledger alone still shows the user
+    expect((await stack.reconcile()).problems).toContain(`user ${userId} (no points account): held 0 but the ledger says 800`);
+  } finally {
+    await stack.seed({ users: [{ user_id: userId, integral: 0, tokens: [] }] }); // forgets the attempt and the ledger
+  }
+  expect((await stack.reconcile()).info.join()).not.toContain('without a points account');
+});
+
+it('a second payment of a paid attempt, kept for a person, needs a person; re-seeding its user forgets it', async () => {
+  const user = await givenUser(stack, 0);
+  const { outTradeNo } = await pay(stack, user, { method: 1 });
+  const payment = { channel: 'wechat' as const, outTradeNo, transactionId: 'tx-1', amountFen: 8800, paidAt: 'x' };
+  await stack.app.store.captureAttempt((await stack.app.store.getAttempt(outTradeNo))!, payment, new Date().toISOString());
+  await stack.app.store.recordPaymentConflict((await stack.app.store.getAttempt(outTradeNo))!, { ...payment, transactionId: 'tx-2' }, new Date().toISOString());
+  const report = await stack.reconcile();
+  expect(report.problems).toEqual([]);
+  expect(about(report.needsPerson, user.orderId)).toEqual([
+    `attempt ${outTradeNo} (order ${user.orderId}): paid again under wechat transaction tx-2, 88.00 yuan, besides tx-1; see PaymentConflict in README "Logs, metrics and alarms"`,
+  ]);
+  await stack.seed({
+    users: [{ user_id: user.userId, integral: 0, tokens: [] }],
+    orders: [{ order_id: user.orderId, user_id: user.userId, goods_name: 'x', goods_price: '88.00', free_shipping: true }],
+  });
+  expect(about((await stack.reconcile()).needsPerson, user.orderId)).toEqual([]);
+});
+
 describe('refunds', () => {
   const now = () => new Date().toISOString();
 
@@ -217,6 +284,37 @@ describe('refunds', () => {
     expect((await stack.reconcile()).failedRefunds).toEqual([]);
     await stack.app.store.completeRefund(next, now(), now());
     expect((await stack.reconcile()).problems).toEqual([]);
+    await reseed(user);
+  });
+
+  it('a refund on its way is information; overdue or failed, it needs a person', async () => {
+    const { user, refund } = await refundingOrder();
+    let report = await stack.reconcile();
+    expect(about(report.needsPerson, user.orderId)).toEqual([]);
+    expect(report.info).toContainEqual(expect.stringMatching(/^refunds on their way: [1-9]/));
+    report = await reconcile(db, TABLE, () => new Date(Date.now() + 25 * 60 * 60_000));
+    expect(about(report.needsPerson, user.orderId)).toEqual([`refund ${refund.outRefundNo} (order ${user.orderId}): pending since ${refund.createdAt}`]);
+    await stack.app.store.failRefund(refund, 'ABNORMAL', now());
+    report = await stack.reconcile();
+    expect(about(report.needsPerson, user.orderId)).toEqual([
+      `refund ${refund.outRefundNo} (order ${user.orderId}): failed (ABNORMAL); README "When a refund failed"`,
+    ]);
+    expect(report.problems).toEqual([]);
+    await reseed(user);
+  });
+
+  it('a refund case no refund was begun for needs a person; once one is begun, it is on its way', async () => {
+    const user = await givenUser(stack, 0);
+    const attempt = await pay(stack, user, { method: 1 });
+    await pay(stack, user, { method: 2 });
+    const payment = { channel: 'wechat' as const, outTradeNo: attempt.outTradeNo, transactionId: 'tx', amountFen: 8800, paidAt: now() };
+    await stack.app.store.markRefundRequired((await stack.app.store.getAttempt(attempt.outTradeNo))!, payment, now());
+    expect(about((await stack.reconcile()).needsPerson, user.orderId)).toEqual([
+      `refund case ${attempt.outTradeNo} (order ${user.orderId}, 88.00 yuan): no refund begun; npm run refund -- ${user.orderId} --attempt ${attempt.outTradeNo} --reason …`,
+    ]);
+    const refundCase = (await stack.app.store.getAttempt(attempt.outTradeNo))!;
+    await stack.app.store.beginRefund(newRefund(refundCase, 'duplicate', '重复支付', new Date()), refundCase, now());
+    expect(about((await stack.reconcile()).needsPerson, user.orderId)).toEqual([]);
     await reseed(user);
   });
 });

@@ -47,6 +47,20 @@ it('re-seeding overwrites, and forgets the user’s earlier attempts so the book
   state.close();
 });
 
+it('imports an order seeded as paid as paid outside paynow, and re-seeding its user leaves it paid', async () => {
+  const imported = { ...fixture.orders[0], order_id: 701, status: 'paid' as const };
+  await stack.seed({ ...fixture, orders: [...fixture.orders, imported] });
+  const state = tableState(stack);
+  expect(await state.order(701)).toMatchObject({ status: 'paid', paid_outside: true });
+  expect(await state.order(700)).not.toHaveProperty('paid_outside');
+  await stack.seed(fixture);
+  expect(await state.order(701)).toMatchObject({ status: 'paid', paid_outside: true });
+  const report = await stack.reconcile();
+  expect(report.problems).toEqual([]);
+  expect(report.info).toContain('imported as paid outside paynow: 1 order');
+  state.close();
+});
+
 it.each([
   [{ orders: [{ ...fixture.orders[0], goods_price: '88.001' }] }, 'orders.0.goods_price'],
   [{ users: [{ user_id: 0, integral: 1 }] }, 'users.0.user_id'],
