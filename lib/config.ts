@@ -42,7 +42,8 @@ const environmentSchema = v.object({
   JWT_AUDIENCE: v.optional(v.string()),
   NOTIFY_BASE_URL: url(),
   SHOP_WEBHOOK_URL: v.optional(v.pipe(v.string(), v.url())),
-  EVENT_BUS_NAME: v.optional(v.pipe(v.string(), v.regex(/^[\w.\-/:]{1,1600}$/, 'must be an EventBridge bus name or ARN'))),
+  // A name of this account and region (the role may put on exactly that bus): an ARN is refused.
+  EVENT_BUS_NAME: v.optional(v.pipe(v.string(), v.regex(/^[\w.\-/]{1,256}$/, 'must be an EventBridge bus name (not an ARN)'))),
   WECHAT_APPID: required('WECHAT_APPID'),
   WECHAT_MCHID: required('WECHAT_MCHID'),
   WECHAT_GATEWAY_URL: url('https://api.mch.weixin.qq.com'),

@@ -12,13 +12,21 @@ export interface DispatchDeps {
 }
 
 export interface DispatchSettings {
-  /** Undelivered events read per shard and run. */
+  /** Due events taken per shard and run (events waiting for their retry are read past, not counted). */
   perShard: number;
   /** No delivery round starts after this instant (the function's time runs out). */
   deadline: number;
+  /**
+   * Events sent per round, recorded before the next round starts: small enough that a round of
+   * endpoints that never answer (8 at a time, 5 s each) ends well within the time kept back.
+   */
+  roundSize?: number;
 }
 
 export const DEFAULT_EVENTS_PER_SHARD = 50;
+export const DEFAULT_ROUND_SIZE = 16;
+/** At most this many undelivered events are read per shard and run, due or not. */
+const MAX_READ_PER_SHARD = 1_000;
 
 /** Attempts that failed this many times in a row mean the endpoint is down, not a blip: that alarms. */
 export const FAILING_AFTER_ATTEMPTS = 5;
@@ -45,19 +53,21 @@ export interface DispatchReport {
 export async function dispatchEvents(deps: DispatchDeps, settings: DispatchSettings): Promise<DispatchReport> {
   const report: DispatchReport = { delivered: 0, retrying: 0, dead: 0, failing: 0, waiting: 0, raced: 0 };
   if (deps.sinks.length === 0) return report;
-  const shards = await Promise.all(Array.from({ length: EVENT_SHARDS }, (_, shard) => deps.store.findPendingEvents(shard, settings.perShard)));
-  const queues = byOrder(shards.flat());
   const now = deps.now().toISOString();
+  const shards = await Promise.all(Array.from({ length: EVENT_SHARDS }, (_, shard) => readShard(deps.store, shard, settings.perShard, now)));
+  const queues = byOrder(shards.flat());
+  const roundSize = settings.roundSize ?? DEFAULT_ROUND_SIZE;
 
   while (queues.size > 0 && deps.now().getTime() < settings.deadline) {
     const heads: OutboxEvent[] = [];
     for (const [orderId, queue] of queues) {
       const head = queue[0] as OutboxEvent;
-      if (head.nextAttemptAt !== undefined && head.nextAttemptAt > now) {
+      if (!isDue(head, now)) {
         report.waiting += queue.length;
         queues.delete(orderId);
-      } else heads.push(head);
+      } else if (heads.length < roundSize) heads.push(head);
     }
+    if (heads.length === 0) break;
     const outcomes = await deliver(deps, heads);
     for (const [i, head] of heads.entries()) {
       const outcome = outcomes[i] as Outcome;
@@ -96,6 +106,34 @@ export async function redeliverEvent(deps: DispatchDeps, eventId: string): Promi
 }
 
 type Outcome = 'delivered' | 'retrying' | 'failing' | 'dead' | 'raced';
+
+function isDue(event: OutboxEvent, now: string): boolean {
+  return event.nextAttemptAt === undefined || event.nextAttemptAt <= now;
+}
+
+/**
+ * A shard's undelivered events, oldest first, read page by page until `due` orders have a due event
+ * first in line: events waiting for a retry (an endpoint refusing some, a backlog after an outage) are
+ * read past instead of holding up the newer ones behind them.
+ */
+async function readShard(store: OutboxStore, shard: number, due: number, now: string): Promise<OutboxEvent[]> {
+  const events: OutboxEvent[] = [];
+  const blocked = new Set<number>();
+  let dueHeads = 0;
+  let after: string | undefined;
+  do {
+    const page = await store.findPendingEvents(shard, 100, after);
+    for (const event of page.events) {
+      events.push(event);
+      const orderId = event.event.data.order_id;
+      if (blocked.has(orderId)) continue;
+      blocked.add(orderId); // the order's first event decides for the order's later ones
+      if (isDue(event, now)) dueHeads++;
+    }
+    after = page.after;
+  } while (after !== undefined && dueHeads < due && events.length < MAX_READ_PER_SHARD);
+  return events;
+}
 
 async function deliver(deps: DispatchDeps, events: OutboxEvent[]): Promise<Outcome[]> {
   const attempts = await sendToTargets(deps, events, deps.sinks, (event, sink) => !event.deliveredTo.includes(sink.target));

@@ -54,7 +54,7 @@ export function dispatcherHandler(app: Pick<App, 'ready' | 'store' | 'config' | 
       }
       if (request.output.action === 'list') {
         const shards = await Promise.all(Array.from({ length: EVENT_SHARDS }, (_, shard) => app.store.findPendingEvents(shard, 100)));
-        return { events: shards.flat().map(listed) };
+        return { events: shards.flatMap((page) => page.events).map(listed) };
       }
       const { event: found, result } = await redeliverEvent(await deps(), request.output.event_id);
       if (!found) return { error: 'EVENT_NOT_FOUND', message: `没有这个事件: ${request.output.event_id}` };

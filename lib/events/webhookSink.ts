@@ -62,7 +62,10 @@ function post(settings: WebhookSettings, outbox: OutboxEvent): Promise<SendResul
         res.on('error', (error) => resolve(`answer ${(error as NodeJS.ErrnoException).code ?? error.message}`));
       },
     );
+    // `timeout` is the socket's idle time; an answer trickling in byte by byte is cut at the same total.
     req.on('timeout', () => req.destroy(new Error('timeout')));
+    const total = setTimeout(() => req.destroy(new Error('timeout')), settings.timeoutMs);
+    req.on('close', () => clearTimeout(total));
     req.on('error', (error) => resolve((error as NodeJS.ErrnoException).code ?? error.message));
     req.end(body);
   });

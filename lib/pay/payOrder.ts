@@ -72,7 +72,11 @@ async function payOrderOnce(deps: PayOrderDeps, userId: number, input: PayOrderI
   }
   // No step starts that cannot finish: closing the open attempt (a query and a close) and the new prepay.
   ensureTimeFor(deps, open ? 3 : 1);
-  if (open) await closeAtGateway(deps, open, now);
+  if (open) {
+    await closeAtGateway(deps, open, now);
+    // A closed prepay must not be signed again by a tap that comes before the new attempt is written.
+    if (open.prepayId) await deps.store.rememberPrepayId({ orderId: order.orderId, outTradeNo: open.outTradeNo }, undefined);
+  }
   ensureTimeFor(deps, 1);
 
   const attempt = newAttempt(order, quote, address, now, deps.payTimeoutMinutes);
@@ -115,9 +119,11 @@ async function payAgain(deps: PayOrderDeps, open: AttemptSummary & { orderId: nu
     // last asked, it is signed again here. Once per interval WeChat is asked, which also finds a trade
     // closed meanwhile (a crash between closing it and recording that) and replaces the attempt.
     const wechat = deps.gateways.wechat;
-    if (channelOf(open.method) === 'wechat' && open.prepayId && wechat.resumePayParam) {
-      const askWechat = await deps.store.claimGatewayCheck(open.outTradeNo, now, APP_GATEWAY_CHECK_INTERVAL_MS);
-      if (!askWechat) return { outcome: 'pay_param', outTradeNo: open.outTradeNo, payParam: await wechat.resumePayParam(open.prepayId) };
+    if (channelOf(open.method) === 'wechat' && !(await deps.store.claimGatewayCheck(open.outTradeNo, now, APP_GATEWAY_CHECK_INTERVAL_MS))) {
+      if (open.prepayId && wechat.resumePayParam)
+        return { outcome: 'pay_param', outTradeNo: open.outTradeNo, payParam: await wechat.resumePayParam(open.prepayId) };
+      // Asked within the interval and nothing to sign again (an attempt from before prepay ids were kept).
+      throw new PayError('ORDER_BUSY');
     }
     const payParam = await requestPayParam(deps, open);
     await rememberPrepay(deps, open, payParam);

@@ -150,16 +150,16 @@ export class DynamoPayStore implements PayStore, ShopStore, OutboxStore {
     }
   }
 
-  async rememberPrepayId(attempt: Pick<Attempt, 'orderId' | 'outTradeNo'>, prepayId: string): Promise<void> {
+  async rememberPrepayId(attempt: Pick<Attempt, 'orderId' | 'outTradeNo'>, prepayId: string | undefined): Promise<void> {
     try {
       await this.db.send(
         new UpdateCommand({
           TableName: this.table,
           Key: keys.order(attempt.orderId),
           ConditionExpression: orderPayingWith,
-          UpdateExpression: 'SET open_attempt.prepay_id = :prepay',
+          UpdateExpression: prepayId ? 'SET open_attempt.prepay_id = :prepay' : 'REMOVE open_attempt.prepay_id',
           ExpressionAttributeNames: { '#status': 'status' },
-          ExpressionAttributeValues: { ':paying': 'paying', ':open': attempt.outTradeNo, ':prepay': prepayId },
+          ExpressionAttributeValues: { ':paying': 'paying', ':open': attempt.outTradeNo, ...(prepayId ? { ':prepay': prepayId } : {}) },
         }),
       );
     } catch (error) {
@@ -648,17 +648,20 @@ export class DynamoPayStore implements PayStore, ShopStore, OutboxStore {
     return Items as Item[];
   }
 
-  async findPendingEvents(shard: number, limit: number): Promise<OutboxEvent[]> {
-    const { Items = [] } = await this.db.send(
+  async findPendingEvents(shard: number, limit: number, after?: string): Promise<{ events: OutboxEvent[]; after?: string }> {
+    const partition = outboxPartition(shard);
+    const { Items = [], LastEvaluatedKey } = await this.db.send(
       new QueryCommand({
         TableName: this.table,
         IndexName: OPEN_ATTEMPTS_INDEX,
-        KeyConditionExpression: 'gsi1pk = :partition',
-        ExpressionAttributeValues: { ':partition': outboxPartition(shard) },
+        KeyConditionExpression: after ? 'gsi1pk = :partition AND gsi1sk > :after' : 'gsi1pk = :partition',
+        ExpressionAttributeValues: { ':partition': partition, ...(after ? { ':after': after } : {}) },
         Limit: limit,
       }),
     );
-    return (Items as Item[]).map(toOutboxEvent);
+    const events = (Items as Item[]).map(toOutboxEvent);
+    // The next page starts after the last sort key read (unique: it ends with the event id).
+    return { events, after: LastEvaluatedKey ? (LastEvaluatedKey.gsi1sk as string) : undefined };
   }
 
   async getEvent(eventId: string): Promise<OutboxEvent | undefined> {

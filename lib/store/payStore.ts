@@ -61,8 +61,11 @@ export interface PayStore {
    * the interval. One conditional write, so concurrent callers get one claim.
    */
   claimGatewayCheck(outTradeNo: string, now: Date, intervalMs: number): Promise<boolean>;
-  /** Keeps the prepay id on the order's summary of its open attempt (no change if it moved on meanwhile). */
-  rememberPrepayId(attempt: Pick<Attempt, 'orderId' | 'outTradeNo'>, prepayId: string): Promise<void>;
+  /**
+   * Keeps the prepay id on the order's summary of its open attempt, or forgets it (`undefined`); no
+   * change if the order moved on meanwhile.
+   */
+  rememberPrepayId(attempt: Pick<Attempt, 'orderId' | 'outTradeNo'>, prepayId: string | undefined): Promise<void>;
   getOrder(orderId: number): Promise<Order | undefined>;
   /** The order and the points of the attempt's user, read together. */
   loadSettlementContext(attempt: Attempt): Promise<{ order?: Order; account?: PointsAccount }>;
@@ -175,8 +178,11 @@ export interface DeliveryRecord {
  * is its adapter too.
  */
 export interface OutboxStore {
-  /** Undelivered events of one shard, oldest first (an order's events in the order they happened). */
-  findPendingEvents(shard: number, limit: number): Promise<OutboxEvent[]>;
+  /**
+   * Undelivered events of one shard, oldest first (an order's events in the order they happened), a
+   * page at a time: `after` is where the next page starts, undefined after the last.
+   */
+  findPendingEvents(shard: number, limit: number, after?: string): Promise<{ events: OutboxEvent[]; after?: string }>;
   getEvent(eventId: string): Promise<OutboxEvent | undefined>;
   /** Records one delivery attempt. Returns false (and changes nothing) when another delivery was recorded meanwhile. */
   recordDelivery(event: OutboxEvent, record: DeliveryRecord, now: string): Promise<boolean>;

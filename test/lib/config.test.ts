@@ -76,3 +76,10 @@ describe('loadConfig', () => {
     for (const value of ['soon-ish', 'not a url at all']) expect(message).not.toContain(value);
   });
 });
+
+it('takes an EventBridge bus by name only: an ARN, which the role could not put on, is refused', () => {
+  expect(loadConfig({ ...env, EVENT_BUS_NAME: 'shop-events' }).events).toEqual({ busName: 'shop-events', webhookUrl: undefined });
+  expect(() => loadConfig({ ...env, EVENT_BUS_NAME: 'arn:aws:events:ap-east-1:123456789012:event-bus/shop-events' })).toThrow(
+    'EVENT_BUS_NAME: must be an EventBridge bus name (not an ARN)',
+  );
+});

@@ -96,3 +96,34 @@ it('Alipay repeat taps query Alipay at most once per 30 s', async () => {
   expect(taps.every((t) => t.outTradeNo === first.outTradeNo && typeof payParamOf(t) === 'string')).toBe(true);
   expect(calls.query).toBe(1);
 });
+
+it('no bypass: a WeChat attempt with no prepay id kept asks WeChat once per 30 s; a tap in between is told to wait', async () => {
+  const user = await givenUser(stack, 0);
+  const { calls, gateways } = counted('wechat');
+  const tap = (ms: number) => pay(stack, user, { method: 1 }, payDeps(stack, { gateways, now: at(ms) }));
+  const first = await tap(0);
+  // An attempt from before prepay ids were kept: none on the order's summary.
+  await stack.app.store.rememberPrepayId({ orderId: user.orderId, outTradeNo: first.outTradeNo }, undefined);
+  expect((await tap(SECOND)).outTradeNo).toBe(first.outTradeNo); // asks WeChat (and keeps the id again)
+  await stack.app.store.rememberPrepayId({ orderId: user.orderId, outTradeNo: first.outTradeNo }, undefined);
+  await expect(tap(2 * SECOND)).rejects.toMatchObject({ code: 'ORDER_BUSY' });
+  expect(calls).toEqual({ prepay: 2 });
+});
+
+it('a supersede forgets the prepay it closed: within the 30 s, the old choice is never signed for the closed trade', async () => {
+  const user = await givenUser(stack, 0);
+  const { calls, gateways } = counted('wechat');
+  const first = await pay(stack, user, { method: 1 }, payDeps(stack, { gateways }));
+  await pay(stack, user, { method: 1 }, payDeps(stack, { gateways })); // a repeat tap: WeChat checked, the interval starts
+  // Another choice closes the WeChat trade, then runs out of time before writing the new attempt.
+  let reads = 0;
+  const runningOut = { remainingMs: () => (reads++ === 0 ? 60_000 : 0) };
+  await expect(pay(stack, user, { method: 2 }, payDeps(stack, { gateways, deadline: runningOut }))).rejects.toMatchObject({ code: 'ORDER_BUSY' });
+  expect(calls.close).toBe(1);
+  // The old choice again, within the interval: not the closed trade's pay_param.
+  const again = await pay(stack, user, { method: 1 }, payDeps(stack, { gateways })).then(
+    (result) => result.outTradeNo,
+    (error: { code?: string }) => error.code,
+  );
+  expect(again).not.toBe(first.outTradeNo);
+});
