@@ -1,6 +1,7 @@
 /**
- * npm run bench [-- requests|cold]: measurements as ratios to a floor timed in the same run (absolute
+ * npm run bench [-- requests|cold|load]: measurements as ratios to a floor timed in the same run (absolute
  * times on a shared machine mean little). Not part of CI.
+ * - load: the local stack (serverless offline) under 50 concurrent requests, in each of its modes;
  * - requests: what a pay costs against the in-process stack, as ratios to one DynamoDB GetItem;
  * - cold: each deployed function's whole cold start, as a ratio to a bare `node -e 0`.
  */
@@ -24,6 +25,7 @@ import {
   packageFunctions,
   wechatNotificationEvent,
 } from './bench/coldStart';
+import { benchLocalLoad } from './bench/localLoad';
 import { LOCAL_TABLE_NAME } from './local/constants';
 import { type LocalDynamo, startLocalDynamo } from './local/dynalite';
 import { localFunctionEnvironment, writeLocalSecret } from './local/environment';
@@ -225,6 +227,11 @@ async function main(): Promise<void> {
   try {
     if (!only || only === 'requests') await benchRequests(stack);
     if (!only || only === 'cold') await benchColdStarts(stack);
+    if (!only || only === 'load') {
+      const db = createDocumentClient(stack.dynamo.endpoint);
+      await benchLocalLoad({ ...stack, seed: (fixture) => writeFixture(db, LOCAL_TABLE_NAME, fixture) }, { http: 3100, lambda: 3102 });
+      db.destroy();
+    }
   } finally {
     await stack.gateway.close();
     await stack.dynamo.close();

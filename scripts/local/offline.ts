@@ -17,6 +17,12 @@ export async function startOffline(options: {
   lambdaPort: number;
   quiet?: boolean;
   host?: string;
+  /**
+   * serverless offline's `--useInProcess`: every invocation runs in its own process, each bundle loaded
+   * once. The default (worker threads) starts a thread per concurrent invocation, each loading its bundle
+   * anew: 50 requests at once are 50 cold starts (`npm run bench -- load` compares the two).
+   */
+  inProcess?: boolean;
 }): Promise<Offline> {
   const host = options.host ?? '127.0.0.1';
   const child = spawn(
@@ -31,6 +37,7 @@ export async function startOffline(options: {
       String(options.httpPort),
       '--lambdaPort',
       String(options.lambdaPort),
+      ...(options.inProcess ? ['--useInProcess'] : []),
     ],
     {
       cwd: join(__dirname, '..', '..'),
