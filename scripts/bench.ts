@@ -83,7 +83,16 @@ async function benchRequests(stack: Stack): Promise<void> {
   const users = Array.from({ length: N }, (_, i) => ({ user_id: i + 1, integral: 500, tokens: [] }));
   await writeFixture(db, LOCAL_TABLE_NAME, {
     users,
-    addresses: users.map((u) => ({ address_id: u.user_id, user_id: u.user_id, name: 'n', phone: 'p', province: 'p', city: 'c', district: 'd', detail: 'd' })),
+    addresses: users.map((u) => ({
+      address_id: u.user_id,
+      user_id: u.user_id,
+      name: 'n',
+      phone: '13800000000',
+      province: 'p',
+      city: 'c',
+      district: 'd',
+      detail: 'd',
+    })),
     orders: users.flatMap((u) =>
       [1, 2, 3].map((k) => ({ order_id: u.user_id * 10 + k, user_id: u.user_id, goods_name: 'g', goods_price: '88.00', free_shipping: true })),
     ),
@@ -138,7 +147,7 @@ async function benchColdStarts(stack: Stack): Promise<void> {
   const orders = Array.from({ length: COLD_RUNS + 5 }, (_, i) => payer * 100 + i);
   await writeFixture(db, LOCAL_TABLE_NAME, {
     users: [{ user_id: payer, integral: 1000, tokens: [{ token: 'bench-token', expires_at: '2099-01-01T00:00:00+08:00' }] }],
-    addresses: [{ address_id: payer, user_id: payer, name: 'n', phone: 'p', province: 'p', city: 'c', district: 'd', detail: 'd' }],
+    addresses: [{ address_id: payer, user_id: payer, name: 'n', phone: '13800000000', province: 'p', city: 'c', district: 'd', detail: 'd' }],
     orders: orders.map((order_id) => ({ order_id, user_id: payer, goods_name: 'g', goods_price: '88.00', free_shipping: true })),
   });
   // Paid attempts whose notifications each run sends again: verified, decrypted, read and acknowledged.

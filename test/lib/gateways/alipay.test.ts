@@ -333,3 +333,35 @@ describe('verifyNotification', () => {
     expect(gateway.verifyNotification({ ...fields, sign: signRsaSha256(otherKeyPem, alipaySignContent(fields, ['sign', 'sign_type'])) })).toBe(false);
   });
 });
+
+describe('verifyAlipayNotification (node:crypto, the notify path) agrees with alipay-sdk on every case', () => {
+  const base: Record<string, string> = {
+    notify_type: 'trade_status_sync',
+    app_id: 'placeholder',
+    out_trade_no: '502T1',
+    total_amount: '88.00',
+    trade_status: 'TRADE_SUCCESS',
+    charset: 'utf-8',
+    sign_type: 'RSA2',
+  };
+  const signed = (fields: Record<string, string>, exclude: string[], keyPem = creds.alipay_private_key_pem) => ({
+    ...fields,
+    sign: signRsaSha256(keyPem, alipaySignContent(fields, exclude, { keepEmpty: true })),
+  });
+  const cases: [string, () => Record<string, string>, boolean][] = [
+    ['signed without sign and sign_type (V1, as Alipay signs notifications)', () => signed({ ...base, app_id: creds.app_id }, ['sign', 'sign_type']), true],
+    ['signed with sign_type kept (V2)', () => signed({ ...base, app_id: creds.app_id }, ['sign']), true],
+    ['empty values signed', () => signed({ ...base, app_id: creds.app_id, passback_params: '', body: '' }, ['sign', 'sign_type']), true],
+    ['values with % + and spaces', () => signed({ ...base, app_id: creds.app_id, subject: '100% 纯棉 T恤 +1' }, ['sign', 'sign_type']), true],
+    ['a field changed after signing', () => ({ ...signed({ ...base, app_id: creds.app_id }, ['sign', 'sign_type']), total_amount: '0.01' }), false],
+    ['a field added after signing', () => ({ ...signed({ ...base, app_id: creds.app_id }, ['sign', 'sign_type']), refund_fee: '88.00' }), false],
+    ['signed by another key', () => signed({ ...base, app_id: creds.app_id }, ['sign', 'sign_type'], otherKeyPem), false],
+    ['no signature', () => ({ ...base, app_id: creds.app_id }), false],
+  ];
+  it.each(cases)('%s', async (_title, build, expected) => {
+    const { verifyAlipayNotification } = await import('../../../lib/gateways/alipaySignature');
+    const fields = build();
+    expect(gateway.verifyNotification(fields)).toBe(expected);
+    expect(verifyAlipayNotification(fields, createPublicKey(creds.alipay_public_key_pem))).toBe(expected);
+  });
+});
