@@ -349,7 +349,13 @@ describe('at volume', () => {
     for (const orderId of user.orderIds) await runShopCommand(stack.app, { command: 'close-order', order_id: orderId });
     const rounds: number[] = [];
     const webhook = deps().sinks[0] as EventSink;
-    const counting: EventSink = { target: 'webhook', send: async (events) => (rounds.push(events.length), webhook.send(events)) };
+    const counting: EventSink = {
+      target: 'webhook',
+      send: async (events) => {
+        rounds.push(events.length);
+        return webhook.send(events);
+      },
+    };
     const report = await dispatchEvents(deps(0, { sinks: [counting] }), { perShard: 50, deadline: Date.now() + 30_000, roundSize: 2 });
     expect(report.delivered).toBe(5);
     expect(rounds).toEqual([2, 2, 1]);

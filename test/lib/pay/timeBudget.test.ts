@@ -24,9 +24,18 @@ function countedWechat() {
   const gateway: PaymentGateway = {
     ...real,
     channel: 'wechat',
-    createPayParam: (r) => (calls.push('prepay'), real.createPayParam(r)),
-    queryTrade: (no) => (calls.push('query'), real.queryTrade(no)),
-    closeTrade: (no) => (calls.push('close'), real.closeTrade(no)),
+    createPayParam: (r) => {
+      calls.push('prepay');
+      return real.createPayParam(r);
+    },
+    queryTrade: (no) => {
+      calls.push('query');
+      return real.queryTrade(no);
+    },
+    closeTrade: (no) => {
+      calls.push('close');
+      return real.closeTrade(no);
+    },
   };
   return { calls, gateways: { ...stack.app.gateways, wechat: gateway } };
 }
