@@ -206,21 +206,11 @@ export class DynamoPayStore implements PayStore, ShopStore, OutboxStore {
   }
 
   async releaseAttempt(attempt: Attempt, status: Extract<AttemptStatus, 'failed' | 'expired' | 'closed'>, now: string, orderLinked = true): Promise<boolean> {
-    const order: TransactItem = {
-      Update: {
-        TableName: this.table,
-        Key: keys.order(attempt.orderId),
-        ConditionExpression: orderPayingWith,
-        UpdateExpression: 'SET #status = :unpaid, updated_at = :now REMOVE open_attempt',
-        ExpressionAttributeNames: { '#status': 'status' },
-        ExpressionAttributeValues: { ':paying': 'paying', ':open': attempt.outTradeNo, ':unpaid': 'unpaid', ':now': now },
-      },
-    };
     try {
       await this.transact([
         this.accountMove(attempt.userId, { available: attempt.points, held: -attempt.points }),
         this.ledgerPut(attempt, attempt.outTradeNo, 'release', attempt.points, now),
-        orderLinked ? order : undefined,
+        orderLinked ? this.orderBackToUnpaid(attempt, now) : undefined,
         this.attemptTransition(attempt, 'open', status, now),
       ]);
       return true;
@@ -265,18 +255,7 @@ export class DynamoPayStore implements PayStore, ShopStore, OutboxStore {
   async markRefundRequired(attempt: Attempt, payment: GatewayPayment, now: string, refund?: Refund, releaseOrder = false): Promise<void> {
     const stillHolds = attempt.status === 'open';
     await this.transact([
-      releaseOrder
-        ? {
-            Update: {
-              TableName: this.table,
-              Key: keys.order(attempt.orderId),
-              ConditionExpression: orderPayingWith,
-              UpdateExpression: 'SET #status = :unpaid, updated_at = :now REMOVE open_attempt',
-              ExpressionAttributeNames: { '#status': 'status' },
-              ExpressionAttributeValues: { ':paying': 'paying', ':open': attempt.outTradeNo, ':unpaid': 'unpaid', ':now': now },
-            },
-          }
-        : undefined,
+      releaseOrder ? this.orderBackToUnpaid(attempt, now) : undefined,
       stillHolds ? this.accountMove(attempt.userId, { available: attempt.points, held: -attempt.points }) : undefined,
       stillHolds ? this.ledgerPut(attempt, attempt.outTradeNo, 'release', attempt.points, now) : undefined,
       this.attemptTransition(attempt, attempt.status, 'refund_required', now, { payment, refundNo: refund?.outRefundNo }),
@@ -728,6 +707,20 @@ export class DynamoPayStore implements PayStore, ShopStore, OutboxStore {
           ':held': held,
           ':spent': spent,
         },
+      },
+    };
+  }
+
+  /** The order paying with `attempt` back to unpaid, its open attempt gone. */
+  private orderBackToUnpaid(attempt: Attempt, now: string): TransactItem {
+    return {
+      Update: {
+        TableName: this.table,
+        Key: keys.order(attempt.orderId),
+        ConditionExpression: orderPayingWith,
+        UpdateExpression: 'SET #status = :unpaid, updated_at = :now REMOVE open_attempt',
+        ExpressionAttributeNames: { '#status': 'status' },
+        ExpressionAttributeValues: { ':paying': 'paying', ':open': attempt.outTradeNo, ':unpaid': 'unpaid', ':now': now },
       },
     };
   }

@@ -15,7 +15,7 @@ export function toOrder(item: Item): Order {
     goodsName: item.goods_name as string,
     goodsFen: item.goods_fen as number,
     freeShipping: item.free_shipping as boolean,
-    freightOptions: ((item.freight_options as Item[]) ?? []).map((o) => ({ key: o.key as number, name: o.name as string, feeFen: o.fee_fen as number })),
+    freightOptions: toFreightOptions(item),
     status: item.status as Order['status'],
     openAttempt: open && toSummary(open),
     paidAttempt: item.paid_attempt as string | undefined,
@@ -58,6 +58,10 @@ export function orderItem(
     ...(order.paidOutside ? { paid_outside: true } : {}),
     updated_at: now,
   };
+}
+
+function toFreightOptions(item: Item): FreightOption[] {
+  return ((item.freight_options as Item[]) ?? []).map((o) => ({ key: o.key as number, name: o.name as string, feeFen: o.fee_fen as number }));
 }
 
 export function fromFreightOption(o: FreightOption): Item {
@@ -166,7 +170,7 @@ function toPrice(item: Item): OrderPrice {
   return {
     goodsFen: item.goods_fen as number,
     freeShipping: item.free_shipping as boolean,
-    freightOptions: ((item.freight_options as Item[]) ?? []).map((o) => ({ key: o.key as number, name: o.name as string, feeFen: o.fee_fen as number })),
+    freightOptions: toFreightOptions(item),
   };
 }
 
