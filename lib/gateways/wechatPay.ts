@@ -1,8 +1,4 @@
-import { createSign, randomBytes } from 'node:crypto';
-import http from 'node:http';
-import https from 'node:https';
-import WxPay from 'wechatpay-node-v3';
-import type { Output } from 'wechatpay-node-v3/dist/lib/interface-v2';
+import { createPrivateKey, createSign, type KeyObject, randomBytes } from 'node:crypto';
 import { firstCharacters } from '../domain/text';
 import { type Clock, parseGatewayTime, toBeijingRfc3339 } from '../domain/time';
 import {
@@ -17,75 +13,69 @@ import {
   type WechatPayParam,
 } from './paymentGateway';
 import { isPaynowTrade } from './wechatNotifications';
+import { type WechatAnswer, WechatPayApi } from './wechatPayApi';
 import type { WechatSignatureVerifier } from './wechatSignature';
-
-/** The SDK builds every URL on this origin; requests are re-pointed at `gatewayUrl`. */
-const SDK_ORIGIN = 'https://api.mch.weixin.qq.com';
-const TIMEOUT_MS = 5_000;
 
 export interface WechatPayOptions {
   appid: string;
   mchid: string;
   merchantSerial: string;
   merchantPrivateKeyPem: string;
-  merchantCertPem: string;
   gatewayUrl: string;
   notifyUrl: string;
   refundNotifyUrl: string;
-  /** Checks WeChat's response signatures, which the SDK never does. */
+  /** Checks WeChat's response signatures. */
   verifier: WechatSignatureVerifier;
   now: Clock;
 }
 
 /**
- * WeChat Pay v3 APP payments through wechatpay-node-v3. The SDK signs requests and the pay_param;
- * its HTTP layer is replaced by one with a timeout, a configurable origin (the local sandbox) and
- * verification of the response signature, since a forged "SUCCESS" from query would complete a payment.
+ * WeChat Pay v3 APP payments: prepay, the APP pay object, query, close, refund and refund query, as
+ * WeChat documents them (docs/references.md), over `WechatPayApi`, which signs each request and
+ * checks the signature of each answer, since a forged "SUCCESS" from query would complete a payment.
  */
 export class WechatPayGateway implements PaymentGateway {
   readonly channel = 'wechat' as const;
-  private readonly sdk: WxPay;
+  private readonly api: WechatPayApi;
+  private readonly merchantPrivateKey: KeyObject;
 
   constructor(private readonly options: WechatPayOptions) {
-    this.sdk = new WxPay({
-      appid: options.appid,
-      mchid: options.mchid,
-      serial_no: options.merchantSerial,
-      publicKey: Buffer.from(options.merchantCertPem),
-      privateKey: Buffer.from(options.merchantPrivateKeyPem),
-    });
-    this.sdk.createHttp(new VerifiedWechatHttp(options.gatewayUrl, options.verifier, options.now));
+    this.merchantPrivateKey = createPrivateKey(options.merchantPrivateKeyPem);
+    this.api = new WechatPayApi({ ...options, merchantPrivateKey: this.merchantPrivateKey });
   }
 
   async createPayParam({ outTradeNo, amountFen, subject, expiresAt }: PrepayRequest): Promise<WechatPayParam> {
-    const result = await this.sdk.transactions_app({
+    const { appid, mchid, notifyUrl } = this.options;
+    const answer = await this.api.post('/v3/pay/transactions/app', {
+      appid,
+      mchid,
       description: firstCharacters(subject, 127),
       out_trade_no: outTradeNo,
       time_expire: toBeijingRfc3339(expiresAt),
-      notify_url: this.options.notifyUrl,
+      notify_url: notifyUrl,
       amount: { total: amountFen, currency: 'CNY' },
     });
-    if (result.status === 200 && result.data?.prepayid) return result.data as WechatPayParam;
-    const code = errorCode(result);
-    if (code === 'ORDERPAID') throw new TradeAlreadyPaid(outTradeNo);
-    if (code === 'ORDER_CLOSED' || code === 'ORDERCLOSED') throw new TradeClosed(outTradeNo);
-    throw failure('prepay', result);
+    const prepayId = (answer.data as { prepay_id?: unknown } | undefined)?.prepay_id;
+    if (answer.status === 200 && typeof prepayId === 'string' && prepayId) return this.resumePayParam(prepayId);
+    if (answer.code === 'ORDERPAID') throw new TradeAlreadyPaid(outTradeNo);
+    if (answer.code === 'ORDER_CLOSED' || answer.code === 'ORDERCLOSED') throw new TradeClosed(outTradeNo);
+    throw failure('prepay', answer);
   }
 
   /** WeChat's APP pay object for a prepay_id, signed with the merchant key as WeChat documents it (APP调起支付签名). */
   async resumePayParam(prepayId: string): Promise<WechatPayParam> {
-    const { appid, mchid, merchantPrivateKeyPem, now } = this.options;
+    const { appid, mchid, now } = this.options;
     const timestamp = String(Math.floor(now().getTime() / 1000));
     const noncestr = randomBytes(16).toString('hex');
-    const sign = createSign('RSA-SHA256').update(`${appid}\n${timestamp}\n${noncestr}\n${prepayId}\n`, 'utf8').sign(merchantPrivateKeyPem, 'base64');
+    const sign = createSign('RSA-SHA256').update(`${appid}\n${timestamp}\n${noncestr}\n${prepayId}\n`, 'utf8').sign(this.merchantPrivateKey, 'base64');
     return { appid, partnerid: mchid, prepayid: prepayId, package: 'Sign=WXPay', noncestr, timestamp, sign };
   }
 
   async queryTrade(outTradeNo: string): Promise<TradeState> {
-    const result = await this.sdk.query({ out_trade_no: outTradeNo });
-    if (result.status === 404 || errorCode(result) === 'ORDER_NOT_EXIST') return { state: 'not_found' };
-    if (result.status !== 200 || !result.data) throw failure('query', result);
-    const trade = result.data as {
+    const answer = await this.api.get(`/v3/pay/transactions/out-trade-no/${encodeURIComponent(outTradeNo)}?mchid=${encodeURIComponent(this.options.mchid)}`);
+    if (answer.status === 404 || answer.code === 'ORDER_NOT_EXIST') return { state: 'not_found' };
+    if (answer.status !== 200 || !answer.data) throw failure('query', answer);
+    const trade = answer.data as {
       out_trade_no?: string;
       mchid?: string;
       trade_state: string;
@@ -122,28 +112,28 @@ export class WechatPayGateway implements PaymentGateway {
   }
 
   async refund(request: RefundRequest): Promise<RefundState> {
-    const result = await this.sdk.refunds({
+    const answer = await this.api.post('/v3/refund/domestic/refunds', {
       out_trade_no: request.outTradeNo,
       out_refund_no: request.outRefundNo,
       reason: firstCharacters(request.reason, 80),
       notify_url: this.options.refundNotifyUrl,
       amount: { refund: request.refundFen, total: request.totalFen, currency: 'CNY' },
     });
-    if (result.status === 200) return this.refundState(request, result);
-    const code = errorCode(result);
-    if (code && FINAL_REFUND_REFUSALS.includes(code)) return { state: 'failed', reason: `${code} ${errorMessage(result) ?? ''}`.trim() };
-    throw failure('refund', result);
+    if (answer.status === 200) return this.refundState(request, answer);
+    const { code } = answer;
+    if (code && FINAL_REFUND_REFUSALS.includes(code)) return { state: 'failed', reason: `${code} ${answer.message ?? ''}`.trim() };
+    throw failure('refund', answer);
   }
 
   async queryRefund(request: RefundRequest): Promise<RefundState> {
-    const result = await this.sdk.find_refunds(request.outRefundNo);
-    if (result.status === 404 || errorCode(result) === 'RESOURCE_NOT_EXISTS') return { state: 'not_found' };
-    if (result.status !== 200) throw failure('refund query', result);
-    return this.refundState(request, result);
+    const answer = await this.api.get(`/v3/refund/domestic/refunds/${encodeURIComponent(request.outRefundNo)}`);
+    if (answer.status === 404 || answer.code === 'RESOURCE_NOT_EXISTS') return { state: 'not_found' };
+    if (answer.status !== 200) throw failure('refund query', answer);
+    return this.refundState(request, answer);
   }
 
-  private refundState(request: RefundRequest, result: Output): RefundState {
-    const refund = result.data as WechatRefund | undefined;
+  private refundState(request: RefundRequest, answer: WechatAnswer): RefundState {
+    const refund = answer.data as WechatRefund | undefined;
     // A signed answer about another refund or amount (a replay, a bug) must not settle this one.
     if (refund?.out_refund_no !== request.outRefundNo || refund.out_trade_no !== request.outTradeNo || refund.amount?.refund !== request.refundFen) {
       throw new GatewayError('wechat refund answered for another refund or amount');
@@ -162,12 +152,12 @@ export class WechatPayGateway implements PaymentGateway {
   }
 
   async closeTrade(outTradeNo: string): Promise<void> {
-    const result = await this.sdk.close(outTradeNo);
-    if (result.status === 204 || result.status === 200) return;
-    const code = errorCode(result);
+    const answer = await this.api.post(`/v3/pay/transactions/out-trade-no/${encodeURIComponent(outTradeNo)}/close`, { mchid: this.options.mchid });
+    if (answer.status === 204 || answer.status === 200) return;
+    const { code } = answer;
     if (code === 'ORDERPAID') throw new TradeAlreadyPaid(outTradeNo);
-    if (code === 'ORDER_NOT_EXIST' || code === 'ORDER_CLOSED' || code === 'ORDERCLOSED' || result.status === 404) return;
-    throw failure('close', result);
+    if (code === 'ORDER_NOT_EXIST' || code === 'ORDER_CLOSED' || code === 'ORDERCLOSED' || answer.status === 404) return;
+    throw failure('close', answer);
   }
 }
 
@@ -187,112 +177,6 @@ interface WechatRefund {
  */
 const FINAL_REFUND_REFUSALS = ['USER_ACCOUNT_ABNORMAL', 'RESOURCE_NOT_EXISTS', 'INVALID_REQUEST', 'PARAM_ERROR', 'MCH_NOT_EXISTS'];
 
-function errorCode(result: Output): string | undefined {
-  try {
-    return typeof result.error === 'string' ? (JSON.parse(result.error) as { code?: string }).code : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-function errorMessage(result: Output): string | undefined {
-  try {
-    return typeof result.error === 'string' ? (JSON.parse(result.error) as { message?: string }).message : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-function failure(operation: string, result: Output): GatewayError {
-  return new GatewayError(`wechat ${operation} failed: HTTP ${result.status ?? 'none'} ${errorCode(result) ?? ''}`.trim());
-}
-
-/**
- * The SDK's pluggable HTTP layer, on node:https (already loaded by the AWS SDK; the first `fetch`
- * of a process loads Node's undici, about 75 ms of a cold start on Node 20). Errors are returned as
- * the SDK's own layer returns them.
- */
-class VerifiedWechatHttp {
-  constructor(
-    private readonly gatewayUrl: string,
-    private readonly verifier: WechatSignatureVerifier,
-    private readonly now: Clock,
-  ) {}
-
-  post(url: string, params: Record<string, unknown>, headers: Record<string, string>): Promise<Output> {
-    // The SDK signed JSON.stringify(params); send exactly those bytes.
-    return this.send(url, { method: 'POST', headers, body: JSON.stringify(params) });
-  }
-
-  get(url: string, headers: Record<string, string>): Promise<Output> {
-    return this.send(url, { method: 'GET', headers });
-  }
-
-  upload(): Promise<Output> {
-    throw new GatewayError('upload is not used');
-  }
-
-  private async send(url: string, init: { method: string; headers: Record<string, string>; body?: string }): Promise<Output> {
-    const target = url.startsWith(SDK_ORIGIN) ? this.gatewayUrl + url.slice(SDK_ORIGIN.length) : url;
-    let response: HttpAnswer;
-    try {
-      response = await httpRequest(target, init, TIMEOUT_MS);
-    } catch (error) {
-      throw new GatewayError(`wechat gateway unreachable: ${(error as Error).name}`, { cause: error });
-    }
-    const { body } = response;
-    // Every answer is checked, empty ones too (WeChat signs a 204 over an empty body): "not found" and
-    // "closed" lead to releasing points, so an unsigned 404 from a proxy must not mean either.
-    const verdict = this.verifier.verify(
-      {
-        timestamp: response.header('wechatpay-timestamp'),
-        nonce: response.header('wechatpay-nonce'),
-        signature: response.header('wechatpay-signature'),
-        serial: response.header('wechatpay-serial'),
-        body,
-      },
-      this.now().getTime(),
-    );
-    if (verdict !== 'ok') throw new GatewayError(`wechat response signature: ${verdict}`);
-    if (!body && response.status === 200) throw new GatewayError('wechat answered 200 with no body');
-    if (response.status < 200 || response.status > 299) return { status: response.status, error: body };
-    try {
-      return { status: response.status, data: body ? JSON.parse(body) : undefined };
-    } catch {
-      throw new GatewayError('wechat response is not JSON');
-    }
-  }
-}
-
-interface HttpAnswer {
-  status: number;
-  header(name: string): string;
-  body: string;
-}
-
-/** One HTTP exchange, given up (TimeoutError) after `timeoutMs` in all; a connection that closes early rejects. */
-function httpRequest(target: string, init: { method: string; headers: Record<string, string>; body?: string }, timeoutMs: number): Promise<HttpAnswer> {
-  const url = new URL(target);
-  return new Promise((resolve, reject) => {
-    const request = (url.protocol === 'https:' ? https : http).request(url, { method: init.method, headers: init.headers }, (response) => {
-      const chunks: Buffer[] = [];
-      response.on('data', (chunk: Buffer) => chunks.push(chunk));
-      response.on('error', reject);
-      response.on('end', () =>
-        resolve({
-          status: response.statusCode ?? 0,
-          header: (name) => String(response.headers[name] ?? ''),
-          body: Buffer.concat(chunks).toString('utf8'),
-        }),
-      );
-    });
-    const timer = setTimeout(() => request.destroy(Object.assign(new Error(`no answer within ${timeoutMs} ms`), { name: 'TimeoutError' })), timeoutMs);
-    request.on('error', reject);
-    request.on('close', () => {
-      clearTimeout(timer);
-      // Settled already when the answer ended; otherwise the connection went away mid-answer.
-      reject(Object.assign(new Error('connection closed before the answer ended'), { name: 'ConnectionClosed' }));
-    });
-    request.end(init.body);
-  });
+function failure(operation: string, answer: WechatAnswer): GatewayError {
+  return new GatewayError(`wechat ${operation} failed: HTTP ${answer.status} ${answer.code ?? ''}`.trim());
 }

@@ -30,7 +30,6 @@ function wechatGateway(gatewayUrl: string): WechatPayGateway {
     mchid: creds.mchid,
     merchantSerial: creds.merchant_serial,
     merchantPrivateKeyPem: creds.merchant_private_key_pem,
-    merchantCertPem: creds.merchant_cert_pem,
     gatewayUrl,
     notifyUrl: 'https://pay.example.com/notify/wechat',
     refundNotifyUrl: 'https://pay.example.com/notify/wechat/refund',
@@ -80,6 +79,39 @@ describe('createPayParam', () => {
     expect(param).toMatchObject({ appid: creds.appid, partnerid: creds.mchid, prepayid: 'wx28200000123456789012345678901234', package: 'Sign=WXPay' });
     const signed = `${param.appid}\n${param.timestamp}\n${param.noncestr}\n${param.prepayid}\n`;
     expect(createVerify('RSA-SHA256').update(signed).verify(creds.merchant_cert_pem, param.sign, 'base64')).toBe(true);
+  });
+
+  it('signs each request as WeChat checks it: METHOD, path with query, timestamp, nonce and the very body sent, under our mchid and serial', async () => {
+    const outTradeNo = nextOutTradeNo();
+    server.queue(json(200, { prepay_id: 'wx1' }));
+    server.queue(json(200, trade(outTradeNo, 'NOTPAY')));
+    server.queue(wechatAnswer(creds, 204, '', signedAt()));
+    await gateway.createPayParam(request(outTradeNo));
+    await gateway.queryTrade(outTradeNo);
+    await gateway.closeTrade(outTradeNo);
+
+    const signedUrls = [
+      `/v3/pay/transactions/app`,
+      `/v3/pay/transactions/out-trade-no/${outTradeNo}?mchid=${creds.mchid}`,
+      `/v3/pay/transactions/out-trade-no/${outTradeNo}/close`,
+    ];
+    const nonces = new Set<string>();
+    server.requests.forEach(({ method, headers, body }, i) => {
+      const authorization = String(headers.authorization);
+      expect(authorization).toMatch(/^WECHATPAY2-SHA256-RSA2048 /);
+      const fields = Object.fromEntries([...authorization.matchAll(/(\w+)="([^"]*)"/g)].map((m) => [m[1], m[2]]));
+      expect(fields).toMatchObject({ mchid: creds.mchid, serial_no: creds.merchant_serial, timestamp: String(NOW_SECONDS) });
+      nonces.add(fields.nonce_str);
+      const signed = `${method}\n${signedUrls[i]}\n${fields.timestamp}\n${fields.nonce_str}\n${body}\n`;
+      expect(createVerify('RSA-SHA256').update(signed).verify(creds.merchant_cert_pem, fields.signature, 'base64')).toBe(true);
+      // Node's https does not decompress: asking for gzip would hand the verifier compressed bytes.
+      expect(headers['accept-encoding']).toBeUndefined();
+      expect(headers['user-agent']).toBeTruthy();
+    });
+    expect(server.requests.map(({ method }) => method)).toEqual(['POST', 'GET', 'POST']);
+    expect(server.requests[1].body).toBe('');
+    expect(JSON.parse(server.requests[2].body)).toEqual({ mchid: creds.mchid });
+    expect(nonces.size).toBe(3);
   });
 
   it('cuts the description to the 127 characters WeChat takes', async () => {

@@ -36,7 +36,6 @@ beforeAll(async () => {
     mchid: creds.mchid,
     merchantSerial: creds.merchant_serial,
     merchantPrivateKeyPem: creds.merchant_private_key_pem,
-    merchantCertPem: creds.merchant_cert_pem,
     gatewayUrl: server.url,
     notifyUrl: 'https://pay.example.com/notify/wechat',
     refundNotifyUrl: REFUND_NOTIFY_URL,
