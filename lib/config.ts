@@ -32,6 +32,8 @@ const environmentSchema = v.object({
   DYNAMODB_ENDPOINT: v.optional(v.pipe(v.string(), v.url())),
   INTEGRAL_FEN_PER_POINT: positiveInt('1'),
   PAY_TIMEOUT_MINUTES: positiveInt('30'),
+  SWEEP_GROUPS: positiveInt('4'),
+  SWEEP_GATEWAY_CALLS_PER_SECOND: positiveInt('100'),
   AUTO_REFUND_DUPLICATES: v.pipe(
     v.optional(v.picklist(['true', 'false'], 'must be true or false'), 'true'),
     v.transform((value) => value === 'true'),
@@ -64,6 +66,11 @@ export interface Config {
   dynamodbEndpoint?: string;
   fenPerPoint: number;
   payTimeoutMinutes: number;
+  /**
+   * SWEEP_GROUPS: sweep workers, each on its share of the due shards (one scheduled invocation each);
+   * SWEEP_GATEWAY_CALLS_PER_SECOND: the sweeping's gateway calls a second per channel, all workers together.
+   */
+  sweep: { groups: number; gatewayCallsPerSecond: number };
   /** A refund case's cash goes back at once (default); `false` leaves it to a person (`npm run refund`). */
   autoRefundDuplicates: boolean;
   /** APP_TOKENS, and with `jwt` JWT_ALGORITHM, JWT_ISSUER, JWT_AUDIENCE. */
@@ -103,6 +110,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     dynamodbEndpoint: e.DYNAMODB_ENDPOINT,
     fenPerPoint: e.INTEGRAL_FEN_PER_POINT,
     payTimeoutMinutes: e.PAY_TIMEOUT_MINUTES,
+    sweep: { groups: e.SWEEP_GROUPS, gatewayCallsPerSecond: e.SWEEP_GATEWAY_CALLS_PER_SECOND },
     autoRefundDuplicates: e.AUTO_REFUND_DUPLICATES,
     appTokens:
       e.APP_TOKENS === 'jwt'

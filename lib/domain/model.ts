@@ -143,6 +143,13 @@ export interface Attempt extends AttemptSummary {
    * that; attempts written before this was recorded have none (and are not checked).
    */
   quotedPrice?: OrderPrice;
+  /**
+   * When the sweeping next looks at it (`lib/domain/checkSchedule.ts`), as stored; undefined once it is
+   * done with it, and for an attempt still in a partition of before the due index.
+   */
+  dueAt?: string;
+  /** Checks of it that failed in a row since its last good one (they set the backoff). */
+  checkFailures?: number;
 }
 
 /** A payment the gateway vouches for: from a verified notification or a signed query answer. */

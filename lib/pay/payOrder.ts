@@ -9,7 +9,7 @@ import { log } from '../log';
 import { type PayStore, WriteConflict } from '../store/payStore';
 import { APP_GATEWAY_CHECK_INTERVAL_MS } from './appGatewayChecks';
 import { closeUnpaidTrade } from './closeTrade';
-import { retryLostRaces } from './retryLostRaces';
+import { PAY_RACE_RETRIES, retryLostRaces } from './retryLostRaces';
 
 export interface PayOrderDeps {
   store: PayStore;
@@ -46,7 +46,7 @@ const REUSE_MARGIN_MS = 2 * 60 * 1000;
 export async function payOrder(deps: PayOrderDeps, userId: number, input: PayOrderInput): Promise<PayOrderResult> {
   log.bind({ order_id: input.orderId });
   try {
-    return await retryLostRaces(() => payOrderOnce(deps, userId, input));
+    return await retryLostRaces(() => payOrderOnce(deps, userId, input), PAY_RACE_RETRIES);
   } catch (error) {
     if (error instanceof WriteConflict) throw new PayError('ORDER_BUSY', undefined, { cause: error });
     throw error;

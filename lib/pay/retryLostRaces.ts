@@ -11,6 +11,14 @@ export interface RetryLostRacesOptions {
 
 export const LOST_RACE_RETRIES: RetryLostRacesOptions = { rounds: 3, baseDelayMs: 25 };
 
+/**
+ * A pay races the user's other requests on the points account (other orders, repeat taps): on DynamoDB
+ * they cancel each other (`TransactionConflict`). Eight tries waiting up to 20, 40, … 1,280 ms (at most
+ * 2.5 s in all, well inside the pay's time budget) carried 7 or 8 of 8 overlapping pays through where
+ * three tries carried 3 (test/lib/pay/overlappingPays.test.ts); the rest are refused ORDER_BUSY.
+ */
+export const PAY_RACE_RETRIES: RetryLostRacesOptions = { rounds: 8, baseDelayMs: 20 };
+
 const pause = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 /**

@@ -1,47 +1,152 @@
+import { randomUUID } from 'node:crypto';
+import { DUE_SHARDS, nextCheckAt, retryAfterFailure, stepOf } from '../domain/checkSchedule';
 import { type Attempt, channelOf, type Refund } from '../domain/model';
 import { systemClock } from '../domain/time';
 import { TradeAlreadyPaid } from '../gateways/paymentGateway';
 import { log } from '../log';
 import type { CompletePaymentDeps } from './completePayment';
 import { followUpRefund } from './followUpRefund';
+import { CallRateLimiter, type GatewayCallCount, rateLimited } from './gatewayRateLimit';
 import { settleFromGateway } from './settleFromGateway';
 
 export interface SweepOptions {
-  /** Attempts this long without a notification are checked at the gateway. */
-  quietMs: number;
-  /** Released attempts are asked about once more this long after their expiry. */
-  watchAfterExpiryMs: number;
-  payTimeoutMinutes: number;
-  /** At most this many attempts of each kind a run; the rest wait for the next minute. */
-  limit: number;
-  /** Attempts checked at once. */
+  /** Workers the due shards are split between; each runs alone (a lease) on its share of the shards. */
+  groups: number;
+  /** Gateway calls a second per channel that all the workers together never exceed. */
+  gatewayCallsPerSecond: number;
+  /** Attempts read per query of a shard. */
+  pageSize: number;
+  /** Attempts checked at once by one worker. */
   concurrency: number;
   /** Stop starting new work after this long, well inside the function's timeout. */
   budgetMs: number;
+  /** How long a worker's lease holds if it is never given back (the function's timeout). */
+  leaseMs: number;
+  random?: () => number;
 }
+
+export const DEFAULT_SWEEP: SweepOptions = {
+  groups: 4,
+  gatewayCallsPerSecond: 100,
+  pageSize: 100,
+  concurrency: 8,
+  budgetMs: 40_000,
+  leaseMs: 55_000,
+};
 
 export interface SweepReport {
   checked: number;
   paid: number;
   released: number;
   unwatched: number;
+  /** Queried, unpaid, and due again at their next check. */
+  rescheduled: number;
   /** Refunds that became final in this run (succeeded or failed at their gateway). */
   refunds_settled: number;
   /** Refunds still pending after their follow-up (processing, or the gateway could not say). */
   refunds_pending: number;
-  /** Attempts or refunds whose sweep threw; each is tried again next run. */
+  /** Attempts moved from the partitions of before the due index. */
+  migrated: number;
+  /** Checks or refunds that threw; each is due again after a backoff. */
   failed: number;
+  /** Groups skipped because another worker held their lease. */
+  busy: number;
+  gateway_calls_wechat: number;
+  gateway_calls_alipay: number;
 }
 
-export const DEFAULT_SWEEP: Omit<SweepOptions, 'payTimeoutMinutes'> = {
-  quietMs: 2 * 60_000,
-  watchAfterExpiryMs: 5 * 60_000,
-  limit: 200,
-  concurrency: 4,
-  budgetMs: 40_000,
-};
+type Result = 'paid' | 'released' | 'unwatched' | 'rescheduled' | 'refunds_settled' | 'refunds_pending' | 'waiting';
 
-type Result = 'paid' | 'released' | 'unwatched' | 'refunds_settled' | 'refunds_pending' | 'waiting';
+/** The shards of one group: every `groups`-th shard from `group` on. */
+export function shardsOf(group: number, groups: number): number[] {
+  return Array.from({ length: DUE_SHARDS }, (_, shard) => shard).filter((shard) => shard % groups === group);
+}
+
+/** One worker's part of the per-channel cap: the whole cap over the workers, rounded down, at least one. */
+export function sweepShare(options: Pick<SweepOptions, 'groups' | 'gatewayCallsPerSecond'>): number {
+  return Math.max(1, Math.floor(options.gatewayCallsPerSecond / options.groups));
+}
+
+/**
+ * The scheduled sweeping (`lib/domain/checkSchedule.ts`): every minute one worker per group of due
+ * shards takes the attempts that are due and does their step:
+ * - query: a paid attempt is completed as its notification would; an unpaid one is due again at its
+ *   next query, or at its expiry;
+ * - close: the expired attempt is closed at its gateway (a close that finds it paid completes it
+ *   instead), then released (points back, order unpaid) in one transaction, and due once more later;
+ * - watch: an attempt released unpaid is asked about once more after its expiry, then leaves the index.
+ * A step that fails (gateway, lost race) makes the attempt due again after a backoff; a worker that dies
+ * leaves it due as it was. Every write is conditional on the state it was decided from, so two sweeps at
+ * once, or a notification in the middle, settle to one outcome. Group 0 also follows up pending refunds
+ * and moves attempts left in the partitions of before the due index.
+ *
+ * @param group the worker's group, or undefined for all groups in turn (`npm run sweep`)
+ */
+export async function sweep(deps: CompletePaymentDeps, options: SweepOptions, group?: number): Promise<SweepReport> {
+  const report: SweepReport = {
+    checked: 0,
+    paid: 0,
+    released: 0,
+    unwatched: 0,
+    rescheduled: 0,
+    refunds_settled: 0,
+    refunds_pending: 0,
+    migrated: 0,
+    failed: 0,
+    busy: 0,
+    gateway_calls_wechat: 0,
+    gateway_calls_alipay: 0,
+  };
+  // Elapsed time of this run (the function's own deadline), not the clock the decisions use.
+  const started = performance.now();
+  const share = sweepShare(options);
+  const groups = group === undefined ? Array.from({ length: options.groups }, (_, g) => g) : [group];
+  for (const g of groups) {
+    if (performance.now() - started >= options.budgetMs) break;
+    await sweepGroup(deps, options, g, { share, started, report });
+  }
+  return report;
+}
+
+async function sweepGroup(
+  deps: CompletePaymentDeps,
+  options: SweepOptions,
+  group: number,
+  run: { share: number; started: number; report: SweepReport },
+): Promise<void> {
+  const now = (deps.now ?? systemClock)();
+  const nowIso = now.toISOString();
+  const owner = randomUUID();
+  if (!(await deps.store.claimSweepLease(group, owner, nowIso, new Date(now.getTime() + options.leaseMs).toISOString()))) {
+    run.report.busy++;
+    return;
+  }
+  const calls: GatewayCallCount = { wechat: 0, alipay: 0 };
+  const limited = { ...deps, gateways: rateLimited(deps.gateways, { wechat: new CallRateLimiter(run.share), alipay: new CallRateLimiter(run.share) }, calls) };
+  try {
+    const work = dueWork(limited, options, group, now);
+    const worker = async () => {
+      while (performance.now() - run.started < options.budgetMs) {
+        const next = await work.next();
+        if (next.done) return;
+        run.report.checked++;
+        try {
+          const result = await next.value.run();
+          if (result !== 'waiting') run.report[result]++;
+        } catch (error) {
+          run.report.failed++;
+          log.warn('sweep failed', next.value.fields, error);
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: options.concurrency }, worker));
+    if (group === 0) run.report.migrated += await moveLegacyIndexed(deps, options, now);
+  } finally {
+    run.report.gateway_calls_wechat += calls.wechat;
+    run.report.gateway_calls_alipay += calls.alipay;
+    await deps.store.releaseSweepLease(group, owner);
+  }
+}
 
 /** One thing to sweep: what identifies it in a log line, and the work. */
 interface Work {
@@ -49,68 +154,65 @@ interface Work {
   run(): Promise<Result>;
 }
 
-/**
- * The scheduled repair of attempts:
- * - each open attempt quiet for a while is checked at its gateway; paid ones are completed as a
- *   notification would; expired unpaid ones are closed at the gateway, then released (points back,
- *   order unpaid) in one transaction;
- * - each attempt released unpaid (superseded, failed, expired) is asked about once more after its
- *   expiry, so money paid on an old pay sheet whose notification never came is not lost;
- * - each pending refund due for a follow-up is sent (again, with its number) or queried at its gateway.
- * Every write is conditional on the state it was decided from, so two sweeps at once, or a
- * notification in the middle, settle to one outcome.
- */
-export async function sweepOpenAttempts(deps: CompletePaymentDeps, options: SweepOptions): Promise<SweepReport> {
-  const now = (deps.now ?? systemClock)();
-  // Elapsed time of this run (the function's own deadline), not the clock the decisions use.
-  const started = performance.now();
-  // Open attempts are indexed by expiry: those created `quietMs` ago or earlier expire by now + timeout - quietMs.
-  const quietExpiresBy = new Date(now.getTime() + options.payTimeoutMinutes * 60_000 - options.quietMs).toISOString();
-  const expiredBy = new Date(now.getTime() - options.watchAfterExpiryMs).toISOString();
-  const [open, watched, refunds] = await Promise.all([
-    deps.store.findOpenAttempts(quietExpiresBy, options.limit),
-    deps.store.findWatchedAttempts(expiredBy, options.limit),
-    deps.store.findDueRefunds(now.toISOString(), options.limit),
-  ]);
-  const work: Work[] = [
-    ...open.map((attempt) => ({ fields: { out_trade_no: attempt.outTradeNo }, run: () => sweepOpen(deps, attempt, now) })),
-    ...watched.map((attempt) => ({ fields: { out_trade_no: attempt.outTradeNo }, run: () => recheckReleased(deps, attempt) })),
-    ...refunds.map((refund) => ({ fields: { out_refund_no: refund.outRefundNo }, run: () => followUp(deps, refund) })),
-  ];
-
-  const report: SweepReport = { checked: 0, paid: 0, released: 0, unwatched: 0, refunds_settled: 0, refunds_pending: 0, failed: 0 };
-  const worker = async () => {
-    for (let next = work.shift(); next && performance.now() - started < options.budgetMs; next = work.shift()) {
-      report.checked++;
-      try {
-        const result = await next.run();
-        if (result !== 'waiting') report[result]++;
-      } catch (error) {
-        report.failed++;
-        log.warn('sweep failed', next.fields, error);
-      }
-    }
-  };
-  await Promise.all(Array.from({ length: options.concurrency }, worker));
-  return report;
+/** The group's due attempts, shard by shard and page by page as the workers ask; then (group 0) due refunds. */
+async function* dueWork(deps: CompletePaymentDeps, options: SweepOptions, group: number, now: Date): AsyncGenerator<Work> {
+  const nowIso = now.toISOString();
+  for (const shard of shardsOf(group, options.groups)) {
+    let after: string | undefined;
+    do {
+      const page = await deps.store.findDueAttempts(shard, nowIso, options.pageSize, after);
+      for (const attempt of page.attempts) yield { fields: { out_trade_no: attempt.outTradeNo }, run: () => checkDue(deps, attempt, now, options) };
+      after = page.after;
+    } while (after);
+  }
+  if (group !== 0) return;
+  for (const refund of await deps.store.findDueRefunds(nowIso, options.pageSize)) {
+    yield { fields: { out_refund_no: refund.outRefundNo }, run: () => followUp(deps, refund) };
+  }
 }
 
-async function sweepOpen(deps: CompletePaymentDeps, attempt: Attempt, now: Date): Promise<Result> {
-  const { trade, outcome } = await settleFromGateway(deps, attempt);
-  // A payment that does not match its attempt (logged by completePayment) is left for a person;
-  // reconcile flags the attempt once it is long past its expiry.
-  if (outcome === 'mismatch' || outcome === 'unknown_attempt') return 'waiting';
-  if (outcome) return 'paid';
-  if (Date.parse(attempt.expiresAt) > now.getTime()) return 'waiting';
+/** The attempt's step, decided at `now`: an attempt found past its expiry is closed, whatever step it was due for. */
+async function checkDue(deps: CompletePaymentDeps, attempt: Attempt, now: Date, options: SweepOptions): Promise<Result> {
+  try {
+    switch (stepOf(attempt, now.getTime())) {
+      case 'query':
+        return await query(deps, attempt, now, options);
+      case 'close':
+        return await closeExpired(deps, attempt, now, options);
+      case 'watch':
+        return await watch(deps, attempt, now, options);
+      default:
+        // Done with it (paid, refunded) but still indexed: a write of before the due index. Out it goes.
+        return (await deps.store.unwatchAttempt(attempt)) ? 'unwatched' : 'waiting';
+    }
+  } catch (error) {
+    // Due again after a backoff; should even that write fail, it stays due and the next run takes it.
+    await failedCheck(deps, attempt, now, options).catch((rescheduling) =>
+      log.warn('sweep could not reschedule', { out_trade_no: attempt.outTradeNo }, rescheduling),
+    );
+    throw error;
+  }
+}
 
+async function query(deps: CompletePaymentDeps, attempt: Attempt, now: Date, options: SweepOptions): Promise<Result> {
+  const { outcome } = await settleFromGateway(deps, attempt);
+  // A payment that does not match its attempt (logged and alarmed by completePayment) is left for a
+  // person: asked about again after the backoff, not on its schedule. Reconcile flags it past its expiry.
+  if (outcome === 'mismatch' || outcome === 'unknown_attempt') return failedCheck(deps, attempt, now, options);
+  if (outcome) return 'paid';
+  return reschedule(deps, attempt, now);
+}
+
+async function closeExpired(deps: CompletePaymentDeps, attempt: Attempt, now: Date, options: SweepOptions): Promise<Result> {
   const channel = channelOf(attempt.method);
-  if (channel && (trade.state === 'unpaid' || trade.state === 'not_found')) {
+  if (channel) {
     try {
+      // A close needs no query first: closing a paid trade is refused as paid, and then it is settled.
       await deps.gateways[channel].closeTrade(attempt.outTradeNo);
     } catch (error) {
-      // Paid between our query and the close: complete it instead.
       if (!(error instanceof TradeAlreadyPaid)) throw error;
-      return (await settleFromGateway(deps, attempt)).outcome ? 'paid' : 'waiting';
+      const { outcome } = await settleFromGateway(deps, attempt);
+      return outcome && outcome !== 'mismatch' && outcome !== 'unknown_attempt' ? 'paid' : failedCheck(deps, attempt, now, options);
     }
   }
   const { order } = await deps.store.loadSettlementContext(attempt);
@@ -121,16 +223,41 @@ async function sweepOpen(deps: CompletePaymentDeps, attempt: Attempt, now: Date)
   return 'released';
 }
 
-async function recheckReleased(deps: CompletePaymentDeps, attempt: Attempt): Promise<Result> {
+async function watch(deps: CompletePaymentDeps, attempt: Attempt, now: Date, options: SweepOptions): Promise<Result> {
   const { outcome } = await settleFromGateway(deps, attempt);
-  if (outcome === 'mismatch' || outcome === 'unknown_attempt') return 'waiting';
+  if (outcome === 'mismatch' || outcome === 'unknown_attempt') return failedCheck(deps, attempt, now, options);
   if (outcome) return 'paid';
-  await deps.store.unwatchAttempt(attempt);
-  return 'unwatched';
+  return (await deps.store.unwatchAttempt(attempt)) ? 'unwatched' : 'waiting';
+}
+
+async function reschedule(deps: CompletePaymentDeps, attempt: Attempt, now: Date): Promise<Result> {
+  const next = nextCheckAt(attempt, now.getTime());
+  if (next === undefined) return 'waiting';
+  return (await deps.store.rescheduleCheck(attempt, new Date(next).toISOString(), 0)) ? 'rescheduled' : 'waiting';
+}
+
+/** Due again after a backoff that grows with the failures in a row. */
+async function failedCheck(deps: CompletePaymentDeps, attempt: Attempt, now: Date, options: SweepOptions): Promise<Result> {
+  const failures = (attempt.checkFailures ?? 0) + 1;
+  await deps.store.rescheduleCheck(attempt, new Date(retryAfterFailure(failures, now.getTime(), options.random)).toISOString(), failures);
+  return 'waiting';
 }
 
 async function followUp(deps: CompletePaymentDeps, refund: Refund): Promise<Result> {
   const outcome = await followUpRefund(deps, refund);
   if (outcome === 'recorded') return 'refunds_settled';
   return outcome === 'pending' ? 'refunds_pending' : 'waiting';
+}
+
+/**
+ * Attempts written before the due index (partitions OPEN and WATCH) moved to their due shard, due at
+ * their next check from now; the next runs sweep them like any other (docs/capacity.md, "Migration").
+ */
+async function moveLegacyIndexed(deps: CompletePaymentDeps, options: SweepOptions, now: Date): Promise<number> {
+  let moved = 0;
+  for (const attempt of await deps.store.findLegacyIndexed(options.pageSize)) {
+    const due = nextCheckAt(attempt, now.getTime());
+    if (due !== undefined && (await deps.store.moveToDueIndex(attempt, new Date(due).toISOString()))) moved++;
+  }
+  return moved;
 }

@@ -9,6 +9,7 @@ import {
   TransactWriteCommand,
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
+import { nextCheckAt } from '../domain/checkSchedule';
 import {
   type OutboxEvent,
   orderClosedEvent,
@@ -18,20 +19,11 @@ import {
   refundRequiredEvent,
   type ShopEvent,
 } from '../domain/events';
-import {
-  type Address,
-  type Attempt,
-  type AttemptStatus,
-  type AttemptSummary,
-  type GatewayPayment,
-  type Order,
-  type PointsAccount,
-  RELEASED_ATTEMPT_STATUSES,
-  type Refund,
-} from '../domain/model';
+import type { Address, Attempt, AttemptStatus, AttemptSummary, GatewayPayment, Order, PointsAccount, Refund } from '../domain/model';
 import {
   addressItem,
   attemptItem,
+  dueIndex,
   eventItem,
   fromFreightOption,
   fromRefundSummary,
@@ -49,16 +41,17 @@ import {
   toRefund,
 } from './items';
 import {
+  duePartition,
   ENTITY,
   hashToken,
   INDEX_PARTITION,
   type ItemKey,
-  indexSortKey,
   keys,
   type LedgerKind,
   OPEN_ATTEMPTS_INDEX,
   outboxPartition,
   refundIndexSortKey,
+  sweepLeaseKey,
 } from './keys';
 import {
   type AttemptChange,
@@ -420,28 +413,123 @@ export class DynamoPayStore implements PayStore, ShopStore, OutboxStore {
     }
   }
 
-  async findOpenAttempts(expiresBy: string, limit: number): Promise<Attempt[]> {
-    return this.queryIndex(INDEX_PARTITION.open, expiresBy, limit);
+  async findDueAttempts(shard: number, dueBy: string, limit: number, after?: string): Promise<{ attempts: Attempt[]; after?: string }> {
+    const { Items = [], LastEvaluatedKey } = await this.db.send(
+      new QueryCommand({
+        TableName: this.table,
+        IndexName: OPEN_ATTEMPTS_INDEX,
+        KeyConditionExpression: 'gsi1pk = :partition AND gsi1sk <= :by',
+        // Sort keys are `<instant>#<number>`: every key of that instant sorts before `~`.
+        ExpressionAttributeValues: { ':partition': duePartition(shard), ':by': `${dueBy}#~` },
+        Limit: limit,
+        ...(after ? { ExclusiveStartKey: JSON.parse(after) } : {}),
+      }),
+    );
+    return { attempts: (Items as Item[]).map(toAttempt), after: LastEvaluatedKey ? JSON.stringify(LastEvaluatedKey) : undefined };
   }
 
-  async findWatchedAttempts(expiredBy: string, limit: number): Promise<Attempt[]> {
-    return this.queryIndex(INDEX_PARTITION.watch, expiredBy, limit);
+  async rescheduleCheck(attempt: Attempt, dueAt: string, failures: number): Promise<boolean> {
+    return this.moveInIndex(attempt, { set: dueIndex(attempt.outTradeNo, dueAt), failures });
   }
 
-  async unwatchAttempt(attempt: Attempt): Promise<void> {
+  async unwatchAttempt(attempt: Attempt): Promise<boolean> {
+    return this.moveInIndex(attempt, { set: undefined, failures: 0 });
+  }
+
+  async findLegacyIndexed(limit: number): Promise<Attempt[]> {
+    const found: Attempt[] = [];
+    for (const partition of [INDEX_PARTITION.legacyOpen, INDEX_PARTITION.legacyWatch]) {
+      if (found.length >= limit) break;
+      const { Items = [] } = await this.db.send(
+        new QueryCommand({
+          TableName: this.table,
+          IndexName: OPEN_ATTEMPTS_INDEX,
+          KeyConditionExpression: 'gsi1pk = :partition',
+          ExpressionAttributeValues: { ':partition': partition },
+          Limit: limit - found.length,
+        }),
+      );
+      found.push(...(Items as Item[]).map(toAttempt));
+    }
+    return found;
+  }
+
+  async moveToDueIndex(attempt: Attempt, dueAt: string): Promise<boolean> {
+    return this.moveInIndex(attempt, { set: dueIndex(attempt.outTradeNo, dueAt), failures: 0 });
+  }
+
+  /**
+   * The attempt's place in the index: moved to `set` (or out of the index), only if it is still in the
+   * status and at the place it was read at, so a sweep never undoes what a notification or another sweep
+   * did meanwhile. An attempt read from a partition of before the due index (no `dueAt`) is matched by
+   * its status and that partition.
+   * @returns false when it had moved on
+   */
+  private async moveInIndex(attempt: Attempt, to: { set?: { gsi1pk: string; gsi1sk: string }; failures: number }): Promise<boolean> {
+    const where = attempt.dueAt
+      ? { condition: '#status = :status AND gsi1sk = :at', values: { ':at': dueIndex(attempt.outTradeNo, attempt.dueAt).gsi1sk } }
+      : {
+          condition: '#status = :status AND gsi1pk IN (:legacyOpen, :legacyWatch)',
+          values: { ':legacyOpen': INDEX_PARTITION.legacyOpen, ':legacyWatch': INDEX_PARTITION.legacyWatch },
+        };
+    const set = [to.set ? 'gsi1pk = :pk, gsi1sk = :sk' : '', to.failures > 0 ? 'check_failures = :failures' : ''].filter(Boolean);
+    const remove = [to.set ? '' : 'gsi1pk, gsi1sk', to.failures > 0 ? '' : 'check_failures'].filter(Boolean);
     try {
       await this.db.send(
         new UpdateCommand({
           TableName: this.table,
           Key: keys.attempt(attempt.outTradeNo),
-          ConditionExpression: '#status = :status AND gsi1pk = :watched',
-          UpdateExpression: 'REMOVE gsi1pk, gsi1sk',
+          ConditionExpression: where.condition,
+          UpdateExpression: `${set.length ? `SET ${set.join(', ')} ` : ''}${remove.length ? `REMOVE ${remove.join(', ')}` : ''}`.trim(),
           ExpressionAttributeNames: { '#status': 'status' },
-          ExpressionAttributeValues: { ':status': attempt.status, ':watched': INDEX_PARTITION.watch },
+          ExpressionAttributeValues: {
+            ':status': attempt.status,
+            ...where.values,
+            ...(to.set ? { ':pk': to.set.gsi1pk, ':sk': to.set.gsi1sk } : {}),
+            ...(to.failures > 0 ? { ':failures': to.failures } : {}),
+          },
+        }),
+      );
+      return true;
+    } catch (error) {
+      if (error instanceof ConditionalCheckFailedException) return false;
+      throw error;
+    }
+  }
+
+  async claimSweepLease(group: number, owner: string, now: string, until: string): Promise<boolean> {
+    try {
+      await this.db.send(
+        new PutCommand({
+          TableName: this.table,
+          Item: { ...sweepLeaseKey(group), entity: ENTITY.sweepLease, owner, until, claimed_at: now },
+          ConditionExpression: 'attribute_not_exists(pk) OR #until <= :now',
+          ExpressionAttributeNames: { '#until': 'until' },
+          ExpressionAttributeValues: { ':now': now },
+        }),
+      );
+      return true;
+    } catch (error) {
+      if (error instanceof ConditionalCheckFailedException) return false;
+      throw error;
+    }
+  }
+
+  async releaseSweepLease(group: number, owner: string): Promise<void> {
+    try {
+      await this.db.send(
+        new UpdateCommand({
+          TableName: this.table,
+          Key: sweepLeaseKey(group),
+          ConditionExpression: '#owner = :owner',
+          // Free for any clock from now on (the epoch), not only from this run's now.
+          UpdateExpression: 'SET #until = :free',
+          ExpressionAttributeNames: { '#owner': 'owner', '#until': 'until' },
+          ExpressionAttributeValues: { ':owner': owner, ':free': new Date(0).toISOString() },
         }),
       );
     } catch (error) {
-      // Paid meanwhile (it left the index with it): nothing to do.
+      // Taken over after it ran out: the other worker's now.
       if (!(error instanceof ConditionalCheckFailedException)) throw error;
     }
   }
@@ -609,10 +697,6 @@ export class DynamoPayStore implements PayStore, ShopStore, OutboxStore {
     }
   }
 
-  private async queryIndex(partition: string, expiresBy: string, limit: number): Promise<Attempt[]> {
-    return (await this.queryIndexItems(partition, expiresBy, limit)).map(toAttempt);
-  }
-
   private async queryIndexItems(partition: string, by: string, limit: number): Promise<Item[]> {
     const { Items = [] } = await this.db.send(
       new QueryCommand({
@@ -748,9 +832,9 @@ export class DynamoPayStore implements PayStore, ShopStore, OutboxStore {
   }
 
   /**
-   * Attempt `from` -> `to`, only from `from`. An attempt released unpaid moves from the open-attempts
-   * partition to the watched one: its pay sheet may still be paid until it expires, so the sweeper
-   * asks the gateway once more after that. A paid or refund attempt leaves the index.
+   * Attempt `from` -> `to`, only from `from`. An attempt released unpaid stays in its due shard, due
+   * once more after its expiry: its pay sheet may still be paid until then. A paid or refund attempt
+   * leaves the index.
    */
   private attemptTransition(
     attempt: AttemptSummary,
@@ -760,7 +844,8 @@ export class DynamoPayStore implements PayStore, ShopStore, OutboxStore {
     also: { payment?: GatewayPayment; refundNo?: string } = {},
   ): TransactItem {
     const { payment, refundNo } = also;
-    const watched = RELEASED_ATTEMPT_STATUSES.includes(to);
+    const watchAt = nextCheckAt({ ...attempt, status: to }, Date.parse(now));
+    const watched = watchAt !== undefined;
     const paid = payment ? ', transaction_id = :transaction, paid_at = :paidAt' : '';
     const refund = refundNo ? ', refund_no = :refundNo' : '';
     return {
@@ -768,13 +853,13 @@ export class DynamoPayStore implements PayStore, ShopStore, OutboxStore {
         TableName: this.table,
         Key: keys.attempt(attempt.outTradeNo),
         ConditionExpression: '#status = :from',
-        UpdateExpression: `SET #status = :to, updated_at = :now${paid}${refund}${watched ? ', gsi1pk = :watched, gsi1sk = :expiry' : ''}${watched ? '' : ' REMOVE gsi1pk, gsi1sk'}`,
+        UpdateExpression: `SET #status = :to, updated_at = :now${paid}${refund}${watched ? ', gsi1pk = :duePartition, gsi1sk = :dueAt' : ''} REMOVE check_failures${watched ? '' : ', gsi1pk, gsi1sk'}`,
         ExpressionAttributeNames: { '#status': 'status' },
         ExpressionAttributeValues: {
           ':from': from,
           ':to': to,
           ':now': now,
-          ...(watched ? { ':watched': INDEX_PARTITION.watch, ':expiry': indexSortKey(attempt) } : {}),
+          ...(watched ? dueValues(attempt.outTradeNo, new Date(watchAt).toISOString()) : {}),
           ...(payment ? { ':transaction': payment.transactionId, ':paidAt': payment.paidAt } : {}),
           ...(refundNo ? { ':refundNo': refundNo } : {}),
         },
@@ -884,4 +969,9 @@ export class DynamoPayStore implements PayStore, ShopStore, OutboxStore {
     const { Item } = await this.db.send(new GetCommand({ TableName: this.table, Key: key, ConsistentRead: true }));
     return Item;
   }
+}
+
+function dueValues(outTradeNo: string, dueAt: string): { ':duePartition': string; ':dueAt': string } {
+  const { gsi1pk, gsi1sk } = dueIndex(outTradeNo, dueAt);
+  return { ':duePartition': gsi1pk, ':dueAt': gsi1sk };
 }

@@ -1,6 +1,7 @@
+import { dueShard, nextCheckAt } from '../domain/checkSchedule';
 import { type DeliveryAttempt, type EventStatus, type EventTarget, eventShard, type OutboxEvent, type ShopEvent } from '../domain/events';
 import type { Address, Attempt, AttemptStatus, AttemptSummary, FreightOption, Order, OrderPrice, PointsAccount, Refund, RefundSummary } from '../domain/model';
-import { ENTITY, INDEX_PARTITION, indexSortKey, keys, type LedgerKind, outboxPartition, outboxSortKey, refundIndexSortKey } from './keys';
+import { duePartition, dueSortKey, ENTITY, INDEX_PARTITION, keys, type LedgerKind, outboxPartition, outboxSortKey, refundIndexSortKey } from './keys';
 
 /** A table item as the document client reads and writes it. */
 export type Item = Record<string, unknown>;
@@ -163,7 +164,20 @@ export function toAttempt(item: Item): Attempt {
     transactionId: item.transaction_id as string | undefined,
     refundNo: item.refund_no as string | undefined,
     quotedPrice: item.quoted_price ? toPrice(item.quoted_price as Item) : undefined,
+    dueAt: dueAtOf(item),
+    checkFailures: item.check_failures as number | undefined,
   };
+}
+
+/** The due time in a due partition's sort key (`<due_at>#<out_trade_no>`). */
+function dueAtOf(item: Item): string | undefined {
+  const sortKey = item.gsi1sk as string | undefined;
+  return String(item.gsi1pk ?? '').startsWith('DUE#') && sortKey ? sortKey.slice(0, sortKey.indexOf('#')) : undefined;
+}
+
+/** The index attributes that put an attempt in its due shard at `dueAt`. */
+export function dueIndex(outTradeNo: string, dueAt: string): { gsi1pk: string; gsi1sk: string } {
+  return { gsi1pk: duePartition(dueShard(outTradeNo)), gsi1sk: dueSortKey(dueAt, outTradeNo) };
 }
 
 function toPrice(item: Item): OrderPrice {
@@ -174,7 +188,7 @@ function toPrice(item: Item): OrderPrice {
   };
 }
 
-/** A new attempt; an open one goes into the sweeper's index. */
+/** A new attempt; an open one goes into its due shard, first due at its first query. */
 export function attemptItem(a: Attempt): Item {
   return {
     ...keys.attempt(a.outTradeNo),
@@ -194,8 +208,14 @@ export function attemptItem(a: Attempt): Item {
           },
         }
       : {}),
-    ...(a.status === 'open' ? { gsi1pk: INDEX_PARTITION.open, gsi1sk: indexSortKey(a) } : {}),
+    ...scheduledIndex(a),
   };
+}
+
+function scheduledIndex(a: Attempt): { gsi1pk?: string; gsi1sk?: string } {
+  if (a.status !== 'open') return {};
+  const due = nextCheckAt(a, Date.parse(a.createdAt));
+  return due === undefined ? {} : dueIndex(a.outTradeNo, new Date(due).toISOString());
 }
 
 /** One points movement; its key is the movement itself (attempt + kind), so it can be written once only. */

@@ -43,6 +43,7 @@ export const ENTITY = {
   event: 'event',
   paymentConflict: 'payment_conflict',
   gatewayCheck: 'gateway_check',
+  sweepLease: 'sweep_lease',
 } as const;
 export type Entity = (typeof ENTITY)[keyof typeof ENTITY];
 
@@ -54,15 +55,33 @@ export type Entity = (typeof ENTITY)[keyof typeof ENTITY];
 export type LedgerKind = 'hold' | 'release' | 'spend' | 'capture' | 'refund' | 'credit' | 'debit';
 
 /**
- * The sparse index `open-attempts` is the sweeper's work list, so it never scans: partition OPEN
- * holds open attempts and WATCH those released unpaid that have not yet been checked once more after
- * their expiry (a pay sheet can be paid until then), both sorted by expiry; REFUND holds pending
- * refunds, sorted by when they are next followed up; OUTBOX#00 to OUTBOX#15 hold undelivered events,
- * spread by order id and sorted by creation (`outboxPartition`). (The index kept its first name when refunds
- * joined it: renaming a GSI means deleting and rebuilding it on a live table.)
+ * The sparse index `open-attempts` is the sweeper's work list, so it never scans: partitions DUE#000 to
+ * DUE#127 hold every attempt the sweeping still has to look at (open ones, and those released unpaid
+ * until their last check), spread by out_trade_no (`dueShard`) and sorted by when each is next due
+ * (`lib/domain/checkSchedule.ts`); REFUND holds pending refunds, sorted by when they are next followed
+ * up; OUTBOX#00 to OUTBOX#15 hold undelivered events, spread by order id and sorted by creation
+ * (`outboxPartition`). OPEN and WATCH held open and watched attempts, sorted by expiry, before the due
+ * partitions (issue 12); the sweeper moves what is left in them (docs/capacity.md, "Migration").
+ * (The index kept its first name when refunds joined it: renaming a GSI means deleting and rebuilding it
+ * on a live table.)
  */
 export const OPEN_ATTEMPTS_INDEX = 'open-attempts';
-export const INDEX_PARTITION = { open: 'OPEN', watch: 'WATCH', refund: 'REFUND' } as const;
+export const INDEX_PARTITION = { refund: 'REFUND', legacyOpen: 'OPEN', legacyWatch: 'WATCH' } as const;
+
+/** The index partition of a due shard. */
+export function duePartition(shard: number): string {
+  return `DUE#${String(shard).padStart(3, '0')}`;
+}
+
+/** `<due_at>#<out_trade_no>`: sorts by when the attempt is next due, unique per attempt. */
+export function dueSortKey(dueAt: string, outTradeNo: string): string {
+  return `${dueAt}#${outTradeNo}`;
+}
+
+/** One sweep worker at a time per group of shards (`claimSweepLease`). */
+export function sweepLeaseKey(group: number): ItemKey {
+  return { pk: `SWEEP#${group}`, sk: 'LEASE' };
+}
 
 /** The index partition of an order's undelivered events (`eventShard`). */
 export function outboxPartition(shard: number): string {
@@ -72,11 +91,6 @@ export function outboxPartition(shard: number): string {
 /** `<created_at>#<event id>`: an order's events in the order they happened. */
 export function outboxSortKey(event: { created_at: string; id: string }): string {
   return `${event.created_at}#${event.id}`;
-}
-
-/** `<expires_at>#<out_trade_no>`: sorts by expiry, unique per attempt. */
-export function indexSortKey(attempt: { expiresAt: string; outTradeNo: string }): string {
-  return `${attempt.expiresAt}#${attempt.outTradeNo}`;
 }
 
 /** `<next_check_at>#<out_refund_no>`: sorts by the next follow-up, unique per refund. */

@@ -114,12 +114,29 @@ export interface PayStore {
    * nothing) when another follow-up or a notification moved it on meanwhile.
    */
   deferRefund(refund: Refund, next: { nextCheckAt: string; accepted: boolean; lastError?: string }, now: string): Promise<boolean>;
-  /** Open attempts whose expiry is at or before `expiresBy`, soonest first. */
-  findOpenAttempts(expiresBy: string, limit: number): Promise<Attempt[]>;
-  /** Attempts released unpaid, expired by `expiredBy`, not yet checked once more at their gateway. */
-  findWatchedAttempts(expiredBy: string, limit: number): Promise<Attempt[]>;
-  /** Done watching: the gateway confirmed the released attempt unpaid. */
-  unwatchAttempt(attempt: Attempt): Promise<void>;
+  /**
+   * Attempts of one due shard (`dueShard`) due by `dueBy`, soonest first, at most `limit`; `after` (from
+   * the previous page) goes on where that page ended.
+   */
+  findDueAttempts(shard: number, dueBy: string, limit: number, after?: string): Promise<{ attempts: Attempt[]; after?: string }>;
+  /**
+   * The attempt due again at `dueAt`, with `failures` checks failed in a row (0 after a good one), only
+   * if it is still in the status and at the due time it was read with. @returns false when it moved on
+   */
+  rescheduleCheck(attempt: Attempt, dueAt: string, failures: number): Promise<boolean>;
+  /** Done watching: the gateway confirmed the released attempt unpaid; it leaves the index. @returns false when it moved on */
+  unwatchAttempt(attempt: Attempt): Promise<boolean>;
+  /** Attempts still in the partitions of before the due index (OPEN, WATCH), at most `limit`. */
+  findLegacyIndexed(limit: number): Promise<Attempt[]>;
+  /** A legacy-indexed attempt moved to its due shard at `dueAt`, only from where it was. @returns false when it moved on */
+  moveToDueIndex(attempt: Attempt, dueAt: string): Promise<boolean>;
+  /**
+   * One sweep worker per group of shards at a time: the lease is taken when free or run out (`until`
+   * at or before `now`). @returns false when another worker holds it
+   */
+  claimSweepLease(group: number, owner: string, now: string, until: string): Promise<boolean>;
+  /** The lease given back early, if this owner still holds it. */
+  releaseSweepLease(group: number, owner: string): Promise<void>;
 }
 
 /** An order's own fields, as the shop sets them. */

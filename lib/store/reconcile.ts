@@ -1,9 +1,10 @@
 import { type DynamoDBDocumentClient, ScanCommand } from '@aws-sdk/lib-dynamodb';
+import { dueShard } from '../domain/checkSchedule';
 import { RELEASED_ATTEMPT_STATUSES, type Refund } from '../domain/model';
 import { fenToYuan } from '../domain/money';
 import { type Clock, systemClock } from '../domain/time';
 import { type Item, toRefund } from './items';
-import { ENTITY, type Entity, INDEX_PARTITION, type LedgerKind } from './keys';
+import { duePartition, ENTITY, type Entity, INDEX_PARTITION, type LedgerKind } from './keys';
 
 const RELEASED: readonly string[] = RELEASED_ATTEMPT_STATUSES;
 /** The sweeper settles an open attempt within minutes of its expiry; one still open long after needs a person. */
@@ -154,8 +155,14 @@ export async function reconcile(db: DynamoDBDocumentClient, table: string, now: 
       problems.push(`attempt ${no}: open but its order is not paying with it`);
     }
     const indexed = attempt.gsi1pk as string | undefined;
+    // Its own due shard, or (not yet moved) the partition of before the due index.
+    const due = duePartition(dueShard(no));
     const expectedIndex: (string | undefined)[] =
-      attempt.status === 'open' ? [INDEX_PARTITION.open] : RELEASED.includes(attempt.status as string) ? [undefined, INDEX_PARTITION.watch] : [undefined];
+      attempt.status === 'open'
+        ? [due, INDEX_PARTITION.legacyOpen]
+        : RELEASED.includes(attempt.status as string)
+          ? [undefined, due, INDEX_PARTITION.legacyWatch]
+          : [undefined];
     if (!expectedIndex.includes(indexed)) problems.push(`attempt ${no}: ${String(attempt.status)} but indexed as ${indexed ?? 'nothing'}`);
     if (attempt.status === 'open' && nowMs - Date.parse(attempt.expires_at as string) > STUCK_AFTER_EXPIRY_MS) {
       problems.push(`attempt ${no}: still open ${Math.round((nowMs - Date.parse(attempt.expires_at as string)) / 60_000)} minutes after its expiry`);

@@ -91,7 +91,7 @@ export class AlipayApi {
       failure: route && {
         route,
         reply: (how) =>
-          how === 'busy'
+          how === 'busy' || how === 'rate_limited'
             ? this.error(method, '20000', 'isp.unknow-error', '系统繁忙')
             : { status: 500, headers: { 'Content-Type': 'text/plain' }, body: 'Internal Server Error' },
       },

@@ -30,8 +30,10 @@ export const SANDBOX_ROUTES: readonly SandboxRoute[] = [
  *   destroyed without an answer: the caller cannot know, and must retry or query.
  * - `'busy'`: the gateway's own "try again" answer: Alipay HTTP 200 `code 20000 isp.unknow-error`
  *   (signed), WeChat same as `'500'`.
+ * - `'rate_limited'`: the merchant called too often: WeChat HTTP 429 `FREQUENCY_LIMITED` (signed); Alipay
+ *   same as `'busy'` (its rate-limit answer is not modelled).
  */
-export type SandboxFailure = '500' | 'drop' | 'busy';
+export type SandboxFailure = '500' | 'drop' | 'busy' | 'rate_limited';
 
 /**
  * The failures asked for and not yet served, in order, per route.

@@ -139,7 +139,7 @@ export async function startSandboxGateway(opts: StartSandboxGatewayOptions): Pro
     const routed = route(req, body);
     const failure = routed.failure && failures.take(routed.failure.route);
     let reply: Reply;
-    if (failure === '500' || failure === 'busy') {
+    if (failure === '500' || failure === 'busy' || failure === 'rate_limited') {
       reply = routed.failure!.reply(failure);
     } else {
       reply = await routed.handle();

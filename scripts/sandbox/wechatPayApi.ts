@@ -85,7 +85,10 @@ export class WechatPayApi {
     const method = req.method ?? 'GET';
     const signed = (route: SandboxRoute, handle: () => Reply): RoutedRequest => ({
       handle: () => this.checkSignature(req, body) ?? handle(),
-      failure: { route, reply: () => this.error(500, 'SYSTEM_ERROR', '系统错误') },
+      failure: {
+        route,
+        reply: (how) => (how === 'rate_limited' ? this.error(429, 'FREQUENCY_LIMITED', '频率超限') : this.error(500, 'SYSTEM_ERROR', '系统错误')),
+      },
     });
 
     if (method === 'POST' && path === '/v3/pay/transactions/app') return signed('wechat.prepay', () => this.prepay(body));

@@ -36,7 +36,21 @@ const EXPECTED: Record<string, (reply: unknown) => void> = {
   'notifyWechatRefund-unsigned.json': (reply) =>
     expect(reply).toMatchObject({ statusCode: 401, body: JSON.stringify({ code: 'FAIL', message: '签名验证失败' }) }),
   'notifyAlipay-unsigned.json': (reply) => expect(reply).toMatchObject({ statusCode: 200, body: 'fail' }),
-  'sweeper.json': (reply) => expect(reply).toEqual({ checked: 0, paid: 0, released: 0, unwatched: 0, refunds_settled: 0, refunds_pending: 0, failed: 0 }),
+  'sweeper.json': (reply) =>
+    expect(reply).toEqual({
+      checked: 0,
+      paid: 0,
+      released: 0,
+      unwatched: 0,
+      rescheduled: 0,
+      refunds_settled: 0,
+      refunds_pending: 0,
+      migrated: 0,
+      failed: 0,
+      busy: 0,
+      gateway_calls_wechat: 0,
+      gateway_calls_alipay: 0,
+    }),
   // No webhook or bus configured here: nothing is sent, and the events wait.
   'dispatchEvents.json': (reply) => expect(reply).toEqual({ delivered: 0, retrying: 0, failing: 0, dead: 0, waiting: 0, raced: 0 }),
   // What the pays and the refund above emitted, undelivered.

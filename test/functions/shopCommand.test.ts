@@ -83,7 +83,7 @@ describe('upsert-order', () => {
     });
     expect(answer).toEqual({ ok: true, changed: true, order_id: user.orderId, order_status: 'unpaid', closed_attempt: outTradeNo });
     expect(stack.gateway.trade(outTradeNo)?.status).toBe('CLOSED');
-    expect(await state.attempt(outTradeNo)).toMatchObject({ status: 'closed', gsi1pk: 'WATCH' });
+    expect(await state.attempt(outTradeNo)).toMatchObject({ status: 'closed', gsi1pk: expect.stringMatching(/^DUE#/) });
     expect(await state.order(user.orderId)).toMatchObject({ status: 'unpaid', goods_fen: 6600 });
     expect(await state.account(user.userId)).toMatchObject({ integral_available: 1000, integral_held: 0 });
     // The old pay sheet's money, at the old price: never the order's, whatever the order's state.

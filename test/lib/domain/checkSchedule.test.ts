@@ -15,17 +15,20 @@ describe('queryTimes', () => {
     expect(minutesAfterCreation(queryTimes(attempt()))).toEqual([2, 9, 16, 23]);
   });
 
-  it.each([5, 10, 11, 15, 30, 45, 60, 120, 1440])('for %i minutes: the first at +2, no gap above 9 minutes, the last gap to the expiry within 9 too', (timeout) => {
-    const times = queryTimes(attempt('open', timeout));
-    expect(times[0]).toBe(CREATED + CHECK_SCHEDULE.firstQueryMs);
-    const withExpiry = [...times, CREATED + timeout * MINUTE];
-    for (let i = 1; i < withExpiry.length; i++) {
-      expect(withExpiry[i] - withExpiry[i - 1]).toBeGreaterThan(0);
-      expect(withExpiry[i] - withExpiry[i - 1]).toBeLessThanOrEqual(CHECK_SCHEDULE.maxQueryGapMs);
-    }
-    // No more queries than the gaps need: one fewer would leave a gap above 9 minutes.
-    expect(times.length).toBe(Math.ceil((timeout * MINUTE - CHECK_SCHEDULE.firstQueryMs) / CHECK_SCHEDULE.maxQueryGapMs));
-  });
+  it.each([5, 10, 11, 15, 30, 45, 60, 120, 1440])(
+    'for %i minutes: the first at +2, no gap above 9 minutes, the last gap to the expiry within 9 too',
+    (timeout) => {
+      const times = queryTimes(attempt('open', timeout));
+      expect(times[0]).toBe(CREATED + CHECK_SCHEDULE.firstQueryMs);
+      const withExpiry = [...times, CREATED + timeout * MINUTE];
+      for (let i = 1; i < withExpiry.length; i++) {
+        expect(withExpiry[i] - withExpiry[i - 1]).toBeGreaterThan(0);
+        expect(withExpiry[i] - withExpiry[i - 1]).toBeLessThanOrEqual(CHECK_SCHEDULE.maxQueryGapMs);
+      }
+      // No more queries than the gaps need: one fewer would leave a gap above 9 minutes.
+      expect(times.length).toBe(Math.ceil((timeout * MINUTE - CHECK_SCHEDULE.firstQueryMs) / CHECK_SCHEDULE.maxQueryGapMs));
+    },
+  );
 
   it('none when the attempt expires within the first 2 minutes: it is only closed at its expiry', () => {
     expect(queryTimes(attempt('open', 2))).toEqual([]);

@@ -110,17 +110,14 @@ it('lists refund cases without calling them problems', async () => {
 });
 
 it('an order the shop closed while it was paying is not flagged once the sweeper has released its attempt', async () => {
-  const { DEFAULT_SWEEP, sweepOpenAttempts } = await import('../../../lib/pay/sweep');
+  const { DEFAULT_SWEEP, sweep } = await import('../../../lib/pay/sweep');
   const user = await givenUser(stack, 1000);
   await pay(stack, user, { method: 4, points: 800, priceFen: 8000 });
   await update(keys.order(user.orderId), 'SET #s = :closed', { ':closed': 'closed' }, { '#s': 'status' });
   expect((await stack.reconcile()).problems).toContain(
     `order ${user.orderId}: closed but its attempt ${(await stack.app.store.getOrder(user.orderId))?.openAttempt?.outTradeNo} is still open`,
   );
-  await sweepOpenAttempts(
-    { store: stack.app.store, gateways: stack.app.gateways, now: () => new Date(Date.now() + 31 * 60_000) },
-    { ...DEFAULT_SWEEP, payTimeoutMinutes: 30 },
-  );
+  await sweep({ store: stack.app.store, gateways: stack.app.gateways, now: () => new Date(Date.now() + 31 * 60_000) }, DEFAULT_SWEEP);
   expect((await stack.reconcile()).problems).toEqual([]);
   expect(await stack.app.store.getOrder(user.orderId)).toMatchObject({ status: 'closed' });
 });

@@ -1,0 +1,355 @@
+/**
+ * The sweeping's schedule on the real stack (dynalite, the sandbox gateway): each step happens when it is
+ * due and not more often, a payment is found at the next check, failures come back after a backoff, a
+ * worker that dies leaves the attempt due, one worker per group at a time, the cap on gateway calls, and
+ * the move of attempts left in the partitions of before the due index.
+ */
+import { UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { DUE_SHARDS, dueShard, queryTimes } from '../../../lib/domain/checkSchedule';
+import type { Channel } from '../../../lib/domain/model';
+import type { PaymentGateway } from '../../../lib/gateways/paymentGateway';
+import type { CompletePaymentDeps } from '../../../lib/pay/completePayment';
+import { CallRateLimiter } from '../../../lib/pay/gatewayRateLimit';
+import { DEFAULT_SWEEP, type SweepOptions, shardsOf, sweep, sweepShare } from '../../../lib/pay/sweep';
+import { createDocumentClient } from '../../../lib/store/dynamoClient';
+import { keys } from '../../../lib/store/keys';
+import { expectBalancedBooksThenClose, startTestStack, TABLE, type TestStack } from '../../support/stack';
+import { tableState } from '../../support/tableState';
+import { givenUser, pay } from '../../support/world';
+
+const MINUTE = 60_000;
+let stack: TestStack;
+let state: ReturnType<typeof tableState>;
+
+beforeAll(async () => {
+  stack = await startTestStack();
+  state = tableState(stack);
+});
+afterAll(() => expectBalancedBooksThenClose(stack, () => state.close()));
+
+/** Every gateway call the sweeping makes, with the trade it was about and when it started. */
+interface Call {
+  channel: Channel;
+  operation: string;
+  outTradeNo: string;
+  at: number;
+}
+
+function recording(calls: Call[]): Record<Channel, PaymentGateway> {
+  const wrap = (channel: Channel): PaymentGateway =>
+    new Proxy(stack.app.gateways[channel], {
+      get(target, property, receiver) {
+        const value = Reflect.get(target, property, receiver);
+        if (typeof value !== 'function') return value;
+        return (...args: unknown[]) => {
+          const first = args[0] as string | { outTradeNo: string };
+          calls.push({ channel, operation: String(property), outTradeNo: typeof first === 'string' ? first : first.outTradeNo, at: performance.now() });
+          return value.apply(target, args);
+        };
+      },
+    });
+  return { wechat: wrap('wechat'), alipay: wrap('alipay') };
+}
+
+/** A sweep of every group, `ms` after `from` (the attempt's creation), through recorded gateways. */
+function sweepAt(from: number, ms: number, calls: Call[] = [], over: Partial<CompletePaymentDeps> = {}, options: Partial<SweepOptions> = {}) {
+  return sweep({ store: stack.app.store, gateways: recording(calls), now: () => new Date(from + ms), ...over }, { ...DEFAULT_SWEEP, ...options });
+}
+
+/** When the attempt is next due, as its index sort key says. */
+const dueOf = async (outTradeNo: string) => String((await state.attempt(outTradeNo))?.gsi1sk).split('#')[0];
+/** The attempt's `n`-th query time (0: +2 min, 1: +9, ...), from its stored creation and expiry. */
+const queryTime = async (outTradeNo: string, n: number) => {
+  const item = await state.attempt(outTradeNo);
+  return new Date(queryTimes({ createdAt: String(item?.created_at), expiresAt: String(item?.expires_at) })[n]).toISOString();
+};
+
+/** A sweep of the attempt's own shard only (128 groups of one shard): other tests' attempts are not touched. */
+function sweepOwn(outTradeNo: string, from: number, ms: number, calls: Call[] = [], over: Partial<CompletePaymentDeps> = {}) {
+  return sweep(
+    { store: stack.app.store, gateways: recording(calls), now: () => new Date(from + ms), ...over },
+    { ...DEFAULT_SWEEP, groups: DUE_SHARDS },
+    dueShard(outTradeNo),
+  );
+}
+
+/** Every earlier test's attempt swept to its end (closed, released, checked once more), so only new ones are due. */
+async function sweepEverythingDue() {
+  await sweepAt(Date.now(), 3 * 60 * MINUTE);
+  await sweepAt(Date.now(), 4 * 60 * MINUTE);
+}
+
+const of = (calls: Call[], outTradeNo: string) => calls.filter((call) => call.outTradeNo === outTradeNo).map((call) => call.operation);
+
+describe('an abandoned attempt', () => {
+  it('is queried at +2, +9, +16, +23 min, closed and released at its expiry, asked once more 5 min later, then left alone: 6 gateway calls', async () => {
+    const user = await givenUser(stack, 1000);
+    const created = Date.now();
+    const attempt = await pay(stack, user, { method: 4, points: 800, priceFen: 8000 });
+    const calls: Call[] = [];
+    const callsByMinute: Record<number, string[]> = {};
+    for (let minute = 0; minute <= 45; minute++) {
+      const before = of(calls, attempt.outTradeNo).length;
+      await sweepOwn(attempt.outTradeNo, created, minute * MINUTE + 1_000, calls);
+      const made = of(calls, attempt.outTradeNo).slice(before);
+      if (made.length) callsByMinute[minute] = made;
+      if (minute === 29) expect(await state.attempt(attempt.outTradeNo)).toMatchObject({ status: 'open' });
+      if (minute === 30) {
+        // Released at the sweep of its expiry minute: points back, order unpaid, closed at WeChat.
+        expect(await state.attempt(attempt.outTradeNo)).toMatchObject({ status: 'expired', gsi1pk: expect.stringMatching(/^DUE#/) });
+        expect(await state.account(user.userId)).toMatchObject({ integral_available: 1000, integral_held: 0 });
+        expect(await state.order(user.orderId)).toMatchObject({ status: 'unpaid' });
+        expect(stack.gateway.trade(attempt.outTradeNo)?.status).toBe('CLOSED');
+      }
+    }
+    expect(callsByMinute).toEqual({
+      2: ['queryTrade'],
+      9: ['queryTrade'],
+      16: ['queryTrade'],
+      23: ['queryTrade'],
+      30: ['closeTrade'],
+      35: ['queryTrade'],
+    });
+    expect(await state.attempt(attempt.outTradeNo)).not.toHaveProperty('gsi1pk');
+  });
+});
+
+describe('a paid attempt whose notification never came', () => {
+  it('is captured at its next check: paid just after the +9 query, captured at +16, not before', async () => {
+    const user = await givenUser(stack, 1000);
+    const created = Date.now();
+    const attempt = await pay(stack, user, { method: 4, points: 800, priceFen: 8000 });
+    await sweepOwn(attempt.outTradeNo, created, 9 * MINUTE + 1_000);
+    const { transactionId } = stack.gateway.pay(attempt.outTradeNo);
+    await sweepOwn(attempt.outTradeNo, created, 15 * MINUTE + 59_000);
+    expect(await state.attempt(attempt.outTradeNo)).toMatchObject({ status: 'open' });
+    expect(await sweepOwn(attempt.outTradeNo, created, 16 * MINUTE + 1_000)).toMatchObject({ paid: 1 });
+    expect(await state.attempt(attempt.outTradeNo)).toMatchObject({ status: 'paid', transaction_id: transactionId });
+    expect(await state.attempt(attempt.outTradeNo)).not.toHaveProperty('gsi1pk');
+    expect(await state.account(user.userId)).toMatchObject({ integral_available: 200, integral_held: 0, integral_spent: 800 });
+  });
+
+  it('paid in the last minutes before its expiry: the close finds it paid and it is captured, not released', async () => {
+    const user = await givenUser(stack, 1000);
+    const created = Date.now();
+    const attempt = await pay(stack, user, { method: 4, points: 800, priceFen: 8000 });
+    await sweepOwn(attempt.outTradeNo, created, 23 * MINUTE + 1_000);
+    stack.gateway.pay(attempt.outTradeNo);
+    const calls: Call[] = [];
+    expect(await sweepOwn(attempt.outTradeNo, created, 30 * MINUTE + 1_000, calls)).toMatchObject({ paid: 1, released: 0 });
+    expect(of(calls, attempt.outTradeNo)).toEqual(['closeTrade', 'queryTrade']);
+    expect(await state.attempt(attempt.outTradeNo)).toMatchObject({ status: 'paid' });
+    expect(await state.order(user.orderId)).toMatchObject({ status: 'paid', paid_attempt: attempt.outTradeNo });
+  });
+});
+
+describe('a check that fails', () => {
+  // The sandbox fails the next request of a kind, whoever makes it: nothing else may be due.
+  beforeEach(sweepEverythingDue);
+
+  it.each(['500', 'rate_limited', 'drop'] as const)('(%s at WeChat) is due again after a backoff, then goes on with its schedule', async (how) => {
+    const user = await givenUser(stack, 1000);
+    const created = Date.now();
+    const attempt = await pay(stack, user, { method: 4, points: 800, priceFen: 8000 });
+    stack.gateway.failNext('wechat.query', 1, how);
+    const calls: Call[] = [];
+    await sweepAt(created, 2 * MINUTE + 1_000, calls);
+    const failed = await state.attempt(attempt.outTradeNo);
+    expect(failed).toMatchObject({ status: 'open', check_failures: 1 });
+    const dueAt = Date.parse(String(failed?.gsi1sk).split('#')[0]);
+    // 30 s, less up to a quarter: not at once (which would hammer a gateway that refuses), not lost.
+    expect(dueAt - (created + 2 * MINUTE + 1_000)).toBeGreaterThanOrEqual(22_500);
+    expect(dueAt - (created + 2 * MINUTE + 1_000)).toBeLessThanOrEqual(30_000);
+    await sweepAt(created, 2 * MINUTE + 20_000, calls);
+    expect(of(calls, attempt.outTradeNo)).toEqual(['queryTrade']);
+    await sweepAt(created, 2 * MINUTE + 32_000, calls);
+    expect(of(calls, attempt.outTradeNo)).toEqual(['queryTrade', 'queryTrade']);
+    expect(await state.attempt(attempt.outTradeNo)).not.toHaveProperty('check_failures');
+    expect(await dueOf(attempt.outTradeNo)).toBe(await queryTime(attempt.outTradeNo, 1));
+  });
+
+  it('failing again and again backs off 30 s, 1, 2, then 4 minutes, and is released once the gateway answers', async () => {
+    const user = await givenUser(stack, 1000);
+    const created = Date.now();
+    const attempt = await pay(stack, user, { method: 4, points: 800, priceFen: 8000 });
+    await sweepAt(created, 23 * MINUTE + 1_000);
+    let at = 30 * MINUTE + 1_000;
+    const delays: number[] = [];
+    for (let failures = 1; failures <= 5; failures++) {
+      stack.gateway.failNext('wechat.close', 1, '500');
+      await sweepAt(created, at);
+      const item = await state.attempt(attempt.outTradeNo);
+      expect(item).toMatchObject({ status: 'open', check_failures: failures });
+      const dueAt = Date.parse(String(item?.gsi1sk).split('#')[0]);
+      delays.push(dueAt - (created + at));
+      at = dueAt - created;
+    }
+    const full = [30_000, 60_000, 120_000, 240_000, 240_000];
+    delays.forEach((delay, i) => {
+      expect(delay).toBeGreaterThanOrEqual(full[i] * 0.75);
+      expect(delay).toBeLessThanOrEqual(full[i]);
+    });
+    expect(await sweepAt(created, at)).toMatchObject({ released: 1 });
+    expect(await state.account(user.userId)).toMatchObject({ integral_available: 1000, integral_held: 0 });
+  });
+
+  it('a worker that dies between the gateway call and its write leaves the attempt due; the next run does the step', async () => {
+    const user = await givenUser(stack, 1000);
+    const created = Date.now();
+    const attempt = await pay(stack, user, { method: 4, points: 800, priceFen: 8000 });
+    const store = Object.create(stack.app.store) as typeof stack.app.store;
+    // The process dies right after the query answered: no reschedule, no backoff written.
+    store.rescheduleCheck = async () => {
+      throw new Error('process died');
+    };
+    const calls: Call[] = [];
+    expect((await sweepAt(created, 2 * MINUTE + 1_000, calls, { store })).failed).toBeGreaterThan(0);
+    expect(await dueOf(attempt.outTradeNo)).toBe(await queryTime(attempt.outTradeNo, 0));
+    await sweepAt(created, 3 * MINUTE + 1_000, calls);
+    expect(of(calls, attempt.outTradeNo)).toEqual(['queryTrade', 'queryTrade']);
+    expect(await dueOf(attempt.outTradeNo)).toBe(await queryTime(attempt.outTradeNo, 1));
+  });
+});
+
+describe('workers', () => {
+  it('the groups split the shards between them: each shard in exactly one group', () => {
+    for (const groups of [1, 4, 16, 128]) {
+      const all = Array.from({ length: groups }, (_, group) => shardsOf(group, groups)).flat();
+      expect(all.sort((a, b) => a - b)).toEqual(Array.from({ length: DUE_SHARDS }, (_, shard) => shard));
+    }
+  });
+
+  it('one worker per group at a time: a second one finds the lease taken and does nothing', async () => {
+    const user = await givenUser(stack, 1000);
+    const created = Date.now();
+    await pay(stack, user, { method: 4, points: 800, priceFen: 8000 });
+    expect(await stack.app.store.claimSweepLease(2, 'someone-else', new Date(created).toISOString(), new Date(created + MINUTE).toISOString())).toBe(true);
+    const report = await sweep(
+      { store: stack.app.store, gateways: stack.app.gateways, now: () => new Date(created + 2 * MINUTE + 1_000) },
+      { ...DEFAULT_SWEEP, groups: 4 },
+      2,
+    );
+    // Its lease ran out at +1 min: taken over at +2.
+    expect(report.busy).toBe(0);
+    expect(await stack.app.store.claimSweepLease(3, 'someone-else', new Date(created).toISOString(), new Date(created + 10 * MINUTE).toISOString())).toBe(true);
+    const blocked = await sweep(
+      { store: stack.app.store, gateways: stack.app.gateways, now: () => new Date(created + 2 * MINUTE + 1_000) },
+      { ...DEFAULT_SWEEP, groups: 4 },
+      3,
+    );
+    expect(blocked).toMatchObject({ busy: 1, checked: 0 });
+    await stack.app.store.releaseSweepLease(3, 'someone-else');
+    expect((await sweep({ store: stack.app.store, gateways: stack.app.gateways, now: () => new Date(created) }, { ...DEFAULT_SWEEP, groups: 4 }, 3)).busy).toBe(
+      0,
+    );
+  });
+
+  it('never start more gateway calls a second per channel than the cap, nor any one group more than its share', async () => {
+    await sweepEverythingDue();
+    const attempts: string[] = [];
+    for (let i = 0; i < 12; i++) {
+      const order = await givenUser(stack, 0);
+      attempts.push((await pay(stack, order, { method: 1 })).outTradeNo);
+    }
+    // After the last one was made: every one of them is due at the sweep below.
+    const created = Date.now();
+    const calls: Call[] = [];
+    // 2 groups sharing 8 calls a second: 4 each, and this run is all groups in turn.
+    const options = { groups: 2, gatewayCallsPerSecond: 8, concurrency: 8 };
+    expect(sweepShare(options)).toBe(4);
+    const report = await sweepAt(created, 2 * MINUTE + 1_000, calls, {}, options);
+    const mine = calls.filter((call) => attempts.includes(call.outTradeNo));
+    expect(mine).toHaveLength(12);
+    expect(report.gateway_calls_wechat).toBeGreaterThanOrEqual(12);
+    // Recorded just after the limiter let each call go, so a busy event loop can delay one record by a
+    // few milliseconds: windows of 950 ms. Without the limiter all 12 start within a few dozen.
+    const mostInOneSecond = (of: Call[]) => Math.max(...of.map(({ at }) => of.filter((other) => other.at >= at && other.at < at + 950).length));
+    const wechat = calls.filter((call) => call.channel === 'wechat');
+    expect(mostInOneSecond(wechat)).toBeLessThanOrEqual(8);
+    for (const group of [0, 1]) expect(mostInOneSecond(wechat.filter((call) => dueShard(call.outTradeNo) % 2 === group))).toBeLessThanOrEqual(4);
+  });
+});
+
+describe('CallRateLimiter', () => {
+  it('lets at most N calls start within any one second, however many wait', async () => {
+    // Virtual time: a sleeper wakes when the clock reaches its time, and the clock only moves to the next sleeper.
+    let now = 0;
+    const sleepers: { at: number; wake: () => void }[] = [];
+    const limiter = new CallRateLimiter(
+      5,
+      () => now,
+      (ms) => new Promise<void>((wake) => sleepers.push({ at: now + ms, wake })),
+    );
+    const starts: number[] = [];
+    let finished = false;
+    const all = Promise.all(
+      Array.from({ length: 23 }, async () => {
+        await limiter.take();
+        starts.push(now);
+      }),
+    ).then(() => {
+      finished = true;
+    });
+    while (!finished) {
+      await new Promise((resolve) => setImmediate(resolve));
+      sleepers.sort((a, b) => a.at - b.at);
+      const next = sleepers.shift();
+      if (!next) continue;
+      now = Math.max(now, next.at);
+      next.wake();
+    }
+    await all;
+    expect(starts).toHaveLength(23);
+    for (const start of starts) expect(starts.filter((other) => other >= start && other < start + 1000).length).toBeLessThanOrEqual(5);
+    // And no slower than that: 23 calls at 5 a second all start within 4 seconds.
+    expect(Math.max(...starts)).toBe(4000);
+  });
+
+  it('refuses a cap below one call a second', () => {
+    expect(() => new CallRateLimiter(0)).toThrow(RangeError);
+  });
+});
+
+describe('attempts written before the due index (partitions OPEN and WATCH)', () => {
+  async function toLegacy(outTradeNo: string, partition: 'OPEN' | 'WATCH', expiresAt: string) {
+    const db = createDocumentClient(stack.dynamo.endpoint);
+    await db.send(
+      new UpdateCommand({
+        TableName: TABLE,
+        Key: keys.attempt(outTradeNo),
+        UpdateExpression: 'SET gsi1pk = :pk, gsi1sk = :sk',
+        ExpressionAttributeValues: { ':pk': partition, ':sk': `${expiresAt}#${outTradeNo}` },
+      }),
+    );
+    db.destroy();
+  }
+
+  it('are moved to their due shard by group 0 and swept from there; reconcile accepts both', async () => {
+    const open = await givenUser(stack, 1000);
+    const created = Date.now();
+    const legacyOpen = await pay(stack, open, { method: 4, points: 800, priceFen: 8000 });
+    const watched = await givenUser(stack, 0);
+    const superseded = await pay(stack, watched, { method: 2 });
+    await pay(stack, watched, { method: 1 });
+    const expiresAt = String((await state.attempt(legacyOpen.outTradeNo))?.expires_at);
+    const supersededExpiresAt = String((await state.attempt(superseded.outTradeNo))?.expires_at);
+    await toLegacy(legacyOpen.outTradeNo, 'OPEN', expiresAt);
+    await toLegacy(superseded.outTradeNo, 'WATCH', supersededExpiresAt);
+    expect((await stack.reconcile()).problems).toEqual([]);
+
+    const report = await sweepAt(created, 3 * MINUTE, [], {}, { groups: 1 });
+    expect(report.migrated).toBeGreaterThanOrEqual(2);
+    // The open one is due at its next query (+9), the watched one 5 minutes after its expiry.
+    expect(await state.attempt(legacyOpen.outTradeNo)).toMatchObject({ gsi1pk: expect.stringMatching(/^DUE#/) });
+    expect(await dueOf(legacyOpen.outTradeNo)).toBe(await queryTime(legacyOpen.outTradeNo, 1));
+    expect(await state.attempt(superseded.outTradeNo)).toMatchObject({ gsi1pk: expect.stringMatching(/^DUE#/) });
+    expect(await dueOf(superseded.outTradeNo)).toBe(new Date(Date.parse(supersededExpiresAt) + 5 * MINUTE).toISOString());
+    expect((await stack.reconcile()).problems).toEqual([]);
+
+    // From there on, swept like any other: released at its expiry.
+    const calls: Call[] = [];
+    await sweepAt(Date.parse(expiresAt), 1_000, calls);
+    expect(await state.attempt(legacyOpen.outTradeNo)).toMatchObject({ status: 'expired' });
+    expect(of(calls, legacyOpen.outTradeNo)).toEqual(['closeTrade']);
+  });
+});
