@@ -154,21 +154,26 @@ interface Work {
   run(): Promise<Result>;
 }
 
-/** The group's due attempts, shard by shard and page by page as the workers ask; then (group 0) due refunds. */
+/**
+ * The group's due attempts, shard by shard and page by page as the workers ask; then (group 0) due
+ * refunds. The first page of every shard (and the refunds) is read at once: a quiet minute costs the
+ * worker one round trip, not one per shard.
+ */
 async function* dueWork(deps: CompletePaymentDeps, options: SweepOptions, group: number, now: Date): AsyncGenerator<Work> {
   const nowIso = now.toISOString();
-  for (const shard of shardsOf(group, options.groups)) {
-    let after: string | undefined;
-    do {
-      const page = await deps.store.findDueAttempts(shard, nowIso, options.pageSize, after);
+  const shards = shardsOf(group, options.groups);
+  const [refunds, ...firstPages] = await Promise.all([
+    group === 0 ? deps.store.findDueRefunds(nowIso, options.pageSize) : Promise.resolve([]),
+    ...shards.map((shard) => deps.store.findDueAttempts(shard, nowIso, options.pageSize)),
+  ]);
+  for (const [i, shard] of shards.entries()) {
+    for (let page = firstPages[i]; ; ) {
       for (const attempt of page.attempts) yield { fields: { out_trade_no: attempt.outTradeNo }, run: () => checkDue(deps, attempt, now, options) };
-      after = page.after;
-    } while (after);
+      if (!page.after) break;
+      page = await deps.store.findDueAttempts(shard, nowIso, options.pageSize, page.after);
+    }
   }
-  if (group !== 0) return;
-  for (const refund of await deps.store.findDueRefunds(nowIso, options.pageSize)) {
-    yield { fields: { out_refund_no: refund.outRefundNo }, run: () => followUp(deps, refund) };
-  }
+  for (const refund of refunds) yield { fields: { out_refund_no: refund.outRefundNo }, run: () => followUp(deps, refund) };
 }
 
 /** The attempt's step, decided at `now`: an attempt found past its expiry is closed, whatever step it was due for. */
