@@ -35,23 +35,43 @@ export class CallRateLimiter {
 /** Gateway calls made through `rateLimited`, by channel. */
 export type GatewayCallCount = Record<Channel, number>;
 
+/**
+ * The gateways with `before(channel, method, args)` awaited ahead of every call of their methods: the one
+ * place a gateway call is paced or counted (the sweeping's cap, and the tests and bench that count
+ * calls per trade).
+ */
+export function beforeEachCall(
+  gateways: Record<Channel, PaymentGateway>,
+  before: (channel: Channel, method: string, args: unknown[]) => void | Promise<void>,
+): Record<Channel, PaymentGateway> {
+  const wrap = (channel: Channel): PaymentGateway =>
+    new Proxy(gateways[channel], {
+      get(target, property, receiver) {
+        const value = Reflect.get(target, property, receiver);
+        if (typeof value !== 'function') return value;
+        return async (...args: unknown[]) => {
+          await before(channel, String(property), args);
+          return value.apply(target, args);
+        };
+      },
+    });
+  return { wechat: wrap('wechat'), alipay: wrap('alipay') };
+}
+
 /** The gateways with every call first taking its channel's limiter, and counted. */
 export function rateLimited(
   gateways: Record<Channel, PaymentGateway>,
   limiters: Record<Channel, CallRateLimiter>,
   calls: GatewayCallCount,
 ): Record<Channel, PaymentGateway> {
-  const wrap = (channel: Channel): PaymentGateway =>
-    new Proxy(gateways[channel], {
-      get(target, property, receiver) {
-        const value = Reflect.get(target, property, receiver);
-        if (typeof value !== 'function' || property === 'channel') return value;
-        return async (...args: unknown[]) => {
-          await limiters[channel].take();
-          calls[channel]++;
-          return value.apply(target, args);
-        };
-      },
-    });
-  return { wechat: wrap('wechat'), alipay: wrap('alipay') };
+  return beforeEachCall(gateways, async (channel) => {
+    await limiters[channel].take();
+    calls[channel]++;
+  });
+}
+
+/** The out_trade_no a gateway call is about: its first argument, or that argument's `outTradeNo` (refunds). */
+export function tradeOfCall(args: unknown[]): string {
+  const first = args[0] as string | { outTradeNo: string };
+  return typeof first === 'string' ? first : first.outTradeNo;
 }

@@ -23,6 +23,7 @@ import { DUE_SHARDS, dueShard } from '../../lib/domain/checkSchedule';
 import type { Channel, GatewayPayment } from '../../lib/domain/model';
 import type { PaymentGateway } from '../../lib/gateways/paymentGateway';
 import { completePayment } from '../../lib/pay/completePayment';
+import { beforeEachCall, tradeOfCall } from '../../lib/pay/gatewayRateLimit';
 import { payOrder } from '../../lib/pay/payOrder';
 import { DEFAULT_SWEEP, sweep } from '../../lib/pay/sweep';
 import { createDocumentClient } from '../../lib/store/dynamoClient';
@@ -268,20 +269,10 @@ async function inParallel<T>(items: T[], concurrency: number, work: (item: T) =>
 
 /** Counts each sweeping gateway call against the trade it was about. */
 function countingCalls(gateways: Record<Channel, PaymentGateway>, calls: Map<string, number>): Record<Channel, PaymentGateway> {
-  const wrap = (channel: Channel): PaymentGateway =>
-    new Proxy(gateways[channel], {
-      get(target, property, receiver) {
-        const value = Reflect.get(target, property, receiver);
-        if (typeof value !== 'function') return value;
-        return (...args: unknown[]) => {
-          const first = args[0] as string | { outTradeNo: string };
-          const no = typeof first === 'string' ? first : first.outTradeNo;
-          calls.set(no, (calls.get(no) ?? 0) + 1);
-          return value.apply(target, args);
-        };
-      },
-    });
-  return { wechat: wrap('wechat'), alipay: wrap('alipay') };
+  return beforeEachCall(gateways, (_channel, _method, args) => {
+    const no = tradeOfCall(args);
+    calls.set(no, (calls.get(no) ?? 0) + 1);
+  });
 }
 
 /** The store, noting the simulated time at which each attempt was first captured or released. */

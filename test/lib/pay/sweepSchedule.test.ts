@@ -9,7 +9,7 @@ import { DUE_SHARDS, dueShard, queryTimes } from '../../../lib/domain/checkSched
 import type { Channel } from '../../../lib/domain/model';
 import type { PaymentGateway } from '../../../lib/gateways/paymentGateway';
 import type { CompletePaymentDeps } from '../../../lib/pay/completePayment';
-import { CallRateLimiter } from '../../../lib/pay/gatewayRateLimit';
+import { beforeEachCall, CallRateLimiter, tradeOfCall } from '../../../lib/pay/gatewayRateLimit';
 import { DEFAULT_SWEEP, type SweepOptions, shardsOf, sweep, sweepShare } from '../../../lib/pay/sweep';
 import { createDocumentClient } from '../../../lib/store/dynamoClient';
 import { keys } from '../../../lib/store/keys';
@@ -36,19 +36,9 @@ interface Call {
 }
 
 function recording(calls: Call[]): Record<Channel, PaymentGateway> {
-  const wrap = (channel: Channel): PaymentGateway =>
-    new Proxy(stack.app.gateways[channel], {
-      get(target, property, receiver) {
-        const value = Reflect.get(target, property, receiver);
-        if (typeof value !== 'function') return value;
-        return (...args: unknown[]) => {
-          const first = args[0] as string | { outTradeNo: string };
-          calls.push({ channel, operation: String(property), outTradeNo: typeof first === 'string' ? first : first.outTradeNo, at: performance.now() });
-          return value.apply(target, args);
-        };
-      },
-    });
-  return { wechat: wrap('wechat'), alipay: wrap('alipay') };
+  return beforeEachCall(stack.app.gateways, (channel, operation, args) => {
+    calls.push({ channel, operation, outTradeNo: tradeOfCall(args), at: performance.now() });
+  });
 }
 
 /** A sweep of every group, `ms` after `from` (the attempt's creation), through recorded gateways. */
