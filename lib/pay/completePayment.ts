@@ -1,5 +1,5 @@
 import { AttemptInFlight } from '../domain/errors';
-import { type AttemptStatus, type Channel, channelOf, type GatewayPayment, LATE_PAYABLE_STATUSES, samePrice } from '../domain/model';
+import { type Attempt, type AttemptStatus, type Channel, channelOf, type GatewayPayment, LATE_PAYABLE_STATUSES, type Order, samePrice } from '../domain/model';
 import { newRefund } from '../domain/refund';
 import { type Clock, systemClock } from '../domain/time';
 import type { PaymentGateway } from '../gateways/paymentGateway';
@@ -44,12 +44,26 @@ export type CompletionOutcome = 'paid' | 'duplicate' | 'conflict' | 'refund_requ
  * kept as `refund_required` and, unless automatic refunds are off, its refund is recorded in the same
  * write (the sweeper sends it).
  */
-export async function completePayment(deps: CompletePaymentDeps, payment: GatewayPayment): Promise<CompletionOutcome> {
-  return retryLostRaces(() => completeOnce(deps, payment));
+export async function completePayment(deps: CompletePaymentDeps, payment: GatewayPayment, known?: KnownState): Promise<CompletionOutcome> {
+  let first = known;
+  return retryLostRaces(() => {
+    const inHand = first;
+    first = undefined;
+    return completeOnce(deps, payment, inHand);
+  });
 }
 
-async function completeOnce(deps: CompletePaymentDeps, payment: GatewayPayment): Promise<CompletionOutcome> {
-  const attempt = await deps.store.getAttempt(payment.outTradeNo);
+/**
+ * The attempt and its order as the caller has just read them (strongly consistent, the attempt after
+ * the order): the first decision starts from them instead of reading both again. A lost race reads afresh.
+ */
+export interface KnownState {
+  attempt: Attempt;
+  order: Order;
+}
+
+async function completeOnce(deps: CompletePaymentDeps, payment: GatewayPayment, known?: KnownState): Promise<CompletionOutcome> {
+  const attempt = known?.attempt ?? (await deps.store.getAttempt(payment.outTradeNo));
   if (!attempt) {
     log.error('payment for an unknown attempt', { out_trade_no: payment.outTradeNo, channel: payment.channel });
     metrics.count('Completion', { outcome: 'unknown_attempt' });
@@ -85,9 +99,11 @@ async function completeOnce(deps: CompletePaymentDeps, payment: GatewayPayment):
     return 'duplicate';
   }
 
-  const { order, account } = await deps.store.loadSettlementContext(attempt);
-  // Money quoted at another price than the order's now never pays it: the buyer paid for what was shown then.
-  const repriced = order !== undefined && attempt.quotedPrice !== undefined && !samePrice(attempt.quotedPrice, order);
+  // Two plain reads, not one transaction: every write below is conditional on what it was decided from
+  // (the order paying with this attempt at its quoted price, the attempt's status, the held points), so a
+  // decision from reads that are a moment apart fails its write and is taken again from fresh reads.
+  const order = known?.order ?? (await deps.store.getOrder(attempt.orderId));
+  const repriced = isRepriced(attempt, order);
   const isOrdersOpenAttempt = attempt.status === 'open' && order?.status === 'paying' && order.openAttempt?.outTradeNo === attempt.outTradeNo;
   if (isOrdersOpenAttempt && !repriced) {
     await deps.store.captureAttempt(attempt, payment, now);
@@ -98,6 +114,20 @@ async function completeOnce(deps: CompletePaymentDeps, payment: GatewayPayment):
 
   // Money for an attempt whose hold is gone: the order takes it if it still can, the other attempt gives way.
   if (!repriced && LATE_PAYABLE_STATUSES.includes(attempt.status) && order && (order.status === 'unpaid' || order.status === 'paying')) {
+    return payLateOrRefund(deps, attempt, payment, now);
+  }
+  return recordForRefund(deps, attempt, payment, now, { repriced, orderStatus: order?.status, releaseOrder: isOrdersOpenAttempt });
+}
+
+/**
+ * A released attempt's money: its order takes it if it still can (points permitting, its other open
+ * attempt closed first). Order and points are read in one transaction here: which attempt the order is
+ * paying with and the points that attempt holds must be seen at one instant to add up.
+ */
+async function payLateOrRefund(deps: CompletePaymentDeps, attempt: Attempt, payment: GatewayPayment, now: string): Promise<CompletionOutcome> {
+  const { order, account } = await deps.store.loadSettlementContext(attempt);
+  const repriced = isRepriced(attempt, order);
+  if (!repriced && order && (order.status === 'unpaid' || order.status === 'paying')) {
     const other = order.status === 'paying' ? order.openAttempt : undefined;
     const pointsWithin = (account?.available ?? 0) + (other?.points ?? 0) >= attempt.points;
     const closed = pointsWithin && other ? await closeUnpaidTrade(deps.gateways, other, new Date(now)) : 'closed';
@@ -110,14 +140,33 @@ async function completeOnce(deps: CompletePaymentDeps, payment: GatewayPayment):
       return 'paid';
     }
   }
+  // A released attempt is never an order's open attempt again: the order is not released with it.
+  return recordForRefund(deps, attempt, payment, now, { repriced, orderStatus: order?.status, releaseOrder: false });
+}
 
+/** Money quoted at another price than the order's now never pays it: the buyer paid for what was shown then. */
+function isRepriced(attempt: Attempt, order: Order | undefined): boolean {
+  return order !== undefined && attempt.quotedPrice !== undefined && !samePrice(attempt.quotedPrice, order);
+}
+
+/**
+ * Money the order cannot take: kept as `refund_required`, with its refund recorded in the same write
+ * unless automatic refunds are off. `releaseOrder`: the order is paying with this attempt (repriced since).
+ */
+async function recordForRefund(
+  deps: CompletePaymentDeps,
+  attempt: Attempt,
+  payment: GatewayPayment,
+  now: string,
+  why: { repriced: boolean; orderStatus?: Order['status']; releaseOrder: boolean },
+): Promise<CompletionOutcome> {
   const refund = deps.autoRefundDuplicates === false ? undefined : newRefund(attempt, 'duplicate', DUPLICATE_REFUND_REASON, new Date(now));
-  await deps.store.markRefundRequired(attempt, payment, now, refund, isOrdersOpenAttempt);
+  await deps.store.markRefundRequired(attempt, payment, now, refund, why.releaseOrder);
   log.error('payment needs a refund', {
     out_trade_no: attempt.outTradeNo,
     order_id: attempt.orderId,
-    repriced,
-    order_status: order?.status,
+    repriced: why.repriced,
+    order_status: why.orderStatus,
     attempt_status: attempt.status,
     out_refund_no: refund?.outRefundNo,
   });

@@ -1,5 +1,5 @@
 import { PayError } from '../domain/errors';
-import type { Attempt, Order, OrderStatus, PayMethod, RefundStatus, RefundSummary } from '../domain/model';
+import type { Attempt, AttemptSummary, Order, OrderStatus, PayMethod, RefundStatus, RefundSummary } from '../domain/model';
 import { fenToYuan } from '../domain/money';
 import { systemClock, toBeijingRfc3339 } from '../domain/time';
 import { log } from '../log';
@@ -34,34 +34,49 @@ const QUERY_AFTER_MS = 60_000;
 /**
  * The order's pay status for the app, after the pay sheet closes. For an order still paying with an
  * attempt older than a minute, the gateway is asked first and a payment it reports is recorded.
+ *
+ * Round trips to the table: the order alone while its attempt is young (the order's summary of its
+ * open attempt says all the answer needs); then the claim of the gateway check, the attempt, and the
+ * capture when the gateway says paid: four in all, and the answer is the state that capture wrote.
  */
 export async function getPayStatus(deps: CompletePaymentDeps, userId: number, orderId: number): Promise<PayStatus> {
   log.bind({ order_id: orderId });
-  let { order, attempt } = await readCurrent(deps, orderId);
+  const order = await deps.store.getOrder(orderId);
   if (!order || order.userId !== userId) throw new PayError('ORDER_NOT_FOUND');
 
-  const now = (deps.now ?? systemClock)().getTime();
-  if (attempt) log.bind({ out_trade_no: attempt.outTradeNo });
-  const pending = order.status === 'paying' && attempt?.status === 'open' ? attempt : undefined;
-  if (pending && now - Date.parse(pending.createdAt) > QUERY_AFTER_MS) {
-    try {
-      if (!(await deps.store.claimGatewayCheck(pending.outTradeNo, new Date(now), APP_GATEWAY_CHECK_INTERVAL_MS))) return statusOf(order, attempt);
-      const { outcome } = await settleFromGateway(deps, pending);
-      if (outcome) {
-        const settled = await readCurrent(deps, orderId);
-        order = settled.order ?? order;
-        attempt = settled.attempt;
-      }
-    } catch (error) {
-      // Whatever went wrong (gateway, a lost race), the stored state is still a true answer; the sweeper will ask again.
-      log.warn('status check at the gateway failed', { out_trade_no: pending.outTradeNo }, error);
-    }
+  const open = order.status === 'paying' ? order.openAttempt : undefined;
+  if (!open) {
+    const paid = order.paidAttempt ? await deps.store.getAttempt(order.paidAttempt) : undefined;
+    if (paid) log.bind({ out_trade_no: paid.outTradeNo });
+    return statusOf(order, paid);
   }
+  log.bind({ out_trade_no: open.outTradeNo });
+  // The order is paying with it, so it is open: they leave that state in one write.
+  const now = (deps.now ?? systemClock)().getTime();
+  if (now - Date.parse(open.createdAt) <= QUERY_AFTER_MS) return statusOf(order, open);
 
-  return statusOf(order, attempt);
+  try {
+    if (!(await deps.store.claimGatewayCheck(open.outTradeNo, new Date(now), APP_GATEWAY_CHECK_INTERVAL_MS))) return statusOf(order, open);
+    const attempt = await deps.store.getAttempt(open.outTradeNo);
+    // Gone or moved on since the order was read: the table has news, read it again.
+    if (attempt?.status !== 'open') return await readStatus(deps, orderId, order);
+    const { outcome, payment } = await settleFromGateway(deps, attempt, { attempt, order });
+    // Exactly what the capture wrote: the order paid by this attempt.
+    if (outcome === 'paid' && payment) {
+      const { openAttempt: _settled, ...paidOrder } = order;
+      const paid: Attempt = { ...attempt, status: 'paid', paidAt: payment.paidAt, transactionId: payment.transactionId };
+      return statusOf({ ...paidOrder, status: 'paid', paidAttempt: attempt.outTradeNo }, paid);
+    }
+    if (outcome) return await readStatus(deps, orderId, order);
+  } catch (error) {
+    // Whatever went wrong (gateway, a lost race), the stored state is still a true answer; the sweeper will ask again.
+    log.warn('status check at the gateway failed', { out_trade_no: open.outTradeNo }, error);
+  }
+  return statusOf(order, open);
 }
 
-function statusOf(order: Order, attempt: Attempt | undefined): PayStatus {
+/** An order paying: its open attempt's summary (open, so not paid) says as much as the attempt. */
+function statusOf(order: Order, attempt: (AttemptSummary & Pick<Attempt, 'paidAt'>) | undefined): PayStatus {
   return {
     order_id: order.orderId,
     order_status: order.status,
@@ -83,9 +98,9 @@ function refundView(refund: RefundSummary): RefundStatusView {
   };
 }
 
-/** The order and its current attempt: the one it is paying with, or the one that paid it (refunded since, perhaps). */
-async function readCurrent(deps: CompletePaymentDeps, orderId: number): Promise<{ order?: Order; attempt?: Attempt }> {
-  const order = await deps.store.getOrder(orderId);
-  const attemptNo = order?.status === 'paying' ? order.openAttempt?.outTradeNo : order?.paidAttempt;
-  return { order, attempt: attemptNo ? await deps.store.getAttempt(attemptNo) : undefined };
+/** The status as stored now: the order and its current attempt (the one it is paying with, or the one that paid it). */
+async function readStatus(deps: CompletePaymentDeps, orderId: number, before: Order): Promise<PayStatus> {
+  const order = (await deps.store.getOrder(orderId)) ?? before;
+  const attemptNo = order.status === 'paying' ? order.openAttempt?.outTradeNo : order.paidAttempt;
+  return statusOf(order, attemptNo ? await deps.store.getAttempt(attemptNo) : undefined);
 }

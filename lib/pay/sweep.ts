@@ -220,7 +220,8 @@ async function closeExpired(deps: CompletePaymentDeps, attempt: Attempt, now: Da
       return outcome && outcome !== 'mismatch' && outcome !== 'unknown_attempt' ? 'paid' : failedCheck(deps, attempt, now, options);
     }
   }
-  const { order } = await deps.store.loadSettlementContext(attempt);
+  // A plain read: the release is conditional on the order paying with it (or not), the attempt still open.
+  const order = await deps.store.getOrder(attempt.orderId);
   const orderLinked = order?.status === 'paying' && order.openAttempt?.outTradeNo === attempt.outTradeNo;
   // False when a notification completed it in the meantime: then there is nothing left to release.
   if (!(await deps.store.releaseAttempt(attempt, 'expired', now.toISOString(), orderLinked))) return 'waiting';

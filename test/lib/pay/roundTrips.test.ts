@@ -1,0 +1,125 @@
+import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { completePayment } from '../../../lib/pay/completePayment';
+import { getPayStatus } from '../../../lib/pay/payStatus';
+import { createDocumentClient } from '../../../lib/store/dynamoClient';
+import { DynamoPayStore } from '../../../lib/store/dynamoPayStore';
+import { expectBalancedBooksThenClose, startTestStack, TABLE, type TestStack } from '../../support/stack';
+import { givenUser, pay, payDeps } from '../../support/world';
+
+/**
+ * Issue 12, "each request's own cost": the requests each path sends to the table, counted at the
+ * DynamoDB client. A request that needs the state it has just read or written does not read it again.
+ */
+let stack: TestStack;
+let client: DynamoDBDocumentClient;
+let store: DynamoPayStore;
+const sent: string[] = [];
+
+beforeAll(async () => {
+  stack = await startTestStack();
+  client = createDocumentClient(stack.dynamo.endpoint);
+  client.middlewareStack.add(
+    (next, context) => (args) => {
+      sent.push(String(context.commandName).replace(/Command$/, ''));
+      return next(args);
+    },
+    { step: 'initialize', name: 'countRequests' },
+  );
+  store = new DynamoPayStore(client, TABLE);
+});
+afterAll(() => expectBalancedBooksThenClose(stack, () => client.destroy()));
+
+const MINUTE = 60_000;
+const at = (ms: number) => () => new Date(Date.now() + ms);
+
+/** The requests `work` sends to the table, in order. */
+async function requestsOf<T>(work: () => Promise<T>): Promise<{ result: T; requests: string[] }> {
+  sent.length = 0;
+  const result = await work();
+  return { result, requests: [...sent] };
+}
+
+const statusAt = (user: { userId: number; orderId: number }, ms: number) => () =>
+  getPayStatus({ store, gateways: stack.app.gateways, now: at(ms) }, user.userId, user.orderId);
+
+describe('GET /order/pay/status', () => {
+  it('a young attempt is answered from the order alone: 1 request', async () => {
+    const user = await givenUser(stack, 500);
+    await pay(stack, user, { method: 4, priceFen: 8300, points: 500 });
+    const { result, requests } = await requestsOf(statusAt(user, 0));
+    expect(requests).toEqual(['GetItem']);
+    expect(result).toMatchObject({ order_status: 'paying', pay_method: 4, pay_price: '83.00', pay_integral: 500, paid_at: null });
+  });
+
+  it('an attempt found paid at the gateway: order, claim, attempt, capture (4), and the answer is what was stored', async () => {
+    const user = await givenUser(stack, 500);
+    const opened = await pay(stack, user, { method: 4, priceFen: 8300, points: 500 });
+    stack.gateway.pay(opened.outTradeNo); // its notification lost
+    const { result, requests } = await requestsOf(statusAt(user, 2 * MINUTE));
+    expect(requests).toEqual(['GetItem', 'UpdateItem', 'GetItem', 'TransactWriteItems']);
+    expect(result).toMatchObject({ order_status: 'paid', out_trade_no: opened.outTradeNo, pay_integral: 500 });
+    expect(result.paid_at).toMatch(/\+08:00$/);
+    // The answer built from the write is the one a fresh read gives.
+    expect(result).toEqual(await getPayStatus(stack.app, user.userId, user.orderId));
+    expect(await stack.app.store.getAccount(user.userId)).toMatchObject({ available: 0, held: 0, spent: 500 });
+  });
+
+  it('an attempt the gateway says is unpaid: order, claim, attempt (3); within the claim interval: order, claim (2)', async () => {
+    const user = await givenUser(stack, 0);
+    await pay(stack, user, { method: 1 });
+    const first = await requestsOf(statusAt(user, 2 * MINUTE));
+    expect(first.requests).toEqual(['GetItem', 'UpdateItem', 'GetItem']);
+    const again = await requestsOf(statusAt(user, 2 * MINUTE + 10_000));
+    expect(again.requests).toEqual(['GetItem', 'UpdateItem']);
+    expect(again.result).toEqual(first.result);
+    expect(first.result).toMatchObject({ order_status: 'paying', pay_method: 1, pay_price: '88.00' });
+  });
+
+  it('a paid order: the order and the attempt that paid it (2)', async () => {
+    const user = await givenUser(stack, 0);
+    const opened = await pay(stack, user, { method: 1 });
+    const { transactionId } = stack.gateway.pay(opened.outTradeNo);
+    await completePayment(stack.app, { channel: 'wechat', outTradeNo: opened.outTradeNo, transactionId, amountFen: 8800, paidAt: new Date().toISOString() });
+    const { result, requests } = await requestsOf(statusAt(user, 2 * MINUTE));
+    expect(requests).toEqual(['GetItem', 'GetItem']);
+    expect(result).toMatchObject({ order_status: 'paid', out_trade_no: opened.outTradeNo });
+  });
+
+  it('an attempt paid meanwhile by its notification is answered as stored, with no second capture', async () => {
+    const user = await givenUser(stack, 0);
+    const opened = await pay(stack, user, { method: 1 });
+    const { transactionId } = stack.gateway.pay(opened.outTradeNo);
+    const payment = { channel: 'wechat' as const, outTradeNo: opened.outTradeNo, transactionId, amountFen: 8800, paidAt: new Date().toISOString() };
+    // The notification lands between the status call's read of the order and its capture.
+    const racing = new DynamoPayStore(client, TABLE);
+    racing.claimGatewayCheck = async (...args) => {
+      const claimed = await store.claimGatewayCheck(...args);
+      expect(await completePayment(stack.app, payment)).toBe('paid');
+      return claimed;
+    };
+    const status = await getPayStatus({ store: racing, gateways: stack.app.gateways, now: at(2 * MINUTE) }, user.userId, user.orderId);
+    expect(status).toEqual(await getPayStatus(stack.app, user.userId, user.orderId));
+    expect(status).toMatchObject({ order_status: 'paid', out_trade_no: opened.outTradeNo });
+  });
+});
+
+describe('a payment notification', () => {
+  it('attempt, order, capture (3): no transactional read', async () => {
+    const user = await givenUser(stack, 500);
+    const opened = await pay(stack, user, { method: 4, priceFen: 8300, points: 500 });
+    const { transactionId } = stack.gateway.pay(opened.outTradeNo);
+    const payment = { channel: 'wechat' as const, outTradeNo: opened.outTradeNo, transactionId, amountFen: 8300, paidAt: new Date().toISOString() };
+    const { result, requests } = await requestsOf(() => completePayment({ store, gateways: stack.app.gateways }, payment));
+    expect(result).toBe('paid');
+    expect(requests).toEqual(['GetItem', 'GetItem', 'TransactWriteItems']);
+  });
+});
+
+describe('POST /order/pay, WeChat + points', () => {
+  it('context read, the one write, the prepay id kept (3)', async () => {
+    const user = await givenUser(stack, 500);
+    const { result, requests } = await requestsOf(() => pay(stack, user, { method: 4, priceFen: 8300, points: 500 }, payDeps(stack, { store })));
+    expect(result.outcome).toBe('pay_param');
+    expect(requests).toEqual(['TransactGetItems', 'TransactWriteItems', 'UpdateItem']);
+  });
+});
