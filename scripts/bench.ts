@@ -1,15 +1,16 @@
 /**
- * npm run bench [-- requests|cold|load]: measurements as ratios to a floor timed in the same run (absolute
+ * npm run bench [-- requests|cost|cold|load]: measurements as ratios to a floor timed in the same run (absolute
  * times on a shared machine mean little). Not part of CI.
  * - load: the local stack (serverless offline) under 50 concurrent requests, in each of its modes;
  * - requests: what a pay costs against the in-process stack, as ratios to one DynamoDB GetItem;
+ * - cost: DynamoDB's request units for one successful payment, step by step, and its price;
  * - cold: each deployed function's whole cold start, as a ratio to a bare `node -e 0`.
  */
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { GetCommand } from '@aws-sdk/lib-dynamodb';
-import { createApp } from '../lib/app';
+import { type DynamoDBDocumentClient, GetCommand } from '@aws-sdk/lib-dynamodb';
+import { type App, createApp } from '../lib/app';
 import { loadConfig } from '../lib/config';
 import { logger } from '../lib/log';
 import { completePayment } from '../lib/pay/completePayment';
@@ -25,12 +26,14 @@ import {
   packageFunctions,
   wechatNotificationEvent,
 } from './bench/coldStart';
+import { benchCosts } from './bench/costBench';
 import { benchLocalLoad } from './bench/localLoad';
+import { payFloor } from './bench/payFloor';
 import { LOCAL_TABLE_NAME } from './local/constants';
 import { type LocalDynamo, startLocalDynamo } from './local/dynalite';
 import { localFunctionEnvironment, writeLocalSecret } from './local/environment';
 import { writeFixture } from './local/fixtures';
-import { httpEvent } from './local/httpEvents';
+import { httpEvent, lambdaContext } from './local/httpEvents';
 import { createTables } from './local/tables';
 import { generateSandboxCredentials, type SandboxCredentials } from './sandbox/credentials';
 import { type SandboxGateway, startSandboxGateway } from './sandbox/gateway';
@@ -80,7 +83,11 @@ async function benchRequests(stack: Stack): Promise<void> {
   const app = createApp(loadConfig(stack.env));
   const db = createDocumentClient(stack.dynamo.endpoint);
   // 500 points do not cover an 88.00 order, so the cash methods are allowed; points-only gets more below.
-  const users = Array.from({ length: N }, (_, i) => ({ user_id: i + 1, integral: 500, tokens: [] }));
+  const users = Array.from({ length: N }, (_, i) => ({
+    user_id: i + 1,
+    integral: 500,
+    tokens: [{ token: `bench-${i + 1}`, expires_at: '2099-01-01T00:00:00+08:00' }],
+  }));
   await writeFixture(db, LOCAL_TABLE_NAME, {
     users,
     addresses: users.map((u) => ({
@@ -94,7 +101,7 @@ async function benchRequests(stack: Stack): Promise<void> {
       detail: 'd',
     })),
     orders: users.flatMap((u) =>
-      [1, 2, 3].map((k) => ({ order_id: u.user_id * 10 + k, user_id: u.user_id, goods_name: 'g', goods_price: '88.00', free_shipping: true })),
+      [1, 2, 3, 4].map((k) => ({ order_id: u.user_id * 10 + k, user_id: u.user_id, goods_name: 'g', goods_price: '88.00', free_shipping: true })),
     ),
   });
   const deps = { store: app.store, gateways: app.gateways, fenPerPoint: 1, payTimeoutMinutes: 30 };
@@ -121,6 +128,7 @@ async function benchRequests(stack: Stack): Promise<void> {
       completePayment(app, { channel: 'wechat', outTradeNo: outTradeNos[i], transactionId: `t${i}`, amountFen: 8700, paidAt: new Date().toISOString() }),
     ),
   ];
+  const floorRatio = await benchPayAgainstFloor(stack, db, app);
   await writeFixture(db, LOCAL_TABLE_NAME, { users: users.map((u) => ({ ...u, integral: 100_000 })) });
   results.push(await timeEach('pay with points only (read, transaction)', N, (i) => payOrder(deps, i + 1, input(i + 1, 3, 3))));
 
@@ -129,7 +137,53 @@ async function benchRequests(stack: Stack): Promise<void> {
   for (const r of results)
     console.log(`  ${r.label.padEnd(58)} median ${(r.median / base).toFixed(1).padStart(5)}x GetItem   p95 ${(r.p95 / base).toFixed(1).padStart(5)}x`);
   console.log(`  (GetItem median here: ${base.toFixed(2)} ms)`);
+  console.log(floorRatio);
   db.destroy();
+}
+
+/**
+ * POST /order/pay with WeChat + points, through the deployed handler as the app calls it (token,
+ * body, envelope), against its floor (scripts/bench/payFloor.ts) measured in the same run, each run of
+ * one alternating with one of the other so that the machine's moods fall on both.
+ */
+async function benchPayAgainstFloor(stack: Stack, db: DynamoDBDocumentClient, app: App): Promise<string> {
+  Object.assign(process.env, stack.env);
+  const { handler } = await import('../functions/payOrder/handler');
+  // Logged at INFO as deployed: each line is formatted, then dropped here rather than printed.
+  logger.setLogLevel('INFO');
+  const print = process.stdout.write;
+  process.stdout.write = (() => true) as typeof process.stdout.write;
+  const pays: number[] = [];
+  const floors: number[] = [];
+  const time = async (samples: number[], work: () => Promise<unknown>) => {
+    const start = process.hrtime.bigint();
+    await work();
+    samples.push(Number(process.hrtime.bigint() - start) / 1e6);
+  };
+  try {
+    for (let i = 0; i < N; i++) {
+      const user = i + 1;
+      const body = { order_id: user * 10 + 4, pay_method: 4, pay_price: '87.00', pay_integral: 100, address_id: user, freight_mode: 1 };
+      const event = httpEvent({ path: '/order/pay', headers: { token: `bench-${user}`, 'content-type': 'application/json' }, body: JSON.stringify(body) });
+      await time(pays, async () => {
+        const { body: answer } = (await handler(event, lambdaContext)) as { body?: string };
+        if (JSON.parse(String(answer)).status !== 200) throw new Error(`bench pay refused: ${answer}`);
+      });
+      const floor = { token: `bench-${user}`, userId: user, orderId: user * 10 + 2, addressId: user, cashFen: 8700, points: 100 };
+      await time(floors, () => payFloor(db, app.gateways.wechat, floor, i));
+    }
+  } finally {
+    process.stdout.write = print;
+    logger.setLogLevel('SILENT');
+  }
+  const median = (samples: number[]) => samples.sort((a, b) => a - b)[Math.floor(samples.length / 2)];
+  const [pay, floor] = [median(pays), median(floors)];
+  return [
+    `\npay WeChat + points against its floor: ${N} runs each, alternating`,
+    `  floor (session read, one transactional read, one transactional write of 4 items, signed prepay + pay object)  median ${floor.toFixed(2)} ms`,
+    `  POST /order/pay through its handler (token, body, quote, the write, prepay, prepay id kept, envelope)        median ${pay.toFixed(2)} ms`,
+    `  pay / floor: ${(pay / floor).toFixed(2)}x (target: at most 1.3x)`,
+  ].join('\n');
 }
 
 async function benchColdStarts(stack: Stack): Promise<void> {
@@ -229,6 +283,15 @@ async function benchColdStarts(stack: Stack): Promise<void> {
   db.destroy();
 }
 
+async function seedWith(stack: Stack, fixture: Parameters<typeof writeFixture>[2]): Promise<void> {
+  const db = createDocumentClient(stack.dynamo.endpoint);
+  try {
+    await writeFixture(db, LOCAL_TABLE_NAME, fixture);
+  } finally {
+    db.destroy();
+  }
+}
+
 async function main(): Promise<void> {
   logger.setLogLevel('SILENT');
   process.env.POWERTOOLS_METRICS_DISABLED = 'true';
@@ -236,6 +299,8 @@ async function main(): Promise<void> {
   const stack = await startStack();
   try {
     if (!only || only === 'requests') await benchRequests(stack);
+    if (!only || only === 'cost')
+      await benchCosts({ ...stack, endpoint: stack.dynamo.endpoint, app: createApp(loadConfig(stack.env)), seed: (fixture) => seedWith(stack, fixture) });
     if (!only || only === 'cold') await benchColdStarts(stack);
     if (!only || only === 'load') {
       const db = createDocumentClient(stack.dynamo.endpoint);

@@ -24,7 +24,10 @@ export function tableDefinitionsFromServerlessYml(tableName: string): CreateTabl
       BillingMode: p.BillingMode as CreateTableCommandInput['BillingMode'],
       AttributeDefinitions: p.AttributeDefinitions as CreateTableCommandInput['AttributeDefinitions'],
       KeySchema: p.KeySchema as CreateTableCommandInput['KeySchema'],
-      GlobalSecondaryIndexes: p.GlobalSecondaryIndexes as CreateTableCommandInput['GlobalSecondaryIndexes'],
+      // Warm throughput (stage params) means nothing to the local database.
+      GlobalSecondaryIndexes: (p.GlobalSecondaryIndexes as NonNullable<CreateTableCommandInput['GlobalSecondaryIndexes']>).map(
+        ({ IndexName, KeySchema, Projection }) => ({ IndexName, KeySchema, Projection }),
+      ),
     }));
 }
 

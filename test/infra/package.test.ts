@@ -157,6 +157,13 @@ describe('the packaged prod stack', () => {
     });
   });
 
+  it('warms the table and its index for 1,000 pays a second (docs/capacity.md, "Warm throughput")', () => {
+    const [[, table]] = resourcesOf(plain.template, 'AWS::DynamoDB::Table');
+    const properties = table.Properties as { WarmThroughput: unknown; GlobalSecondaryIndexes: { WarmThroughput: unknown }[] };
+    expect(properties.WarmThroughput).toEqual({ ReadUnitsPerSecond: 15000, WriteUnitsPerSecond: 25000 });
+    expect(properties.GlobalSecondaryIndexes.map((index) => index.WarmThroughput)).toEqual([{ ReadUnitsPerSecond: 12000, WriteUnitsPerSecond: 8000 }]);
+  });
+
   it('gives each function a role of its own: no wildcard action, its own log group, the stage secret, the default role gone', () => {
     const functions = functionsOf(plain.template);
     const roles = functions.map(([, fn]) => (fn.Properties.Role as { 'Fn::GetAtt': [string, string] })['Fn::GetAtt'][0]);
