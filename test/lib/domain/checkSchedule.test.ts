@@ -101,6 +101,12 @@ describe('retryAfterFailure', () => {
 });
 
 describe('dueShard', () => {
+  it('is FNV-1a of the out_trade_no, every character of it (the published 32-bit test vectors)', () => {
+    expect(dueShard('a', 2 ** 32)).toBe(0xe40c292c);
+    expect(dueShard('foobar', 2 ** 32)).toBe(0xbf9cf968);
+    expect(dueShard('foobar')).toBe(0xbf9cf968 % DUE_SHARDS);
+  });
+
   it('is stable and within the shards', () => {
     expect(dueShard('501T1764400000000123')).toBe(dueShard('501T1764400000000123'));
     for (let i = 0; i < 1000; i++) {

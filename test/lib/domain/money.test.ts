@@ -60,5 +60,5 @@ describe('fenToYuan', () => {
     [8800, '88.00'],
   ])('%p -> %p', (fen, yuan) => expect(fenToYuan(fen)).toBe(yuan));
 
-  it.each([-1, 1.5, NaN])('refuses %p', (fen) => expect(() => fenToYuan(fen)).toThrow(RangeError));
+  it.each([-1, 1.5, NaN])('refuses %p, naming it', (fen) => expect(() => fenToYuan(fen)).toThrow(new RangeError(`not a fen amount: ${fen}`)));
 });

@@ -17,6 +17,17 @@ const order = (over: Partial<Order> = {}): Order => ({
 });
 const req = (over: Partial<PayRequest> = {}): PayRequest => ({ method: PayMethod.WECHAT, priceFen: 10000, points: 0, freightMode: 2, freightKey: 2, ...over });
 
+/** The refusal's whole message, as the app shows it: the code's text and the detail that says what to send. */
+function refusalMessage(fn: () => unknown): string | undefined {
+  try {
+    fn();
+    return undefined;
+  } catch (error) {
+    if (error instanceof PayError) return error.message;
+    throw error;
+  }
+}
+
 function refusal(fn: () => unknown): ErrorCode | undefined {
   try {
     fn();
@@ -30,6 +41,8 @@ function refusal(fn: () => unknown): ErrorCode | undefined {
 describe('order state', () => {
   it.each([
     ['paid', 'ORDER_ALREADY_PAID'],
+    ['refunding', 'ORDER_REFUNDING'],
+    ['refunded', 'ORDER_REFUNDED'],
     ['closed', 'ORDER_CLOSED'],
     ['cancelled', 'ORDER_CANCELLED'],
   ] as const)('%s order is refused with %s', (status, code) => {
@@ -156,5 +169,46 @@ describe('points do not cover the total: a gateway is needed', () => {
         expect(q.cashFen).toBeGreaterThan(0);
       }
     }
+  });
+});
+
+describe('what each refusal tells the user to send instead', () => {
+  const free = order({ freeShipping: true });
+  it.each<[string, () => unknown, string]>([
+    [
+      'freight_mode 2 on a free-shipping order',
+      () => quoteOrder(free, req({ freightMode: 2, priceFen: 8800 }), 0, 1),
+      '配送方式不正确(该订单包邮,freight_mode应为1)',
+    ],
+    ['freight_mode 1 on an order with freight', () => quoteOrder(order(), req({ freightMode: 1 }), 0, 1), '配送方式不正确(该订单不包邮,freight_mode应为2)'],
+    [
+      'a freight key that is neither 1 nor 2, even one the order lists',
+      () => quoteOrder(order({ freightOptions: [{ key: 3, name: '自提', feeFen: 0 }] }), req({ freightKey: 3 }), 0, 1),
+      '运费方式不存在(freight_json_arr_key应为1(到付)或2(商家自选))',
+    ],
+    [
+      'a freight key the order does not offer',
+      () => quoteOrder(order({ freightOptions: [] }), req({ freightKey: 2 }), 0, 1),
+      '运费方式不存在(该订单不支持所选运费方式)',
+    ],
+    ['cash when the points cover it', () => quoteOrder(order(), req(), 20_000, 1), '积分足够支付,请使用积分支付(需10000积分)'],
+    [
+      'points only when they do not cover it',
+      () => quoteOrder(order(), req({ method: PayMethod.POINTS, priceFen: 0, points: 500 }), 500, 1),
+      '积分不足,请选择微信或支付宝支付(需10000积分,可用500积分)',
+    ],
+    [
+      'points and cash with no points at all',
+      () => quoteOrder(order(), req({ method: PayMethod.WECHAT_WITH_POINTS, points: 1, priceFen: 9999 }), 0, 1),
+      '抵扣积分数量不正确(没有可用积分,请选择微信或支付宝支付)',
+    ],
+    [
+      'more points than available',
+      () => quoteOrder(order(), req({ method: PayMethod.WECHAT_WITH_POINTS, points: 501, priceFen: 9499 }), 500, 1),
+      '抵扣积分数量不正确(可抵扣1至500积分)',
+    ],
+    ['points with a cash-only method', () => quoteOrder(order(), req({ points: 100, priceFen: 9900 }), 500, 1), '支付积分与订单应付积分不一致(应付0积分)'],
+  ])('%s', (_case, quote, message) => {
+    expect(refusalMessage(quote)).toBe(message);
   });
 });

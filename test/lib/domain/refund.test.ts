@@ -24,6 +24,7 @@ describe('refund numbers', () => {
     expect(refundNumber(attempt.outTradeNo)).toBe(`${attempt.outTradeNo}R1`);
     expect(refundNumber(attempt.outTradeNo, `${attempt.outTradeNo}R1`)).toBe(`${attempt.outTradeNo}R2`);
     expect(refundNumber(attempt.outTradeNo, `${attempt.outTradeNo}R9`)).toBe(`${attempt.outTradeNo}R10`);
+    expect(refundNumber(attempt.outTradeNo, `${attempt.outTradeNo}R12`)).toBe(`${attempt.outTradeNo}R13`);
   });
 
   it('stay within both gateways’ 64 characters for the longest out_trade_no', () => {
@@ -56,6 +57,7 @@ describe('refund windows', () => {
     expect(failedForWindow({ status: 'failed', failureReason: closed })).toBe(true);
     expect(failedForWindow({ status: 'failed', failureReason: failureReason({ reason: 'ABNORMAL' }) })).toBe(false);
     expect(failedForWindow({ status: 'pending', failureReason: closed })).toBe(false);
+    expect(failedForWindow({ status: 'failed', failureReason: undefined })).toBe(false);
   });
 });
 

@@ -6,6 +6,9 @@ describe('gateway times', () => {
     expect(parseGatewayTime('2026-11-28 20:00:00')).toBe('2026-11-28T12:00:00.000Z');
     expect(parseGatewayTime('2026-11-28 20:00:00.320')).toBe('2026-11-28T12:00:00.320Z'); // Alipay's gmt_refund
     expect(parseGatewayTime('not a time')).toBeUndefined();
+    // Alipay's wall time only as the whole text: nothing before it, nothing after it.
+    expect(parseGatewayTime('x2026-11-28 20:00:00')).toBeUndefined();
+    expect(parseGatewayTime('2026-11-28 20:00:00x')).toBeUndefined();
     expect(parseGatewayTime(undefined)).toBeUndefined();
   });
   it('writes Beijing time whatever the process time zone', () => {

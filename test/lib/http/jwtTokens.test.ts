@@ -63,6 +63,13 @@ describe('app tokens that are JWTs (APP_TOKENS=jwt)', () => {
       expect(await answer(token)).toMatchObject({ status: 0, code: 'TOKEN_INVALID', msg: '登录已失效,请重新登录' });
   });
 
+  it('throws a fault of ours instead of calling the token invalid (here a clock that is no Date, which jose cannot read)', async () => {
+    const resolve = resolver();
+    const token = await sign();
+    await expect(resolve(token, 'not a date' as unknown as Date)).rejects.toThrow(TypeError);
+    expect(await resolve(token, NOW)).toEqual({ userId: 1001 });
+  });
+
   it('refuses a token signed by another key, or whose claims were changed after signing', async () => {
     const resolve = resolver();
     expect(await resolve(await sign({}, { key: stranger.privateKey }), NOW)).toBe('invalid');
@@ -128,6 +135,8 @@ describe('app tokens that are JWTs (APP_TOKENS=jwt)', () => {
       [{ algorithm: 'ES256' }, /shop\.jwt_public_key is not an EC key on P-256, which JWT_ALGORITHM ES256 needs/],
       [{ algorithm: 'EdDSA' }, /shop\.jwt_public_key is not an Ed25519 key/],
       [{ publicKeyPem: pem(generateKeyPairSync('rsa', { modulusLength: 1024 }).publicKey) }, /not an RSA key of at least 2048 bits/],
+      // A DSA key has a 2048-bit modulus too: the type is checked, not only the size.
+      [{ publicKeyPem: pem(generateKeyPairSync('dsa', { modulusLength: 2048, divisorLength: 256 }).publicKey) }, /not an RSA key of at least 2048 bits/],
       [{ publicKeyPem: pem(generateKeyPairSync('ec', { namedCurve: 'P-384' }).publicKey), algorithm: 'ES256' }, /not an EC key on P-256/],
     ];
     for (const [options, message] of cases) {
