@@ -3,12 +3,13 @@
  * builds them (RSA2 with the sandbox's Alipay key over the sorted decoded fields), checked with the
  * very alipay-sdk call the app uses, then bent one way at a time.
  */
-import { generateKeyPairSync } from 'node:crypto';
+import { createSign, generateKeyPairSync } from 'node:crypto';
 import { AlipayGateway } from '../../../lib/gateways/alipay';
 import { AlipayNotifications } from '../../../lib/gateways/alipayNotifications';
 import type { NotificationVerdict } from '../../../lib/gateways/paymentGateway';
 import { generateSandboxCredentials, type SandboxCredentials } from '../../../scripts/sandbox/credentials';
 import { buildAlipayPaymentNotification } from '../../../scripts/sandbox/notifications';
+import { alipaySignContent } from '../../../scripts/sandbox/signing';
 
 const NOW = new Date('2026-11-28T12:00:00.000Z');
 
@@ -93,7 +94,40 @@ describe('open', () => {
   });
 });
 
+/** Alipay's fields as given, signed with Alipay's own key under `sign_type` (RSA2: SHA-256, RSA: SHA-1). */
+function signedAs(fields: Record<string, string>, signType: 'RSA2' | 'RSA') {
+  const unsigned = { ...fields, sign_type: signType };
+  const sign = createSign(signType === 'RSA2' ? 'RSA-SHA256' : 'RSA-SHA1')
+    .update(alipaySignContent(unsigned, ['sign', 'sign_type'], { keepEmpty: true }))
+    .sign(creds.alipay_private_key_pem, 'base64');
+  return { headers: { 'content-type': 'application/x-www-form-urlencoded' }, rawBody: new URLSearchParams({ ...unsigned, sign }).toString() };
+}
+const genuineFields = (over: Record<string, string | undefined> = {}) => {
+  const { sign: _sign, ...fields } = buildAlipayPaymentNotification(creds, paidFields()).fields;
+  const bent: Record<string, string | undefined> = { ...fields, ...over };
+  return Object.fromEntries(Object.entries(bent).filter((entry): entry is [string, string] => entry[1] !== undefined));
+};
+
+describe('the app Alipay says the payment is for (auth_app_id)', () => {
+  it('is ours, or left out (Alipay leaves it out where no app was authorised): a payment', async () => {
+    expect(await channel.open(signedAs(genuineFields(), 'RSA2'))).toMatchObject({ kind: 'payment' });
+    expect(await channel.open(signedAs(genuineFields({ auth_app_id: undefined }), 'RSA2'))).toMatchObject({ kind: 'payment' });
+  });
+
+  it('is another app: refused as merchant_mismatch, though app_id and seller are ours', async () => {
+    expect(await channel.open(signedAs(genuineFields({ auth_app_id: '2021000000000000' }), 'RSA2'))).toEqual({
+      kind: 'refused',
+      reason: 'merchant_mismatch',
+      outTradeNo: '502T1',
+    });
+  });
+});
+
 describe('open refuses what it cannot verify', () => {
+  it("a notification signed RSA (SHA-1), even with Alipay's own key, is refused as bad_signature: only RSA2 is ours", async () => {
+    expect(await channel.open(signedAs(genuineFields(), 'RSA'))).toEqual({ kind: 'refused', reason: 'bad_signature' });
+  });
+
   const otherAlipayKey = generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ type: 'pkcs1', format: 'pem' }).toString();
 
   it('a notification signed with another key is refused as bad_signature', async () => {

@@ -111,6 +111,14 @@ describe('open', () => {
     expect(await channel.open(genuine(paid(over)))).toEqual({ kind: 'refused', reason: 'merchant_mismatch', outTradeNo: '501T1' });
   });
 
+  it.each([
+    ['a JSAPI trade', { trade_type: 'JSAPI' }],
+    ['a trade in another currency', { amount: { total: 8800, currency: 'USD' } }],
+    ['a trade without a currency', { amount: { total: 8800 } }],
+  ])('a genuine payment of %s is refused as unexpected_trade: paynow opens APP trades in CNY only', async (_what, over) => {
+    expect(await channel.open(genuine(paid(over)))).toEqual({ kind: 'refused', reason: 'unexpected_trade', outTradeNo: '501T1' });
+  });
+
   it.each(['NOTPAY', 'CLOSED', 'REFUND', 'PAYERROR'])('a genuine notification with trade_state %s is ignored: it reports no payment', async (tradeState) => {
     expect(await channel.open(genuine(paid({ trade_state: tradeState })))).toEqual({ kind: 'ignored', outTradeNo: '501T1' });
   });

@@ -79,6 +79,8 @@ describe('createPayParam', () => {
     expect(param).toMatchObject({ appid: creds.appid, partnerid: creds.mchid, prepayid: 'wx28200000123456789012345678901234', package: 'Sign=WXPay' });
     const signed = `${param.appid}\n${param.timestamp}\n${param.noncestr}\n${param.prepayid}\n`;
     expect(createVerify('RSA-SHA256').update(signed).verify(creds.merchant_cert_pem, param.sign, 'base64')).toBe(true);
+    // Seconds since the epoch, as the app SDK takes it (a millisecond stamp fails WeChat's check in the app).
+    expect(param.timestamp).toBe(String(NOW_SECONDS));
   });
 
   it('signs each request as WeChat checks it: METHOD, path with query, timestamp, nonce and the very body sent, under our mchid and serial', async () => {
@@ -222,6 +224,15 @@ describe('queryTrade maps each trade_state WeChat signs', () => {
     const outTradeNo = nextOutTradeNo();
     server.queue(json(200, trade(outTradeNo, tradeState)));
     await expect(gateway.queryTrade(outTradeNo)).rejects.toEqual(new GatewayError(`wechat query: unknown trade_state ${tradeState}`));
+  });
+
+  it.each([
+    ['a JSAPI trade', { trade_type: 'JSAPI' }],
+    ['a trade in another currency', { amount: { total: 8800, currency: 'USD' } }],
+  ])('a SUCCESS for %s is a GatewayError: paynow opens APP trades in CNY only', async (_what, over) => {
+    const outTradeNo = nextOutTradeNo();
+    server.queue(json(200, trade(outTradeNo, 'SUCCESS', over)));
+    await expect(gateway.queryTrade(outTradeNo)).rejects.toThrow(/not an APP trade in CNY/);
   });
 
   it('a SUCCESS without transaction_id, amount or success_time is a GatewayError, as a notification without them is refused', async () => {
