@@ -14,7 +14,7 @@ import { DEFAULT_SWEEP, sweep } from '../../lib/pay/sweep';
 import { createDocumentClient } from '../../lib/store/dynamoClient';
 import { DynamoPayStore } from '../../lib/store/dynamoPayStore';
 import { LOCAL_TABLE_NAME as TABLE } from '../local/constants';
-import type { Fixture } from '../local/fixtures';
+import { type Fixture, sampleAddress } from '../local/fixtures';
 import type { SandboxGateway } from '../sandbox/gateway';
 import { type Capacity, meterCapacity } from './capacityMeter';
 
@@ -42,16 +42,7 @@ export async function benchCosts(stack: CostStack): Promise<void> {
   const payers = Array.from({ length: 3 * RUNS }, (_, i) => FIRST_USER + i);
   await stack.seed({
     users: payers.map((user_id) => ({ user_id, integral: 500, tokens: [{ token: `cost-${user_id}`, expires_at: '2099-01-01T00:00:00+08:00' }] })),
-    addresses: payers.map((user_id) => ({
-      address_id: user_id,
-      user_id,
-      name: '张三',
-      phone: '13800000000',
-      province: '广东省',
-      city: '深圳市',
-      district: '南山区',
-      detail: '科技园1号',
-    })),
+    addresses: payers.map((user_id) => sampleAddress(user_id, user_id)),
     orders: payers.map((user_id) => ({ order_id: user_id, user_id, goods_name: '保温杯', goods_price: '88.00', free_shipping: true })),
   });
 

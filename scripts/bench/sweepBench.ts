@@ -30,7 +30,7 @@ import { createDocumentClient } from '../../lib/store/dynamoClient';
 import { DynamoPayStore } from '../../lib/store/dynamoPayStore';
 import { startLocalDynamo } from '../local/dynalite';
 import { localFunctionEnvironment, writeLocalSecret } from '../local/environment';
-import { writeFixture } from '../local/fixtures';
+import { sampleAddress, writeFixture } from '../local/fixtures';
 import { createTables } from '../local/tables';
 import { generateSandboxCredentials, type SandboxCredentials } from '../sandbox/credentials';
 import { startSandboxGateway } from '../sandbox/gateway';
@@ -100,16 +100,7 @@ async function main(): Promise<void> {
     const slice = plans.slice(u * ORDERS_PER_USER, (u + 200) * ORDERS_PER_USER);
     await writeFixture(seedDb, TABLE, {
       users: [...new Set(slice.map((p) => p.userId))].map((user_id) => ({ user_id, integral: 0, tokens: [] })),
-      addresses: [...new Set(slice.map((p) => p.userId))].map((user_id) => ({
-        address_id: user_id + 1,
-        user_id,
-        name: '张三',
-        phone: '13800000000',
-        province: '广东省',
-        city: '深圳市',
-        district: '南山区',
-        detail: '科技园1号',
-      })),
+      addresses: [...new Set(slice.map((p) => p.userId))].map((user_id) => sampleAddress(user_id, user_id + 1)),
       orders: slice.map((p) => ({ order_id: p.orderId, user_id: p.userId, goods_name: '保温杯', goods_price: '88.00', free_shipping: true })),
     });
   }

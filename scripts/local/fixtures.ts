@@ -40,6 +40,20 @@ const fixtureSchema = v.object({
 /** The seed format of the local stack and the tests (README, "Seeding"): a development tool, not deployed. */
 export type Fixture = v.InferInput<typeof fixtureSchema>;
 
+/** A delivery address for seeding a test or bench user: the same sample person everywhere. */
+export function sampleAddress(userId: number, addressId: number): NonNullable<Fixture['addresses']>[number] {
+  return {
+    address_id: addressId,
+    user_id: userId,
+    name: '张三',
+    phone: '13800000000',
+    province: '广东省',
+    city: '深圳市',
+    district: '南山区',
+    detail: '科技园1号',
+  };
+}
+
 /** Validates a fixture, naming the first bad path. */
 export function parseFixture(input: unknown): v.InferOutput<typeof fixtureSchema> {
   const result = v.safeParse(fixtureSchema, input);

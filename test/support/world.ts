@@ -1,6 +1,7 @@
 import type { APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import type { PayOrderDeps, PayOrderInput, PayOrderResult } from '../../lib/pay/payOrder';
 import { payOrder } from '../../lib/pay/payOrder';
+import { sampleAddress } from '../../scripts/local/fixtures';
 import { httpEvent, lambdaContext } from '../../scripts/local/httpEvents';
 import { buildAlipayPaymentNotification, buildWechatPaymentNotification } from '../../scripts/sandbox/notifications';
 import type { TestStack } from './stack';
@@ -13,18 +14,7 @@ export async function givenUser(stack: TestStack, integral: number, goods: strin
   const orderIds = goods.map(() => ++nextId);
   await stack.seed({
     users: [{ user_id: userId, integral, tokens: [{ token: `token-${userId}`, expires_at: '2099-01-01T00:00:00+08:00' }] }],
-    addresses: [
-      {
-        address_id: userId + 1,
-        user_id: userId,
-        name: '张三',
-        phone: '13800000000',
-        province: '广东省',
-        city: '深圳市',
-        district: '南山区',
-        detail: '科技园1号',
-      },
-    ],
+    addresses: [sampleAddress(userId, userId + 1)],
     orders: goods.map((price, i) => ({
       order_id: orderIds[i],
       user_id: userId,
