@@ -19,6 +19,7 @@ import { type MetricDimensions, metrics } from './metrics';
 import { cachedSecret, type SecretFetcher } from './secrets/cachedSecret';
 import { secretFetcherFor } from './secrets/secretSources';
 import { parseStageSecret, type StageSecret } from './secrets/stageSecret';
+import { withSourceMappedStack } from './sourceMappedStack';
 import { createDocumentClient } from './store/dynamoClient';
 import { DynamoPayStore } from './store/dynamoPayStore';
 
@@ -114,8 +115,11 @@ export function createApp(config: Config = loadConfig(), options: AppOptions = {
     autoRefundDuplicates: config.autoRefundDuplicates,
     shopSecret: async () => (await channels()).keys.shop,
     now,
+    // A failure here fails the cold start, printed by the Lambda runtime rather than our logger.
     ready: async () => {
-      await channels();
+      await channels().catch((error: unknown) => {
+        throw withSourceMappedStack(error);
+      });
     },
   };
 }

@@ -1,4 +1,5 @@
 import { Logger } from '@aws-lambda-powertools/logger';
+import { sourceMappedStack } from './sourceMappedStack';
 
 /** A value a log line may carry: never an object, so a request, a config or a key cannot slip in. */
 export type LogValue = string | number | boolean | undefined;
@@ -20,7 +21,7 @@ function scalars(fields: LogFields | undefined): LogFields {
   return Object.fromEntries(Object.entries(fields).filter(([, value]) => value === undefined || ['string', 'number', 'boolean'].includes(typeof value)));
 }
 
-/** A logged error: name, message, stack, a scalar `code` (ECONNRESET), and its cause chain. Nothing else. */
+/** A logged error: name, message, stack (mapped to the TypeScript source), a scalar `code` (ECONNRESET), and its cause chain. Nothing else. */
 interface LoggedError {
   name: string;
   message: string;
@@ -40,7 +41,7 @@ export function describeError(error: unknown, depth = 0): LoggedError {
     name: error.name,
     message: error.message,
     ...(typeof code === 'string' || typeof code === 'number' ? { code } : {}),
-    stack: error.stack,
+    stack: error.stack === undefined ? undefined : sourceMappedStack(error.stack),
     ...(error.cause !== undefined && depth < 5 ? { cause: describeError(error.cause, depth + 1) } : {}),
   };
 }

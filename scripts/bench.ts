@@ -20,10 +20,11 @@ import { keys } from '../lib/store/keys';
 import {
   buildFloorFunction,
   COLD_START_FUNCTIONS,
+  type ColdStartEvent,
   type ColdStartFunction,
-  type FirstEvent,
   measureColdStart,
   packageFunctions,
+  WARM_INVOCATIONS,
   wechatNotificationEvent,
 } from './bench/coldStart';
 import { benchCosts } from './bench/costBench';
@@ -197,8 +198,10 @@ async function benchColdStarts(stack: Stack): Promise<void> {
   const app = createApp(loadConfig(stack.env));
   const db = createDocumentClient(stack.dynamo.endpoint);
   const payer = 90_001;
-  // orders[0..2] are set up below; each cold pay (the warm-up is i = -1) pays an order of its own from orders[4].
-  const orders = Array.from({ length: COLD_RUNS + 5 }, (_, i) => payer * 100 + i);
+  // orders[0..2] are set up below; every pay of the cold runs (run i = -1 is the warm-up) pays an order of
+  // its own from orders[5].
+  const paysPerRun = 1 + WARM_INVOCATIONS;
+  const orders = Array.from({ length: 5 + (COLD_RUNS + 1) * paysPerRun }, (_, i) => payer * 1000 + i);
   await writeFixture(db, LOCAL_TABLE_NAME, {
     users: [{ user_id: payer, integral: 1000, tokens: [{ token: 'bench-token', expires_at: '2099-01-01T00:00:00+08:00' }] }],
     addresses: [{ address_id: payer, user_id: payer, name: 'n', phone: '13800000000', province: 'p', city: 'c', district: 'd', detail: 'd' }],
@@ -229,8 +232,8 @@ async function benchColdStarts(stack: Stack): Promise<void> {
   const paying = orders[2];
   await payWith(paying, 1);
 
-  const firstEvent: FirstEvent = (fn, i) => {
-    const pay = { order_id: orders[5 + i], pay_method: 1, pay_price: '88.00', pay_integral: 0, address_id: payer, freight_mode: 1 };
+  const coldStartEvent: ColdStartEvent = (fn, i, k) => {
+    const pay = { order_id: orders[5 + (i + 1) * paysPerRun + k], pay_method: 1, pay_price: '88.00', pay_integral: 0, address_id: payer, freight_mode: 1 };
     switch (fn) {
       case 'payOrder':
         return httpEvent({ path: '/order/pay', headers: { token: 'bench-token', 'content-type': 'application/json' }, body: JSON.stringify(pay) });
@@ -267,8 +270,9 @@ async function benchColdStarts(stack: Stack): Promise<void> {
   console.log(
     `\ncold starts: ${COLD_RUNS} runs each on Node ${process.versions.node}, each alternating with a bare \`node -e 0\` in the same ${process.env.BENCH_INHERIT_ENV === '1' ? "shell's" : 'clean'} environment.`,
   );
-  console.log('  Load the deployed bundle (--enable-source-maps), read config and the stage secret (from a file: the stubbed');
-  console.log('  Secrets Manager), first invocation against the local database and sandbox gateway; all one fresh process.');
+  console.log('  Load the deployed bundle, read config and the stage secret (from a file: the stubbed Secrets Manager), first');
+  console.log(`  invocation against the local database and sandbox gateway; all one fresh process. Then ${WARM_INVOCATIONS} more of the same`);
+  console.log('  request in it: "setup" is the cold start less that request warm (its own round trips and signatures).');
   const rows: [ColdStartFunction, string][] = [
     ['floor', await buildFloorFunction()],
     ...COLD_START_FUNCTIONS.map((fn): [ColdStartFunction, string] => [fn, join(entries[fn], 'lambda.mjs')]),
@@ -280,10 +284,11 @@ async function benchColdStarts(stack: Stack): Promise<void> {
     ...rows.map(([fn, entry]) => ({ fn, entry, label: fn as string, env })),
     { fn: 'sweeper' as const, entry: join(entries.sweeper, 'lambda.mjs'), label: 'sweeper, prod', env: { ...env, SWEEP_GROUPS: '64' } },
   ];
-  for (const { fn, entry, label, env: fnEnv } of measured) {
-    const result = await measureColdStart(fn, entry, firstEvent, fnEnv, COLD_RUNS);
+  const only = process.env.BENCH_COLD_ROWS?.split(',');
+  for (const { fn, entry, label, env: fnEnv } of measured.filter((row) => !only || only.includes(row.label))) {
+    const result = await measureColdStart(fn, entry, coldStartEvent, fnEnv, COLD_RUNS);
     console.log(
-      `  ${label.padEnd(14)} ${result.ratio.toFixed(2).padStart(5)}x bare node   (median ${result.medianMs.toFixed(0)} ms; bare node ${result.bareMs.toFixed(0)} ms)`,
+      `  ${label.padEnd(14)} ${result.ratio.toFixed(2).padStart(5)}x bare node, setup ${result.setupRatio.toFixed(2).padStart(5)}x   (median ${result.medianMs.toFixed(0)} ms to the first reply; the request warm ${result.warmRequestMs.toFixed(0)} ms; bare node ${result.bareMs.toFixed(0)} ms)`,
     );
   }
   console.log('  floor: the DynamoDB client alone, bundled the same way, loaded and sending one GetItem: no function can start faster.');

@@ -24,7 +24,11 @@ export const handler = middy<SweepEvent | undefined, SweepReport>()
   .handler(async (event) => {
     const { groups, gatewayCallsPerSecond } = app.config.sweep;
     const group = Number.isInteger(event?.group) && (event?.group as number) >= 0 && (event?.group as number) < groups ? event?.group : undefined;
-    const report = await sweep(app, { ...DEFAULT_SWEEP, groups, gatewayCallsPerSecond }, group);
+    const report = await sweep(app, { ...DEFAULT_SWEEP, groups, gatewayCallsPerSecond }, group).catch((error: unknown) => {
+      // Logged here with its stack mapped to the source; the runtime's own line would name minified chunks.
+      log.error('sweep run failed', { group }, error);
+      throw error;
+    });
     for (const result of ['paid', 'released', 'unwatched', 'failed'] as const) {
       if (report[result] > 0 || result === 'failed') metrics.count('SweepAttempt', { result }, report[result]);
     }

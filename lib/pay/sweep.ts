@@ -156,16 +156,21 @@ interface Work {
 
 /**
  * The group's due attempts, shard by shard and page by page as the workers ask; then (group 0) due
- * refunds. The first page of every shard (and the refunds) is read at once: a quiet minute costs the
- * worker one round trip, not one per shard.
+ * refunds. The first page of every shard (and the refunds) is read up front, `concurrency` shards at a
+ * time: a quiet minute costs a worker of prod's 64 groups one round trip, not one per shard, and no
+ * more reads are in flight than its steps would have (each one in flight is a connection of its own on
+ * a cold start: a TLS handshake on AWS).
  */
 async function* dueWork(deps: CompletePaymentDeps, options: SweepOptions, group: number, now: Date): AsyncGenerator<Work> {
   const nowIso = now.toISOString();
   const shards = shardsOf(group, options.groups);
-  const [refunds, ...firstPages] = await Promise.all([
-    group === 0 ? deps.store.findDueRefunds(nowIso, options.pageSize) : Promise.resolve([]),
-    ...shards.map((shard) => deps.store.findDueAttempts(shard, nowIso, options.pageSize)),
-  ]);
+  const refundsRead = group === 0 ? deps.store.findDueRefunds(nowIso, options.pageSize) : Promise.resolve([]);
+  const firstPages: { attempts: Attempt[]; after?: string }[] = [];
+  for (let i = 0; i < shards.length; i += options.concurrency) {
+    const batch = shards.slice(i, i + options.concurrency);
+    firstPages.push(...(await Promise.all(batch.map((shard) => deps.store.findDueAttempts(shard, nowIso, options.pageSize)))));
+  }
+  const refunds = await refundsRead;
   for (const [i, shard] of shards.entries()) {
     for (let page = firstPages[i]; ; ) {
       for (const attempt of page.attempts) yield { fields: { out_trade_no: attempt.outTradeNo }, run: () => checkDue(deps, attempt, now, options) };

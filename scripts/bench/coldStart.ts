@@ -1,9 +1,10 @@
 /**
  * The cold start of every deployed function, as a ratio to a bare `node -e 0` timed in the same run:
- * the packaged bundle (the zip `serverless package` writes) loaded with --enable-source-maps as on
- * Lambda, its configuration and stage secret read (the secret from a file: Secrets Manager is the
- * stubbed part), and its first invocation on a representative event against the local database and
- * sandbox gateway, all in one fresh process. Runs of the function and of bare node alternate.
+ * the packaged bundle (the zip `serverless package` writes) loaded as on Lambda, its configuration and
+ * stage secret read (the secret from a file: Secrets Manager is the stubbed part), and its first
+ * invocation on a representative event against the local database and sandbox gateway, all in one
+ * fresh process; then the same kind of request a few times warm, to tell the first request's setup
+ * from what the request itself costs. Runs of the function and of bare node alternate.
  */
 import { execFile, spawn } from 'node:child_process';
 import { mkdtemp, writeFile } from 'node:fs/promises';
@@ -69,29 +70,61 @@ export async function buildFloorFunction(): Promise<string> {
   return join(dir, 'floor.mjs');
 }
 
-/** The first event each function gets: what it most often does. `i` makes each run's request its own. */
-export type FirstEvent = (fn: ColdStartFunction, i: number) => unknown;
+/**
+ * The events one cold process gets: `i` is the run (-1: the warm-up), `k` the invocation in it (0: the
+ * cold one, then WARM_INVOCATIONS more). Each should be a request of its own, as real traffic is.
+ */
+export type ColdStartEvent = (fn: ColdStartFunction, i: number, k: number) => unknown;
 
-/** One fresh process: load the function, invoke it once, exit. Resolves to its wall time in ms. */
-function coldStartOnce(entry: string, event: unknown, env: Record<string, string>): Promise<number> {
-  const script = `
-    const { handler } = await import(${JSON.stringify(entry)});
-    const reply = await handler(JSON.parse(process.env.BENCH_EVENT), { awsRequestId: 'bench', functionName: 'bench', getRemainingTimeInMillis: () => 10000 });
-    if (reply && reply.statusCode >= 500) { console.error(JSON.stringify(reply)); process.exit(1); }
-    process.exit(0);`;
-  return timeProcess([process.execPath, '--enable-source-maps', '--input-type=module', '-e', script], { ...env, BENCH_EVENT: JSON.stringify(event) });
+/** Invocations after the cold one in each process, to time the same request warm. */
+export const WARM_INVOCATIONS = 8;
+
+interface ProcessTimes {
+  /** Spawn to the first reply: the process's wall time less the warm invocations after it. */
+  coldMs: number;
+  /** Median of the warm invocations' own times: what the request costs once nothing is left to set up. */
+  warmRequestMs: number;
 }
 
-function timeProcess(command: string[], env: Record<string, string>): Promise<number> {
+/**
+ * One fresh process: load the function (with no --enable-source-maps, as deployed: lib/sourceMappedStack.ts),
+ * invoke it once cold, then WARM_INVOCATIONS times more, and exit.
+ */
+function coldStartOnce(entry: string, events: unknown[], env: Record<string, string>): Promise<ProcessTimes> {
+  const script = `
+    const { handler } = await import(${JSON.stringify(entry)});
+    const events = JSON.parse(process.env.BENCH_EVENTS);
+    const context = { awsRequestId: 'bench', functionName: 'bench', getRemainingTimeInMillis: () => 10000 };
+    const times = [];
+    let started = performance.now();
+    for (const event of events) {
+      const reply = await handler(event, context);
+      if (reply && reply.statusCode >= 500) { console.error(JSON.stringify(reply)); process.exit(1); }
+      const now = performance.now();
+      times.push(now - started);
+      started = now;
+    }
+    (await import('node:fs')).writeSync(3, JSON.stringify(times.slice(1)));
+    process.exit(0);`;
+  return timeProcess([process.execPath, '--input-type=module', '-e', script], { ...env, BENCH_EVENTS: JSON.stringify(events) }).then(({ ms, fd3 }) => {
+    const warm = JSON.parse(fd3) as number[];
+    return { coldMs: ms - warm.reduce((sum, t) => sum + t, 0), warmRequestMs: median(warm) };
+  });
+}
+
+/** Runs a process to its exit; what it writes to file descriptor 3 (its logs go to stdout, ignored). */
+function timeProcess(command: string[], env: Record<string, string>): Promise<{ ms: number; fd3: string }> {
   return new Promise((resolve, reject) => {
     const started = process.hrtime.bigint();
-    const child = spawn(command[0], command.slice(1), { env, stdio: ['ignore', 'ignore', 'pipe'] });
+    const child = spawn(command[0], command.slice(1), { env, stdio: ['ignore', 'ignore', 'pipe', 'pipe'] });
+    let fd3 = '';
     let stderr = '';
-    child.stderr.on('data', (chunk) => (stderr += chunk));
+    child.stdio[3]?.on('data', (chunk) => (fd3 += chunk));
+    child.stderr?.on('data', (chunk) => (stderr += chunk));
     child.once('error', reject);
     child.once('exit', (code) => {
       const ms = Number(process.hrtime.bigint() - started) / 1e6;
-      if (code === 0) resolve(ms);
+      if (code === 0) resolve({ ms, fd3 });
       else reject(new Error(`cold start failed (exit ${code}): ${stderr.slice(0, 2000)}`));
     });
   });
@@ -101,9 +134,15 @@ const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floo
 
 export interface ColdStartResult {
   fn: ColdStartFunction;
-  /** Median of each run's time over the bare node run next to it. */
+  /** The whole cold start, up to the first reply: median of each run over the bare node run next to it. */
   ratio: number;
+  /**
+   * The same less what the first request costs warm (its round trips and signatures): load, config and
+   * secret, and the first invocation's setup only. Median over the runs, as `ratio`.
+   */
+  setupRatio: number;
   medianMs: number;
+  warmRequestMs: number;
   bareMs: number;
 }
 
@@ -114,18 +153,26 @@ export interface ColdStartResult {
 export async function measureColdStart(
   fn: ColdStartFunction,
   entry: string,
-  event: FirstEvent,
+  event: ColdStartEvent,
   env: Record<string, string>,
   runs: number,
 ): Promise<ColdStartResult> {
-  await coldStartOnce(entry, event(fn, -1), env); // warm the file cache
-  const pairs: [number, number][] = [];
+  const eventsOf = (i: number) => Array.from({ length: 1 + WARM_INVOCATIONS }, (_, k) => event(fn, i, k));
+  await coldStartOnce(entry, eventsOf(-1), env); // warm the file cache
+  const pairs: [ProcessTimes, number][] = [];
   for (let i = 0; i < runs; i++) {
-    const cold = await coldStartOnce(entry, event(fn, i), env);
+    const cold = await coldStartOnce(entry, eventsOf(i), env);
     const bare = await timeProcess([process.execPath, '-e', '0'], env);
-    pairs.push([cold, bare]);
+    pairs.push([cold, bare.ms]);
   }
-  return { fn, ratio: median(pairs.map(([c, b]) => c / b)), medianMs: median(pairs.map(([c]) => c)), bareMs: median(pairs.map(([, b]) => b)) };
+  return {
+    fn,
+    ratio: median(pairs.map(([c, b]) => c.coldMs / b)),
+    setupRatio: median(pairs.map(([c, b]) => (c.coldMs - c.warmRequestMs) / b)),
+    medianMs: median(pairs.map(([c]) => c.coldMs)),
+    warmRequestMs: median(pairs.map(([c]) => c.warmRequestMs)),
+    bareMs: median(pairs.map(([, b]) => b)),
+  };
 }
 
 /** A signed WeChat notification for a paid trade (the bench sends the same one again: a duplicate, handled in full). */

@@ -298,14 +298,17 @@ describe('the packaged prod stack', () => {
     };
     const started = await run(
       process.execPath,
-      ['--enable-source-maps', '--input-type=module', '-e', `await import(${JSON.stringify(entry)}); console.log('started')`],
+      // As Lambda runs it: no --enable-source-maps (lib/sourceMappedStack.ts maps the stack instead).
+      ['--input-type=module', '-e', `await import(${JSON.stringify(entry)}); console.log('started')`],
       { env },
     ).then(
       () => 'started',
       (error: { stderr: string }) => error.stderr,
     );
     // The stack is mapped to the TypeScript source (the bundle ships its source maps).
-    expect(started).toMatch(/SecretError\]?: secret file \/nonexistent\/secret.json cannot be read: ENOENT\n\s+at .*lib\/secrets\/secretSources.ts/);
+    expect(started).toMatch(
+      /SecretError\]?: secret file \/nonexistent\/secret.json cannot be read: ENOENT\n\s+at .*\(lib\/secrets\/secretSources.ts:\d+:\d+\)/,
+    );
   });
 
   it('zips each function with only its own entry and the chunks it can reach, within its size budget', () => {

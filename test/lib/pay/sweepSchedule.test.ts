@@ -209,6 +209,26 @@ describe('workers', () => {
     }
   });
 
+  it('reads the first page of its 32 shards `concurrency` at a time: no more reads in flight, so no more connections to open cold', async () => {
+    const reads: number[] = [];
+    let inFlight = 0;
+    let most = 0;
+    const store = Object.create(stack.app.store) as typeof stack.app.store;
+    store.findDueAttempts = async (shard, ...rest) => {
+      reads.push(shard);
+      most = Math.max(most, ++inFlight);
+      try {
+        return await stack.app.store.findDueAttempts(shard, ...rest);
+      } finally {
+        inFlight--;
+      }
+    };
+    const report = await sweep({ store, gateways: stack.app.gateways, now: () => new Date(0) }, { ...DEFAULT_SWEEP, groups: 4, concurrency: 8 }, 1);
+    expect(report.busy).toBe(0);
+    expect(reads.sort((a, b) => a - b)).toEqual(shardsOf(1, 4));
+    expect(most).toBe(8);
+  });
+
   it('one worker per group at a time: a second one finds the lease taken and does nothing', async () => {
     const user = await givenUser(stack, 1000);
     const created = Date.now();
