@@ -4,7 +4,8 @@
  * - load: the local stack (serverless offline) under 50 concurrent requests, in each of its modes;
  * - requests: what a pay costs against the in-process stack, as ratios to one DynamoDB GetItem;
  * - cost: DynamoDB's request units for one successful payment, step by step, and its price;
- * - cold: each deployed function's whole cold start, as a ratio to a bare `node -e 0`.
+ * - cold: each deployed function's whole cold start, as a ratio to a bare `node -e 0` (BENCH_COLD_ROWS=floor,payOrder
+ *   picks rows; BENCH_INHERIT_ENV=1 keeps this shell's environment, README "Bundles and cold starts").
  */
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -24,6 +25,7 @@ import {
   type ColdStartFunction,
   measureColdStart,
   packageFunctions,
+  stubSecretsManager,
   WARM_INVOCATIONS,
   wechatNotificationEvent,
 } from './bench/coldStart';
@@ -264,25 +266,27 @@ async function benchColdStarts(stack: Stack): Promise<void> {
   // set on some machines, makes every node start read the whole CA bundle and would flatter the ratios).
   // BENCH_INHERIT_ENV=1 runs both sides in this shell's environment instead.
   const inherited = process.env.BENCH_INHERIT_ENV === '1' ? (process.env as Record<string, string>) : { PATH: process.env.PATH ?? '' };
-  const env: Record<string, string> = { ...inherited, ...stack.env, POWERTOOLS_METRICS_DISABLED: 'false' };
+  const secretsManager = await stubSecretsManager(stack.env.SECRET_ID.replace(/^file:/, ''));
+  const env: Record<string, string> = { ...inherited, ...stack.env, ...secretsManager.env, POWERTOOLS_METRICS_DISABLED: 'false' };
   // On Node < 22 the AWS SDK prints a notice about its 2027 releases; the deployed runtime never does.
   if (Number(process.versions.node.split('.')[0]) < 22) env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
   console.log(
     `\ncold starts: ${COLD_RUNS} runs each on Node ${process.versions.node}, each alternating with a bare \`node -e 0\` in the same ${process.env.BENCH_INHERIT_ENV === '1' ? "shell's" : 'clean'} environment.`,
   );
-  console.log('  Load the deployed bundle, read config and the stage secret (from a file: the stubbed Secrets Manager), first');
-  console.log(`  invocation against the local database and sandbox gateway; all one fresh process. Then ${WARM_INVOCATIONS} more of the same`);
-  console.log('  request in it: "setup" is the cold start less that request warm (its own round trips and signatures).');
+  console.log('  Load the deployed bundle, read config and the stage secret (through the Secrets Manager client; a local endpoint');
+  console.log('  answers), first invocation against the local database and sandbox gateway; all one fresh process. Then');
+  console.log(`  ${WARM_INVOCATIONS} more of the same request in it: "setup" is the cold start less that request warm (its own round`);
+  console.log('  trips and signatures).');
   const rows: [ColdStartFunction, string][] = [
     ['floor', await buildFloorFunction()],
     ...COLD_START_FUNCTIONS.map((fn): [ColdStartFunction, string] => [fn, join(entries[fn], 'lambda.mjs')]),
   ];
-  // The sweeper's first run reads every due shard of its group at once; the local database serves them one
-  // after another, where DynamoDB serves them side by side. It runs once with this stage's groups (4: 32
-  // shards each) and once with prod's (64: 2 shards each).
+  // The sweeper's first run reads the first page of every due shard of its group, 8 at a time; the local
+  // database serves them one after another, where DynamoDB serves them side by side. It runs once with this
+  // stage's groups (4: 32 shards each) and once with prod's (64: 2 shards each).
   const measured = [
     ...rows.map(([fn, entry]) => ({ fn, entry, label: fn as string, env })),
-    { fn: 'sweeper' as const, entry: join(entries.sweeper, 'lambda.mjs'), label: 'sweeper, prod', env: { ...env, SWEEP_GROUPS: '64' } },
+    { fn: 'sweeper' as const, entry: join(entries.sweeper, 'lambda.mjs'), label: 'sweeper (prod)', env: { ...env, SWEEP_GROUPS: '64' } },
   ];
   const only = process.env.BENCH_COLD_ROWS?.split(',');
   for (const { fn, entry, label, env: fnEnv } of measured.filter((row) => !only || only.includes(row.label))) {
@@ -292,6 +296,7 @@ async function benchColdStarts(stack: Stack): Promise<void> {
     );
   }
   console.log('  floor: the DynamoDB client alone, bundled the same way, loaded and sending one GetItem: no function can start faster.');
+  await secretsManager.close();
   db.destroy();
 }
 

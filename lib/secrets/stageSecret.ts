@@ -1,4 +1,4 @@
-import { createPrivateKey, createPublicKey, X509Certificate } from 'node:crypto';
+import { createPrivateKey, createPublicKey, type KeyObject, X509Certificate } from 'node:crypto';
 import * as v from 'valibot';
 import { PaynowError } from '../domain/errors';
 
@@ -51,11 +51,49 @@ function normalisePem(text: string, label: string): string {
   return `-----BEGIN ${label}-----\n${body.match(/.{1,64}/g)?.join('\n') ?? ''}\n-----END ${label}-----`;
 }
 
-/** A bare base64 private key is PKCS#8 or PKCS#1; the one that parses names it. */
-function normalisePrivateKey(text: string): string {
-  const pkcs8 = normalisePem(text, 'PRIVATE KEY');
-  return pkcs8.startsWith('-----BEGIN PRIVATE KEY-----') && !parses(createPrivateKey)(pkcs8) ? normalisePem(text, 'RSA PRIVATE KEY') : pkcs8;
+/**
+ * Reads a string into a key or certificate, or reports `message` against the field. Each key is parsed
+ * once here (an RSA private key takes about a millisecond): the checks between fields use the result.
+ */
+function readAs<T>(read: (text: string) => T, message: string) {
+  return v.rawTransform<string, { text: string; parsed: T }>(({ dataset, addIssue, NEVER }) => {
+    try {
+      return { text: dataset.value, parsed: read(dataset.value) };
+    } catch {
+      addIssue({ message });
+      return NEVER;
+    }
+  });
 }
+
+/** A bare base64 private key is PKCS#8 or PKCS#1; the one that parses names it. */
+function readPrivateKey(text: string): { pem: string; key: KeyObject } {
+  const pkcs8 = normalisePem(text, 'PRIVATE KEY');
+  try {
+    return { pem: pkcs8, key: createPrivateKey(pkcs8) };
+  } catch (error) {
+    const pkcs1 = normalisePem(text, 'RSA PRIVATE KEY');
+    if (pkcs1 === pkcs8) throw error;
+    return { pem: pkcs1, key: createPrivateKey(pkcs1) };
+  }
+}
+
+const text = (message: string) => v.pipe(v.string(message), v.trim(), v.nonEmpty(message));
+const privateKey = v.pipe(text('is required'), readAs(readPrivateKey, 'is not a readable RSA private key'));
+const publicKey = v.pipe(
+  text('is required'),
+  v.transform((s) => normalisePem(s, 'PUBLIC KEY')),
+  readAs(createPublicKey, 'is not a readable public key'),
+);
+const certificates = v.pipe(
+  text('is required'),
+  v.transform((s) => s.replace(/\\n/g, '\n')),
+  v.check((s) => /-----BEGIN CERTIFICATE-----/.test(s), 'must hold PEM certificates'),
+  v.check(
+    (s) => (s.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? []).every(parses((pem) => new X509Certificate(pem))),
+    'holds an unreadable certificate',
+  ),
+);
 
 function parses(parse: (pem: string) => unknown): (pem: string) => boolean {
   return (pem) => {
@@ -68,23 +106,6 @@ function parses(parse: (pem: string) => unknown): (pem: string) => boolean {
   };
 }
 
-const text = (message: string) => v.pipe(v.string(message), v.trim(), v.nonEmpty(message));
-const privateKey = v.pipe(text('is required'), v.transform(normalisePrivateKey), v.check(parses(createPrivateKey), 'is not a readable RSA private key'));
-const publicKey = v.pipe(
-  text('is required'),
-  v.transform((s) => normalisePem(s, 'PUBLIC KEY')),
-  v.check(parses(createPublicKey), 'is not a readable public key'),
-);
-const certificates = v.pipe(
-  text('is required'),
-  v.transform((s) => s.replace(/\\n/g, '\n')),
-  v.check((s) => /-----BEGIN CERTIFICATE-----/.test(s), 'must hold PEM certificates'),
-  v.check(
-    (s) => (s.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? []).every(parses((pem) => new X509Certificate(pem))),
-    'holds an unreadable certificate',
-  ),
-);
-
 const wechatSchema = v.pipe(
   v.object(
     {
@@ -93,10 +114,7 @@ const wechatSchema = v.pipe(
       merchant_certificate: v.pipe(
         text('is required'),
         v.transform((s) => s.replace(/\\n/g, '\n')),
-        v.check(
-          parses((pem) => new X509Certificate(pem)),
-          'is not a readable certificate',
-        ),
+        readAs((pem) => new X509Certificate(pem), 'is not a readable certificate'),
       ),
       apiv3_key: v.pipe(v.string('is required'), v.length(32, 'must be 32 characters')),
       pay_public_key_id: v.optional(v.pipe(text('is required'), v.regex(/^PUB_KEY_ID_\w+$/, 'must look like PUB_KEY_ID_...'))),
@@ -117,17 +135,11 @@ const wechatSchema = v.pipe(
     ['pay_public_key'],
   ),
   v.forward(
-    v.check(
-      (w) => new X509Certificate(w.merchant_certificate).serialNumber.toUpperCase() === w.merchant_serial.toUpperCase(),
-      'is not the serial of merchant_certificate',
-    ),
+    v.check((w) => w.merchant_certificate.parsed.serialNumber.toUpperCase() === w.merchant_serial.toUpperCase(), 'is not the serial of merchant_certificate'),
     ['merchant_serial'],
   ),
   v.forward(
-    v.check(
-      (w) => new X509Certificate(w.merchant_certificate).checkPrivateKey(createPrivateKey(w.merchant_private_key)),
-      'does not belong to merchant_certificate',
-    ),
+    v.check((w) => w.merchant_certificate.parsed.checkPrivateKey(w.merchant_private_key.parsed.key), 'does not belong to merchant_certificate'),
     ['merchant_private_key'],
   ),
 );
@@ -148,7 +160,7 @@ const shopSchema = v.object(
     jwt_public_key: v.optional(
       v.pipe(
         publicKey,
-        v.check((pem) => !/PRIVATE KEY/.test(pem), 'is a private key: only the public key belongs here'),
+        v.check((key) => !/PRIVATE KEY/.test(key.text), 'is a private key: only the public key belongs here'),
       ),
     ),
   },
@@ -193,16 +205,16 @@ export function parseStageSecret(json: string, source = 'secret'): StageSecret {
   return {
     wechat: {
       merchantSerial: wechat.merchant_serial.toUpperCase(),
-      merchantPrivateKeyPem: wechat.merchant_private_key,
-      merchantCertPem: wechat.merchant_certificate,
+      merchantPrivateKeyPem: wechat.merchant_private_key.parsed.pem,
+      merchantCertPem: wechat.merchant_certificate.text,
       apiV3Key: wechat.apiv3_key,
-      payPublicKeys: wechat.pay_public_key_id && wechat.pay_public_key ? [{ id: wechat.pay_public_key_id, pem: wechat.pay_public_key }] : [],
+      payPublicKeys: wechat.pay_public_key_id && wechat.pay_public_key ? [{ id: wechat.pay_public_key_id, pem: wechat.pay_public_key.text }] : [],
       platformCertificatesPem: wechat.platform_certificates ?? '',
     },
-    alipay: { appPrivateKeyPem: alipay.app_private_key, alipayPublicKeyPem: alipay.alipay_public_key },
+    alipay: { appPrivateKeyPem: alipay.app_private_key.parsed.pem, alipayPublicKeyPem: alipay.alipay_public_key.text },
     shop: {
       ...(shop?.webhook_secret !== undefined && { webhookSecret: shop.webhook_secret }),
-      ...(shop?.jwt_public_key !== undefined && { jwtPublicKeyPem: shop.jwt_public_key }),
+      ...(shop?.jwt_public_key !== undefined && { jwtPublicKeyPem: shop.jwt_public_key.text }),
     },
   };
 }

@@ -1,13 +1,16 @@
 /**
  * The cold start of every deployed function, as a ratio to a bare `node -e 0` timed in the same run:
  * the packaged bundle (the zip `serverless package` writes) loaded as on Lambda, its configuration and
- * stage secret read (the secret from a file: Secrets Manager is the stubbed part), and its first
+ * stage secret read through the Secrets Manager client as on AWS (only the answer is stubbed: a local
+ * endpoint gives the sandbox's secret), and its first
  * invocation on a representative event against the local database and sandbox gateway, all in one
  * fresh process; then the same kind of request a few times warm, to tell the first request's setup
  * from what the request itself costs. Runs of the function and of bare node alternate.
  */
 import { execFile, spawn } from 'node:child_process';
-import { mkdtemp, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -172,6 +175,43 @@ export async function measureColdStart(
     medianMs: median(pairs.map(([c]) => c.coldMs)),
     warmRequestMs: median(pairs.map(([c]) => c.warmRequestMs)),
     bareMs: median(pairs.map(([, b]) => b)),
+  };
+}
+
+/**
+ * Secrets Manager's answer to GetSecretValue, from a local endpoint: the functions read the stage secret
+ * through the deployed code path (Powertools Parameters, the SDK client, a signed request) and only the
+ * network answer is stubbed. Returns the environment that points the functions at it, with the
+ * session credentials Lambda gives every function.
+ */
+export async function stubSecretsManager(secretFile: string): Promise<{ env: Record<string, string>; close(): Promise<void> }> {
+  const secretString = await readFile(secretFile, 'utf8');
+  const server = createServer((request, response) => {
+    let body = '';
+    request.on('data', (chunk) => (body += chunk));
+    request.on('end', () => {
+      const { SecretId } = JSON.parse(body || '{}') as { SecretId?: string };
+      const known = request.headers['x-amz-target'] === 'secretsmanager.GetSecretValue' && SecretId === 'paynow/bench';
+      response.writeHead(known ? 200 : 400, { 'content-type': 'application/x-amz-json-1.1' });
+      response.end(
+        JSON.stringify(
+          known
+            ? { ARN: 'arn:aws:secretsmanager:ap-east-1:000000000000:secret:paynow/bench-AbCdEf', Name: SecretId, SecretString: secretString, VersionId: 'v1' }
+            : { __type: 'ResourceNotFoundException', message: 'no such secret' },
+        ),
+      );
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    env: {
+      SECRET_ID: 'paynow/bench',
+      AWS_ENDPOINT_URL_SECRETS_MANAGER: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+      AWS_ACCESS_KEY_ID: 'ASIABENCHBENCHBENCH0',
+      AWS_SECRET_ACCESS_KEY: 'bench',
+      AWS_SESSION_TOKEN: 'bench',
+    },
+    close: () => new Promise((resolve) => server.close(() => resolve())),
   };
 }
 
