@@ -186,14 +186,13 @@ export class AlipayGateway implements PaymentGateway {
 }
 
 /**
- * What may be logged of an alipay-sdk error: its kind, code, HTTP status and trace id. Its message and
- * `responseDataRaw` can hold the whole answer, the buyer's Alipay account included.
+ * What may be logged of an alipay-sdk error: its kind and Alipay's trace id. Its message and
+ * `responseDataRaw` can hold the whole answer, the buyer's Alipay account included. (exec's errors
+ * carry no code or HTTP status: alipay-sdk 4 sets those on its v3 `curl` API's errors only.)
  */
 function sdkFailure(error: unknown): Error {
-  const { name, code, traceId, responseHttpStatus } = (error ?? {}) as { name?: string; code?: string; traceId?: string; responseHttpStatus?: number };
-  const described = new Error(
-    [name ?? 'Error', code && `code ${code}`, responseHttpStatus && `HTTP ${responseHttpStatus}`, traceId && `traceId ${traceId}`].filter(Boolean).join(', '),
-  );
+  const { name, traceId } = (error ?? {}) as { name?: string; traceId?: string };
+  const described = new Error([name ?? 'Error', traceId && `traceId ${traceId}`].filter(Boolean).join(', '));
   described.name = name ?? 'Error';
   return described;
 }

@@ -215,6 +215,18 @@ describe('refund: ACQ.TRADE_STATUS_ERROR asks the trade query why', () => {
     // A genuine answer replayed from another trade must not end this refund for good.
     ['TRADE_FINISHED of another trade', () => answer(QUERY, alipayTradeNode({ outTradeNo: 'ANOTHER1T1', tradeStatus: 'TRADE_FINISHED' }))],
     ['TRADE_CLOSED of another trade', () => answer(QUERY, alipayTradeNode({ outTradeNo: 'ANOTHER1T1', tradeStatus: 'TRADE_CLOSED' }))],
+    // Only a 10000 answers the question, whatever else an error answer carries.
+    [
+      'an error that also names this trade as TRADE_FINISHED',
+      (request) =>
+        answer(QUERY, {
+          code: '20000',
+          msg: 'Service Currently Unavailable',
+          sub_code: 'aop.unknow-error',
+          out_trade_no: request.outTradeNo,
+          trade_status: 'TRADE_FINISHED',
+        }),
+    ],
   ])('%s is a GatewayError naming the refusal: the same refund number is sent again later', async (_says, query) => {
     const request = nextRequest();
     server.queue(tradeStatusError(), query(request));

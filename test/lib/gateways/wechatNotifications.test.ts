@@ -168,12 +168,22 @@ describe('open refuses what it cannot verify or read', () => {
 
   it.each([
     ['a body that is not JSON', () => 'event_type=TRANSACTION.SUCCESS'],
+    ['a body that is JSON null', () => 'null'],
     ['no resource', () => JSON.stringify({ event_type: 'TRANSACTION.SUCCESS' })],
     ['another algorithm', () => envelope({ ...sealed(JSON.stringify(paid())), algorithm: 'AEAD_AES_128_GCM' })],
     ['no ciphertext', () => envelope({ ...sealed(JSON.stringify(paid())), ciphertext: '' })],
     ['no nonce', () => envelope({ ...sealed(JSON.stringify(paid())), nonce: undefined })],
   ])('a signed notification with %s is refused as malformed', async (_what, body) => {
     expect(await channel.open(signedBody(body()))).toEqual({ kind: 'refused', reason: 'malformed' });
+  });
+
+  it.each([
+    ['null', 'null'],
+    ['a list', JSON.stringify([{ out_trade_no: '501T1', trade_state: 'SUCCESS' }])],
+    ['a number', '8800'],
+    ['a string', JSON.stringify('SUCCESS')],
+  ])('a signed notification whose resource decrypts, authentic, to %s is refused as malformed, not read', async (_what, plaintext) => {
+    expect(await channel.open(signedBody(envelope(sealed(plaintext))))).toEqual({ kind: 'refused', reason: 'malformed' });
   });
 
   const flipLastByte = (resource: Record<string, unknown>) => {
@@ -220,6 +230,8 @@ describe('answer', () => {
     [{ kind: 'refused', reason: 'missing_fields' }, 400, '报文缺少字段'],
     [{ kind: 'refused', reason: 'unknown_attempt' }, 404, '订单不存在'],
     [{ kind: 'refused', reason: 'amount_mismatch' }, 400, '金额或支付方式不匹配'],
+    [{ kind: 'refused', reason: 'unexpected_trade' }, 400, '交易类型或币种不符'],
+    [{ kind: 'refused', reason: 'unknown_refund' }, 404, '退款单不存在'],
   ])('%j is answered %i FAIL, so WeChat sends it again', (verdict, statusCode, message) => {
     const answer = channel.answer(verdict);
     expect(answer.statusCode).toBe(statusCode);
