@@ -91,6 +91,10 @@ describe('createPayParam', () => {
     const pkcs8 = createPrivateKey(creds.app_private_key_pem).export({ type: 'pkcs8', format: 'pem' }).toString();
     expect(pkcs8).toContain('BEGIN PRIVATE KEY');
     openOrderString(await alipayGateway({ appPrivateKeyPem: pkcs8 }).createPayParam(request(nextOutTradeNo())));
+    // Built here, not in beforeAll: Stryker's per-test coverage does not see code that a hook runs.
+    const pkcs1 = createPrivateKey(creds.app_private_key_pem).export({ type: 'pkcs1', format: 'pem' }).toString();
+    expect(pkcs1).toContain('BEGIN RSA PRIVATE KEY');
+    openOrderString(await alipayGateway({ appPrivateKeyPem: pkcs1 }).createPayParam(request(nextOutTradeNo())));
   });
 });
 
