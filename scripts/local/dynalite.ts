@@ -32,16 +32,29 @@ export async function startLocalDynamo(opts: { port?: number; host?: string } = 
     });
   });
   const { port } = server.address() as AddressInfo;
+  // Requests being answered: dynalite closes its database when the server closes, and a request still
+  // at work then throws from a callback (`Database is closed`), which takes the whole process down.
+  let answering = 0;
   let closing: Promise<void> | undefined;
+  // SDK clients keep connections alive; without dropping them, close waits for their idle timeout.
+  const dropConnectionsOnceAnswered = () => {
+    if (closing && answering === 0) server.closeAllConnections();
+  };
+  server.on('request', (_request, response) => {
+    answering++;
+    response.once('close', () => {
+      answering--;
+      dropConnectionsOnceAnswered();
+    });
+  });
   return {
     endpoint: `http://${host.includes(':') ? `[${host}]` : host}:${port}`,
     port,
     // Idempotent: a test that stops the database on purpose still has its afterAll close it.
-    close: () =>
-      (closing ??= new Promise<void>((resolve, reject) => {
-        server.close((err) => (err ? reject(err) : resolve()));
-        // SDK clients keep connections alive; without this, close waits for their idle timeout.
-        server.closeAllConnections();
-      })),
+    close: () => {
+      closing ??= new Promise<void>((resolve, reject) => server.close((err) => (err ? reject(err) : resolve())));
+      dropConnectionsOnceAnswered();
+      return closing;
+    },
   };
 }
