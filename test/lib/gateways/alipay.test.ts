@@ -217,7 +217,10 @@ describe('queryTrade refuses what it cannot vouch for', () => {
     ["a 200 without the method's _response", { status: 200, headers: { 'Content-Type': 'application/json' }, body: '{"sign":"x"}' }],
   ])('%s is a GatewayError', async (_what, reply) => {
     server.queue(reply);
-    await expect(gateway.queryTrade(nextOutTradeNo())).rejects.toEqual(new GatewayError(`alipay ${QUERY}: AlipayRequestError`));
+    const failure = (await gateway.queryTrade(nextOutTradeNo()).catch((e: unknown) => e)) as GatewayError;
+    expect(failure).toEqual(new GatewayError(`alipay ${QUERY}: AlipayRequestError`));
+    // No trace id in the answer: the cause names the SDK error's kind and nothing else.
+    expect(failure.cause).toMatchObject({ name: 'AlipayRequestError', message: 'AlipayRequestError' });
   });
 
   it('a connection dropped on every try is a GatewayError (the HTTP client retries it once)', async () => {

@@ -173,9 +173,11 @@ describe('the gateway, on answers the sandbox never gives', () => {
       ...over,
     });
 
-  it('a prepay answered 200 without a prepay_id is a failure, never a pay_param without one', async () => {
+  it('a prepay answered 200 without a prepay_id, or other than 200 with one, is a failure, never a pay_param', async () => {
     answer = signed(200, '{}');
     await expect(gateway().createPayParam(prepay)).rejects.toThrow(new GatewayError('wechat prepay failed: HTTP 200'));
+    answer = signed(202, '{"prepay_id":"wx1"}');
+    await expect(gateway().createPayParam(prepay)).rejects.toThrow(new GatewayError('wechat prepay failed: HTTP 202'));
   });
 
   it('a query is answered by a 200 only: a 202 about the trade, or a 500, is a failure', async () => {
