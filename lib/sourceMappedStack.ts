@@ -5,9 +5,10 @@ import { fileURLToPath } from 'node:url';
 /**
  * Stack traces that name the TypeScript file and line, at no cold-start cost. The deployed chunks are
  * minified (`lambda.mjs:1:48213`); Node's --enable-source-maps would read and index every chunk's map
- * as the chunk loads, on every cold start (10 to 19 ms of payOrder's, README "Bundles and cold starts"). Instead a chunk's map
- * (`<chunk>.mjs.map`, shipped beside it) is read the first time a logged error has a frame in it.
- * Frames with no map beside their file (Node's own, the tests' TypeScript) are left as they are.
+ * as the chunk loads, on every cold start (10 to 19 ms of payOrder's, README "Bundles and cold
+ * starts"). Instead a chunk's map (`<chunk>.mjs.map`, shipped beside it) is read the first time a
+ * logged error has a frame in it. Frames with no map beside their file (Node's own, the tests'
+ * TypeScript) are left as they are; function names stay the minified ones.
  */
 const maps = new Map<string, SourceMap | null>();
 
@@ -27,7 +28,7 @@ function sourceMapOf(file: string): SourceMap | null {
 // `file:///var/task/functions/payOrder/lambda.mjs:1:48213` or `/var/task/.../chunk-X.mjs:1:12`
 const FRAME_LOCATION = /((?:file:\/\/)?\/[^\s()]+?\.m?js):(\d+):(\d+)/g;
 
-/** `at createApp (lib/app.ts:74:3)` for `at Tc (file:///var/task/functions/payOrder/lambda.mjs:6:1234)`. */
+/** `at Tc (lib/app.ts:74:3)` for `at Tc (file:///var/task/functions/payOrder/lambda.mjs:6:1234)`. */
 export function sourceMappedStack(stack: string): string {
   // With --enable-source-maps (the tests, a local run) Node has mapped it already.
   if (process.sourceMapsEnabled) return stack;

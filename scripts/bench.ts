@@ -35,7 +35,7 @@ import { payFloor } from './bench/payFloor';
 import { LOCAL_TABLE_NAME } from './local/constants';
 import { type LocalDynamo, startLocalDynamo } from './local/dynalite';
 import { localFunctionEnvironment, writeLocalSecret } from './local/environment';
-import { writeFixture } from './local/fixtures';
+import { sampleAddress, writeFixture } from './local/fixtures';
 import { httpEvent, lambdaContext } from './local/httpEvents';
 import { createTables } from './local/tables';
 import { generateSandboxCredentials, type SandboxCredentials } from './sandbox/credentials';
@@ -93,16 +93,7 @@ async function benchRequests(stack: Stack): Promise<void> {
   }));
   await writeFixture(db, LOCAL_TABLE_NAME, {
     users,
-    addresses: users.map((u) => ({
-      address_id: u.user_id,
-      user_id: u.user_id,
-      name: 'n',
-      phone: '13800000000',
-      province: 'p',
-      city: 'c',
-      district: 'd',
-      detail: 'd',
-    })),
+    addresses: users.map((u) => sampleAddress(u.user_id, u.user_id)),
     orders: users.flatMap((u) =>
       [1, 2, 3, 4].map((k) => ({ order_id: u.user_id * 10 + k, user_id: u.user_id, goods_name: 'g', goods_price: '88.00', free_shipping: true })),
     ),
@@ -206,7 +197,7 @@ async function benchColdStarts(stack: Stack): Promise<void> {
   const orders = Array.from({ length: 5 + (COLD_RUNS + 1) * paysPerRun }, (_, i) => payer * 1000 + i);
   await writeFixture(db, LOCAL_TABLE_NAME, {
     users: [{ user_id: payer, integral: 1000, tokens: [{ token: 'bench-token', expires_at: '2099-01-01T00:00:00+08:00' }] }],
-    addresses: [{ address_id: payer, user_id: payer, name: 'n', phone: '13800000000', province: 'p', city: 'c', district: 'd', detail: 'd' }],
+    addresses: [sampleAddress(payer, payer)],
     orders: orders.map((order_id) => ({ order_id, user_id: payer, goods_name: 'g', goods_price: '88.00', free_shipping: true })),
   });
   // Paid attempts whose notifications each run sends again: verified, decrypted, read and acknowledged.

@@ -2,10 +2,10 @@
  * The cold start of every deployed function, as a ratio to a bare `node -e 0` timed in the same run:
  * the packaged bundle (the zip `serverless package` writes) loaded as on Lambda, its configuration and
  * stage secret read through the Secrets Manager client as on AWS (only the answer is stubbed: a local
- * endpoint gives the sandbox's secret), and its first
- * invocation on a representative event against the local database and sandbox gateway, all in one
- * fresh process; then the same kind of request a few times warm, to tell the first request's setup
- * from what the request itself costs. Runs of the function and of bare node alternate.
+ * endpoint gives the sandbox's secret), and its first invocation on a representative event against the
+ * local database and sandbox gateway, all in one fresh process; then the same kind of request a few
+ * times warm, to tell the first request's setup from what the request itself costs. Runs of the
+ * function and of bare node alternate.
  */
 import { execFile, spawn } from 'node:child_process';
 import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
@@ -184,6 +184,8 @@ export async function measureColdStart(
  * network answer is stubbed. Returns the environment that points the functions at it, with the
  * session credentials Lambda gives every function.
  */
+const BENCH_SECRET_ID = 'paynow/bench';
+
 export async function stubSecretsManager(secretFile: string): Promise<{ env: Record<string, string>; close(): Promise<void> }> {
   const secretString = await readFile(secretFile, 'utf8');
   const server = createServer((request, response) => {
@@ -191,7 +193,7 @@ export async function stubSecretsManager(secretFile: string): Promise<{ env: Rec
     request.on('data', (chunk) => (body += chunk));
     request.on('end', () => {
       const { SecretId } = JSON.parse(body || '{}') as { SecretId?: string };
-      const known = request.headers['x-amz-target'] === 'secretsmanager.GetSecretValue' && SecretId === 'paynow/bench';
+      const known = request.headers['x-amz-target'] === 'secretsmanager.GetSecretValue' && SecretId === BENCH_SECRET_ID;
       response.writeHead(known ? 200 : 400, { 'content-type': 'application/x-amz-json-1.1' });
       response.end(
         JSON.stringify(
@@ -205,7 +207,7 @@ export async function stubSecretsManager(secretFile: string): Promise<{ env: Rec
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   return {
     env: {
-      SECRET_ID: 'paynow/bench',
+      SECRET_ID: BENCH_SECRET_ID,
       AWS_ENDPOINT_URL_SECRETS_MANAGER: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
       AWS_ACCESS_KEY_ID: 'ASIABENCHBENCHBENCH0',
       AWS_SECRET_ACCESS_KEY: 'bench',
