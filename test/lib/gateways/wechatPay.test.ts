@@ -3,10 +3,11 @@
  * Pay signs (test/support/cannedAnswers.ts): every trade_state it maps, every signed refusal, and
  * every answer it must not vouch for.
  */
-import { createVerify, generateKeyPairSync } from 'node:crypto';
+import { createPrivateKey, createVerify, generateKeyPairSync } from 'node:crypto';
 import { toBeijingRfc3339 } from '../../../lib/domain/time';
 import { GatewayError, TradeAlreadyPaid, TradeClosed } from '../../../lib/gateways/paymentGateway';
 import { WechatPayGateway } from '../../../lib/gateways/wechatPay';
+import { WechatPayApi } from '../../../lib/gateways/wechatPayApi';
 import { WechatSignatureVerifier } from '../../../lib/gateways/wechatSignature';
 import { generateSandboxCredentials, type SandboxCredentials } from '../../../scripts/sandbox/credentials';
 import { type WechatSigning, wechatAnswer, wechatErrorAnswer, wechatJsonAnswer, wechatTransaction } from '../../support/cannedAnswers';
@@ -152,9 +153,11 @@ describe('createPayParam', () => {
     await expect(gateway.createPayParam(request(nextOutTradeNo()))).rejects.toEqual(new GatewayError('wechat prepay failed: HTTP 500'));
   });
 
-  it('a signed 200 without prepay_id is a GatewayError, not a pay_param', async () => {
+  it('a signed 200 without prepay_id, or other than 200 with one, is a GatewayError, not a pay_param', async () => {
     server.queue(json(200, { code: 'SUCCESS' }));
-    await expect(gateway.createPayParam(request(nextOutTradeNo()))).rejects.toBeInstanceOf(GatewayError);
+    await expect(gateway.createPayParam(request(nextOutTradeNo()))).rejects.toEqual(new GatewayError('wechat prepay failed: HTTP 200'));
+    server.queue(json(202, { prepay_id: 'wx28200000123456789012345678901234' }));
+    await expect(gateway.createPayParam(request(nextOutTradeNo()))).rejects.toEqual(new GatewayError('wechat prepay failed: HTTP 202'));
   });
 
   it.each([
@@ -235,10 +238,17 @@ describe('queryTrade maps each trade_state WeChat signs', () => {
     await expect(gateway.queryTrade(outTradeNo)).rejects.toThrow(/not an APP trade in CNY/);
   });
 
-  it('a SUCCESS without transaction_id, amount or success_time is a GatewayError, as a notification without them is refused', async () => {
+  it('a SUCCESS without transaction_id or amount is a GatewayError, as a notification without them is refused', async () => {
     const outTradeNo = nextOutTradeNo();
     server.queue(json(200, trade(outTradeNo, 'SUCCESS', { transaction_id: undefined, amount: undefined, success_time: undefined })));
     await expect(gateway.queryTrade(outTradeNo)).rejects.toBeInstanceOf(GatewayError);
+  });
+
+  it('a SUCCESS without success_time is paid, its time left to the clock of whoever records it', async () => {
+    const outTradeNo = nextOutTradeNo();
+    const answer = trade(outTradeNo, 'SUCCESS', { success_time: undefined });
+    server.queue(json(200, answer));
+    expect(await gateway.queryTrade(outTradeNo)).toEqual({ state: 'paid', transactionId: answer.transaction_id, amountFen: 1234, paidAt: '' });
   });
 
   it('a signed 404 ORDER_NOT_EXIST is not_found', async () => {
@@ -306,6 +316,8 @@ describe('queryTrade refuses what it cannot vouch for', () => {
     ['a signed 429 FREQUENCY_LIMITED', () => error(429, 'FREQUENCY_LIMITED', '频率超限'), 'wechat query failed: HTTP 429 FREQUENCY_LIMITED'],
     ['a signed 502 whose body is not JSON', () => wechatAnswer(creds, 502, 'Bad Gateway', signedAt()), 'wechat query failed: HTTP 502'],
     ["a proxy's unsigned 502 with no body (its signature is checked first)", () => ({ status: 502, body: '' }), 'wechat response signature: unknown_serial'],
+    // Only a 200 answers a query, even a signed 2xx about the trade.
+    ['a signed 202 about the trade', () => json(202, trade('501T1', 'SUCCESS')), 'wechat query failed: HTTP 202'],
   ])('%s is a GatewayError', async (_what, answer, message) => {
     server.queue(answer());
     await expect(gateway.queryTrade(nextOutTradeNo())).rejects.toEqual(new GatewayError(message));
@@ -317,18 +329,25 @@ describe('queryTrade refuses what it cannot vouch for', () => {
   });
 
   it.each([
-    ['dropped before any answer', 'drop'],
-    ['cut off in the middle of its answer', 'cut'],
-  ] as const)('a connection %s is a GatewayError', async (_how, answer) => {
+    ['dropped before any answer', 'drop', { code: 'ECONNRESET' }],
+    // Not a partial answer: the request closes before the answer ends.
+    ['cut off in the middle of its answer', 'cut', { name: 'ConnectionClosed', message: 'connection closed before the answer ended' }],
+  ] as const)('a connection %s is a GatewayError', async (_how, answer, cause) => {
     server.queue(answer);
     const failure = await gateway.queryTrade(nextOutTradeNo()).catch((e: unknown) => e);
     expect(failure).toBeInstanceOf(GatewayError);
     expect((failure as Error).message).toMatch(/^wechat gateway unreachable: /);
+    expect((failure as Error).cause).toMatchObject(cause);
   });
 
   it('an unreachable gateway is a GatewayError', async () => {
     // Port 1: nothing listens there, the connection is refused.
-    await expect(wechatGateway('http://127.0.0.1:1').queryTrade(nextOutTradeNo())).rejects.toEqual(new GatewayError('wechat gateway unreachable: Error'));
+    const failure = await wechatGateway('http://127.0.0.1:1')
+      .queryTrade(nextOutTradeNo())
+      .catch((e: unknown) => e);
+    expect(failure).toEqual(new GatewayError('wechat gateway unreachable: Error'));
+    // The cause is kept for the log.
+    expect((failure as Error).cause).toMatchObject({ code: 'ECONNREFUSED' });
   });
 
   it('a gateway that never answers is given up after 5 s, as a GatewayError', async () => {
@@ -347,7 +366,9 @@ describe('queryTrade refuses what it cannot vouch for', () => {
       await new Promise((resolve) => setImmediate(resolve));
       expect(settled).toBe(false);
       jest.advanceTimersByTime(1);
-      expect(await failure).toEqual(new GatewayError('wechat gateway unreachable: TimeoutError'));
+      const timedOut = await failure;
+      expect(timedOut).toEqual(new GatewayError('wechat gateway unreachable: TimeoutError'));
+      expect((timedOut as Error).cause).toMatchObject({ name: 'TimeoutError', message: 'no answer within 5000 ms' });
     } finally {
       jest.useRealTimers();
     }
@@ -390,6 +411,7 @@ describe('closeTrade', () => {
     [400, 'ORDER_CLOSED', '订单已关闭'],
     [400, 'ORDERCLOSED', '订单已关闭'],
     [404, 'ORDER_NOT_EXIST', '订单不存在'],
+    [400, 'ORDER_NOT_EXIST', '订单不存在'],
     [404, 'RESOURCE_NOT_EXISTS', '资源不存在'],
   ])('a signed %i %s counts as closed: a trade WeChat closed or never saw cannot be paid', async (status, code, message) => {
     server.queue(error(status, code, message));
@@ -423,5 +445,53 @@ describe('closeTrade', () => {
   it('a 204 whose signature does not verify is a GatewayError, not closed', async () => {
     server.queue(wechatAnswer(creds, 204, '', signedAt({ signWithKeyPem: otherKeyPem })));
     await expect(gateway.closeTrade(nextOutTradeNo())).rejects.toBeInstanceOf(GatewayError);
+  });
+});
+
+describe('the HTTP exchange (WechatPayApi)', () => {
+  const api = () =>
+    new WechatPayApi({
+      mchid: creds.mchid,
+      merchantSerial: creds.merchant_serial,
+      merchantPrivateKey: createPrivateKey(creds.merchant_private_key_pem),
+      gatewayUrl: server.url,
+      verifier: WechatSignatureVerifier.fromPem([{ id: creds.platform_serial, pem: creds.platform_public_key_pem }]),
+      now: () => NOW,
+    });
+
+  it('POSTs its JSON body as application/json, asking for JSON back', async () => {
+    server.queue(json(200, { prepay_id: 'wx1' }));
+    expect(await api().post('/v3/pay/transactions/app', { out_trade_no: '1T1' })).toEqual({ status: 200, data: { prepay_id: 'wx1' } });
+    expect(server.requests[0]).toMatchObject({
+      method: 'POST',
+      body: '{"out_trade_no":"1T1"}',
+      headers: { accept: 'application/json', 'content-type': 'application/json', authorization: expect.stringMatching(/^WECHATPAY2-SHA256-RSA2048 mchid="/) },
+    });
+  });
+
+  it('GETs with no body and no content type', async () => {
+    server.queue(json(200, { trade_state: 'NOTPAY' }));
+    expect(await api().get('/v3/pay/transactions/out-trade-no/1T1?mchid=1')).toEqual({ status: 200, data: { trade_state: 'NOTPAY' } });
+    expect(server.requests[0]).toMatchObject({ method: 'GET', body: '', headers: { accept: 'application/json' } });
+    expect(server.requests[0].headers).not.toHaveProperty('content-type');
+    expect(server.requests[0].headers['content-length'] ?? '0').toBe('0');
+    expect(server.requests[0].headers).not.toHaveProperty('transfer-encoding');
+  });
+
+  it.each([
+    [204, '', { status: 204 }],
+    [299, '{"ok":true}', { status: 299, data: { ok: true } }],
+  ])('an answer of HTTP %i is a success', async (status, body, expected) => {
+    server.queue(wechatAnswer(creds, status, body, signedAt()));
+    expect(await api().post('/v3/pay/transactions/out-trade-no/1T1/close', {})).toEqual(expected);
+  });
+
+  it.each([
+    [404, '{"code":"ORDER_NOT_EXIST","message":"订单不存在"}', { status: 404, code: 'ORDER_NOT_EXIST', message: '订单不存在' }],
+    [300, '{"code":"X","message":"y"}', { status: 300, code: 'X', message: 'y' }],
+    [500, 'not json', { status: 500 }],
+  ])('an answer of HTTP %i is an error with WeChat code and message, never data', async (status, body, expected) => {
+    server.queue(wechatAnswer(creds, status, body, signedAt()));
+    expect(await api().get('/v3/pay/transactions/out-trade-no/1T1?mchid=1')).toEqual(expected);
   });
 });
