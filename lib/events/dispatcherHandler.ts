@@ -13,6 +13,8 @@ import { eventSinks } from './eventSinks';
 
 /** Time kept back from the function's timeout: the last round's deliveries and their records must fit. */
 const RESERVE_MS = 12_000;
+/** A run's time when the invocation gives none (a local invoke without a context). */
+const DEFAULT_REMAINING_MS = 55_000;
 
 /** What an operator may ask of the dispatcher (`npm run shop -- events | redeliver ID`). */
 const operatorRequest = v.variant('action', [
@@ -25,6 +27,14 @@ export type DispatcherReply =
   | { events: ReturnType<typeof listed>[] }
   | { event: ReturnType<typeof listed>; result: unknown }
   | { error: string; message: string };
+
+/**
+ * When a run stops starting delivery rounds: the function's remaining time less what the last round
+ * needs, and never more than half of a short remaining time.
+ */
+export function runDeadline(nowMs: number, remainingMs: number): number {
+  return nowMs + remainingMs - Math.min(RESERVE_MS, remainingMs / 2);
+}
 
 /**
  * The dispatchEvents function. Every minute (schedule) it delivers the due events; invoked by an
@@ -41,16 +51,21 @@ export function dispatcherHandler(app: Pick<App, 'ready' | 'store' | 'config' | 
     .use(injectLambdaContext(logger, { resetKeys: true }))
     .use(waitForSecret(app))
     .handler(async (event, context) => {
-      const request = v.safeParse(operatorRequest, event);
-      if (!request.success) {
-        const remaining = typeof context?.getRemainingTimeInMillis === 'function' ? context.getRemainingTimeInMillis() : 55_000;
-        const deadline = app.now().getTime() + remaining - Math.min(RESERVE_MS, remaining / 2);
+      if (!isOperatorRequest(event)) {
+        const remaining = typeof context?.getRemainingTimeInMillis === 'function' ? context.getRemainingTimeInMillis() : DEFAULT_REMAINING_MS;
+        const deadline = runDeadline(app.now().getTime(), remaining);
         const report = await dispatchEvents(await deps(), { perShard: DEFAULT_EVENTS_PER_SHARD, deadline });
         for (const outcome of ['delivered', 'retrying', 'failing', 'dead'] as const) {
           if (report[outcome] > 0) metrics.count('EventDelivery', { outcome }, report[outcome]);
         }
         log.info('events dispatched', { ...report });
         return report;
+      }
+      const request = v.safeParse(operatorRequest, event);
+      if (!request.success) {
+        // An operator's typo answers so, instead of starting a delivery run the operator did not ask for.
+        log.warn('dispatcher request refused', { code: 'INVALID_REQUEST' });
+        return { error: 'INVALID_REQUEST', message: '请求应为 {"action":"list"} 或 {"action":"redeliver","event_id":"evt_…"}' };
       }
       if (request.output.action === 'list') {
         const shards = await Promise.all(Array.from({ length: EVENT_SHARDS }, (_, shard) => app.store.findPendingEvents(shard, 100)));
@@ -61,6 +76,11 @@ export function dispatcherHandler(app: Pick<App, 'ready' | 'store' | 'config' | 
       log.info('event redelivered', { event_id: found.event.id, status: found.status });
       return { event: listed(found), result };
     });
+}
+
+/** The schedule's event carries no `action`; an operator's request always does. */
+function isOperatorRequest(event: unknown): boolean {
+  return typeof event === 'object' && event !== null && 'action' in event;
 }
 
 function listed(outbox: OutboxEvent) {
