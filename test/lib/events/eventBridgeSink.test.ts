@@ -1,7 +1,7 @@
 import { Readable } from 'node:stream';
 import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { orderClosedEvent } from '../../../lib/domain/events';
-import { EVENT_SOURCE, eventBridgeSink } from '../../../lib/events/eventBridgeSink';
+import { eventBridgeSink } from '../../../lib/events/eventBridgeSink';
 
 /**
  * EventBridge at the SDK boundary: the real client serializes the real PutEvents request and parses
@@ -54,7 +54,7 @@ it('puts each event as its own entry, ten per call, and keeps each entry’s res
   ]);
   const results = await eventBridgeSink(client, 'shop-bus').send(events);
   expect(requests.map((r) => r.Entries.length)).toEqual([10, 2]);
-  expect(requests[0]?.Entries[0]).toMatchObject({ Source: EVENT_SOURCE, DetailType: 'order.closed', EventBusName: 'shop-bus', Detail: events[0]?.body });
+  expect(requests[0]?.Entries[0]).toMatchObject({ Source: 'paynow', DetailType: 'order.closed', EventBusName: 'shop-bus', Detail: events[0]?.body });
   expect(results).toEqual([...Array(3).fill('ok'), 'ThrottlingException: Rate exceeded', ...Array(8).fill('ok')]);
 });
 
@@ -71,4 +71,22 @@ it('a call refused as a whole fails every entry of it, and only those', async ()
 it('an answer without an entry for an event does not count as delivered', async () => {
   const { client } = clientAnswering([() => ({ status: 200, body: { FailedEntryCount: 0, Entries: [{ EventId: 'only-one' }] } })]);
   expect(await eventBridgeSink(client, 'shop-bus').send([outbox(1), outbox(2)])).toEqual(['ok', 'no entry in the answer']);
+});
+
+it('exactly ten events make one call, and no events make none', async () => {
+  const { client, requests } = clientAnswering([
+    (entries) => ({ status: 200, body: { FailedEntryCount: 0, Entries: entries.map(() => ({ EventId: 'eb' })) } }),
+  ]);
+  const events = Array.from({ length: 10 }, (_, i) => outbox(300 + i));
+  expect(await eventBridgeSink(client, 'shop-bus').send(events)).toEqual(Array(10).fill('ok'));
+  expect(requests.map((r) => r.Entries.length)).toEqual([10]);
+  expect(await eventBridgeSink(client, 'shop-bus').send([])).toEqual([]);
+  expect(requests).toHaveLength(1);
+});
+
+it('a refused entry without a message is reported by its code alone; an entry with neither code nor id is not delivered', async () => {
+  const { client } = clientAnswering([
+    () => ({ status: 200, body: { FailedEntryCount: 2, Entries: [{ ErrorCode: 'InternalFailure' }, {}, { EventId: 'eb' }] } }),
+  ]);
+  expect(await eventBridgeSink(client, 'shop-bus').send([outbox(1), outbox(2), outbox(3)])).toEqual(['InternalFailure', 'no event id in the answer', 'ok']);
 });
