@@ -1,21 +1,26 @@
 import type { APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
+import { MAX_FEN } from '../../lib/domain/money';
+import type { PaymentGateway, PrepayRequest } from '../../lib/gateways/paymentGateway';
 import { completePayment } from '../../lib/pay/completePayment';
+import { WriteConflict } from '../../lib/store/payStore';
 import { httpEvent, lambdaContext } from '../../scripts/local/httpEvents';
+import { captureOutput } from '../support/logs';
 import { expectBalancedBooksThenClose, startTestStack, type TestStack } from '../support/stack';
 import { tableState } from '../support/tableState';
-import { givenUser, pay } from '../support/world';
+import { givenUser, pay, payDeps } from '../support/world';
 
 /** The shopCommand function as the shop's services invoke it: every command, its replays and its refusals. */
 let stack: TestStack;
 let state: ReturnType<typeof tableState>;
 let handler: (event: unknown, context: unknown) => Promise<Record<string, unknown>>;
 let statusHandler: (event: unknown, context: unknown) => Promise<APIGatewayProxyStructuredResultV2>;
+let app: typeof import('../../functions/shopCommand/handler')['app'];
 
 beforeAll(async () => {
   stack = await startTestStack();
   state = tableState(stack);
   Object.assign(process.env, stack.env);
-  ({ handler } = (await import('../../functions/shopCommand/handler')) as never);
+  ({ handler, app } = (await import('../../functions/shopCommand/handler')) as never);
   ({ handler: statusHandler } = (await import('../../functions/payStatus/handler')) as never);
 });
 afterAll(() => expectBalancedBooksThenClose(stack, () => state.close()));
@@ -62,6 +67,34 @@ describe('upsert-order', () => {
     });
   });
 
+  it('compares freight options field by field: a replay is unchanged, a new name or fee of one option or free shipping alone is an edit', async () => {
+    const user = await givenUser(stack, 0);
+    const freight = [
+      { key: 1, name: '到付', fee: '0.00' },
+      { key: 2, name: '商家自选', fee: '12.00' },
+    ];
+    const fields = order(user.userId, { free_shipping: false, freight_json: freight });
+    await shop('upsert-order', fields);
+    expect(await shop('upsert-order', fields)).toMatchObject({ ok: true, changed: false });
+
+    const renamed = [freight[0], { ...freight[1], name: '顺丰' }];
+    expect(await shop('upsert-order', { ...fields, freight_json: renamed })).toMatchObject({ changed: true });
+    expect(await state.order(fields.order_id)).toMatchObject({ freight_options: [{ name: '到付' }, { name: '顺丰', fee_fen: 1200 }] });
+
+    const refeed = [freight[0], { ...renamed[1], fee: '15.00' }];
+    expect(await shop('upsert-order', { ...fields, freight_json: refeed })).toMatchObject({ changed: true });
+    expect(await state.order(fields.order_id)).toMatchObject({ freight_options: [{ fee_fen: 0 }, { name: '顺丰', fee_fen: 1500 }] });
+
+    expect(await shop('upsert-order', { ...fields, freight_json: refeed, free_shipping: true })).toMatchObject({ changed: true });
+    expect(await state.order(fields.order_id)).toMatchObject({ free_shipping: true, freight_options: [{ key: 1 }, { key: 2 }] });
+  });
+
+  it('takes a price of exactly the largest amount (100000000.00 yuan)', async () => {
+    const fields = order(1, { goods_price: '100000000.00' });
+    expect(await shop('upsert-order', fields)).toMatchObject({ ok: true, changed: true, created: true });
+    expect(await state.order(fields.order_id)).toMatchObject({ goods_fen: MAX_FEN });
+  });
+
   it('renames a paying order without touching its open attempt', async () => {
     const user = await givenUser(stack, 1000);
     const { outTradeNo } = await pay(stack, user, { method: 4, points: 800, priceFen: 8000 });
@@ -74,13 +107,12 @@ describe('upsert-order', () => {
   it('reprices a paying order by closing its attempt at the gateway and releasing its points; money that comes anyway is a refund case', async () => {
     const user = await givenUser(stack, 1000);
     const { outTradeNo } = await pay(stack, user, { method: 4, points: 800, priceFen: 8000 });
-    const answer = await shop('upsert-order', {
-      order_id: user.orderId,
-      user_id: user.userId,
-      goods_name: '保温杯',
-      goods_price: '66.00',
-      free_shipping: true,
-    });
+    const { result: answer, lines } = await captureOutput(() =>
+      shop('upsert-order', { order_id: user.orderId, user_id: user.userId, goods_name: '保温杯', goods_price: '66.00', free_shipping: true }),
+    );
+    expect(lines).toContainEqual(
+      expect.objectContaining({ level: 'INFO', message: 'open attempt closed by the shop', order_id: user.orderId, out_trade_no: outTradeNo, repriced: true }),
+    );
     expect(answer).toEqual({ ok: true, changed: true, order_id: user.orderId, order_status: 'unpaid', closed_attempt: outTradeNo });
     expect(stack.gateway.trade(outTradeNo)?.status).toBe('CLOSED');
     expect(await state.attempt(outTradeNo)).toMatchObject({ status: 'closed', gsi1pk: expect.stringMatching(/^DUE#/) });
@@ -112,8 +144,14 @@ describe('upsert-order', () => {
     const current = { order_id: user.orderId, user_id: user.userId, goods_name: '保温杯', goods_price: '88.00', free_shipping: true };
     const before = await state.snapshot();
     expect(await shop('upsert-order', current)).toMatchObject({ ok: true, changed: false, order_status: 'paid' });
-    expect(await shop('upsert-order', { ...current, goods_price: '1.00' })).toMatchObject({ error: 'ORDER_NOT_EDITABLE' });
-    expect(await shop('upsert-order', { ...current, user_id: user.userId + 1 })).toMatchObject({ error: 'ORDER_OWNER_CHANGED' });
+    expect(await shop('upsert-order', { ...current, goods_price: '1.00' })).toEqual({
+      error: 'ORDER_NOT_EDITABLE',
+      message: '订单已支付、退款或关闭,不能再修改(订单状态 paid)',
+    });
+    expect(await shop('upsert-order', { ...current, user_id: user.userId + 1 })).toEqual({
+      error: 'ORDER_OWNER_CHANGED',
+      message: `订单的用户不能更改(订单属于用户${user.userId})`,
+    });
     expect(await state.snapshot()).toEqual(before);
   });
 });
@@ -129,11 +167,11 @@ describe('close-order', () => {
   it('closes a paying order: its attempt closed at the gateway, its points back; a late payment becomes a refund case and is refunded', async () => {
     const user = await givenUser(stack, 1000);
     const { outTradeNo } = await pay(stack, user, { method: 4, points: 800, priceFen: 8000 });
-    expect(await shop('close-order', { order_id: user.orderId, reason: '库存不足' })).toMatchObject({
-      changed: true,
-      order_status: 'closed',
-      closed_attempt: outTradeNo,
-    });
+    const { result, lines } = await captureOutput(() => shop('close-order', { order_id: user.orderId, reason: '库存不足' }));
+    expect(result).toMatchObject({ changed: true, order_status: 'closed', closed_attempt: outTradeNo });
+    expect(lines).toContainEqual(
+      expect.objectContaining({ level: 'INFO', message: 'open attempt closed by the shop', order_id: user.orderId, out_trade_no: outTradeNo, repriced: false }),
+    );
     expect(await state.account(user.userId)).toMatchObject({ integral_available: 1000, integral_held: 0 });
     const late = { channel: 'wechat' as const, outTradeNo, transactionId: '4200-closed', amountFen: 8000, paidAt: new Date().toISOString() };
     expect(await completePayment(stack.app, late)).toBe('refund_required');
@@ -143,8 +181,66 @@ describe('close-order', () => {
   it('refuses to close a paid order (that is a refund) or one that does not exist', async () => {
     const user = await givenUser(stack, 10_000);
     await pay(stack, user, { method: 3, points: 8800, priceFen: 0 });
-    expect(await shop('close-order', { order_id: user.orderId })).toMatchObject({ error: 'ORDER_ALREADY_PAID' });
+    expect(await shop('close-order', { order_id: user.orderId })).toEqual({
+      error: 'ORDER_ALREADY_PAID',
+      message: '订单已支付,不能关闭(请走退款)(订单状态 paid)',
+    });
     expect(await shop('close-order', { order_id: 987_654 })).toEqual({ error: 'ORDER_NOT_FOUND', message: '订单不存在' });
+  });
+
+  it('refuses ORDER_BUSY, changing nothing, while the WeChat prepay of a pay is still on its way; once it arrived, closes', async () => {
+    const user = await givenUser(stack, 0);
+    const wechat = stack.app.gateways.wechat;
+    let prepayAsked!: () => void;
+    let prepayGoesOut!: () => void;
+    const asked = new Promise<void>((resolve) => {
+      prepayAsked = resolve;
+    });
+    const held = new Promise<void>((resolve) => {
+      prepayGoesOut = resolve;
+    });
+    const slowWechat: PaymentGateway = Object.assign(Object.create(wechat), {
+      createPayParam: async (request: PrepayRequest) => {
+        prepayAsked();
+        await held;
+        return wechat.createPayParam(request);
+      },
+    });
+    const paying = pay(stack, user, { method: 1 }, payDeps(stack, { gateways: { ...stack.app.gateways, wechat: slowWechat } }));
+    await asked;
+    const [attempt] = await state.attemptsOf(user.orderId);
+    const before = await state.snapshot();
+    expect(await shop('close-order', { order_id: user.orderId })).toEqual({
+      error: 'ORDER_BUSY',
+      message: `订单正在处理中,请稍后再试(${attempt.out_trade_no})`,
+    });
+    expect(await state.snapshot()).toEqual(before);
+    prepayGoesOut();
+    expect(await paying).toMatchObject({ outcome: 'pay_param', outTradeNo: attempt.out_trade_no });
+    expect(await shop('close-order', { order_id: user.orderId })).toMatchObject({ changed: true, closed_attempt: attempt.out_trade_no });
+    expect(stack.gateway.trade(attempt.out_trade_no as string)?.status).toBe('CLOSED');
+  });
+
+  it('refuses GATEWAY_ERROR, changing nothing, when the gateway cannot say whether the attempt is paid', async () => {
+    const user = await givenUser(stack, 0);
+    const { outTradeNo } = await pay(stack, user, { method: 1 });
+    const before = await state.snapshot();
+    stack.gateway.failNext('wechat.query');
+    expect(await shop('close-order', { order_id: user.orderId })).toEqual({ error: 'GATEWAY_ERROR', message: '支付通道繁忙,请稍后再试' });
+    expect(await state.snapshot()).toEqual(before);
+    expect(stack.gateway.trade(outTradeNo)?.status).toBe('UNPAID');
+  });
+
+  it('refuses ORDER_BUSY when its write loses every race', async () => {
+    const user = await givenUser(stack, 0);
+    const closeUnpaidOrder = app.store.closeUnpaidOrder;
+    app.store.closeUnpaidOrder = () => Promise.reject(new WriteConflict('state'));
+    try {
+      expect(await shop('close-order', { order_id: user.orderId })).toEqual({ error: 'ORDER_BUSY', message: '订单正在处理中,请稍后再试' });
+    } finally {
+      app.store.closeUnpaidOrder = closeUnpaidOrder;
+    }
+    expect(await state.order(user.orderId)).toMatchObject({ status: 'unpaid' });
   });
 
   it('closed twice at once: one close, the other answered as already done', async () => {
@@ -176,14 +272,28 @@ describe('credit-points and debit-points', () => {
     const user = await givenUser(stack, 100);
     await shop('credit-points', { user_id: user.userId, points: 50, entry_id: 'e-1', reason: '活动' });
     const before = await state.snapshot();
-    expect(await shop('credit-points', { user_id: user.userId, points: 60, entry_id: 'e-1', reason: '活动' })).toMatchObject({ error: 'ENTRY_ID_REUSED' });
+    expect(await shop('credit-points', { user_id: user.userId, points: 60, entry_id: 'e-1', reason: '活动' })).toEqual({
+      error: 'ENTRY_ID_REUSED',
+      message: '该 entry_id 已用于另一笔不同的积分变动(credit 50)',
+    });
     expect(await shop('debit-points', { user_id: user.userId, points: 50, entry_id: 'e-1', reason: '活动' })).toMatchObject({ error: 'ENTRY_ID_REUSED' });
     expect(await shop('debit-points', { user_id: user.userId, points: 151, entry_id: 'e-2', reason: '兑换' })).toEqual({
       error: 'INTEGRAL_NOT_ENOUGH',
       message: '可用积分不足,不能扣减(可用150积分)',
     });
-    expect(await shop('debit-points', { user_id: 424_242, points: 1, entry_id: 'e-3', reason: '兑换' })).toMatchObject({ error: 'USER_NOT_FOUND' });
+    expect(await shop('debit-points', { user_id: 424_242, points: 1, entry_id: 'e-3', reason: '兑换' })).toEqual({
+      error: 'USER_NOT_FOUND',
+      message: '用户积分账户不存在(user 424242)',
+    });
     expect(await state.snapshot()).toEqual(before);
+  });
+
+  it('move points once when the same movement is sent twice at once', async () => {
+    const user = await givenUser(stack, 100);
+    const credit = { user_id: user.userId, points: 70, entry_id: 'retried-at-once', reason: '活动' };
+    const answers = await Promise.all([shop('credit-points', credit), shop('credit-points', credit)]);
+    expect(answers.map((a) => a.changed).sort()).toEqual([false, true]);
+    expect(await state.account(user.userId)).toMatchObject({ integral_available: 170 });
   });
 
   it('open a points account for a user the shop credits for the first time', async () => {
@@ -207,12 +317,33 @@ describe('sessions and addresses', () => {
         .body as string) ?? '{}',
     );
 
+  /** What `work` answered and how often it called the store's `method`. */
+  async function writesOf(method: 'putSession' | 'putAddress', work: () => Promise<Record<string, unknown>>) {
+    const original = app.store[method];
+    let writes = 0;
+    app.store[method] = (...args: never[]) => {
+      writes++;
+      return (original as (...a: never[]) => Promise<void>).apply(app.store, args);
+    };
+    try {
+      return { answer: await work(), writes };
+    } finally {
+      app.store[method] = original as never;
+    }
+  }
+
   it('put-session lets a token in (stored as its hash only), revoke-session shuts it out; replays say unchanged', async () => {
     const user = await givenUser(stack, 0);
     const token = 'shop-issued-token-0123456789';
     const session = { token, user_id: user.userId, expires_at: '2099-01-01T00:00:00+08:00' };
     expect(await shop('put-session', session)).toMatchObject({ ok: true, changed: true, expires_at: '2098-12-31T16:00:00.000Z' });
-    expect(await shop('put-session', session)).toMatchObject({ ok: true, changed: false });
+    expect(await writesOf('putSession', () => shop('put-session', session))).toEqual({
+      answer: expect.objectContaining({ ok: true, changed: false }),
+      writes: 0,
+    });
+    const sooner = { ...session, expires_at: '2098-06-01T00:00:00Z' };
+    expect(await shop('put-session', sooner)).toMatchObject({ ok: true, changed: true });
+    expect(await app.store.findSession(token)).toEqual({ userId: user.userId, expiresAt: '2098-06-01T00:00:00.000Z' });
     expect((await status(token, user.orderId)).status).toBe(200);
     expect(JSON.stringify(await state.snapshot())).not.toContain(token);
     expect(await shop('revoke-session', { token })).toEqual({ ok: true, changed: true });
@@ -233,7 +364,10 @@ describe('sessions and addresses', () => {
       detail: '文三路1号',
     };
     expect(await shop('upsert-address', address)).toEqual({ ok: true, changed: true, address_id: address.address_id });
-    expect(await shop('upsert-address', address)).toEqual({ ok: true, changed: false, address_id: address.address_id });
+    expect(await writesOf('putAddress', () => shop('upsert-address', address))).toEqual({
+      answer: { ok: true, changed: false, address_id: address.address_id },
+      writes: 0,
+    });
     expect(await pay(stack, { ...user, addressId: address.address_id }, { method: 1 })).toMatchObject({ outcome: 'pay_param' });
   });
 });
@@ -245,6 +379,7 @@ describe('bad commands change nothing and say which field', () => {
     ['a price with three decimals', { command: 'upsert-order', ...order(1), goods_price: '88.001' }, /goods_price/],
     ['a price as a number', { command: 'upsert-order', ...order(1), goods_price: 88 }, /goods_price/],
     ['a price of nothing', { command: 'upsert-order', ...order(1), goods_price: '0' }, /goods_price/],
+    ['a price above the largest amount', { command: 'upsert-order', ...order(1), goods_price: '100000000.01' }, /goods_price/],
     // The app's one rule for a number's text (lib/domain/numberText.ts): no leading zero, sign or space.
     ['a price with a leading zero', { command: 'upsert-order', ...order(1), goods_price: '088.00' }, /goods_price/],
     ['a price with a space', { command: 'upsert-order', ...order(1), goods_price: ' 88.00' }, /goods_price/],
@@ -268,6 +403,9 @@ describe('bad commands change nothing and say which field', () => {
     ['an entry id with spaces', { command: 'credit-points', user_id: 1, points: 5, entry_id: 'a b', reason: 'r' }, /entry_id/],
     ['a short token', { command: 'put-session', token: 'abc', user_id: 1, expires_at: '2099-01-01T00:00:00Z' }, /token/],
     ['an expiry that is no time', { command: 'put-session', token: 'x'.repeat(20), user_id: 1, expires_at: 'tomorrow' }, /expires_at/],
+    // Date.parse reads both; neither starts as an ISO time does.
+    ['an expiry as an HTTP date', { command: 'put-session', token: 'x'.repeat(20), user_id: 1, expires_at: 'Fri, 01 Jan 2099 00:00:00 GMT' }, /expires_at/],
+    ['an expiry with an expanded year', { command: 'put-session', token: 'x'.repeat(20), user_id: 1, expires_at: '+002099-01-01T00:00:00Z' }, /expires_at/],
     [
       'a phone that is no phone',
       { command: 'upsert-address', address_id: 1, user_id: 1, name: 'n', phone: 'call me', province: 'p', city: 'c', district: 'd', detail: 'x' },
@@ -278,5 +416,45 @@ describe('bad commands change nothing and say which field', () => {
     const answer = await handler(event, lambdaContext);
     expect(answer).toEqual({ error: 'INVALID_COMMAND', message: expect.stringMatching(problem) });
     expect(await state.snapshot()).toEqual(before);
+  });
+});
+
+describe('what an operator reads in the log', () => {
+  it('a command done: its name and whether it changed anything', async () => {
+    const fields = order(1);
+    const created = await captureOutput(() => shop('upsert-order', fields));
+    expect(created.lines).toContainEqual(expect.objectContaining({ level: 'INFO', message: 'shop command done', command: 'upsert-order', changed: true }));
+    const replayed = await captureOutput(() => shop('upsert-order', fields));
+    expect(replayed.lines).toContainEqual(expect.objectContaining({ level: 'INFO', message: 'shop command done', command: 'upsert-order', changed: false }));
+  });
+
+  it('a refusal: its code, and for a bad command the problem', async () => {
+    const notFound = await captureOutput(() => shop('close-order', { order_id: 987_655 }));
+    expect(notFound.lines).toContainEqual(
+      expect.objectContaining({ level: 'WARN', message: 'shop command refused', command: 'close-order', code: 'ORDER_NOT_FOUND' }),
+    );
+    const invalid = await captureOutput(() => shop('close-order', { order_id: 'x' }));
+    expect(invalid.lines).toContainEqual(
+      expect.objectContaining({ level: 'WARN', message: 'shop command refused', code: 'INVALID_COMMAND', problem: 'order_id must be a number' }),
+    );
+  });
+
+  it('a fault of ours: INTERNAL_ERROR answered, never a throw, and the error logged', async () => {
+    const getOrder = app.store.getOrder;
+    app.store.getOrder = () => Promise.reject(Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' }));
+    try {
+      const { result, lines } = await captureOutput(() => shop('close-order', { order_id: 987_656 }));
+      expect(result).toEqual({ error: 'INTERNAL_ERROR', message: '系统繁忙,请稍后再试' });
+      expect(lines).toContainEqual(
+        expect.objectContaining({
+          level: 'ERROR',
+          message: 'shop command failed',
+          command: 'close-order',
+          error: expect.objectContaining({ message: 'connect ECONNREFUSED', code: 'ECONNREFUSED' }),
+        }),
+      );
+    } finally {
+      app.store.getOrder = getOrder;
+    }
   });
 });
