@@ -60,9 +60,11 @@ it.each([
   expect(await state.snapshot()).toEqual(before);
 });
 
-it('answers a refusal with its code and Chinese message', async () => {
+it('answers a refusal with its code and Chinese message, and logs its code', async () => {
   const user = await givenUser(stack, 0);
-  expect(await invoke({ order_id: 999_999, reason: '用户取消' })).toEqual({ error: 'ORDER_NOT_FOUND', message: '订单不存在' });
+  const { result, lines } = await captureOutput(() => invoke({ order_id: 999_999, reason: '用户取消' }));
+  expect(result).toEqual({ error: 'ORDER_NOT_FOUND', message: '订单不存在' });
+  expect(lines).toContainEqual(expect.objectContaining({ level: 'WARN', message: 'refund refused', code: 'ORDER_NOT_FOUND' }));
   expect(await invoke({ order_id: user.orderId, reason: '用户取消' })).toEqual({ error: 'ORDER_NOT_PAID', message: '订单未支付,无法退款(订单状态 unpaid)' });
 });
 
