@@ -45,7 +45,6 @@ function post(settings: WebhookSettings, outbox: OutboxEvent): Promise<SendResul
       url,
       {
         method: 'POST',
-        timeout: settings.timeoutMs,
         headers: {
           'content-type': 'application/json; charset=utf-8',
           'content-length': body.length,
@@ -62,8 +61,8 @@ function post(settings: WebhookSettings, outbox: OutboxEvent): Promise<SendResul
         res.on('error', (error) => resolve(`answer ${(error as NodeJS.ErrnoException).code ?? error.message}`));
       },
     );
-    // `timeout` is the socket's idle time; an answer trickling in byte by byte is cut at the same total.
-    req.on('timeout', () => req.destroy(new Error('timeout')));
+    // One timer for the whole exchange (connect, send, answer): an answer trickling in byte by byte,
+    // never idle for long, is cut as surely as a silent one.
     const total = setTimeout(() => req.destroy(new Error('timeout')), settings.timeoutMs);
     req.on('close', () => clearTimeout(total));
     req.on('error', (error) => resolve((error as NodeJS.ErrnoException).code ?? error.message));

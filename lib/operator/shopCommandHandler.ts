@@ -36,7 +36,8 @@ export function shopCommandHandler(app: Pick<App, 'ready' | 'store' | 'gateways'
         return answer;
       } catch (error) {
         if (!(error instanceof ShopRefusal)) throw error;
-        log.warn('shop command refused', { code: error.code });
+        // ORDER_BUSY and GATEWAY_ERROR carry what failed (the lost race, the gateway's error) for the operator.
+        log.warn('shop command refused', { code: error.code }, error.cause);
         return { error: error.code, message: error.message };
       }
     });

@@ -226,7 +226,17 @@ describe('close-order', () => {
     const { outTradeNo } = await pay(stack, user, { method: 1 });
     const before = await state.snapshot();
     stack.gateway.failNext('wechat.query');
-    expect(await shop('close-order', { order_id: user.orderId })).toEqual({ error: 'GATEWAY_ERROR', message: '支付通道繁忙,请稍后再试' });
+    const { result, lines } = await captureOutput(() => shop('close-order', { order_id: user.orderId }));
+    expect(result).toEqual({ error: 'GATEWAY_ERROR', message: '支付通道繁忙,请稍后再试' });
+    // The operator sees which gateway call failed, not only the code.
+    expect(lines).toContainEqual(
+      expect.objectContaining({
+        level: 'WARN',
+        message: 'shop command refused',
+        code: 'GATEWAY_ERROR',
+        error: expect.objectContaining({ name: 'GatewayError' }),
+      }),
+    );
     expect(await state.snapshot()).toEqual(before);
     expect(stack.gateway.trade(outTradeNo)?.status).toBe('UNPAID');
   });
