@@ -4,6 +4,7 @@
  * every answer it must not vouch for.
  */
 import { createPrivateKey, createVerify, generateKeyPairSync } from 'node:crypto';
+import { createServer as createTcpServer } from 'node:net';
 import { toBeijingRfc3339 } from '../../../lib/domain/time';
 import { GatewayError, TradeAlreadyPaid, TradeClosed } from '../../../lib/gateways/paymentGateway';
 import { WechatPayGateway } from '../../../lib/gateways/wechatPay';
@@ -449,15 +450,15 @@ describe('closeTrade', () => {
 });
 
 describe('the HTTP exchange (WechatPayApi)', () => {
-  const api = () =>
-    new WechatPayApi({
-      mchid: creds.mchid,
-      merchantSerial: creds.merchant_serial,
-      merchantPrivateKey: createPrivateKey(creds.merchant_private_key_pem),
-      gatewayUrl: server.url,
-      verifier: WechatSignatureVerifier.fromPem([{ id: creds.platform_serial, pem: creds.platform_public_key_pem }]),
-      now: () => NOW,
-    });
+  const apiOptions = () => ({
+    mchid: creds.mchid,
+    merchantSerial: creds.merchant_serial,
+    merchantPrivateKey: createPrivateKey(creds.merchant_private_key_pem),
+    gatewayUrl: server.url,
+    verifier: WechatSignatureVerifier.fromPem([{ id: creds.platform_serial, pem: creds.platform_public_key_pem }]),
+    now: () => NOW,
+  });
+  const api = () => new WechatPayApi(apiOptions());
 
   it('POSTs its JSON body as application/json, asking for JSON back', async () => {
     server.queue(json(200, { prepay_id: 'wx1' }));
@@ -493,5 +494,23 @@ describe('the HTTP exchange (WechatPayApi)', () => {
   ])('an answer of HTTP %i is an error with WeChat code and message, never data', async (status, body, expected) => {
     server.queue(wechatAnswer(creds, status, body, signedAt()));
     expect(await api().get('/v3/pay/transactions/out-trade-no/1T1?mchid=1')).toEqual(expected);
+  });
+
+  it('a signed answer with a status below 200, which only a broken server sends, is an error, never data', async () => {
+    // node:http cannot write such a status line, and Node's client takes one below 100 as the final answer.
+    const answer = wechatAnswer(creds, 99, '{"trade_state":"SUCCESS"}', signedAt());
+    if (typeof answer === 'string') throw new Error('a canned answer with a body was expected');
+    const head = Object.entries(answer.headers ?? {}).map(([name, value]) => `${name}: ${value}\r\n`);
+    const broken = createTcpServer((socket) =>
+      socket.once('data', () => socket.end(`HTTP/1.1 099 Odd\r\n${head.join('')}content-length: ${Buffer.byteLength(answer.body)}\r\n\r\n${answer.body}`)),
+    );
+    await new Promise<void>((resolve) => broken.listen(0, '127.0.0.1', resolve));
+    try {
+      const port = (broken.address() as { port: number }).port;
+      const brokenApi = new WechatPayApi({ ...apiOptions(), gatewayUrl: `http://127.0.0.1:${port}` });
+      expect(await brokenApi.get('/v3/pay/transactions/out-trade-no/1T1?mchid=1')).toEqual({ status: 99 });
+    } finally {
+      await new Promise<void>((resolve) => broken.close(() => resolve()));
+    }
   });
 });
