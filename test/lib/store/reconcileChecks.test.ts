@@ -1,0 +1,187 @@
+import { DeleteCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { newRefund } from '../../../lib/domain/refund';
+import { createDocumentClient } from '../../../lib/store/dynamoClient';
+import { keys } from '../../../lib/store/keys';
+import { reconcile } from '../../../lib/store/reconcile';
+import { startTestStack, TABLE, type TestStack } from '../../support/stack';
+import { type GivenUser, givenUser, pay } from '../../support/world';
+
+/**
+ * Each check of reconcile, one condition at a time: every case breaks one invariant by hand (a raw
+ * write after a real history) and expects the exact line an operator reads, and next to it the
+ * case that must not be flagged.
+ */
+let stack: TestStack;
+let db: ReturnType<typeof createDocumentClient>;
+beforeAll(async () => {
+  stack = await startTestStack();
+  db = createDocumentClient(stack.dynamo.endpoint);
+});
+afterAll(async () => {
+  db.destroy();
+  await stack.close();
+});
+
+const now = () => new Date().toISOString();
+
+async function update(key: { pk: string; sk: string }, expression: string, values?: Record<string, unknown>, names?: Record<string, string>) {
+  await db.send(
+    new UpdateCommand({ TableName: TABLE, Key: key, UpdateExpression: expression, ExpressionAttributeValues: values, ExpressionAttributeNames: names }),
+  );
+}
+const STATUS = { '#s': 'status' };
+
+/** The lines about these subjects (`order 1011`, `attempt …`, `refund …`, `user …`): the file's cases share one database. */
+const about = (lines: string[], ...subjects: string[]) => lines.filter((line) => subjects.some((s) => new RegExp(`(^|\\W)${s}\\b`).test(line)));
+
+/** What reconcile says about one user's order, its attempts and refunds (at `clock`, default now). */
+async function findings(subjects: string[], clock?: () => Date) {
+  const report = await reconcile(db, TABLE, clock);
+  return { problems: about(report.problems, ...subjects), needsPerson: about(report.needsPerson, ...subjects), report };
+}
+
+/** `user`'s order paid with WeChat + 800 points; its attempt's number. */
+async function paidOrder(user: GivenUser) {
+  const { outTradeNo } = await pay(stack, user, { method: 4, points: 800, priceFen: 8000 });
+  await stack.app.store.captureAttempt(
+    (await stack.app.store.getAttempt(outTradeNo))!,
+    { channel: 'wechat', outTradeNo, transactionId: `t-${outTradeNo}`, amountFen: 8000, paidAt: now() },
+    now(),
+  );
+  return outTradeNo;
+}
+
+/** An order paid with WeChat + 800 points, and its refund begun (pending). */
+async function refundingOrder() {
+  const user = await givenUser(stack, 1000);
+  const outTradeNo = await paidOrder(user);
+  const attempt = (await stack.app.store.getAttempt(outTradeNo))!;
+  const refund = newRefund(attempt, 'order', '用户取消', new Date());
+  await stack.app.store.beginRefund(refund, attempt, now());
+  const subjects = [`user ${user.userId}`, `order ${user.orderId}`, `attempt ${outTradeNo}`, `refund ${refund.outRefundNo}`];
+  return { user, outTradeNo, refund, subjects };
+}
+
+async function refundedOrder() {
+  const refunding = await refundingOrder();
+  await stack.app.store.completeRefund(refunding.refund, now(), now());
+  return refunding;
+}
+
+describe('points', () => {
+  it.each([
+    [
+      'available',
+      'SET integral_available = :m, integral_credited = :m',
+      { ':m': -5 },
+      (u: number) => [`user ${u}: negative points (available -5, held 0, spent 0)`],
+    ],
+    [
+      'held',
+      'ADD integral_held :m, integral_available :p',
+      { ':m': -5, ':p': 5 },
+      (u: number) => [
+        `user ${u}: negative points (available 5, held -5, spent 0)`,
+        `user ${u}: held -5 but the ledger says 0`,
+        `user ${u}: held -5 but open attempts hold 0`,
+      ],
+    ],
+    [
+      'spent',
+      'ADD integral_spent :m, integral_available :p',
+      { ':m': -5, ':p': 5 },
+      (u: number) => [`user ${u}: negative points (available 5, held 0, spent -5)`, `user ${u}: spent -5 but the ledger says 0`],
+    ],
+  ])('names negative %s points, alone in its bucket', async (_bucket, expression, values, expected) => {
+    const { userId } = await givenUser(stack, 0);
+    expect((await findings([`user ${userId}`])).problems).toEqual([]);
+    await update(keys.account(userId), expression, values);
+    expect((await findings([`user ${userId}`])).problems).toEqual(expected(userId));
+  });
+});
+
+describe('orders', () => {
+  const outsideOrder = async (orderId: number) => {
+    await stack.seed({ orders: [{ order_id: orderId, user_id: 883_000, goods_name: '旧订单', goods_price: '20.00', free_shipping: true, status: 'paid' }] });
+    expect((await findings([`order ${orderId}`])).problems).toEqual([]);
+  };
+
+  it('an order marked paid outside paynow but paid by an attempt of ours is a problem', async () => {
+    const user = await givenUser(stack, 1000);
+    const outTradeNo = await paidOrder(user);
+    await update(keys.order(user.orderId), 'SET paid_outside = :yes', { ':yes': true });
+    expect((await findings([`order ${user.orderId}`, `attempt ${outTradeNo}`])).problems).toEqual([
+      `order ${user.orderId}: marked paid outside paynow, but paid by ${outTradeNo}`,
+    ]);
+  });
+
+  it('an order marked paid outside paynow that carries a refund is a problem, paid without an attempt of ours', async () => {
+    await outsideOrder(883_001);
+    await update(keys.order(883_001), 'SET refund = :r', { ':r': { out_refund_no: '883001R1', status: 'failed', cash_fen: 2000, points: 0 } });
+    expect((await findings(['order 883001'])).problems).toEqual([
+      'order 883001: marked paid outside paynow, but paid',
+      'order 883001: paid without a paid attempt',
+      'order 883001: its refund 883001R1 is failed on the order, missing itself',
+    ]);
+  });
+
+  it('an order marked paid outside paynow that is refunding is a problem, without a paid attempt and without its refund', async () => {
+    await outsideOrder(883_002);
+    await update(keys.order(883_002), 'SET #s = :refunding', { ':refunding': 'refunding' }, STATUS);
+    expect((await findings(['order 883002'])).problems).toEqual([
+      'order 883002: marked paid outside paynow, but refunding',
+      'order 883002: refunding without a paid attempt',
+      'order 883002: refunding but its refund is missing',
+    ]);
+  });
+
+  it('names an order paying with no attempt', async () => {
+    const user = await givenUser(stack, 0);
+    await update(keys.order(user.orderId), 'SET #s = :paying', { ':paying': 'paying' }, STATUS);
+    expect((await findings([`order ${user.orderId}`])).problems).toEqual([`order ${user.orderId}: paying with no attempt, which is missing`]);
+  });
+
+  it('names a refunding order whose attempt is no longer paid', async () => {
+    const { user, outTradeNo, subjects } = await refundingOrder();
+    expect((await findings(subjects)).problems).toEqual([]);
+    await update(keys.attempt(outTradeNo), 'SET #s = :expired', { ':expired': 'expired' }, STATUS);
+    expect((await findings(subjects)).problems).toEqual([`order ${user.orderId}: refunding by ${outTradeNo}, which is not a paid attempt`]);
+  });
+
+  it('names a refunded order whose attempt is gone, and the refund left without its attempt', async () => {
+    const { user, outTradeNo, refund, subjects } = await refundedOrder();
+    expect((await findings(subjects)).problems).toEqual([]);
+    await db.send(new DeleteCommand({ TableName: TABLE, Key: keys.attempt(outTradeNo) }));
+    expect((await findings(subjects)).problems).toEqual([
+      `order ${user.orderId}: refunded but its attempt ${outTradeNo} is missing`,
+      `refund ${refund.outRefundNo}: its attempt ${outTradeNo} is missing`,
+    ]);
+  });
+
+  it('names a refunding order whose refund says it succeeded', async () => {
+    const { user, refund, subjects } = await refundingOrder();
+    await update(keys.order(user.orderId), 'SET refund.#s = :succeeded', { ':succeeded': 'succeeded' }, STATUS);
+    expect((await findings(subjects)).problems).toEqual([
+      `order ${user.orderId}: its refund ${refund.outRefundNo} is succeeded on the order, pending itself`,
+      `order ${user.orderId}: refunding but its refund is succeeded`,
+    ]);
+  });
+
+  it('names a refunded order whose refund says it is still pending', async () => {
+    const { user, refund, subjects } = await refundedOrder();
+    await update(keys.order(user.orderId), 'SET refund.#s = :pending', { ':pending': 'pending' }, STATUS);
+    expect((await findings(subjects)).problems).toEqual([
+      `order ${user.orderId}: its refund ${refund.outRefundNo} is pending on the order, succeeded itself`,
+      `order ${user.orderId}: refunded but its refund is pending`,
+    ]);
+  });
+
+  it('names a refund that vanished from under its order and its attempt', async () => {
+    const { user, outTradeNo, refund, subjects } = await refundingOrder();
+    await db.send(new DeleteCommand({ TableName: TABLE, Key: keys.refund(refund.outRefundNo) }));
+    expect((await findings(subjects)).problems).toEqual([
+      `order ${user.orderId}: its refund ${refund.outRefundNo} is pending on the order, missing itself`,
+      `attempt ${outTradeNo}: its refund ${refund.outRefundNo} is missing`,
+    ]);
+  });
+});
