@@ -1,7 +1,9 @@
-import { DeleteCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { DeleteCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import type { Refund } from '../../../lib/domain/model';
 import { newRefund } from '../../../lib/domain/refund';
 import { createDocumentClient } from '../../../lib/store/dynamoClient';
-import { keys } from '../../../lib/store/keys';
+import { refundItem } from '../../../lib/store/items';
+import { INDEX_PARTITION, keys } from '../../../lib/store/keys';
 import { reconcile } from '../../../lib/store/reconcile';
 import { startTestStack, TABLE, type TestStack } from '../../support/stack';
 import { type GivenUser, givenUser, pay } from '../../support/world';
@@ -22,7 +24,11 @@ afterAll(async () => {
   await stack.close();
 });
 
+const MINUTE = 60_000;
+const DAY = 24 * 60 * MINUTE;
 const now = () => new Date().toISOString();
+/** A clock `ms` after the time `iso`. */
+const clockAt = (iso: string, ms: number) => () => new Date(Date.parse(iso) + ms);
 
 async function update(key: { pk: string; sk: string }, expression: string, values?: Record<string, unknown>, names?: Record<string, string>) {
   await db.send(
@@ -183,5 +189,132 @@ describe('orders', () => {
       `order ${user.orderId}: its refund ${refund.outRefundNo} is pending on the order, missing itself`,
       `attempt ${outTradeNo}: its refund ${refund.outRefundNo} is missing`,
     ]);
+  });
+});
+
+describe('attempts', () => {
+  it('names an open attempt whose order is closed', async () => {
+    const user = await givenUser(stack, 0);
+    const { outTradeNo } = await pay(stack, user, { method: 1 });
+    await update(keys.order(user.orderId), 'SET #s = :closed', { ':closed': 'closed' }, STATUS);
+    expect((await findings([`order ${user.orderId}`, `attempt ${outTradeNo}`])).problems).toEqual([
+      `order ${user.orderId}: closed but its attempt ${outTradeNo} is still open`,
+      `attempt ${outTradeNo}: open but its order is not paying with it`,
+    ]);
+  });
+
+  it('names an open attempt its paying order has replaced', async () => {
+    const user = await givenUser(stack, 0);
+    const first = await pay(stack, user, { method: 1 });
+    const second = await pay(stack, user, { method: 2 });
+    const subjects = [`order ${user.orderId}`, `attempt ${first.outTradeNo}`, `attempt ${second.outTradeNo}`];
+    expect((await findings(subjects)).problems).toEqual([]);
+    await update(keys.attempt(first.outTradeNo), 'SET #s = :open', { ':open': 'open' }, STATUS);
+    expect((await findings(subjects)).problems).toEqual([`attempt ${first.outTradeNo}: open but its order is not paying with it`]);
+  });
+
+  it('names an open attempt out of the sweeper index, and a paid one still in it', async () => {
+    const user = await givenUser(stack, 1000);
+    const { outTradeNo: open } = await pay(stack, user, { method: 1 });
+    await update(keys.attempt(open), 'REMOVE gsi1pk, gsi1sk');
+    const other = await givenUser(stack, 1000);
+    const paid = await paidOrder(other);
+    await update(keys.attempt(paid), 'SET gsi1pk = :p, gsi1sk = :s', { ':p': INDEX_PARTITION.legacyOpen, ':s': `${now()}#${paid}` });
+    const { problems } = await reconcile(db, TABLE);
+    expect(about(problems, `attempt ${open}`)).toEqual([`attempt ${open}: open but indexed as nothing`]);
+    expect(about(problems, `attempt ${paid}`)).toEqual([`attempt ${paid}: paid but indexed as OPEN`]);
+  });
+
+  it('an attempt open exactly 15 minutes past its expiry is not yet stuck; a paid one long past it never is', async () => {
+    const user = await givenUser(stack, 0);
+    const { outTradeNo } = await pay(stack, user, { method: 1 });
+    const { expiresAt } = (await stack.app.store.getAttempt(outTradeNo))!;
+    expect((await findings([`attempt ${outTradeNo}`], clockAt(expiresAt, 15 * MINUTE))).problems).toEqual([]);
+    expect((await findings([`attempt ${outTradeNo}`], clockAt(expiresAt, 15 * MINUTE + 1))).problems).toEqual([
+      `attempt ${outTradeNo}: still open 15 minutes after its expiry`,
+    ]);
+    const other = await givenUser(stack, 1000);
+    const paid = await paidOrder(other);
+    const paidExpiry = (await stack.app.store.getAttempt(paid))!.expiresAt;
+    expect((await findings([`attempt ${paid}`], clockAt(paidExpiry, 60 * MINUTE))).problems).toEqual([]);
+  });
+
+  it("names a paid attempt without the gateway's transaction id", async () => {
+    const user = await givenUser(stack, 1000);
+    const outTradeNo = await paidOrder(user);
+    await update(keys.attempt(outTradeNo), 'REMOVE transaction_id');
+    expect((await findings([`attempt ${outTradeNo}`])).problems).toEqual([`attempt ${outTradeNo}: paid without the gateway's transaction id`]);
+  });
+
+  it("names a refund case without the gateway's transaction id", async () => {
+    const user = await givenUser(stack, 0);
+    const { outTradeNo } = await pay(stack, user, { method: 1 });
+    await pay(stack, user, { method: 2 });
+    const payment = { channel: 'wechat' as const, outTradeNo, transactionId: 'tx', amountFen: 8800, paidAt: now() };
+    await stack.app.store.markRefundRequired((await stack.app.store.getAttempt(outTradeNo))!, payment, now());
+    expect((await findings([`attempt ${outTradeNo}`])).problems).toEqual([]);
+    await update(keys.attempt(outTradeNo), 'REMOVE transaction_id');
+    expect((await findings([`attempt ${outTradeNo}`])).problems).toEqual([`attempt ${outTradeNo}: refund_required without the gateway's transaction id`]);
+  });
+
+  it('an order paid in points alone has no cash and no transaction id, and is clean', async () => {
+    const user = await givenUser(stack, 10_000);
+    const { outTradeNo } = await pay(stack, user, { method: 3, points: 8800, priceFen: 0 });
+    expect(await stack.app.store.getAttempt(outTradeNo)).toMatchObject({ status: 'paid', cashFen: 0, transactionId: undefined });
+    expect((await findings([`order ${user.orderId}`, `attempt ${outTradeNo}`])).problems).toEqual([]);
+  });
+
+  it("a refund is its own attempt's alone: a refunded attempt and another paid one are both clean", async () => {
+    const refunded = await refundedOrder();
+    const user = await givenUser(stack, 1000);
+    const paid = await paidOrder(user);
+    expect((await findings([...refunded.subjects, `order ${user.orderId}`, `attempt ${paid}`])).problems).toEqual([]);
+  });
+
+  it('names an attempt with two refunds pending', async () => {
+    const { outTradeNo, refund, subjects } = await refundingOrder();
+    const second: Refund = { ...refund, outRefundNo: `${outTradeNo}R2` };
+    await db.send(new PutCommand({ TableName: TABLE, Item: refundItem(second) }));
+    expect((await findings([...subjects, `refund ${second.outRefundNo}`])).problems).toEqual([`attempt ${outTradeNo}: more than one refund pending`]);
+  });
+
+  it('names a refunded attempt whose refund failed, and lists the failure (without a reason) for a person', async () => {
+    const { user, outTradeNo, refund, subjects } = await refundedOrder();
+    await update(keys.refund(refund.outRefundNo), 'SET #s = :failed', { ':failed': 'failed' }, STATUS);
+    const { problems, needsPerson } = await findings(subjects);
+    expect(problems).toEqual([
+      `order ${user.orderId}: its refund ${refund.outRefundNo} is succeeded on the order, failed itself`,
+      `attempt ${outTradeNo}: refunded, paid 8000 fen, refunded 0 fen, expected to hold 0 fen`,
+      `attempt ${outTradeNo}: refunded but its refund ${refund.outRefundNo} did not succeed`,
+    ]);
+    expect(needsPerson).toEqual([`refund ${refund.outRefundNo} (order ${user.orderId}): failed; README "When a refund failed"`]);
+  });
+});
+
+describe('refunds', () => {
+  it('names a pending refund with no time set for its next follow-up', async () => {
+    const { refund, subjects } = await refundingOrder();
+    await update(keys.refund(refund.outRefundNo), 'REMOVE next_check_at');
+    expect((await findings(subjects)).problems).toEqual([`refund ${refund.outRefundNo}: pending without a next check`]);
+  });
+
+  it('a refund pending exactly a day is not overdue; a moment later it is, with its last error', async () => {
+    const { user, refund, subjects } = await refundingOrder();
+    await stack.app.store.deferRefund(refund, { nextCheckAt: now(), accepted: true, lastError: 'SYSTEMERROR' }, now());
+    let found = await findings(subjects, clockAt(refund.createdAt, DAY));
+    expect(found.needsPerson).toEqual([]);
+    expect(found.report.overdueRefunds.filter((r) => r.outRefundNo === refund.outRefundNo)).toEqual([]);
+    found = await findings(subjects, clockAt(refund.createdAt, DAY + 1));
+    expect(found.needsPerson).toEqual([`refund ${refund.outRefundNo} (order ${user.orderId}): pending since ${refund.createdAt} (SYSTEMERROR)`]);
+    expect(found.report.overdueRefunds.filter((r) => r.outRefundNo === refund.outRefundNo)).toEqual([
+      expect.objectContaining({ status: 'pending', reason: 'SYSTEMERROR' }),
+    ]);
+  });
+
+  it('a refund that succeeded more than a day ago is not overdue', async () => {
+    const { refund, subjects } = await refundedOrder();
+    const found = await findings(subjects, clockAt(refund.createdAt, 2 * DAY));
+    expect(found.needsPerson).toEqual([]);
+    expect(found.report.overdueRefunds.filter((r) => r.outRefundNo === refund.outRefundNo)).toEqual([]);
   });
 });
