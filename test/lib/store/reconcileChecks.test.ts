@@ -1,17 +1,20 @@
-import { DeleteCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { DeleteCommand, PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import type { Refund } from '../../../lib/domain/model';
 import { newRefund } from '../../../lib/domain/refund';
 import { createDocumentClient } from '../../../lib/store/dynamoClient';
 import { refundItem } from '../../../lib/store/items';
-import { INDEX_PARTITION, keys } from '../../../lib/store/keys';
+import { INDEX_PARTITION, keys, userPartition } from '../../../lib/store/keys';
 import { reconcile } from '../../../lib/store/reconcile';
+import { writeFixture } from '../../../scripts/local/fixtures';
+import { createTables } from '../../../scripts/local/tables';
 import { startTestStack, TABLE, type TestStack } from '../../support/stack';
 import { type GivenUser, givenUser, pay } from '../../support/world';
 
 /**
  * Each check of reconcile, one condition at a time: every case breaks one invariant by hand (a raw
  * write after a real history) and expects the exact line an operator reads, and next to it the
- * case that must not be flagged.
+ * case that must not be flagged. The counts of a whole report (its info lines, a scan of more than
+ * one page) are read on a table of their own.
  */
 let stack: TestStack;
 let db: ReturnType<typeof createDocumentClient>;
@@ -316,5 +319,96 @@ describe('refunds', () => {
     const found = await findings(subjects, clockAt(refund.createdAt, 2 * DAY));
     expect(found.needsPerson).toEqual([]);
     expect(found.report.overdueRefunds.filter((r) => r.outRefundNo === refund.outRefundNo)).toEqual([]);
+  });
+});
+
+describe('a whole report, on a table of its own', () => {
+  let tables = 0;
+  async function freshTable(): Promise<string> {
+    const table = `reconcile-${++tables}`;
+    await createTables(stack.dynamo.endpoint, table);
+    return table;
+  }
+  /** Copies these partitions of the shared table into `table`: a real history, alone. */
+  async function copy(table: string, partitions: string[]) {
+    for (const pk of partitions) {
+      const { Items = [] } = await db.send(
+        new QueryCommand({ TableName: TABLE, KeyConditionExpression: 'pk = :pk', ExpressionAttributeValues: { ':pk': pk } }),
+      );
+      for (const item of Items) await db.send(new PutCommand({ TableName: table, Item: item }));
+    }
+  }
+  const partitionsOf = (r: Awaited<ReturnType<typeof refundingOrder>>) => [
+    userPartition(r.user.userId),
+    keys.order(r.user.orderId).pk,
+    keys.attempt(r.outTradeNo).pk,
+    keys.refund(r.refund.outRefundNo).pk,
+  ];
+  const ON_THEIR_WAY = (n: number) => `refunds on their way: ${n} (pending less than a day; the sweeper follows them up)`;
+
+  it('an empty table tells nothing', async () => {
+    expect(await reconcile(db, await freshTable())).toEqual({
+      problems: [],
+      needsPerson: [],
+      info: [],
+      refunds: [],
+      failedRefunds: [],
+      overdueRefunds: [],
+      counts: { users: 0, orders: 0, attempts: 0, refunds: 0, ledgerEntries: 0 },
+    });
+  });
+
+  it('counts the refunds on their way: pending ones less than a day old, not the done ones', async () => {
+    const table = await freshTable();
+    const [first, second, done] = [await refundingOrder(), await refundingOrder(), await refundedOrder()];
+    await copy(table, [...partitionsOf(first), ...partitionsOf(second), ...partitionsOf(done)]);
+    let report = await reconcile(db, table);
+    expect(report).toMatchObject({ problems: [], needsPerson: [], info: [ON_THEIR_WAY(2)], counts: { refunds: 3 } });
+    const twoDaysAgo = new Date(Date.now() - 2 * DAY).toISOString();
+    const age = (outRefundNo: string) =>
+      db.send(
+        new UpdateCommand({
+          TableName: table,
+          Key: keys.refund(outRefundNo),
+          UpdateExpression: 'SET created_at = :t',
+          ExpressionAttributeValues: { ':t': twoDaysAgo },
+        }),
+      );
+    await age(first.refund.outRefundNo);
+    report = await reconcile(db, table);
+    expect(report.info).toEqual([ON_THEIR_WAY(1)]);
+    expect(report.needsPerson).toEqual([`refund ${first.refund.outRefundNo} (order ${first.user.orderId}): pending since ${twoDaysAgo}`]);
+    await age(second.refund.outRefundNo);
+    report = await reconcile(db, table);
+    expect(report.info).toEqual([]);
+    expect(report.needsPerson).toHaveLength(2);
+  });
+
+  it('counts in plural from two', async () => {
+    const table = await freshTable();
+    const order = { user_id: 884_000, goods_name: '旧订单', goods_price: '20.00', free_shipping: true, status: 'paid' as const };
+    await writeFixture(db, table, { orders: [{ ...order, order_id: 884_001 }] });
+    expect((await reconcile(db, table)).info).toEqual(['imported as paid outside paynow: 1 order']);
+    await writeFixture(db, table, { orders: [{ ...order, order_id: 884_002 }] });
+    expect((await reconcile(db, table)).info).toEqual(['imported as paid outside paynow: 2 orders']);
+  });
+
+  it('reads every page of a table larger than one scan page (1 MB)', async () => {
+    const table = await freshTable();
+    // Items reconcile does not check, large enough to fill three pages.
+    const padding = 'x'.repeat(350_000);
+    for (let i = 0; i < 8; i++) await db.send(new PutCommand({ TableName: table, Item: { pk: `FILLER#${i}`, sk: 'FILLER', padding } }));
+    const orders = Array.from({ length: 20 }, (_, i) => ({
+      order_id: 885_001 + i,
+      user_id: 885_000,
+      goods_name: '旧订单',
+      goods_price: '20.00',
+      free_shipping: true,
+      status: 'paid' as const,
+    }));
+    await writeFixture(db, table, { orders });
+    const report = await reconcile(db, table);
+    expect(report.counts.orders).toBe(20);
+    expect(report.info).toEqual(['imported as paid outside paynow: 20 orders']);
   });
 });
