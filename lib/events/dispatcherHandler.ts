@@ -52,7 +52,7 @@ export function dispatcherHandler(app: Pick<App, 'ready' | 'store' | 'config' | 
     .use(waitForSecret(app))
     .handler(async (event, context) => {
       if (!isOperatorRequest(event)) {
-        const remaining = typeof context?.getRemainingTimeInMillis === 'function' ? context.getRemainingTimeInMillis() : DEFAULT_REMAINING_MS;
+        const remaining = typeof context.getRemainingTimeInMillis === 'function' ? context.getRemainingTimeInMillis() : DEFAULT_REMAINING_MS;
         const deadline = runDeadline(app.now().getTime(), remaining);
         const report = await dispatchEvents(await deps(), { perShard: DEFAULT_EVENTS_PER_SHARD, deadline });
         for (const outcome of ['delivered', 'retrying', 'failing', 'dead'] as const) {

@@ -65,6 +65,9 @@ describe('a scheduled run', () => {
     const id = await closedOrderEvent();
     expect(await handler(SCHEDULED, { awsRequestId: 'local', functionName: 'dispatchEvents' })).toMatchObject({ delivered: 1 });
     expect(receivedOf(id)).toHaveLength(1);
+    const next = await closedOrderEvent(); // and with no context at all: middy hands the handler an empty one
+    expect(await handler(SCHEDULED, undefined)).toMatchObject({ delivered: 1 });
+    expect(receivedOf(next)).toHaveLength(1);
   });
 });
 

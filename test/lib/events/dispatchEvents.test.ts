@@ -50,7 +50,13 @@ interface GivenEvent {
 async function given(...events: GivenEvent[]): Promise<string[]> {
   const items = events.map(({ orderId, seq = 0, attempts = 0, nextAttemptAt, status = 'pending', deliveredTo = [] }) => {
     const event = { ...orderClosedEvent({ orderId, userId: 1 }, undefined, at(-MINUTE + seq)), id: `evt_test_${orderId}_${seq}` };
-    const item: Record<string, unknown> = { ...eventItem(event), attempts, status, delivered_to: deliveredTo, next_attempt_at: nextAttemptAt ?? event.created_at };
+    const item: Record<string, unknown> = {
+      ...eventItem(event),
+      attempts,
+      status,
+      delivered_to: deliveredTo,
+      next_attempt_at: nextAttemptAt ?? event.created_at,
+    };
     if (status !== 'pending') {
       delete item.gsi1pk;
       delete item.gsi1sk;
@@ -267,10 +273,13 @@ describe('a redelivery by hand', () => {
     expect(event?.nextAttemptAt).toBeUndefined();
   });
 
-  it('of a delivered event while the endpoint fails: stays delivered, the attempt recorded', async () => {
+  it('of a delivered event while the targets fail, one of them configured since: stays delivered, the attempt recorded', async () => {
     const [id] = await given({ orderId: 1, attempts: 1, status: 'delivered', deliveredTo: ['webhook'] });
-    const { event, result } = await redeliverEvent(deps([recordingSink('http 503').sink]), id as string);
-    expect(result?.results).toEqual({ webhook: 'http 503' });
+    const webhook = recordingSink('http 503', 'webhook');
+    const bus = recordingSink('ThrottlingException', 'eventbridge');
+    const { event, result } = await redeliverEvent(deps([webhook.sink, bus.sink]), id as string);
+    expect(result?.results).toEqual({ webhook: 'http 503', eventbridge: 'ThrottlingException' });
     expect(event).toMatchObject({ status: 'delivered', attempts: 2, deliveredTo: ['webhook'] });
+    expect(event?.nextAttemptAt).toBeUndefined();
   });
 });
