@@ -3,7 +3,6 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { newRefund } from '../../lib/domain/refund';
-import { createDocumentClient } from '../../lib/store/dynamoClient';
 import { keys } from '../../lib/store/keys';
 import { describeReport, exitCodeOf } from '../../scripts/reconcile';
 import { expectBalancedBooksThenClose, startTestStack, TABLE, type TestStack } from '../support/stack';
@@ -11,15 +10,12 @@ import { givenUser, pay } from '../support/world';
 
 /** `npm run reconcile` exits 1 only when a person must act: a broken invariant, or money waiting for a person. */
 let stack: TestStack;
-let db: ReturnType<typeof createDocumentClient>;
+let db: TestStack['db'];
 beforeAll(async () => {
   stack = await startTestStack();
-  db = createDocumentClient(stack.dynamo.endpoint);
+  db = stack.db;
 });
-afterAll(async () => {
-  db.destroy();
-  await expectBalancedBooksThenClose(stack);
-});
+afterAll(() => expectBalancedBooksThenClose(stack));
 
 /** The script itself, as `npm run reconcile` runs it, on this stack's database. */
 async function runReconcile(): Promise<{ status: number; out: string }> {

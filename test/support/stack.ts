@@ -1,6 +1,7 @@
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { type App, createApp } from '../../lib/app';
 import { loadConfig } from '../../lib/config';
 import { createDocumentClient } from '../../lib/store/dynamoClient';
@@ -19,6 +20,8 @@ export interface TestStack {
   env: Record<string, string>;
   credentials: SandboxCredentials;
   dynamo: LocalDynamo;
+  /** A document client on this stack's database, for raw reads and writes; closed with the stack. */
+  db: DynamoDBDocumentClient;
   gateway: SandboxGateway;
   seed(fixture: Fixture): Promise<void>;
   /** `npm run reconcile` on this stack's database. */
@@ -58,6 +61,7 @@ export async function startTestStack(options: { notifyBaseUrl?: string; env?: Re
     env,
     credentials,
     dynamo,
+    db,
     gateway,
     seed: (fixture) => writeFixture(db, TABLE, fixture),
     reconcile: () => reconcile(db, TABLE),

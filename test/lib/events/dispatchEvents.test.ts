@@ -3,11 +3,10 @@ import type { EventTarget } from '../../../lib/domain/events';
 import { MAX_DELIVERY_ATTEMPTS, type OutboxEvent, orderClosedEvent } from '../../../lib/domain/events';
 import { type DispatchDeps, type DispatchSettings, dispatchEvents, redeliverEvent } from '../../../lib/events/dispatchEvents';
 import type { EventSink, SendResult } from '../../../lib/events/eventSink';
-import { createDocumentClient } from '../../../lib/store/dynamoClient';
 import { eventItem } from '../../../lib/store/items';
 import { keys } from '../../../lib/store/keys';
 import { captureOutput } from '../../support/logs';
-import { startTestStack, TABLE, type TestStack } from '../../support/stack';
+import { expectBalancedBooksThenClose, startTestStack, TABLE, type TestStack } from '../../support/stack';
 
 /**
  * dispatchEvents decision by decision, on a fixed clock, over outboxes written item by item into the
@@ -15,15 +14,12 @@ import { startTestStack, TABLE, type TestStack } from '../../support/stack';
  * how far it reads a shard, and what a redelivery by hand records.
  */
 let stack: TestStack;
-let db: ReturnType<typeof createDocumentClient>;
+let db: TestStack['db'];
 beforeAll(async () => {
   stack = await startTestStack();
-  db = createDocumentClient(stack.dynamo.endpoint);
+  db = stack.db;
 });
-afterAll(async () => {
-  db.destroy();
-  await stack.close();
-});
+afterAll(() => expectBalancedBooksThenClose(stack));
 
 const NOW = Date.parse('2026-11-29T08:00:00.000Z');
 const at = (offsetMs: number) => new Date(NOW + offsetMs).toISOString();

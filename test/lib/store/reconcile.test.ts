@@ -1,6 +1,5 @@
 import { DeleteCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { newRefund } from '../../../lib/domain/refund';
-import { createDocumentClient } from '../../../lib/store/dynamoClient';
 import { ledgerItem, refundItem as refundItemOf } from '../../../lib/store/items';
 import { keys } from '../../../lib/store/keys';
 import { reconcile } from '../../../lib/store/reconcile';
@@ -9,15 +8,12 @@ import { givenUser, pay, payDeps } from '../../support/world';
 
 /** reconcile must flag what is wrong: each case breaks one invariant by hand and expects it named. */
 let stack: TestStack;
-let db: ReturnType<typeof createDocumentClient>;
+let db: TestStack['db'];
 beforeAll(async () => {
   stack = await startTestStack();
-  db = createDocumentClient(stack.dynamo.endpoint);
+  db = stack.db;
 });
-afterAll(async () => {
-  db.destroy();
-  await stack.close();
-});
+afterAll(() => stack.close());
 
 async function update(key: { pk: string; sk: string }, expression: string, values: Record<string, unknown> = {}, names?: Record<string, string>) {
   const given = Object.keys(values).length ? values : undefined;

@@ -1,7 +1,6 @@
 import { DeleteCommand, PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import type { Refund } from '../../../lib/domain/model';
 import { newRefund } from '../../../lib/domain/refund';
-import { createDocumentClient } from '../../../lib/store/dynamoClient';
 import { refundItem } from '../../../lib/store/items';
 import { INDEX_PARTITION, keys, userPartition } from '../../../lib/store/keys';
 import { reconcile } from '../../../lib/store/reconcile';
@@ -17,15 +16,12 @@ import { type GivenUser, givenUser, pay } from '../../support/world';
  * one page) are read on a table of their own.
  */
 let stack: TestStack;
-let db: ReturnType<typeof createDocumentClient>;
+let db: TestStack['db'];
 beforeAll(async () => {
   stack = await startTestStack();
-  db = createDocumentClient(stack.dynamo.endpoint);
+  db = stack.db;
 });
-afterAll(async () => {
-  db.destroy();
-  await stack.close();
-});
+afterAll(() => stack.close());
 
 const MINUTE = 60_000;
 const DAY = 24 * 60 * MINUTE;
