@@ -2,6 +2,7 @@ import { UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import type { Attempt } from '../../../lib/domain/model';
 import { newRefund } from '../../../lib/domain/refund';
 import { createDocumentClient } from '../../../lib/store/dynamoClient';
+import { DynamoPayStore } from '../../../lib/store/dynamoPayStore';
 import { keys } from '../../../lib/store/keys';
 import { WriteConflict } from '../../../lib/store/payStore';
 import { expectBalancedBooksThenClose, startTestStack, TABLE, type TestStack } from '../../support/stack';
@@ -49,6 +50,38 @@ describe('releaseAttempt', () => {
     expect(await stack.app.store.releaseAttempt(stale, 'expired', new Date().toISOString(), false)).toBe(false);
     expect(await state.snapshot()).toEqual(before);
     expect(await state.attempt(first.outTradeNo)).toMatchObject({ status: 'paid' });
+  });
+});
+
+describe('rememberPrepayId', () => {
+  it('keeps nothing for an attempt the order no longer pays with: no error, no change', async () => {
+    const user = await givenUser(stack, 0);
+    const { outTradeNo } = await pay(stack, user, { method: 1 });
+    const before = await state.snapshot();
+    await expect(stack.app.store.rememberPrepayId({ orderId: user.orderId, outTradeNo: `${user.orderId}T1` }, 'wx-other')).resolves.toBeUndefined();
+    expect(await state.snapshot()).toEqual(before);
+    await stack.app.store.rememberPrepayId({ orderId: user.orderId, outTradeNo }, 'wx-kept');
+    expect(await state.order(user.orderId)).toMatchObject({ open_attempt: { out_trade_no: outTradeNo, prepay_id: 'wx-kept' } });
+  });
+});
+
+describe('a fault of the database is never taken for a lost race', () => {
+  // The table is not there: DynamoDB answers ResourceNotFoundException, which no condition explains.
+  // Each of these writes swallows only its own condition failing; anything else must reach the caller
+  // (and the function's error, its alarm and the gateway's retry).
+  const broken = () => new DynamoPayStore(stack.db, 'paynow-no-such-table');
+  const now = () => new Date().toISOString();
+  const notFound = { name: 'ResourceNotFoundException' };
+
+  it('claimGatewayCheck, rememberPrepayId, releaseAttempt and recordPaymentConflict reject with it', async () => {
+    const user = await givenUser(stack, 1000);
+    const { outTradeNo } = await pay(stack, user, { method: 4, points: 300, priceFen: 8500 });
+    const attempt = await attemptOf(outTradeNo);
+    const payment = { channel: 'wechat' as const, outTradeNo, transactionId: 't-broken', amountFen: 8500, paidAt: now() };
+    await expect(broken().claimGatewayCheck(outTradeNo, new Date(), 30_000)).rejects.toMatchObject(notFound);
+    await expect(broken().rememberPrepayId(attempt, 'wx-1')).rejects.toMatchObject(notFound);
+    await expect(broken().releaseAttempt(attempt, 'expired', now())).rejects.toMatchObject(notFound);
+    await expect(broken().recordPaymentConflict(attempt, payment, now())).rejects.toMatchObject(notFound);
   });
 });
 
