@@ -8,7 +8,6 @@ import { webhookSink } from '../../../lib/events/webhookSink';
 import { completePayment } from '../../../lib/pay/completePayment';
 import { requestRefund } from '../../../lib/pay/requestRefund';
 import { runShopCommand } from '../../../lib/shop/shopCommands';
-import { createDocumentClient } from '../../../lib/store/dynamoClient';
 import { keys, outboxPartition } from '../../../lib/store/keys';
 import { WriteConflict } from '../../../lib/store/payStore';
 import { localWebhookSecret } from '../../../scripts/local/environment';
@@ -24,22 +23,14 @@ import { type GivenUser, givenUser, pay } from '../../support/world';
 let stack: TestStack;
 let receiver: EventReceiver;
 let secret: string;
-let db: ReturnType<typeof createDocumentClient>;
 
 beforeAll(async () => {
   stack = await startTestStack();
   secret = localWebhookSecret(stack.credentials);
   receiver = await startEventReceiver({ secret });
-  db = createDocumentClient(stack.dynamo.endpoint);
 });
 afterEach(() => receiver.failNext(0));
-afterAll(() =>
-  expectBalancedBooksThenClose(
-    stack,
-    () => receiver.close(),
-    () => db.destroy(),
-  ),
-);
+afterAll(() => expectBalancedBooksThenClose(stack, () => receiver.close()));
 
 const MINUTE = 60_000;
 const at = (offsetMs: number) => () => new Date(Date.now() + offsetMs);
@@ -68,7 +59,7 @@ async function paidByWechat(user: GivenUser, orderId = user.orderId) {
 }
 
 async function eventItem(id: string) {
-  return (await db.send(new GetCommand({ TableName: TABLE, Key: keys.event(id) }))).Item;
+  return (await stack.db.send(new GetCommand({ TableName: TABLE, Key: keys.event(id) }))).Item;
 }
 
 describe('a paid order', () => {

@@ -4,7 +4,6 @@ import type { PaymentGateway } from '../../../lib/gateways/paymentGateway';
 import { type CompletePaymentDeps, completePayment } from '../../../lib/pay/completePayment';
 import { getPayStatus } from '../../../lib/pay/payStatus';
 import { DEFAULT_SWEEP, sweep as sweepDue } from '../../../lib/pay/sweep';
-import { createDocumentClient } from '../../../lib/store/dynamoClient';
 import { keys } from '../../../lib/store/keys';
 import { captureOutput, metricLines } from '../../support/logs';
 import { expectBalancedBooksThenClose, startTestStack, TABLE, type TestStack } from '../../support/stack';
@@ -29,8 +28,7 @@ const sweepAt = (ms: number, over: Partial<CompletePaymentDeps> = {}, concurrenc
 
 /** The shop closes the order in its own system (as it did before paynow took commands). */
 async function closeOrderByHand(orderId: number) {
-  const db = createDocumentClient(stack.dynamo.endpoint);
-  await db.send(
+  await stack.db.send(
     new UpdateCommand({
       TableName: TABLE,
       Key: keys.order(orderId),
@@ -39,7 +37,6 @@ async function closeOrderByHand(orderId: number) {
       ExpressionAttributeValues: { ':closed': 'closed' },
     }),
   );
-  db.destroy();
 }
 
 /** Back to a clean, unpaid order so reconcile's books stay consistent for the suite. */

@@ -4,7 +4,6 @@ import { type CompletePaymentDeps, completePayment } from '../../../lib/pay/comp
 import { getPayStatus } from '../../../lib/pay/payStatus';
 import { requestRefund } from '../../../lib/pay/requestRefund';
 import { DEFAULT_SWEEP, sweep as sweepDue } from '../../../lib/pay/sweep';
-import { createDocumentClient } from '../../../lib/store/dynamoClient';
 import { keys } from '../../../lib/store/keys';
 import { buildRefundNotification, buildWechatRefundNotification } from '../../../scripts/sandbox/notifications';
 import { captureOutput, metricLines } from '../../support/logs';
@@ -264,8 +263,7 @@ describe('refunds that finally fail', () => {
   it('WeChat: a payment more than a year old is refused before anything is written', async () => {
     const { user, outTradeNo } = await paidOrder(1);
     const yearAgo = new Date(Date.now() - 366 * 24 * 60 * MINUTE).toISOString();
-    const db = createDocumentClient(stack.dynamo.endpoint);
-    await db.send(
+    await stack.db.send(
       new UpdateCommand({
         TableName: TABLE,
         Key: keys.attempt(outTradeNo),
@@ -273,7 +271,6 @@ describe('refunds that finally fail', () => {
         ExpressionAttributeValues: { ':at': yearAgo },
       }),
     );
-    db.destroy();
     stack.gateway.backdatePayment(outTradeNo, new Date(yearAgo));
     const before = await state.snapshot();
     expect(await refused(refundAsk(user.orderId))).toBe('REFUND_WINDOW_CLOSED');

@@ -1,7 +1,6 @@
 import { UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import type { GatewayPayment } from '../../../lib/domain/model';
 import { completePayment } from '../../../lib/pay/completePayment';
-import { createDocumentClient } from '../../../lib/store/dynamoClient';
 import { keys } from '../../../lib/store/keys';
 import { WriteConflict } from '../../../lib/store/payStore';
 import { expectBalancedBooksThenClose, startTestStack, TABLE, type TestStack } from '../../support/stack';
@@ -15,24 +14,16 @@ import { givenUser, pay } from '../../support/world';
  */
 let stack: TestStack;
 let state: ReturnType<typeof tableState>;
-let db: ReturnType<typeof createDocumentClient>;
 
 beforeAll(async () => {
   stack = await startTestStack();
   state = tableState(stack);
-  db = createDocumentClient(stack.dynamo.endpoint);
 });
-afterAll(() =>
-  expectBalancedBooksThenClose(
-    stack,
-    () => state.close(),
-    () => db.destroy(),
-  ),
-);
+afterAll(() => expectBalancedBooksThenClose(stack, () => state.close()));
 
 /** The order's price changed in the table directly (an admin tool, a migration): nothing else moves. */
 const reprice = (orderId: number, goodsFen: number) =>
-  db.send(
+  stack.db.send(
     new UpdateCommand({ TableName: TABLE, Key: keys.order(orderId), UpdateExpression: 'SET goods_fen = :g', ExpressionAttributeValues: { ':g': goodsFen } }),
   );
 
@@ -90,6 +81,6 @@ it('the capture write itself checks the price: a reprice after the read loses th
 it('an attempt written before prices were recorded on attempts is captured as before', async () => {
   const user = await givenUser(stack, 0, ['200.00']);
   const opened = await pay(stack, user, { method: 1, priceFen: 20_000 });
-  await db.send(new UpdateCommand({ TableName: TABLE, Key: keys.attempt(opened.outTradeNo), UpdateExpression: 'REMOVE quoted_price' }));
+  await stack.db.send(new UpdateCommand({ TableName: TABLE, Key: keys.attempt(opened.outTradeNo), UpdateExpression: 'REMOVE quoted_price' }));
   expect(await completePayment(stack.app, paymentOf(opened.outTradeNo, 20_000))).toBe('paid');
 });

@@ -11,7 +11,6 @@ import type { PaymentGateway } from '../../../lib/gateways/paymentGateway';
 import type { CompletePaymentDeps } from '../../../lib/pay/completePayment';
 import { beforeEachCall, CallRateLimiter, tradeOfCall } from '../../../lib/pay/gatewayRateLimit';
 import { DEFAULT_SWEEP, type SweepOptions, shardsOf, sweep, sweepShare } from '../../../lib/pay/sweep';
-import { createDocumentClient } from '../../../lib/store/dynamoClient';
 import { keys } from '../../../lib/store/keys';
 import { expectBalancedBooksThenClose, startTestStack, TABLE, type TestStack } from '../../support/stack';
 import { tableState } from '../../support/tableState';
@@ -322,8 +321,7 @@ describe('CallRateLimiter', () => {
 
 describe('attempts written before the due index (partitions OPEN and WATCH)', () => {
   async function toLegacy(outTradeNo: string, partition: 'OPEN' | 'WATCH', expiresAt: string) {
-    const db = createDocumentClient(stack.dynamo.endpoint);
-    await db.send(
+    await stack.db.send(
       new UpdateCommand({
         TableName: TABLE,
         Key: keys.attempt(outTradeNo),
@@ -331,7 +329,6 @@ describe('attempts written before the due index (partitions OPEN and WATCH)', ()
         ExpressionAttributeValues: { ':pk': partition, ':sk': `${expiresAt}#${outTradeNo}` },
       }),
     );
-    db.destroy();
   }
 
   it('are moved to their due shard by group 0 and swept from there; reconcile accepts both', async () => {

@@ -1,7 +1,6 @@
 import { UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import type { Attempt } from '../../../lib/domain/model';
 import { newRefund } from '../../../lib/domain/refund';
-import { createDocumentClient } from '../../../lib/store/dynamoClient';
 import { DynamoPayStore } from '../../../lib/store/dynamoPayStore';
 import { keys } from '../../../lib/store/keys';
 import { WriteConflict } from '../../../lib/store/payStore';
@@ -16,20 +15,12 @@ import { givenUser, pay } from '../../support/world';
  */
 let stack: TestStack;
 let state: ReturnType<typeof tableState>;
-let db: ReturnType<typeof createDocumentClient>;
 
 beforeAll(async () => {
   stack = await startTestStack();
   state = tableState(stack);
-  db = createDocumentClient(stack.dynamo.endpoint);
 });
-afterAll(() =>
-  expectBalancedBooksThenClose(
-    stack,
-    () => db.destroy(),
-    () => state.close(),
-  ),
-);
+afterAll(() => expectBalancedBooksThenClose(stack, () => state.close()));
 
 const attemptOf = async (outTradeNo: string) => (await stack.app.store.getAttempt(outTradeNo)) as Attempt;
 
@@ -101,7 +92,7 @@ describe('commitAttempt', () => {
   it('refuses to open an attempt on an order that is no longer unpaid (a lost race on the order)', async () => {
     const user = await givenUser(stack, 0);
     const order = (await stack.app.store.getOrder(user.orderId))!;
-    await db.send(
+    await stack.db.send(
       new UpdateCommand({
         TableName: TABLE,
         Key: keys.order(user.orderId),
