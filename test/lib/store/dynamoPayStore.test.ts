@@ -1,8 +1,10 @@
-import { UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { GetCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { dueShard } from '../../../lib/domain/checkSchedule';
 import type { Attempt } from '../../../lib/domain/model';
 import { newRefund } from '../../../lib/domain/refund';
 import { DynamoPayStore } from '../../../lib/store/dynamoPayStore';
-import { keys } from '../../../lib/store/keys';
+import { dueIndex } from '../../../lib/store/items';
+import { ENTITY, keys, sweepLeaseKey } from '../../../lib/store/keys';
 import { WriteConflict } from '../../../lib/store/payStore';
 import { expectBalancedBooksThenClose, startTestStack, TABLE, type TestStack } from '../../support/stack';
 import { tableState } from '../../support/tableState';
@@ -73,6 +75,107 @@ describe('a fault of the database is never taken for a lost race', () => {
     await expect(broken().rememberPrepayId(attempt, 'wx-1')).rejects.toMatchObject(notFound);
     await expect(broken().releaseAttempt(attempt, 'expired', now())).rejects.toMatchObject(notFound);
     await expect(broken().recordPaymentConflict(attempt, payment, now())).rejects.toMatchObject(notFound);
+  });
+
+  it("the sweeper's index moves, its lease and a refund's follow-up reject with it", async () => {
+    const user = await givenUser(stack, 1000);
+    const { outTradeNo } = await pay(stack, user, { method: 4, points: 300, priceFen: 8500 });
+    const attempt = await attemptOf(outTradeNo);
+    await expect(broken().rescheduleCheck(attempt, now(), 1)).rejects.toMatchObject(notFound);
+    await expect(broken().claimSweepLease(7, 'worker-a', now(), now())).rejects.toMatchObject(notFound);
+    await expect(broken().releaseSweepLease(7, 'worker-a')).rejects.toMatchObject(notFound);
+    const refund = newRefund({ ...attempt, status: 'paid' }, 'order', '用户取消', new Date());
+    await expect(broken().deferRefund(refund, { nextCheckAt: now(), accepted: false }, now())).rejects.toMatchObject(notFound);
+  });
+});
+
+describe('the due index', () => {
+  const now = () => new Date().toISOString();
+  const raw = async (outTradeNo: string) => (await stack.db.send(new GetCommand({ TableName: TABLE, Key: keys.attempt(outTradeNo) }))).Item;
+
+  it('pages through a shard: one attempt a page, each once, in the order of one long page', async () => {
+    const user = await givenUser(stack, 0, ['88.00', '88.00', '88.00']);
+    const paid = [];
+    for (const orderId of user.orderIds) paid.push(await pay(stack, { ...user, orderId }, { method: 1 }));
+    const shard = dueShard(paid[0].outTradeNo);
+    const far = new Date(Date.now() + 365 * 86_400_000).toISOString();
+    const whole = (await stack.app.store.findDueAttempts(shard, far, 1000)).attempts.map((a) => a.outTradeNo);
+    expect(whole).toContain(paid[0].outTradeNo);
+    const paged: string[] = [];
+    let after: string | undefined;
+    do {
+      const page = await stack.app.store.findDueAttempts(shard, far, 1, after);
+      paged.push(...page.attempts.map((a) => a.outTradeNo));
+      after = page.after;
+    } while (after && paged.length <= whole.length);
+    expect(paged).toEqual(whole);
+  });
+
+  it('takes an attempt out of the index with its failure count, and leaves alone one that moved since it was read', async () => {
+    const user = await givenUser(stack, 0);
+    const { outTradeNo } = await pay(stack, user, { method: 1 });
+    const read = await attemptOf(outTradeNo);
+    const later = new Date(Date.now() + 600_000).toISOString();
+    expect(await stack.app.store.rescheduleCheck(read, later, 2)).toBe(true);
+    expect(await raw(outTradeNo)).toMatchObject({ check_failures: 2, gsi1sk: `${later}#${outTradeNo}` });
+    // `read` still names the old due time: the sweep that read it lost the race, and changes nothing.
+    const before = await state.snapshot();
+    expect(await stack.app.store.rescheduleCheck(read, now(), 3)).toBe(false);
+    expect(await stack.app.store.unwatchAttempt(read)).toBe(false);
+    expect(await state.snapshot()).toEqual(before);
+    expect(await stack.app.store.unwatchAttempt(await attemptOf(outTradeNo))).toBe(true);
+    const unwatched = await raw(outTradeNo);
+    expect(unwatched).not.toHaveProperty('gsi1pk');
+    expect(unwatched).not.toHaveProperty('gsi1sk');
+    expect(unwatched).not.toHaveProperty('check_failures');
+    // Back where reconcile expects an open attempt (moveToDueIndex moves only one that is in the index).
+    const { gsi1pk, gsi1sk } = dueIndex(outTradeNo, now());
+    await stack.db.send(
+      new UpdateCommand({
+        TableName: TABLE,
+        Key: keys.attempt(outTradeNo),
+        UpdateExpression: 'SET gsi1pk = :pk, gsi1sk = :sk',
+        ExpressionAttributeValues: { ':pk': gsi1pk, ':sk': gsi1sk },
+      }),
+    );
+  });
+
+  it('finds attempts of the partitions of before the due index, OPEN first, never more than asked', async () => {
+    const user = await givenUser(stack, 0, ['88.00', '88.00', '88.00']);
+    const legacy: string[] = [];
+    for (const [i, orderId] of user.orderIds.entries()) {
+      const { outTradeNo } = await pay(stack, { ...user, orderId }, { method: 1 });
+      await stack.db.send(
+        new UpdateCommand({
+          TableName: TABLE,
+          Key: keys.attempt(outTradeNo),
+          UpdateExpression: 'SET gsi1pk = :pk, gsi1sk = :sk',
+          ExpressionAttributeValues: { ':pk': i < 2 ? 'OPEN' : 'WATCH', ':sk': `${now()}#${outTradeNo}` },
+        }),
+      );
+      legacy.push(outTradeNo);
+    }
+    expect((await stack.app.store.findLegacyIndexed(2)).map((a) => a.outTradeNo).sort()).toEqual(legacy.slice(0, 2).sort());
+    expect((await stack.app.store.findLegacyIndexed(1)).map((a) => a.outTradeNo)).toHaveLength(1);
+    expect((await stack.app.store.findLegacyIndexed(3)).map((a) => a.outTradeNo).sort()).toEqual([...legacy].sort());
+    for (const outTradeNo of legacy) expect(await stack.app.store.moveToDueIndex(await attemptOf(outTradeNo), now())).toBe(true);
+    expect(await stack.app.store.findLegacyIndexed(3)).toEqual([]);
+  });
+});
+
+describe('the sweep lease', () => {
+  const lease = async (group: number) => (await stack.db.send(new GetCommand({ TableName: TABLE, Key: sweepLeaseKey(group) }))).Item;
+
+  it('is given back only by its owner: a worker whose lease was taken over leaves the new one alone', async () => {
+    const start = '2026-11-29T10:00:00.000Z';
+    const until = '2026-11-29T10:01:00.000Z';
+    expect(await stack.app.store.claimSweepLease(41, 'worker-a', start, until)).toBe(true);
+    expect(await stack.app.store.claimSweepLease(41, 'worker-b', start, until)).toBe(false);
+    await expect(stack.app.store.releaseSweepLease(41, 'worker-b')).resolves.toBeUndefined();
+    expect(await lease(41)).toMatchObject({ entity: ENTITY.sweepLease, owner: 'worker-a', until });
+    await stack.app.store.releaseSweepLease(41, 'worker-a');
+    expect(await lease(41)).toMatchObject({ owner: 'worker-a', until: new Date(0).toISOString() });
+    expect(await stack.app.store.claimSweepLease(41, 'worker-b', start, until)).toBe(true);
   });
 });
 
@@ -216,6 +319,45 @@ describe('refunds', () => {
     await stack.app.store.completeRefund(second, now(), now());
     expect(await state.attempt(outTradeNo)).toMatchObject({ status: 'refunded', refund_no: second.outRefundNo });
     expect(await state.order(user.orderId)).toMatchObject({ status: 'paying' }); // still paying with the newer attempt
+  });
+
+  it("tells the shop when an order's refund failed (order.refund_failed, with the reason), not when a refund case's did", async () => {
+    const failedEvents = async (outRefundNo: string) =>
+      (await state.snapshot()).filter((i) => i.entity === ENTITY.event && i.type === 'order.refund_failed' && String(i.body).includes(outRefundNo));
+    const { attempt } = await paidOrder();
+    const refund = newRefund(attempt, 'order', '用户取消', new Date());
+    await stack.app.store.beginRefund(refund, attempt, now());
+    await stack.app.store.failRefund(refund, 'ABNORMAL', now());
+    const [event] = await failedEvents(refund.outRefundNo);
+    expect(JSON.parse(String(event?.body))).toMatchObject({ type: 'order.refund_failed', data: { out_refund_no: refund.outRefundNo, reason: 'ABNORMAL' } });
+
+    const user = await givenUser(stack, 0);
+    const { outTradeNo } = await pay(stack, user, { method: 1 });
+    await pay(stack, user, { method: 2 });
+    const superseded = await attemptOf(outTradeNo);
+    const refundCase = newRefund(superseded, 'duplicate', '重复支付', new Date());
+    await stack.app.store.markRefundRequired(
+      superseded,
+      { channel: 'wechat', outTradeNo, transactionId: `t-${outTradeNo}`, amountFen: 8800, paidAt: now() },
+      now(),
+      refundCase,
+    );
+    await stack.app.store.failRefund(refundCase, 'ABNORMAL', now());
+    expect(await failedEvents(refundCase.outRefundNo)).toEqual([]);
+  });
+
+  it("keeps a follow-up's last error while the gateway keeps failing, and drops it once an answer comes", async () => {
+    const { attempt } = await paidOrder();
+    const refund = newRefund(attempt, 'order', '用户取消', new Date());
+    await stack.app.store.beginRefund(refund, attempt, now());
+    expect(await stack.app.store.deferRefund(refund, { nextCheckAt: now(), accepted: false, lastError: 'ECONNRESET' }, now())).toBe(true);
+    const failing = (await stack.app.store.getRefund(refund.outRefundNo))!;
+    expect(failing).toMatchObject({ checks: refund.checks + 1, lastError: 'ECONNRESET' });
+    expect(await stack.app.store.deferRefund(failing, { nextCheckAt: now(), accepted: true }, now())).toBe(true);
+    const answered = (await stack.app.store.getRefund(refund.outRefundNo))!;
+    expect(answered).toMatchObject({ checks: refund.checks + 2, accepted: true });
+    expect(answered.lastError).toBeUndefined();
+    await stack.app.store.completeRefund(answered, now(), now());
   });
 
   it('refunds points only at once, in one write: order and attempt refunded, points back', async () => {
