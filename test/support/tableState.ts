@@ -22,6 +22,7 @@ export function tableState(stack: TestStack) {
       } while (start);
       return items.sort((a, b) => `${a.pk}|${a.sk}`.localeCompare(`${b.pk}|${b.sk}`));
     },
+    item: get,
     account: (userId: number) => get(keys.account(userId)),
     order: (orderId: number) => get(keys.order(orderId)),
     attempt: (outTradeNo: string) => get(keys.attempt(outTradeNo)),
@@ -47,6 +48,17 @@ export function tableState(stack: TestStack) {
           Key: keys.account(userId),
           UpdateExpression: 'ADD integral_available :p, integral_credited :p',
           ExpressionAttributeValues: { ':p': points },
+        }),
+      );
+    },
+    /** Puts an attempt at this place of the index by hand (a partition of before the due index, or back after a test took it out). */
+    async placeInIndex(outTradeNo: string, place: { gsi1pk: string; gsi1sk: string }): Promise<void> {
+      await db.send(
+        new UpdateCommand({
+          TableName: TABLE,
+          Key: keys.attempt(outTradeNo),
+          UpdateExpression: 'SET gsi1pk = :pk, gsi1sk = :sk',
+          ExpressionAttributeValues: { ':pk': place.gsi1pk, ':sk': place.gsi1sk },
         }),
       );
     },

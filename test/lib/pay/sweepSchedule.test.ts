@@ -4,15 +4,13 @@
  * worker that dies leaves the attempt due, one worker per group at a time, the cap on gateway calls, and
  * the move of attempts left in the partitions of before the due index.
  */
-import { UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { DUE_SHARDS, dueShard, queryTimes } from '../../../lib/domain/checkSchedule';
 import type { Channel } from '../../../lib/domain/model';
 import type { PaymentGateway } from '../../../lib/gateways/paymentGateway';
 import type { CompletePaymentDeps } from '../../../lib/pay/completePayment';
 import { beforeEachCall, CallRateLimiter, tradeOfCall } from '../../../lib/pay/gatewayRateLimit';
 import { DEFAULT_SWEEP, type SweepOptions, shardsOf, sweep, sweepShare } from '../../../lib/pay/sweep';
-import { keys } from '../../../lib/store/keys';
-import { expectBalancedBooksThenClose, startTestStack, TABLE, type TestStack } from '../../support/stack';
+import { expectBalancedBooksThenClose, startTestStack, type TestStack } from '../../support/stack';
 import { tableState } from '../../support/tableState';
 import { givenUser, pay } from '../../support/world';
 
@@ -321,14 +319,7 @@ describe('CallRateLimiter', () => {
 
 describe('attempts written before the due index (partitions OPEN and WATCH)', () => {
   async function toLegacy(outTradeNo: string, partition: 'OPEN' | 'WATCH', expiresAt: string) {
-    await stack.db.send(
-      new UpdateCommand({
-        TableName: TABLE,
-        Key: keys.attempt(outTradeNo),
-        UpdateExpression: 'SET gsi1pk = :pk, gsi1sk = :sk',
-        ExpressionAttributeValues: { ':pk': partition, ':sk': `${expiresAt}#${outTradeNo}` },
-      }),
-    );
+    await state.placeInIndex(outTradeNo, { gsi1pk: partition, gsi1sk: `${expiresAt}#${outTradeNo}` });
   }
 
   it('are moved to their due shard by group 0 and swept from there; reconcile accepts both', async () => {

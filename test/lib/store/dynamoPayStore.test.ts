@@ -1,4 +1,4 @@
-import { GetCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { dueShard } from '../../../lib/domain/checkSchedule';
 import type { Attempt } from '../../../lib/domain/model';
 import { newRefund } from '../../../lib/domain/refund';
@@ -91,7 +91,6 @@ describe('a fault of the database is never taken for a lost race', () => {
 
 describe('the due index', () => {
   const now = () => new Date().toISOString();
-  const raw = async (outTradeNo: string) => (await stack.db.send(new GetCommand({ TableName: TABLE, Key: keys.attempt(outTradeNo) }))).Item;
 
   it('pages through a shard: one attempt a page, each once, in the order of one long page', async () => {
     const user = await givenUser(stack, 0, ['88.00', '88.00', '88.00']);
@@ -117,27 +116,19 @@ describe('the due index', () => {
     const read = await attemptOf(outTradeNo);
     const later = new Date(Date.now() + 600_000).toISOString();
     expect(await stack.app.store.rescheduleCheck(read, later, 2)).toBe(true);
-    expect(await raw(outTradeNo)).toMatchObject({ check_failures: 2, gsi1sk: `${later}#${outTradeNo}` });
+    expect(await state.attempt(outTradeNo)).toMatchObject({ check_failures: 2, gsi1sk: `${later}#${outTradeNo}` });
     // `read` still names the old due time: the sweep that read it lost the race, and changes nothing.
     const before = await state.snapshot();
     expect(await stack.app.store.rescheduleCheck(read, now(), 3)).toBe(false);
     expect(await stack.app.store.unwatchAttempt(read)).toBe(false);
     expect(await state.snapshot()).toEqual(before);
     expect(await stack.app.store.unwatchAttempt(await attemptOf(outTradeNo))).toBe(true);
-    const unwatched = await raw(outTradeNo);
+    const unwatched = await state.attempt(outTradeNo);
     expect(unwatched).not.toHaveProperty('gsi1pk');
     expect(unwatched).not.toHaveProperty('gsi1sk');
     expect(unwatched).not.toHaveProperty('check_failures');
     // Back where reconcile expects an open attempt (moveToDueIndex moves only one that is in the index).
-    const { gsi1pk, gsi1sk } = dueIndex(outTradeNo, now());
-    await stack.db.send(
-      new UpdateCommand({
-        TableName: TABLE,
-        Key: keys.attempt(outTradeNo),
-        UpdateExpression: 'SET gsi1pk = :pk, gsi1sk = :sk',
-        ExpressionAttributeValues: { ':pk': gsi1pk, ':sk': gsi1sk },
-      }),
-    );
+    await state.placeInIndex(outTradeNo, dueIndex(outTradeNo, now()));
   });
 
   it('finds attempts of the partitions of before the due index, OPEN first, never more than asked', async () => {
@@ -145,14 +136,7 @@ describe('the due index', () => {
     const legacy: string[] = [];
     for (const [i, orderId] of user.orderIds.entries()) {
       const { outTradeNo } = await pay(stack, { ...user, orderId }, { method: 1 });
-      await stack.db.send(
-        new UpdateCommand({
-          TableName: TABLE,
-          Key: keys.attempt(outTradeNo),
-          UpdateExpression: 'SET gsi1pk = :pk, gsi1sk = :sk',
-          ExpressionAttributeValues: { ':pk': i < 2 ? 'OPEN' : 'WATCH', ':sk': `${now()}#${outTradeNo}` },
-        }),
-      );
+      await state.placeInIndex(outTradeNo, { gsi1pk: i < 2 ? 'OPEN' : 'WATCH', gsi1sk: `${now()}#${outTradeNo}` });
       legacy.push(outTradeNo);
     }
     expect((await stack.app.store.findLegacyIndexed(2)).map((a) => a.outTradeNo).sort()).toEqual(legacy.slice(0, 2).sort());
@@ -164,7 +148,7 @@ describe('the due index', () => {
 });
 
 describe('the sweep lease', () => {
-  const lease = async (group: number) => (await stack.db.send(new GetCommand({ TableName: TABLE, Key: sweepLeaseKey(group) }))).Item;
+  const lease = (group: number) => state.item(sweepLeaseKey(group));
 
   it('is given back only by its owner: a worker whose lease was taken over leaves the new one alone', async () => {
     const start = '2026-11-29T10:00:00.000Z';
@@ -234,6 +218,22 @@ describe('refunds', () => {
     return { user, attempt: await attemptOf(outTradeNo) };
   }
 
+  /** A WeChat attempt superseded by an Alipay one, whose money came anyway: a refund case with its first refund begun. */
+  async function givenRefundCase(reason: string) {
+    const user = await givenUser(stack, 0);
+    const { outTradeNo } = await pay(stack, user, { method: 1 });
+    await pay(stack, user, { method: 2 }); // supersedes it: the WeChat money that comes anyway is a refund case
+    const superseded = await attemptOf(outTradeNo);
+    const refund = newRefund(superseded, 'duplicate', reason, new Date());
+    await stack.app.store.markRefundRequired(
+      superseded,
+      { channel: 'wechat', outTradeNo, transactionId: `t-${outTradeNo}`, amountFen: 8800, paidAt: now() },
+      now(),
+      refund,
+    );
+    return { user, outTradeNo, refund };
+  }
+
   it('begins one refund of an attempt at a time: the same one again, or another while it is pending, changes nothing', async () => {
     const { attempt } = await paidOrder();
     const refund = newRefund(attempt, 'order', '用户取消', new Date());
@@ -295,17 +295,7 @@ describe('refunds', () => {
   });
 
   it('for a refund case, no order guards it: the previous refund must have failed before another is begun', async () => {
-    const user = await givenUser(stack, 0);
-    const { outTradeNo } = await pay(stack, user, { method: 1 });
-    await pay(stack, user, { method: 2 }); // supersedes it: the WeChat money that comes anyway is a refund case
-    const superseded = await attemptOf(outTradeNo);
-    const first = newRefund(superseded, 'duplicate', '重复支付', new Date());
-    await stack.app.store.markRefundRequired(
-      superseded,
-      { channel: 'wechat', outTradeNo, transactionId: `t-${outTradeNo}`, amountFen: 8800, paidAt: now() },
-      now(),
-      first,
-    );
+    const { user, outTradeNo, refund: first } = await givenRefundCase('重复支付');
     const refundCase = await attemptOf(outTradeNo);
     expect(refundCase).toMatchObject({ status: 'refund_required', refundNo: first.outRefundNo });
     const before = await state.snapshot();
@@ -331,19 +321,9 @@ describe('refunds', () => {
     const [event] = await failedEvents(refund.outRefundNo);
     expect(JSON.parse(String(event?.body))).toMatchObject({ type: 'order.refund_failed', data: { out_refund_no: refund.outRefundNo, reason: 'ABNORMAL' } });
 
-    const user = await givenUser(stack, 0);
-    const { outTradeNo } = await pay(stack, user, { method: 1 });
-    await pay(stack, user, { method: 2 });
-    const superseded = await attemptOf(outTradeNo);
-    const refundCase = newRefund(superseded, 'duplicate', '重复支付', new Date());
-    await stack.app.store.markRefundRequired(
-      superseded,
-      { channel: 'wechat', outTradeNo, transactionId: `t-${outTradeNo}`, amountFen: 8800, paidAt: now() },
-      now(),
-      refundCase,
-    );
-    await stack.app.store.failRefund(refundCase, 'ABNORMAL', now());
-    expect(await failedEvents(refundCase.outRefundNo)).toEqual([]);
+    const { refund: caseRefund } = await givenRefundCase('重复支付');
+    await stack.app.store.failRefund(caseRefund, 'ABNORMAL', now());
+    expect(await failedEvents(caseRefund.outRefundNo)).toEqual([]);
   });
 
   it("keeps a follow-up's last error while the gateway keeps failing, and drops it once an answer comes", async () => {
