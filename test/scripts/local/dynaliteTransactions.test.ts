@@ -109,6 +109,12 @@ const newRecord = (pk: string, sk: string, fields: Record<string, unknown> = {})
   Put: { TableName: RECORDS, Item: { pk, sk, ...fields }, ConditionExpression: 'attribute_not_exists(pk)' },
 });
 
+/**
+ * A deadlock's deadline: well above what these runs take on a loaded machine (150 transactions took over
+ * 10 s under coverage instrumentation beside a mutation run), below jest's 30 s test timeout.
+ */
+const DEADLOCK_MS = 20_000;
+
 /** Fails the test instead of hanging it when the promise does not settle (a deadlock). */
 function within<T>(ms: number, promise: Promise<T>): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
@@ -409,7 +415,7 @@ describe('under concurrency', () => {
     await Promise.all(Array.from({ length: 50 }, () => account('stock')));
 
     const outcomes = await within(
-      10_000,
+      DEADLOCK_MS,
       Promise.all(
         Array.from({ length: 50 }, (_, i) =>
           transact([debit('stock', 7), newRecord('sale', `tx-${i}`)]).then(
@@ -462,7 +468,7 @@ describe('under concurrency', () => {
       ][i % 4];
       return transact(items);
     });
-    await within(10_000, Promise.all(transfers));
+    await within(DEADLOCK_MS, Promise.all(transfers));
 
     const far = await record('far', 'right');
     const total = Number((await account('left'))?.balance) + Number((await account('right'))?.balance) + Number(far?.balance);
@@ -504,12 +510,14 @@ describe('under concurrency', () => {
     };
     const readers = [viaQuery(), viaQuery(), viaTransactGet(), viaTransactGet()];
     const writers = Array.from({ length: 150 }, (_, i) => transact(i % 2 ? move('a', 'b') : move('b', 'a')));
-    await within(
-      10_000,
-      Promise.all(writers).finally(() => {
-        writing = false;
-      }),
-    );
+    try {
+      await within(DEADLOCK_MS, Promise.all(writers));
+    } finally {
+      // Stop the readers even when the writes time out: left reading while afterAll stops dynalite, their
+      // ECONNREFUSED was an unhandled rejection that took the whole jest process down with it.
+      writing = false;
+      await Promise.allSettled(readers);
+    }
     await Promise.all(readers);
 
     expect(sums.length).toBeGreaterThan(20);
