@@ -1,10 +1,14 @@
 import { UpdateCommand } from '@aws-sdk/lib-dynamodb';
-import type { GatewayPayment } from '../../../lib/domain/model';
+import type { GatewayPayment, Refund } from '../../../lib/domain/model';
+import type { PaymentGateway } from '../../../lib/gateways/paymentGateway';
 import { type CompletePaymentDeps, completePayment } from '../../../lib/pay/completePayment';
+import { followUpRefund } from '../../../lib/pay/followUpRefund';
 import { getPayStatus } from '../../../lib/pay/payStatus';
+import { recordRefundResult } from '../../../lib/pay/recordRefundResult';
 import { requestRefund } from '../../../lib/pay/requestRefund';
 import { DEFAULT_SWEEP, sweep as sweepDue } from '../../../lib/pay/sweep';
 import { keys } from '../../../lib/store/keys';
+import { WriteConflict } from '../../../lib/store/payStore';
 import { buildRefundNotification, buildWechatRefundNotification } from '../../../scripts/sandbox/notifications';
 import { captureOutput, metricLines } from '../../support/logs';
 import { type NotifyServer, startNotifyServer } from '../../support/notifyServer';
@@ -129,6 +133,97 @@ describe('an order refunded on request', () => {
   });
 });
 
+describe('asks that name a payment, and asks refused', () => {
+  it('a payment that is not there, or belongs to another order, is refused ATTEMPT_NOT_FOUND, changing nothing', async () => {
+    const { user, outTradeNo } = await paidOrder(1);
+    const other = await paidOrder(1);
+    const before = await state.snapshot();
+    expect(await refused(refundAsk(user.orderId, { outTradeNo: `${user.orderId}T99` }))).toBe('ATTEMPT_NOT_FOUND');
+    expect(await refused(refundAsk(user.orderId, { outTradeNo: other.outTradeNo }))).toBe('ATTEMPT_NOT_FOUND');
+    expect(await state.snapshot()).toEqual(before);
+    expect([...stack.gateway.refunds(outTradeNo), ...stack.gateway.refunds(other.outTradeNo)]).toEqual([]);
+  });
+
+  it('a payment of the order that neither paid it nor is a refund case is refused NOT_REFUNDABLE, naming its state', async () => {
+    const user = await givenUser(stack, 0);
+    const replaced = await pay(stack, user, { method: 1 });
+    const alipay = await pay(stack, user, { method: 2 }); // the WeChat attempt is closed and released
+    const { outTradeNo } = alipay;
+    if (alipay.outcome === 'pay_param' && typeof alipay.payParam === 'string') stack.gateway.registerAlipayOrder(alipay.payParam);
+    stack.gateway.pay(outTradeNo);
+    expect(
+      await completePayment(deps, { channel: 'alipay', outTradeNo, transactionId: `t-${outTradeNo}`, amountFen: 8800, paidAt: new Date().toISOString() }),
+    ).toBe('paid');
+    const { status } = (await state.attempt(replaced.outTradeNo)) as { status: string };
+    expect(status).not.toMatch(/paid|refund/);
+    const before = await state.snapshot();
+    const error = await refundAsk(user.orderId, { outTradeNo: replaced.outTradeNo }).catch((e: Error & { code?: string }) => e);
+    expect(error).toMatchObject({ code: 'NOT_REFUNDABLE', message: expect.stringContaining(`这笔支付的状态是 ${status}`) });
+    expect(await state.snapshot()).toEqual(before);
+  });
+
+  it("naming the order's own payment refunds the order, as asking by the order does", async () => {
+    const { user, outTradeNo } = await paidOrder(5);
+    expect(await refundAsk(user.orderId, { outTradeNo })).toMatchObject({
+      order: { status: 'refunded' },
+      refund: { kind: 'order', outTradeNo, outRefundNo: `${outTradeNo}R1`, status: 'succeeded', cashFen: 8000, points: 800 },
+    });
+    await stack.gateway.refundsSettled();
+    expect(stack.gateway.refunds(outTradeNo)).toHaveLength(1);
+  });
+
+  it('an ask that loses the race to begin every time is told a refund is in progress; nothing is written or sent', async () => {
+    const { user, outTradeNo } = await paidOrder(1);
+    const before = await state.snapshot();
+    let begins = 0;
+    const losing = Object.assign(Object.create(deps.store) as typeof deps.store, {
+      beginRefund: async () => {
+        begins++;
+        throw new WriteConflict('state');
+      },
+    });
+    expect(await refused(requestRefund({ ...deps, store: losing }, { orderId: user.orderId, reason: '用户取消订单' }))).toBe('REFUND_IN_PROGRESS');
+    expect(begins).toBe(3);
+    expect(await state.snapshot()).toEqual(before);
+    expect(stack.gateway.refunds(outTradeNo)).toEqual([]);
+  });
+
+  it('a refusal for good at the first call (confirmed by a query) is refused REFUND_FAILED with its reason; the order is paid again, no point back', async () => {
+    const { user, outTradeNo } = await paidOrder(4);
+    const wechat = stack.app.gateways.wechat;
+    const refusing: PaymentGateway = { ...wechat, refund: async () => ({ state: 'failed', reason: 'USER_ACCOUNT_ABNORMAL 退款请求失败' }) };
+    const error = await requestRefund({ ...deps, gateways: { ...deps.gateways, wechat: refusing } }, { orderId: user.orderId, reason: '用户取消订单' }).catch(
+      (e: Error & { code?: string }) => e,
+    );
+    expect(error).toMatchObject({ code: 'REFUND_FAILED', message: expect.stringContaining('USER_ACCOUNT_ABNORMAL') });
+    expect(await state.order(user.orderId)).toMatchObject({ status: 'paid', refund: { out_refund_no: `${outTradeNo}R1`, status: 'failed' } });
+    expect(await state.account(user.userId)).toMatchObject({ integral_spent: 800 });
+    expect(stack.gateway.refunds(outTradeNo)).toEqual([]);
+  });
+
+  it('a refund still pending a day after it was asked is reported overdue on each follow-up (an error line and the overdue count), not before', async () => {
+    const { user, outTradeNo } = await paidOrder(1);
+    stack.gateway.failNextRefund('wechat', 'balance'); // refused for now: stays pending
+    await refundAsk(user.orderId);
+    const refund = (await stack.app.store.getRefund(`${outTradeNo}R1`)) as Refund;
+    expect(refund.status).toBe('pending');
+    const followUpAt = async (ms: number) => {
+      const { lines } = await captureOutput(() => followUpRefund({ ...deps, now: () => new Date(Date.parse(refund.createdAt) + ms) }, refund));
+      return {
+        errors: lines.filter((line) => line.message === 'refund still pending after a day'),
+        overdue: metricLines(lines, 'Refund').filter((m) => m.outcome === 'overdue'),
+      };
+    };
+    const DAY = 24 * 60 * MINUTE;
+    expect(await followUpAt(DAY)).toEqual({ errors: [], overdue: [] });
+    const late = await followUpAt(DAY + 1);
+    expect(late.errors).toEqual([expect.objectContaining({ level: 'ERROR', out_refund_no: `${outTradeNo}R1`, order_id: user.orderId })]);
+    expect(late.overdue).toEqual([expect.objectContaining({ kind: 'order', Refund: 1 })]);
+    await stack.gateway.refundsSettled();
+    expect(await state.order(user.orderId)).toMatchObject({ status: 'refunded' });
+  });
+});
+
 describe('notifications and queries of one refund', () => {
   it('a notification racing the query records the refund once: points back once, one success counted', async () => {
     stack.gateway.refundSettings({ alipayNotify: false, wechatMode: 'delayed', settleAfterMs: 200 });
@@ -148,6 +243,29 @@ describe('notifications and queries of one refund', () => {
     expect(await state.order(silent.user.orderId)).toMatchObject({ status: 'refunded' });
     expect(await state.account(silent.user.userId)).toMatchObject({ integral_available: 1000, integral_spent: 0 });
     expect((await state.ledger(silent.user.userId)).filter((e) => e.kind === 'refund')).toHaveLength(1);
+  });
+
+  it('a result contradicting the recorded one changes nothing and is reported (an error line and the contradicted count); a repeat of it is quiet', async () => {
+    const { outTradeNo } = await paidOrder(5); // Alipay refunds at once: succeeded
+    await refundAsk((await stack.app.store.getAttempt(outTradeNo))!.orderId);
+    await stack.gateway.refundsSettled();
+    const before = await state.snapshot();
+    const record = (result: Parameters<typeof recordRefundResult>[2]) => captureOutput(() => recordRefundResult(deps, `${outTradeNo}R1`, result));
+    const contradicted = await record({ state: 'failed', reason: 'ACQ.SYSTEM_ERROR' });
+    expect(contradicted.result).toBe('duplicate');
+    expect(contradicted.lines.filter((line) => line.level === 'ERROR')).toEqual([
+      expect.objectContaining({
+        message: 'refund result contradicts the recorded one',
+        recorded: 'succeeded',
+        reported: 'failed',
+        out_refund_no: `${outTradeNo}R1`,
+      }),
+    ]);
+    expect(metricLines(contradicted.lines, 'Refund')).toEqual([expect.objectContaining({ outcome: 'contradicted', kind: 'order' })]);
+    const repeated = await record({ state: 'succeeded' });
+    expect(repeated.result).toBe('duplicate');
+    expect(repeated.lines).toEqual([]);
+    expect(await state.snapshot()).toEqual(before);
   });
 
   it('a notification replayed later changes nothing and is still acknowledged', async () => {
@@ -335,6 +453,23 @@ describe('refund cases (money the order could not take)', () => {
       refund: { kind: 'duplicate', status: 'succeeded', cashFen: 8800, points: 0 },
     });
     expect(await state.attempt(second.outTradeNo)).toMatchObject({ status: 'refunded' });
+  });
+
+  it('asked about while its refund is pending: REFUND_IN_PROGRESS with its number; once refunded: that refund again, nothing sent twice', async () => {
+    const { user, second } = await secondPayment();
+    const outRefundNo = `${second.outTradeNo}R1`;
+    const before = await state.snapshot();
+    const error = await refundAsk(user.orderId, { outTradeNo: second.outTradeNo }).catch((e: Error & { code?: string }) => e);
+    expect(error).toMatchObject({ code: 'REFUND_IN_PROGRESS', message: expect.stringContaining(outRefundNo) });
+    expect(await state.snapshot()).toEqual(before);
+    await sweep();
+    const refunded = await state.snapshot();
+    expect(await refundAsk(user.orderId, { outTradeNo: second.outTradeNo })).toMatchObject({
+      order: { status: 'paid' },
+      refund: { outRefundNo, kind: 'duplicate', status: 'succeeded' },
+    });
+    expect(await state.snapshot()).toEqual(refunded);
+    expect(stack.gateway.refunds(second.outTradeNo)).toHaveLength(1);
   });
 
   it('a payment reported again after its refund is a duplicate, never a new refund case', async () => {

@@ -1,11 +1,12 @@
 import { UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { dueShard } from '../../../lib/domain/checkSchedule';
-import type { Attempt } from '../../../lib/domain/model';
+import type { OutboxEvent } from '../../../lib/domain/events';
+import type { Attempt, Order } from '../../../lib/domain/model';
 import { newRefund } from '../../../lib/domain/refund';
 import { DynamoPayStore } from '../../../lib/store/dynamoPayStore';
 import { dueIndex } from '../../../lib/store/items';
 import { ENTITY, keys, sweepLeaseKey } from '../../../lib/store/keys';
-import { WriteConflict } from '../../../lib/store/payStore';
+import { type OrderFields, WriteConflict } from '../../../lib/store/payStore';
 import { expectBalancedBooksThenClose, startTestStack, TABLE, type TestStack } from '../../support/stack';
 import { tableState } from '../../support/tableState';
 import { givenUser, pay } from '../../support/world';
@@ -348,5 +349,97 @@ describe('refunds', () => {
     expect(await state.order(user.orderId)).toMatchObject({ status: 'refunded', refund: { status: 'succeeded', points: 8800, cash_fen: 0 } });
     expect(await state.attempt(outTradeNo)).toMatchObject({ status: 'refunded' });
     expect(await state.account(user.userId)).toMatchObject({ integral_available: 10_000, integral_spent: 0 });
+  });
+});
+
+describe("the shop's order writes", () => {
+  const now = () => new Date().toISOString();
+  const fieldsOf = ({ orderId, userId, goodsName, goodsFen, freeShipping, freightOptions }: Order): OrderFields => ({
+    orderId,
+    userId,
+    goodsName,
+    goodsFen,
+    freeShipping,
+    freightOptions,
+  });
+  const lostRace = expect.objectContaining({
+    name: 'WriteConflict',
+    part: 'state',
+    cause: expect.objectContaining({ name: 'ConditionalCheckFailedException' }),
+  });
+
+  it('write only from the state they expect: otherwise a WriteConflict on the state and no change; a database fault stays itself', async () => {
+    const user = await givenUser(stack, 0, ['88.00', '88.00']);
+    const { outTradeNo } = await pay(stack, user, { method: 1 });
+    const paying = fieldsOf((await stack.app.store.getOrder(user.orderIds[0])) as Order);
+    const unpaid = fieldsOf((await stack.app.store.getOrder(user.orderIds[1])) as Order);
+    const before = await state.snapshot();
+    const store = stack.app.store;
+    await expect(store.putUnpaidOrder(unpaid, 'new', now())).rejects.toEqual(lostRace);
+    await expect(store.putUnpaidOrder({ ...paying, goodsName: '改名' }, 'unpaid', now())).rejects.toEqual(lostRace);
+    await expect(store.putUnpaidOrder({ ...unpaid, userId: user.userId + 1 }, 'unpaid', now())).rejects.toEqual(lostRace);
+    await expect(store.renamePayingOrder({ ...paying, goodsName: '改名' }, `${outTradeNo}-other`, now())).rejects.toEqual(lostRace);
+    await expect(store.renamePayingOrder({ ...paying, userId: user.userId + 1 }, outTradeNo, now())).rejects.toEqual(lostRace);
+    await expect(store.renamePayingOrder({ ...unpaid, goodsName: '改名' }, outTradeNo, now())).rejects.toEqual(lostRace);
+    expect(await state.snapshot()).toEqual(before);
+    const broken = new DynamoPayStore(stack.db, 'paynow-no-such-table');
+    await expect(broken.putUnpaidOrder(unpaid, 'unpaid', now())).rejects.toMatchObject({ name: 'ResourceNotFoundException' });
+    await expect(broken.renamePayingOrder(paying, outTradeNo, now())).rejects.toMatchObject({ name: 'ResourceNotFoundException' });
+
+    // From the state they expect, the same writes go through.
+    await store.putUnpaidOrder({ ...unpaid, goodsName: '新品名' }, 'unpaid', now());
+    await store.renamePayingOrder({ ...paying, goodsName: '新品名' }, outTradeNo, now());
+    expect(await state.order(user.orderIds[1])).toMatchObject({ status: 'unpaid', goods_name: '新品名' });
+    expect(await state.order(user.orderIds[0])).toMatchObject({ status: 'paying', goods_name: '新品名', open_attempt: { out_trade_no: outTradeNo } });
+  });
+
+  it('a points entry without its reason (one edited by hand) reads with an empty reason, never undefined', async () => {
+    const user = await givenUser(stack, 0);
+    await stack.app.store.moveShopPoints({ userId: user.userId, entryId: 'legacy-1', kind: 'credit', points: 50, reason: '签到' }, now());
+    await stack.db.send(new UpdateCommand({ TableName: TABLE, Key: keys.shopLedger(user.userId, 'legacy-1'), UpdateExpression: 'REMOVE reason' }));
+    expect(await stack.app.store.getShopPointsMove(user.userId, 'legacy-1')).toEqual({
+      userId: user.userId,
+      entryId: 'legacy-1',
+      kind: 'credit',
+      points: 50,
+      reason: '',
+    });
+  });
+});
+
+describe('recordDelivery', () => {
+  const now = () => new Date().toISOString();
+  const delivered = {
+    attempt: { at: '2026-11-30T01:00:00.000Z', results: { webhook: 'ok' } },
+    deliveredTo: ['webhook' as const],
+    status: 'delivered' as const,
+  };
+
+  async function paidEvent(): Promise<OutboxEvent> {
+    const user = await givenUser(stack, 0);
+    const { outTradeNo } = await pay(stack, user, { method: 1 });
+    const payment = { channel: 'wechat' as const, outTradeNo, transactionId: `t-${outTradeNo}`, amountFen: 8800, paidAt: now() };
+    await stack.app.store.captureAttempt(await attemptOf(outTradeNo), payment, now());
+    return (await stack.app.store.getEvent(`evt_order_paid_${outTradeNo}`)) as OutboxEvent;
+  }
+
+  it('records one delivery per copy read: a second record from the same copy changes nothing and says so', async () => {
+    const event = await paidEvent();
+    expect(event).toMatchObject({ status: 'pending', attempts: 0 });
+    expect(await stack.app.store.recordDelivery(event, delivered, now())).toBe(true);
+    const after = await state.snapshot();
+    expect(await stack.app.store.recordDelivery(event, delivered, now())).toBe(false);
+    expect(await state.snapshot()).toEqual(after);
+    expect(await stack.app.store.getEvent(event.event.id)).toMatchObject({ status: 'delivered', attempts: 1 });
+  });
+
+  it('refuses, before writing, a pending record without its next attempt time; a database fault reaches the caller', async () => {
+    const event = await paidEvent();
+    const before = await state.snapshot();
+    const pending = { ...delivered, status: 'pending' as const, deliveredTo: [] };
+    await expect(stack.app.store.recordDelivery(event, pending, now())).rejects.toThrow(`pending event ${event.event.id} needs its next attempt time`);
+    expect(await state.snapshot()).toEqual(before);
+    const broken = new DynamoPayStore(stack.db, 'paynow-no-such-table');
+    await expect(broken.recordDelivery(event, delivered, now())).rejects.toMatchObject({ name: 'ResourceNotFoundException' });
   });
 });
