@@ -10,6 +10,7 @@ import type { PaymentGateway } from '../../../lib/gateways/paymentGateway';
 import type { CompletePaymentDeps } from '../../../lib/pay/completePayment';
 import { beforeEachCall, CallRateLimiter, tradeOfCall } from '../../../lib/pay/gatewayRateLimit';
 import { DEFAULT_SWEEP, type SweepOptions, shardsOf, sweep, sweepShare } from '../../../lib/pay/sweep';
+import { dueIndex } from '../../../lib/store/items';
 import { expectBalancedBooksThenClose, startTestStack, type TestStack } from '../../support/stack';
 import { tableState } from '../../support/tableState';
 import { givenUser, pay } from '../../support/world';
@@ -127,6 +128,59 @@ describe('a paid attempt whose notification never came', () => {
     expect(of(calls, attempt.outTradeNo)).toEqual(['closeTrade', 'queryTrade']);
     expect(await state.attempt(attempt.outTradeNo)).toMatchObject({ status: 'paid' });
     expect(await state.order(user.orderId)).toMatchObject({ status: 'paid', paid_attempt: attempt.outTradeNo });
+  });
+});
+
+describe('what a sweep reads', () => {
+  it('every page of a shard: two attempts due in one shard, read one a page, are both queried', async () => {
+    // Attempts until two land in the same shard (of 128: a handful of pays).
+    const byShard = new Map<number, string>();
+    let pair: [string, string] | undefined;
+    const created = Date.now();
+    while (!pair) {
+      const { outTradeNo } = await pay(stack, await givenUser(stack, 0), { method: 1 });
+      const other = byShard.get(dueShard(outTradeNo));
+      if (other) pair = [other, outTradeNo];
+      else byShard.set(dueShard(outTradeNo), outTradeNo);
+    }
+    const calls: Call[] = [];
+    const report = await sweep(
+      { store: stack.app.store, gateways: recording(calls), now: () => new Date(created + 2 * MINUTE + 1_000) },
+      { ...DEFAULT_SWEEP, groups: DUE_SHARDS, pageSize: 1 },
+      dueShard(pair[0]),
+    );
+    expect(report.rescheduled).toBeGreaterThanOrEqual(2);
+    for (const outTradeNo of pair) expect(of(calls, outTradeNo)).toEqual(['queryTrade']);
+    for (const outTradeNo of pair) expect(await dueOf(outTradeNo)).toBe(await queryTime(outTradeNo, 1));
+  });
+
+  it('an attempt done with (paid) but still indexed, as writes of before the due index left it, is taken out of the index without a gateway call', async () => {
+    const user = await givenUser(stack, 0);
+    const created = Date.now();
+    const { outTradeNo } = await pay(stack, user, { method: 1 });
+    const payment = { channel: 'wechat' as const, outTradeNo, transactionId: `t-${outTradeNo}`, amountFen: 8800, paidAt: new Date().toISOString() };
+    await stack.app.store.captureAttempt((await stack.app.store.getAttempt(outTradeNo))!, payment, new Date().toISOString());
+    await state.placeInIndex(outTradeNo, dueIndex(outTradeNo, new Date(created).toISOString()));
+    const calls: Call[] = [];
+    expect(await sweepOwn(outTradeNo, created, MINUTE, calls)).toMatchObject({ checked: 1, unwatched: 1, paid: 0 });
+    expect(calls).toEqual([]);
+    expect(await state.attempt(outTradeNo)).toMatchObject({ status: 'paid' });
+    expect(await state.attempt(outTradeNo)).not.toHaveProperty('gsi1pk');
+  });
+
+  it('an attempt released by another worker while this one closed it is not released twice, nor counted', async () => {
+    const user = await givenUser(stack, 1000);
+    const created = Date.now();
+    const { outTradeNo } = await pay(stack, user, { method: 4, points: 800, priceFen: 8000 });
+    const stale = (await stack.app.store.getAttempt(outTradeNo))!;
+    const racing = beforeEachCall(stack.app.gateways, async (_channel, operation) => {
+      // The other worker: same attempt, released first.
+      if (operation === 'closeTrade') await stack.app.store.releaseAttempt(stale, 'expired', new Date().toISOString(), true);
+    });
+    expect(await sweepOwn(outTradeNo, created, 30 * MINUTE + 1_000, [], { gateways: racing })).toMatchObject({ checked: 1, released: 0, failed: 0 });
+    expect(await state.attempt(outTradeNo)).toMatchObject({ status: 'expired' });
+    expect(await state.account(user.userId)).toMatchObject({ integral_available: 1000, integral_held: 0 });
+    expect((await state.ledger(user.userId)).filter((entry) => entry.kind === 'release')).toHaveLength(1);
   });
 });
 
