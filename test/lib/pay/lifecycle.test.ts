@@ -139,6 +139,26 @@ describe('payments that arrive where no one expects them', () => {
     expect(await state.order(user.orderId)).toMatchObject({ status: 'paid', paid_attempt: second.outTradeNo });
   });
 
+  it('and when the other attempt is paid between the query and the close (the close refused as paid), that one keeps the order too', async () => {
+    const user = await givenUser(stack, 0);
+    const first = await pay(stack, user, { method: 2 });
+    const second = await pay(stack, user, { method: 1 });
+    const wechat = stack.app.gateways.wechat;
+    const paidMeanwhile: PaymentGateway = {
+      ...wechat,
+      closeTrade: async (outTradeNo) => {
+        stack.gateway.pay(outTradeNo);
+        return wechat.closeTrade(outTradeNo);
+      },
+    };
+    const late: GatewayPayment = { channel: 'alipay', outTradeNo: first.outTradeNo, transactionId: '2026-first-b', amountFen: 8800, paidAt: 'x' };
+    expect(await completePayment({ ...deps, gateways: { ...deps.gateways, wechat: paidMeanwhile } }, late)).toBe('refund_required');
+    expect(await state.order(user.orderId)).toMatchObject({ status: 'paying', open_attempt: { out_trade_no: second.outTradeNo } });
+    expect(await state.attempt(second.outTradeNo)).toMatchObject({ status: 'open' });
+    expect(await sweepAt(3 * MINUTE)).toMatchObject({ paid: 1 });
+    expect(await state.order(user.orderId)).toMatchObject({ status: 'paid', paid_attempt: second.outTradeNo });
+  });
+
   it('a payment whose amount or channel differs from the attempt changes nothing', async () => {
     const user = await givenUser(stack, 0);
     const attempt = await pay(stack, user, { method: 1 });

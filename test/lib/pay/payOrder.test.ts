@@ -1,8 +1,9 @@
 import { createPublicKey, createVerify } from 'node:crypto';
 import { type ErrorCode, PayError } from '../../../lib/domain/errors';
-import type { WechatPayParam } from '../../../lib/gateways/paymentGateway';
+import type { PaymentGateway, WechatPayParam } from '../../../lib/gateways/paymentGateway';
 import type { PayOrderInput } from '../../../lib/pay/payOrder';
 import { type PayOrderDeps, type PayOrderResult, payOrder } from '../../../lib/pay/payOrder';
+import { ENTITY } from '../../../lib/store/keys';
 import { expectBalancedBooksThenClose, startTestStack, type TestStack } from '../../support/stack';
 import { tableState } from '../../support/tableState';
 import { givenUser as givenUserOf } from '../../support/world';
@@ -218,6 +219,88 @@ describe('paying again while an attempt is open', () => {
     stack.gateway.failNext('wechat.close', 1, '500');
     expect(await refusal(payOrder(deps, u.userId, input(u.orderId, u.addressId, { method: 1, points: 0, priceFen: 8800 })))).toBe('GATEWAY_ERROR');
     expect(await state.snapshot()).toEqual(before);
+  });
+});
+
+describe('paying again: what the gateway says about the open attempt first', () => {
+  /** The table less the gateway-check bookkeeping (when the app last had an attempt checked), which a repeat tap writes. */
+  const ledgerState = async () => (await state.snapshot()).filter((item) => item.entity !== ENTITY.gatewayCheck);
+  const alipayFirst = async (u: Awaited<ReturnType<typeof givenUser>>) => {
+    const first = await payOrder(deps, u.userId, input(u.orderId, u.addressId, { method: 5, points: 800, priceFen: 8000 }));
+    alipayParam(first);
+    stack.gateway.registerAlipayOrder(first.outcome === 'pay_param' ? String(first.payParam) : '');
+    return first;
+  };
+
+  it('an Alipay repeat tap asks Alipay: a trade paid meanwhile is refused ORDER_BEING_PAID, and nothing changes', async () => {
+    const u = await givenUser(1000);
+    const first = await alipayFirst(u);
+    stack.gateway.pay(first.outTradeNo);
+    const before = await ledgerState();
+    expect(await refusal(payOrder(deps, u.userId, input(u.orderId, u.addressId, { method: 5, points: 800, priceFen: 8000 })))).toBe('ORDER_BEING_PAID');
+    expect(await ledgerState()).toEqual(before);
+  });
+
+  it('an Alipay repeat tap that finds the trade closed at Alipay opens a new attempt, the points held once', async () => {
+    const u = await givenUser(1000);
+    const first = await alipayFirst(u);
+    await stack.app.gateways.alipay.closeTrade(first.outTradeNo);
+    const again = await payOrder(deps, u.userId, input(u.orderId, u.addressId, { method: 5, points: 800, priceFen: 8000 }));
+    expect(again.outTradeNo).not.toBe(first.outTradeNo);
+    expect(alipayParam(again).get('biz_content')).toContain(again.outTradeNo);
+    expect(await state.attempt(first.outTradeNo)).toMatchObject({ status: 'superseded' });
+    expect(await state.order(u.orderId)).toMatchObject({ status: 'paying', open_attempt: { out_trade_no: again.outTradeNo } });
+    expect(await state.account(u.userId)).toMatchObject({ integral_available: 200, integral_held: 800 });
+  });
+
+  it("a switch while the open WeChat attempt's prepay is still on its way is refused ORDER_BUSY: a close now would not stop that prepay", async () => {
+    const u = await givenUser(1000);
+    const wechat = stack.app.gateways.wechat;
+    let land: () => void = () => undefined;
+    const landed = new Promise<void>((resolve) => {
+      land = resolve;
+    });
+    const slow: PaymentGateway = {
+      ...wechat,
+      createPayParam: async (request) => {
+        await landed;
+        return wechat.createPayParam(request);
+      },
+    };
+    const first = payOrder(
+      { ...deps, gateways: { ...deps.gateways, wechat: slow } },
+      u.userId,
+      input(u.orderId, u.addressId, { method: 4, points: 800, priceFen: 8000 }),
+    );
+    while ((await state.order(u.orderId))?.status !== 'paying') await new Promise((resolve) => setTimeout(resolve, 5));
+    const before = await state.snapshot();
+    expect(await refusal(payOrder(deps, u.userId, input(u.orderId, u.addressId, { method: 1, points: 0, priceFen: 8800 })))).toBe('ORDER_BUSY');
+    expect(await state.snapshot()).toEqual(before);
+    land();
+    const paying = await first;
+    expect(stack.gateway.trade(paying.outTradeNo)).toMatchObject({ status: 'UNPAID', prepayId: wechatParam(paying).prepayid });
+  });
+
+  it('paid between the query and the close: the close is refused as paid, ORDER_BEING_PAID, nothing changes', async () => {
+    const u = await givenUser(1000);
+    const first = await payOrder(deps, u.userId, input(u.orderId, u.addressId, { method: 4, points: 800, priceFen: 8000 }));
+    const wechat = stack.app.gateways.wechat;
+    const payingMeanwhile: PaymentGateway = {
+      ...wechat,
+      closeTrade: async (outTradeNo) => {
+        stack.gateway.pay(outTradeNo);
+        return wechat.closeTrade(outTradeNo);
+      },
+    };
+    const before = await state.snapshot();
+    const switched = payOrder(
+      { ...deps, gateways: { ...deps.gateways, wechat: payingMeanwhile } },
+      u.userId,
+      input(u.orderId, u.addressId, { method: 1, points: 0, priceFen: 8800 }),
+    );
+    expect(await refusal(switched)).toBe('ORDER_BEING_PAID');
+    expect(await state.snapshot()).toEqual(before);
+    expect(stack.gateway.trade(first.outTradeNo)).toMatchObject({ status: 'PAID' });
   });
 });
 
