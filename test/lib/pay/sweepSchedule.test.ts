@@ -11,6 +11,7 @@ import type { CompletePaymentDeps } from '../../../lib/pay/completePayment';
 import { beforeEachCall, CallRateLimiter, tradeOfCall } from '../../../lib/pay/gatewayRateLimit';
 import { DEFAULT_SWEEP, type SweepOptions, shardsOf, sweep, sweepShare } from '../../../lib/pay/sweep';
 import { dueIndex } from '../../../lib/store/items';
+import { captureOutput } from '../../support/logs';
 import { expectBalancedBooksThenClose, startTestStack, type TestStack } from '../../support/stack';
 import { tableState } from '../../support/tableState';
 import { givenUser, pay } from '../../support/world';
@@ -162,8 +163,9 @@ describe('what a sweep reads', () => {
     await stack.app.store.captureAttempt((await stack.app.store.getAttempt(outTradeNo))!, payment, new Date().toISOString());
     await state.placeInIndex(outTradeNo, dueIndex(outTradeNo, new Date(created).toISOString()));
     const calls: Call[] = [];
-    expect(await sweepOwn(outTradeNo, created, MINUTE, calls)).toMatchObject({ checked: 1, unwatched: 1, paid: 0 });
-    expect(calls).toEqual([]);
+    // Other tests' attempts may share the shard: what is asserted is this attempt's.
+    expect((await sweepOwn(outTradeNo, created, MINUTE, calls)).unwatched).toBeGreaterThanOrEqual(1);
+    expect(of(calls, outTradeNo)).toEqual([]);
     expect(await state.attempt(outTradeNo)).toMatchObject({ status: 'paid' });
     expect(await state.attempt(outTradeNo)).not.toHaveProperty('gsi1pk');
   });
@@ -177,7 +179,10 @@ describe('what a sweep reads', () => {
       // The other worker: same attempt, released first.
       if (operation === 'closeTrade') await stack.app.store.releaseAttempt(stale, 'expired', new Date().toISOString(), true);
     });
-    expect(await sweepOwn(outTradeNo, created, 30 * MINUTE + 1_000, [], { gateways: racing })).toMatchObject({ checked: 1, released: 0, failed: 0 });
+    const { lines, result } = await captureOutput(() => sweepOwn(outTradeNo, created, 30 * MINUTE + 1_000, [], { gateways: racing }));
+    expect(result.failed).toBe(0);
+    // Other tests' attempts may share the shard and be released: none of the lines is about this one.
+    expect(lines.filter((line) => line.message === 'expired attempt released' && line.out_trade_no === outTradeNo)).toEqual([]);
     expect(await state.attempt(outTradeNo)).toMatchObject({ status: 'expired' });
     expect(await state.account(user.userId)).toMatchObject({ integral_available: 1000, integral_held: 0 });
     expect((await state.ledger(user.userId)).filter((entry) => entry.kind === 'release')).toHaveLength(1);
