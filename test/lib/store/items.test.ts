@@ -25,8 +25,10 @@ import {
   dueSortKey,
   ENTITY,
   hashToken,
+  INDEX_PARTITION,
   keys,
   LEDGER_PREFIX,
+  OPEN_ATTEMPTS_INDEX,
   outboxPartition,
   outboxSortKey,
   refundIndexSortKey,
@@ -71,6 +73,12 @@ describe('keys: the layout of the live table', () => {
     expect(outboxSortKey({ created_at: '2026-11-30T01:00:00.000Z', id: 'evt_1' })).toBe('2026-11-30T01:00:00.000Z#evt_1');
     expect(refundIndexSortKey({ nextCheckAt: '2026-11-30T01:00:00.000Z', outRefundNo: '9T1R1' })).toBe('2026-11-30T01:00:00.000Z#9T1R1');
     expect(dueIndex('9T1', '2026-11-30T01:00:00.000Z')).toEqual({ gsi1pk: duePartition(dueShard('9T1')), gsi1sk: '2026-11-30T01:00:00.000Z#9T1' });
+  });
+
+  it('the one index, and its partitions that are not shards', () => {
+    // Renaming a GSI means deleting and rebuilding it on the live table.
+    expect(OPEN_ATTEMPTS_INDEX).toBe('open-attempts');
+    expect(INDEX_PARTITION).toEqual({ refund: 'REFUND', legacyOpen: 'OPEN', legacyWatch: 'WATCH' });
   });
 
   it('keeps a token only as its SHA-256, in hex', () => {
@@ -130,6 +138,10 @@ describe('items: written and read back', () => {
     expect(toAttempt(stored)).toEqual({ ...paid, transactionId: '4200-1', refundNo: `${open.outTradeNo}R1`, checkFailures: 2 });
   });
 
+  it('an attempt written in any state but open is in no index: only open attempts are scheduled when written', () => {
+    for (const status of ['paid', 'expired', 'superseded', 'failed'] as const) expect(attemptItem({ ...open, status })).not.toHaveProperty('gsi1pk');
+  });
+
   it('an attempt from before quoted prices and due shards reads without them: no price, no due time', () => {
     const { quoted_price: _price, ...old } = attemptItem(open);
     const legacy = { ...old, gsi1pk: 'OPEN', gsi1sk: `${open.expiresAt}#${open.outTradeNo}` };
@@ -177,6 +189,8 @@ describe('items: written and read back', () => {
     const { address: _a, orderId: _o, userId: _u, status: _s, quotedPrice: _q, ...summary } = open;
     expect(toOrder(paying)).toEqual({ ...order, openAttempt: { ...summary, prepayId: 'wx-prepay' }, paidAttempt: 'x', paidAt: 'y', refund });
     expect(fromRefundSummary({ ...refund, status: 'pending', refundedAt: undefined })).not.toHaveProperty('refunded_at');
+    const { freight_options: _options, ...withoutOptions } = item;
+    expect(toOrder(withoutOptions).freightOptions).toEqual([]); // an item edited by hand: none, never undefined
     expect(orderItem({ ...order, status: 'paid', paidOutside: true }, created)).toMatchObject({ status: 'paid', paid_outside: true });
     expect(orderItem(order, created)).not.toHaveProperty('paid_outside');
   });
@@ -210,6 +224,7 @@ describe('items: written and read back', () => {
     const failed = { ...pending, status: 'failed' as const, nextCheckAt: undefined };
     expect(refundItem(failed)).not.toHaveProperty('gsi1pk');
     expect(refundItem({ ...pending, nextCheckAt: undefined })).not.toHaveProperty('gsi1pk');
+    expect(refundItem({ ...pending, status: 'succeeded' })).not.toHaveProperty('gsi1pk'); // final, though a next check is set
     const stored = { ...refundItem(failed), failure_reason: 'ABNORMAL', last_error: 'HTTP 500', refunded_at: 'z' };
     expect(toRefund(stored)).toEqual({ ...failed, failureReason: 'ABNORMAL', lastError: 'HTTP 500', refundedAt: 'z' });
     const { accepted: _accepted, checks: _checks, ...old } = item;
