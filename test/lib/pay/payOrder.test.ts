@@ -1,6 +1,7 @@
 import { createPublicKey, createVerify } from 'node:crypto';
 import { type ErrorCode, PayError } from '../../../lib/domain/errors';
-import type { PaymentGateway, WechatPayParam } from '../../../lib/gateways/paymentGateway';
+import { GatewayError, type PaymentGateway, type WechatPayParam } from '../../../lib/gateways/paymentGateway';
+import { beforeEachCall } from '../../../lib/pay/gatewayRateLimit';
 import type { PayOrderInput } from '../../../lib/pay/payOrder';
 import { type PayOrderDeps, type PayOrderResult, payOrder } from '../../../lib/pay/payOrder';
 import { ENTITY } from '../../../lib/store/keys';
@@ -279,6 +280,67 @@ describe('paying again: what the gateway says about the open attempt first', () 
     land();
     const paying = await first;
     expect(stack.gateway.trade(paying.outTradeNo)).toMatchObject({ status: 'UNPAID', prepayId: wechatParam(paying).prepayid });
+  });
+
+  /** The gateways, each call recorded as `<operation> <out_trade_no>`. */
+  const recorded = (calls: string[]) =>
+    beforeEachCall(stack.app.gateways, (_channel, operation, args) => {
+      calls.push(`${operation} ${typeof args[0] === 'string' ? args[0] : (args[0] as { outTradeNo: string }).outTradeNo}`);
+    });
+
+  it('a switch from an attempt the gateway already closed, or that is paid, asks once and closes nothing', async () => {
+    const u = await givenUser(1000, ['88.00', '88.00']);
+    const closed = await payOrder(deps, u.userId, input(u.orderId, u.addressId, { method: 4, points: 800, priceFen: 8000 }));
+    await stack.app.gateways.wechat.closeTrade(closed.outTradeNo);
+    const calls: string[] = [];
+    const switched = await payOrder({ ...deps, gateways: recorded(calls) }, u.userId, input(u.orderId, u.addressId, { method: 1, points: 0, priceFen: 8800 }));
+    expect(calls).toEqual([`queryTrade ${closed.outTradeNo}`, `createPayParam ${switched.outTradeNo}`]);
+
+    const other = u.orderIds[1];
+    const paid = await payOrder(deps, u.userId, input(other, u.addressId, { method: 4, points: 200, priceFen: 8600 }));
+    stack.gateway.pay(paid.outTradeNo);
+    calls.length = 0;
+    expect(await refusal(payOrder({ ...deps, gateways: recorded(calls) }, u.userId, input(other, u.addressId, { method: 1, points: 0, priceFen: 8800 })))).toBe(
+      'ORDER_BEING_PAID',
+    );
+    expect(calls).toEqual([`queryTrade ${paid.outTradeNo}`]);
+  });
+
+  it('a WeChat prepay is taken as on its way for 15 s only: a switch at 15 s closes the attempt WeChat does not know and replaces it', async () => {
+    const u = await givenUser(1000);
+    const wechat = stack.app.gateways.wechat;
+    let drop: () => void = () => undefined;
+    const dropped = new Promise<void>((resolve) => {
+      drop = resolve;
+    });
+    const lost: PaymentGateway = {
+      ...wechat,
+      createPayParam: async () => {
+        await dropped;
+        throw new GatewayError('wechat prepay failed: connection dropped');
+      },
+    };
+    const first = payOrder(
+      { ...deps, gateways: { ...deps.gateways, wechat: lost } },
+      u.userId,
+      input(u.orderId, u.addressId, { method: 4, points: 800, priceFen: 8000 }),
+    );
+    while ((await state.order(u.orderId))?.status !== 'paying') await new Promise((resolve) => setTimeout(resolve, 5));
+    const { open_attempt: stuckAttempt } = (await state.order(u.orderId)) as { open_attempt: { out_trade_no: string } };
+    const stuck = stuckAttempt.out_trade_no;
+    const createdAt = Date.parse(String((await state.attempt(stuck))?.created_at));
+    const calls: string[] = [];
+    const switched = await payOrder(
+      { ...deps, gateways: recorded(calls), now: () => new Date(createdAt + 15_000) },
+      u.userId,
+      input(u.orderId, u.addressId, { method: 1, points: 0, priceFen: 8800 }),
+    );
+    expect(calls).toEqual([`queryTrade ${stuck}`, `closeTrade ${stuck}`, `createPayParam ${switched.outTradeNo}`]);
+    expect(await state.attempt(stuck)).toMatchObject({ status: 'superseded' });
+    expect(await state.account(u.userId)).toMatchObject({ integral_available: 1000, integral_held: 0 });
+    drop();
+    expect(await refusal(first)).toBe('GATEWAY_ERROR');
+    expect(await state.order(u.orderId)).toMatchObject({ status: 'paying', open_attempt: { out_trade_no: switched.outTradeNo } });
   });
 
   it('paid between the query and the close: the close is refused as paid, ORDER_BEING_PAID, nothing changes', async () => {

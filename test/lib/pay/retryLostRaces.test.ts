@@ -33,6 +33,14 @@ describe('retryLostRaces', () => {
     }
   });
 
+  it('without a sleep of its own, really waits between tries', async () => {
+    const r = racer(1);
+    const started = performance.now();
+    expect(await retryLostRaces(r.work, { rounds: 2, baseDelayMs: 60, random: () => 1 })).toBe('won');
+    // Timers fire no earlier than asked (give or take a millisecond of rounding).
+    expect(performance.now() - started).toBeGreaterThanOrEqual(59);
+  });
+
   it('rethrows the last lost race once the rounds are spent', async () => {
     const r = racer(5);
     await expect(retryLostRaces(r.work, r.options)).rejects.toBeInstanceOf(WriteConflict);
