@@ -95,6 +95,20 @@ describe('a payment', () => {
     );
     expect(await state.snapshot()).toEqual(before);
   });
+  it('for an attempt we never made is refused unknown_attempt, an error, and changes nothing', async () => {
+    const before = await state.snapshot();
+    const outTradeNo = '1T17000000000009999';
+    const { result, lines } = await handle({
+      kind: 'payment',
+      outTradeNo,
+      payment: { channel: 'wechat', outTradeNo, transactionId: 't-2', amountFen: 8800, paidAt: new Date().toISOString() },
+    });
+    expect(result).toEqual({ kind: 'refused', reason: 'unknown_attempt' });
+    expect(lines).toContainEqual(
+      expect.objectContaining({ level: 'ERROR', message: 'notification refused', reason: 'unknown_attempt', out_trade_no: outTradeNo }),
+    );
+    expect(await state.snapshot()).toEqual(before);
+  });
 });
 
 describe('what the adapter refused or ignored', () => {
