@@ -359,6 +359,27 @@ describe('crashes and gateway errors', () => {
   });
 });
 
+describe('a fault of ours during a follow-up', () => {
+  it('is not taken for a gateway error: it reaches the caller, and the refund stays as it was for the next follow-up', async () => {
+    const { user, outTradeNo } = await paidOrder(1);
+    stack.gateway.failNextRefund('wechat', 'balance'); // pending after the first call
+    await refundAsk(user.orderId);
+    const refund = (await stack.app.store.getRefund(`${outTradeNo}R1`)) as Refund;
+    const before = await state.snapshot();
+    const broken: PaymentGateway = {
+      ...stack.app.gateways.wechat,
+      refund: async () => {
+        throw new TypeError("Cannot read properties of undefined (reading 'status')");
+      },
+    };
+    await expect(followUpRefund({ ...deps, gateways: { ...deps.gateways, wechat: broken } }, refund)).rejects.toThrow(TypeError);
+    expect(await state.snapshot()).toEqual(before);
+    await followUpRefund(deps, refund);
+    await stack.gateway.refundsSettled();
+    expect(await state.order(user.orderId)).toMatchObject({ status: 'refunded' });
+  });
+});
+
 describe('refunds that finally fail', () => {
   it('WeChat ABNORMAL: the order is paid again, reconcile lists it, and asking again sends a new number that succeeds', async () => {
     const { user, outTradeNo } = await paidOrder(4);
