@@ -1,8 +1,10 @@
 import { UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import type { GatewayPayment, Refund } from '../../../lib/domain/model';
 import type { PaymentGateway } from '../../../lib/gateways/paymentGateway';
+import { logger } from '../../../lib/log';
 import { type CompletePaymentDeps, completePayment } from '../../../lib/pay/completePayment';
 import { followUpRefund } from '../../../lib/pay/followUpRefund';
+import { beforeEachCall } from '../../../lib/pay/gatewayRateLimit';
 import { getPayStatus } from '../../../lib/pay/payStatus';
 import { recordRefundResult } from '../../../lib/pay/recordRefundResult';
 import { requestRefund } from '../../../lib/pay/requestRefund';
@@ -75,6 +77,8 @@ describe('an order refunded on request', () => {
     const asked = await refundAsk(user.orderId);
     expect(asked.order).toMatchObject({ status: 'refunding', refund: { status: 'pending', cashFen: 8000, points: 800 } });
     expect(asked.refund).toMatchObject({ status: 'pending', outRefundNo: `${outTradeNo}R1`, accepted: true });
+    const again = await refundAsk(user.orderId).catch((e: Error) => e);
+    expect(again).toMatchObject({ code: 'REFUND_IN_PROGRESS', message: expect.stringContaining(`${outTradeNo}R1`) });
     expect(await getPayStatus(deps, user.userId, user.orderId)).toMatchObject({
       order_status: 'refunding',
       refund: { status: 'pending', refund_price: '80.00', refund_integral: 800, refunded_at: null },
@@ -107,8 +111,9 @@ describe('an order refunded on request', () => {
 
   it('points only: refunded at once, no gateway involved', async () => {
     const { user } = await paidOrder(3);
-    const { refund } = await refundAsk(user.orderId);
-    expect(refund).toMatchObject({ status: 'succeeded', cashFen: 0, points: 8800, channel: undefined });
+    const { result, lines } = await captureOutput(() => refundAsk(user.orderId));
+    expect(result.refund).toMatchObject({ status: 'succeeded', cashFen: 0, points: 8800, channel: undefined });
+    expect(lines.filter((line) => line.level === 'ERROR' || line.level === 'WARN')).toEqual([]); // nothing to send, nothing failed
     expect(await state.account(user.userId)).toMatchObject({ integral_available: 10_000, integral_spent: 0 });
     expect((await state.ledger(user.userId)).filter((e) => e.kind === 'refund')).toEqual([expect.objectContaining({ points: 8800 })]);
   });
@@ -182,7 +187,8 @@ describe('asks that name a payment, and asks refused', () => {
         throw new WriteConflict('state');
       },
     });
-    expect(await refused(requestRefund({ ...deps, store: losing }, { orderId: user.orderId, reason: '用户取消订单' }))).toBe('REFUND_IN_PROGRESS');
+    const error = await requestRefund({ ...deps, store: losing }, { orderId: user.orderId, reason: '用户取消订单' }).catch((e: Error) => e);
+    expect(error).toMatchObject({ code: 'REFUND_IN_PROGRESS', cause: expect.any(WriteConflict) });
     expect(begins).toBe(3);
     expect(await state.snapshot()).toEqual(before);
     expect(stack.gateway.refunds(outTradeNo)).toEqual([]);
@@ -380,6 +386,112 @@ describe('a fault of ours during a follow-up', () => {
   });
 });
 
+describe('what a person reads, and what the gateway is asked', () => {
+  it("a refund's life in the logs: asked, refused for now at the gateway, failed, each line with its order and trade", async () => {
+    const { user, outTradeNo } = await paidOrder(1);
+    const outRefundNo = `${outTradeNo}R1`;
+    stack.gateway.failNextRefund('wechat', 'balance');
+    logger.resetKeys(); // a call of its own, as each invocation is: nothing bound by the pay carries over
+    const asked = await captureOutput(() => refundAsk(user.orderId));
+    expect(asked.lines).toContainEqual(
+      expect.objectContaining({ level: 'INFO', message: 'refund asked', out_refund_no: outRefundNo, kind: 'order', cash_fen: 8800, points: 0 }),
+    );
+    expect(asked.lines).toContainEqual(
+      expect.objectContaining({ level: 'WARN', message: 'refund follow-up failed at the gateway', out_refund_no: outRefundNo }),
+    );
+    for (const line of asked.lines.filter((l) => l.level !== undefined)) expect(line).toMatchObject({ order_id: user.orderId, out_trade_no: outTradeNo });
+
+    const refund = (await stack.app.store.getRefund(outRefundNo)) as Refund;
+    const failed = await captureOutput(() => recordRefundResult(deps, outRefundNo, { state: 'failed', reason: 'ABNORMAL' }));
+    expect(failed.lines).toContainEqual(
+      expect.objectContaining({ level: 'ERROR', message: 'refund failed', out_refund_no: outRefundNo, order_id: user.orderId, failure_reason: 'ABNORMAL' }),
+    );
+    expect(refund.status).toBe('pending');
+  });
+
+  it('a refund that succeeds says so in an info line with its numbers', async () => {
+    const { user, outTradeNo } = await paidOrder(2); // Alipay: succeeded at once
+    const { lines } = await captureOutput(() => refundAsk(user.orderId));
+    await stack.gateway.refundsSettled();
+    expect(lines).toContainEqual(
+      expect.objectContaining({ level: 'INFO', message: 'refund succeeded', out_refund_no: `${outTradeNo}R1`, order_id: user.orderId, cash_fen: 8800 }),
+    );
+  });
+
+  it('a first call that fails with a fault of ours leaves the refund pending with an error line; the sweeper sends it', async () => {
+    const { user, outTradeNo } = await paidOrder(1);
+    const broken: PaymentGateway = {
+      ...stack.app.gateways.wechat,
+      refund: async () => {
+        throw new TypeError('boom');
+      },
+    };
+    const { result, lines } = await captureOutput(() =>
+      requestRefund({ ...deps, gateways: { ...deps.gateways, wechat: broken } }, { orderId: user.orderId, reason: '用户取消订单' }),
+    );
+    expect(result.refund).toMatchObject({ status: 'pending', accepted: false });
+    expect(lines).toContainEqual(
+      expect.objectContaining({ level: 'ERROR', message: 'first refund call failed; the sweeper follows it up', out_refund_no: `${outTradeNo}R1` }),
+    );
+    await followUpRefund(deps, result.refund);
+    await stack.gateway.refundsSettled();
+    expect(await state.order(user.orderId)).toMatchObject({ status: 'refunded' });
+  });
+
+  it('a follow-up of a refund the gateway took queries it and sends nothing again', async () => {
+    const { outTradeNo, user } = await paidOrder(1);
+    stack.gateway.refundSettings({ settleAfterMs: 3_000 }); // still PROCESSING at the follow-up, however slow the machine
+    const { refund } = await refundAsk(user.orderId);
+    expect(refund).toMatchObject({ status: 'pending', accepted: true });
+    const calls: string[] = [];
+    const gateways = beforeEachCall(stack.app.gateways, (_channel, operation) => {
+      calls.push(operation);
+    });
+    expect(await followUpRefund({ ...deps, gateways }, refund)).toBe('pending');
+    expect(calls).toEqual(['queryRefund']);
+    await stack.gateway.refundsSettled();
+    expect(stack.gateway.refunds(outTradeNo)).toHaveLength(1);
+  });
+
+  it('a follow-up from a copy that another follow-up already moved on changes nothing and says so in an info line', async () => {
+    const { user } = await paidOrder(1);
+    stack.gateway.refundSettings({ settleAfterMs: 3_000 }); // still PROCESSING at both follow-ups, however slow the machine
+    const { refund } = await refundAsk(user.orderId);
+    const moved = (result: { lines: Record<string, unknown>[] }) => result.lines.filter((line) => line.message === 'refund moved on during its follow-up');
+    const first = await captureOutput(() => followUpRefund(deps, refund));
+    expect(first.result).toBe('pending');
+    expect(moved(first)).toEqual([]);
+    const after = await stack.app.store.getRefund(refund.outRefundNo);
+    const second = await captureOutput(() => followUpRefund(deps, refund)); // the same copy again: its deferral is stale
+    expect(second.result).toBe('pending');
+    expect(moved(second)).toEqual([expect.objectContaining({ level: 'INFO', out_refund_no: refund.outRefundNo })]);
+    expect(await stack.app.store.getRefund(refund.outRefundNo)).toEqual(after);
+    await stack.gateway.refundsSettled();
+  });
+
+  it('a refusal of the refund call is not believed while a query shows the number went through: processing stays pending, succeeded is recorded', async () => {
+    const { user, outTradeNo } = await paidOrder(1);
+    stack.gateway.refundSettings({ settleAfterMs: 3_000 }); // still PROCESSING at the follow-up, however slow the machine
+    const { refund } = await refundAsk(user.orderId); // WeChat took it
+    const refusing: PaymentGateway = { ...stack.app.gateways.wechat, refund: async () => ({ state: 'failed', reason: 'INVALID_REQUEST' }) };
+    const lostAnswer = { ...refund, accepted: false }; // as if the answer to the first call had been lost
+    const withRefusals = { ...deps, gateways: { ...deps.gateways, wechat: refusing } };
+    expect(await followUpRefund(withRefusals, lostAnswer)).toBe('pending');
+    expect(await stack.app.store.getRefund(`${outTradeNo}R1`)).toMatchObject({ status: 'pending' });
+    await stack.gateway.refundsSettled();
+    expect(await state.order(user.orderId)).toMatchObject({ status: 'refunded' });
+
+    // WeChat refunded this one but never said so: the table still has it pending when the refusal comes.
+    const silent = await paidOrder(1);
+    stack.gateway.failNextRefund('wechat', 'silent');
+    const pending = (await refundAsk(silent.user.orderId)).refund;
+    await stack.gateway.refundsSettled();
+    expect(await stack.app.store.getRefund(pending.outRefundNo)).toMatchObject({ status: 'pending' });
+    expect(await followUpRefund(withRefusals, { ...pending, accepted: false })).toBe('recorded');
+    expect(await state.order(silent.user.orderId)).toMatchObject({ status: 'refunded' });
+  });
+});
+
 describe('refunds that finally fail', () => {
   it('WeChat ABNORMAL: the order is paid again, reconcile lists it, and asking again sends a new number that succeeds', async () => {
     const { user, outTradeNo } = await paidOrder(4);
@@ -412,7 +524,8 @@ describe('refunds that finally fail', () => {
     );
     stack.gateway.backdatePayment(outTradeNo, new Date(yearAgo));
     const before = await state.snapshot();
-    expect(await refused(refundAsk(user.orderId))).toBe('REFUND_WINDOW_CLOSED');
+    const error = await refundAsk(user.orderId).catch((e: Error) => e);
+    expect(error).toMatchObject({ code: 'REFUND_WINDOW_CLOSED', message: expect.stringContaining(`支付于${yearAgo}`) });
     expect(await state.snapshot()).toEqual(before);
     expect(stack.gateway.refunds(outTradeNo)).toEqual([]);
   });
