@@ -1,4 +1,5 @@
 import type { APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
+import type { PaymentGateway } from '../../lib/gateways/paymentGateway';
 import type { PayOrderDeps, PayOrderInput, PayOrderResult } from '../../lib/pay/payOrder';
 import { payOrder } from '../../lib/pay/payOrder';
 import { sampleAddress } from '../../scripts/local/fixtures';
@@ -52,6 +53,18 @@ export function pay(stack: TestStack, user: GivenUser, over: Partial<PayOrderInp
     freightKey: 0,
     ...over,
   });
+}
+
+/** WeChat as it is when the buyer pays between our query and our close: each trade is paid just before it is closed, so the close is refused as paid. */
+export function paidWhileClosing(stack: TestStack): PaymentGateway {
+  const wechat = stack.app.gateways.wechat;
+  return {
+    ...wechat,
+    closeTrade: async (outTradeNo) => {
+      stack.gateway.pay(outTradeNo);
+      return wechat.closeTrade(outTradeNo);
+    },
+  };
 }
 
 type Handler = (event: unknown, context: unknown) => Promise<APIGatewayProxyStructuredResultV2>;

@@ -8,7 +8,7 @@ import { keys } from '../../../lib/store/keys';
 import { captureOutput, metricLines } from '../../support/logs';
 import { expectBalancedBooksThenClose, startTestStack, TABLE, type TestStack } from '../../support/stack';
 import { tableState } from '../../support/tableState';
-import { givenUser, pay, payDeps } from '../../support/world';
+import { givenUser, paidWhileClosing, pay, payDeps } from '../../support/world';
 
 /** The attempt lifecycle: late payments, the sweeper, races between them, and crashes between steps. */
 let stack: TestStack;
@@ -143,16 +143,8 @@ describe('payments that arrive where no one expects them', () => {
     const user = await givenUser(stack, 0);
     const first = await pay(stack, user, { method: 2 });
     const second = await pay(stack, user, { method: 1 });
-    const wechat = stack.app.gateways.wechat;
-    const paidMeanwhile: PaymentGateway = {
-      ...wechat,
-      closeTrade: async (outTradeNo) => {
-        stack.gateway.pay(outTradeNo);
-        return wechat.closeTrade(outTradeNo);
-      },
-    };
     const late: GatewayPayment = { channel: 'alipay', outTradeNo: first.outTradeNo, transactionId: '2026-first-b', amountFen: 8800, paidAt: 'x' };
-    expect(await completePayment({ ...deps, gateways: { ...deps.gateways, wechat: paidMeanwhile } }, late)).toBe('refund_required');
+    expect(await completePayment({ ...deps, gateways: { ...deps.gateways, wechat: paidWhileClosing(stack) } }, late)).toBe('refund_required');
     expect(await state.order(user.orderId)).toMatchObject({ status: 'paying', open_attempt: { out_trade_no: second.outTradeNo } });
     expect(await state.attempt(second.outTradeNo)).toMatchObject({ status: 'open' });
     expect(await sweepAt(3 * MINUTE)).toMatchObject({ paid: 1 });

@@ -1,13 +1,13 @@
 import { createPublicKey, createVerify } from 'node:crypto';
 import { type ErrorCode, PayError } from '../../../lib/domain/errors';
 import { GatewayError, type PaymentGateway, type WechatPayParam } from '../../../lib/gateways/paymentGateway';
-import { beforeEachCall } from '../../../lib/pay/gatewayRateLimit';
+import { beforeEachCall, tradeOfCall } from '../../../lib/pay/gatewayRateLimit';
 import type { PayOrderInput } from '../../../lib/pay/payOrder';
 import { type PayOrderDeps, type PayOrderResult, payOrder } from '../../../lib/pay/payOrder';
 import { ENTITY } from '../../../lib/store/keys';
 import { expectBalancedBooksThenClose, startTestStack, type TestStack } from '../../support/stack';
 import { tableState } from '../../support/tableState';
-import { givenUser as givenUserOf } from '../../support/world';
+import { givenUser as givenUserOf, paidWhileClosing } from '../../support/world';
 
 let stack: TestStack;
 let state: ReturnType<typeof tableState>;
@@ -233,6 +233,26 @@ describe('paying again: what the gateway says about the open attempt first', () 
     return first;
   };
 
+  /** WeChat with its prepay held back until `release()`, then answered by `then`. */
+  const heldPrepay = (then: PaymentGateway['createPayParam']) => {
+    let release: () => void = () => undefined;
+    const released = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    const gateway: PaymentGateway = {
+      ...stack.app.gateways.wechat,
+      createPayParam: async (request) => {
+        await released;
+        return then(request);
+      },
+    };
+    return { gateway, release: () => release() };
+  };
+  /** Until the pay under way has written its attempt (the order is paying). */
+  const untilPaying = async (orderId: number) => {
+    while ((await state.order(orderId))?.status !== 'paying') await new Promise((resolve) => setTimeout(resolve, 5));
+  };
+
   it('an Alipay repeat tap asks Alipay: a trade paid meanwhile is refused ORDER_BEING_PAID, and nothing changes', async () => {
     const u = await givenUser(1000);
     const first = await alipayFirst(u);
@@ -257,27 +277,17 @@ describe('paying again: what the gateway says about the open attempt first', () 
   it("a switch while the open WeChat attempt's prepay is still on its way is refused ORDER_BUSY: a close now would not stop that prepay", async () => {
     const u = await givenUser(1000);
     const wechat = stack.app.gateways.wechat;
-    let land: () => void = () => undefined;
-    const landed = new Promise<void>((resolve) => {
-      land = resolve;
-    });
-    const slow: PaymentGateway = {
-      ...wechat,
-      createPayParam: async (request) => {
-        await landed;
-        return wechat.createPayParam(request);
-      },
-    };
+    const slow = heldPrepay((request) => wechat.createPayParam(request));
     const first = payOrder(
-      { ...deps, gateways: { ...deps.gateways, wechat: slow } },
+      { ...deps, gateways: { ...deps.gateways, wechat: slow.gateway } },
       u.userId,
       input(u.orderId, u.addressId, { method: 4, points: 800, priceFen: 8000 }),
     );
-    while ((await state.order(u.orderId))?.status !== 'paying') await new Promise((resolve) => setTimeout(resolve, 5));
+    await untilPaying(u.orderId);
     const before = await state.snapshot();
     expect(await refusal(payOrder(deps, u.userId, input(u.orderId, u.addressId, { method: 1, points: 0, priceFen: 8800 })))).toBe('ORDER_BUSY');
     expect(await state.snapshot()).toEqual(before);
-    land();
+    slow.release();
     const paying = await first;
     expect(stack.gateway.trade(paying.outTradeNo)).toMatchObject({ status: 'UNPAID', prepayId: wechatParam(paying).prepayid });
   });
@@ -285,7 +295,7 @@ describe('paying again: what the gateway says about the open attempt first', () 
   /** The gateways, each call recorded as `<operation> <out_trade_no>`. */
   const recorded = (calls: string[]) =>
     beforeEachCall(stack.app.gateways, (_channel, operation, args) => {
-      calls.push(`${operation} ${typeof args[0] === 'string' ? args[0] : (args[0] as { outTradeNo: string }).outTradeNo}`);
+      calls.push(`${operation} ${tradeOfCall(args)}`);
     });
 
   it('a switch from an attempt the gateway already closed, or that is paid, asks once and closes nothing', async () => {
@@ -308,24 +318,15 @@ describe('paying again: what the gateway says about the open attempt first', () 
 
   it('a WeChat prepay is taken as on its way for 15 s only: a switch at 15 s closes the attempt WeChat does not know and replaces it', async () => {
     const u = await givenUser(1000);
-    const wechat = stack.app.gateways.wechat;
-    let drop: () => void = () => undefined;
-    const dropped = new Promise<void>((resolve) => {
-      drop = resolve;
+    const lost = heldPrepay(async () => {
+      throw new GatewayError('wechat prepay failed: connection dropped');
     });
-    const lost: PaymentGateway = {
-      ...wechat,
-      createPayParam: async () => {
-        await dropped;
-        throw new GatewayError('wechat prepay failed: connection dropped');
-      },
-    };
     const first = payOrder(
-      { ...deps, gateways: { ...deps.gateways, wechat: lost } },
+      { ...deps, gateways: { ...deps.gateways, wechat: lost.gateway } },
       u.userId,
       input(u.orderId, u.addressId, { method: 4, points: 800, priceFen: 8000 }),
     );
-    while ((await state.order(u.orderId))?.status !== 'paying') await new Promise((resolve) => setTimeout(resolve, 5));
+    await untilPaying(u.orderId);
     const { open_attempt: stuckAttempt } = (await state.order(u.orderId)) as { open_attempt: { out_trade_no: string } };
     const stuck = stuckAttempt.out_trade_no;
     const createdAt = Date.parse(String((await state.attempt(stuck))?.created_at));
@@ -338,7 +339,7 @@ describe('paying again: what the gateway says about the open attempt first', () 
     expect(calls).toEqual([`queryTrade ${stuck}`, `closeTrade ${stuck}`, `createPayParam ${switched.outTradeNo}`]);
     expect(await state.attempt(stuck)).toMatchObject({ status: 'superseded' });
     expect(await state.account(u.userId)).toMatchObject({ integral_available: 1000, integral_held: 0 });
-    drop();
+    lost.release();
     expect(await refusal(first)).toBe('GATEWAY_ERROR');
     expect(await state.order(u.orderId)).toMatchObject({ status: 'paying', open_attempt: { out_trade_no: switched.outTradeNo } });
   });
@@ -346,17 +347,9 @@ describe('paying again: what the gateway says about the open attempt first', () 
   it('paid between the query and the close: the close is refused as paid, ORDER_BEING_PAID, nothing changes', async () => {
     const u = await givenUser(1000);
     const first = await payOrder(deps, u.userId, input(u.orderId, u.addressId, { method: 4, points: 800, priceFen: 8000 }));
-    const wechat = stack.app.gateways.wechat;
-    const payingMeanwhile: PaymentGateway = {
-      ...wechat,
-      closeTrade: async (outTradeNo) => {
-        stack.gateway.pay(outTradeNo);
-        return wechat.closeTrade(outTradeNo);
-      },
-    };
     const before = await state.snapshot();
     const switched = payOrder(
-      { ...deps, gateways: { ...deps.gateways, wechat: payingMeanwhile } },
+      { ...deps, gateways: { ...deps.gateways, wechat: paidWhileClosing(stack) } },
       u.userId,
       input(u.orderId, u.addressId, { method: 1, points: 0, priceFen: 8800 }),
     );

@@ -70,6 +70,12 @@ const refused = (promise: Promise<unknown>) =>
     () => undefined,
     (error: { code?: string }) => error.code,
   );
+/** The error an ask was refused with; a success answers an error too, so that no assertion on it passes by accident. */
+const rejection = (promise: Promise<unknown>) =>
+  promise.then(
+    (): Error & { code?: string } => new Error('expected a refusal'),
+    (error: Error & { code?: string }) => error,
+  );
 
 describe('an order refunded on request', () => {
   it('WeChat + points: pending until WeChat notifies, then refunded with its points back; asking again refunds nothing more', async () => {
@@ -77,7 +83,7 @@ describe('an order refunded on request', () => {
     const asked = await refundAsk(user.orderId);
     expect(asked.order).toMatchObject({ status: 'refunding', refund: { status: 'pending', cashFen: 8000, points: 800 } });
     expect(asked.refund).toMatchObject({ status: 'pending', outRefundNo: `${outTradeNo}R1`, accepted: true });
-    const again = await refundAsk(user.orderId).catch((e: Error) => e);
+    const again = await rejection(refundAsk(user.orderId));
     expect(again).toMatchObject({ code: 'REFUND_IN_PROGRESS', message: expect.stringContaining(`${outTradeNo}R1`) });
     expect(await getPayStatus(deps, user.userId, user.orderId)).toMatchObject({
       order_status: 'refunding',
@@ -162,7 +168,7 @@ describe('asks that name a payment, and asks refused', () => {
     const { status } = (await state.attempt(replaced.outTradeNo)) as { status: string };
     expect(status).not.toMatch(/paid|refund/);
     const before = await state.snapshot();
-    const error = await refundAsk(user.orderId, { outTradeNo: replaced.outTradeNo }).catch((e: Error & { code?: string }) => e);
+    const error = await rejection(refundAsk(user.orderId, { outTradeNo: replaced.outTradeNo }));
     expect(error).toMatchObject({ code: 'NOT_REFUNDABLE', message: expect.stringContaining(`这笔支付的状态是 ${status}`) });
     expect(await state.snapshot()).toEqual(before);
   });
@@ -187,7 +193,7 @@ describe('asks that name a payment, and asks refused', () => {
         throw new WriteConflict('state');
       },
     });
-    const error = await requestRefund({ ...deps, store: losing }, { orderId: user.orderId, reason: '用户取消订单' }).catch((e: Error) => e);
+    const error = await rejection(requestRefund({ ...deps, store: losing }, { orderId: user.orderId, reason: '用户取消订单' }));
     expect(error).toMatchObject({ code: 'REFUND_IN_PROGRESS', cause: expect.any(WriteConflict) });
     expect(begins).toBe(3);
     expect(await state.snapshot()).toEqual(before);
@@ -198,8 +204,8 @@ describe('asks that name a payment, and asks refused', () => {
     const { user, outTradeNo } = await paidOrder(4);
     const wechat = stack.app.gateways.wechat;
     const refusing: PaymentGateway = { ...wechat, refund: async () => ({ state: 'failed', reason: 'USER_ACCOUNT_ABNORMAL 退款请求失败' }) };
-    const error = await requestRefund({ ...deps, gateways: { ...deps.gateways, wechat: refusing } }, { orderId: user.orderId, reason: '用户取消订单' }).catch(
-      (e: Error & { code?: string }) => e,
+    const error = await rejection(
+      requestRefund({ ...deps, gateways: { ...deps.gateways, wechat: refusing } }, { orderId: user.orderId, reason: '用户取消订单' }),
     );
     expect(error).toMatchObject({ code: 'REFUND_FAILED', message: expect.stringContaining('USER_ACCOUNT_ABNORMAL') });
     expect(await state.order(user.orderId)).toMatchObject({ status: 'paid', refund: { out_refund_no: `${outTradeNo}R1`, status: 'failed' } });
@@ -524,7 +530,7 @@ describe('refunds that finally fail', () => {
     );
     stack.gateway.backdatePayment(outTradeNo, new Date(yearAgo));
     const before = await state.snapshot();
-    const error = await refundAsk(user.orderId).catch((e: Error) => e);
+    const error = await rejection(refundAsk(user.orderId));
     expect(error).toMatchObject({ code: 'REFUND_WINDOW_CLOSED', message: expect.stringContaining(`支付于${yearAgo}`) });
     expect(await state.snapshot()).toEqual(before);
     expect(stack.gateway.refunds(outTradeNo)).toEqual([]);
@@ -533,10 +539,7 @@ describe('refunds that finally fail', () => {
   it('Alipay: a finished trade is refused by Alipay; the refund is kept as failed and the order stays paid', async () => {
     const { user, outTradeNo } = await paidOrder(2);
     stack.gateway.finishAlipayTrade(outTradeNo);
-    const error = (await requestRefund(deps, { orderId: user.orderId, reason: '用户取消订单' }).then(
-      () => new Error('refunded'),
-      (e: Error) => e,
-    )) as Error & { code?: string };
+    const error = await rejection(requestRefund(deps, { orderId: user.orderId, reason: '用户取消订单' }));
     expect({ code: error.code, message: error.message }).toEqual({
       code: 'REFUND_WINDOW_CLOSED',
       message: expect.stringMatching(/TRADE_HAS_FINISHED|TRADE_FINISHED/),
@@ -593,7 +596,7 @@ describe('refund cases (money the order could not take)', () => {
     const { user, second } = await secondPayment();
     const outRefundNo = `${second.outTradeNo}R1`;
     const before = await state.snapshot();
-    const error = await refundAsk(user.orderId, { outTradeNo: second.outTradeNo }).catch((e: Error & { code?: string }) => e);
+    const error = await rejection(refundAsk(user.orderId, { outTradeNo: second.outTradeNo }));
     expect(error).toMatchObject({ code: 'REFUND_IN_PROGRESS', message: expect.stringContaining(outRefundNo) });
     expect(await state.snapshot()).toEqual(before);
     await sweep();

@@ -27,6 +27,10 @@ afterAll(() => expectBalancedBooksThenClose(stack, () => state.close()));
 
 const attemptOf = async (outTradeNo: string) => (await stack.app.store.getAttempt(outTradeNo)) as Attempt;
 
+/** A store whose table is not there: DynamoDB answers ResourceNotFoundException, which no condition explains. */
+const broken = () => new DynamoPayStore(stack.db, 'paynow-no-such-table');
+const notFound = { name: 'ResourceNotFoundException' };
+
 describe('releaseAttempt', () => {
   it('leaves alone an attempt that was paid since the copy it was given was read', async () => {
     // Two orders, each with an attempt holding 300 points: the account keeps enough held points for a
@@ -60,12 +64,9 @@ describe('rememberPrepayId', () => {
 });
 
 describe('a fault of the database is never taken for a lost race', () => {
-  // The table is not there: DynamoDB answers ResourceNotFoundException, which no condition explains.
   // Each of these writes swallows only its own condition failing; anything else must reach the caller
   // (and the function's error, its alarm and the gateway's retry).
-  const broken = () => new DynamoPayStore(stack.db, 'paynow-no-such-table');
   const now = () => new Date().toISOString();
-  const notFound = { name: 'ResourceNotFoundException' };
 
   it('claimGatewayCheck, rememberPrepayId, releaseAttempt and recordPaymentConflict reject with it', async () => {
     const user = await givenUser(stack, 1000);
@@ -382,9 +383,8 @@ describe("the shop's order writes", () => {
     await expect(store.renamePayingOrder({ ...paying, userId: user.userId + 1 }, outTradeNo, now())).rejects.toEqual(lostRace);
     await expect(store.renamePayingOrder({ ...unpaid, goodsName: '改名' }, outTradeNo, now())).rejects.toEqual(lostRace);
     expect(await state.snapshot()).toEqual(before);
-    const broken = new DynamoPayStore(stack.db, 'paynow-no-such-table');
-    await expect(broken.putUnpaidOrder(unpaid, 'unpaid', now())).rejects.toMatchObject({ name: 'ResourceNotFoundException' });
-    await expect(broken.renamePayingOrder(paying, outTradeNo, now())).rejects.toMatchObject({ name: 'ResourceNotFoundException' });
+    await expect(broken().putUnpaidOrder(unpaid, 'unpaid', now())).rejects.toMatchObject(notFound);
+    await expect(broken().renamePayingOrder(paying, outTradeNo, now())).rejects.toMatchObject(notFound);
 
     // From the state they expect, the same writes go through.
     await store.putUnpaidOrder({ ...unpaid, goodsName: '新品名' }, 'unpaid', now());
@@ -439,7 +439,6 @@ describe('recordDelivery', () => {
     const pending = { ...delivered, status: 'pending' as const, deliveredTo: [] };
     await expect(stack.app.store.recordDelivery(event, pending, now())).rejects.toThrow(`pending event ${event.event.id} needs its next attempt time`);
     expect(await state.snapshot()).toEqual(before);
-    const broken = new DynamoPayStore(stack.db, 'paynow-no-such-table');
-    await expect(broken.recordDelivery(event, delivered, now())).rejects.toMatchObject({ name: 'ResourceNotFoundException' });
+    await expect(broken().recordDelivery(event, delivered, now())).rejects.toMatchObject(notFound);
   });
 });
