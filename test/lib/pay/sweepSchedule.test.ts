@@ -137,16 +137,17 @@ describe('what a sweep reads', () => {
     // Attempts until two land in the same shard (of 128: a handful of pays).
     const byShard = new Map<number, string>();
     let pair: [string, string] | undefined;
-    const created = Date.now();
     while (!pair) {
       const { outTradeNo } = await pay(stack, await givenUser(stack, 0), { method: 1 });
       const other = byShard.get(dueShard(outTradeNo));
       if (other) pair = [other, outTradeNo];
       else byShard.set(dueShard(outTradeNo), outTradeNo);
     }
+    // Timed from the last pay, however long the pays took: both are past their +2 min query, neither at +9.
+    const sweptAt = Date.now() + 2 * MINUTE + 1_000;
     const calls: Call[] = [];
     const report = await sweep(
-      { store: stack.app.store, gateways: recording(calls), now: () => new Date(created + 2 * MINUTE + 1_000) },
+      { store: stack.app.store, gateways: recording(calls), now: () => new Date(sweptAt) },
       { ...DEFAULT_SWEEP, groups: DUE_SHARDS, pageSize: 1 },
       dueShard(pair[0]),
     );
