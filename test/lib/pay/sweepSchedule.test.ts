@@ -45,6 +45,8 @@ function sweepAt(from: number, ms: number, calls: Call[] = [], over: Partial<Com
   return sweep({ store: stack.app.store, gateways: recording(calls), now: () => new Date(from + ms), ...over }, { ...DEFAULT_SWEEP, ...options });
 }
 
+/** The attempt's stored creation time: sweeps are timed from it, so a slow pay cannot shift them. */
+const createdOf = async (outTradeNo: string) => Date.parse(String((await state.attempt(outTradeNo))?.created_at));
 /** When the attempt is next due, as its index sort key says. */
 const dueOf = async (outTradeNo: string) => String((await state.attempt(outTradeNo))?.gsi1sk).split('#')[0];
 /** The attempt's `n`-th query time (0: +2 min, 1: +9, ...), from its stored creation and expiry. */
@@ -73,8 +75,8 @@ const of = (calls: Call[], outTradeNo: string) => calls.filter((call) => call.ou
 describe('an abandoned attempt', () => {
   it('is queried at +2, +9, +16, +23 min, closed and released at its expiry, asked once more 5 min later, then left alone: 6 gateway calls', async () => {
     const user = await givenUser(stack, 1000);
-    const created = Date.now();
     const attempt = await pay(stack, user, { method: 4, points: 800, priceFen: 8000 });
+    const created = await createdOf(attempt.outTradeNo);
     const calls: Call[] = [];
     const callsByMinute: Record<number, string[]> = {};
     for (let minute = 0; minute <= 45; minute++) {
@@ -106,8 +108,8 @@ describe('an abandoned attempt', () => {
 describe('a paid attempt whose notification never came', () => {
   it('is captured at its next check: paid just after the +9 query, captured at +16, not before', async () => {
     const user = await givenUser(stack, 1000);
-    const created = Date.now();
     const attempt = await pay(stack, user, { method: 4, points: 800, priceFen: 8000 });
+    const created = await createdOf(attempt.outTradeNo);
     await sweepOwn(attempt.outTradeNo, created, 9 * MINUTE + 1_000);
     const { transactionId } = stack.gateway.pay(attempt.outTradeNo);
     await sweepOwn(attempt.outTradeNo, created, 15 * MINUTE + 59_000);
@@ -120,8 +122,8 @@ describe('a paid attempt whose notification never came', () => {
 
   it('paid in the last minutes before its expiry: the close finds it paid and it is captured, not released', async () => {
     const user = await givenUser(stack, 1000);
-    const created = Date.now();
     const attempt = await pay(stack, user, { method: 4, points: 800, priceFen: 8000 });
+    const created = await createdOf(attempt.outTradeNo);
     await sweepOwn(attempt.outTradeNo, created, 23 * MINUTE + 1_000);
     stack.gateway.pay(attempt.outTradeNo);
     const calls: Call[] = [];
@@ -158,8 +160,8 @@ describe('what a sweep reads', () => {
 
   it('an attempt done with (paid) but still indexed, as writes of before the due index left it, is taken out of the index without a gateway call', async () => {
     const user = await givenUser(stack, 0);
-    const created = Date.now();
     const { outTradeNo } = await pay(stack, user, { method: 1 });
+    const created = await createdOf(outTradeNo);
     const payment = { channel: 'wechat' as const, outTradeNo, transactionId: `t-${outTradeNo}`, amountFen: 8800, paidAt: new Date().toISOString() };
     await stack.app.store.captureAttempt((await stack.app.store.getAttempt(outTradeNo))!, payment, new Date().toISOString());
     await state.placeInIndex(outTradeNo, dueIndex(outTradeNo, new Date(created).toISOString()));
@@ -173,8 +175,8 @@ describe('what a sweep reads', () => {
 
   it('an attempt released by another worker while this one closed it is not released twice, nor counted', async () => {
     const user = await givenUser(stack, 1000);
-    const created = Date.now();
     const { outTradeNo } = await pay(stack, user, { method: 4, points: 800, priceFen: 8000 });
+    const created = await createdOf(outTradeNo);
     const stale = (await stack.app.store.getAttempt(outTradeNo))!;
     const racing = beforeEachCall(stack.app.gateways, async (_channel, operation) => {
       // The other worker: same attempt, released first.
@@ -196,8 +198,8 @@ describe('a check that fails', () => {
 
   it.each(['500', 'rate_limited', 'drop'] as const)('(%s at WeChat) is due again after a backoff, then goes on with its schedule', async (how) => {
     const user = await givenUser(stack, 1000);
-    const created = Date.now();
     const attempt = await pay(stack, user, { method: 4, points: 800, priceFen: 8000 });
+    const created = await createdOf(attempt.outTradeNo);
     stack.gateway.failNext('wechat.query', 1, how);
     const calls: Call[] = [];
     await sweepAt(created, 2 * MINUTE + 1_000, calls);
@@ -217,8 +219,8 @@ describe('a check that fails', () => {
 
   it('failing again and again backs off 30 s, 1, 2, then 4 minutes, and is released once the gateway answers', async () => {
     const user = await givenUser(stack, 1000);
-    const created = Date.now();
     const attempt = await pay(stack, user, { method: 4, points: 800, priceFen: 8000 });
+    const created = await createdOf(attempt.outTradeNo);
     await sweepAt(created, 23 * MINUTE + 1_000);
     let at = 30 * MINUTE + 1_000;
     const delays: number[] = [];
@@ -242,8 +244,8 @@ describe('a check that fails', () => {
 
   it('a worker that dies between the gateway call and its write leaves the attempt due; the next run does the step', async () => {
     const user = await givenUser(stack, 1000);
-    const created = Date.now();
     const attempt = await pay(stack, user, { method: 4, points: 800, priceFen: 8000 });
+    const created = await createdOf(attempt.outTradeNo);
     const store = Object.create(stack.app.store) as typeof stack.app.store;
     // The process dies right after the query answered: no reschedule, no backoff written.
     store.rescheduleCheck = async () => {
