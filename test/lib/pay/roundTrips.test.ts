@@ -1,8 +1,8 @@
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { completePayment } from '../../../lib/pay/completePayment';
 import { getPayStatus } from '../../../lib/pay/payStatus';
-import { createDocumentClient } from '../../../lib/store/dynamoClient';
 import { DynamoPayStore } from '../../../lib/store/dynamoPayStore';
+import { recordingClient, type SentRequest } from '../../support/sentRequests';
 import { expectBalancedBooksThenClose, startTestStack, TABLE, type TestStack } from '../../support/stack';
 import { givenUser, pay, payDeps } from '../../support/world';
 
@@ -13,18 +13,11 @@ import { givenUser, pay, payDeps } from '../../support/world';
 let stack: TestStack;
 let client: DynamoDBDocumentClient;
 let store: DynamoPayStore;
-const sent: string[] = [];
+let sent: SentRequest[];
 
 beforeAll(async () => {
   stack = await startTestStack();
-  client = createDocumentClient(stack.dynamo.endpoint);
-  client.middlewareStack.add(
-    (next, context) => (args) => {
-      sent.push(String(context.commandName).replace(/Command$/, ''));
-      return next(args);
-    },
-    { step: 'initialize', name: 'countRequests' },
-  );
+  ({ client, sent } = recordingClient(stack.dynamo.endpoint));
   store = new DynamoPayStore(client, TABLE);
 });
 afterAll(() => expectBalancedBooksThenClose(stack, () => client.destroy()));
@@ -36,7 +29,7 @@ const at = (ms: number) => () => new Date(Date.now() + ms);
 async function requestsOf<T>(work: () => Promise<T>): Promise<{ result: T; requests: string[] }> {
   sent.length = 0;
   const result = await work();
-  return { result, requests: [...sent] };
+  return { result, requests: sent.map((request) => request.operation) };
 }
 
 const statusAt = (user: { userId: number; orderId: number }, ms: number) => () =>

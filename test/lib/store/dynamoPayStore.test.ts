@@ -7,6 +7,7 @@ import { DynamoPayStore } from '../../../lib/store/dynamoPayStore';
 import { dueIndex } from '../../../lib/store/items';
 import { ENTITY, keys, sweepLeaseKey } from '../../../lib/store/keys';
 import { type OrderFields, WriteConflict } from '../../../lib/store/payStore';
+import { recordingClient } from '../../support/sentRequests';
 import { expectBalancedBooksThenClose, startTestStack, TABLE, type TestStack } from '../../support/stack';
 import { tableState } from '../../support/tableState';
 import { givenUser, pay } from '../../support/world';
@@ -30,6 +31,28 @@ const attemptOf = async (outTradeNo: string) => (await stack.app.store.getAttemp
 /** A store whose table is not there: DynamoDB answers ResourceNotFoundException, which no condition explains. */
 const broken = () => new DynamoPayStore(stack.db, 'paynow-no-such-table');
 const notFound = { name: 'ResourceNotFoundException' };
+
+describe('reads', () => {
+  it('every item is read strongly consistent: a decision is never taken from a copy older than the last write', async () => {
+    // dynalite reads consistently whatever is asked; DynamoDB's default is an eventually consistent read.
+    const user = await givenUser(stack, 1000);
+    const { outTradeNo } = await pay(stack, user, { method: 4, points: 300, priceFen: 8500 });
+    const { client, sent } = recordingClient(stack.dynamo.endpoint);
+    const store = new DynamoPayStore(client, TABLE);
+    try {
+      expect(await store.getOrder(user.orderId)).toMatchObject({ status: 'paying' });
+      expect(await store.getAttempt(outTradeNo)).toMatchObject({ status: 'open' });
+      expect(await store.getAccount(user.userId)).toMatchObject({ held: 300 });
+    } finally {
+      client.destroy();
+    }
+    expect(sent.map((request) => [request.operation, request.input.ConsistentRead])).toEqual([
+      ['GetItem', true],
+      ['GetItem', true],
+      ['GetItem', true],
+    ]);
+  });
+});
 
 describe('releaseAttempt', () => {
   it('leaves alone an attempt that was paid since the copy it was given was read', async () => {

@@ -3,6 +3,7 @@ import { newRefund } from '../../../lib/domain/refund';
 import { ledgerItem, refundItem as refundItemOf } from '../../../lib/store/items';
 import { keys } from '../../../lib/store/keys';
 import { reconcile } from '../../../lib/store/reconcile';
+import { recordingClient } from '../../support/sentRequests';
 import { startTestStack, TABLE, type TestStack } from '../../support/stack';
 import { givenUser, pay, payDeps } from '../../support/world';
 
@@ -24,6 +25,20 @@ async function update(key: { pk: string; sk: string }, expression: string, value
 
 /** The lines of a list that are about this order (the file's cases share one database). */
 const about = (lines: string[], orderId: number) => lines.filter((line) => new RegExp(`order ${orderId}\\b`).test(line));
+
+it('scans strongly consistent: a write acknowledged before the run is in what it checks', async () => {
+  // dynalite reads consistently whatever is asked; a DynamoDB scan is eventually consistent by default.
+  const user = await givenUser(stack, 1000);
+  await pay(stack, user, { method: 4, points: 800, priceFen: 8000 });
+  const { client, sent } = recordingClient(stack.dynamo.endpoint);
+  try {
+    await reconcile(client, TABLE);
+  } finally {
+    client.destroy();
+  }
+  expect(sent.length).toBeGreaterThan(0);
+  expect(sent.map((request) => [request.operation, request.input.ConsistentRead])).toEqual(sent.map(() => ['Scan', true]));
+});
 
 it('a consistent history is clean', async () => {
   const user = await givenUser(stack, 1000);
