@@ -1,8 +1,10 @@
-import { UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { TransactionCanceledException } from '@aws-sdk/client-dynamodb';
+import { DeleteCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { dueShard } from '../../../lib/domain/checkSchedule';
 import type { OutboxEvent } from '../../../lib/domain/events';
 import type { Attempt, Order } from '../../../lib/domain/model';
 import { newRefund } from '../../../lib/domain/refund';
+import { createDocumentClient } from '../../../lib/store/dynamoClient';
 import { DynamoPayStore } from '../../../lib/store/dynamoPayStore';
 import { dueIndex } from '../../../lib/store/items';
 import { ENTITY, keys, sweepLeaseKey } from '../../../lib/store/keys';
@@ -31,6 +33,40 @@ const attemptOf = async (outTradeNo: string) => (await stack.app.store.getAttemp
 /** A store whose table is not there: DynamoDB answers ResourceNotFoundException, which no condition explains. */
 const broken = () => new DynamoPayStore(stack.db, 'paynow-no-such-table');
 const notFound = { name: 'ResourceNotFoundException' };
+
+/** The error a promise rejects with. */
+const rejection = (promise: Promise<unknown>) =>
+  promise.then(
+    () => {
+      throw new Error('it did not reject');
+    },
+    (error: unknown) => error,
+  );
+
+/**
+ * A store whose client answers every request of `operation` with `error`, for DynamoDB's answers that
+ * dynalite never gives (it runs one transaction at a time and does not throttle).
+ */
+async function withDatabaseAnswering(operation: string, error: Error, use: (store: DynamoPayStore) => Promise<void>): Promise<void> {
+  const client = createDocumentClient(stack.dynamo.endpoint);
+  client.middlewareStack.add((next, context) => (args) => (context.commandName === `${operation}Command` ? Promise.reject(error) : next(args)), {
+    step: 'initialize',
+    name: 'answerWith',
+  });
+  try {
+    await use(new DynamoPayStore(client, TABLE));
+  } finally {
+    client.destroy();
+  }
+}
+
+/** A transaction DynamoDB cancelled, with one reason per item. */
+const cancelled = (...codes: string[]) =>
+  new TransactionCanceledException({
+    message: `Transaction cancelled, please refer cancellation reasons for specific reasons [${codes.join(', ')}]`,
+    $metadata: {},
+    CancellationReasons: codes.map((Code) => ({ Code })),
+  });
 
 describe('reads', () => {
   it('every item is read strongly consistent: a decision is never taken from a copy older than the last write', async () => {
@@ -197,8 +233,33 @@ describe('commitAttempt', () => {
     const again: Attempt = { ...attempt, outTradeNo: `${user.orderIds[1]}T1`, orderId: user.orderIds[1] };
     const order = (await stack.app.store.getOrder(user.orderIds[1]))!;
     const before = await state.snapshot();
-    await expect(stack.app.store.commitAttempt({ attempt: again, quoted: order, now: new Date().toISOString() })).rejects.toEqual(new WriteConflict('points'));
+    const error = await rejection(stack.app.store.commitAttempt({ attempt: again, quoted: order, now: new Date().toISOString() }));
+    expect(error).toEqual(new WriteConflict('points'));
+    // What DynamoDB answered stays with it, for the line that reports a race lost for good.
+    expect((error as Error).cause).toMatchObject({ name: 'TransactionCanceledException', CancellationReasons: expect.any(Array) });
     expect(await state.snapshot()).toEqual(before);
+  });
+
+  it('pays, with points only or captured, an order whose freight is chosen from its options, the options compared one by one', async () => {
+    const user = await givenUser(stack, 10_800, ['88.00', '88.00'], '12.00');
+    const byPoints = await pay(stack, user, { method: 3, points: 10_000, priceFen: 0, freightMode: 2, freightKey: 2 });
+    expect(byPoints).toMatchObject({ outcome: 'paid' });
+    expect(await state.order(user.orderId)).toMatchObject({ status: 'paid', paid_attempt: byPoints.outTradeNo });
+    const second = { ...user, orderId: user.orderIds[1] };
+    const { outTradeNo } = await pay(stack, second, { method: 4, points: 800, priceFen: 9200, freightMode: 2, freightKey: 2 });
+    const payment = { channel: 'wechat' as const, outTradeNo, transactionId: `t-${outTradeNo}`, amountFen: 9200, paidAt: new Date().toISOString() };
+    await stack.app.store.captureAttempt(await attemptOf(outTradeNo), payment, new Date().toISOString());
+    expect(await state.order(second.orderId)).toMatchObject({ status: 'paid', paid_attempt: outTradeNo });
+    expect(await state.account(user.userId)).toMatchObject({ integral_available: 0, integral_held: 0, integral_spent: 10_800 });
+  });
+
+  it('opens a cash-only attempt for a user who has no points account, and creates none', async () => {
+    const user = await givenUser(stack, 0);
+    await stack.db.send(new DeleteCommand({ TableName: TABLE, Key: keys.account(user.userId) }));
+    const { outTradeNo } = await pay(stack, user, { method: 1 });
+    expect(await state.attempt(outTradeNo)).toMatchObject({ status: 'open', points: 0, cash_fen: 8800 });
+    expect(await state.order(user.orderId)).toMatchObject({ status: 'paying' });
+    expect(await state.account(user.userId)).toBeUndefined();
   });
 
   it('refuses to open an attempt on an order that is no longer unpaid (a lost race on the order)', async () => {
@@ -225,6 +286,46 @@ describe('commitAttempt', () => {
     await expect(stack.app.store.commitAttempt({ attempt, quoted: order, now: new Date().toISOString() })).rejects.toEqual(new WriteConflict('state'));
     expect(await state.snapshot()).toEqual(before);
     await stack.seed({ orders: [{ order_id: user.orderId, user_id: user.userId, goods_name: 'x', goods_price: '88.00', free_shipping: true }] });
+  });
+});
+
+describe('how a cancelled transaction is told', () => {
+  async function openAttempt() {
+    const user = await givenUser(stack, 1000, ['88.00', '88.00']);
+    const { outTradeNo } = await pay(stack, user, { method: 4, points: 800, priceFen: 8000 });
+    const attempt = await attemptOf(outTradeNo);
+    return { user, attempt: { ...attempt, outTradeNo: `${user.orderIds[1]}T1`, orderId: user.orderIds[1] } as Attempt };
+  }
+
+  it("a race lost to another transaction on the same items (TransactionConflict) is a lost race on the state, DynamoDB's answer its cause", async () => {
+    const { user, attempt } = await openAttempt();
+    const order = (await stack.app.store.getOrder(user.orderIds[1]))!;
+    const answer = cancelled('None', 'TransactionConflict', 'None', 'None');
+    await withDatabaseAnswering('TransactWriteItems', answer, async (store) => {
+      const error = await rejection(store.commitAttempt({ attempt, quoted: order, now: new Date().toISOString() }));
+      expect(error).toEqual(new WriteConflict('state'));
+      expect((error as Error).cause).toBe(answer);
+    });
+  });
+
+  it("a transaction cancelled for another reason (throttled) is no lost race: the caller gets DynamoDB's answer itself", async () => {
+    const { user, attempt } = await openAttempt();
+    const order = (await stack.app.store.getOrder(user.orderIds[1]))!;
+    const answer = cancelled('None', 'ThrottlingError', 'None', 'None');
+    await withDatabaseAnswering('TransactWriteItems', answer, async (store) => {
+      expect(await rejection(store.commitAttempt({ attempt, quoted: order, now: new Date().toISOString() }))).toBe(answer);
+    });
+  });
+
+  it("a read cancelled by a transaction on its items is read again (a lost race, DynamoDB's answer its cause); a fault of the database stays itself", async () => {
+    const user = await givenUser(stack, 0);
+    const answer = cancelled('None', 'TransactionConflict', 'None');
+    await withDatabaseAnswering('TransactGetItems', answer, async (store) => {
+      const error = await rejection(store.loadPayContext(user.userId, user.orderId, user.addressId));
+      expect(error).toEqual(new WriteConflict('state'));
+      expect((error as Error).cause).toBe(answer);
+    });
+    await expect(broken().loadPayContext(user.userId, user.orderId, user.addressId)).rejects.toMatchObject(notFound);
   });
 });
 
@@ -363,6 +464,44 @@ describe('refunds', () => {
     expect(answered).toMatchObject({ checks: refund.checks + 2, accepted: true });
     expect(answered.lastError).toBeUndefined();
     await stack.app.store.completeRefund(answered, now(), now());
+  });
+
+  it('never takes the spent points below zero: a refund of more points than the account has spent (a table edited by hand) changes nothing', async () => {
+    const { user, attempt } = await paidOrder();
+    const refund = newRefund(attempt, 'order', '用户取消', new Date());
+    await stack.app.store.beginRefund(refund, attempt, now());
+    const setSpent = (spent: number) =>
+      stack.db.send(
+        new UpdateCommand({
+          TableName: TABLE,
+          Key: keys.account(user.userId),
+          UpdateExpression: 'SET integral_spent = :s',
+          ExpressionAttributeValues: { ':s': spent },
+        }),
+      );
+    await setSpent(700);
+    const before = await state.snapshot();
+    await expect(stack.app.store.completeRefund(refund, now(), now())).rejects.toBeInstanceOf(WriteConflict);
+    expect(await state.snapshot()).toEqual(before);
+    await setSpent(800);
+    await stack.app.store.completeRefund(refund, now(), now());
+    expect(await state.account(user.userId)).toMatchObject({ integral_available: 1000, integral_spent: 0 });
+  });
+
+  it('writes no points entry for a refund of cash alone', async () => {
+    const user = await givenUser(stack, 0);
+    const { outTradeNo } = await pay(stack, user, { method: 1 });
+    await stack.app.store.captureAttempt(
+      await attemptOf(outTradeNo),
+      { channel: 'wechat', outTradeNo, transactionId: `t-${outTradeNo}`, amountFen: 8800, paidAt: now() },
+      now(),
+    );
+    const attempt = await attemptOf(outTradeNo);
+    const refund = newRefund(attempt, 'order', '用户取消', new Date());
+    await stack.app.store.beginRefund(refund, attempt, now());
+    await stack.app.store.completeRefund(refund, now(), now());
+    expect(await state.order(user.orderId)).toMatchObject({ status: 'refunded' });
+    expect(await state.ledger(user.userId)).toEqual([]);
   });
 
   it('refunds points only at once, in one write: order and attempt refunded, points back', async () => {
