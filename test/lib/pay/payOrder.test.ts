@@ -1,10 +1,14 @@
 import { createPublicKey, createVerify } from 'node:crypto';
 import { type ErrorCode, PayError } from '../../../lib/domain/errors';
 import { GatewayError, type PaymentGateway, type WechatPayParam } from '../../../lib/gateways/paymentGateway';
+import { logger } from '../../../lib/log';
 import { beforeEachCall, tradeOfCall } from '../../../lib/pay/gatewayRateLimit';
 import type { PayOrderInput } from '../../../lib/pay/payOrder';
 import { type PayOrderDeps, type PayOrderResult, payOrder } from '../../../lib/pay/payOrder';
 import { ENTITY } from '../../../lib/store/keys';
+import { type PayStore, WriteConflict } from '../../../lib/store/payStore';
+import { sampleAddress } from '../../../scripts/local/fixtures';
+import { captureOutput } from '../../support/logs';
 import { expectBalancedBooksThenClose, startTestStack, type TestStack } from '../../support/stack';
 import { tableState } from '../../support/tableState';
 import { givenUser as givenUserOf, paidWhileClosing } from '../../support/world';
@@ -419,5 +423,190 @@ describe('concurrency', () => {
     for (const r of results) if (r.status === 'rejected') expect((r.reason as PayError).code).toMatch(/^(INTEGRAL_NOT_ENOUGH|ORDER_BUSY)$/);
     expect(await state.account(u.userId)).toMatchObject({ integral_available: 1000, integral_held: 0, integral_spent: 9000 });
     expect((await state.ledger(u.userId)).filter((e) => e.kind === 'spend')).toHaveLength(3);
+  });
+});
+
+describe('what a repeat tap reuses', () => {
+  const MINUTE = 60_000;
+
+  it('an attempt more than 2 minutes from its expiry is handed out again; at 2 minutes it is replaced', async () => {
+    const u = await givenUser(0);
+    const choice = input(u.orderId, u.addressId, { method: 1 });
+    const first = await payOrder(deps, u.userId, choice);
+    const expiresAt = Date.parse(String((await state.attempt(first.outTradeNo))?.expires_at));
+    const before = (ms: number): PayOrderDeps => ({ ...deps, now: () => new Date(expiresAt - ms) });
+    expect((await payOrder(before(2 * MINUTE + 1), u.userId, choice)).outTradeNo).toBe(first.outTradeNo);
+    const replaced = await payOrder(before(2 * MINUTE), u.userId, choice);
+    expect(replaced.outTradeNo).not.toBe(first.outTradeNo);
+    expect(await state.attempt(first.outTradeNo)).toMatchObject({ status: 'superseded' });
+  });
+
+  it('the same method and cash but other points (the freight changed with them) is another choice: a new attempt holding the new points', async () => {
+    const u = await givenUser(3000, ['88.00'], '12.00');
+    const first = await payOrder(deps, u.userId, input(u.orderId, u.addressId, { method: 4, points: 800, priceFen: 8000, freightMode: 2, freightKey: 1 }));
+    const second = await payOrder(deps, u.userId, input(u.orderId, u.addressId, { method: 4, points: 2000, priceFen: 8000, freightMode: 2, freightKey: 2 }));
+    expect(second.outTradeNo).not.toBe(first.outTradeNo);
+    expect(await state.attempt(second.outTradeNo)).toMatchObject({ status: 'open', cash_fen: 8000, points: 2000 });
+    expect(await state.account(u.userId)).toMatchObject({ integral_available: 1000, integral_held: 2000 });
+  });
+
+  it('the same choice to another address is another choice: a new attempt that ships there', async () => {
+    const u = await givenUser(0);
+    const otherAddress = u.addressId + 5;
+    await stack.seed({ addresses: [sampleAddress(u.userId, otherAddress)] });
+    const first = await payOrder(deps, u.userId, input(u.orderId, u.addressId, { method: 1 }));
+    const second = await payOrder(deps, u.userId, input(u.orderId, otherAddress, { method: 1 }));
+    expect(second.outTradeNo).not.toBe(first.outTradeNo);
+    expect(await state.attempt(second.outTradeNo)).toMatchObject({ status: 'open', address_id: otherAddress });
+  });
+
+  it('a switch from an attempt without a prepay id (Alipay) clears none, and its line names the attempt it replaced', async () => {
+    const u = await givenUser(0);
+    const first = await payOrder(deps, u.userId, input(u.orderId, u.addressId, { method: 2 }));
+    stack.gateway.registerAlipayOrder(first.outcome === 'pay_param' ? String(first.payParam) : '');
+    const kept: (string | undefined)[] = [];
+    const store: PayStore = Object.create(stack.app.store);
+    store.rememberPrepayId = (attempt, prepayId) => {
+      kept.push(prepayId);
+      return stack.app.store.rememberPrepayId(attempt, prepayId);
+    };
+    logger.resetKeys();
+    const { lines, result } = await captureOutput(() => payOrder({ ...deps, store }, u.userId, input(u.orderId, u.addressId, { method: 1 })));
+    expect(kept).toEqual([wechatParam(result).prepayid]);
+    expect(lines.find((line) => line.message === 'attempt opened')).toMatchObject({
+      order_id: u.orderId,
+      method: 1,
+      superseded: first.outTradeNo,
+      out_trade_no: result.outTradeNo,
+    });
+  });
+
+  it('a repeat tap with too little time left is refused ORDER_BUSY; the line says how much time, for how many steps, and which attempt', async () => {
+    const u = await givenUser(0);
+    const choice = input(u.orderId, u.addressId, { method: 1 });
+    const first = await payOrder(deps, u.userId, choice);
+    logger.resetKeys();
+    const { lines, result } = await captureOutput(() => refusal(payOrder({ ...deps, deadline: { remainingMs: () => 5_000.4 } }, u.userId, choice)));
+    expect(result).toBe('ORDER_BUSY');
+    expect(lines.find((line) => line.message === 'not enough time left for the next steps')).toMatchObject({
+      remaining_ms: 5000,
+      gateway_steps: 1,
+      order_id: u.orderId,
+      out_trade_no: first.outTradeNo,
+    });
+  });
+});
+
+describe('what a failure leaves and says', () => {
+  /** The pay's error, whatever it is. */
+  const failureOf = (promise: Promise<unknown>) =>
+    promise.then(
+      () => {
+        throw new Error('expected a failure');
+      },
+      (error: unknown) => error,
+    );
+  const storeWith = (over: Partial<PayStore>): PayStore => Object.assign(Object.create(stack.app.store), over);
+
+  it("a prepay that fails: GATEWAY_ERROR caused by the gateway's error, one line naming the attempt and its method, the attempt released", async () => {
+    const u = await givenUser(1000);
+    stack.gateway.failNext('wechat.prepay', 1, '500');
+    logger.resetKeys();
+    const { lines, result } = await captureOutput(() =>
+      failureOf(payOrder(deps, u.userId, input(u.orderId, u.addressId, { method: 4, points: 800, priceFen: 8000 }))),
+    );
+    expect(result).toMatchObject({ code: 'GATEWAY_ERROR', cause: expect.any(GatewayError) });
+    const [attempt] = await state.attemptsOf(u.orderId);
+    expect(lines.find((line) => line.message === 'gateway error')).toMatchObject({ out_trade_no: attempt.out_trade_no, method: 4 });
+    expect(lines.map((line) => line.message)).not.toContain('failed attempt was no longer open');
+    expect(attempt).toMatchObject({ status: 'failed' });
+  });
+
+  it('a failed prepay whose attempt was no longer open to release: a warning naming it, and the refusal still GATEWAY_ERROR', async () => {
+    const u = await givenUser(1000);
+    stack.gateway.failNext('wechat.prepay', 1, '500');
+    const store = storeWith({ releaseAttempt: async () => false });
+    logger.resetKeys();
+    const { lines, result } = await captureOutput(() =>
+      refusal(payOrder({ ...deps, store }, u.userId, input(u.orderId, u.addressId, { method: 4, points: 800, priceFen: 8000 }))),
+    );
+    expect(result).toBe('GATEWAY_ERROR');
+    const [attempt] = await state.attemptsOf(u.orderId);
+    expect(lines.find((line) => line.message === 'failed attempt was no longer open')).toMatchObject({ out_trade_no: attempt.out_trade_no });
+    // Left open, holding its points: the sweeper releases it at its expiry.
+    await stack.app.store.releaseAttempt((await stack.app.store.getAttempt(String(attempt.out_trade_no)))!, 'failed', new Date().toISOString());
+  });
+
+  it('a failed prepay whose release fails too: an error line with the attempt and the release error, and the refusal still GATEWAY_ERROR', async () => {
+    const u = await givenUser(1000);
+    stack.gateway.failNext('wechat.prepay', 1, '500');
+    const store = storeWith({
+      releaseAttempt: async () => {
+        throw Object.assign(new Error('socket hang up'), { code: 'ECONNRESET' });
+      },
+    });
+    logger.resetKeys();
+    const { lines, result } = await captureOutput(() =>
+      refusal(payOrder({ ...deps, store }, u.userId, input(u.orderId, u.addressId, { method: 4, points: 800, priceFen: 8000 }))),
+    );
+    expect(result).toBe('GATEWAY_ERROR');
+    const [attempt] = await state.attemptsOf(u.orderId);
+    const line = lines.find((l) => l.message === 'releasing a failed attempt failed');
+    expect(line).toMatchObject({ out_trade_no: attempt.out_trade_no });
+    expect(JSON.stringify(line)).toContain('socket hang up');
+    expect(attempt).toMatchObject({ status: 'open' });
+    await stack.app.store.releaseAttempt((await stack.app.store.getAttempt(String(attempt.out_trade_no)))!, 'failed', new Date().toISOString());
+  });
+
+  it('a prepay id that cannot be kept: the pay_param all the same, and a warning naming the attempt', async () => {
+    const u = await givenUser(0);
+    const store = storeWith({
+      rememberPrepayId: async () => {
+        throw new Error('ProvisionedThroughputExceeded');
+      },
+    });
+    logger.resetKeys();
+    const { lines, result } = await captureOutput(() => payOrder({ ...deps, store }, u.userId, input(u.orderId, u.addressId, { method: 1 })));
+    expect(wechatParam(result).prepayid).toMatch(/^wx/);
+    expect(lines.find((line) => line.message === 'prepay id not kept')).toMatchObject({ out_trade_no: result.outTradeNo });
+  });
+
+  it('a race lost every time: ORDER_BUSY caused by the last lost race', async () => {
+    const u = await givenUser(0);
+    const store = storeWith({
+      commitAttempt: async () => {
+        throw new WriteConflict('state');
+      },
+    });
+    expect(await failureOf(payOrder({ ...deps, store }, u.userId, input(u.orderId, u.addressId, { method: 1 })))).toMatchObject({
+      code: 'ORDER_BUSY',
+      cause: new WriteConflict('state'),
+    });
+  });
+
+  it('an Alipay trade found paid at a repeat tap: ORDER_BEING_PAID caused by what Alipay said', async () => {
+    const u = await givenUser(0);
+    const first = await payOrder(deps, u.userId, input(u.orderId, u.addressId, { method: 2 }));
+    stack.gateway.registerAlipayOrder(first.outcome === 'pay_param' ? String(first.payParam) : '');
+    stack.gateway.pay(first.outTradeNo);
+    expect(await failureOf(payOrder(deps, u.userId, input(u.orderId, u.addressId, { method: 2 })))).toMatchObject({
+      code: 'ORDER_BEING_PAID',
+      cause: { name: 'TradeAlreadyPaid' },
+    });
+  });
+});
+
+describe('out_trade_no', () => {
+  it('is the order, T, the time in ms and 4 random digits, zero-padded', async () => {
+    const u = await givenUser(0);
+    // The module object itself (an ES namespace import is frozen), as lib/pay/payOrder.ts reads it at each call.
+    const random = jest.spyOn(jest.requireActual<typeof import('node:crypto')>('node:crypto'), 'randomInt').mockImplementation((() => 7) as never);
+    try {
+      const now = new Date('2026-11-30T07:00:00.000Z');
+      const result = await payOrder({ ...deps, now: () => now }, u.userId, input(u.orderId, u.addressId, { method: 1 }));
+      expect(result.outTradeNo).toBe(`${u.orderId}T${now.getTime()}0007`);
+    } finally {
+      random.mockRestore();
+    }
   });
 });
