@@ -434,9 +434,9 @@ describe('what a repeat tap reuses', () => {
     const choice = input(u.orderId, u.addressId, { method: 1 });
     const first = await payOrder(deps, u.userId, choice);
     const expiresAt = Date.parse(String((await state.attempt(first.outTradeNo))?.expires_at));
-    const before = (ms: number): PayOrderDeps => ({ ...deps, now: () => new Date(expiresAt - ms) });
-    expect((await payOrder(before(2 * MINUTE + 1), u.userId, choice)).outTradeNo).toBe(first.outTradeNo);
-    const replaced = await payOrder(before(2 * MINUTE), u.userId, choice);
+    const beforeExpiry = (ms: number): PayOrderDeps => ({ ...deps, now: () => new Date(expiresAt - ms) });
+    expect((await payOrder(beforeExpiry(2 * MINUTE + 1), u.userId, choice)).outTradeNo).toBe(first.outTradeNo);
+    const replaced = await payOrder(beforeExpiry(2 * MINUTE), u.userId, choice);
     expect(replaced.outTradeNo).not.toBe(first.outTradeNo);
     expect(await state.attempt(first.outTradeNo)).toMatchObject({ status: 'superseded' });
   });
