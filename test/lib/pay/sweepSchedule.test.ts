@@ -192,6 +192,31 @@ describe('what a sweep reads', () => {
   });
 });
 
+describe('what a sweep leaves alone', () => {
+  it('a run whose time is up before it starts checks nothing: no gateway call, the attempt still due', async () => {
+    const user = await givenUser(stack, 1000);
+    const attempt = await pay(stack, user, { method: 4, points: 800, priceFen: 8000 });
+    const created = await createdOf(attempt.outTradeNo);
+    const due = await dueOf(attempt.outTradeNo);
+    const calls: Call[] = [];
+    expect(await sweepAt(created, 2 * MINUTE + 1_000, calls, {}, { budgetMs: 0 })).toMatchObject({ checked: 0, busy: 0 });
+    expect(calls).toEqual([]);
+    expect(await dueOf(attempt.outTradeNo)).toBe(due);
+  });
+
+  it('an expired attempt that a notification completed while it was being closed is neither released nor counted', async () => {
+    const user = await givenUser(stack, 1000);
+    const attempt = await pay(stack, user, { method: 4, points: 800, priceFen: 8000 });
+    const created = await createdOf(attempt.outTradeNo);
+    // The release finds the attempt no longer open, as after a notification between the close and the release.
+    const store: typeof stack.app.store = Object.assign(Object.create(stack.app.store), { releaseAttempt: async () => false });
+    const { lines, result } = await captureOutput(() => sweepOwn(attempt.outTradeNo, created, 30 * MINUTE + 1_000, [], { store }));
+    expect(result).toMatchObject({ released: 0, failed: 0 });
+    expect(lines.filter((line) => line.message === 'expired attempt released')).toEqual([]);
+    expect(await state.attempt(attempt.outTradeNo)).toMatchObject({ status: 'open' });
+  });
+});
+
 describe('a check that fails', () => {
   // The sandbox fails the next request of a kind, whoever makes it: nothing else may be due.
   beforeEach(sweepEverythingDue);
