@@ -602,7 +602,7 @@ describe('out_trade_no', () => {
     // The module object itself (an ES namespace import is frozen), as lib/pay/payOrder.ts reads it at each call.
     const random = jest.spyOn(jest.requireActual<typeof import('node:crypto')>('node:crypto'), 'randomInt').mockImplementation((() => 7) as never);
     try {
-      const now = new Date('2026-11-30T07:00:00.000Z');
+      const now = new Date();
       const result = await payOrder({ ...deps, now: () => now }, u.userId, input(u.orderId, u.addressId, { method: 1 }));
       expect(result.outTradeNo).toBe(`${u.orderId}T${now.getTime()}0007`);
     } finally {
