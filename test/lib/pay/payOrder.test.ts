@@ -9,6 +9,7 @@ import { ENTITY } from '../../../lib/store/keys';
 import { type PayStore, WriteConflict } from '../../../lib/store/payStore';
 import { sampleAddress } from '../../../scripts/local/fixtures';
 import { captureOutput } from '../../support/logs';
+import { rejection } from '../../support/rejection';
 import { expectBalancedBooksThenClose, startTestStack, type TestStack } from '../../support/stack';
 import { tableState } from '../../support/tableState';
 import { givenUser as givenUserOf, paidWhileClosing } from '../../support/world';
@@ -498,14 +499,6 @@ describe('what a repeat tap reuses', () => {
 });
 
 describe('what a failure leaves and says', () => {
-  /** The pay's error, whatever it is. */
-  const failureOf = (promise: Promise<unknown>) =>
-    promise.then(
-      () => {
-        throw new Error('expected a failure');
-      },
-      (error: unknown) => error,
-    );
   const storeWith = (over: Partial<PayStore>): PayStore => Object.assign(Object.create(stack.app.store), over);
 
   it("a prepay that fails: GATEWAY_ERROR caused by the gateway's error, one line naming the attempt and its method, the attempt released", async () => {
@@ -513,7 +506,7 @@ describe('what a failure leaves and says', () => {
     stack.gateway.failNext('wechat.prepay', 1, '500');
     logger.resetKeys();
     const { lines, result } = await captureOutput(() =>
-      failureOf(payOrder(deps, u.userId, input(u.orderId, u.addressId, { method: 4, points: 800, priceFen: 8000 }))),
+      rejection(payOrder(deps, u.userId, input(u.orderId, u.addressId, { method: 4, points: 800, priceFen: 8000 }))),
     );
     expect(result).toMatchObject({ code: 'GATEWAY_ERROR', cause: expect.any(GatewayError) });
     const [attempt] = await state.attemptsOf(u.orderId);
@@ -578,7 +571,7 @@ describe('what a failure leaves and says', () => {
         throw new WriteConflict('state');
       },
     });
-    expect(await failureOf(payOrder({ ...deps, store }, u.userId, input(u.orderId, u.addressId, { method: 1 })))).toMatchObject({
+    expect(await rejection(payOrder({ ...deps, store }, u.userId, input(u.orderId, u.addressId, { method: 1 })))).toMatchObject({
       code: 'ORDER_BUSY',
       cause: new WriteConflict('state'),
     });
@@ -589,7 +582,7 @@ describe('what a failure leaves and says', () => {
     const first = await payOrder(deps, u.userId, input(u.orderId, u.addressId, { method: 2 }));
     stack.gateway.registerAlipayOrder(first.outcome === 'pay_param' ? String(first.payParam) : '');
     stack.gateway.pay(first.outTradeNo);
-    expect(await failureOf(payOrder(deps, u.userId, input(u.orderId, u.addressId, { method: 2 })))).toMatchObject({
+    expect(await rejection(payOrder(deps, u.userId, input(u.orderId, u.addressId, { method: 2 })))).toMatchObject({
       code: 'ORDER_BEING_PAID',
       cause: { name: 'TradeAlreadyPaid' },
     });

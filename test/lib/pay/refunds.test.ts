@@ -15,6 +15,7 @@ import { buildRefundNotification, buildWechatRefundNotification } from '../../..
 import { captureOutput, metricLines } from '../../support/logs';
 import { type NotifyServer, startNotifyServer } from '../../support/notifyServer';
 import { freePort } from '../../support/ports';
+import { rejection } from '../../support/rejection';
 import { expectBalancedBooksThenClose, startTestStack, TABLE, type TestStack } from '../../support/stack';
 import { tableState } from '../../support/tableState';
 import { type GivenUser, givenUser, pay } from '../../support/world';
@@ -71,11 +72,6 @@ const refused = (promise: Promise<unknown>) =>
     (error: { code?: string }) => error.code,
   );
 /** The error an ask was refused with; a success answers an error too, so that no assertion on it passes by accident. */
-const rejection = (promise: Promise<unknown>) =>
-  promise.then(
-    (): Error & { code?: string } => new Error('expected a refusal'),
-    (error: Error & { code?: string }) => error,
-  );
 
 describe('an order refunded on request', () => {
   it('WeChat + points: pending until WeChat notifies, then refunded with its points back; asking again refunds nothing more', async () => {

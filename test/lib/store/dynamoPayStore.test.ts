@@ -9,6 +9,7 @@ import { DynamoPayStore } from '../../../lib/store/dynamoPayStore';
 import { dueIndex } from '../../../lib/store/items';
 import { ENTITY, keys, sweepLeaseKey } from '../../../lib/store/keys';
 import { type OrderFields, WriteConflict } from '../../../lib/store/payStore';
+import { rejection } from '../../support/rejection';
 import { recordingClient } from '../../support/sentRequests';
 import { expectBalancedBooksThenClose, startTestStack, TABLE, type TestStack } from '../../support/stack';
 import { tableState } from '../../support/tableState';
@@ -33,15 +34,6 @@ const attemptOf = async (outTradeNo: string) => (await stack.app.store.getAttemp
 /** A store whose table is not there: DynamoDB answers ResourceNotFoundException, which no condition explains. */
 const broken = () => new DynamoPayStore(stack.db, 'paynow-no-such-table');
 const notFound = { name: 'ResourceNotFoundException' };
-
-/** The error a promise rejects with. */
-const rejection = (promise: Promise<unknown>) =>
-  promise.then(
-    () => {
-      throw new Error('it did not reject');
-    },
-    (error: unknown) => error,
-  );
 
 /**
  * A store whose client answers every request of `operation` with `error`, for DynamoDB's answers that

@@ -17,6 +17,7 @@ import {
   type TransactWriteCommandInput,
 } from '@aws-sdk/lib-dynamodb';
 import { type LocalDynamo, startLocalDynamo } from '../../../scripts/local/dynalite';
+import { rejection } from '../../support/rejection';
 
 type TransactItem = NonNullable<TransactWriteCommandInput['TransactItems']>[number];
 
@@ -79,14 +80,6 @@ const account = async (id: string) => (await doc.send(new GetCommand({ TableName
 const record = async (pk: string, sk: string) => (await doc.send(new GetCommand({ TableName: RECORDS, Key: { pk, sk } }))).Item;
 const transact = (TransactItems: TransactItem[], extra: Partial<TransactWriteCommandInput> = {}) =>
   doc.send(new TransactWriteCommand({ TransactItems, ...extra }));
-async function rejection(promise: Promise<unknown>): Promise<Error> {
-  try {
-    await promise;
-  } catch (err) {
-    return err as Error;
-  }
-  throw new Error('expected the request to fail');
-}
 async function cancellation(promise: Promise<unknown>): Promise<TransactionCanceledException> {
   const err = await rejection(promise);
   expect(err).toBeInstanceOf(TransactionCanceledException);
