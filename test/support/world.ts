@@ -129,3 +129,8 @@ export async function sendAlipay(handler: Handler, body: string) {
 export function signedAlipay(stack: TestStack, fields: Record<string, string>) {
   return buildAlipayPaymentNotification(stack.credentials.alipay, fields).body;
 }
+
+/** The stack's store with some methods replaced; the others are the real store's. */
+export function storeWith(stack: TestStack, over: Partial<TestStack['app']['store']>): TestStack['app']['store'] {
+  return Object.assign(Object.create(stack.app.store), over);
+}

@@ -6,13 +6,13 @@ import { beforeEachCall, tradeOfCall } from '../../../lib/pay/gatewayRateLimit';
 import type { PayOrderInput } from '../../../lib/pay/payOrder';
 import { type PayOrderDeps, type PayOrderResult, payOrder } from '../../../lib/pay/payOrder';
 import { ENTITY } from '../../../lib/store/keys';
-import { type PayStore, WriteConflict } from '../../../lib/store/payStore';
+import { WriteConflict } from '../../../lib/store/payStore';
 import { sampleAddress } from '../../../scripts/local/fixtures';
 import { captureOutput } from '../../support/logs';
 import { rejection } from '../../support/rejection';
 import { expectBalancedBooksThenClose, startTestStack, type TestStack } from '../../support/stack';
 import { tableState } from '../../support/tableState';
-import { givenUser as givenUserOf, paidWhileClosing } from '../../support/world';
+import { givenUser as givenUserOf, paidWhileClosing, storeWith } from '../../support/world';
 
 let stack: TestStack;
 let state: ReturnType<typeof tableState>;
@@ -466,11 +466,12 @@ describe('what a repeat tap reuses', () => {
     const first = await payOrder(deps, u.userId, input(u.orderId, u.addressId, { method: 2 }));
     stack.gateway.registerAlipayOrder(first.outcome === 'pay_param' ? String(first.payParam) : '');
     const kept: (string | undefined)[] = [];
-    const store: PayStore = Object.create(stack.app.store);
-    store.rememberPrepayId = (attempt, prepayId) => {
-      kept.push(prepayId);
-      return stack.app.store.rememberPrepayId(attempt, prepayId);
-    };
+    const store = storeWith(stack, {
+      rememberPrepayId: (attempt, prepayId) => {
+        kept.push(prepayId);
+        return stack.app.store.rememberPrepayId(attempt, prepayId);
+      },
+    });
     logger.resetKeys();
     const { lines, result } = await captureOutput(() => payOrder({ ...deps, store }, u.userId, input(u.orderId, u.addressId, { method: 1 })));
     expect(kept).toEqual([wechatParam(result).prepayid]);
@@ -499,8 +500,6 @@ describe('what a repeat tap reuses', () => {
 });
 
 describe('what a failure leaves and says', () => {
-  const storeWith = (over: Partial<PayStore>): PayStore => Object.assign(Object.create(stack.app.store), over);
-
   it("a prepay that fails: GATEWAY_ERROR caused by the gateway's error, one line naming the attempt and its method, the attempt released", async () => {
     const u = await givenUser(1000);
     stack.gateway.failNext('wechat.prepay', 1, '500');
@@ -518,7 +517,7 @@ describe('what a failure leaves and says', () => {
   it('a failed prepay whose attempt was no longer open to release: a warning naming it, and the refusal still GATEWAY_ERROR', async () => {
     const u = await givenUser(1000);
     stack.gateway.failNext('wechat.prepay', 1, '500');
-    const store = storeWith({ releaseAttempt: async () => false });
+    const store = storeWith(stack, { releaseAttempt: async () => false });
     logger.resetKeys();
     const { lines, result } = await captureOutput(() =>
       refusal(payOrder({ ...deps, store }, u.userId, input(u.orderId, u.addressId, { method: 4, points: 800, priceFen: 8000 }))),
@@ -533,7 +532,7 @@ describe('what a failure leaves and says', () => {
   it('a failed prepay whose release fails too: an error line with the attempt and the release error, and the refusal still GATEWAY_ERROR', async () => {
     const u = await givenUser(1000);
     stack.gateway.failNext('wechat.prepay', 1, '500');
-    const store = storeWith({
+    const store = storeWith(stack, {
       releaseAttempt: async () => {
         throw Object.assign(new Error('socket hang up'), { code: 'ECONNRESET' });
       },
@@ -553,7 +552,7 @@ describe('what a failure leaves and says', () => {
 
   it('a prepay id that cannot be kept: the pay_param all the same, and a warning naming the attempt', async () => {
     const u = await givenUser(0);
-    const store = storeWith({
+    const store = storeWith(stack, {
       rememberPrepayId: async () => {
         throw new Error('ProvisionedThroughputExceeded');
       },
@@ -566,7 +565,7 @@ describe('what a failure leaves and says', () => {
 
   it('a race lost every time: ORDER_BUSY caused by the last lost race', async () => {
     const u = await givenUser(0);
-    const store = storeWith({
+    const store = storeWith(stack, {
       commitAttempt: async () => {
         throw new WriteConflict('state');
       },

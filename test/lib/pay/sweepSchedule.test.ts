@@ -14,7 +14,7 @@ import { dueIndex } from '../../../lib/store/items';
 import { captureOutput } from '../../support/logs';
 import { expectBalancedBooksThenClose, startTestStack, type TestStack } from '../../support/stack';
 import { tableState } from '../../support/tableState';
-import { givenUser, pay } from '../../support/world';
+import { givenUser, pay, storeWith } from '../../support/world';
 
 const MINUTE = 60_000;
 let stack: TestStack;
@@ -209,7 +209,7 @@ describe('what a sweep leaves alone', () => {
     const attempt = await pay(stack, user, { method: 4, points: 800, priceFen: 8000 });
     const created = await createdOf(attempt.outTradeNo);
     // The release finds the attempt no longer open, as after a notification between the close and the release.
-    const store: typeof stack.app.store = Object.assign(Object.create(stack.app.store), { releaseAttempt: async () => false });
+    const store = storeWith(stack, { releaseAttempt: async () => false });
     const { lines, result } = await captureOutput(() => sweepOwn(attempt.outTradeNo, created, 30 * MINUTE + 1_000, [], { store }));
     expect(result).toMatchObject({ released: 0, failed: 0 });
     expect(lines.filter((line) => line.message === 'expired attempt released')).toEqual([]);

@@ -1,9 +1,9 @@
 import { ShopRefusal } from '../../../lib/domain/errors';
 import { GatewayError } from '../../../lib/gateways/paymentGateway';
 import { runShopCommand, type ShopDeps } from '../../../lib/shop/shopCommands';
-import { type ShopStore, WriteConflict } from '../../../lib/store/payStore';
+import { WriteConflict } from '../../../lib/store/payStore';
 import { expectBalancedBooksThenClose, startTestStack, type TestStack } from '../../support/stack';
-import { givenUser, pay } from '../../support/world';
+import { givenUser, pay, storeWith } from '../../support/world';
 
 /** runShopCommand's refusals that stand for a failure keep it as their cause, so the failure reaches the log. */
 let stack: TestStack;
@@ -11,11 +11,6 @@ beforeAll(async () => {
   stack = await startTestStack();
 });
 afterAll(() => expectBalancedBooksThenClose(stack));
-
-/** The stack's store with some methods replaced. */
-function storeWith(over: Partial<ShopStore>): ShopStore {
-  return Object.assign(Object.create(stack.app.store), over);
-}
 
 const refusalOf = (deps: ShopDeps, orderId: number) =>
   runShopCommand(deps, { command: 'close-order', order_id: orderId }).then(
@@ -26,7 +21,7 @@ const refusalOf = (deps: ShopDeps, orderId: number) =>
 it('an order whose write keeps losing races is refused ORDER_BUSY, the last lost race as its cause', async () => {
   const user = await givenUser(stack, 0);
   const conflict = new WriteConflict('state');
-  const store = storeWith({ closeUnpaidOrder: () => Promise.reject(conflict) });
+  const store = storeWith(stack, { closeUnpaidOrder: () => Promise.reject(conflict) });
   const refusal = await refusalOf({ store, gateways: stack.app.gateways }, user.orderId);
   expect(refusal).toBeInstanceOf(ShopRefusal);
   expect(refusal).toMatchObject({ code: 'ORDER_BUSY', cause: conflict });
