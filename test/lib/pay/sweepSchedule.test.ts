@@ -199,11 +199,43 @@ describe('what a sweep leaves alone', () => {
     const created = await createdOf(attempt.outTradeNo);
     const due = await dueOf(attempt.outTradeNo);
     const calls: Call[] = [];
-    expect(await sweepAt(created, 2 * MINUTE + 1_000, calls, {}, { budgetMs: 0 })).toMatchObject({ checked: 0, busy: 0 });
+    const leases: number[] = [];
+    const store = storeWith(stack, {
+      claimSweepLease: (group, ...rest) => {
+        leases.push(group);
+        return stack.app.store.claimSweepLease(group, ...rest);
+      },
+    });
+    expect(await sweepAt(created, 2 * MINUTE + 1_000, calls, { store }, { budgetMs: 0 })).toMatchObject({ checked: 0, busy: 0 });
     expect(calls).toEqual([]);
+    // Not even a lease taken: a run out of time writes nothing.
+    expect(leases).toEqual([]);
     expect(await dueOf(attempt.outTradeNo)).toBe(due);
   });
 
+  it('an attempt whose query another worker already rescheduled is not counted as rescheduled', async () => {
+    const user = await givenUser(stack, 0);
+    const { outTradeNo } = await pay(stack, user, { method: 1 });
+    const created = await createdOf(outTradeNo);
+    // Every reschedule of the shard finds the attempt moved on (its condition on the due time fails).
+    const store = storeWith(stack, { rescheduleCheck: async () => false });
+    const calls: Call[] = [];
+    expect(await sweepOwn(outTradeNo, created, 2 * MINUTE + 1_000, calls, { store })).toMatchObject({ rescheduled: 0, failed: 0 });
+    expect(of(calls, outTradeNo)).toEqual(['queryTrade']);
+  });
+
+  it('an attempt done with that another worker took out of the index first is not counted as taken out', async () => {
+    const user = await givenUser(stack, 0);
+    const { outTradeNo } = await pay(stack, user, { method: 1 });
+    const created = await createdOf(outTradeNo);
+    const payment = { channel: 'wechat' as const, outTradeNo, transactionId: `t-${outTradeNo}`, amountFen: 8800, paidAt: new Date().toISOString() };
+    await stack.app.store.captureAttempt((await stack.app.store.getAttempt(outTradeNo))!, payment, new Date().toISOString());
+    await state.placeInIndex(outTradeNo, dueIndex(outTradeNo, new Date(created).toISOString()));
+    const store = storeWith(stack, { unwatchAttempt: async () => false });
+    expect(await sweepOwn(outTradeNo, created, MINUTE, [], { store })).toMatchObject({ unwatched: 0, failed: 0 });
+    // The real one takes it out, so the books stay as other tests expect.
+    expect((await sweepOwn(outTradeNo, created, MINUTE)).unwatched).toBeGreaterThanOrEqual(1);
+  });
   it('an expired attempt that a notification completed while it was being closed is neither released nor counted', async () => {
     const user = await givenUser(stack, 1000);
     const attempt = await pay(stack, user, { method: 4, points: 800, priceFen: 8000 });
@@ -214,6 +246,51 @@ describe('what a sweep leaves alone', () => {
     expect(result).toMatchObject({ released: 0, failed: 0 });
     expect(lines.filter((line) => line.message === 'expired attempt released')).toEqual([]);
     expect(await state.attempt(attempt.outTradeNo)).toMatchObject({ status: 'open' });
+  });
+});
+
+describe('the last look after the expiry', () => {
+  /** An attempt released at its expiry by the sweep, so that its next step is the watch at expiry + 5 min. */
+  async function released() {
+    const user = await givenUser(stack, 0);
+    const { outTradeNo } = await pay(stack, user, { method: 1 });
+    const created = await createdOf(outTradeNo);
+    await sweepOwn(outTradeNo, created, 30 * MINUTE + 1_000);
+    expect(await state.attempt(outTradeNo)).toMatchObject({ status: 'expired' });
+    return { outTradeNo, created };
+  }
+
+  it('a signed "paid" answer of another amount is neither paid nor let go: due again after a backoff, for a person', async () => {
+    const { outTradeNo, created } = await released();
+    const wechat: PaymentGateway = Object.assign(Object.create(stack.app.gateways.wechat), {
+      queryTrade: async () => ({ state: 'paid', transactionId: `t-${outTradeNo}`, amountFen: 1, paidAt: new Date().toISOString() }),
+    });
+    const at = created + 35 * MINUTE + 1_000;
+    const { lines, result } = await captureOutput(() =>
+      sweep(
+        { store: stack.app.store, gateways: { ...stack.app.gateways, wechat }, now: () => new Date(at) },
+        { ...DEFAULT_SWEEP, groups: DUE_SHARDS },
+        dueShard(outTradeNo),
+      ),
+    );
+    expect(result).toMatchObject({ paid: 0 });
+    expect(lines.filter((line) => line.out_trade_no === outTradeNo).map((line) => line.message)).toContain('payment does not match its attempt');
+    const item = await state.attempt(outTradeNo);
+    expect(item).toMatchObject({ status: 'expired', check_failures: 1, gsi1pk: expect.stringMatching(/^DUE#/) });
+    expect(Date.parse(String(item?.gsi1sk).split('#')[0]) - at).toBeGreaterThanOrEqual(22_500);
+    // The gateway answering truly again: unpaid, out of the index.
+    await sweepOwn(outTradeNo, created, 36 * MINUTE);
+    expect(await state.attempt(outTradeNo)).not.toHaveProperty('gsi1pk');
+  });
+
+  it('an attempt another worker already let go is not counted as let go', async () => {
+    const { outTradeNo, created } = await released();
+    const store = storeWith(stack, { unwatchAttempt: async () => false });
+    const calls: Call[] = [];
+    expect(await sweepOwn(outTradeNo, created, 35 * MINUTE + 1_000, calls, { store })).toMatchObject({ unwatched: 0, failed: 0 });
+    expect(of(calls, outTradeNo)).toEqual(['queryTrade']);
+    await sweepOwn(outTradeNo, created, 35 * MINUTE + 1_000);
+    expect(await state.attempt(outTradeNo)).not.toHaveProperty('gsi1pk');
   });
 });
 
@@ -401,6 +478,12 @@ describe('CallRateLimiter', () => {
 
   it('refuses a cap below one call a second', () => {
     expect(() => new CallRateLimiter(0)).toThrow(RangeError);
+  });
+
+  it("the gateways' properties read through the wrapper are the gateways' own, not calls", () => {
+    const wrapped = beforeEachCall(stack.app.gateways, () => undefined);
+    expect(wrapped.wechat.channel).toBe('wechat');
+    expect(wrapped.alipay.channel).toBe('alipay');
   });
 });
 
