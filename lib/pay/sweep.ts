@@ -45,7 +45,7 @@ export interface SweepReport {
   refunds_settled: number;
   /** Refunds still pending after their follow-up (processing, or the gateway could not say). */
   refunds_pending: number;
-  /** Attempts moved from the partitions of before the due index. */
+  /** Attempts moved out of the partitions of before the due index (to their due shard, or out of the index when done with). */
   migrated: number;
   /** Checks or refunds that threw; each is due again after a backoff. */
   failed: number;
@@ -263,12 +263,15 @@ async function followUp(deps: CompletePaymentDeps, refund: Refund): Promise<Resu
 /**
  * Attempts written before the due index (partitions OPEN and WATCH) moved to their due shard, due at
  * their next check from now; the next runs sweep them like any other (docs/capacity.md, "Migration").
+ * One done with (paid, refunded) leaves the index instead: left there, it would be read again every run
+ * and a page of them would stop the move.
  */
 async function moveLegacyIndexed(deps: CompletePaymentDeps, options: SweepOptions, now: Date): Promise<number> {
   let moved = 0;
   for (const attempt of await deps.store.findLegacyIndexed(options.pageSize)) {
     const due = nextCheckAt(attempt, now.getTime());
-    if (due !== undefined && (await deps.store.moveToDueIndex(attempt, new Date(due).toISOString()))) moved++;
+    const left = due === undefined ? await deps.store.unwatchAttempt(attempt) : await deps.store.moveToDueIndex(attempt, new Date(due).toISOString());
+    if (left) moved++;
   }
   return moved;
 }

@@ -492,6 +492,33 @@ describe('attempts written before the due index (partitions OPEN and WATCH)', ()
     await state.placeInIndex(outTradeNo, { gsi1pk: partition, gsi1sk: `${expiresAt}#${outTradeNo}` });
   }
 
+  /** Group 0 of one-shard groups: the move of the old partitions, and shard 0 only. */
+  const moveAt = (at: number, over: Partial<CompletePaymentDeps> = {}) =>
+    sweep({ store: stack.app.store, gateways: stack.app.gateways, now: () => new Date(at), ...over }, { ...DEFAULT_SWEEP, groups: DUE_SHARDS }, 0);
+
+  it('one done with (paid) but left in an old partition leaves the index: read again every run, a page of them would stop the move', async () => {
+    const user = await givenUser(stack, 0);
+    const { outTradeNo } = await pay(stack, user, { method: 1 });
+    const payment = { channel: 'wechat' as const, outTradeNo, transactionId: `t-${outTradeNo}`, amountFen: 8800, paidAt: new Date().toISOString() };
+    await stack.app.store.captureAttempt((await stack.app.store.getAttempt(outTradeNo))!, payment, new Date().toISOString());
+    await toLegacy(outTradeNo, 'OPEN', String((await state.attempt(outTradeNo))?.expires_at));
+    expect((await moveAt(Date.now())).migrated).toBeGreaterThanOrEqual(1);
+    expect(await state.attempt(outTradeNo)).toMatchObject({ status: 'paid' });
+    expect(await state.attempt(outTradeNo)).not.toHaveProperty('gsi1pk');
+    expect((await stack.app.store.findLegacyIndexed(100)).map((attempt) => attempt.outTradeNo)).not.toContain(outTradeNo);
+  });
+
+  it('one another worker moved first is not counted as moved', async () => {
+    const user = await givenUser(stack, 0);
+    const { outTradeNo } = await pay(stack, user, { method: 1 });
+    await toLegacy(outTradeNo, 'OPEN', String((await state.attempt(outTradeNo))?.expires_at));
+    const store = storeWith(stack, { moveToDueIndex: async () => false, unwatchAttempt: async () => false });
+    expect(await moveAt(Date.now(), { store })).toMatchObject({ migrated: 0 });
+    expect(await state.attempt(outTradeNo)).toMatchObject({ gsi1pk: 'OPEN' });
+    expect((await moveAt(Date.now())).migrated).toBeGreaterThanOrEqual(1);
+    expect(await state.attempt(outTradeNo)).toMatchObject({ gsi1pk: expect.stringMatching(/^DUE#/) });
+  });
+
   it('are moved to their due shard by group 0 and swept from there; reconcile accepts both', async () => {
     const open = await givenUser(stack, 1000);
     const created = Date.now();
