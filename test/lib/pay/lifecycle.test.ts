@@ -89,6 +89,23 @@ describe('payments that arrive where no one expects them', () => {
     expect(await state.account(user.userId)).toMatchObject({ integral_available: 200, integral_held: 0, integral_spent: 800 });
   });
 
+  it('a superseded attempt of a user with no points account, paid late, pays the order (no points to hold, none needed)', async () => {
+    const userId = 930_000;
+    await stack.seed({
+      addresses: [{ address_id: userId + 1, user_id: userId, name: '张三', phone: '13800000000', province: 'p', city: 'c', district: 'd', detail: 'x' }],
+      orders: [{ order_id: userId + 2, user_id: userId, goods_name: 'x', goods_price: '88.00', free_shipping: true }],
+    });
+    const user = { userId, token: '', addressId: userId + 1, orderId: userId + 2, orderIds: [userId + 2] };
+    const old = await pay(stack, user, { method: 2 });
+    const newer = await pay(stack, user, { method: 1 });
+    expect(
+      await completePayment(deps, { channel: 'alipay', outTradeNo: old.outTradeNo, transactionId: `t-${old.outTradeNo}`, amountFen: 8800, paidAt: 'x' }),
+    ).toBe('paid');
+    expect(await state.order(user.orderId)).toMatchObject({ status: 'paid', paid_attempt: old.outTradeNo });
+    expect(await state.attempt(newer.outTradeNo)).toMatchObject({ status: 'superseded' });
+    expect(await stack.app.store.getAccount(userId)).toBeUndefined();
+  });
+
   it('when the points are gone meanwhile, the late payment is kept as refund_required and the order is left alone', async () => {
     const user = await givenUser(stack, 1000, ['88.00', '9.00']);
     const attempt = await pay(stack, user, { method: 4, points: 800, priceFen: 8000 });

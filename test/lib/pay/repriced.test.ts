@@ -5,7 +5,7 @@ import { keys } from '../../../lib/store/keys';
 import { WriteConflict } from '../../../lib/store/payStore';
 import { expectBalancedBooksThenClose, startTestStack, TABLE, type TestStack } from '../../support/stack';
 import { tableState } from '../../support/tableState';
-import { givenUser, pay } from '../../support/world';
+import { givenUser, pay, storeWith } from '../../support/world';
 
 /**
  * Issue 11, item 4: an attempt opened at one price, the order repriced by some path other than the
@@ -83,4 +83,24 @@ it('an attempt written before prices were recorded on attempts is captured as be
   const opened = await pay(stack, user, { method: 1, priceFen: 20_000 });
   await stack.db.send(new UpdateCommand({ TableName: TABLE, Key: keys.attempt(opened.outTradeNo), UpdateExpression: 'REMOVE quoted_price' }));
   expect(await completePayment(stack.app, paymentOf(opened.outTradeNo, 20_000))).toBe('paid');
+});
+
+it("repriced between the attempt's first read and the settlement read: a refund case, and the order's own attempt is not closed", async () => {
+  const user = await givenUser(stack, 0, ['200.00']);
+  const first = await pay(stack, user, { method: 2, priceFen: 20_000 });
+  const second = await pay(stack, user, { method: 1, priceFen: 20_000 }); // first superseded
+  // The reprice lands after completePayment's first look at the order, before the look it decides from.
+  const store = storeWith(stack, {
+    loadSettlementContext: async (attempt) => {
+      await reprice(user.orderId, 15_000);
+      return stack.app.store.loadSettlementContext(attempt);
+    },
+  });
+  expect(await completePayment({ ...stack.app, store }, paymentOf(first.outTradeNo, 20_000, 'alipay'))).toBe('refund_required');
+  expect(await state.attempt(first.outTradeNo)).toMatchObject({ status: 'refund_required' });
+  expect(await state.order(user.orderId)).toMatchObject({ status: 'paying', open_attempt: { out_trade_no: second.outTradeNo } });
+  // The buyer's current pay sheet still works: it is not closed for money that cannot pay the order.
+  expect(stack.gateway.trade(second.outTradeNo)?.status).toBe('UNPAID');
+  await reprice(user.orderId, 20_000);
+  expect(await completePayment(stack.app, paymentOf(second.outTradeNo, 20_000))).toBe('paid');
 });
