@@ -5,7 +5,8 @@
  * - requests: what a pay costs against the in-process stack, as ratios to one DynamoDB GetItem;
  * - cost: DynamoDB's request units for one successful payment, step by step, and its price;
  * - cold: each deployed function's whole cold start, as a ratio to a bare `node -e 0` (BENCH_COLD_ROWS=floor,payOrder
- *   picks rows; BENCH_INHERIT_ENV=1 keeps this shell's environment, README "Bundles and cold starts").
+ *   picks rows; BENCH_INHERIT_ENV=1 keeps this shell's environment; BENCH_COLD_PROFILE=DIR writes a CPU profile of
+ *   each cold process there, README "Bundles and cold starts").
  */
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';

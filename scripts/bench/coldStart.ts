@@ -109,10 +109,14 @@ function coldStartOnce(entry: string, events: unknown[], env: Record<string, str
     }
     (await import('node:fs')).writeSync(3, JSON.stringify(times.slice(1)));
     process.exit(0);`;
-  return timeProcess([process.execPath, '--input-type=module', '-e', script], { ...env, BENCH_EVENTS: JSON.stringify(events) }).then(({ ms, fd3 }) => {
-    const warm = JSON.parse(fd3) as number[];
-    return { coldMs: ms - warm.reduce((sum, t) => sum + t, 0), warmRequestMs: median(warm) };
-  });
+  // BENCH_COLD_PROFILE=DIR: a V8 CPU profile of each cold process in DIR (open in Chrome DevTools), to see where a start goes.
+  const profile = process.env.BENCH_COLD_PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_COLD_PROFILE}`] : [];
+  return timeProcess([process.execPath, ...profile, '--input-type=module', '-e', script], { ...env, BENCH_EVENTS: JSON.stringify(events) }).then(
+    ({ ms, fd3 }) => {
+      const warm = JSON.parse(fd3) as number[];
+      return { coldMs: ms - warm.reduce((sum, t) => sum + t, 0), warmRequestMs: median(warm) };
+    },
+  );
 }
 
 /** Runs a process to its exit; what it writes to file descriptor 3 (its logs go to stdout, ignored). */
