@@ -2,7 +2,7 @@ import { generateKeyPairSync } from 'node:crypto';
 import { captureOutput, metricLines } from '../support/logs';
 import { expectBalancedBooksThenClose, startTestStack, type TestStack } from '../support/stack';
 import { tableState } from '../support/tableState';
-import { givenUser, notifyHandlers, pay, sendWechat, signedWechat, wechatTransaction } from '../support/world';
+import { givenUser, notifyHandlers, pay, sendWechat, signedWechat, storeWith, wechatTransaction } from '../support/world';
 
 /** WeChat Pay v3 notifications, built as WeChat builds them: signed with the sandbox platform key, encrypted with the API v3 key. */
 let stack: TestStack;
@@ -169,11 +169,12 @@ describe('a fault of ours mid-notification', () => {
     const { user, outTradeNo } = await paidAtGateway();
     const notification = signedWechat(stack, wechatTransaction(stack, outTradeNo));
     let failCapture = true;
-    const store = Object.create(stack.app.store) as typeof stack.app.store;
-    store.captureAttempt = async (...args) => {
-      if (failCapture) throw Object.assign(new Error('socket hang up'), { name: 'TimeoutError' });
-      return stack.app.store.captureAttempt(...args);
-    };
+    const store = storeWith(stack, {
+      captureAttempt: async (...args) => {
+        if (failCapture) throw Object.assign(new Error('socket hang up'), { name: 'TimeoutError' });
+        return stack.app.store.captureAttempt(...args);
+      },
+    });
     const failing = notificationHandler({ ...stack.app, store }, 'wechat');
     const before = await state.snapshot();
     expect(await sendWechat(failing as never, notification)).toEqual({ statusCode: 500, body: { code: 'FAIL', message: '系统繁忙' } });

@@ -3,7 +3,7 @@ import { getPayStatus } from '../../lib/pay/payStatus';
 import { httpEvent, lambdaContext } from '../../scripts/local/httpEvents';
 import { expectBalancedBooksThenClose, startTestStack, type TestStack } from '../support/stack';
 import { tableState } from '../support/tableState';
-import { givenUser, pay } from '../support/world';
+import { givenUser, pay, storeWith } from '../support/world';
 
 let stack: TestStack;
 let state: ReturnType<typeof tableState>;
@@ -105,10 +105,11 @@ it('a lost race while completing does not fail the status: the stored state is s
   const user = await givenUser(stack, 0);
   const attempt = await pay(stack, user, { method: 1 });
   stack.gateway.pay(attempt.outTradeNo);
-  const store = Object.create(stack.app.store) as typeof stack.app.store;
-  store.captureAttempt = async () => {
-    throw new WriteConflict('state');
-  };
+  const store = storeWith(stack, {
+    captureAttempt: async () => {
+      throw new WriteConflict('state');
+    },
+  });
   const later = { store, gateways: stack.app.gateways, now: () => new Date(Date.now() + 61_000) };
   expect(await getPayStatus(later, user.userId, user.orderId)).toMatchObject({ order_status: 'paying', out_trade_no: attempt.outTradeNo });
   // the gateway was asked, so a look within 30 s answers from the table (issue 11: one check per 30 s)

@@ -7,6 +7,7 @@ import { eventItem } from '../../../lib/store/items';
 import { keys } from '../../../lib/store/keys';
 import { captureOutput } from '../../support/logs';
 import { expectBalancedBooksThenClose, startTestStack, TABLE, type TestStack } from '../../support/stack';
+import { storeWith } from '../../support/world';
 
 /**
  * dispatchEvents decision by decision, on a fixed clock, over outboxes written item by item into the
@@ -172,8 +173,7 @@ describe('a run', () => {
 
   it('a delivery it cannot record is logged as an error and counted retrying: it stays pending and goes again', async () => {
     const [id] = await given({ orderId: 7 });
-    const store = Object.create(stack.app.store) as DispatchDeps['store'];
-    store.recordDelivery = () => Promise.reject(Object.assign(new Error('connect ECONNRESET'), { code: 'ECONNRESET' }));
+    const store = storeWith(stack, { recordDelivery: () => Promise.reject(Object.assign(new Error('connect ECONNRESET'), { code: 'ECONNRESET' })) });
     const { result, lines } = await captureOutput(() => dispatchEvents(deps([recordingSink().sink], { store }), settings()));
     expect(result).toEqual({ ...NOTHING, retrying: 1 });
     expect(lines).toContainEqual(

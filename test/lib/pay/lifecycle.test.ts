@@ -8,7 +8,7 @@ import { keys } from '../../../lib/store/keys';
 import { captureOutput, metricLines } from '../../support/logs';
 import { expectBalancedBooksThenClose, startTestStack, TABLE, type TestStack } from '../../support/stack';
 import { tableState } from '../../support/tableState';
-import { givenUser, paidWhileClosing, pay, payDeps } from '../../support/world';
+import { givenUser, paidWhileClosing, pay, payDeps, storeWith } from '../../support/world';
 
 /** The attempt lifecycle: late payments, the sweeper, races between them, and crashes between steps. */
 let stack: TestStack;
@@ -354,10 +354,11 @@ describe('the sweeper', () => {
 describe('a crash between any two steps leaves a state the sweeper repairs', () => {
   it('pay: attempt written, then the gateway and the compensation both fail (the process died)', async () => {
     const user = await givenUser(stack, 1000);
-    const store = Object.create(stack.app.store) as typeof stack.app.store;
-    store.releaseAttempt = async () => {
-      throw new Error('process died');
-    };
+    const store = storeWith(stack, {
+      releaseAttempt: async () => {
+        throw new Error('process died');
+      },
+    });
     stack.gateway.failNext('wechat.prepay', 1, 'drop');
     await expect(pay(stack, user, { method: 4, points: 800, priceFen: 8000 }, payDeps(stack, { store }))).rejects.toMatchObject({ code: 'GATEWAY_ERROR' });
     const [attempt] = await state.attemptsOf(user.orderId);
@@ -371,8 +372,7 @@ describe('a crash between any two steps leaves a state the sweeper repairs', () 
   it('pay: attempt written, the process died before calling the gateway; the user taps again', async () => {
     const user = await givenUser(stack, 1000);
     const gateways = { ...stack.app.gateways, wechat: { ...stack.app.gateways.wechat, createPayParam: () => Promise.reject(new Error('process died')) } };
-    const store = Object.create(stack.app.store) as typeof stack.app.store;
-    store.releaseAttempt = async () => false;
+    const store = storeWith(stack, { releaseAttempt: async () => false });
     await expect(pay(stack, user, { method: 4, points: 800, priceFen: 8000 }, payDeps(stack, { gateways, store }))).rejects.toThrow('process died');
     const again = await pay(stack, user, { method: 4, points: 800, priceFen: 8000 });
     expect(again.outcome).toBe('pay_param');
@@ -383,10 +383,11 @@ describe('a crash between any two steps leaves a state the sweeper repairs', () 
   it('sweep: closed at the gateway, then died before the release; the next sweep releases', async () => {
     const user = await givenUser(stack, 1000);
     const attempt = await pay(stack, user, { method: 4, points: 800, priceFen: 8000 });
-    const store = Object.create(stack.app.store) as typeof stack.app.store;
-    store.releaseAttempt = async () => {
-      throw new Error('process died');
-    };
+    const store = storeWith(stack, {
+      releaseAttempt: async () => {
+        throw new Error('process died');
+      },
+    });
     expect((await sweepAt(31 * MINUTE, { store })).failed).toBeGreaterThan(0);
     expect(stack.gateway.trade(attempt.outTradeNo)?.status).toBe('CLOSED');
     expect(await state.attempt(attempt.outTradeNo)).toMatchObject({ status: 'open', check_failures: 1 });
@@ -418,10 +419,11 @@ describe('a crash between any two steps leaves a state the sweeper repairs', () 
   it('supersede: old attempt closed at the gateway, then died before the write; the same choice still works', async () => {
     const user = await givenUser(stack, 1000);
     const old = await pay(stack, user, { method: 4, points: 800, priceFen: 8000 });
-    const store = Object.create(stack.app.store) as typeof stack.app.store;
-    store.commitAttempt = async () => {
-      throw new Error('process died');
-    };
+    const store = storeWith(stack, {
+      commitAttempt: async () => {
+        throw new Error('process died');
+      },
+    });
     await expect(pay(stack, user, { method: 1, points: 0, priceFen: 8800 }, payDeps(stack, { store }))).rejects.toThrow('process died');
     expect(stack.gateway.trade(old.outTradeNo)?.status).toBe('CLOSED');
     // the user taps the old choice again: its trade is closed, so a new attempt replaces it

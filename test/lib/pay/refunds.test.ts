@@ -18,7 +18,7 @@ import { freePort } from '../../support/ports';
 import { rejection } from '../../support/rejection';
 import { expectBalancedBooksThenClose, startTestStack, TABLE, type TestStack } from '../../support/stack';
 import { tableState } from '../../support/tableState';
-import { type GivenUser, givenUser, pay } from '../../support/world';
+import { type GivenUser, givenUser, pay, storeWith } from '../../support/world';
 
 /**
  * Refunds over the real local stack: the app, dynalite, and the sandbox gateways, whose refund
@@ -340,10 +340,11 @@ describe('crashes and gateway errors', () => {
   it('the process dies after the gateway refunded and before the write: the sweeper finds it refunded', async () => {
     stack.gateway.refundSettings({ wechatMode: 'immediate', alipayNotify: false });
     const { user, outTradeNo } = await paidOrder(5);
-    const store = Object.create(stack.app.store) as typeof stack.app.store;
-    store.completeRefund = async () => {
-      throw new Error('process died');
-    };
+    const store = storeWith(stack, {
+      completeRefund: async () => {
+        throw new Error('process died');
+      },
+    });
     const { refund } = await requestRefund({ ...deps, store }, { orderId: user.orderId, reason: '用户取消订单' });
     expect(refund).toMatchObject({ status: 'pending' });
     expect(stack.gateway.refunds(outTradeNo)).toEqual([expect.objectContaining({ status: 'SUCCESS' })]);

@@ -348,11 +348,12 @@ describe('a check that fails', () => {
     const user = await givenUser(stack, 1000);
     const attempt = await pay(stack, user, { method: 4, points: 800, priceFen: 8000 });
     const created = await createdOf(attempt.outTradeNo);
-    const store = Object.create(stack.app.store) as typeof stack.app.store;
     // The process dies right after the query answered: no reschedule, no backoff written.
-    store.rescheduleCheck = async () => {
-      throw new Error('process died');
-    };
+    const store = storeWith(stack, {
+      rescheduleCheck: async () => {
+        throw new Error('process died');
+      },
+    });
     const calls: Call[] = [];
     expect((await sweepAt(created, 2 * MINUTE + 1_000, calls, { store })).failed).toBeGreaterThan(0);
     expect(await dueOf(attempt.outTradeNo)).toBe(await queryTime(attempt.outTradeNo, 0));
@@ -374,16 +375,17 @@ describe('workers', () => {
     const reads: number[] = [];
     let inFlight = 0;
     let most = 0;
-    const store = Object.create(stack.app.store) as typeof stack.app.store;
-    store.findDueAttempts = async (shard, ...rest) => {
-      reads.push(shard);
-      most = Math.max(most, ++inFlight);
-      try {
-        return await stack.app.store.findDueAttempts(shard, ...rest);
-      } finally {
-        inFlight--;
-      }
-    };
+    const store = storeWith(stack, {
+      findDueAttempts: async (shard, ...rest) => {
+        reads.push(shard);
+        most = Math.max(most, ++inFlight);
+        try {
+          return await stack.app.store.findDueAttempts(shard, ...rest);
+        } finally {
+          inFlight--;
+        }
+      },
+    });
     const report = await sweep({ store, gateways: stack.app.gateways, now: () => new Date(0) }, { ...DEFAULT_SWEEP, groups: 4, concurrency: 8 }, 1);
     expect(report.busy).toBe(0);
     expect(reads.sort((a, b) => a - b)).toEqual(shardsOf(1, 4));
