@@ -270,6 +270,17 @@ describe('issue 11: what a verified signature alone does not make ours', () => {
       }),
     ]);
     expect(metricLines(lines, 'Completion').map((m) => m.outcome)).toEqual(['conflict']);
+    expect(lines).toContainEqual(
+      expect.objectContaining({
+        level: 'ERROR',
+        message: 'a second payment of a paid attempt, under another transaction id',
+        out_trade_no: outTradeNo,
+        order_id: user.orderId,
+        channel: 'wechat',
+        transaction_id: other.transaction_id,
+        recorded_transaction_id: first.transaction_id,
+      }),
+    );
     expect(await state.order(user.orderId)).toEqual(order);
     expect(await state.attempt(outTradeNo)).toMatchObject({ status: 'paid', transaction_id: first.transaction_id });
   });

@@ -124,6 +124,20 @@ describe('upsert-order', () => {
     expect(await state.order(user.orderId)).toMatchObject({ status: 'unpaid' });
   });
 
+  it('repriced and then back to the old price: money for the attempt the shop closed is still a refund case, never the order', async () => {
+    const user = await givenUser(stack, 1000);
+    const { outTradeNo } = await pay(stack, user, { method: 4, points: 800, priceFen: 8000 });
+    const fields = { order_id: user.orderId, user_id: user.userId, goods_name: '保温杯', free_shipping: true };
+    expect(await shop('upsert-order', { ...fields, goods_price: '66.00' })).toMatchObject({ closed_attempt: outTradeNo });
+    expect(await shop('upsert-order', { ...fields, goods_price: '88.00' })).toMatchObject({ changed: true, order_status: 'unpaid' });
+    // The closed attempt's price is the order's again, its points are free: still, the shop closed it.
+    const late = { channel: 'wechat' as const, outTradeNo, transactionId: '4200-there-and-back', amountFen: 8000, paidAt: new Date().toISOString() };
+    expect(await completePayment(stack.app, late)).toBe('refund_required');
+    expect(await state.attempt(outTradeNo)).toMatchObject({ status: 'refund_required' });
+    expect(await state.order(user.orderId)).toMatchObject({ status: 'unpaid', goods_fen: 8800 });
+    expect(await state.account(user.userId)).toMatchObject({ integral_available: 1000, integral_held: 0, integral_spent: 0 });
+  });
+
   it('refuses to reprice a paying order whose gateway says it is paid, changing nothing', async () => {
     const user = await givenUser(stack, 0);
     const { outTradeNo } = await pay(stack, user, { method: 1 });

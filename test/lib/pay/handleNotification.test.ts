@@ -107,6 +107,9 @@ describe('a payment', () => {
     expect(lines).toContainEqual(
       expect.objectContaining({ level: 'ERROR', message: 'notification refused', reason: 'unknown_attempt', out_trade_no: outTradeNo }),
     );
+    expect(lines).toContainEqual(
+      expect.objectContaining({ level: 'ERROR', message: 'payment for an unknown attempt', out_trade_no: outTradeNo, channel: 'wechat' }),
+    );
     expect(await state.snapshot()).toEqual(before);
   });
 });

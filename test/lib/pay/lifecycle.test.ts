@@ -1,6 +1,7 @@
 import { UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import type { GatewayPayment } from '../../../lib/domain/model';
 import type { PaymentGateway } from '../../../lib/gateways/paymentGateway';
+import { logger } from '../../../lib/log';
 import { type CompletePaymentDeps, completePayment } from '../../../lib/pay/completePayment';
 import { getPayStatus } from '../../../lib/pay/payStatus';
 import { DEFAULT_SWEEP, sweep as sweepDue } from '../../../lib/pay/sweep';
@@ -140,8 +141,37 @@ describe('payments that arrive where no one expects them', () => {
     // What the operators see: the refund case alarms (Completion outcome=refund_required), with a log line to follow.
     expect(metricLines(lines, 'Completion').map((line) => line.outcome)).toEqual(['paid_late', 'refund_required', 'duplicate']);
     expect(lines).toContainEqual(
-      expect.objectContaining({ level: 'ERROR', message: 'payment needs a refund', out_trade_no: second.outTradeNo, order_id: user.orderId }),
+      expect.objectContaining({
+        level: 'ERROR',
+        message: 'payment needs a refund',
+        out_trade_no: second.outTradeNo,
+        order_id: user.orderId,
+        repriced: false,
+        order_status: 'paid',
+        attempt_status: 'superseded',
+        out_refund_no: `${second.outTradeNo}R1`,
+      }),
     );
+    expect(lines).toContainEqual(
+      expect.objectContaining({
+        level: 'WARN',
+        message: 'order paid by a released attempt',
+        out_trade_no: first.outTradeNo,
+        order_id: user.orderId,
+        superseded: second.outTradeNo,
+      }),
+    );
+  });
+
+  it('a payment captured says so in one line, naming its attempt and order', async () => {
+    const user = await givenUser(stack, 0);
+    const opened = await pay(stack, user, { method: 1 });
+    logger.resetKeys(); // the pay bound its out_trade_no to the logger: the line must name it itself
+    const { result, lines } = await captureOutput(() => completePayment(deps, paymentOf(opened.outTradeNo)));
+    expect(result).toBe('paid');
+    expect(lines.filter((line) => line.level)).toEqual([
+      expect.objectContaining({ level: 'INFO', message: 'payment captured', out_trade_no: opened.outTradeNo, order_id: user.orderId }),
+    ]);
   });
 
   it('if the order is paying with another attempt that turns out paid too, that one keeps the order', async () => {

@@ -562,13 +562,17 @@ describe('refund cases (money the order could not take)', () => {
     expect(await completePayment({ ...deps, ...over }, late(first.outTradeNo, 'wechat'))).toBe('paid');
     if (typeof (second as { payParam?: unknown }).payParam === 'string') stack.gateway.registerAlipayOrder((second as { payParam: string }).payParam);
     stack.gateway.pay(second.outTradeNo);
-    expect(await completePayment({ ...deps, ...over }, late(second.outTradeNo, 'alipay'))).toBe('refund_required');
-    return { user, first, second };
+    const { result, lines } = await captureOutput(() => completePayment({ ...deps, ...over }, late(second.outTradeNo, 'alipay')));
+    expect(result).toBe('refund_required');
+    return { user, first, second, lines };
   }
 
   it('are refunded automatically by the next sweep; the paid order is untouched', async () => {
-    const { user, second } = await secondPayment();
+    const { user, second, lines } = await secondPayment();
     expect(await state.attempt(second.outTradeNo)).toMatchObject({ status: 'refund_required', refund_no: `${second.outTradeNo}R1` });
+    // The reason the payer is shown by the gateway, and the count an operator watches.
+    expect(await stack.app.store.getRefund(`${second.outTradeNo}R1`)).toMatchObject({ reason: '订单无法接受这笔付款(重复或过期支付),原路退回' });
+    expect(metricLines(lines, 'Refund')).toEqual([expect.objectContaining({ kind: 'duplicate', outcome: 'requested' })]);
     expect(await sweep()).toMatchObject({ refunds_settled: 1 });
     expect(await state.attempt(second.outTradeNo)).toMatchObject({ status: 'refunded' });
     expect(await state.order(user.orderId)).toMatchObject({ status: 'paid' });
@@ -579,8 +583,10 @@ describe('refund cases (money the order could not take)', () => {
   });
 
   it('with automatic refunds off, wait for an operator, who refunds the case by its out_trade_no', async () => {
-    const { user, second } = await secondPayment({ autoRefundDuplicates: false });
+    const { user, second, lines } = await secondPayment({ autoRefundDuplicates: false });
     expect(await state.attempt(second.outTradeNo)).not.toHaveProperty('refund_no');
+    expect(metricLines(lines, 'Refund')).toEqual([]);
+    expect(metricLines(lines, 'Completion')).toEqual([expect.objectContaining({ outcome: 'refund_required' })]);
     expect((await stack.reconcile()).refunds).toContainEqual(expect.objectContaining({ outTradeNo: second.outTradeNo, refundNo: undefined }));
     expect(await refundAsk(user.orderId, { outTradeNo: second.outTradeNo })).toMatchObject({
       order: { status: 'paid' },

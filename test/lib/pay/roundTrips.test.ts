@@ -106,6 +106,43 @@ describe('a payment notification', () => {
     expect(result).toBe('paid');
     expect(requests).toEqual(['GetItem', 'GetItem', 'TransactWriteItems']);
   });
+
+  /** An order paid by its first attempt after a second one replaced it; the second attempt's payment is then a refund case. */
+  async function paidBySuperseded() {
+    const user = await givenUser(stack, 0);
+    const first = await pay(stack, user, { method: 1 });
+    const second = await pay(stack, user, { method: 2 });
+    const payment = (outTradeNo: string, channel: 'wechat' | 'alipay') => ({
+      channel,
+      outTradeNo,
+      transactionId: `t-${outTradeNo}`,
+      amountFen: 8800,
+      paidAt: new Date().toISOString(),
+    });
+    return { user, first, second, payment };
+  }
+
+  it('a payment for an order paid by another attempt: attempt, order, the refund case (3); no settlement read', async () => {
+    const { first, second, payment } = await paidBySuperseded();
+    expect(await completePayment(stack.app, payment(first.outTradeNo, 'wechat'))).toBe('paid');
+    const { result, requests } = await requestsOf(() => completePayment({ store, gateways: stack.app.gateways }, payment(second.outTradeNo, 'alipay')));
+    expect(result).toBe('refund_required');
+    expect(requests).toEqual(['GetItem', 'GetItem', 'TransactWriteItems']);
+  });
+
+  it('a late payment whose order another attempt paid after the first look: the settlement read sees it, and no write that must fail is sent (4)', async () => {
+    const { user, first, second, payment } = await paidBySuperseded();
+    // The open attempt's notification lands between this payment's first look at the order and its settlement read.
+    const racing = new DynamoPayStore(client, TABLE);
+    racing.loadSettlementContext = async (attempt) => {
+      expect(await completePayment(stack.app, payment(second.outTradeNo, 'alipay'))).toBe('paid');
+      return store.loadSettlementContext(attempt);
+    };
+    const { result, requests } = await requestsOf(() => completePayment({ store: racing, gateways: stack.app.gateways }, payment(first.outTradeNo, 'wechat')));
+    expect(result).toBe('refund_required');
+    expect(requests).toEqual(['GetItem', 'GetItem', 'TransactGetItems', 'TransactWriteItems']);
+    expect(await stack.app.store.getOrder(user.orderId)).toMatchObject({ status: 'paid', paidAttempt: second.outTradeNo });
+  });
 });
 
 describe('POST /order/pay, WeChat + points', () => {
