@@ -284,7 +284,7 @@ async function benchColdStarts(stack: Stack): Promise<void> {
   for (const { fn, entry, label, env: fnEnv } of measured.filter((row) => !only || only.includes(row.label))) {
     const result = await measureColdStart(fn, entry, coldStartEvent, fnEnv, COLD_RUNS);
     console.log(
-      `  ${label.padEnd(14)} ${result.ratio.toFixed(2).padStart(5)}x bare node, setup ${result.setupRatio.toFixed(2).padStart(5)}x   (median ${result.medianMs.toFixed(0)} ms to the first reply; the request warm ${result.warmRequestMs.toFixed(0)} ms; bare node ${result.bareMs.toFixed(0)} ms)`,
+      `  ${label.padEnd(14)} ${result.ratio.toFixed(2).padStart(5)}x bare node, setup ${result.setupRatio.toFixed(2).padStart(5)}x   (median ${result.medianMs.toFixed(0)} ms to the first reply: init ${result.initMs.toFixed(0)}, first request ${result.firstMs.toFixed(0)}; the request warm ${result.warmRequestMs.toFixed(0)} ms; bare node ${result.bareMs.toFixed(0)} ms)`,
     );
   }
   console.log('  floor: the DynamoDB client alone, bundled the same way, loaded and sending one GetItem: no function can start faster.');

@@ -87,6 +87,10 @@ interface ProcessTimes {
   coldMs: number;
   /** Median of the warm invocations' own times: what the request costs once nothing is left to set up. */
   warmRequestMs: number;
+  /** From the process's start to its handler ready (bundle loaded, config, the secret read): the init phase. */
+  initMs: number;
+  /** The first invocation alone. */
+  firstMs: number;
 }
 
 /**
@@ -96,6 +100,7 @@ interface ProcessTimes {
 function coldStartOnce(entry: string, events: unknown[], env: Record<string, string>): Promise<ProcessTimes> {
   const script = `
     const { handler } = await import(${JSON.stringify(entry)});
+    const initMs = performance.now();
     const events = JSON.parse(process.env.BENCH_EVENTS);
     const context = { awsRequestId: 'bench', functionName: 'bench', getRemainingTimeInMillis: () => 10000 };
     const times = [];
@@ -107,14 +112,14 @@ function coldStartOnce(entry: string, events: unknown[], env: Record<string, str
       times.push(now - started);
       started = now;
     }
-    (await import('node:fs')).writeSync(3, JSON.stringify(times.slice(1)));
+    (await import('node:fs')).writeSync(3, JSON.stringify({ initMs, first: times[0], warm: times.slice(1) }));
     process.exit(0);`;
   // BENCH_COLD_PROFILE=DIR: a V8 CPU profile of each cold process in DIR (open in Chrome DevTools), to see where a start goes.
   const profile = process.env.BENCH_COLD_PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_COLD_PROFILE}`] : [];
   return timeProcess([process.execPath, ...profile, '--input-type=module', '-e', script], { ...env, BENCH_EVENTS: JSON.stringify(events) }).then(
     ({ ms, fd3 }) => {
-      const warm = JSON.parse(fd3) as number[];
-      return { coldMs: ms - warm.reduce((sum, t) => sum + t, 0), warmRequestMs: median(warm) };
+      const { initMs, first, warm } = JSON.parse(fd3) as { initMs: number; first: number; warm: number[] };
+      return { coldMs: ms - warm.reduce((sum, t) => sum + t, 0), warmRequestMs: median(warm), initMs, firstMs: first };
     },
   );
 }
@@ -150,6 +155,9 @@ export interface ColdStartResult {
   setupRatio: number;
   medianMs: number;
   warmRequestMs: number;
+  /** Medians of the init phase (to the handler ready) and of the first invocation alone. */
+  initMs: number;
+  firstMs: number;
   bareMs: number;
 }
 
@@ -178,6 +186,8 @@ export async function measureColdStart(
     setupRatio: median(pairs.map(([c, b]) => (c.coldMs - c.warmRequestMs) / b)),
     medianMs: median(pairs.map(([c]) => c.coldMs)),
     warmRequestMs: median(pairs.map(([c]) => c.warmRequestMs)),
+    initMs: median(pairs.map(([c]) => c.initMs)),
+    firstMs: median(pairs.map(([c]) => c.firstMs)),
     bareMs: median(pairs.map(([, b]) => b)),
   };
 }

@@ -1,5 +1,5 @@
 import { generateKeyPairSync } from 'node:crypto';
-import { mkdtemp, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
@@ -20,10 +20,13 @@ let stack: TestStack;
 let state: ReturnType<typeof tableState>;
 let withKey: Handler;
 let withoutKey: Handler;
+const secretDirs: string[] = [];
 
 /** payOrder freshly started (its own modules) with APP_TOKENS=jwt and a stage secret that has `shop` as given. */
 async function coldStart(shopSection: object): Promise<Handler> {
-  const file = join(await mkdtemp(join(tmpdir(), 'paynow-jwt-secret-')), 'secret.json');
+  const dir = await mkdtemp(join(tmpdir(), 'paynow-jwt-secret-'));
+  secretDirs.push(dir);
+  const file = join(dir, 'secret.json');
   await writeFile(file, JSON.stringify({ ...sandboxStageSecret(stack.credentials), shop: shopSection }));
   Object.assign(process.env, stack.env, JWT_ENV, { SECRET_ID: `file:${file}` });
   let handler: Handler | undefined;
@@ -41,7 +44,11 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   for (const name of Object.keys(JWT_ENV)) delete process.env[name];
-  await expectBalancedBooksThenClose(stack, () => state.close());
+  await expectBalancedBooksThenClose(
+    stack,
+    () => state.close(),
+    () => Promise.all(secretDirs.map((dir) => rm(dir, { recursive: true, force: true }))),
+  );
 });
 
 /** A token as the shop's login would issue it: `sub` the user id, valid for an hour. */

@@ -1,6 +1,6 @@
-import { mkdtemp, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import type { APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import { sandboxStageSecret } from '../../scripts/local/environment';
 import { httpEvent, lambdaContext } from '../../scripts/local/httpEvents';
@@ -17,7 +17,10 @@ beforeAll(async () => {
   badSecret = join(await mkdtemp(join(tmpdir(), 'paynow-bad-secret-')), 'secret.json');
   await writeFile(badSecret, JSON.stringify({ ...document, wechat: { ...document.wechat, apiv3_key: 'leaked-but-wrong-length' } }));
 });
-afterAll(() => stack.close());
+afterAll(async () => {
+  await rm(dirname(badSecret), { recursive: true, force: true });
+  await stack.close();
+});
 
 /** A freshly started function (its own module instances), with `SECRET_ID` as given. */
 function coldStart(name: 'payOrder' | 'notifyWechat', secretId: string): Handler {

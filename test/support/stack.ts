@@ -1,4 +1,4 @@
-import { mkdtemp } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
@@ -44,7 +44,8 @@ export async function startTestStack(options: { notifyBaseUrl?: string; env?: Re
     wechat: { ...generated.wechat, gateway_url: gateway.url },
     alipay: { ...generated.alipay, gateway_url: `${gateway.url}/alipay/gateway.do` },
   };
-  const secretFile = await writeLocalSecret(credentials, await mkdtemp(join(tmpdir(), 'paynow-secret-')));
+  const secretDir = await mkdtemp(join(tmpdir(), 'paynow-secret-'));
+  const secretFile = await writeLocalSecret(credentials, secretDir);
   const env = {
     ...localFunctionEnvironment(credentials, {
       tableName: TABLE,
@@ -69,6 +70,8 @@ export async function startTestStack(options: { notifyBaseUrl?: string; env?: Re
       db.destroy();
       await gateway.close();
       await dynamo.close();
+      // Every test file starts a stack: left behind, their secrets pile up in the temp folder by the thousand.
+      await rm(secretDir, { recursive: true, force: true });
     },
   };
 }
