@@ -8,7 +8,7 @@
  *   picks rows; BENCH_INHERIT_ENV=1 keeps this shell's environment; BENCH_COLD_PROFILE=DIR writes a CPU profile of
  *   each cold process there, README "Bundles and cold starts").
  */
-import { mkdtemp } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type DynamoDBDocumentClient, GetCommand } from '@aws-sdk/lib-dynamodb';
@@ -305,6 +305,9 @@ async function main(): Promise<void> {
   logger.setLogLevel('SILENT');
   process.env.POWERTOOLS_METRICS_DISABLED = 'true';
   const only = process.argv[2];
+  // What the run writes to the temp folder (the packaged functions, the floor, the secret) goes in one folder, removed at the end.
+  const scratch = await mkdtemp(join(tmpdir(), 'paynow-bench-'));
+  process.env.TMPDIR = scratch;
   const stack = await startStack();
   try {
     if (!only || only === 'requests') await benchRequests(stack);
@@ -319,6 +322,7 @@ async function main(): Promise<void> {
   } finally {
     await stack.gateway.close();
     await stack.dynamo.close();
+    await rm(scratch, { recursive: true, force: true });
   }
 }
 
