@@ -308,6 +308,14 @@ async function main(): Promise<void> {
   // What the run writes to the temp folder (the packaged functions, the floor, the secret) goes in one folder, removed at the end.
   const scratch = await mkdtemp(join(tmpdir(), 'paynow-bench-'));
   process.env.TMPDIR = scratch;
+  try {
+    await benchAll(only);
+  } finally {
+    await rm(scratch, { recursive: true, force: true });
+  }
+}
+
+async function benchAll(only: string | undefined): Promise<void> {
   const stack = await startStack();
   try {
     if (!only || only === 'requests') await benchRequests(stack);
@@ -322,7 +330,6 @@ async function main(): Promise<void> {
   } finally {
     await stack.gateway.close();
     await stack.dynamo.close();
-    await rm(scratch, { recursive: true, force: true });
   }
 }
 

@@ -192,7 +192,7 @@ async function checkDue(deps: CompletePaymentDeps, attempt: Attempt, now: Date, 
       case 'watch':
         return await watch(deps, attempt, now, options);
       default:
-        // Done with it (paid, refunded) but still indexed: a write of before the due index. Out it goes.
+        // Done with it (paid, a refund case, refunded) but still indexed: a write of before the due index. Out it goes.
         return (await deps.store.unwatchAttempt(attempt)) ? 'unwatched' : 'waiting';
     }
   } catch (error) {
@@ -263,8 +263,8 @@ async function followUp(deps: CompletePaymentDeps, refund: Refund): Promise<Resu
 /**
  * Attempts written before the due index (partitions OPEN and WATCH) moved to their due shard, due at
  * their next check from now; the next runs sweep them like any other (docs/capacity.md, "Migration").
- * One done with (paid, refunded) leaves the index instead: left there, it would be read again every run
- * and a page of them would stop the move.
+ * One done with (paid, a refund case, refunded) leaves the index instead: left there, it would be read
+ * again every run and a page of them would stop the move.
  */
 async function moveLegacyIndexed(deps: CompletePaymentDeps, options: SweepOptions, now: Date): Promise<number> {
   let moved = 0;

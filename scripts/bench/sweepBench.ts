@@ -14,7 +14,7 @@
  * + 10 min (paid without a notification: captured). "Sweeper work" is the real time the sweeps took.
  */
 import { randomInt } from 'node:crypto';
-import { mkdtemp } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createApp } from '../../lib/app';
@@ -76,7 +76,8 @@ async function main(): Promise<void> {
     wechat: { ...generated.wechat, gateway_url: gateway.url },
     alipay: { ...generated.alipay, gateway_url: `${gateway.url}/alipay/gateway.do` },
   };
-  const secretFile = await writeLocalSecret(credentials, await mkdtemp(join(tmpdir(), 'paynow-bench-secret-')));
+  const secretDir = await mkdtemp(join(tmpdir(), 'paynow-bench-secret-'));
+  const secretFile = await writeLocalSecret(credentials, secretDir);
   const env = localFunctionEnvironment(credentials, {
     tableName: TABLE,
     dynamodbEndpoint: dynamo.endpoint,
@@ -229,6 +230,7 @@ async function main(): Promise<void> {
   db.destroy();
   await gateway.close();
   await dynamo.close();
+  await rm(secretDir, { recursive: true, force: true });
   process.exit(late.length ? 1 : 0);
 }
 

@@ -18,8 +18,11 @@ beforeAll(async () => {
   await writeFile(badSecret, JSON.stringify({ ...document, wechat: { ...document.wechat, apiv3_key: 'leaked-but-wrong-length' } }));
 });
 afterAll(async () => {
-  await rm(dirname(badSecret), { recursive: true, force: true });
-  await stack.close();
+  try {
+    await stack.close();
+  } finally {
+    if (badSecret) await rm(dirname(badSecret), { recursive: true, force: true });
+  }
 });
 
 /** A freshly started function (its own module instances), with `SECRET_ID` as given. */

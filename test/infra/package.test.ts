@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { mkdtemp, readdir, readFile, stat } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -38,9 +38,13 @@ type Template = { Resources: Record<string, Resource> };
 let credentials: SandboxCredentials;
 let plain: Packaged;
 let withOldKeys: Packaged;
+/** Folders this file writes packages into: removed at its end (each run writes several megabytes). */
+const written: string[] = [];
+afterAll(() => Promise.all(written.map((dir) => rm(dir, { recursive: true, force: true }))));
 
 async function packageProd(name: string, extraEnv: Record<string, string>): Promise<Packaged> {
   const dir = await mkdtemp(join(tmpdir(), `paynow-package-${name}-`));
+  written.push(dir);
   // A clean environment: the suite's own variables (a local SECRET_ID, DYNAMODB_ENDPOINT) must not leak in.
   const env = {
     PATH: process.env.PATH ?? '',
@@ -283,6 +287,7 @@ describe('the packaged prod stack', () => {
 
   it('fails the cold start of a function whose stage secret is missing, naming it', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'paynow-cold-'));
+    written.push(dir);
     await run('python3', ['-c', 'import sys,zipfile; zipfile.ZipFile(sys.argv[1]).extractall(sys.argv[2])', join(plain.dir, 'payOrder.zip'), dir]);
     const entry = join(dir, 'functions', 'payOrder', 'lambda.mjs');
     const env = {

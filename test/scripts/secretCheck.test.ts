@@ -1,6 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import { generateKeyPairSync } from 'node:crypto';
-import { mkdtemp, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { sandboxStageSecret, writeLocalSecret } from '../../scripts/local/environment';
@@ -13,6 +13,7 @@ beforeAll(async () => {
   credentials = await generateSandboxCredentials({ gatewayUrl: 'http://127.0.0.1:1' });
   dir = await mkdtemp(join(tmpdir(), 'paynow-secret-check-'));
 });
+afterAll(() => rm(dir, { recursive: true, force: true }));
 
 describe('npm run secret:check', () => {
   it('passes a good document and says what it found, without a key', async () => {

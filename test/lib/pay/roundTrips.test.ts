@@ -107,7 +107,27 @@ describe('a payment notification', () => {
     expect(requests).toEqual(['GetItem', 'GetItem', 'TransactWriteItems']);
   });
 
-  /** An order paid by its first attempt after a second one replaced it; the second attempt's payment is then a refund case. */
+  it('a payment decided from state in hand read around a release (order paying with it, then the attempt expired): settled from the settlement read, no capture that must fail (2)', async () => {
+    const user = await givenUser(stack, 0);
+    const opened = await pay(stack, user, { method: 1 });
+    // As the status call reads them: the order, then the attempt; the sweeper releases it in between.
+    const order = (await store.getOrder(user.orderId))!;
+    const attempt = (await store.getAttempt(opened.outTradeNo))!;
+    expect(await stack.app.store.releaseAttempt(attempt, 'expired', new Date().toISOString(), true)).toBe(true);
+    const released = (await store.getAttempt(opened.outTradeNo))!;
+    const payment = {
+      channel: 'wechat' as const,
+      outTradeNo: opened.outTradeNo,
+      transactionId: `t-${opened.outTradeNo}`,
+      amountFen: 8800,
+      paidAt: new Date().toISOString(),
+    };
+    const { result, requests } = await requestsOf(() => completePayment({ store, gateways: stack.app.gateways }, payment, { order, attempt: released }));
+    expect(result).toBe('paid');
+    expect(requests).toEqual(['TransactGetItems', 'TransactWriteItems']);
+  });
+
+  /** An order whose first attempt (WeChat) a second one (Alipay) replaced, and a payment of either as its gateway would report it. */
   async function paidBySuperseded() {
     const user = await givenUser(stack, 0);
     const first = await pay(stack, user, { method: 1 });
