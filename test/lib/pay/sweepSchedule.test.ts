@@ -6,7 +6,7 @@
  */
 import { DUE_SHARDS, dueShard, queryTimes } from '../../../lib/domain/checkSchedule';
 import type { Channel } from '../../../lib/domain/model';
-import type { PaymentGateway } from '../../../lib/gateways/paymentGateway';
+import { type PaymentGateway, TradeAlreadyPaid } from '../../../lib/gateways/paymentGateway';
 import type { CompletePaymentDeps } from '../../../lib/pay/completePayment';
 import { beforeEachCall, CallRateLimiter, tradeOfCall } from '../../../lib/pay/gatewayRateLimit';
 import { DEFAULT_SWEEP, type SweepOptions, shardsOf, sweep, sweepShare } from '../../../lib/pay/sweep';
@@ -258,6 +258,31 @@ describe('what a sweep leaves alone', () => {
   });
 });
 
+describe('a signed "paid" answer of another amount, at any step, is never counted paid: backed off, for a person', () => {
+  const otherAmount = (outTradeNo: string): PaymentGateway =>
+    Object.assign(Object.create(stack.app.gateways.wechat), {
+      queryTrade: async () => ({ state: 'paid', transactionId: `t-${outTradeNo}`, amountFen: 1, paidAt: new Date().toISOString() }),
+      closeTrade: async () => {
+        throw new TradeAlreadyPaid(outTradeNo);
+      },
+    });
+
+  it.each([
+    ['a query', 2 * MINUTE + 1_000],
+    ['the close at its expiry (refused as paid)', 30 * MINUTE + 1_000],
+  ])('%s', async (_step, ms) => {
+    const user = await givenUser(stack, 0);
+    const { outTradeNo } = await pay(stack, user, { method: 1 });
+    const created = await createdOf(outTradeNo);
+    const report = await sweepOwn(outTradeNo, created, ms, [], { gateways: { ...stack.app.gateways, wechat: otherAmount(outTradeNo) } });
+    expect(report).toMatchObject({ paid: 0 });
+    expect(await state.attempt(outTradeNo)).toMatchObject({ status: 'open', check_failures: 1 });
+    // The gateway answering truly again: the schedule goes on (released once expired, for the books).
+    await sweepOwn(outTradeNo, created, 31 * MINUTE);
+    expect(await state.attempt(outTradeNo)).toMatchObject({ status: 'expired' });
+  });
+});
+
 describe('the last look after the expiry', () => {
   /** An attempt released at its expiry by the sweep, so that its next step is the watch at expiry + 5 min. */
   async function released() {
@@ -290,6 +315,16 @@ describe('the last look after the expiry', () => {
     // The gateway answering truly again: unpaid, out of the index.
     await sweepOwn(outTradeNo, created, 36 * MINUTE);
     expect(await state.attempt(outTradeNo)).not.toHaveProperty('gsi1pk');
+  });
+
+  it('a paid answer of its own amount is completed and counted as paid', async () => {
+    const { outTradeNo, created } = await released();
+    // Paid on the closed pay sheet after all (WeChat may still settle one that was on its way).
+    const wechat: PaymentGateway = Object.assign(Object.create(stack.app.gateways.wechat), {
+      queryTrade: async () => ({ state: 'paid', transactionId: `t-${outTradeNo}`, amountFen: 8800, paidAt: new Date().toISOString() }),
+    });
+    expect(await sweepOwn(outTradeNo, created, 35 * MINUTE + 1_000, [], { gateways: { ...stack.app.gateways, wechat } })).toMatchObject({ paid: 1 });
+    expect(await state.attempt(outTradeNo)).toMatchObject({ status: 'paid' });
   });
 
   it('an attempt another worker already let go is not counted as let go', async () => {
@@ -399,6 +434,45 @@ describe('workers', () => {
     expect(report.busy).toBe(0);
     expect(reads.sort((a, b) => a - b)).toEqual(shardsOf(1, 4));
     expect(most).toBe(8);
+  });
+
+  it('a worker holds its lease while it works: a second worker of its group started meanwhile is busy', async () => {
+    const user = await givenUser(stack, 0);
+    const { outTradeNo } = await pay(stack, user, { method: 1 });
+    const created = await createdOf(outTradeNo);
+    const group = dueShard(outTradeNo);
+    let second: Awaited<ReturnType<typeof sweep>> | undefined;
+    const during = beforeEachCall(stack.app.gateways, async () => {
+      second ??= await sweep(
+        { store: stack.app.store, gateways: stack.app.gateways, now: () => new Date(created + 2 * MINUTE + 1_000) },
+        { ...DEFAULT_SWEEP, groups: DUE_SHARDS },
+        group,
+      );
+    });
+    const first = await sweepOwn(outTradeNo, created, 2 * MINUTE + 1_000, [], { gateways: during });
+    expect(first).toMatchObject({ busy: 0 });
+    expect(first.checked).toBeGreaterThanOrEqual(1);
+    expect(second).toMatchObject({ busy: 1, checked: 0 });
+  });
+
+  it('only group 0 follows up refunds and moves attempts of before the due index', async () => {
+    const refunds: string[] = [];
+    const legacy: string[] = [];
+    const store = storeWith(stack, {
+      findDueRefunds: (...args) => {
+        refunds.push('asked');
+        return stack.app.store.findDueRefunds(...args);
+      },
+      findLegacyIndexed: (...args) => {
+        legacy.push('asked');
+        return stack.app.store.findLegacyIndexed(...args);
+      },
+    });
+    const at = { store, gateways: stack.app.gateways, now: () => new Date(0) };
+    await sweep(at, { ...DEFAULT_SWEEP, groups: DUE_SHARDS }, 1);
+    expect({ refunds, legacy }).toEqual({ refunds: [], legacy: [] });
+    await sweep(at, { ...DEFAULT_SWEEP, groups: DUE_SHARDS }, 0);
+    expect({ refunds, legacy }).toEqual({ refunds: ['asked'], legacy: ['asked'] });
   });
 
   it('one worker per group at a time: a second one finds the lease taken and does nothing', async () => {
