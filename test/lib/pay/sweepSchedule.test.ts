@@ -7,6 +7,7 @@
 import { DUE_SHARDS, dueShard, queryTimes } from '../../../lib/domain/checkSchedule';
 import type { Channel } from '../../../lib/domain/model';
 import { type PaymentGateway, TradeAlreadyPaid } from '../../../lib/gateways/paymentGateway';
+import { logger } from '../../../lib/log';
 import type { CompletePaymentDeps } from '../../../lib/pay/completePayment';
 import { beforeEachCall, CallRateLimiter, tradeOfCall } from '../../../lib/pay/gatewayRateLimit';
 import { DEFAULT_SWEEP, type SweepOptions, shardsOf, sweep, sweepShare } from '../../../lib/pay/sweep';
@@ -73,6 +74,17 @@ async function sweepEverythingDue() {
 const of = (calls: Call[], outTradeNo: string) => calls.filter((call) => call.outTradeNo === outTradeNo).map((call) => call.operation);
 
 describe('an abandoned attempt', () => {
+  it('released at its expiry says so in one line, naming its attempt and order', async () => {
+    const user = await givenUser(stack, 0);
+    const { outTradeNo } = await pay(stack, user, { method: 1 });
+    const created = await createdOf(outTradeNo);
+    logger.resetKeys();
+    const { lines } = await captureOutput(() => sweepOwn(outTradeNo, created, 30 * MINUTE + 1_000));
+    expect(lines).toContainEqual(
+      expect.objectContaining({ level: 'INFO', message: 'expired attempt released', out_trade_no: outTradeNo, order_id: user.orderId }),
+    );
+  });
+
   it('is queried at +2, +9, +16, +23 min, closed and released at its expiry, asked once more 5 min later, then left alone: 6 gateway calls', async () => {
     const user = await givenUser(stack, 1000);
     const attempt = await pay(stack, user, { method: 4, points: 800, priceFen: 8000 });
@@ -399,7 +411,13 @@ describe('a check that fails', () => {
       },
     });
     const calls: Call[] = [];
-    expect((await sweepAt(created, 2 * MINUTE + 1_000, calls, { store })).failed).toBeGreaterThan(0);
+    logger.resetKeys(); // the pay bound its out_trade_no: the lines must name it themselves
+    const { result, lines } = await captureOutput(() => sweepAt(created, 2 * MINUTE + 1_000, calls, { store }));
+    expect(result.failed).toBeGreaterThan(0);
+    // What a person reads: the step failed, and its backoff could not be written either.
+    const mine = lines.filter((line) => line.out_trade_no === attempt.outTradeNo);
+    expect(mine).toContainEqual(expect.objectContaining({ level: 'WARN', message: 'sweep could not reschedule' }));
+    expect(mine).toContainEqual(expect.objectContaining({ level: 'WARN', message: 'sweep failed' }));
     expect(await dueOf(attempt.outTradeNo)).toBe(await queryTime(attempt.outTradeNo, 0));
     await sweepAt(created, 3 * MINUTE + 1_000, calls);
     expect(of(calls, attempt.outTradeNo)).toEqual(['queryTrade', 'queryTrade']);
