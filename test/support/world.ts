@@ -1,4 +1,5 @@
 import type { APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
+import type { GatewayPayment } from '../../lib/domain/model';
 import type { PaymentGateway } from '../../lib/gateways/paymentGateway';
 import type { PayOrderDeps, PayOrderInput, PayOrderResult } from '../../lib/pay/payOrder';
 import { payOrder } from '../../lib/pay/payOrder';
@@ -128,6 +129,11 @@ export async function sendAlipay(handler: Handler, body: string) {
 
 export function signedAlipay(stack: TestStack, fields: Record<string, string>) {
   return buildAlipayPaymentNotification(stack.credentials.alipay, fields).body;
+}
+
+/** A payment of `outTradeNo` as its gateway reports it, under transaction id `t-<outTradeNo>`, paid now. */
+export function gatewayPayment(outTradeNo: string, channel: GatewayPayment['channel'] = 'wechat', amountFen = 8800): GatewayPayment {
+  return { channel, outTradeNo, transactionId: `t-${outTradeNo}`, amountFen, paidAt: new Date().toISOString() };
 }
 
 /** The stack's store with some methods replaced; the others are the real store's. */

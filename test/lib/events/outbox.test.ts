@@ -13,7 +13,7 @@ import { WriteConflict } from '../../../lib/store/payStore';
 import { localWebhookSecret } from '../../../scripts/local/environment';
 import { type EventReceiver, startEventReceiver } from '../../../scripts/local/eventReceiver';
 import { expectBalancedBooksThenClose, startTestStack, TABLE, type TestStack } from '../../support/stack';
-import { type GivenUser, givenUser, pay } from '../../support/world';
+import { type GivenUser, gatewayPayment, givenUser, pay } from '../../support/world';
 
 /**
  * The outbox over the real local stack: events written in the same transaction as the money change
@@ -280,15 +280,8 @@ describe('every money change of an order', () => {
     const user = await givenUser(stack, 0);
     const first = await pay(stack, user, { method: 1 });
     const second = await pay(stack, user, { method: 2 });
-    const payment = (outTradeNo: string, channel: 'wechat' | 'alipay') => ({
-      channel,
-      outTradeNo,
-      transactionId: `t-${outTradeNo}`,
-      amountFen: 8800,
-      paidAt: new Date().toISOString(),
-    });
-    expect(await completePayment(stack.app, payment(first.outTradeNo, 'wechat'))).toBe('paid');
-    expect(await completePayment(stack.app, payment(second.outTradeNo, 'alipay'))).toBe('refund_required');
+    expect(await completePayment(stack.app, gatewayPayment(first.outTradeNo, 'wechat'))).toBe('paid');
+    expect(await completePayment(stack.app, gatewayPayment(second.outTradeNo, 'alipay'))).toBe('refund_required');
     const events = await typesOf(user.orderId);
     expect(events.map((e) => e.type)).toEqual(['order.paid', 'payment.refund_required']);
     expect(events[0]?.data).toMatchObject({ out_trade_no: first.outTradeNo, transaction_id: `t-${first.outTradeNo}` });

@@ -9,7 +9,7 @@ import { keys } from '../../../lib/store/keys';
 import { captureOutput, metricLines } from '../../support/logs';
 import { expectBalancedBooksThenClose, startTestStack, TABLE, type TestStack } from '../../support/stack';
 import { tableState } from '../../support/tableState';
-import { givenUser, paidWhileClosing, pay, payDeps, storeWith } from '../../support/world';
+import { gatewayPayment, givenUser, paidWhileClosing, pay, payDeps, storeWith } from '../../support/world';
 
 /** The attempt lifecycle: late payments, the sweeper, races between them, and crashes between steps. */
 let stack: TestStack;
@@ -99,9 +99,7 @@ describe('payments that arrive where no one expects them', () => {
     const user = { userId, token: '', addressId: userId + 1, orderId: userId + 2, orderIds: [userId + 2] };
     const old = await pay(stack, user, { method: 2 });
     const newer = await pay(stack, user, { method: 1 });
-    expect(
-      await completePayment(deps, { channel: 'alipay', outTradeNo: old.outTradeNo, transactionId: `t-${old.outTradeNo}`, amountFen: 8800, paidAt: 'x' }),
-    ).toBe('paid');
+    expect(await completePayment(deps, gatewayPayment(old.outTradeNo, 'alipay'))).toBe('paid');
     expect(await state.order(user.orderId)).toMatchObject({ status: 'paid', paid_attempt: old.outTradeNo });
     expect(await state.attempt(newer.outTradeNo)).toMatchObject({ status: 'superseded' });
     expect(await stack.app.store.getAccount(userId)).toBeUndefined();

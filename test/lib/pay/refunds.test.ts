@@ -1,5 +1,5 @@
 import { UpdateCommand } from '@aws-sdk/lib-dynamodb';
-import type { GatewayPayment, Refund } from '../../../lib/domain/model';
+import type { Refund } from '../../../lib/domain/model';
 import type { PaymentGateway } from '../../../lib/gateways/paymentGateway';
 import { logger } from '../../../lib/log';
 import { type CompletePaymentDeps, completePayment } from '../../../lib/pay/completePayment';
@@ -18,7 +18,7 @@ import { freePort } from '../../support/ports';
 import { rejection } from '../../support/rejection';
 import { expectBalancedBooksThenClose, startTestStack, TABLE, type TestStack } from '../../support/stack';
 import { tableState } from '../../support/tableState';
-import { type GivenUser, givenUser, pay, storeWith } from '../../support/world';
+import { type GivenUser, gatewayPayment, givenUser, pay, storeWith } from '../../support/world';
 
 /**
  * Refunds over the real local stack: the app, dynalite, and the sandbox gateways, whose refund
@@ -552,17 +552,10 @@ describe('refund cases (money the order could not take)', () => {
     const user = await givenUser(stack, 0);
     const first = await pay(stack, user, { method: 1 });
     const second = await pay(stack, user, { method: 2 });
-    const late = (outTradeNo: string, channel: 'wechat' | 'alipay'): GatewayPayment => ({
-      channel,
-      outTradeNo,
-      transactionId: `t-${outTradeNo}`,
-      amountFen: 8800,
-      paidAt: new Date().toISOString(),
-    });
-    expect(await completePayment({ ...deps, ...over }, late(first.outTradeNo, 'wechat'))).toBe('paid');
+    expect(await completePayment({ ...deps, ...over }, gatewayPayment(first.outTradeNo, 'wechat'))).toBe('paid');
     if (typeof (second as { payParam?: unknown }).payParam === 'string') stack.gateway.registerAlipayOrder((second as { payParam: string }).payParam);
     stack.gateway.pay(second.outTradeNo);
-    const { result, lines } = await captureOutput(() => completePayment({ ...deps, ...over }, late(second.outTradeNo, 'alipay')));
+    const { result, lines } = await captureOutput(() => completePayment({ ...deps, ...over }, gatewayPayment(second.outTradeNo, 'alipay')));
     expect(result).toBe('refund_required');
     return { user, first, second, lines };
   }

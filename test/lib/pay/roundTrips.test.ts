@@ -4,7 +4,7 @@ import { getPayStatus } from '../../../lib/pay/payStatus';
 import { DynamoPayStore } from '../../../lib/store/dynamoPayStore';
 import { recordingClient, type SentRequest } from '../../support/sentRequests';
 import { expectBalancedBooksThenClose, startTestStack, TABLE, type TestStack } from '../../support/stack';
-import { givenUser, pay, payDeps } from '../../support/world';
+import { gatewayPayment, givenUser, pay, payDeps } from '../../support/world';
 
 /**
  * Issue 12, "each request's own cost": the requests each path sends to the table, counted at the
@@ -115,50 +115,40 @@ describe('a payment notification', () => {
     const attempt = (await store.getAttempt(opened.outTradeNo))!;
     expect(await stack.app.store.releaseAttempt(attempt, 'expired', new Date().toISOString(), true)).toBe(true);
     const released = (await store.getAttempt(opened.outTradeNo))!;
-    const payment = {
-      channel: 'wechat' as const,
-      outTradeNo: opened.outTradeNo,
-      transactionId: `t-${opened.outTradeNo}`,
-      amountFen: 8800,
-      paidAt: new Date().toISOString(),
-    };
-    const { result, requests } = await requestsOf(() => completePayment({ store, gateways: stack.app.gateways }, payment, { order, attempt: released }));
+    const { result, requests } = await requestsOf(() =>
+      completePayment({ store, gateways: stack.app.gateways }, gatewayPayment(opened.outTradeNo), { order, attempt: released }),
+    );
     expect(result).toBe('paid');
     expect(requests).toEqual(['TransactGetItems', 'TransactWriteItems']);
   });
 
-  /** An order whose first attempt (WeChat) a second one (Alipay) replaced, and a payment of either as its gateway would report it. */
+  /** An order whose first attempt (WeChat) a second one (Alipay) replaced. */
   async function paidBySuperseded() {
     const user = await givenUser(stack, 0);
     const first = await pay(stack, user, { method: 1 });
     const second = await pay(stack, user, { method: 2 });
-    const payment = (outTradeNo: string, channel: 'wechat' | 'alipay') => ({
-      channel,
-      outTradeNo,
-      transactionId: `t-${outTradeNo}`,
-      amountFen: 8800,
-      paidAt: new Date().toISOString(),
-    });
-    return { user, first, second, payment };
+    return { user, first, second };
   }
 
   it('a payment for an order paid by another attempt: attempt, order, the refund case (3); no settlement read', async () => {
-    const { first, second, payment } = await paidBySuperseded();
-    expect(await completePayment(stack.app, payment(first.outTradeNo, 'wechat'))).toBe('paid');
-    const { result, requests } = await requestsOf(() => completePayment({ store, gateways: stack.app.gateways }, payment(second.outTradeNo, 'alipay')));
+    const { first, second } = await paidBySuperseded();
+    expect(await completePayment(stack.app, gatewayPayment(first.outTradeNo, 'wechat'))).toBe('paid');
+    const { result, requests } = await requestsOf(() => completePayment({ store, gateways: stack.app.gateways }, gatewayPayment(second.outTradeNo, 'alipay')));
     expect(result).toBe('refund_required');
     expect(requests).toEqual(['GetItem', 'GetItem', 'TransactWriteItems']);
   });
 
   it('a late payment whose order another attempt paid after the first look: the settlement read sees it, and no write that must fail is sent (4)', async () => {
-    const { user, first, second, payment } = await paidBySuperseded();
+    const { user, first, second } = await paidBySuperseded();
     // The open attempt's notification lands between this payment's first look at the order and its settlement read.
     const racing = new DynamoPayStore(client, TABLE);
     racing.loadSettlementContext = async (attempt) => {
-      expect(await completePayment(stack.app, payment(second.outTradeNo, 'alipay'))).toBe('paid');
+      expect(await completePayment(stack.app, gatewayPayment(second.outTradeNo, 'alipay'))).toBe('paid');
       return store.loadSettlementContext(attempt);
     };
-    const { result, requests } = await requestsOf(() => completePayment({ store: racing, gateways: stack.app.gateways }, payment(first.outTradeNo, 'wechat')));
+    const { result, requests } = await requestsOf(() =>
+      completePayment({ store: racing, gateways: stack.app.gateways }, gatewayPayment(first.outTradeNo, 'wechat')),
+    );
     expect(result).toBe('refund_required');
     expect(requests).toEqual(['GetItem', 'GetItem', 'TransactGetItems', 'TransactWriteItems']);
     expect(await stack.app.store.getOrder(user.orderId)).toMatchObject({ status: 'paid', paidAttempt: second.outTradeNo });

@@ -15,7 +15,7 @@ import { dueIndex } from '../../../lib/store/items';
 import { captureOutput } from '../../support/logs';
 import { expectBalancedBooksThenClose, startTestStack, type TestStack } from '../../support/stack';
 import { tableState } from '../../support/tableState';
-import { givenUser, pay, storeWith } from '../../support/world';
+import { gatewayPayment, givenUser, pay, storeWith } from '../../support/world';
 
 const MINUTE = 60_000;
 let stack: TestStack;
@@ -69,6 +69,22 @@ function sweepOwn(outTradeNo: string, from: number, ms: number, calls: Call[] = 
 async function sweepEverythingDue() {
   await sweepAt(Date.now(), 3 * 60 * MINUTE);
   await sweepAt(Date.now(), 4 * 60 * MINUTE);
+}
+
+/** A cash attempt paid and captured as its notification would: out of the index, as the store leaves it. */
+async function paidAttempt() {
+  const { outTradeNo } = await pay(stack, await givenUser(stack, 0), { method: 1 });
+  await stack.app.store.captureAttempt((await stack.app.store.getAttempt(outTradeNo))!, gatewayPayment(outTradeNo), new Date().toISOString());
+  return { outTradeNo, created: await createdOf(outTradeNo) };
+}
+
+/** The gateways, with WeChat answering every query of `outTradeNo`'s trade signed "paid" for `amountFen`. */
+function answeringPaid(outTradeNo: string, amountFen: number, over: Partial<PaymentGateway> = {}): Record<Channel, PaymentGateway> {
+  const wechat: PaymentGateway = Object.assign(Object.create(stack.app.gateways.wechat), {
+    queryTrade: async () => ({ state: 'paid', transactionId: `t-${outTradeNo}`, amountFen, paidAt: new Date().toISOString() }),
+    ...over,
+  });
+  return { ...stack.app.gateways, wechat };
 }
 
 const of = (calls: Call[], outTradeNo: string) => calls.filter((call) => call.outTradeNo === outTradeNo).map((call) => call.operation);
@@ -171,11 +187,7 @@ describe('what a sweep reads', () => {
   });
 
   it('an attempt done with (paid) but still indexed, as writes of before the due index left it, is taken out of the index without a gateway call', async () => {
-    const user = await givenUser(stack, 0);
-    const { outTradeNo } = await pay(stack, user, { method: 1 });
-    const created = await createdOf(outTradeNo);
-    const payment = { channel: 'wechat' as const, outTradeNo, transactionId: `t-${outTradeNo}`, amountFen: 8800, paidAt: new Date().toISOString() };
-    await stack.app.store.captureAttempt((await stack.app.store.getAttempt(outTradeNo))!, payment, new Date().toISOString());
+    const { outTradeNo, created } = await paidAttempt();
     await state.placeInIndex(outTradeNo, dueIndex(outTradeNo, new Date(created).toISOString()));
     const calls: Call[] = [];
     // Other tests' attempts may share the shard: what is asserted is this attempt's.
@@ -237,11 +249,7 @@ describe('what a sweep leaves alone', () => {
   });
 
   it('an attempt done with that another worker took out of the index first is not counted as taken out', async () => {
-    const user = await givenUser(stack, 0);
-    const { outTradeNo } = await pay(stack, user, { method: 1 });
-    const created = await createdOf(outTradeNo);
-    const payment = { channel: 'wechat' as const, outTradeNo, transactionId: `t-${outTradeNo}`, amountFen: 8800, paidAt: new Date().toISOString() };
-    await stack.app.store.captureAttempt((await stack.app.store.getAttempt(outTradeNo))!, payment, new Date().toISOString());
+    const { outTradeNo, created } = await paidAttempt();
     await state.placeInIndex(outTradeNo, dueIndex(outTradeNo, new Date(created).toISOString()));
     const asked: string[] = [];
     const store = storeWith(stack, {
@@ -271,14 +279,6 @@ describe('what a sweep leaves alone', () => {
 });
 
 describe('a signed "paid" answer of another amount, at any step, is never counted paid: backed off, for a person', () => {
-  const otherAmount = (outTradeNo: string): PaymentGateway =>
-    Object.assign(Object.create(stack.app.gateways.wechat), {
-      queryTrade: async () => ({ state: 'paid', transactionId: `t-${outTradeNo}`, amountFen: 1, paidAt: new Date().toISOString() }),
-      closeTrade: async () => {
-        throw new TradeAlreadyPaid(outTradeNo);
-      },
-    });
-
   it.each([
     ['a query', 2 * MINUTE + 1_000],
     ['the close at its expiry (refused as paid)', 30 * MINUTE + 1_000],
@@ -286,7 +286,10 @@ describe('a signed "paid" answer of another amount, at any step, is never counte
     const user = await givenUser(stack, 0);
     const { outTradeNo } = await pay(stack, user, { method: 1 });
     const created = await createdOf(outTradeNo);
-    const report = await sweepOwn(outTradeNo, created, ms, [], { gateways: { ...stack.app.gateways, wechat: otherAmount(outTradeNo) } });
+    const closeRefusedAsPaid = async () => {
+      throw new TradeAlreadyPaid(outTradeNo);
+    };
+    const report = await sweepOwn(outTradeNo, created, ms, [], { gateways: answeringPaid(outTradeNo, 1, { closeTrade: closeRefusedAsPaid }) });
     expect(report).toMatchObject({ paid: 0 });
     expect(await state.attempt(outTradeNo)).toMatchObject({ status: 'open', check_failures: 1 });
     // The gateway answering truly again: the schedule goes on (released once expired, for the books).
@@ -308,13 +311,10 @@ describe('the last look after the expiry', () => {
 
   it('a signed "paid" answer of another amount is neither paid nor let go: due again after a backoff, for a person', async () => {
     const { outTradeNo, created } = await released();
-    const wechat: PaymentGateway = Object.assign(Object.create(stack.app.gateways.wechat), {
-      queryTrade: async () => ({ state: 'paid', transactionId: `t-${outTradeNo}`, amountFen: 1, paidAt: new Date().toISOString() }),
-    });
     const at = created + 35 * MINUTE + 1_000;
     const { lines, result } = await captureOutput(() =>
       sweep(
-        { store: stack.app.store, gateways: { ...stack.app.gateways, wechat }, now: () => new Date(at) },
+        { store: stack.app.store, gateways: answeringPaid(outTradeNo, 1), now: () => new Date(at) },
         { ...DEFAULT_SWEEP, groups: DUE_SHARDS },
         dueShard(outTradeNo),
       ),
@@ -332,10 +332,7 @@ describe('the last look after the expiry', () => {
   it('a paid answer of its own amount is completed and counted as paid', async () => {
     const { outTradeNo, created } = await released();
     // Paid on the closed pay sheet after all (WeChat may still settle one that was on its way).
-    const wechat: PaymentGateway = Object.assign(Object.create(stack.app.gateways.wechat), {
-      queryTrade: async () => ({ state: 'paid', transactionId: `t-${outTradeNo}`, amountFen: 8800, paidAt: new Date().toISOString() }),
-    });
-    expect(await sweepOwn(outTradeNo, created, 35 * MINUTE + 1_000, [], { gateways: { ...stack.app.gateways, wechat } })).toMatchObject({ paid: 1 });
+    expect(await sweepOwn(outTradeNo, created, 35 * MINUTE + 1_000, [], { gateways: answeringPaid(outTradeNo, 8800) })).toMatchObject({ paid: 1 });
     expect(await state.attempt(outTradeNo)).toMatchObject({ status: 'paid' });
   });
 
@@ -600,10 +597,7 @@ describe('attempts written before the due index (partitions OPEN and WATCH)', ()
     sweep({ store: stack.app.store, gateways: stack.app.gateways, now: () => new Date(at), ...over }, { ...DEFAULT_SWEEP, groups: DUE_SHARDS }, 0);
 
   it('one done with (paid) but left in an old partition leaves the index: read again every run, a page of them would stop the move', async () => {
-    const user = await givenUser(stack, 0);
-    const { outTradeNo } = await pay(stack, user, { method: 1 });
-    const payment = { channel: 'wechat' as const, outTradeNo, transactionId: `t-${outTradeNo}`, amountFen: 8800, paidAt: new Date().toISOString() };
-    await stack.app.store.captureAttempt((await stack.app.store.getAttempt(outTradeNo))!, payment, new Date().toISOString());
+    const { outTradeNo } = await paidAttempt();
     await toLegacy(outTradeNo, 'OPEN', String((await state.attempt(outTradeNo))?.expires_at));
     // Nothing else is in the old partitions at this point of the file: exactly this one moves.
     expect((await moveAt(Date.now())).migrated).toBe(1);
