@@ -3,7 +3,7 @@
  * beside each chunk, without --enable-source-maps. A chunk is built here the way serverless.yml builds
  * the functions (esbuild, minified ES module, linked map without sources).
  */
-import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -21,6 +21,7 @@ let chunk: string;
 /** Where the bundle has the `throw`, 1-based as in a stack frame. */
 let throwAt: { line: number; column: number };
 
+afterAll(() => rm(dir, { recursive: true, force: true }));
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'paynow-stack-'));
   await writeFile(
