@@ -389,6 +389,53 @@ describe('a fault of ours during a follow-up', () => {
   });
 });
 
+describe('the sweep following up a refund', () => {
+  /** An Alipay refund left pending by a refused first call (the merchant balance), due at the next sweep. */
+  async function pendingRefund() {
+    const { user, outTradeNo } = await paidOrder(2);
+    stack.gateway.failNextRefund('alipay', 'balance');
+    const { refund } = await refundAsk(user.orderId);
+    expect(refund).toMatchObject({ status: 'pending' });
+    return { user, outTradeNo, refund };
+  }
+
+  /** The store, with the sweep's read of due refunds narrowed to `outRefundNo` (other tests' may be due too), then `meanwhile` run. */
+  const dueOnly = (outRefundNo: string, meanwhile: () => Promise<unknown> = async () => undefined) =>
+    storeWith(stack, {
+      findDueRefunds: async (...args) => {
+        const due = (await stack.app.store.findDueRefunds(...args)).filter((refund) => refund.outRefundNo === outRefundNo);
+        await meanwhile();
+        return due;
+      },
+    });
+
+  it('whose result a notification recorded meanwhile counts as neither settled nor pending: the sweep settled nothing', async () => {
+    const { user, outTradeNo, refund } = await pendingRefund();
+    const store = dueOnly(refund.outRefundNo, () => recordRefundResult(deps, refund.outRefundNo, { state: 'succeeded', refundedAt: new Date().toISOString() }));
+    expect(await sweep(2 * MINUTE, { store })).toMatchObject({ refunds_settled: 0, refunds_pending: 0, failed: 0 });
+    expect(await state.order(user.orderId)).toMatchObject({ status: 'refunded' });
+    expect(stack.gateway.refunds(outTradeNo)).toEqual([expect.objectContaining({ status: 'SUCCESS' })]);
+  });
+
+  it('that fails with a fault of ours is counted failed, in a line naming the refund; the next sweep settles it', async () => {
+    const { user, refund } = await pendingRefund();
+    const store = storeWith(stack, {
+      findDueRefunds: dueOnly(refund.outRefundNo).findDueRefunds,
+      getRefund: async () => {
+        throw new TypeError("Cannot read properties of undefined (reading 'status')");
+      },
+    });
+    logger.resetKeys();
+    const { lines, result } = await captureOutput(() => sweep(2 * MINUTE, { store }));
+    expect(result).toMatchObject({ failed: 1, refunds_settled: 0 });
+    expect(lines.filter((line) => line.message === 'sweep failed')).toEqual([
+      expect.objectContaining({ level: 'WARN', out_refund_no: refund.outRefundNo, error: expect.objectContaining({ name: 'TypeError' }) }),
+    ]);
+    expect(await sweep(2 * MINUTE, { store: dueOnly(refund.outRefundNo) })).toMatchObject({ refunds_settled: 1 });
+    expect(await state.order(user.orderId)).toMatchObject({ status: 'refunded' });
+  });
+});
+
 describe('what a person reads, and what the gateway is asked', () => {
   it("a refund's life in the logs: asked, refused for now at the gateway, failed, each line with its order and trade", async () => {
     const { user, outTradeNo } = await paidOrder(1);

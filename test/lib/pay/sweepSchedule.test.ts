@@ -35,8 +35,8 @@ interface Call {
   at: number;
 }
 
-function recording(calls: Call[]): Record<Channel, PaymentGateway> {
-  return beforeEachCall(stack.app.gateways, (channel, operation, args) => {
+function recording(calls: Call[], gateways = stack.app.gateways): Record<Channel, PaymentGateway> {
+  return beforeEachCall(gateways, (channel, operation, args) => {
     calls.push({ channel, operation, outTradeNo: tradeOfCall(args), at: performance.now() });
   });
 }
@@ -222,7 +222,7 @@ describe('what a sweep reads', () => {
 });
 
 describe('what a sweep leaves alone', () => {
-  it('a run whose time is up before it starts checks nothing: no gateway call, the attempt still due', async () => {
+  it('a run whose time is up before it starts (its budget used to the millisecond) checks nothing: no gateway call, the attempt still due', async () => {
     const user = await givenUser(stack, 1000);
     const attempt = await pay(stack, user, { method: 4, points: 800, priceFen: 8000 });
     const created = await createdOf(attempt.outTradeNo);
@@ -235,7 +235,13 @@ describe('what a sweep leaves alone', () => {
         return stack.app.store.claimSweepLease(group, ...rest);
       },
     });
-    expect(await sweepAt(created, 2 * MINUTE + 1_000, calls, { store }, { budgetMs: 0 })).toMatchObject({ checked: 0, busy: 0 });
+    // The run's elapsed time standing still at 0: exactly its budget of 0 ms.
+    const elapsed = jest.spyOn(performance, 'now').mockReturnValue(1_000);
+    try {
+      expect(await sweepAt(created, 2 * MINUTE + 1_000, calls, { store }, { budgetMs: 0 })).toMatchObject({ checked: 0, busy: 0 });
+    } finally {
+      elapsed.mockRestore();
+    }
     expect(calls).toEqual([]);
     // Not even a lease taken: a run out of time writes nothing.
     expect(leases).toEqual([]);
@@ -299,6 +305,61 @@ describe('a signed "paid" answer of another amount, at any step, is never counte
     expect(report).toMatchObject({ paid: 0 });
     expect(await state.attempt(outTradeNo)).toMatchObject({ status: 'open', check_failures: 1 });
     // The gateway answering truly again: the schedule goes on (released once expired, for the books).
+    await sweepOwn(outTradeNo, created, 31 * MINUTE);
+    expect(await state.attempt(outTradeNo)).toMatchObject({ status: 'expired' });
+  });
+});
+
+describe('a payment the table does not know, at any step, is never counted paid: backed off, for a person', () => {
+  // The attempt read from the index, gone from the table when its payment is recorded: \`unknown_attempt\`.
+  it.each([
+    ['a query', 2 * MINUTE + 1_000],
+    ['the close at its expiry (refused as paid)', 30 * MINUTE + 1_000],
+    ['the last look after the expiry', 35 * MINUTE + 1_000],
+  ])('%s', async (step, ms) => {
+    const user = await givenUser(stack, 0);
+    const { outTradeNo } = await pay(stack, user, { method: 1 });
+    const created = await createdOf(outTradeNo);
+    if (step.startsWith('the last look')) await sweepOwn(outTradeNo, created, 30 * MINUTE + 1_000);
+    const closeRefusedAsPaid = async (trade: string) => {
+      if (trade !== outTradeNo) return stack.app.gateways.wechat.closeTrade(trade);
+      throw new TradeAlreadyPaid(outTradeNo);
+    };
+    const store = storeWith(stack, { getAttempt: async (trade) => (trade === outTradeNo ? undefined : stack.app.store.getAttempt(trade)) });
+    const { lines, result } = await captureOutput(() =>
+      sweepOwn(outTradeNo, created, ms, [], { store, gateways: answeringPaid(outTradeNo, 8800, { closeTrade: closeRefusedAsPaid }) }),
+    );
+    expect(result).toMatchObject({ paid: 0 });
+    expect(lines.filter((line) => line.out_trade_no === outTradeNo).map((line) => line.message)).toContain('payment for an unknown attempt');
+    expect(await state.attempt(outTradeNo)).toMatchObject({ check_failures: 1, gsi1pk: expect.stringMatching(/^DUE#/) });
+    // The gateway answering truly again: the schedule goes on, released once expired, then let go.
+    await sweepOwn(outTradeNo, created, 31 * MINUTE);
+    await sweepOwn(outTradeNo, created, 37 * MINUTE);
+    expect(await state.attempt(outTradeNo)).toMatchObject({ status: 'expired' });
+  });
+});
+
+describe('the close at the expiry refused as paid while the query says unpaid (a gateway contradicting itself)', () => {
+  it('is neither counted paid nor released: due again after a backoff', async () => {
+    const user = await givenUser(stack, 0);
+    const { outTradeNo } = await pay(stack, user, { method: 1 });
+    const created = await createdOf(outTradeNo);
+    const real = stack.app.gateways.wechat;
+    const wechat: PaymentGateway = Object.assign(Object.create(real), {
+      closeTrade: async (trade: string) => {
+        if (trade !== outTradeNo) return real.closeTrade(trade);
+        throw new TradeAlreadyPaid(outTradeNo);
+      },
+    });
+    const calls: Call[] = [];
+    const report = await sweep(
+      { store: stack.app.store, gateways: recording(calls, { ...stack.app.gateways, wechat }), now: () => new Date(created + 30 * MINUTE + 1_000) },
+      { ...DEFAULT_SWEEP, groups: DUE_SHARDS },
+      dueShard(outTradeNo),
+    );
+    expect(report).toMatchObject({ paid: 0, released: 0 });
+    expect(of(calls, outTradeNo)).toEqual(['closeTrade', 'queryTrade']);
+    expect(await state.attempt(outTradeNo)).toMatchObject({ status: 'open', check_failures: 1 });
     await sweepOwn(outTradeNo, created, 31 * MINUTE);
     expect(await state.attempt(outTradeNo)).toMatchObject({ status: 'expired' });
   });
@@ -583,7 +644,8 @@ describe('CallRateLimiter', () => {
   });
 
   it('refuses a cap below one call a second', () => {
-    expect(() => new CallRateLimiter(0)).toThrow(RangeError);
+    expect(() => new CallRateLimiter(0)).toThrow(new RangeError('perSecond must be a positive integer, got 0'));
+    expect(() => new CallRateLimiter(2.5)).toThrow(new RangeError('perSecond must be a positive integer, got 2.5'));
   });
 
   it("the gateways' properties read through the wrapper are the gateways' own, not calls", () => {
