@@ -54,9 +54,16 @@ module.exports = async ({ resolveVariable }) => {
     paynowMetric('Refund', { outcome: 'failed' }),
   );
   alarm(
+    'RefundAbnormal',
+    'WeChat took a refund but cannot pay it into the payer\'s account (a closed card or account): the money waits at WeChat until a person sends it on in the merchant platform (README "When a refund is abnormal").',
+    paynowMetric('Refund', { outcome: 'abnormal' }),
+  );
+  alarm(
     'RefundOverdue',
     'A refund is still pending a day after it was asked (the gateway keeps answering processing or errors): check it in the merchant console.',
-    paynowMetric('Refund', { outcome: 'overdue' }, { period: 3600 }),
+    // Counted at each follow-up, hourly by then but a minute or so late each time: an hour with none
+    // must not tell the person it is over, so any count in the last two hours keeps it in alarm.
+    { ...paynowMetric('Refund', { outcome: 'overdue' }, { period: 3600 }), EvaluationPeriods: 2, DatapointsToAlarm: 1 },
   );
   alarm(
     'RefundContradicted',

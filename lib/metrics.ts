@@ -62,13 +62,14 @@ export const METRIC_CATALOGUE = {
   },
   /**
    * A refund moving: requested (recorded, for an operator or a refund case), succeeded, failed (final:
-   * a person must look), retry (a follow-up the gateway could not answer), overdue (still pending a
-   * day later), contradicted (a gateway reported the opposite of a final result).
+   * a person must look), abnormal (WeChat cannot pay it into the payer's account: a person must send it
+   * on; counted once per refund), retry (a follow-up the gateway could not answer), overdue (still
+   * pending a day later), contradicted (a gateway reported the opposite of a final result).
    */
   Refund: {
     unit: MetricUnit.Count,
     dimensionSets: [['kind', 'outcome'], ['outcome']],
-    values: { kind: ['order', 'duplicate'], outcome: ['requested', 'succeeded', 'failed', 'retry', 'overdue', 'contradicted'] },
+    values: { kind: ['order', 'duplicate'], outcome: ['requested', 'succeeded', 'failed', 'abnormal', 'retry', 'overdue', 'contradicted'] },
   },
   /** One sweeper run's attempts by result. */
   SweepAttempt: { unit: MetricUnit.Count, dimensionSets: [['result']], values: { result: ['paid', 'released', 'unwatched', 'failed'] } },

@@ -30,6 +30,7 @@ export function describeReport(report: ReconcileReport): string[] {
   }
   for (const [title, list] of [
     ['failed refunds', report.failedRefunds],
+    ["abnormal refunds (WeChat cannot pay them into the payer's account)", report.abnormalRefunds],
     ['refunds pending for more than a day', report.overdueRefunds],
   ] as const) {
     lines.push(`${title}: ${list.length}`);

@@ -213,7 +213,8 @@ export interface GatewayRefundReport {
   outRefundNo: string;
   outTradeNo: string;
   refundFen: Fen;
-  state: 'succeeded' | 'failed';
+  /** abnormal: WeChat took it but the payer's account cannot receive it; not final (see RefundState). */
+  state: 'succeeded' | 'failed' | 'abnormal';
   refundedAt?: string;
   failureReason?: string;
 }

@@ -23,6 +23,9 @@ export function nextCheckAt(checks: number, now: Date): string {
   return new Date(now.getTime() + minutes * 60_000).toISOString();
 }
 
+/** The `last_error` of a pending refund WeChat reports ABNORMAL: a person must send it on at WeChat. */
+export const ABNORMAL = 'ABNORMAL';
+
 /** WeChat refuses refunds of payments made more than a year ago. Alipay's window is the merchant's contract: only Alipay can tell. */
 const WECHAT_REFUND_WINDOW_MS = 365 * 24 * 60 * 60_000;
 

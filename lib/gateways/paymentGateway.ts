@@ -46,6 +46,12 @@ export type RefundState =
   | { state: 'succeeded'; refundedAt?: string }
   | { state: 'processing' }
   | { state: 'failed'; reason: string; windowClosed?: boolean }
+  /**
+   * WeChat ABNORMAL: taken from the merchant's balance, but the payer's account cannot receive it (a
+   * closed bank card or account). Not final: the money waits at WeChat until a person sends it on
+   * (发起异常退款, to another card of the payer or to the merchant's), and then the same refund succeeds.
+   */
+  | { state: 'abnormal' }
   | { state: 'not_found' };
 
 /**

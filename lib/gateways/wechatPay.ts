@@ -144,8 +144,9 @@ export class WechatPayGateway implements PaymentGateway {
       case 'PROCESSING':
         return { state: 'processing' };
       case 'CLOSED':
-      case 'ABNORMAL':
         return { state: 'failed', reason: refund.status };
+      case 'ABNORMAL':
+        return { state: 'abnormal' };
       default:
         throw new GatewayError(`wechat refund: unknown status ${refund.status}`);
     }

@@ -1,3 +1,4 @@
+import type { GatewayRefundReport } from '../domain/model';
 import { type Clock, parseGatewayTime } from '../domain/time';
 import type { GatewayRequest, NotificationAnswer, NotificationChannel, NotificationVerdict, OpenedNotification } from './paymentGateway';
 import { decryptWechatNotification, wechatNotificationAnswer } from './wechatNotificationEnvelope';
@@ -20,9 +21,9 @@ export interface WechatRefundNotificationsOptions {
   now: Clock;
 }
 
-const FINAL_EVENTS = new Map<string, 'succeeded' | 'failed'>([
+const REPORTED_EVENTS = new Map<string, GatewayRefundReport['state']>([
   ['REFUND.SUCCESS', 'succeeded'],
-  ['REFUND.ABNORMAL', 'failed'],
+  ['REFUND.ABNORMAL', 'abnormal'],
   ['REFUND.CLOSED', 'failed'],
 ]);
 
@@ -30,7 +31,8 @@ const FINAL_EVENTS = new Map<string, 'succeeded' | 'failed'>([
  * WeChat Pay v3 refund notifications (`POST /notify/wechat/refund`, the notify_url of every refund):
  * the same signature, freshness and AES-GCM checks as payment notifications, then the resource must
  * name our merchant and carry the refund's numbers and amount, which the use case compares with the
- * refund it recorded. REFUND.SUCCESS is a success; REFUND.ABNORMAL and REFUND.CLOSED are final failures.
+ * refund it recorded. REFUND.SUCCESS is a success and REFUND.CLOSED a final failure; REFUND.ABNORMAL is not
+ * final (the payer's account cannot receive it: a person sends it on, and then it succeeds).
  */
 export class WechatRefundNotifications implements NotificationChannel {
   readonly channel = 'wechat' as const;
@@ -52,11 +54,11 @@ export class WechatRefundNotifications implements NotificationChannel {
 /** The refund a verified, decrypted REFUND.* resource reports, once it names our merchant and carries its numbers and amount. */
 export function openRefundResource(eventType: string, r: WechatRefundResource, mchid: string): OpenedNotification {
   if (r.mchid !== mchid) return { kind: 'refused', reason: 'merchant_mismatch', outTradeNo: r.out_trade_no };
-  const state = FINAL_EVENTS.get(eventType);
+  const state = REPORTED_EVENTS.get(eventType);
   if (!state) return { kind: 'ignored', outTradeNo: r.out_trade_no };
   const refundFen = r.amount?.refund;
-  // The event and the resource's own status must agree: SUCCESS only with REFUND.SUCCESS.
-  const statusAgrees = (r.refund_status === 'SUCCESS') === (state === 'succeeded');
+  // The event and the resource's own status must agree: SUCCESS only with REFUND.SUCCESS, ABNORMAL only with REFUND.ABNORMAL.
+  const statusAgrees = (r.refund_status === 'SUCCESS') === (state === 'succeeded') && (r.refund_status === 'ABNORMAL') === (state === 'abnormal');
   if (!r.out_trade_no || !r.out_refund_no || refundFen === undefined || !Number.isSafeInteger(refundFen) || !statusAgrees) {
     return { kind: 'refused', reason: 'missing_fields', outTradeNo: r.out_trade_no };
   }

@@ -5,7 +5,7 @@ import { GatewayError, type RefundRequest, type RefundState } from '../gateways/
 import { log } from '../log';
 import { metrics } from '../metrics';
 import type { CompletePaymentDeps } from './completePayment';
-import { type RefundResultOutcome, recordRefundResult, refundLogFields } from './recordRefundResult';
+import { type RefundResultOutcome, recordRefundAbnormal, recordRefundResult, refundLogFields } from './recordRefundResult';
 
 /** What one follow-up left the refund as: final now (or already), or still pending. */
 export type FollowUpOutcome = RefundResultOutcome | 'pending';
@@ -56,6 +56,9 @@ export async function followUpRefund(deps: CompletePaymentDeps, refund: Refund):
       return recordRefundResult(deps, refund.outRefundNo, { state: 'succeeded', refundedAt: state.refundedAt });
     case 'failed':
       return recordRefundResult(deps, refund.outRefundNo, { state: 'failed', reason: failureReason(state) });
+    case 'abnormal':
+      await recordRefundAbnormal(deps, refund);
+      return 'pending';
     case 'processing':
     case 'not_found': // the refund call never answers this
       await defer(deps, refund, now, state.state === 'processing');
@@ -66,7 +69,7 @@ export async function followUpRefund(deps: CompletePaymentDeps, refund: Refund):
 /** A refusal of the refund call, unless the query shows this number did go through (an earlier call took it). */
 async function confirmRefusal(query: () => Promise<RefundState>, refusal: Extract<RefundState, { state: 'failed' }>): Promise<RefundState> {
   const check = await query();
-  return check.state === 'succeeded' || check.state === 'processing' ? check : refusal;
+  return check.state === 'succeeded' || check.state === 'processing' || check.state === 'abnormal' ? check : refusal;
 }
 
 async function defer(deps: CompletePaymentDeps, refund: Refund, now: Date, accepted: boolean, lastError?: string): Promise<void> {

@@ -3,7 +3,7 @@ import type { GatewayRequest, NotificationChannel, NotificationVerdict } from '.
 import { log } from '../log';
 import { metrics } from '../metrics';
 import { type CompletePaymentDeps, type CompletionOutcome, completePayment } from './completePayment';
-import { recordRefundResult } from './recordRefundResult';
+import { recordRefundAbnormal, recordRefundResult } from './recordRefundResult';
 
 const HANDLED: readonly CompletionOutcome[] = ['paid', 'duplicate', 'conflict', 'refund_required'];
 
@@ -35,6 +35,11 @@ async function refundReported(deps: CompletePaymentDeps, report: GatewayRefundRe
   if (refund.channel !== report.channel || refund.outTradeNo !== report.outTradeNo || refund.cashFen !== report.refundFen) {
     log.error('refund notification does not match its refund', { out_trade_no: report.outTradeNo, refund_fen: report.refundFen, expected_fen: refund.cashFen });
     return refused(report.channel, 'amount_mismatch');
+  }
+  if (report.state === 'abnormal') {
+    // Not a result: still pending until a person sends it on. Once final, a late ABNORMAL changes nothing.
+    if (refund.status === 'pending') await recordRefundAbnormal(deps, refund);
+    return handled(report.channel);
   }
   await recordRefundResult(
     deps,

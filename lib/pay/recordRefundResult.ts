@@ -1,4 +1,5 @@
 import type { Refund } from '../domain/model';
+import { ABNORMAL, nextCheckAt } from '../domain/refund';
 import { systemClock } from '../domain/time';
 import { log } from '../log';
 import { metrics } from '../metrics';
@@ -47,4 +48,22 @@ export async function recordRefundResult(deps: CompletePaymentDeps, outRefundNo:
 /** What identifies a refund in a log line. */
 export function refundLogFields(refund: Refund) {
   return { out_refund_no: refund.outRefundNo, out_trade_no: refund.outTradeNo, order_id: refund.orderId, kind: refund.kind, cash_fen: refund.cashFen };
+}
+
+/**
+ * A refund WeChat took but cannot pay into the payer's account (ABNORMAL: a closed bank card or
+ * account). Not a result: the money waits at WeChat until a person sends it on in the merchant platform
+ * (发起异常退款), and then this same refund succeeds. So it stays pending (its order refunding; asking
+ * again is answered "in progress", never a second refund), marked `last_error` ABNORMAL, and its
+ * follow-ups go on. The write that marks it first tells a person: an error line and the `abnormal` count.
+ */
+export async function recordRefundAbnormal(deps: CompletePaymentDeps, refund: Refund): Promise<void> {
+  const now = (deps.now ?? systemClock)();
+  const marked = await deps.store.deferRefund(refund, { nextCheckAt: nextCheckAt(refund.checks, now), accepted: true, lastError: ABNORMAL }, now.toISOString());
+  if (!marked) {
+    log.info('refund moved on during its follow-up', refundLogFields(refund));
+  } else if (refund.lastError !== ABNORMAL) {
+    log.error('refund abnormal at the gateway: a person must send it on', refundLogFields(refund));
+    metrics.count('Refund', { kind: refund.kind, outcome: 'abnormal' });
+  }
 }

@@ -2,6 +2,7 @@ import { type DynamoDBDocumentClient, ScanCommand } from '@aws-sdk/lib-dynamodb'
 import { dueShard } from '../domain/checkSchedule';
 import { RELEASED_ATTEMPT_STATUSES, type Refund } from '../domain/model';
 import { fenToYuan } from '../domain/money';
+import { ABNORMAL } from '../domain/refund';
 import { type Clock, systemClock } from '../domain/time';
 import { type Item, toRefund } from './items';
 import { duePartition, ENTITY, type Entity, INDEX_PARTITION, type LedgerKind } from './keys';
@@ -27,7 +28,7 @@ export interface RefundCase {
   refundStatus?: string;
 }
 
-/** A refund a person must look at: failed at its gateway, or pending for more than a day. */
+/** A refund a person must look at: failed at its gateway, abnormal at WeChat, or pending for more than a day. */
 export type RefundToCheck = Pick<Refund, 'outRefundNo' | 'outTradeNo' | 'orderId' | 'kind' | 'cashFen' | 'points' | 'status' | 'createdAt'> & {
   /** The gateway's reason (failed) or the last follow-up's error (pending). */
   reason?: string;
@@ -42,7 +43,7 @@ export interface ReconcileReport {
   problems: string[];
   /**
    * Work for a person, one line each: a refund case no refund was begun for (automatic refunds off),
-   * a failed refund, a refund pending for more than a day (the lists below hold their details), a
+   * a failed refund, a refund WeChat reports abnormal, a refund pending for more than a day (the lists below hold their details), a
    * second payment of a paid attempt kept for a person (`CONFLICT#`).
    */
   needsPerson: string[];
@@ -52,7 +53,9 @@ export interface ReconcileReport {
   refunds: RefundCase[];
   /** Refunds that finally failed (the latest of their attempt): a person decides. */
   failedRefunds: RefundToCheck[];
-  /** Refunds still pending after a day. */
+  /** Refunds WeChat took but cannot pay into the payer's account (pending, `last_error` ABNORMAL): a person sends them on. */
+  abnormalRefunds: RefundToCheck[];
+  /** Refunds still pending after a day (the abnormal ones aside). */
   overdueRefunds: RefundToCheck[];
   counts: { users: number; orders: number; attempts: number; refunds: number; ledgerEntries: number };
 }
@@ -218,8 +221,10 @@ export async function reconcile(db: DynamoDBDocumentClient, table: string, now: 
   const latest = (r: Item) => attemptsByNo.get(r.out_trade_no as string)?.refund_no === r.out_refund_no;
   const failedRefunds = refundItems.filter((r) => r.status === 'failed' && latest(r)).map((r) => toCheck(toRefund(r), 'failureReason'));
   const pendingRefunds = refundItems.filter((r) => r.status === 'pending');
+  const isAbnormal = (r: Item) => r.last_error === ABNORMAL;
+  const abnormalRefunds = pendingRefunds.filter(isAbnormal).map((r) => toCheck(toRefund(r), 'lastError'));
   const overdueRefunds = pendingRefunds
-    .filter((r) => nowMs - Date.parse(r.created_at as string) > REFUND_OVERDUE_MS)
+    .filter((r) => !isAbnormal(r) && nowMs - Date.parse(r.created_at as string) > REFUND_OVERDUE_MS)
     .map((r) => toCheck(toRefund(r), 'lastError'));
 
   const needsPerson = [
@@ -231,6 +236,9 @@ export async function reconcile(db: DynamoDBDocumentClient, table: string, now: 
           `refund case ${r.outTradeNo} (order ${r.orderId}, ${fenToYuan(r.cashFen)} yuan): no refund begun; npm run refund -- ${r.orderId} --attempt ${r.outTradeNo} --reason …`,
       ),
     ...failedRefunds.map((r) => `refund ${r.outRefundNo} (order ${r.orderId}): failed${r.reason ? ` (${r.reason})` : ''}; README "When a refund failed"`),
+    ...abnormalRefunds.map(
+      (r) => `refund ${r.outRefundNo} (order ${r.orderId}): abnormal at WeChat, the payer's account cannot take it; README "When a refund is abnormal"`,
+    ),
     ...overdueRefunds.map((r) => `refund ${r.outRefundNo} (order ${r.orderId}): pending since ${r.createdAt}${r.reason ? ` (${r.reason})` : ''}`),
     ...conflicts.map(
       (c) =>
@@ -238,7 +246,7 @@ export async function reconcile(db: DynamoDBDocumentClient, table: string, now: 
     ),
   ];
   const info: string[] = [];
-  const underway = pendingRefunds.length - overdueRefunds.length;
+  const underway = pendingRefunds.length - abnormalRefunds.length - overdueRefunds.length;
   if (paidOutside.length) info.push(`imported as paid outside paynow: ${plural(paidOutside.length, 'order')}`);
   if (underway) info.push(`refunds on their way: ${underway} (pending less than a day; the sweeper follows them up)`);
   if (withoutAccount.length)
@@ -249,6 +257,7 @@ export async function reconcile(db: DynamoDBDocumentClient, table: string, now: 
     info,
     refunds,
     failedRefunds,
+    abnormalRefunds,
     overdueRefunds,
     counts: { users: users.size, orders: orders.size, attempts: attempts.length, refunds: refundItems.length, ledgerEntries: ledger.length },
   };

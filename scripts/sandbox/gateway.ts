@@ -62,6 +62,12 @@ export interface SandboxGateway {
   failNextRefund(channel: SandboxChannel, how: SandboxRefundFailure, times?: number): void;
   /** The refund settings in force, after applying `patch` (for refunds made from now on). */
   refundSettings(patch?: Partial<SandboxRefundSettings>): SandboxRefundSettings;
+  /**
+   * WeChat: the merchant sends an ABNORMAL refund on (发起异常退款, in the merchant platform or by its API): the
+   * same refund is PROCESSING again, then SUCCESS with its REFUND.SUCCESS notification, as any refund settles.
+   * @throws SandboxGatewayError when the refund is unknown or not ABNORMAL
+   */
+  resumeAbnormalRefund(outRefundNo: string): void;
   /** Resolves once every refund made so far has settled and its notification has been answered (or has failed). */
   refundsSettled(): Promise<void>;
   /** Alipay: the paid trade's refund period is over, it is TRADE_FINISHED and refuses refunds. Returns a copy. */
@@ -123,7 +129,7 @@ export async function startSandboxGateway(opts: StartSandboxGatewayOptions): Pro
   const refunds = new RefundDesk(opts.refunds);
   const wechat = new WechatPayApi(credentials.wechat, trades, opts.wechatTimestampToleranceSeconds ?? 300, refunds);
   const alipay = new AlipayApi(credentials.alipay, trades, opts.alipayTimestampToleranceSeconds ?? 600, refunds);
-  const simulator = new SimulatorApi(trades, alipay, credentials, { refunds, failures });
+  const simulator = new SimulatorApi(trades, alipay, credentials, { refunds, failures, resumeAbnormalRefund: (no) => wechat.resumeAbnormalRefund(no) });
 
   function route(req: http.IncomingMessage, body: string): RoutedRequest {
     const url = new URL(req.url ?? '/', 'http://sandbox');
@@ -186,6 +192,7 @@ export async function startSandboxGateway(opts: StartSandboxGatewayOptions): Pro
     refunds: (outTradeNo) => refunds.book.ofTrade(outTradeNo),
     failNextRefund: (channel, how, times = 1) => refunds.failNext(channel, how, times),
     refundSettings: (patch = {}) => refunds.configure(patch),
+    resumeAbnormalRefund: (outRefundNo) => wechat.resumeAbnormalRefund(outRefundNo),
     refundsSettled: () => refunds.settled(),
     finishAlipayTrade: (outTradeNo) => trades.finishAlipayTrade(outTradeNo),
     backdatePayment: (outTradeNo, paidAt) => trades.backdatePayment(outTradeNo, paidAt),

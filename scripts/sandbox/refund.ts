@@ -11,7 +11,9 @@ export type SandboxRefundStatus = 'PROCESSING' | 'SUCCESS' | 'CLOSED' | 'ABNORMA
  * never by a repeat of an existing one or by a refusal:
  * - `'balance'`: refused, nothing refunded, a retry later works: WeChat HTTP 403 `NOT_ENOUGH`, Alipay
  *   40004 `ACQ.SELLER_BALANCE_NOT_ENOUGH`.
- * - `'abnormal'` (WeChat only): accepted, then ABNORMAL (`REFUND.ABNORMAL` notification); nothing refunded.
+ * - `'abnormal'` (WeChat only): accepted, then ABNORMAL (`REFUND.ABNORMAL` notification): the payer's account
+ *   cannot take it; its money stays with WeChat (not refundable again) until the merchant sends it on
+ *   (`resumeAbnormalRefund`), and then it succeeds.
  * - `'closed'` (WeChat only): accepted, then CLOSED (`REFUND.CLOSED` notification); nothing refunded.
  * - `'silent'`: the refund succeeds, but its notification is never sent.
  */

@@ -14,7 +14,9 @@ export interface RefundRequest {
 /**
  * The refunds the sandbox holds, in memory, and what they do to their trades. A WeChat `out_refund_no` is
  * unique per merchant; an Alipay `out_request_no` only per trade. A refund counts against its trade's
- * refundable amount while PROCESSING or SUCCESS; CLOSED and ABNORMAL ones give it back.
+ * refundable amount while PROCESSING, SUCCESS or ABNORMAL (WeChat keeps an abnormal refund's money in its
+ * refund account until the merchant sends it on: https://pay.weixin.qq.com/doc/v3/merchant/4013071031);
+ * a CLOSED one gives it back.
  *
  * @example
  * const refunds = new RefundBook();
@@ -50,7 +52,7 @@ export class RefundBook {
   refundableFen(trade: SandboxTrade): number {
     let taken = 0;
     for (const refund of this.books[trade.channel].values()) {
-      if (refund.outTradeNo === trade.outTradeNo && (refund.status === 'PROCESSING' || refund.status === 'SUCCESS')) taken += refund.amountFen;
+      if (refund.outTradeNo === trade.outTradeNo && refund.status !== 'CLOSED') taken += refund.amountFen;
     }
     return trade.amountFen - taken;
   }
@@ -73,7 +75,10 @@ export class RefundBook {
     return refund;
   }
 
-  /** A PROCESSING refund ends; a successful one adds to its trade's `refundedFen`. Settling a settled refund changes nothing. */
+  /**
+   * A PROCESSING refund ends; a successful one adds to its trade's `refundedFen`. Settling a settled refund
+   * changes nothing, except an ABNORMAL one the merchant has sent on (`resume`), which is PROCESSING again.
+   */
   settle(trade: SandboxTrade, refund: SandboxRefund, status: 'SUCCESS' | 'CLOSED' | 'ABNORMAL'): void {
     if (refund.status !== 'PROCESSING') return;
     refund.status = status;
@@ -81,5 +86,12 @@ export class RefundBook {
       refund.succeededAt = new Date().toISOString();
       trade.refundedFen = (trade.refundedFen ?? 0) + refund.amountFen;
     }
+  }
+
+  /** An ABNORMAL refund sent on by the merchant (发起异常退款): PROCESSING again. False for a refund in any other state. */
+  resume(refund: SandboxRefund): boolean {
+    if (refund.status !== 'ABNORMAL') return false;
+    refund.status = 'PROCESSING';
+    return true;
   }
 }

@@ -11,6 +11,8 @@
  *   POST /sandbox/fail-next             body `{"route":"wechat.refund","times":1,"how":"drop"}` (gateway.failNext)
  *   POST /sandbox/refunds/fail-next     body `{"channel":"wechat","how":"abnormal","times":1}` (gateway.failNextRefund)
  *   GET  /sandbox/refunds/settings      the refund settings; POST with a partial body changes them
+ *   POST /sandbox/refunds/{no}/resume-abnormal  WeChat: the merchant sends an ABNORMAL refund on (发起异常退款);
+ *                                       it succeeds `settleAfterMs` later and is notified (gateway.resumeAbnormalRefund)
  * Refusals are JSON `{code, message}` with the status of the {@link SandboxGatewayError}.
  *
  * @example
@@ -68,7 +70,7 @@ export class SimulatorApi {
     private readonly trades: TradeBook,
     private readonly alipay: AlipayApi,
     credentials: SandboxCredentials,
-    private readonly controls: { refunds: RefundDesk; failures: ScheduledFailures },
+    private readonly controls: { refunds: RefundDesk; failures: ScheduledFailures; resumeAbnormalRefund(outRefundNo: string): void },
   ) {
     this.paidTrades = { trade: (outTradeNo) => trades.snapshot(outTradeNo), credentials };
   }
@@ -90,6 +92,14 @@ export class SimulatorApi {
     }
     if (method === 'POST' && path === '/sandbox/fail-next') return refusable(() => this.failNext(body));
     if (method === 'POST' && path === '/sandbox/refunds/fail-next') return refusable(() => this.failNextRefund(body));
+    const resume = /^\/sandbox\/refunds\/([^/]+)\/resume-abnormal$/.exec(path);
+    if (method === 'POST' && resume) {
+      const outRefundNo = decodeURIComponent(resume[1]);
+      return refusable(() => {
+        this.controls.resumeAbnormalRefund(outRefundNo);
+        return jsonReply(200, { out_refund_no: outRefundNo, status: 'PROCESSING' });
+      });
+    }
     if (path === '/sandbox/refunds/settings' && (method === 'GET' || method === 'POST')) {
       return refusable(() =>
         jsonReply(

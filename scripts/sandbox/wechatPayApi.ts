@@ -78,6 +78,11 @@ export class WechatPayApi {
     this.refundApi = new WechatRefundApi(creds, trades, refunds);
   }
 
+  /** The merchant sends an ABNORMAL refund on (see {@link WechatRefundApi.resumeAbnormal}). */
+  resumeAbnormalRefund(outRefundNo: string): void {
+    this.refundApi.resumeAbnormal(outRefundNo);
+  }
+
   /** Every `/v3/` path is WeChat's: one the sandbox does not implement is answered 404 NOT_FOUND. */
   route(req: http.IncomingMessage, url: URL, body: string): RoutedRequest | undefined {
     const path = url.pathname;

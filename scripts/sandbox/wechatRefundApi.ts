@@ -17,6 +17,7 @@ import type { SandboxRefund } from './refund';
 import type { RefundDesk } from './refundDesk';
 import type { Reply } from './reply';
 import { isHttpUrl, parseJsonObject } from './requestValues';
+import { SandboxGatewayError } from './sandboxGatewayError';
 import type { SandboxTrade } from './trade';
 import type { TradeBook } from './tradeBook';
 import { wechatRefundNotificationResource, wechatRefundResource } from './wechatRefund';
@@ -99,6 +100,24 @@ export class WechatRefundApi {
       });
     }
     return wechatReply(this.creds, 200, wechatRefundResource(refund, trade));
+  }
+
+  /**
+   * What the merchant does about an ABNORMAL refund (in the merchant platform, or
+   * `POST /v3/refund/domestic/refunds/{refund_id}/apply-abnormal-refund`): the same refund, PROCESSING again,
+   * then SUCCESS `settleAfterMs` later (to the payer's other bank card or the merchant's, which the sandbox does
+   * not tell apart) with its REFUND.SUCCESS notification.
+   * @throws SandboxGatewayError when the refund is unknown or not ABNORMAL
+   */
+  resumeAbnormal(outRefundNo: string): void {
+    const refund = this.desk.book.getWechat(outRefundNo);
+    const trade = refund && this.trades.get('wechat', refund.outTradeNo);
+    if (!refund || !trade) throw new SandboxGatewayError('TRADE_NOT_FOUND', `no WeChat refund ${outRefundNo}`, 404);
+    if (!this.desk.book.resume(refund)) throw new SandboxGatewayError('INVALID_REQUEST', `refund ${outRefundNo} is ${refund.status}, not ABNORMAL`);
+    this.desk.later(this.desk.settings.settleAfterMs, async (signal) => {
+      this.desk.book.settle(trade, refund, 'SUCCESS');
+      await this.notify(trade, refund, signal);
+    });
   }
 
   query(outRefundNo: string): Reply {

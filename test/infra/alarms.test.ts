@@ -1,11 +1,15 @@
-type Resources = Record<string, { Type: string }>;
+type Resources = Record<string, { Type: string; Properties: Record<string, unknown> }>;
 const alarms = require('../../infra/alarms.js') as (options: { resolveVariable(name: string): Promise<unknown> }) => Promise<{ Resources: Resources }>;
 
 /** infra/alarms.js as serverless resolves it, with the stage params given. */
-async function alarmIds(params: Record<string, string>): Promise<string[]> {
+async function alarmResources(params: Record<string, string>): Promise<Resources> {
   const values: Record<string, string> = { 'self:service': 'paynow', 'sls:stage': 'prod', ...params };
-  const { Resources } = await alarms({ resolveVariable: async (name: string) => values[name] });
-  return Object.keys(Resources).filter((id) => Resources[id].Type === 'AWS::CloudWatch::Alarm');
+  return (await alarms({ resolveVariable: async (name: string) => values[name] })).Resources;
+}
+
+async function alarmIds(params: Record<string, string>): Promise<string[]> {
+  const resources = await alarmResources(params);
+  return Object.keys(resources).filter((id) => resources[id].Type === 'AWS::CloudWatch::Alarm');
 }
 
 it('alarms on every refund case when automatic refunds are off, and only on failed refunds when they are on', async () => {
@@ -13,5 +17,17 @@ it('alarms on every refund case when automatic refunds are off, and only on fail
   const manual = await alarmIds({ 'param:autoRefundDuplicates': 'false' });
   expect(automatic).not.toContain('RefundRequiredAlarm');
   expect(manual).toContain('RefundRequiredAlarm');
-  for (const ids of [automatic, manual]) expect(ids).toEqual(expect.arrayContaining(['RefundFailedAlarm', 'RefundOverdueAlarm', 'RefundContradictedAlarm']));
+  for (const ids of [automatic, manual])
+    expect(ids).toEqual(expect.arrayContaining(['RefundFailedAlarm', 'RefundAbnormalAlarm', 'RefundOverdueAlarm', 'RefundContradictedAlarm']));
+});
+
+it('keeps an overdue refund in alarm between its hourly follow-ups, which come a minute or so late each: any count within two hours', async () => {
+  const { RefundOverdueAlarm } = await alarmResources({ 'param:autoRefundDuplicates': 'true' });
+  expect(RefundOverdueAlarm.Properties).toMatchObject({
+    Period: 3600,
+    EvaluationPeriods: 2,
+    DatapointsToAlarm: 1,
+    Threshold: 1,
+    TreatMissingData: 'notBreaching',
+  });
 });

@@ -231,6 +231,7 @@ describe('the packaged prod stack', () => {
       [
         // No RefundRequired: refund cases are refunded automatically by default (test/infra/alarms.test.ts).
         'RefundFailed',
+        'RefundAbnormal',
         'RefundOverdue',
         'RefundContradicted',
         'PaymentAmountMismatch',
@@ -282,7 +283,7 @@ describe('the packaged prod stack', () => {
         }
       }
     }
-    expect(paynowMetrics).toBe(15);
+    expect(paynowMetrics).toBe(16);
   });
 
   it('fails the cold start of a function whose stage secret is missing, naming it', async () => {

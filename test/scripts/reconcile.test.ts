@@ -84,9 +84,21 @@ it('exits 1 while a refund has failed, 0 while one is on its way or once it succ
   expect(describeReport(report)).toContain('  refunds on their way: 1 (pending less than a day; the sweeper follows them up)');
   expect(exitCodeOf(report)).toBe(0);
 
-  await stack.app.store.failRefund(refund, 'ABNORMAL', now());
-  const { status, out } = await runReconcile();
-  expect(out).toContain(`needs a person: 1\n  refund ${refund.outRefundNo} (order ${user.orderId}): failed (ABNORMAL); README "When a refund failed"\n`);
+  // WeChat reports it ABNORMAL: still pending, but listed for a person at once.
+  await stack.app.store.deferRefund(refund, { nextCheckAt: now(), accepted: true, lastError: 'ABNORMAL' }, now());
+  let run = await runReconcile();
+  expect(run.out).toContain(
+    `abnormal refunds (WeChat cannot pay them into the payer's account): 1\n  ${refund.outRefundNo}  order ${user.orderId}  order  80.00 yuan  800 points`,
+  );
+  expect(run.out).toContain(
+    `needs a person: 1\n  refund ${refund.outRefundNo} (order ${user.orderId}): abnormal at WeChat, the payer's account cannot take it; README "When a refund is abnormal"\n`,
+  );
+  expect(run.status).toBe(1);
+
+  await stack.app.store.failRefund(refund, 'CLOSED', now());
+  run = await runReconcile();
+  const { status, out } = run;
+  expect(out).toContain(`needs a person: 1\n  refund ${refund.outRefundNo} (order ${user.orderId}): failed (CLOSED); README "When a refund failed"\n`);
   expect(out).toContain('problems: 0\n');
   expect(status).toBe(1);
 

@@ -123,10 +123,16 @@ describe.each(operations)('%s maps each refund status WeChat signs', (_operation
     expect(await call(request)).toEqual({ state: 'processing' });
   });
 
-  it.each(['CLOSED', 'ABNORMAL'])('%s is failed, for good, with the status as the reason', async (status) => {
+  it('CLOSED is failed, for good, with the status as the reason', async () => {
     const request = nextRequest();
-    server.queue(json(200, refundOf(request, status)));
-    expect(await call(request)).toEqual({ state: 'failed', reason: status });
+    server.queue(json(200, refundOf(request, 'CLOSED')));
+    expect(await call(request)).toEqual({ state: 'failed', reason: 'CLOSED' });
+  });
+
+  it('ABNORMAL is abnormal, not failed: the money waits at WeChat until a person sends it on, and then the refund succeeds', async () => {
+    const request = nextRequest();
+    server.queue(json(200, refundOf(request, 'ABNORMAL')));
+    expect(await call(request)).toEqual({ state: 'abnormal' });
   });
 
   it.each(['REFUNDCLOSE', 'success', ''])('an unknown status (%j) is a GatewayError, never a guess', async (status) => {

@@ -542,25 +542,108 @@ describe('what a person reads, and what the gateway is asked', () => {
   });
 });
 
-describe('refunds that finally fail', () => {
-  it('WeChat ABNORMAL: the order is paid again, reconcile lists it, and asking again sends a new number that succeeds', async () => {
+describe('a refund WeChat reports ABNORMAL: not final, its money waiting at WeChat until a person sends it on', () => {
+  const abnormalLines = (lines: Record<string, unknown>[]) =>
+    lines.filter((line) => line.message === 'refund abnormal at the gateway: a person must send it on');
+
+  it('stays pending with its order refunding and no point back, tells a person once, refuses a second refund; sent on, it succeeds and the points come back once', async () => {
     const { user, outTradeNo } = await paidOrder(4);
+    const R1 = `${outTradeNo}R1`;
     stack.gateway.failNextRefund('wechat', 'abnormal');
     await refundAsk(user.orderId);
-    await stack.gateway.refundsSettled(); // REFUND.ABNORMAL
-    expect(await state.order(user.orderId)).toMatchObject({ status: 'paid', refund: { status: 'failed' } });
-    expect(await getPayStatus(deps, user.userId, user.orderId)).toMatchObject({ order_status: 'paid', refund: { status: 'failed', refunded_at: null } });
-    expect(await state.account(user.userId)).toMatchObject({ integral_spent: 800 }); // no point came back
-    expect((await stack.reconcile()).failedRefunds).toContainEqual(expect.objectContaining({ outRefundNo: `${outTradeNo}R1`, reason: 'ABNORMAL' }));
+    const told = await captureOutput(() => stack.gateway.refundsSettled()); // REFUND.ABNORMAL reaches /notify/wechat/refund
+    expect(notify.received).toContainEqual({ path: '/notify/wechat/refund', status: 204, body: '' });
+    expect(abnormalLines(told.lines)).toEqual([expect.objectContaining({ level: 'ERROR', out_refund_no: R1, order_id: user.orderId })]);
+    expect(metricLines(told.lines, 'Refund')).toEqual([expect.objectContaining({ kind: 'order', outcome: 'abnormal' })]);
+    expect(await state.order(user.orderId)).toMatchObject({ status: 'refunding', refund: { out_refund_no: R1, status: 'pending' } });
+    expect(await stack.app.store.getRefund(R1)).toMatchObject({ status: 'pending', lastError: 'ABNORMAL', accepted: true });
+    expect(await getPayStatus(deps, user.userId, user.orderId)).toMatchObject({ order_status: 'refunding', refund: { status: 'pending', refunded_at: null } });
+    expect(await state.account(user.userId)).toMatchObject({ integral_spent: 800 });
+    const report = await stack.reconcile();
+    expect(report.abnormalRefunds).toEqual([expect.objectContaining({ outRefundNo: R1, reason: 'ABNORMAL' })]);
+    expect(report.needsPerson).toContainEqual(expect.stringContaining(`refund ${R1} (order ${user.orderId}): abnormal at WeChat`));
+    expect(report.failedRefunds.map((r) => r.outRefundNo)).not.toContain(R1);
 
-    const again = await refundAsk(user.orderId, { reason: '异常退款重新发起' });
-    expect(again.refund.outRefundNo).toBe(`${outTradeNo}R2`);
+    // Asking again makes no second refund: its money is at WeChat already.
+    expect(await rejection(refundAsk(user.orderId))).toMatchObject({ code: 'REFUND_IN_PROGRESS', message: expect.stringContaining(R1) });
+    // The sweeper's follow-up finds it ABNORMAL still: pending, and the person is not told again.
+    const followed = await captureOutput(() => sweep(2 * MINUTE));
+    expect(followed.result).toMatchObject({ refunds_pending: 1, refunds_settled: 0 });
+    expect(abnormalLines(followed.lines)).toEqual([]);
+    expect(metricLines(followed.lines, 'Refund')).toEqual([]);
+    expect(await stack.app.store.getRefund(R1)).toMatchObject({ status: 'pending', lastError: 'ABNORMAL' });
+
+    // A person sends it on in the merchant platform (发起异常退款): the same refund succeeds and WeChat notifies.
+    stack.gateway.resumeAbnormalRefund(R1);
     await stack.gateway.refundsSettled();
-    expect(await state.order(user.orderId)).toMatchObject({ status: 'refunded', refund: { out_refund_no: `${outTradeNo}R2`, status: 'succeeded' } });
+    expect(await state.order(user.orderId)).toMatchObject({ status: 'refunded', refund: { out_refund_no: R1, status: 'succeeded' } });
     expect(await state.account(user.userId)).toMatchObject({ integral_available: 1000, integral_spent: 0 });
-    expect((await stack.reconcile()).failedRefunds.map((r) => r.outRefundNo)).not.toContain(`${outTradeNo}R1`);
+    expect(stack.gateway.refunds(outTradeNo)).toEqual([expect.objectContaining({ outRefundNo: R1, amountFen: 8000, status: 'SUCCESS' })]);
+    expect((await stack.reconcile()).abnormalRefunds).toEqual([]);
   });
 
+  it("found ABNORMAL in the refund call's own answer, it tells a person there; the notification that follows does not tell again", async () => {
+    stack.gateway.refundSettings({ wechatMode: 'immediate' });
+    const { user, outTradeNo } = await paidOrder(1);
+    const R1 = `${outTradeNo}R1`;
+    stack.gateway.failNextRefund('wechat', 'abnormal');
+    const asked = await captureOutput(() => refundAsk(user.orderId));
+    expect(asked.result.refund).toMatchObject({ outRefundNo: R1, status: 'pending', lastError: 'ABNORMAL' });
+    expect(abnormalLines(asked.lines)).toEqual([expect.objectContaining({ out_refund_no: R1 })]);
+    const notified = await captureOutput(() => stack.gateway.refundsSettled());
+    expect(notify.received).toContainEqual({ path: '/notify/wechat/refund', status: 204, body: '' });
+    expect(abnormalLines(notified.lines)).toEqual([]);
+    expect(metricLines(notified.lines, 'Refund')).toEqual([]);
+    expect(await stack.app.store.getRefund(R1)).toMatchObject({ status: 'pending', lastError: 'ABNORMAL' });
+    stack.gateway.resumeAbnormalRefund(R1);
+    await stack.gateway.refundsSettled();
+    expect(await state.order(user.orderId)).toMatchObject({ status: 'refunded' });
+  });
+
+  it('a refusal of the refund call is not believed while the query says ABNORMAL (an earlier call went through); a stale copy marks nothing twice', async () => {
+    const { user, outTradeNo } = await paidOrder(1);
+    stack.gateway.failNextRefund('wechat', 'abnormal');
+    const { refund } = await refundAsk(user.orderId); // WeChat took it: PROCESSING, then ABNORMAL
+    await stack.gateway.refundsSettled();
+    const refusing: PaymentGateway = { ...stack.app.gateways.wechat, refund: async () => ({ state: 'failed', reason: 'INVALID_REQUEST' }) };
+    const withRefusals = { ...deps, gateways: { ...deps.gateways, wechat: refusing } };
+    const stale = { ...refund, accepted: false }; // as if the answer to the first call had been lost
+    expect(await followUpRefund(withRefusals, stale)).toBe('pending');
+    expect(await stack.app.store.getRefund(refund.outRefundNo)).toMatchObject({ status: 'pending', lastError: 'ABNORMAL' });
+    // The same copy again: its follow-up was taken already; nobody is told a second time.
+    const again = await captureOutput(() => followUpRefund(withRefusals, stale));
+    expect(again.result).toBe('pending');
+    expect(again.lines.filter((line) => line.message === 'refund moved on during its follow-up')).toEqual([
+      expect.objectContaining({ out_refund_no: refund.outRefundNo }),
+    ]);
+    expect(abnormalLines(again.lines)).toEqual([]);
+    expect(metricLines(again.lines, 'Refund')).toEqual([]);
+    stack.gateway.resumeAbnormalRefund(refund.outRefundNo);
+    await stack.gateway.refundsSettled();
+    expect(await state.order(user.orderId)).toMatchObject({ status: 'refunded' });
+    expect(stack.gateway.refunds(outTradeNo)).toHaveLength(1);
+  });
+
+  it('a REFUND.ABNORMAL that arrives after the refund succeeded (out of order) changes nothing and is acknowledged', async () => {
+    const { user, outTradeNo } = await paidOrder(1);
+    await refundAsk(user.orderId);
+    await stack.gateway.refundsSettled();
+    const refund = (await stack.app.store.getRefund(`${outTradeNo}R1`)) as Refund;
+    expect(refund).toMatchObject({ status: 'succeeded' });
+    const before = await state.snapshot();
+    const [sandboxRefund] = stack.gateway.refunds(outTradeNo);
+    const late = buildRefundNotification(stack.gateway.trade(outTradeNo)!, { ...sandboxRefund, status: 'ABNORMAL' }, stack.credentials);
+    const { lines, result } = await captureOutput(() => fetch(`${sandboxRefund.notifyUrl}`, { method: 'POST', headers: late.headers, body: late.body }));
+    expect(result.status).toBe(204);
+    // Accepted as genuine and about this refund (not refused as malformed), and nothing more.
+    expect(metricLines(lines, 'NotificationAccepted')).toEqual([expect.objectContaining({ channel: 'wechat' })]);
+    expect(abnormalLines(lines)).toEqual([]);
+    expect(lines.filter((line) => line.message === 'refund moved on during its follow-up')).toEqual([]);
+    expect(await state.snapshot()).toEqual(before);
+  });
+});
+
+describe('refunds that finally fail', () => {
   it('WeChat: a payment more than a year old is refused before anything is written', async () => {
     const { user, outTradeNo } = await paidOrder(1);
     const yearAgo = new Date(Date.now() - 366 * 24 * 60 * MINUTE).toISOString();

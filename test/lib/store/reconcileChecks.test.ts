@@ -349,6 +349,7 @@ describe('a whole report, on a table of its own', () => {
       info: [],
       refunds: [],
       failedRefunds: [],
+      abnormalRefunds: [],
       overdueRefunds: [],
       counts: { users: 0, orders: 0, attempts: 0, refunds: 0, ledgerEntries: 0 },
     });
@@ -378,6 +379,31 @@ describe('a whole report, on a table of its own', () => {
     report = await reconcile(db, table);
     expect(report.info).toEqual([]);
     expect(report.needsPerson).toHaveLength(2);
+  });
+
+  it('lists a refund WeChat reports abnormal for a person at once, however young, never also as overdue or on its way', async () => {
+    const table = await freshTable();
+    const [abnormal, young] = [await refundingOrder(), await refundingOrder()];
+    await copy(table, [...partitionsOf(abnormal), ...partitionsOf(young)]);
+    const mark = (lastError: string) =>
+      db.send(
+        new UpdateCommand({
+          TableName: table,
+          Key: keys.refund(abnormal.refund.outRefundNo),
+          UpdateExpression: 'SET last_error = :e',
+          ExpressionAttributeValues: { ':e': lastError },
+        }),
+      );
+    await mark('SYSTEMERROR'); // any other error: on its way
+    expect(await reconcile(db, table)).toMatchObject({ needsPerson: [], abnormalRefunds: [], info: [ON_THEIR_WAY(2)] });
+    await mark('ABNORMAL');
+    let report = await reconcile(db, table);
+    const line = `refund ${abnormal.refund.outRefundNo} (order ${abnormal.user.orderId}): abnormal at WeChat, the payer's account cannot take it; README "When a refund is abnormal"`;
+    expect(report).toMatchObject({ problems: [], needsPerson: [line], info: [ON_THEIR_WAY(1)], overdueRefunds: [] });
+    expect(report.abnormalRefunds).toEqual([expect.objectContaining({ outRefundNo: abnormal.refund.outRefundNo, status: 'pending', reason: 'ABNORMAL' })]);
+    report = await reconcile(db, table, () => new Date(Date.now() + 2 * DAY));
+    expect(report.needsPerson).toEqual([line, expect.stringMatching(new RegExp(`^refund ${young.refund.outRefundNo} .*pending since`))]);
+    expect(report.overdueRefunds.map((r) => r.outRefundNo)).toEqual([young.refund.outRefundNo]);
   });
 
   it('counts in plural from two', async () => {

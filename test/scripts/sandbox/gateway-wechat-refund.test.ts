@@ -343,26 +343,51 @@ describe('WeChat refund failures on demand', () => {
   it.each([
     ['abnormal', 'ABNORMAL', 'REFUND.ABNORMAL', '退款异常'],
     ['closed', 'CLOSED', 'REFUND.CLOSED', '退款关闭'],
-  ] as const)("failNextRefund('wechat', '%s'): PROCESSING, then %s with its notification; nothing is refunded", async (how, status, eventType, summary) => {
+  ] as const)(
+    "failNextRefund('wechat', '%s'): PROCESSING, then %s with its notification; nothing reaches the payer",
+    async (how, status, eventType, summary) => {
+      const { outTradeNo } = await paidTrade(1000);
+      gateway.failNextRefund('wechat', how);
+      const outRefundNo = nextNo('RF');
+      expect((await refunds(refundRequest(outTradeNo, outRefundNo, 1000))).data.status).toBe('PROCESSING');
+      await gateway.refundsSettled();
+      const settled = await findRefund(outRefundNo);
+      expect(settled.data.status).toBe(status);
+      expect(settled.data.success_time).toBeUndefined();
+      const [notification] = refundNotifications();
+      expect(notification.envelope).toMatchObject({ event_type: eventType, summary });
+      expect(notification.resource).toMatchObject({ out_refund_no: outRefundNo, refund_status: status });
+      expect(notification.resource.success_time).toBeUndefined();
+      expect(await tradeState(outTradeNo)).toBe('SUCCESS');
+      expect(gateway.trade(outTradeNo)?.refundedFen).toBeUndefined();
+      if (how === 'abnormal') {
+        // Its money waits at WeChat (not refundable again) until the merchant sends it on; then the same refund succeeds.
+        expect((await refunds(refundRequest(outTradeNo, nextNo('RF'), 1000))).status).toBe(400);
+        gateway.resumeAbnormalRefund(outRefundNo);
+        expect((await findRefund(outRefundNo)).data.status).toBe('PROCESSING');
+        await gateway.refundsSettled();
+        expect((await findRefund(outRefundNo)).data).toMatchObject({ status: 'SUCCESS', success_time: expect.any(String) });
+        expect(refundNotifications().map((n) => [n.envelope.event_type, n.resource.out_refund_no])).toEqual([
+          ['REFUND.ABNORMAL', outRefundNo],
+          ['REFUND.SUCCESS', outRefundNo],
+        ]);
+      } else {
+        // A closed refund gives its amount back: the next one (another number) goes through, for the whole amount.
+        expect((await refunds(refundRequest(outTradeNo, nextNo('RF'), 1000))).status).toBe(200);
+        await gateway.refundsSettled();
+      }
+      expect(await tradeState(outTradeNo)).toBe('REFUND');
+      expect(gateway.trade(outTradeNo)?.refundedFen).toBe(1000);
+    },
+  );
+
+  it('only an ABNORMAL refund can be sent on: another, or an unknown number, is refused', async () => {
     const { outTradeNo } = await paidTrade(1000);
-    gateway.failNextRefund('wechat', how);
     const outRefundNo = nextNo('RF');
-    expect((await refunds(refundRequest(outTradeNo, outRefundNo, 1000))).data.status).toBe('PROCESSING');
+    await refunds(refundRequest(outTradeNo, outRefundNo, 1000));
+    expect(() => gateway.resumeAbnormalRefund(outRefundNo)).toThrow(/is PROCESSING, not ABNORMAL/);
+    expect(() => gateway.resumeAbnormalRefund('NO_SUCH_REFUND')).toThrow(/no WeChat refund NO_SUCH_REFUND/);
     await gateway.refundsSettled();
-    const settled = await findRefund(outRefundNo);
-    expect(settled.data.status).toBe(status);
-    expect(settled.data.success_time).toBeUndefined();
-    const [notification] = refundNotifications();
-    expect(notification.envelope).toMatchObject({ event_type: eventType, summary });
-    expect(notification.resource).toMatchObject({ out_refund_no: outRefundNo, refund_status: status });
-    expect(notification.resource.success_time).toBeUndefined();
-    expect(await tradeState(outTradeNo)).toBe('SUCCESS');
-    expect(gateway.trade(outTradeNo)?.refundedFen).toBeUndefined();
-    // Only that one: the next refund (another number) goes through, for the whole amount.
-    const next = await refunds(refundRequest(outTradeNo, nextNo('RF'), 1000));
-    expect(next.status).toBe(200);
-    await gateway.refundsSettled();
-    expect(await tradeState(outTradeNo)).toBe('REFUND');
   });
 
   it("failNextRefund('wechat', 'silent'): the refund succeeds but its notification is never sent", async () => {

@@ -7,7 +7,7 @@ function paid(channel: SandboxTrade['channel'], outTradeNo: string, amountFen = 
 }
 
 describe('RefundBook', () => {
-  it('counts PROCESSING and SUCCESS refunds against the trade, and gives back what ends CLOSED or ABNORMAL', () => {
+  it('counts PROCESSING, SUCCESS and ABNORMAL refunds against the trade (an abnormal one waits at WeChat), and gives back what ends CLOSED', () => {
     const book = new RefundBook();
     const trade = paid('wechat', 'WX_1');
     const a = book.open(trade, { outRefundNo: 'RA', amountFen: 300, request: {} });
@@ -17,8 +17,15 @@ describe('RefundBook', () => {
     book.settle(trade, a, 'SUCCESS');
     book.settle(trade, b, 'CLOSED');
     book.settle(trade, c, 'ABNORMAL');
-    expect(book.refundableFen(trade)).toBe(700);
+    expect(book.refundableFen(trade)).toBe(600);
     expect(trade.refundedFen).toBe(300);
+    // Sent on by the merchant, the abnormal one is PROCESSING again, then succeeds; only an ABNORMAL one resumes.
+    expect(book.resume(a)).toBe(false);
+    expect(book.resume(c)).toBe(true);
+    expect(c.status).toBe('PROCESSING');
+    book.settle(trade, c, 'SUCCESS');
+    expect(trade.refundedFen).toBe(400);
+    expect(book.refundableFen(trade)).toBe(600);
     expect(a).toMatchObject({ status: 'SUCCESS', succeededAt: expect.any(String), refundId: expect.stringMatching(/^50\d{27}$/) });
     expect(b.succeededAt).toBeUndefined();
   });

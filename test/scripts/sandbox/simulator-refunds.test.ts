@@ -85,6 +85,20 @@ describe('simulator refund controls', () => {
     expect((await post('/sandbox/refunds/fail-next', { channel: 'wechat', how: 'balance', times: 'twice' })).status).toBe(400);
   });
 
+  it('POST /sandbox/refunds/{no}/resume-abnormal sends an ABNORMAL refund on: it succeeds; any other refund is 400, an unknown one 404', async () => {
+    const outTradeNo = await paidWechatTrade();
+    const outRefundNo = nextNo('RF');
+    gateway.failNextRefund('wechat', 'abnormal');
+    await refund(outTradeNo, outRefundNo);
+    await gateway.refundsSettled();
+    expect(gateway.refunds(outTradeNo)).toEqual([expect.objectContaining({ outRefundNo, status: 'ABNORMAL' })]);
+    expect(await post(`/sandbox/refunds/${outRefundNo}/resume-abnormal`)).toEqual({ status: 200, json: { out_refund_no: outRefundNo, status: 'PROCESSING' } });
+    await gateway.refundsSettled();
+    expect(gateway.refunds(outTradeNo)).toEqual([expect.objectContaining({ outRefundNo, status: 'SUCCESS' })]);
+    expect(await post(`/sandbox/refunds/${outRefundNo}/resume-abnormal`)).toMatchObject({ status: 400, json: { code: 'INVALID_REQUEST' } });
+    expect(await post('/sandbox/refunds/NO_SUCH_RF/resume-abnormal')).toMatchObject({ status: 404, json: { code: 'TRADE_NOT_FOUND' } });
+  });
+
   it('GET and POST /sandbox/refunds/settings read and change the refund settings', async () => {
     expect(await get('/sandbox/refunds/settings')).toEqual({ status: 200, json: { wechatMode: 'delayed', settleAfterMs: 10, alipayNotify: true } });
     expect(await post('/sandbox/refunds/settings', { wechatMode: 'immediate' })).toEqual({
