@@ -1,4 +1,5 @@
-import { GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
+import { ConditionalCheckFailedException, TransactionConflictException } from '@aws-sdk/client-dynamodb';
+import { type DynamoDBDocumentClient, GetCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { createDocumentClient } from '../../../lib/store/dynamoClient';
 import { LOCAL_TABLE_NAME } from '../../../scripts/local/constants';
 import { type LocalDynamo, startLocalDynamo } from '../../../scripts/local/dynalite';
@@ -43,5 +44,70 @@ describe('the document client', () => {
       if (region === undefined) delete process.env.AWS_REGION;
       else process.env.AWS_REGION = region;
     }
+  });
+
+  describe('a single-item write that meets a transaction in flight on its item', () => {
+    /**
+     * DynamoDB's answer while a transaction writes the item (TransactionConflictException), to the first
+     * `times` UpdateItem requests of the client, before they reach the database; the rest go through.
+     */
+    function conflicting(db: DynamoDBDocumentClient, times: number): { sent: number } {
+      const seen = { sent: 0 };
+      db.middlewareStack.add(
+        (next, context) => async (args) => {
+          if (context.commandName !== 'UpdateItemCommand') return next(args);
+          seen.sent++;
+          if (seen.sent <= times)
+            throw new TransactionConflictException({ message: 'Transaction is ongoing for the item', $metadata: { httpStatusCode: 400 } });
+          return next(args);
+        },
+        { step: 'deserialize', priority: 'low', name: 'rejectWhileTransactionInFlight' },
+      );
+      return seen;
+    }
+    const key = (n: number) => ({ pk: `CLIENT#CONFLICT${n}`, sk: 'A' });
+    const increment = (n: number) =>
+      new UpdateCommand({
+        TableName: LOCAL_TABLE_NAME,
+        Key: key(n),
+        ConditionExpression: 'attribute_exists(pk)',
+        UpdateExpression: 'ADD n :one',
+        ExpressionAttributeValues: { ':one': 1 },
+      });
+
+    it("is sent again after a backoff, and lands once: rejected on every try but the client's last, the last writes it", async () => {
+      const db = createDocumentClient(dynamo.endpoint);
+      try {
+        const tries = await db.config.maxAttempts();
+        expect(tries).toBeGreaterThanOrEqual(3);
+        await db.send(new PutCommand({ TableName: LOCAL_TABLE_NAME, Item: { ...key(1), n: 0 } }));
+        const seen = conflicting(db, tries - 1);
+        const answer = await db.send(increment(1));
+        expect(seen.sent).toBe(tries);
+        expect(answer.$metadata.attempts).toBe(tries);
+        const { Item } = await db.send(new GetCommand({ TableName: LOCAL_TABLE_NAME, Key: key(1), ConsistentRead: true }));
+        expect(Item).toMatchObject({ n: 1 });
+      } finally {
+        db.destroy();
+      }
+    });
+
+    it("is given up after the client's tries, as DynamoDB said, having written nothing; a failed condition is never sent again", async () => {
+      const db = createDocumentClient(dynamo.endpoint);
+      try {
+        const tries = await db.config.maxAttempts();
+        await db.send(new PutCommand({ TableName: LOCAL_TABLE_NAME, Item: { ...key(2), n: 0 } }));
+        const seen = conflicting(db, tries);
+        await expect(db.send(increment(2))).rejects.toBeInstanceOf(TransactionConflictException);
+        expect(seen.sent).toBe(tries);
+        const { Item } = await db.send(new GetCommand({ TableName: LOCAL_TABLE_NAME, Key: key(2), ConsistentRead: true }));
+        expect(Item).toMatchObject({ n: 0 });
+        // An answer about the state itself is final at once.
+        await expect(db.send(increment(3))).rejects.toBeInstanceOf(ConditionalCheckFailedException);
+        expect(seen.sent).toBe(tries + 1);
+      } finally {
+        db.destroy();
+      }
+    });
   });
 });
