@@ -79,7 +79,9 @@ async function payOrderOnce(deps: PayOrderDeps, userId: number, input: PayOrderI
   }
   ensureTimeFor(deps, 1);
 
-  const attempt = newAttempt(order, quote, address, now, deps.payTimeoutMinutes);
+  // Stamped now, not when the tap began: a slow close above must not age it, or a tap a few seconds later
+  // would take its prepay, still on its way to WeChat, for lost (closeUnpaidTrade's 'in_flight').
+  const attempt = newAttempt(order, quote, address, (deps.now ?? systemClock)(), deps.payTimeoutMinutes);
   await deps.store.commitAttempt({ attempt, previous: open, quoted: order, now: attempt.createdAt });
   log.bind({ out_trade_no: attempt.outTradeNo });
   log.info('attempt opened', { order_id: order.orderId, method: attempt.method, superseded: open?.outTradeNo });

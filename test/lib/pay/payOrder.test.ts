@@ -321,6 +321,42 @@ describe('paying again: what the gateway says about the open attempt first', () 
     expect(calls).toEqual([`queryTrade ${paid.outTradeNo}`]);
   });
 
+  it('a switch whose close of the old attempt is slow stamps the new attempt after the close: its prepay counts as on its way from then, not from the tap', async () => {
+    const u = await givenUser(1000);
+    const first = await payOrder(deps, u.userId, input(u.orderId, u.addressId, { method: 4, points: 800, priceFen: 8000 }));
+    let clock = Date.now();
+    const wechat = stack.app.gateways.wechat;
+    // WeChat slow to close the first attempt: 9 s pass between the tap and the new attempt.
+    const slowClose: PaymentGateway = {
+      ...wechat,
+      closeTrade: async (outTradeNo) => {
+        clock += 9_000;
+        return wechat.closeTrade(outTradeNo);
+      },
+    };
+    const tappedAt = clock;
+    const switched = await payOrder(
+      { ...deps, gateways: { ...deps.gateways, wechat: slowClose }, now: () => new Date(clock) },
+      u.userId,
+      input(u.orderId, u.addressId, { method: 1, points: 0, priceFen: 8800 }),
+    );
+    expect(await state.attempt(first.outTradeNo)).toMatchObject({ status: 'superseded' });
+    expect(await state.attempt(switched.outTradeNo)).toMatchObject({ created_at: new Date(tappedAt + 9_000).toISOString() });
+    // 16 s after the tap, 7 s after the new attempt: WeChat not knowing it yet, its prepay may be on its way.
+    const unknownToWechat: PaymentGateway = { ...wechat, queryTrade: async () => ({ state: 'not_found' }) };
+    const before = await state.snapshot();
+    expect(
+      await refusal(
+        payOrder(
+          { ...deps, gateways: { ...deps.gateways, wechat: unknownToWechat }, now: () => new Date(tappedAt + 16_000) },
+          u.userId,
+          input(u.orderId, u.addressId, { method: 4, points: 800, priceFen: 8000 }),
+        ),
+      ),
+    ).toBe('ORDER_BUSY');
+    expect(await state.snapshot()).toEqual(before);
+  });
+
   it('a WeChat prepay is taken as on its way for 15 s only: a switch at 15 s closes the attempt WeChat does not know and replaces it', async () => {
     const u = await givenUser(1000);
     const lost = heldPrepay(async () => {
