@@ -7,8 +7,11 @@ import { metrics } from '../metrics';
 import type { CompletePaymentDeps } from './completePayment';
 import { type RefundResultOutcome, recordRefundAbnormal, recordRefundResult, refundLogFields } from './recordRefundResult';
 
-/** What one follow-up left the refund as: final now (or already), or still pending. */
-export type FollowUpOutcome = RefundResultOutcome | 'pending';
+/**
+ * What one follow-up left the refund as: final now (or already), still pending, or moved_on: another
+ * follow-up or a notification moved it on meanwhile (final perhaps), so this one changed nothing.
+ */
+export type FollowUpOutcome = RefundResultOutcome | 'pending' | 'moved_on';
 
 /** A refund this old and still pending is overdue: counted on every follow-up, which alarms. */
 const OVERDUE_AFTER_MS = 24 * 60 * 60_000;
@@ -47,8 +50,7 @@ export async function followUpRefund(deps: CompletePaymentDeps, refund: Refund):
     if (!(error instanceof GatewayError)) throw error;
     log.warn('refund follow-up failed at the gateway', refundLogFields(refund), error);
     metrics.count('Refund', { kind: refund.kind, outcome: 'retry' });
-    await defer(deps, refund, now, false, error.message);
-    return 'pending';
+    return (await defer(deps, refund, now, false, error.message)) ? 'pending' : 'moved_on';
   }
 
   switch (state.state) {
@@ -57,12 +59,10 @@ export async function followUpRefund(deps: CompletePaymentDeps, refund: Refund):
     case 'failed':
       return recordRefundResult(deps, refund.outRefundNo, { state: 'failed', reason: failureReason(state) });
     case 'abnormal':
-      await recordRefundAbnormal(deps, refund);
-      return 'pending';
+      return (await recordRefundAbnormal(deps, refund)) ? 'pending' : 'moved_on';
     case 'processing':
     case 'not_found': // the refund call never answers this
-      await defer(deps, refund, now, state.state === 'processing');
-      return 'pending';
+      return (await defer(deps, refund, now, state.state === 'processing')) ? 'pending' : 'moved_on';
   }
 }
 
@@ -72,7 +72,9 @@ async function confirmRefusal(query: () => Promise<RefundState>, refusal: Extrac
   return check.state === 'succeeded' || check.state === 'processing' || check.state === 'abnormal' ? check : refusal;
 }
 
-async function defer(deps: CompletePaymentDeps, refund: Refund, now: Date, accepted: boolean, lastError?: string): Promise<void> {
-  const moved = await deps.store.deferRefund(refund, { nextCheckAt: nextCheckAt(refund.checks, now), accepted, lastError }, now.toISOString());
-  if (!moved) log.info('refund moved on during its follow-up', refundLogFields(refund));
+/** The next follow-up scheduled; false when the refund moved on meanwhile (this copy of it is stale). */
+async function defer(deps: CompletePaymentDeps, refund: Refund, now: Date, accepted: boolean, lastError?: string): Promise<boolean> {
+  const deferred = await deps.store.deferRefund(refund, { nextCheckAt: nextCheckAt(refund.checks, now), accepted, lastError }, now.toISOString());
+  if (!deferred) log.info('refund moved on during its follow-up', refundLogFields(refund));
+  return deferred;
 }

@@ -34,8 +34,7 @@ export async function recordRefundResult(deps: CompletePaymentDeps, outRefundNo:
     const now = (deps.now ?? systemClock)().toISOString();
     if (result.state === 'succeeded') {
       await deps.store.completeRefund(refund, result.refundedAt ?? now, now);
-      log.info('refund succeeded', refundLogFields(refund));
-      metrics.count('Refund', { kind: refund.kind, outcome: 'succeeded' });
+      reportRefundSucceeded(refund);
     } else {
       await deps.store.failRefund(refund, result.reason, now);
       log.error('refund failed', { ...refundLogFields(refund), failure_reason: result.reason });
@@ -46,6 +45,12 @@ export async function recordRefundResult(deps: CompletePaymentDeps, outRefundNo:
 }
 
 /** What identifies a refund in a log line. */
+/** What a person and the dashboards see of a refund that succeeded: an info line and the `succeeded` count. */
+export function reportRefundSucceeded(refund: Refund): void {
+  log.info('refund succeeded', refundLogFields(refund));
+  metrics.count('Refund', { kind: refund.kind, outcome: 'succeeded' });
+}
+
 export function refundLogFields(refund: Refund) {
   return { out_refund_no: refund.outRefundNo, out_trade_no: refund.outTradeNo, order_id: refund.orderId, kind: refund.kind, cash_fen: refund.cashFen };
 }
@@ -56,8 +61,9 @@ export function refundLogFields(refund: Refund) {
  * (发起异常退款), and then this same refund succeeds. So it stays pending (its order refunding; asking
  * again is answered "in progress", never a second refund), marked `last_error` ABNORMAL, and its
  * follow-ups go on. The write that marks it first tells a person: an error line and the `abnormal` count.
+ * False when the refund moved on meanwhile (this copy of it is stale): nothing written.
  */
-export async function recordRefundAbnormal(deps: CompletePaymentDeps, refund: Refund): Promise<void> {
+export async function recordRefundAbnormal(deps: CompletePaymentDeps, refund: Refund): Promise<boolean> {
   const now = (deps.now ?? systemClock)();
   const marked = await deps.store.deferRefund(refund, { nextCheckAt: nextCheckAt(refund.checks, now), accepted: true, lastError: ABNORMAL }, now.toISOString());
   if (!marked) {
@@ -66,4 +72,5 @@ export async function recordRefundAbnormal(deps: CompletePaymentDeps, refund: Re
     log.error('refund abnormal at the gateway: a person must send it on', refundLogFields(refund));
     metrics.count('Refund', { kind: refund.kind, outcome: 'abnormal' });
   }
+  return marked;
 }

@@ -7,7 +7,7 @@ import { metrics } from '../metrics';
 import { WriteConflict } from '../store/payStore';
 import type { CompletePaymentDeps } from './completePayment';
 import { followUpRefund } from './followUpRefund';
-import { refundLogFields } from './recordRefundResult';
+import { refundLogFields, reportRefundSucceeded } from './recordRefundResult';
 import { retryLostRaces } from './retryLostRaces';
 
 export interface RefundAsk {
@@ -50,6 +50,8 @@ export async function requestRefund(deps: CompletePaymentDeps, ask: RefundAsk): 
   log.bind({ out_trade_no: refund.outTradeNo });
   log.info('refund asked', { ...refundLogFields(refund), points: refund.points });
   metrics.count('Refund', { kind: refund.kind, outcome: 'requested' });
+  // Points only: refunded in the write that began it, with no gateway to wait for.
+  if (refund.status === 'succeeded') reportRefundSucceeded(refund);
   if (refund.status === 'pending') {
     try {
       await followUpRefund(deps, refund);

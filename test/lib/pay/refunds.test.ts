@@ -1,6 +1,6 @@
 import { UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import type { Refund } from '../../../lib/domain/model';
-import type { PaymentGateway } from '../../../lib/gateways/paymentGateway';
+import { GatewayError, type PaymentGateway } from '../../../lib/gateways/paymentGateway';
 import { logger } from '../../../lib/log';
 import { type CompletePaymentDeps, completePayment } from '../../../lib/pay/completePayment';
 import { followUpRefund } from '../../../lib/pay/followUpRefund';
@@ -116,6 +116,11 @@ describe('an order refunded on request', () => {
     const { result, lines } = await captureOutput(() => refundAsk(user.orderId));
     expect(result.refund).toMatchObject({ status: 'succeeded', cashFen: 0, points: 8800, channel: undefined });
     expect(lines.filter((line) => line.level === 'ERROR' || line.level === 'WARN')).toEqual([]); // nothing to send, nothing failed
+    // Counted and told as any refund that succeeds, so that asked and succeeded add up on the dashboards.
+    expect(metricLines(lines, 'Refund').map((line) => line.outcome)).toEqual(['requested', 'succeeded']);
+    expect(lines.filter((line) => line.message === 'refund succeeded')).toEqual([
+      expect.objectContaining({ level: 'INFO', out_refund_no: result.refund.outRefundNo }),
+    ]);
     expect(await state.account(user.userId)).toMatchObject({ integral_available: 10_000, integral_spent: 0 });
     expect((await state.ledger(user.userId)).filter((e) => e.kind === 'refund')).toEqual([expect.objectContaining({ points: 8800 })]);
   });
@@ -409,6 +414,30 @@ describe('the sweep following up a refund', () => {
       },
     });
 
+  it.each([
+    ['answered PROCESSING', 'processing'],
+    ['failing at the gateway', 'gateway error'],
+  ] as const)('%s while a notification records its success counts as neither settled nor pending: the sweep changed nothing', async (_how, answer) => {
+    const { user, outTradeNo } = await paidOrder(1);
+    stack.gateway.refundSettings({ settleAfterMs: 3_000 }); // still PROCESSING at the sweep's query, however slow the machine
+    const { refund } = await refundAsk(user.orderId);
+    const wechat = stack.app.gateways.wechat;
+    const notifiedMeanwhile: PaymentGateway = {
+      ...wechat,
+      queryRefund: async (request) => {
+        const processing = await wechat.queryRefund(request);
+        await recordRefundResult(deps, refund.outRefundNo, { state: 'succeeded', refundedAt: new Date().toISOString() });
+        if (answer === 'gateway error') throw new GatewayError('wechat refund query: connection dropped');
+        return processing;
+      },
+    };
+    const report = await sweep(2 * MINUTE, { store: dueOnly(refund.outRefundNo), gateways: { ...deps.gateways, wechat: notifiedMeanwhile } });
+    expect(report).toMatchObject({ refunds_settled: 0, refunds_pending: 0, failed: 0 });
+    expect(await state.order(user.orderId)).toMatchObject({ status: 'refunded' });
+    await stack.gateway.refundsSettled();
+    expect(stack.gateway.refunds(outTradeNo)).toEqual([expect.objectContaining({ status: 'SUCCESS' })]);
+  });
+
   it('whose result a notification recorded meanwhile counts as neither settled nor pending: the sweep settled nothing', async () => {
     const { user, outTradeNo, refund } = await pendingRefund();
     const store = dueOnly(refund.outRefundNo, () => recordRefundResult(deps, refund.outRefundNo, { state: 'succeeded', refundedAt: new Date().toISOString() }));
@@ -513,7 +542,7 @@ describe('what a person reads, and what the gateway is asked', () => {
     expect(moved(first)).toEqual([]);
     const after = await stack.app.store.getRefund(refund.outRefundNo);
     const second = await captureOutput(() => followUpRefund(deps, refund)); // the same copy again: its deferral is stale
-    expect(second.result).toBe('pending');
+    expect(second.result).toBe('moved_on');
     expect(moved(second)).toEqual([expect.objectContaining({ level: 'INFO', out_refund_no: refund.outRefundNo })]);
     expect(await stack.app.store.getRefund(refund.outRefundNo)).toEqual(after);
     await stack.gateway.refundsSettled();
@@ -607,12 +636,13 @@ describe('a refund WeChat reports ABNORMAL: not final, its money waiting at WeCh
     await stack.gateway.refundsSettled();
     const refusing: PaymentGateway = { ...stack.app.gateways.wechat, refund: async () => ({ state: 'failed', reason: 'INVALID_REQUEST' }) };
     const withRefusals = { ...deps, gateways: { ...deps.gateways, wechat: refusing } };
-    const stale = { ...refund, accepted: false }; // as if the answer to the first call had been lost
-    expect(await followUpRefund(withRefusals, stale)).toBe('pending');
+    // As read now (the notification marked it ABNORMAL), as if the answer to the first call had been lost.
+    const lostAnswer = { ...((await stack.app.store.getRefund(refund.outRefundNo)) as Refund), accepted: false };
+    expect(await followUpRefund(withRefusals, lostAnswer)).toBe('pending');
     expect(await stack.app.store.getRefund(refund.outRefundNo)).toMatchObject({ status: 'pending', lastError: 'ABNORMAL' });
     // The same copy again: its follow-up was taken already; nobody is told a second time.
-    const again = await captureOutput(() => followUpRefund(withRefusals, stale));
-    expect(again.result).toBe('pending');
+    const again = await captureOutput(() => followUpRefund(withRefusals, lostAnswer));
+    expect(again.result).toBe('moved_on');
     expect(again.lines.filter((line) => line.message === 'refund moved on during its follow-up')).toEqual([
       expect.objectContaining({ out_refund_no: refund.outRefundNo }),
     ]);
