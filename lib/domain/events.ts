@@ -88,6 +88,9 @@ export function orderPaidEvent(attempt: Attempt, payment: GatewayPayment | undef
     pay_price: fenToYuan(attempt.cashFen),
     pay_integral: attempt.points,
     address_id: attempt.addressId,
+    // How to ship: null for an attempt of before the choice was recorded.
+    freight_key: attempt.freightKey ?? null,
+    freight_price: attempt.freightFen === undefined ? null : fenToYuan(attempt.freightFen),
     transaction_id: payment?.transactionId ?? null,
     paid_at: payment?.paidAt ?? now,
   });

@@ -125,6 +125,13 @@ export interface AttemptSummary {
   expiresAt: string;
   /** WeChat's prepay_id once known (kept on the order's summary): a repeat tap re-signs it without asking WeChat. */
   prepayId?: string;
+  /**
+   * The buyer's freight choice (0 free shipping, 1 freight collected on delivery, 2 the merchant's
+   * courier) and the freight paid now in the price: the shop ships by them. Attempts written before
+   * they were recorded have neither.
+   */
+  freightKey?: number;
+  freightFen?: Fen;
 }
 
 /** One try at paying an order; owns an out_trade_no at its gateway. */

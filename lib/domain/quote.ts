@@ -14,6 +14,9 @@ export interface PayRequest {
 /** What the server computes the order costs now and how the user's request splits it. */
 export interface Quote {
   goodsFen: Fen;
+  /** The buyer's freight choice: NO_FREIGHT for free shipping, else a FreightKey. */
+  freightKey: number;
+  /** Freight paid now (a merchant courier's fee; nothing for free shipping or freight collected on delivery). */
   freightFen: Fen;
   totalFen: Fen;
   /** Points that would pay the whole total. */
@@ -25,6 +28,8 @@ export interface Quote {
 
 export const FreightMode = { FREE: 1, NOT_FREE: 2 } as const;
 export const FreightKey = { COLLECT_ON_DELIVERY: 1, MERCHANT_COURIER: 2 } as const;
+/** The freight choice of a free-shipping order: none to make. */
+export const NO_FREIGHT = 0;
 
 /** Refuses an order that cannot be paid now, whatever the request says. */
 export function assertPayable(order: Order): void {
@@ -74,7 +79,8 @@ export function quoteOrder(order: Order, request: PayRequest, availablePoints: n
   const freightFen = freightDueNow(order, request.freightMode, request.freightKey);
   const totalFen = order.goodsFen + freightFen;
   const requiredPoints = Math.ceil(totalFen / fenPerPoint);
-  const base = { goodsFen: order.goodsFen, freightFen, totalFen, requiredPoints, method: request.method };
+  const freightKey = order.freeShipping ? NO_FREIGHT : request.freightKey;
+  const base = { goodsFen: order.goodsFen, freightKey, freightFen, totalFen, requiredPoints, method: request.method };
 
   let points: number;
   if (availablePoints >= requiredPoints) {

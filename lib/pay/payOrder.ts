@@ -157,8 +157,15 @@ function ensureTimeFor(deps: PayOrderDeps, gatewaySteps: number): void {
   throw new PayError('ORDER_BUSY');
 }
 
+/** The open attempt is what the buyer asks for again: method, amounts, address and freight choice (an attempt of before freight choices were recorded never is). */
 function isSameChoice(open: AttemptSummary, quote: Quote, addressId: number): boolean {
-  return open.method === quote.method && open.cashFen === quote.cashFen && open.points === quote.points && open.addressId === addressId;
+  return (
+    open.method === quote.method &&
+    open.cashFen === quote.cashFen &&
+    open.points === quote.points &&
+    open.addressId === addressId &&
+    open.freightKey === quote.freightKey
+  );
 }
 
 function gatewayFor(deps: PayOrderDeps, method: PayMethod): PaymentGateway {
@@ -212,6 +219,8 @@ function newAttempt(order: Order, quote: Quote, address: Attempt['address'], now
     cashFen: quote.cashFen,
     points: quote.points,
     addressId: address.addressId,
+    freightKey: quote.freightKey,
+    freightFen: quote.freightFen,
     address,
     subject: order.goodsName,
     quotedPrice: { goodsFen: order.goodsFen, freeShipping: order.freeShipping, freightOptions: order.freightOptions },

@@ -137,6 +137,7 @@ export function toSummary(item: Item): AttemptSummary {
     createdAt: item.created_at as string,
     expiresAt: item.expires_at as string,
     ...(item.prepay_id ? { prepayId: item.prepay_id as string } : {}),
+    ...(item.freight_key === undefined ? {} : { freightKey: item.freight_key as number, freightFen: item.freight_fen as number }),
   };
 }
 
@@ -150,6 +151,7 @@ export function fromSummary(a: AttemptSummary): Item {
     subject: a.subject,
     created_at: a.createdAt,
     expires_at: a.expiresAt,
+    ...(a.freightKey === undefined ? {} : { freight_key: a.freightKey, freight_fen: a.freightFen }),
   };
 }
 

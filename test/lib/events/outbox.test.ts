@@ -84,6 +84,8 @@ describe('a paid order', () => {
         pay_price: '88.00',
         pay_integral: 0,
         address_id: user.addressId,
+        freight_key: 0, // free shipping: no freight choice
+        freight_price: '0.00',
         transaction_id: payment.transactionId,
         paid_at: payment.paidAt,
       },

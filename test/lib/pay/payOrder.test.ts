@@ -1,16 +1,17 @@
 import { createPublicKey, createVerify } from 'node:crypto';
+import { UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { type ErrorCode, PayError } from '../../../lib/domain/errors';
 import { GatewayError, type PaymentGateway, type WechatPayParam } from '../../../lib/gateways/paymentGateway';
 import { logger } from '../../../lib/log';
 import { beforeEachCall, tradeOfCall } from '../../../lib/pay/gatewayRateLimit';
 import type { PayOrderInput } from '../../../lib/pay/payOrder';
 import { type PayOrderDeps, type PayOrderResult, payOrder } from '../../../lib/pay/payOrder';
-import { ENTITY } from '../../../lib/store/keys';
+import { ENTITY, keys } from '../../../lib/store/keys';
 import { WriteConflict } from '../../../lib/store/payStore';
 import { sampleAddress } from '../../../scripts/local/fixtures';
 import { captureOutput } from '../../support/logs';
 import { rejection } from '../../support/rejection';
-import { expectBalancedBooksThenClose, startTestStack, type TestStack } from '../../support/stack';
+import { expectBalancedBooksThenClose, startTestStack, TABLE, type TestStack } from '../../support/stack';
 import { tableState } from '../../support/tableState';
 import { givenUser as givenUserOf, paidWhileClosing, storeWith } from '../../support/world';
 
@@ -162,6 +163,35 @@ describe('paying again while an attempt is open', () => {
     expect(await state.attempt(second.outTradeNo)).toMatchObject({ status: 'open', cash_fen: 9200, points: 800 });
     expect(await state.attempt(first.outTradeNo)).toMatchObject({ status: 'superseded' });
     expect(stack.gateway.trade(second.outTradeNo)).toMatchObject({ amountFen: 9200 });
+  });
+
+  it("the merchant's courier at no fee instead of collect-on-delivery (the same amounts) is another choice: a new attempt, each keeping its freight choice", async () => {
+    const u = await givenUser(1000, ['88.00'], '0.00');
+    const collect = await payOrder(deps, u.userId, input(u.orderId, u.addressId, { method: 4, points: 800, priceFen: 8000, freightMode: 2, freightKey: 1 }));
+    const courier = await payOrder(deps, u.userId, input(u.orderId, u.addressId, { method: 4, points: 800, priceFen: 8000, freightMode: 2, freightKey: 2 }));
+    expect(courier.outTradeNo).not.toBe(collect.outTradeNo);
+    expect(await state.attempt(collect.outTradeNo)).toMatchObject({ status: 'superseded', freight_key: 1, freight_fen: 0 });
+    expect(await state.attempt(courier.outTradeNo)).toMatchObject({ status: 'open', freight_key: 2, freight_fen: 0 });
+    expect(await state.order(u.orderId)).toMatchObject({ open_attempt: { out_trade_no: courier.outTradeNo, freight_key: 2, freight_fen: 0 } });
+    // Asked again the same way: the same attempt.
+    const again = await payOrder(deps, u.userId, input(u.orderId, u.addressId, { method: 4, points: 800, priceFen: 8000, freightMode: 2, freightKey: 2 }));
+    expect(again.outTradeNo).toBe(courier.outTradeNo);
+  });
+
+  it('an attempt of before freight choices were recorded is never reused: the tap replaces it with one that records the choice', async () => {
+    const u = await givenUser(1000);
+    const choice = input(u.orderId, u.addressId, { method: 4, points: 800, priceFen: 8000 });
+    const old = await payOrder(deps, u.userId, choice);
+    // As written before: no freight choice on the attempt or on the order's summary of it.
+    await stack.db.send(new UpdateCommand({ TableName: TABLE, Key: keys.attempt(old.outTradeNo), UpdateExpression: 'REMOVE freight_key, freight_fen' }));
+    await stack.db.send(
+      new UpdateCommand({ TableName: TABLE, Key: keys.order(u.orderId), UpdateExpression: 'REMOVE open_attempt.freight_key, open_attempt.freight_fen' }),
+    );
+    const again = await payOrder(deps, u.userId, choice);
+    expect(again.outTradeNo).not.toBe(old.outTradeNo);
+    expect(await state.attempt(old.outTradeNo)).toMatchObject({ status: 'superseded' });
+    expect(await state.attempt(again.outTradeNo)).toMatchObject({ status: 'open', freight_key: 0, freight_fen: 0 });
+    expect(await state.account(u.userId)).toMatchObject({ integral_available: 200, integral_held: 800 });
   });
 
   it('the same choice returns the same attempt and prepay id, holding the points once', async () => {
