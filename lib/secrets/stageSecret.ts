@@ -116,7 +116,9 @@ const wechatSchema = v.pipe(
         v.transform((s) => s.replace(/\\n/g, '\n')),
         readAs((pem) => new X509Certificate(pem), 'is not a readable certificate'),
       ),
-      apiv3_key: v.pipe(v.string('is required'), v.length(32, 'must be 32 characters')),
+      // 32 letters and digits as the merchant platform makes it: its 32 bytes are the AES-256 key, so a
+      // character of more than one byte would pass a length check and fail every notification.
+      apiv3_key: v.pipe(v.string('is required'), v.length(32, 'must be 32 characters'), v.regex(/^[0-9A-Za-z]*$/, 'must be letters and digits only')),
       pay_public_key_id: v.optional(v.pipe(text('is required'), v.regex(/^PUB_KEY_ID_\w+$/, 'must look like PUB_KEY_ID_...'))),
       pay_public_key: v.optional(publicKey),
       platform_certificates: v.optional(certificates),

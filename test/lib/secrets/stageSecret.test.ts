@@ -90,7 +90,13 @@ describe('parseStageSecret', () => {
 
   it.each([
     ['a missing API v3 key', () => withField('wechat', 'apiv3_key', undefined), 'wechat.apiv3_key: is required'],
-    ['a short API v3 key', () => withField('wechat', 'apiv3_key', 'short-secret-value'), 'wechat.apiv3_key: must be 32 characters'],
+    ['a short API v3 key', () => withField('wechat', 'apiv3_key', 'shortsecretvalue'), 'wechat.apiv3_key: must be 32 characters'],
+    // 32 characters, 33 bytes: AES-256 would refuse it at the first notification.
+    [
+      'an API v3 key of 32 characters but not 32 bytes',
+      () => withField('wechat', 'apiv3_key', `é${'a'.repeat(31)}`),
+      'wechat.apiv3_key: must be letters and digits only',
+    ],
     [
       'an unreadable private key',
       () => withField('alipay', 'app_private_key', 'not-a-key-secret-value'),
