@@ -88,10 +88,12 @@ export async function dispatchEvents(deps: DispatchDeps, settings: DispatchSetti
 /**
  * Sends one event again at once, to every target, whatever its state (the shop lost it, or it is dead
  * and the endpoint is fixed). Delivered stays delivered; a dead one that went through is delivered.
+ * With no target configured nothing is sent or recorded (no `result`): "every target took it" would be
+ * true of none, and the event would leave the outbox unsent.
  */
 export async function redeliverEvent(deps: DispatchDeps, eventId: string): Promise<{ event?: OutboxEvent; result?: DeliveryAttempt }> {
   const event = await deps.store.getEvent(eventId);
-  if (!event) return {};
+  if (!event || deps.sinks.length === 0) return { event };
   const [attempt] = await sendToTargets(deps, [event], deps.sinks);
   const tookIt = deps.sinks.filter((sink) => attempt?.results[sink.target] === 'ok').map((sink) => sink.target);
   const deliveredTo = union(event.deliveredTo, tookIt);

@@ -71,8 +71,10 @@ export function dispatcherHandler(app: Pick<App, 'ready' | 'store' | 'config' | 
         const shards = await Promise.all(Array.from({ length: EVENT_SHARDS }, (_, shard) => app.store.findPendingEvents(shard, 100)));
         return { events: shards.flatMap((page) => page.events).map(listed) };
       }
-      const { event: found, result } = await redeliverEvent(await deps(), request.output.event_id);
+      const dispatch = await deps();
+      const { event: found, result } = await redeliverEvent(dispatch, request.output.event_id);
       if (!found) return { error: 'EVENT_NOT_FOUND', message: `没有这个事件: ${request.output.event_id}` };
+      if (dispatch.sinks.length === 0) return { error: 'NO_TARGET', message: '未配置事件目标(SHOP_WEBHOOK_URL 或 EVENT_BUS_NAME),事件未发送' };
       log.info('event redelivered', { event_id: found.event.id, status: found.status });
       return { event: listed(found), result };
     });

@@ -22,7 +22,9 @@ const text = (max: number) =>
   v.pipe(v.string('must be text'), v.trim(), v.minLength(1, 'must not be empty'), v.maxLength(max, `must be at most ${max} characters`));
 const time = v.pipe(
   v.string('must be an ISO 8601 time'),
-  v.check((s) => /^\d{4}-\d{2}-\d{2}T/.test(s) && !Number.isNaN(Date.parse(s)), 'must be an ISO 8601 time with its offset'),
+  // Its offset required: without one, JavaScript reads the time in the machine's zone (UTC on Lambda,
+  // +08:00 on a developer's machine), and a Beijing time would be read 8 hours off.
+  v.check((s) => /^\d{4}-\d{2}-\d{2}T.*(?:Z|[+-]\d{2}:\d{2})$/.test(s) && !Number.isNaN(Date.parse(s)), 'must be an ISO 8601 time with its offset'),
   v.transform((s) => new Date(s).toISOString()),
 );
 

@@ -145,15 +145,20 @@ async function movePoints(deps: ShopDeps, command: PointsCommand, now: Date): Pr
     reason: command.reason,
   };
   const done = (changed: boolean) => ({ ok: true as const, changed, user_id: move.userId, entry_id: move.entryId });
-  const earlier = await deps.store.getShopPointsMove(move.userId, move.entryId);
-  if (earlier) {
-    if (earlier.kind !== move.kind || earlier.points !== move.points) throw new ShopRefusal('ENTRY_ID_REUSED', `${earlier.kind} ${earlier.points}`);
-    return done(false);
-  }
+  const madeAlready = async () => {
+    const earlier = await deps.store.getShopPointsMove(move.userId, move.entryId);
+    if (earlier && (earlier.kind !== move.kind || earlier.points !== move.points))
+      throw new ShopRefusal('ENTRY_ID_REUSED', `${earlier.kind} ${earlier.points}`);
+    return earlier !== undefined;
+  };
+  if (await madeAlready()) return done(false);
   try {
     await deps.store.moveShopPoints(move, now.toISOString());
   } catch (error) {
     if (!(error instanceof WriteConflict) || error.part !== 'points') throw error;
+    // The same debit sent again while the first was being written: it took the points the account no
+    // longer has, so the account's condition fails first. That is this debit made, not refused.
+    if (await madeAlready()) return done(false);
     const account = await deps.store.getAccount(move.userId);
     if (!account) throw new ShopRefusal('USER_NOT_FOUND', `user ${move.userId}`);
     throw new ShopRefusal('INTEGRAL_NOT_ENOUGH', `可用${account.available}积分`);

@@ -102,6 +102,23 @@ describe('an operator', () => {
     });
   });
 
+  it('a redelivery with no target configured is refused NO_TARGET, the event left pending in the outbox, not taken for delivered', async () => {
+    const id = await closedOrderEvent();
+    const events = app.config.events;
+    app.config.events = { webhookUrl: undefined, busName: undefined };
+    try {
+      expect(await invoke({ action: 'redeliver', event_id: id })).toEqual({
+        error: 'NO_TARGET',
+        message: '未配置事件目标(SHOP_WEBHOOK_URL 或 EVENT_BUS_NAME),事件未发送',
+      });
+    } finally {
+      app.config.events = events;
+    }
+    expect(await stack.app.store.getEvent(id)).toMatchObject({ status: 'pending', attempts: 0 });
+    await invoke({ action: 'redeliver', event_id: id });
+    expect(receivedOf(id)).toHaveLength(1);
+  });
+
   it.each([
     ['an unknown action', { action: 'deliver' }],
     ['no event id', { action: 'redeliver' }],

@@ -430,6 +430,8 @@ describe('bad commands change nothing and say which field', () => {
     // Date.parse reads both; neither starts as an ISO time does.
     ['an expiry as an HTTP date', { command: 'put-session', token: 'x'.repeat(20), user_id: 1, expires_at: 'Fri, 01 Jan 2099 00:00:00 GMT' }, /expires_at/],
     ['an expiry with an expanded year', { command: 'put-session', token: 'x'.repeat(20), user_id: 1, expires_at: '+002099-01-01T00:00:00Z' }, /expires_at/],
+    // Read in the machine's zone: 8 hours apart between Lambda (UTC) and a machine in Beijing.
+    ['an expiry without its offset', { command: 'put-session', token: 'x'.repeat(20), user_id: 1, expires_at: '2099-01-01T10:00:00' }, /expires_at/],
     [
       'a phone that is no phone',
       { command: 'upsert-address', address_id: 1, user_id: 1, name: 'n', phone: 'call me', province: 'p', city: 'c', district: 'd', detail: 'x' },

@@ -105,6 +105,14 @@ describe('a run', () => {
     expect(await stored(id as string)).toMatchObject({ status: 'pending', attempts: 0, deliveries: [] });
   });
 
+  it('with no target configured a redelivery by hand sends and records nothing either: the event is not taken for delivered', async () => {
+    const [id] = await given({ orderId: 1 });
+    const { event, result } = await redeliverEvent(deps([]), id as string);
+    expect(result).toBeUndefined();
+    expect(event).toMatchObject({ status: 'pending', attempts: 0 });
+    expect(await stored(id as string)).toMatchObject({ status: 'pending', attempts: 0, deliveries: [] });
+  });
+
   it('whose deadline has come starts no round: every event is counted waiting', async () => {
     await given({ orderId: 1 }, { orderId: 2 }, { orderId: 2, seq: 1 });
     const shop = recordingSink();

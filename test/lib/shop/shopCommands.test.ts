@@ -36,3 +36,25 @@ it('a gateway that cannot answer is refused GATEWAY_ERROR, its error as the caus
   expect(refusal).toMatchObject({ code: 'GATEWAY_ERROR', cause: expect.any(GatewayError) });
   expect((refusal as Error).cause).toMatchObject({ message: expect.stringContaining('wechat query failed: HTTP 500') });
 });
+
+it('a debit sent again while the first is being written answers it made (changed false), never INTEGRAL_NOT_ENOUGH for points it took', async () => {
+  const user = await givenUser(stack, 100);
+  const debit = { command: 'debit-points' as const, user_id: user.userId, points: 60, entry_id: 'resent-on-timeout', reason: '兑换' };
+  // The resend reads the ledger before the first run has written its entry, then writes after it.
+  let first: Promise<unknown> | undefined;
+  const store = storeWith(stack, {
+    getShopPointsMove: async (...args) => {
+      const seen = await stack.app.store.getShopPointsMove(...args);
+      first ??= runShopCommand(stack.app, debit);
+      await first;
+      return seen;
+    },
+  });
+  const resent = await runShopCommand({ store, gateways: stack.app.gateways }, debit);
+  expect(await first).toEqual({ ok: true, changed: true, user_id: user.userId, entry_id: 'resent-on-timeout' });
+  expect(resent).toEqual({ ok: true, changed: false, user_id: user.userId, entry_id: 'resent-on-timeout' });
+  expect(await stack.app.store.getAccount(user.userId)).toMatchObject({ available: 40 });
+  // Another debit of the same id is still refused as a reuse, and one the points do not cover as not enough.
+  await expect(runShopCommand(stack.app, { ...debit, points: 50 })).rejects.toMatchObject({ code: 'ENTRY_ID_REUSED' });
+  await expect(runShopCommand(stack.app, { ...debit, entry_id: 'too-much' })).rejects.toMatchObject({ code: 'INTEGRAL_NOT_ENOUGH' });
+});
