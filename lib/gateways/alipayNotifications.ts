@@ -16,6 +16,9 @@ const PAID_STATUSES = ['TRADE_SUCCESS', 'TRADE_FINISHED'];
 /** Fields only the notification Alipay sends after a refund carries (to the payment's notify_url). */
 const REFUND_FIELDS = ['refund_fee', 'gmt_refund', 'out_biz_no'];
 
+/** An Alipay notification field's name. */
+const FIELD_NAME = /^[a-z][a-z0-9_]*$/;
+
 /**
  * Alipay asynchronous notifications (`POST /notify/alipay`, a form): verified, then they must name
  * our app and seller. Only TRADE_SUCCESS and TRADE_FINISHED are payments; other statuses are
@@ -31,7 +34,13 @@ export class AlipayNotifications implements NotificationChannel {
   async open({ rawBody }: GatewayRequest): Promise<OpenedNotification> {
     const { appId, sellerId, verify, now } = this.options;
     // URLSearchParams decodes `+` and %XX once, which is what the signature is computed over.
-    const fields = Object.fromEntries(new URLSearchParams(rawBody));
+    const pairs = [...new URLSearchParams(rawBody)];
+    // The signed text (`name=value` joined by `&`) cannot tell `a=1&b=2` from one field named `a=1&b`:
+    // a signed body regrouped so could hide a field the checks below look for (auth_app_id). Alipay's
+    // names are lower-case words, each once.
+    const names = pairs.map(([name]) => name);
+    if (names.some((name) => !FIELD_NAME.test(name)) || new Set(names).size !== names.length) return { kind: 'refused', reason: 'malformed' };
+    const fields = Object.fromEntries(pairs);
     // alipay-sdk picks the algorithm from the message's own sign_type: only RSA2 (SHA-256) is ours, never RSA (SHA-1).
     if (fields.sign_type !== 'RSA2' || !(await verify(fields))) return { kind: 'refused', reason: 'bad_signature' };
     const outTradeNo = fields.out_trade_no;

@@ -114,6 +114,23 @@ describe('the app Alipay says the payment is for (auth_app_id)', () => {
     expect(await channel.open(signedAs(genuineFields({ auth_app_id: undefined }), 'RSA2'))).toMatchObject({ kind: 'payment' });
   });
 
+  it("is another app, hidden by regrouping the signed text (a field named 'auth_app_id=…&buyer_id'): refused as malformed", async () => {
+    const genuine = new URLSearchParams(signedAs(genuineFields({ auth_app_id: '2021000000000000' }), 'RSA2').rawBody);
+    const regrouped = new URLSearchParams();
+    for (const [name, value] of genuine) {
+      if (name === 'auth_app_id') continue;
+      if (name === 'buyer_id') regrouped.append(`auth_app_id=${genuine.get('auth_app_id')}&buyer_id`, value);
+      else regrouped.append(name, value);
+    }
+    const body = { headers: { 'content-type': 'application/x-www-form-urlencoded' }, rawBody: regrouped.toString() };
+    expect(await channel.open(body)).toEqual({ kind: 'refused', reason: 'malformed' });
+  });
+
+  it('a field sent twice is refused as malformed: which of the two was signed cannot be told', async () => {
+    const { rawBody, headers } = signedAs(genuineFields(), 'RSA2');
+    expect(await channel.open({ headers, rawBody: `${rawBody}&trade_status=TRADE_CLOSED` })).toEqual({ kind: 'refused', reason: 'malformed' });
+  });
+
   it('is another app: refused as merchant_mismatch, though app_id and seller are ours', async () => {
     expect(await channel.open(signedAs(genuineFields({ auth_app_id: '2021000000000000' }), 'RSA2'))).toEqual({
       kind: 'refused',
