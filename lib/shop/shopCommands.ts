@@ -1,5 +1,5 @@
 import { ShopRefusal } from '../domain/errors';
-import type { Channel, Order } from '../domain/model';
+import { type Channel, type Order, samePrice } from '../domain/model';
 import { type Clock, systemClock } from '../domain/time';
 import { GatewayError, type PaymentGateway } from '../gateways/paymentGateway';
 import { log } from '../log';
@@ -61,8 +61,8 @@ async function runOnce(deps: ShopDeps, command: ShopCommand): Promise<ShopAnswer
 }
 
 /**
- * Creates an unpaid order or updates an unpaid one. A paying order keeps its open attempt when only its
- * name changes; a new price closes that attempt at its gateway and releases its points first (the
+ * Creates an unpaid order or updates an unpaid one. A paying order keeps its open attempt when only names
+ * change (the goods', a freight option's); a new price closes that attempt at its gateway and releases its points first (the
  * order is unpaid again at the new price), or is refused when the gateway says it is paid. Paid,
  * refunding, refunded, closed and cancelled orders are never reopened or repriced.
  */
@@ -190,14 +190,7 @@ function address(c: UpsertAddress) {
   };
 }
 
-function samePrice(order: Order, fields: OrderFields): boolean {
-  return (
-    order.goodsFen === fields.goodsFen &&
-    order.freeShipping === fields.freeShipping &&
-    JSON.stringify(order.freightOptions.map((o) => [o.key, o.name, o.feeFen])) === JSON.stringify(fields.freightOptions.map((o) => [o.key, o.name, o.feeFen]))
-  );
-}
-
+/** Nothing to change: the same price (`samePrice`: goods, shipping, each freight option's key and fee) and the same names. */
 function sameFields(order: Order, fields: OrderFields): boolean {
-  return samePrice(order, fields) && order.goodsName === fields.goodsName;
+  return samePrice(order, fields) && order.goodsName === fields.goodsName && order.freightOptions.every((o, i) => o.name === fields.freightOptions[i]?.name);
 }

@@ -555,9 +555,17 @@ export class DynamoPayStore implements PayStore, ShopStore, OutboxStore {
         TableName: this.table,
         Key: keys.order(fields.orderId),
         ConditionExpression: `${orderPayingWith} AND user_id = :user`,
-        UpdateExpression: 'SET goods_name = :name, updated_at = :now',
+        // The freight options' names only: their keys and fees are the price the attempt was quoted.
+        UpdateExpression: 'SET goods_name = :name, freight_options = :freight, updated_at = :now',
         ExpressionAttributeNames: { '#status': 'status' },
-        ExpressionAttributeValues: { ':paying': 'paying', ':open': openAttempt, ':user': fields.userId, ':name': fields.goodsName, ':now': now },
+        ExpressionAttributeValues: {
+          ':paying': 'paying',
+          ':open': openAttempt,
+          ':user': fields.userId,
+          ':name': fields.goodsName,
+          ':freight': fields.freightOptions.map(fromFreightOption),
+          ':now': now,
+        },
       }),
     );
   }

@@ -104,6 +104,28 @@ describe('upsert-order', () => {
     expect(await state.attempt(outTradeNo)).toMatchObject({ status: 'open' });
   });
 
+  it("renames a paying order's freight option (its key and fee the same) without touching its open attempt; sent again, nothing changes", async () => {
+    const user = await givenUser(stack, 1000, ['88.00'], '12.00');
+    const { outTradeNo } = await pay(stack, user, { method: 4, points: 800, priceFen: 9200, freightMode: 2, freightKey: 2 });
+    const freight = [
+      { key: 1, name: '到付', fee: '0.00' },
+      { key: 2, name: '顺丰', fee: '12.00' },
+    ];
+    const renamed = { order_id: user.orderId, user_id: user.userId, goods_name: '保温杯', goods_price: '88.00', free_shipping: false, freight_json: freight };
+    expect(await shop('upsert-order', renamed)).toMatchObject({ changed: true, order_status: 'paying' });
+    expect(await state.order(user.orderId)).toMatchObject({
+      status: 'paying',
+      freight_options: [
+        { key: 1, name: '到付', fee_fen: 0 },
+        { key: 2, name: '顺丰', fee_fen: 1200 },
+      ],
+      open_attempt: { out_trade_no: outTradeNo },
+    });
+    expect(await state.attempt(outTradeNo)).toMatchObject({ status: 'open' });
+    expect(stack.gateway.trade(outTradeNo)).toMatchObject({ status: 'UNPAID' });
+    expect(await shop('upsert-order', renamed)).toMatchObject({ changed: false, order_status: 'paying' });
+  });
+
   it('reprices a paying order by closing its attempt at the gateway and releasing its points; money that comes anyway is a refund case', async () => {
     const user = await givenUser(stack, 1000);
     const { outTradeNo } = await pay(stack, user, { method: 4, points: 800, priceFen: 8000 });
