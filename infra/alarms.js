@@ -71,6 +71,16 @@ module.exports = async ({ resolveVariable }) => {
     paynowMetric('Refund', { outcome: 'contradicted' }),
   );
   alarm(
+    'PaymentUnknown',
+    'A gateway vouched for a payment of an out_trade_no paynow has no attempt for (a notification, a query): the money is at the merchant and nothing records it. Find the trade in the merchant console (README "Logs, metrics and alarms").',
+    paynowMetric('Completion', { outcome: 'unknown_attempt' }),
+  );
+  alarm(
+    'RefundNotificationUnknown',
+    'A correctly signed refund notification named a refund paynow has no record of: a refund made outside paynow (by hand in the merchant console), or a misconfiguration.',
+    paynowMetric('NotificationRefused', { reason: 'unknown_refund' }),
+  );
+  alarm(
     'PaymentAmountMismatch',
     'A gateway vouched for a payment whose amount or channel differs from its attempt: nothing was recorded.',
     paynowMetric('Completion', { outcome: 'mismatch' }),
@@ -98,7 +108,9 @@ module.exports = async ({ resolveVariable }) => {
   alarm(
     'EventEndpointFailing',
     "The shop's event endpoint has failed 5 deliveries or more in a row (about 20 minutes): its fulfilment is not told about paid orders. Retries go on for about 32 hours.",
-    paynowMetric('EventDelivery', { outcome: 'failing' }, { period: 900 }),
+    // Counted at each retry from the 5th, by then up to 8 hours apart: a quiet hour between two must not
+    // tell the person it is over, so any count within 9 hours keeps it in alarm.
+    { ...paynowMetric('EventDelivery', { outcome: 'failing' }, { period: 3600 }), EvaluationPeriods: 9, DatapointsToAlarm: 1 },
   );
   alarm(
     'EventDeliveryDead',
@@ -109,6 +121,25 @@ module.exports = async ({ resolveVariable }) => {
     'SecretRefreshFailed',
     'The stage secret could not be read again (or its new version is malformed); the functions keep the keys they have.',
     paynowMetric('SecretRefreshFailed', {}, { period: 300 }),
+  );
+
+  // The one alarm where missing data breaches: a sweeper that stops being invoked (a disabled schedule,
+  // reserved concurrency 0) sends no metric at all, and only it finds payments whose notification never
+  // came and follows up pending refunds. Its schedules invoke it every minute.
+  alarm(
+    'SweeperNotRunning',
+    'The sweeper was not invoked for 10 minutes: its schedules are off or it cannot run. Paid attempts without a notification and pending refunds wait until it runs again.',
+    {
+      Namespace: 'AWS/Lambda',
+      MetricName: 'Invocations',
+      Dimensions: [{ Name: 'FunctionName', Value: `${serviceName}-sweeper` }],
+      Statistic: 'Sum',
+      Period: 300,
+      EvaluationPeriods: 2,
+      Threshold: 1,
+      ComparisonOperator: 'LessThanThreshold',
+      TreatMissingData: 'breaching',
+    },
   );
 
   alarm('SweeperFailureQueue', 'A whole sweeper run failed and was sent to its failure queue.', {
@@ -187,6 +218,11 @@ module.exports = async ({ resolveVariable }) => {
   }
 
   const email = await resolveVariable('param:alarmEmail');
+  // A --param lasts one deploy: a prod deploy without it would delete the subscription, and every alarm
+  // would then reach nobody, silently. So prod refuses to deploy without one (README "Deploy from zero").
+  if (stage === 'prod' && !email) {
+    throw new Error('prod needs an alarm e-mail: set alarmEmail under params.prod in serverless.yml (or --param alarmEmail=… on every deploy)');
+  }
   return {
     Resources: {
       // Unencrypted on purpose: CloudWatch cannot publish to a topic under the AWS-managed SNS key, and

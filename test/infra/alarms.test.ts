@@ -3,7 +3,7 @@ const alarms = require('../../infra/alarms.js') as (options: { resolveVariable(n
 
 /** infra/alarms.js as serverless resolves it, with the stage params given. */
 async function alarmResources(params: Record<string, string>): Promise<Resources> {
-  const values: Record<string, string> = { 'self:service': 'paynow', 'sls:stage': 'prod', ...params };
+  const values: Record<string, string> = { 'self:service': 'paynow', 'sls:stage': 'prod', 'param:alarmEmail': 'ops@example.com', ...params };
   return (await alarms({ resolveVariable: async (name: string) => values[name] })).Resources;
 }
 
@@ -19,6 +19,23 @@ it('alarms on every refund case when automatic refunds are off, and only on fail
   expect(manual).toContain('RefundRequiredAlarm');
   for (const ids of [automatic, manual])
     expect(ids).toEqual(expect.arrayContaining(['RefundFailedAlarm', 'RefundAbnormalAlarm', 'RefundOverdueAlarm', 'RefundContradictedAlarm']));
+});
+
+it('keeps a failing event endpoint in alarm between retries up to 8 hours apart: any count within 9 hours', async () => {
+  const { EventEndpointFailingAlarm } = await alarmResources({ 'param:autoRefundDuplicates': 'true' });
+  expect(EventEndpointFailingAlarm.Properties).toMatchObject({
+    Period: 3600,
+    EvaluationPeriods: 9,
+    DatapointsToAlarm: 1,
+    Threshold: 1,
+    TreatMissingData: 'notBreaching',
+  });
+});
+
+it('refuses a prod stage without an alarm e-mail: a deploy without it would delete the subscription and silence every alarm', async () => {
+  await expect(alarmResources({ 'param:autoRefundDuplicates': 'true', 'param:alarmEmail': '' })).rejects.toThrow(/prod needs an alarm e-mail/);
+  const dev = await alarms({ resolveVariable: async (name: string) => ({ 'self:service': 'paynow', 'sls:stage': 'dev', 'param:alarmEmail': '' })[name] });
+  expect(Object.keys(dev.Resources)).not.toContain('AlarmEmailSubscription');
 });
 
 it('keeps an overdue refund in alarm between its hourly follow-ups, which come a minute or so late each: any count within two hours', async () => {

@@ -232,6 +232,9 @@ describe('the packaged prod stack', () => {
         // No RefundRequired: refund cases are refunded automatically by default (test/infra/alarms.test.ts).
         'RefundFailed',
         'RefundAbnormal',
+        'PaymentUnknown',
+        'RefundNotificationUnknown',
+        'SweeperNotRunning',
         'RefundOverdue',
         'RefundContradicted',
         'PaymentAmountMismatch',
@@ -258,7 +261,9 @@ describe('the packaged prod stack', () => {
     });
     let paynowMetrics = 0;
     for (const [id, alarm] of alarms) {
-      expect({ id, actions: alarm.AlarmActions, missing: alarm.TreatMissingData }).toEqual({ id, actions: [{ Ref: 'AlarmTopic' }], missing: 'notBreaching' });
+      // Missing data breaches only for the sweeper's heartbeat: a quiet shop is no incident, a sweeper that stopped is.
+      const missing = id === 'SweeperNotRunningAlarm' ? 'breaching' : 'notBreaching';
+      expect({ id, actions: alarm.AlarmActions, missing: alarm.TreatMissingData }).toEqual({ id, actions: [{ Ref: 'AlarmTopic' }], missing });
       const metrics = [
         alarm,
         ...((alarm.Metrics as { MetricStat?: { Metric: Record<string, unknown> } }[] | undefined) ?? []).flatMap((m) =>
@@ -283,7 +288,15 @@ describe('the packaged prod stack', () => {
         }
       }
     }
-    expect(paynowMetrics).toBe(16);
+    expect(paynowMetrics).toBe(18);
+    // The heartbeat: fewer than one invocation in two 5-minute periods of a function its schedules run every minute.
+    expect(plain.template.Resources.SweeperNotRunningAlarm.Properties).toMatchObject({
+      Namespace: 'AWS/Lambda',
+      MetricName: 'Invocations',
+      Dimensions: [{ Name: 'FunctionName', Value: 'paynow-prod-sweeper' }],
+      ComparisonOperator: 'LessThanThreshold',
+      Threshold: 1,
+    });
   });
 
   it('fails the cold start of a function whose stage secret is missing, naming it', async () => {
