@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { DUE_SHARDS, nextCheckAt, retryAfterFailure, stepOf } from '../domain/checkSchedule';
 import { type Attempt, channelOf, type Refund } from '../domain/model';
 import { systemClock } from '../domain/time';
-import { TradeAlreadyPaid } from '../gateways/paymentGateway';
+import { GatewayError, TradeAlreadyPaid } from '../gateways/paymentGateway';
 import { log } from '../log';
 import type { CompletePaymentDeps } from './completePayment';
 import { followUpRefund } from './followUpRefund';
@@ -217,12 +217,19 @@ async function closeExpired(deps: CompletePaymentDeps, attempt: Attempt, now: Da
   const channel = channelOf(attempt.method);
   if (channel) {
     try {
-      // A close needs no query first: closing a paid trade is refused as paid, and then it is settled.
+      // A close needs no query first: a paid trade's close is refused (as paid, or with an error), and then the query settles it.
       await deps.gateways[channel].closeTrade(attempt.outTradeNo);
     } catch (error) {
-      if (!(error instanceof TradeAlreadyPaid)) throw error;
-      const { outcome } = await settleFromGateway(deps, attempt);
-      return outcome && outcome !== 'mismatch' && outcome !== 'unknown_attempt' ? 'paid' : failedCheck(deps, attempt, now, options);
+      if (!(error instanceof TradeAlreadyPaid) && !(error instanceof GatewayError)) throw error;
+      // Refused as paid, or refused in a way we do not know (what WeChat's v3 close answers for a paid
+      // trade is not documented): the query says what the trade is.
+      const { trade, outcome } = await settleFromGateway(deps, attempt);
+      if (outcome) return outcome !== 'mismatch' && outcome !== 'unknown_attempt' ? 'paid' : failedCheck(deps, attempt, now, options);
+      // Refused as paid, yet not paid by the query: the gateway contradicts itself, for a person.
+      if (error instanceof TradeAlreadyPaid) return failedCheck(deps, attempt, now, options);
+      // The close failed and the trade can still be paid: backed off, the close's error reported. Closed,
+      // or unknown to the gateway, there is nothing left to stop: it is released below.
+      if (trade.state !== 'closed' && trade.state !== 'not_found') throw error;
     }
   }
   // A plain read: the release is conditional on the order paying with it (or not), the attempt still open.

@@ -6,7 +6,7 @@
  */
 import { DUE_SHARDS, dueShard, queryTimes } from '../../../lib/domain/checkSchedule';
 import type { Channel } from '../../../lib/domain/model';
-import { type PaymentGateway, TradeAlreadyPaid } from '../../../lib/gateways/paymentGateway';
+import { GatewayError, type PaymentGateway, TradeAlreadyPaid } from '../../../lib/gateways/paymentGateway';
 import { logger } from '../../../lib/log';
 import type { CompletePaymentDeps } from '../../../lib/pay/completePayment';
 import { beforeEachCall, CallRateLimiter, tradeOfCall } from '../../../lib/pay/gatewayRateLimit';
@@ -359,6 +359,67 @@ describe('the close at the expiry refused as paid while the query says unpaid (a
     );
     expect(report).toMatchObject({ paid: 0, released: 0 });
     expect(of(calls, outTradeNo)).toEqual(['closeTrade', 'queryTrade']);
+    expect(await state.attempt(outTradeNo)).toMatchObject({ status: 'open', check_failures: 1 });
+    await sweepOwn(outTradeNo, created, 31 * MINUTE);
+    expect(await state.attempt(outTradeNo)).toMatchObject({ status: 'expired' });
+  });
+});
+
+describe('the close at the expiry refused with an error the sweep does not know', () => {
+  /** WeChat refusing to close `outTradeNo` with an answer no adapter maps (as for a paid trade, by some accounts). */
+  const refusingClose = (outTradeNo: string) => async (trade: string) => {
+    if (trade !== outTradeNo) return stack.app.gateways.wechat.closeTrade(trade);
+    throw new GatewayError('wechat close failed: HTTP 400 ORDER_PAID');
+  };
+
+  it('asks the query: a trade paid is completed and counted paid, not retried at the close forever', async () => {
+    const user = await givenUser(stack, 0);
+    const { outTradeNo } = await pay(stack, user, { method: 1 });
+    const created = await createdOf(outTradeNo);
+    const calls: Call[] = [];
+    const report = await sweep(
+      {
+        store: stack.app.store,
+        gateways: recording(calls, answeringPaid(outTradeNo, 8800, { closeTrade: refusingClose(outTradeNo) })),
+        now: () => new Date(created + 30 * MINUTE + 1_000),
+      },
+      { ...DEFAULT_SWEEP, groups: DUE_SHARDS },
+      dueShard(outTradeNo),
+    );
+    expect(report).toMatchObject({ paid: 1, released: 0, failed: 0 });
+    expect(of(calls, outTradeNo)).toEqual(['closeTrade', 'queryTrade']);
+    expect(await state.attempt(outTradeNo)).toMatchObject({ status: 'paid' });
+  });
+
+  it.each(['closed', 'not_found'] as const)('asks the query: a trade the gateway says is %s is released', async (gatewayState) => {
+    const user = await givenUser(stack, 1000);
+    const attempt = await pay(stack, user, { method: 4, points: 800, priceFen: 8000 });
+    const created = await createdOf(attempt.outTradeNo);
+    const real = stack.app.gateways.wechat;
+    const wechat: PaymentGateway = Object.assign(Object.create(real), {
+      closeTrade: refusingClose(attempt.outTradeNo),
+      queryTrade: async (trade: string) => (trade === attempt.outTradeNo ? { state: gatewayState } : real.queryTrade(trade)),
+    });
+    const report = await sweepOwn(attempt.outTradeNo, created, 30 * MINUTE + 1_000, [], { gateways: { ...stack.app.gateways, wechat } });
+    expect(report).toMatchObject({ released: 1, failed: 0 });
+    expect(await state.attempt(attempt.outTradeNo)).toMatchObject({ status: 'expired' });
+    expect(await state.account(user.userId)).toMatchObject({ integral_available: 1000, integral_held: 0 });
+  });
+
+  it('asks the query: a trade still payable is backed off and counted failed, the close error in its line; the next close releases it', async () => {
+    const user = await givenUser(stack, 0);
+    const { outTradeNo } = await pay(stack, user, { method: 1 });
+    const created = await createdOf(outTradeNo);
+    const real = stack.app.gateways.wechat;
+    const wechat: PaymentGateway = Object.assign(Object.create(real), { closeTrade: refusingClose(outTradeNo) });
+    logger.resetKeys();
+    const { lines, result } = await captureOutput(() =>
+      sweepOwn(outTradeNo, created, 30 * MINUTE + 1_000, [], { gateways: { ...stack.app.gateways, wechat } }),
+    );
+    expect(result).toMatchObject({ paid: 0, released: 0, failed: 1 });
+    expect(lines.filter((line) => line.message === 'sweep failed' && line.out_trade_no === outTradeNo)).toEqual([
+      expect.objectContaining({ error: expect.objectContaining({ message: 'wechat close failed: HTTP 400 ORDER_PAID' }) }),
+    ]);
     expect(await state.attempt(outTradeNo)).toMatchObject({ status: 'open', check_failures: 1 });
     await sweepOwn(outTradeNo, created, 31 * MINUTE);
     expect(await state.attempt(outTradeNo)).toMatchObject({ status: 'expired' });
