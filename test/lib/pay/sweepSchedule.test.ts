@@ -248,6 +248,42 @@ describe('what a sweep leaves alone', () => {
     expect(await dueOf(attempt.outTradeNo)).toBe(due);
   });
 
+  it('a run whose time runs out while it takes its lease checks nothing, and gives the lease back', async () => {
+    const user = await givenUser(stack, 0);
+    const { outTradeNo } = await pay(stack, user, { method: 1 });
+    const created = await createdOf(outTradeNo);
+    const due = await dueOf(outTradeNo);
+    // The run's elapsed time: 0 when it starts, exactly its budget of 50 ms once the lease is taken.
+    let elapsed = 0;
+    const clock = jest.spyOn(performance, 'now').mockImplementation(() => 1_000 + elapsed);
+    const released: number[] = [];
+    const store = storeWith(stack, {
+      claimSweepLease: async (...args) => {
+        const claimed = await stack.app.store.claimSweepLease(...args);
+        elapsed = 50;
+        return claimed;
+      },
+      releaseSweepLease: async (group, owner) => {
+        released.push(group);
+        return stack.app.store.releaseSweepLease(group, owner);
+      },
+    });
+    const calls: Call[] = [];
+    try {
+      const report = await sweep(
+        { store, gateways: recording(calls), now: () => new Date(created + 2 * MINUTE + 1_000) },
+        { ...DEFAULT_SWEEP, groups: DUE_SHARDS, budgetMs: 50 },
+        dueShard(outTradeNo),
+      );
+      expect(report).toMatchObject({ checked: 0, busy: 0 });
+    } finally {
+      clock.mockRestore();
+    }
+    expect(calls).toEqual([]);
+    expect(released).toEqual([dueShard(outTradeNo)]);
+    expect(await dueOf(outTradeNo)).toBe(due);
+  });
+
   it('an attempt whose query another worker already rescheduled is not counted as rescheduled', async () => {
     const user = await givenUser(stack, 0);
     const { outTradeNo } = await pay(stack, user, { method: 1 });
@@ -641,6 +677,18 @@ describe('workers', () => {
     expect((await sweep({ store: stack.app.store, gateways: stack.app.gateways, now: () => new Date(created) }, { ...DEFAULT_SWEEP, groups: 4 }, 3)).busy).toBe(
       0,
     );
+  });
+
+  it('counts its gateway calls by channel: an Alipay query is an Alipay call', async () => {
+    const user = await givenUser(stack, 0);
+    const { outTradeNo } = await pay(stack, user, { method: 2 });
+    const created = await createdOf(outTradeNo);
+    const calls: Call[] = [];
+    const report = await sweepOwn(outTradeNo, created, 2 * MINUTE + 1_000, calls);
+    const byChannel = (channel: Channel) => calls.filter((call) => call.channel === channel).length;
+    expect(of(calls, outTradeNo)).toEqual(['queryTrade']);
+    expect({ wechat: report.gateway_calls_wechat, alipay: report.gateway_calls_alipay }).toEqual({ wechat: byChannel('wechat'), alipay: byChannel('alipay') });
+    expect(report.gateway_calls_alipay).toBeGreaterThanOrEqual(1);
   });
 
   it('never start more gateway calls a second per channel than the cap, nor any one group more than its share', async () => {
