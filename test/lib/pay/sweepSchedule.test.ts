@@ -56,10 +56,23 @@ const queryTime = async (outTradeNo: string, n: number) => {
   return new Date(queryTimes({ createdAt: String(item?.created_at), expiresAt: String(item?.expires_at) })[n]).toISOString();
 };
 
-/** A sweep of the attempt's own shard only (128 groups of one shard): other tests' attempts are not touched. */
+/**
+ * `store` (the stack's by default) reading only `outTradeNo` among the due attempts: another test's attempt
+ * that shares its shard (1 in 128) is neither swept nor counted, so a report's counts are this attempt's.
+ */
+function ownOnly(outTradeNo: string, store: CompletePaymentDeps['store'] = stack.app.store): CompletePaymentDeps['store'] {
+  return Object.assign(Object.create(store), {
+    findDueAttempts: async (...args: Parameters<CompletePaymentDeps['store']['findDueAttempts']>) => {
+      const page = await store.findDueAttempts(...args);
+      return { ...page, attempts: page.attempts.filter((attempt) => attempt.outTradeNo === outTradeNo) };
+    },
+  });
+}
+
+/** A sweep of the attempt's own shard (128 groups of one shard), of that attempt alone: other tests' attempts are not touched. */
 function sweepOwn(outTradeNo: string, from: number, ms: number, calls: Call[] = [], over: Partial<CompletePaymentDeps> = {}) {
   return sweep(
-    { store: stack.app.store, gateways: recording(calls), now: () => new Date(from + ms), ...over },
+    { gateways: recording(calls), now: () => new Date(from + ms), ...over, store: ownOnly(outTradeNo, over.store) },
     { ...DEFAULT_SWEEP, groups: DUE_SHARDS },
     dueShard(outTradeNo),
   );
@@ -389,7 +402,7 @@ describe('the close at the expiry refused as paid while the query says unpaid (a
     });
     const calls: Call[] = [];
     const report = await sweep(
-      { store: stack.app.store, gateways: recording(calls, { ...stack.app.gateways, wechat }), now: () => new Date(created + 30 * MINUTE + 1_000) },
+      { store: ownOnly(outTradeNo), gateways: recording(calls, { ...stack.app.gateways, wechat }), now: () => new Date(created + 30 * MINUTE + 1_000) },
       { ...DEFAULT_SWEEP, groups: DUE_SHARDS },
       dueShard(outTradeNo),
     );
@@ -415,7 +428,7 @@ describe('the close at the expiry refused with an error the sweep does not know'
     const calls: Call[] = [];
     const report = await sweep(
       {
-        store: stack.app.store,
+        store: ownOnly(outTradeNo),
         gateways: recording(calls, answeringPaid(outTradeNo, 8800, { closeTrade: refusingClose(outTradeNo) })),
         now: () => new Date(created + 30 * MINUTE + 1_000),
       },
@@ -478,7 +491,7 @@ describe('the last look after the expiry', () => {
     const at = created + 35 * MINUTE + 1_000;
     const { lines, result } = await captureOutput(() =>
       sweep(
-        { store: stack.app.store, gateways: answeringPaid(outTradeNo, 1), now: () => new Date(at) },
+        { store: ownOnly(outTradeNo), gateways: answeringPaid(outTradeNo, 1), now: () => new Date(at) },
         { ...DEFAULT_SWEEP, groups: DUE_SHARDS },
         dueShard(outTradeNo),
       ),
