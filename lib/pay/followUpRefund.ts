@@ -1,11 +1,11 @@
 import type { Refund } from '../domain/model';
-import { failureReason, nextCheckAt } from '../domain/refund';
+import { failureReason } from '../domain/refund';
 import { systemClock } from '../domain/time';
 import { GatewayError, type RefundRequest, type RefundState } from '../gateways/paymentGateway';
 import { log } from '../log';
 import { metrics } from '../metrics';
 import type { CompletePaymentDeps } from './completePayment';
-import { type RefundResultOutcome, recordRefundAbnormal, recordRefundResult, refundLogFields } from './recordRefundResult';
+import { deferFollowUp, type RefundResultOutcome, recordRefundAbnormal, recordRefundResult, refundLogFields } from './recordRefundResult';
 
 /**
  * What one follow-up left the refund as: final now (or already), still pending, or moved_on: another
@@ -50,7 +50,7 @@ export async function followUpRefund(deps: CompletePaymentDeps, refund: Refund):
     if (!(error instanceof GatewayError)) throw error;
     log.warn('refund follow-up failed at the gateway', refundLogFields(refund), error);
     metrics.count('Refund', { kind: refund.kind, outcome: 'retry' });
-    return (await defer(deps, refund, now, false, error.message)) ? 'pending' : 'moved_on';
+    return (await deferFollowUp(deps, refund, now, false, error.message)) ? 'pending' : 'moved_on';
   }
 
   switch (state.state) {
@@ -62,7 +62,7 @@ export async function followUpRefund(deps: CompletePaymentDeps, refund: Refund):
       return (await recordRefundAbnormal(deps, refund)) ? 'pending' : 'moved_on';
     case 'processing':
     case 'not_found': // the refund call never answers this
-      return (await defer(deps, refund, now, state.state === 'processing')) ? 'pending' : 'moved_on';
+      return (await deferFollowUp(deps, refund, now, state.state === 'processing')) ? 'pending' : 'moved_on';
   }
 }
 
@@ -70,11 +70,4 @@ export async function followUpRefund(deps: CompletePaymentDeps, refund: Refund):
 async function confirmRefusal(query: () => Promise<RefundState>, refusal: Extract<RefundState, { state: 'failed' }>): Promise<RefundState> {
   const check = await query();
   return check.state === 'succeeded' || check.state === 'processing' || check.state === 'abnormal' ? check : refusal;
-}
-
-/** The next follow-up scheduled; false when the refund moved on meanwhile (this copy of it is stale). */
-async function defer(deps: CompletePaymentDeps, refund: Refund, now: Date, accepted: boolean, lastError?: string): Promise<boolean> {
-  const deferred = await deps.store.deferRefund(refund, { nextCheckAt: nextCheckAt(refund.checks, now), accepted, lastError }, now.toISOString());
-  if (!deferred) log.info('refund moved on during its follow-up', refundLogFields(refund));
-  return deferred;
 }

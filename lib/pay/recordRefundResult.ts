@@ -44,13 +44,13 @@ export async function recordRefundResult(deps: CompletePaymentDeps, outRefundNo:
   });
 }
 
-/** What identifies a refund in a log line. */
 /** What a person and the dashboards see of a refund that succeeded: an info line and the `succeeded` count. */
 export function reportRefundSucceeded(refund: Refund): void {
   log.info('refund succeeded', refundLogFields(refund));
   metrics.count('Refund', { kind: refund.kind, outcome: 'succeeded' });
 }
 
+/** What identifies a refund in a log line. */
 export function refundLogFields(refund: Refund) {
   return { out_refund_no: refund.outRefundNo, out_trade_no: refund.outTradeNo, order_id: refund.orderId, kind: refund.kind, cash_fen: refund.cashFen };
 }
@@ -64,13 +64,17 @@ export function refundLogFields(refund: Refund) {
  * False when the refund moved on meanwhile (this copy of it is stale): nothing written.
  */
 export async function recordRefundAbnormal(deps: CompletePaymentDeps, refund: Refund): Promise<boolean> {
-  const now = (deps.now ?? systemClock)();
-  const marked = await deps.store.deferRefund(refund, { nextCheckAt: nextCheckAt(refund.checks, now), accepted: true, lastError: ABNORMAL }, now.toISOString());
-  if (!marked) {
-    log.info('refund moved on during its follow-up', refundLogFields(refund));
-  } else if (refund.lastError !== ABNORMAL) {
+  const marked = await deferFollowUp(deps, refund, (deps.now ?? systemClock)(), true, ABNORMAL);
+  if (marked && refund.lastError !== ABNORMAL) {
     log.error('refund abnormal at the gateway: a person must send it on', refundLogFields(refund));
     metrics.count('Refund', { kind: refund.kind, outcome: 'abnormal' });
   }
   return marked;
+}
+
+/** The refund's next follow-up scheduled; false when it moved on meanwhile (this copy of it is stale). */
+export async function deferFollowUp(deps: CompletePaymentDeps, refund: Refund, now: Date, accepted: boolean, lastError?: string): Promise<boolean> {
+  const deferred = await deps.store.deferRefund(refund, { nextCheckAt: nextCheckAt(refund.checks, now), accepted, lastError }, now.toISOString());
+  if (!deferred) log.info('refund moved on during its follow-up', refundLogFields(refund));
+  return deferred;
 }
