@@ -31,6 +31,8 @@ interface Packaged {
   /** Every file the package wrote, as text (zips expanded): `zip!entry` for zip entries. */
   files: Map<string, string>;
   zipSizes: Map<string, number>;
+  /** What the packaging left in its temp folder (TMPDIR). */
+  leftInTmp: string[];
 }
 type Resource = { Type: string; Properties: Record<string, unknown>; DeletionPolicy?: string; UpdateReplacePolicy?: string; Condition?: string };
 type Template = { Resources: Record<string, Resource> };
@@ -44,13 +46,16 @@ afterAll(() => Promise.all(written.map((dir) => rm(dir, { recursive: true, force
 
 async function packageProd(name: string, extraEnv: Record<string, string>): Promise<Packaged> {
   const dir = await mkdtemp(join(tmpdir(), `paynow-package-${name}-`));
-  written.push(dir);
+  // Its own temp folder: what serverless leaves there is this run's alone.
+  const tmp = await mkdtemp(join(tmpdir(), `paynow-package-tmp-${name}-`));
+  written.push(dir, tmp);
   // A clean environment: the suite's own variables (a local SECRET_ID, DYNAMODB_ENDPOINT) must not leak in.
   const env = {
     PATH: process.env.PATH ?? '',
     HOME: process.env.HOME ?? tmpdir(),
     SLS_TELEMETRY_DISABLED: '1',
     ESBUILD_WORK_FOLDER: `.esbuild-test-${name}`,
+    TMPDIR: tmp,
     ...README_SETTINGS,
     ...extraEnv,
   };
@@ -86,7 +91,8 @@ async function packageProd(name: string, extraEnv: Record<string, string>): Prom
       files.set(file, await readFile(join(dir, file), 'utf8'));
     }
   }
-  return { dir, template: JSON.parse(files.get('cloudformation-template-update-stack.json') as string) as Template, files, zipSizes };
+  const template = JSON.parse(files.get('cloudformation-template-update-stack.json') as string) as Template;
+  return { dir, template, files, zipSizes, leftInTmp: await readdir(tmp) };
 }
 
 beforeAll(async () => {
@@ -328,6 +334,11 @@ describe('the packaged prod stack', () => {
     expect(started).toMatch(
       /SecretError\]?: secret file \/nonexistent\/secret.json cannot be read: ENOENT\n\s+at .*\(lib\/secrets\/secretSources.ts:\d+:\d+\)/,
     );
+  });
+
+  it("leaves none of serverless-esbuild's zip staging folders (one per function, about 3 MB each) in the temp folder", () => {
+    expect(plain.leftInTmp).toEqual([]);
+    expect(withOldKeys.leftInTmp).toEqual([]);
   });
 
   it('zips each function with only its own entry and the chunks it can reach, within its size budget', () => {
