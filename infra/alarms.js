@@ -31,13 +31,16 @@ module.exports = async ({ resolveVariable }) => {
       },
     };
   };
-  const paynowMetric = (name, dimensions, { period = 60, threshold = 1 } = {}) => ({
+  // `periodsInAlarm`: for a metric counted only now and then, how many periods since the last count
+  // keep the alarm in alarm (any one count among them breaches).
+  const paynowMetric = (name, dimensions, { period = 60, threshold = 1, periodsInAlarm = 1 } = {}) => ({
     Namespace: NAMESPACE,
     MetricName: name,
     Dimensions: Object.entries({ service: serviceName, ...dimensions }).map(([Name, Value]) => ({ Name, Value })),
     Statistic: 'Sum',
     Period: period,
     Threshold: threshold,
+    ...(periodsInAlarm > 1 ? { EvaluationPeriods: periodsInAlarm, DatapointsToAlarm: 1 } : {}),
   });
 
   // With automatic refunds a refund case needs no one unless its refund fails (RefundFailed).
@@ -63,7 +66,7 @@ module.exports = async ({ resolveVariable }) => {
     'A refund is still pending a day after it was asked (the gateway keeps answering processing or errors): check it in the merchant console.',
     // Counted at each follow-up, hourly by then but a minute or so late each time: an hour with none
     // must not tell the person it is over, so any count in the last two hours keeps it in alarm.
-    { ...paynowMetric('Refund', { outcome: 'overdue' }, { period: 3600 }), EvaluationPeriods: 2, DatapointsToAlarm: 1 },
+    paynowMetric('Refund', { outcome: 'overdue' }, { period: 3600, periodsInAlarm: 2 }),
   );
   alarm(
     'RefundContradicted',
@@ -110,7 +113,7 @@ module.exports = async ({ resolveVariable }) => {
     "The shop's event endpoint has failed 5 deliveries or more in a row (about 20 minutes): its fulfilment is not told about paid orders. Retries go on for about 32 hours.",
     // Counted at each retry from the 5th, by then up to 8 hours apart: a quiet hour between two must not
     // tell the person it is over, so any count within 9 hours keeps it in alarm.
-    { ...paynowMetric('EventDelivery', { outcome: 'failing' }, { period: 3600 }), EvaluationPeriods: 9, DatapointsToAlarm: 1 },
+    paynowMetric('EventDelivery', { outcome: 'failing' }, { period: 3600, periodsInAlarm: 9 }),
   );
   alarm(
     'EventDeliveryDead',

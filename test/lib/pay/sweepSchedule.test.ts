@@ -338,6 +338,12 @@ describe('what a sweep leaves alone', () => {
   });
 });
 
+/** WeChat's close, refusing `outTradeNo` alone with `error`. */
+const closeRefusing = (outTradeNo: string, error: Error) => async (trade: string) => {
+  if (trade !== outTradeNo) return stack.app.gateways.wechat.closeTrade(trade);
+  throw error;
+};
+
 describe('a signed "paid" answer of another amount, at any step, is never counted paid: backed off, for a person', () => {
   it.each([
     ['a query', 2 * MINUTE + 1_000],
@@ -346,11 +352,9 @@ describe('a signed "paid" answer of another amount, at any step, is never counte
     const user = await givenUser(stack, 0);
     const { outTradeNo } = await pay(stack, user, { method: 1 });
     const created = await createdOf(outTradeNo);
-    const closeRefusedAsPaid = async (trade: string) => {
-      if (trade !== outTradeNo) return stack.app.gateways.wechat.closeTrade(trade);
-      throw new TradeAlreadyPaid(outTradeNo);
-    };
-    const report = await sweepOwn(outTradeNo, created, ms, [], { gateways: answeringPaid(outTradeNo, 1, { closeTrade: closeRefusedAsPaid }) });
+    const report = await sweepOwn(outTradeNo, created, ms, [], {
+      gateways: answeringPaid(outTradeNo, 1, { closeTrade: closeRefusing(outTradeNo, new TradeAlreadyPaid(outTradeNo)) }),
+    });
     expect(report).toMatchObject({ paid: 0 });
     expect(await state.attempt(outTradeNo)).toMatchObject({ status: 'open', check_failures: 1 });
     // The gateway answering truly again: the schedule goes on (released once expired, for the books).
@@ -370,13 +374,12 @@ describe('a payment the table does not know, at any step, is never counted paid:
     const { outTradeNo } = await pay(stack, user, { method: 1 });
     const created = await createdOf(outTradeNo);
     if (step.startsWith('the last look')) await sweepOwn(outTradeNo, created, 30 * MINUTE + 1_000);
-    const closeRefusedAsPaid = async (trade: string) => {
-      if (trade !== outTradeNo) return stack.app.gateways.wechat.closeTrade(trade);
-      throw new TradeAlreadyPaid(outTradeNo);
-    };
     const store = storeWith(stack, { getAttempt: async (trade) => (trade === outTradeNo ? undefined : stack.app.store.getAttempt(trade)) });
     const { lines, result } = await captureOutput(() =>
-      sweepOwn(outTradeNo, created, ms, [], { store, gateways: answeringPaid(outTradeNo, 8800, { closeTrade: closeRefusedAsPaid }) }),
+      sweepOwn(outTradeNo, created, ms, [], {
+        store,
+        gateways: answeringPaid(outTradeNo, 8800, { closeTrade: closeRefusing(outTradeNo, new TradeAlreadyPaid(outTradeNo)) }),
+      }),
     );
     expect(result).toMatchObject({ paid: 0 });
     expect(lines.filter((line) => line.out_trade_no === outTradeNo).map((line) => line.message)).toContain('payment for an unknown attempt');
@@ -393,12 +396,8 @@ describe('the close at the expiry refused as paid while the query says unpaid (a
     const user = await givenUser(stack, 0);
     const { outTradeNo } = await pay(stack, user, { method: 1 });
     const created = await createdOf(outTradeNo);
-    const real = stack.app.gateways.wechat;
-    const wechat: PaymentGateway = Object.assign(Object.create(real), {
-      closeTrade: async (trade: string) => {
-        if (trade !== outTradeNo) return real.closeTrade(trade);
-        throw new TradeAlreadyPaid(outTradeNo);
-      },
+    const wechat: PaymentGateway = Object.assign(Object.create(stack.app.gateways.wechat), {
+      closeTrade: closeRefusing(outTradeNo, new TradeAlreadyPaid(outTradeNo)),
     });
     const calls: Call[] = [];
     const report = await sweep(
@@ -416,10 +415,7 @@ describe('the close at the expiry refused as paid while the query says unpaid (a
 
 describe('the close at the expiry refused with an error the sweep does not know', () => {
   /** WeChat refusing to close `outTradeNo` with an answer no adapter maps (as for a paid trade, by some accounts). */
-  const refusingClose = (outTradeNo: string) => async (trade: string) => {
-    if (trade !== outTradeNo) return stack.app.gateways.wechat.closeTrade(trade);
-    throw new GatewayError('wechat close failed: HTTP 400 ORDER_PAID');
-  };
+  const refusingClose = (outTradeNo: string) => closeRefusing(outTradeNo, new GatewayError('wechat close failed: HTTP 400 ORDER_PAID'));
 
   it('asks the query: a trade paid is completed and counted paid, not retried at the close forever', async () => {
     const user = await givenUser(stack, 0);
@@ -459,8 +455,7 @@ describe('the close at the expiry refused with an error the sweep does not know'
     const user = await givenUser(stack, 0);
     const { outTradeNo } = await pay(stack, user, { method: 1 });
     const created = await createdOf(outTradeNo);
-    const real = stack.app.gateways.wechat;
-    const wechat: PaymentGateway = Object.assign(Object.create(real), { closeTrade: refusingClose(outTradeNo) });
+    const wechat: PaymentGateway = Object.assign(Object.create(stack.app.gateways.wechat), { closeTrade: refusingClose(outTradeNo) });
     logger.resetKeys();
     const { lines, result } = await captureOutput(() =>
       sweepOwn(outTradeNo, created, 30 * MINUTE + 1_000, [], { gateways: { ...stack.app.gateways, wechat } }),
