@@ -18,6 +18,7 @@ import { log } from './log';
 import { type MetricDimensions, metrics } from './metrics';
 import { cachedSecret, type SecretFetcher } from './secrets/cachedSecret';
 import { secretFetcherFor } from './secrets/secretSources';
+import { checkStageNeeds, stageNeedsOf } from './secrets/stageNeeds';
 import { parseStageSecret, type StageSecret } from './secrets/stageSecret';
 import { withSourceMappedStack } from './sourceMappedStack';
 import { createDocumentClient } from './store/dynamoClient';
@@ -75,9 +76,12 @@ interface Channels {
 export function createApp(config: Config = loadConfig(), options: AppOptions = {}): App {
   const now = options.now ?? systemClock;
   const store = new DynamoPayStore(createDocumentClient(config.dynamodbEndpoint), config.tableName);
+  const secretSource = `secret ${config.secretId}`;
+  const needs = stageNeedsOf(config);
   const secret = cachedSecret({
     fetch: options.fetchSecret ?? secretFetcherFor(config.secretId),
-    parse: (text) => parseStageSecret(text, `secret ${config.secretId}`),
+    // A version without what this stage's settings use is refused like one that does not parse.
+    parse: (text) => checkStageNeeds(parseStageSecret(text, secretSource), needs, secretSource),
     maxAgeMs: config.secretMaxAgeMs,
     now: () => now().getTime(),
     onRefreshFailure: (error) => {

@@ -1,11 +1,16 @@
 /**
- * npm run secret:check -- FILE.json
+ * npm run secret:check -- FILE.json [--jwt RS256|ES256|EdDSA] [--webhook]
  * Checks a stage secret document against the schema the functions use (lib/secrets/stageSecret.ts)
- * before anyone uploads it. Prints what it found by field and identifier, never a key.
- * Exit 0: ready to upload; 1: invalid; 2: usage.
+ * before anyone uploads it, and against what the stage's settings need from it: `--jwt ALG` for a stage
+ * with `appTokens: jwt` and `jwtAlgorithm: ALG`, `--webhook` for one with a shop webhook URL (the
+ * functions refuse a version without those, lib/secrets/stageNeeds.ts). Prints what it found by field
+ * and identifier, never a key. Exit 0: ready to upload; 1: invalid; 2: usage.
  */
 import { createPublicKey } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
+import { parseArgs } from 'node:util';
+import { JWT_ALGORITHMS, type JwtAlgorithm } from '../lib/config';
+import { checkStageNeeds, type StageNeeds } from '../lib/secrets/stageNeeds';
 import { parseStageSecret, SecretError, unknownStageSecretFields } from '../lib/secrets/stageSecret';
 
 export interface SecretCheck {
@@ -13,7 +18,7 @@ export interface SecretCheck {
   lines: string[];
 }
 
-export async function checkSecretFile(file: string): Promise<SecretCheck> {
+export async function checkSecretFile(file: string, needs: StageNeeds = { webhookSecret: false }): Promise<SecretCheck> {
   let text: string;
   try {
     text = await readFile(file, 'utf8');
@@ -21,7 +26,7 @@ export async function checkSecretFile(file: string): Promise<SecretCheck> {
     return { ok: false, lines: [`${file}: cannot be read (${(error as NodeJS.ErrnoException).code ?? 'error'})`] };
   }
   try {
-    const secret = parseStageSecret(text, file);
+    const secret = checkStageNeeds(parseStageSecret(text, file), needs, file);
     const unknown = unknownStageSecretFields(text);
     const { wechat, alipay, shop } = secret;
     const lines = [
@@ -46,13 +51,21 @@ function describeKey(pem: string): string {
   return [key.asymmetricKeyType, details?.modulusLength && `${details.modulusLength} bits`, details?.namedCurve].filter(Boolean).join(' ');
 }
 
+const USAGE = `usage: npm run secret:check -- FILE.json [--jwt ${JWT_ALGORITHMS.join('|')}] [--webhook]`;
+
 async function main(): Promise<void> {
-  const file = process.argv[2];
-  if (!file) {
-    console.error('usage: npm run secret:check -- FILE.json');
+  let file: string | undefined;
+  let needs: StageNeeds;
+  try {
+    const { values, positionals } = parseArgs({ options: { jwt: { type: 'string' }, webhook: { type: 'boolean' } }, allowPositionals: true });
+    if (positionals.length !== 1 || (values.jwt !== undefined && !JWT_ALGORITHMS.includes(values.jwt as JwtAlgorithm))) throw new Error(USAGE);
+    file = positionals[0];
+    needs = { ...(values.jwt && { jwtAlgorithm: values.jwt as JwtAlgorithm }), webhookSecret: values.webhook === true };
+  } catch {
+    console.error(USAGE);
     process.exit(2);
   }
-  const { ok, lines } = await checkSecretFile(file);
+  const { ok, lines } = await checkSecretFile(file, needs);
   console.log(lines.join('\n'));
   process.exit(ok ? 0 : 1);
 }

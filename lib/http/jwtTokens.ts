@@ -1,7 +1,6 @@
-import { createPublicKey, type KeyObject } from 'node:crypto';
 import { errors, jwtVerify } from 'jose';
 import type { JwtAlgorithm } from '../config';
-import { SecretError } from '../secrets/stageSecret';
+import { jwtVerificationKey } from '../secrets/stageNeeds';
 import type { ResolveToken } from './authenticate';
 
 /**
@@ -10,16 +9,6 @@ import type { ResolveToken } from './authenticate';
  * ahead of Lambda's, and an expired token living 5 s longer gives nothing away.
  */
 export const CLOCK_TOLERANCE_SECONDS = 5;
-
-/** What key each pinned algorithm verifies with; a key of another type fails loudly, not per token. */
-const KEY_FOR: Record<JwtAlgorithm, { describe: string; fits: (key: KeyObject) => boolean }> = {
-  RS256: {
-    describe: 'an RSA key of at least 2048 bits',
-    fits: (key) => key.asymmetricKeyType === 'rsa' && (key.asymmetricKeyDetails?.modulusLength ?? 0) >= 2048,
-  },
-  ES256: { describe: 'an EC key on P-256', fits: (key) => key.asymmetricKeyType === 'ec' && key.asymmetricKeyDetails?.namedCurve === 'prime256v1' },
-  EdDSA: { describe: 'an Ed25519 key', fits: (key) => key.asymmetricKeyType === 'ed25519' },
-};
 
 export interface JwtTokenOptions {
   /** JWT_ALGORITHM: the only `alg` accepted, whatever the token's header says. */
@@ -45,11 +34,7 @@ export interface JwtTokenOptions {
  * @example const resolve = jwtTokens({ algorithm: 'RS256', publicKeyPem: keys.shop.jwtPublicKeyPem, source: 'secret paynow/prod' });
  */
 export function jwtTokens(options: JwtTokenOptions): ResolveToken {
-  if (!options.publicKeyPem) throw new SecretError(`${options.source} has no shop.jwt_public_key, which APP_TOKENS=jwt needs`);
-  const key = createPublicKey(options.publicKeyPem);
-  const wanted = KEY_FOR[options.algorithm];
-  if (!wanted.fits(key))
-    throw new SecretError(`${options.source}: shop.jwt_public_key is not ${wanted.describe}, which JWT_ALGORITHM ${options.algorithm} needs`);
+  const key = jwtVerificationKey(options.publicKeyPem, options.algorithm, options.source);
   const verifyOptions = {
     algorithms: [options.algorithm],
     issuer: options.issuer,

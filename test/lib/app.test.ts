@@ -124,6 +124,70 @@ describe('app tokens that are JWTs', () => {
   });
 });
 
+describe("a secret version without what the stage's settings use", () => {
+  const rsa = generateKeyPairSync('rsa', { modulusLength: 2048 });
+  const withShop = (shop: object) => ({ ...sandboxStageSecret(stack.credentials), shop });
+  const rsaPem = rsa.publicKey.export({ type: 'spki', format: 'pem' });
+
+  it.each([
+    ['no shop section', undefined, 'has no shop.jwt_public_key, which APP_TOKENS=jwt needs'],
+    [
+      'a key of another type',
+      { jwt_public_key: generateKeyPairSync('ed25519').publicKey.export({ type: 'spki', format: 'pem' }) },
+      'shop.jwt_public_key is not an RSA key of at least 2048 bits, which JWT_ALGORITHM RS256 needs',
+    ],
+  ])('APP_TOKENS=jwt, a rotation to %s: refused, the tokens still verify with the key in use, and the failure alarms', async (_case, shop, message) => {
+    const { app, rotate, advance, timestamp } = appWithSecret(withShop({ jwt_public_key: rsaPem }), { APP_TOKENS: 'jwt', JWT_ALGORITHM: 'RS256' });
+    const token = async () =>
+      new SignJWT({ sub: '42' })
+        .setProtectedHeader({ alg: 'RS256' })
+        .setExpirationTime(timestamp() + 3600)
+        .sign(rsa.privateKey);
+    expect(await app.resolveToken(await token(), app.now())).toEqual({ userId: 42 });
+    rotate(shop ? withShop(shop) : sandboxStageSecret(stack.credentials));
+    advance(300_000);
+    const { lines, result } = await captureOutput(async () => app.resolveToken(await token(), app.now()));
+    expect(result).toEqual({ userId: 42 });
+    expect(lines).toContainEqual(
+      expect.objectContaining({
+        level: 'ERROR',
+        message: 'stage secret refresh failed; the keys in use stay',
+        error: expect.objectContaining({ message: expect.stringContaining(message) }),
+      }),
+    );
+    expect(metricLines(lines, 'SecretRefreshFailed')).toHaveLength(1);
+  });
+
+  it('APP_TOKENS=jwt, a cold start on a secret without the key: fails naming the field', async () => {
+    const { app } = appWithSecret(sandboxStageSecret(stack.credentials), { APP_TOKENS: 'jwt', JWT_ALGORITHM: 'RS256' });
+    await expect(app.ready()).rejects.toThrow('has no shop.jwt_public_key, which APP_TOKENS=jwt needs');
+  });
+
+  it('SHOP_WEBHOOK_URL set, a rotation that drops shop.webhook_secret: refused, the events still signed with the secret in use', async () => {
+    const webhookSecret = randomAlphanumeric(40);
+    const { app, rotate, advance } = appWithSecret(withShop({ webhook_secret: webhookSecret }), { SHOP_WEBHOOK_URL: 'https://shop.example.com/paynow' });
+    expect(await app.shopSecret()).toMatchObject({ webhookSecret });
+    rotate(withShop({}));
+    advance(300_000);
+    const { lines, result } = await captureOutput(() => app.shopSecret());
+    expect(result).toMatchObject({ webhookSecret });
+    expect(lines).toContainEqual(
+      expect.objectContaining({
+        message: 'stage secret refresh failed; the keys in use stay',
+        error: expect.objectContaining({ message: expect.stringContaining('has no shop.webhook_secret, which SHOP_WEBHOOK_URL needs') }),
+      }),
+    );
+  });
+
+  it('takes a version without either when the settings use neither', async () => {
+    const { app, rotate, advance } = appWithSecret(withShop({ webhook_secret: randomAlphanumeric(40), jwt_public_key: rsaPem }));
+    await app.ready();
+    rotate(withShop({}));
+    advance(300_000);
+    expect(await app.shopSecret()).toEqual({});
+  });
+});
+
 describe('gateway calls', () => {
   it('are counted and timed by channel and operation; a failed one is counted as an error', async () => {
     const { lines } = await captureOutput(async () => {

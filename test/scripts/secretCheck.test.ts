@@ -37,6 +37,19 @@ describe('npm run secret:check', () => {
     expect(without.join('\n')).toMatch(/ {2}shop: .*; no jwt_public_key \(APP_TOKENS=jwt needs one\)/);
   });
 
+  it("fails a document without what the stage's settings need (--jwt ALG, --webhook), naming the field and the setting", async () => {
+    const file = join(dir, 'needs.json');
+    const rsaKey = generateKeyPairSync('rsa', { modulusLength: 2048 }).publicKey.export({ type: 'spki', format: 'pem' });
+    await writeFile(file, JSON.stringify({ ...sandboxStageSecret(credentials), shop: { jwt_public_key: rsaKey } }));
+    expect(await checkSecretFile(file, { jwtAlgorithm: 'RS256', webhookSecret: false })).toMatchObject({ ok: true });
+    const es256 = await checkSecretFile(file, { jwtAlgorithm: 'ES256', webhookSecret: false });
+    expect(es256.ok).toBe(false);
+    expect(es256.lines.join(' ')).toContain('shop.jwt_public_key is not an EC key on P-256, which JWT_ALGORITHM ES256 needs');
+    const webhook = await checkSecretFile(file, { webhookSecret: true });
+    expect(webhook.ok).toBe(false);
+    expect(webhook.lines.join(' ')).toContain('has no shop.webhook_secret, which SHOP_WEBHOOK_URL needs');
+  });
+
   it('fails a document with a bad field or an unknown one, naming it', async () => {
     const document = sandboxStageSecret(credentials);
     const file = join(dir, 'bad.json');
@@ -54,17 +67,26 @@ describe('npm run secret:check', () => {
 
   it('runs as a command with exit code 0 for a good file and 1 for a bad one', async () => {
     const good = await writeLocalSecret(credentials, dir);
-    const run = (file: string) => {
+    const run = (...args: string[]) => {
       try {
         return {
           status: 0,
-          out: execFileSync(process.execPath, [require.resolve('tsx/cli'), 'scripts/secretCheck.ts', file], { cwd: join(__dirname, '..', '..') }).toString(),
+          out: execFileSync(process.execPath, [require.resolve('tsx/cli'), 'scripts/secretCheck.ts', ...args], {
+            cwd: join(__dirname, '..', '..'),
+            stdio: 'pipe',
+          }).toString(),
         };
       } catch (error) {
-        return { status: (error as { status: number }).status, out: String((error as { stdout: Buffer }).stdout) };
+        const { status, stdout, stderr } = error as { status: number; stdout: Buffer; stderr: Buffer };
+        return { status, out: `${stdout}${stderr}` };
       }
     };
     expect(run(good)).toMatchObject({ status: 0, out: expect.stringContaining(': ok') });
     expect(run(join(dir, 'missing.json'))).toMatchObject({ status: 1, out: expect.stringContaining('cannot be read (ENOENT)') });
+    // The sandbox document has a webhook secret and no JWT key: a stage on JWTs cannot use it.
+    expect(run(good, '--webhook')).toMatchObject({ status: 0, out: expect.stringContaining(': ok') });
+    expect(run(good, '--webhook', '--jwt', 'EdDSA')).toMatchObject({ status: 1, out: expect.stringContaining('has no shop.jwt_public_key') });
+    expect(run(good, '--jwt', 'HS256')).toMatchObject({ status: 2, out: expect.stringContaining('usage: npm run secret:check') });
+    expect(run()).toMatchObject({ status: 2 });
   }, 30_000);
 });
