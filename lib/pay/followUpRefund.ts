@@ -1,5 +1,5 @@
 import type { Refund } from '../domain/model';
-import { failureReason } from '../domain/refund';
+import { ABNORMAL, failureReason } from '../domain/refund';
 import { systemClock } from '../domain/time';
 import { GatewayError, type RefundRequest, type RefundState } from '../gateways/paymentGateway';
 import { log } from '../log';
@@ -50,7 +50,9 @@ export async function followUpRefund(deps: CompletePaymentDeps, refund: Refund):
     if (!(error instanceof GatewayError)) throw error;
     log.warn('refund follow-up failed at the gateway', refundLogFields(refund), error);
     metrics.count('Refund', { kind: refund.kind, outcome: 'retry' });
-    return (await deferFollowUp(deps, refund, now, false, error.message)) ? 'pending' : 'moved_on';
+    // An abnormal refund stays marked so (for reconcile and the person): a failed look changes nothing about it.
+    const lastError = refund.lastError === ABNORMAL ? ABNORMAL : error.message;
+    return (await deferFollowUp(deps, refund, now, false, lastError)) ? 'pending' : 'moved_on';
   }
 
   switch (state.state) {

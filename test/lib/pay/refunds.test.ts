@@ -654,6 +654,28 @@ describe('a refund WeChat reports ABNORMAL: not final, its money waiting at WeCh
     expect(stack.gateway.refunds(outTradeNo)).toHaveLength(1);
   });
 
+  it('a follow-up the gateway fails keeps it marked ABNORMAL: still listed for a person, and not told again at the next look', async () => {
+    const { user } = await paidOrder(1);
+    stack.gateway.failNextRefund('wechat', 'abnormal');
+    const { refund } = await refundAsk(user.orderId);
+    await stack.gateway.refundsSettled();
+    const failing: PaymentGateway = {
+      ...stack.app.gateways.wechat,
+      queryRefund: async () => {
+        throw new GatewayError('wechat refund query failed: HTTP 503');
+      },
+    };
+    const marked = (await stack.app.store.getRefund(refund.outRefundNo)) as Refund;
+    expect(await followUpRefund({ ...deps, gateways: { ...deps.gateways, wechat: failing } }, marked)).toBe('pending');
+    expect(await stack.app.store.getRefund(refund.outRefundNo)).toMatchObject({ status: 'pending', lastError: 'ABNORMAL' });
+    expect((await stack.reconcile()).abnormalRefunds).toEqual([expect.objectContaining({ outRefundNo: refund.outRefundNo })]);
+    // The next look answers ABNORMAL again: nothing new for the person.
+    const next = await captureOutput(async () => followUpRefund(deps, (await stack.app.store.getRefund(refund.outRefundNo)) as Refund));
+    expect(next.result).toBe('pending');
+    expect(abnormalLines(next.lines)).toEqual([]);
+    expect(metricLines(next.lines, 'Refund')).toEqual([]);
+  });
+
   it('a REFUND.ABNORMAL that arrives after the refund succeeded (out of order) changes nothing and is acknowledged', async () => {
     const { user, outTradeNo } = await paidOrder(1);
     await refundAsk(user.orderId);
