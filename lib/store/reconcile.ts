@@ -1,5 +1,5 @@
 import { type DynamoDBDocumentClient, ScanCommand } from '@aws-sdk/lib-dynamodb';
-import { dueShard } from '../domain/checkSchedule';
+import { CHECK_SCHEDULE, dueShard } from '../domain/checkSchedule';
 import { RELEASED_ATTEMPT_STATUSES, type Refund } from '../domain/model';
 import { fenToYuan } from '../domain/money';
 import { ABNORMAL } from '../domain/refund';
@@ -8,7 +8,7 @@ import { type Item, toRefund } from './items';
 import { duePartition, ENTITY, type Entity, INDEX_PARTITION, type LedgerKind } from './keys';
 
 const RELEASED: readonly string[] = RELEASED_ATTEMPT_STATUSES;
-/** The sweeper settles an open attempt within minutes of its expiry; one still open long after needs a person. */
+/** The sweeper settles an open attempt within minutes of its expiry (a released one of its last look); one still there long after needs a person. */
 const STUCK_AFTER_EXPIRY_MS = 15 * 60_000;
 /** A refund pending this long is listed for a person (the sweeper keeps following it up). */
 const REFUND_OVERDUE_MS = 24 * 60 * 60_000;
@@ -193,6 +193,15 @@ function checkTable(items: Item[], nowMs: number): ReconcileReport {
     if (!expectedIndex.includes(indexed)) problems.push(`attempt ${no}: ${String(attempt.status)} but indexed as ${indexed ?? 'nothing'}`);
     if (attempt.status === 'open' && nowMs - Date.parse(attempt.expires_at as string) > STUCK_AFTER_EXPIRY_MS) {
       problems.push(`attempt ${no}: still open ${Math.round((nowMs - Date.parse(attempt.expires_at as string)) / 60_000)} minutes after its expiry`);
+    }
+    // Released unpaid, it is looked at once more after its expiry and then leaves the index. Still in its
+    // due shard long after that look, its checks keep failing: a signed payment of another amount, or a
+    // gateway that cannot say (the sweeper backs it off for a person).
+    const lastLook = Date.parse(attempt.expires_at as string) + CHECK_SCHEDULE.watchAfterExpiryMs;
+    if (RELEASED.includes(attempt.status as string) && indexed === due && nowMs - lastLook > STUCK_AFTER_EXPIRY_MS) {
+      problems.push(
+        `attempt ${no}: ${String(attempt.status)} and still checked ${Math.round((nowMs - lastLook) / 60_000)} minutes after its last look (${Number(attempt.check_failures ?? 0)} failed checks in a row)`,
+      );
     }
     if (attempt.status === 'paid' && order?.paid_attempt !== no) problems.push(`attempt ${no}: paid but its order is not paid by it`);
     if ((attempt.status === 'paid' || attempt.status === 'refund_required') && Number(attempt.cash_fen) > 0 && !attempt.transaction_id) {

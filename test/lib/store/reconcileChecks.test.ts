@@ -224,6 +224,23 @@ describe('attempts', () => {
     expect(about(problems, `attempt ${paid}`)).toEqual([`attempt ${paid}: paid but indexed as OPEN`]);
   });
 
+  it('a released attempt still checked 15 minutes past its last look (its checks keep failing) is stuck; one the sweeper let go never is', async () => {
+    const user = await givenUser(stack, 0);
+    const { outTradeNo } = await pay(stack, user, { method: 1 });
+    const attempt = (await stack.app.store.getAttempt(outTradeNo))!;
+    await stack.app.store.releaseAttempt(attempt, 'expired', now(), true);
+    const released = (await stack.app.store.getAttempt(outTradeNo))!;
+    // Its last look (expiry + 5 minutes) found a signed payment of another amount: backed off, twice.
+    const lastLook = new Date(Date.parse(released.expiresAt) + 5 * MINUTE).toISOString();
+    expect(await stack.app.store.rescheduleCheck(released, lastLook, 2)).toBe(true);
+    expect((await findings([`attempt ${outTradeNo}`], clockAt(lastLook, 15 * MINUTE))).problems).toEqual([]);
+    expect((await findings([`attempt ${outTradeNo}`], clockAt(lastLook, 15 * MINUTE + 1))).problems).toEqual([
+      `attempt ${outTradeNo}: expired and still checked 15 minutes after its last look (2 failed checks in a row)`,
+    ]);
+    await stack.app.store.unwatchAttempt((await stack.app.store.getAttempt(outTradeNo))!);
+    expect((await findings([`attempt ${outTradeNo}`], clockAt(lastLook, DAY))).problems).toEqual([]);
+  });
+
   it('an attempt open exactly 15 minutes past its expiry is not yet stuck; a paid one long past it never is', async () => {
     const user = await givenUser(stack, 0);
     const { outTradeNo } = await pay(stack, user, { method: 1 });
