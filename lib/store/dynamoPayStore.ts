@@ -20,6 +20,7 @@ import {
   type ShopEvent,
 } from '../domain/events';
 import type { Address, Attempt, AttemptStatus, AttemptSummary, GatewayPayment, Order, PointsAccount, Refund } from '../domain/model';
+import { ABNORMAL } from '../domain/refund';
 import {
   addressItem,
   attemptItem,
@@ -344,6 +345,73 @@ export class DynamoPayStore implements PayStore, ShopStore, OutboxStore {
       done ? this.refundLedgerPut(refund, now) : undefined,
       done && isOrder ? this.eventPut(orderRefundedEvent(refund, now, now)) : undefined,
     ]);
+  }
+
+  /**
+   * Migration (README "Refunds recorded failed as ABNORMAL"): a refund recorded failed with the reason
+   * ABNORMAL, as before abnormal refunds were kept pending, made pending and marked ABNORMAL again, as
+   * it is recorded now: its order refunding again, the sweeper following it up from now (it succeeds
+   * once a person sends it on). Only while it is still its attempt's latest refund and its order is
+   * paid by that attempt; false when any of that no longer holds (reopened already, or moved on).
+   */
+  async reopenAbnormalRefund(refund: Refund, now: string): Promise<boolean> {
+    const isOrder = refund.kind === 'order';
+    const statusName = { '#status': 'status' };
+    try {
+      await this.transact([
+        {
+          Update: {
+            TableName: this.table,
+            Key: keys.refund(refund.outRefundNo),
+            ConditionExpression: '#status = :failed AND failure_reason = :abnormal',
+            UpdateExpression:
+              'SET #status = :pending, last_error = :abnormal, accepted = :accepted, next_check_at = :now, gsi1pk = :partition, gsi1sk = :sortKey, updated_at = :now REMOVE failure_reason',
+            ExpressionAttributeNames: statusName,
+            ExpressionAttributeValues: {
+              ':failed': 'failed',
+              ':abnormal': ABNORMAL,
+              ':pending': 'pending',
+              ':accepted': true,
+              ':now': now,
+              ':partition': INDEX_PARTITION.refund,
+              ':sortKey': refundIndexSortKey({ nextCheckAt: now, outRefundNo: refund.outRefundNo }),
+            },
+          },
+        },
+        {
+          ConditionCheck: {
+            TableName: this.table,
+            Key: keys.attempt(refund.outTradeNo),
+            ConditionExpression: '#status = :from AND refund_no = :no',
+            ExpressionAttributeNames: statusName,
+            ExpressionAttributeValues: { ':from': isOrder ? 'paid' : 'refund_required', ':no': refund.outRefundNo },
+          },
+        },
+        isOrder
+          ? {
+              Update: {
+                TableName: this.table,
+                Key: keys.order(refund.orderId),
+                ConditionExpression: '#status = :paid AND paid_attempt = :attempt AND refund.out_refund_no = :no',
+                UpdateExpression: 'SET #status = :refunding, refund.#status = :pending, updated_at = :now',
+                ExpressionAttributeNames: statusName,
+                ExpressionAttributeValues: {
+                  ':paid': 'paid',
+                  ':attempt': refund.outTradeNo,
+                  ':no': refund.outRefundNo,
+                  ':refunding': 'refunding',
+                  ':pending': 'pending',
+                  ':now': now,
+                },
+              },
+            }
+          : undefined,
+      ]);
+      return true;
+    } catch (error) {
+      if (error instanceof WriteConflict) return false;
+      throw error;
+    }
   }
 
   async getRefund(outRefundNo: string): Promise<Refund | undefined> {

@@ -1,0 +1,96 @@
+/**
+ * npm run migrate:abnormal-refunds [-- --dry-run]
+ * Once, on a table written before 2026-11-30, when a refund WeChat reported ABNORMAL was recorded
+ * failed (its order back to paid, its points kept spent): each such refund that is still its attempt's
+ * latest is made pending and marked ABNORMAL again, as it is recorded now, so that the sweeper follows
+ * it up and records its success, points back once and `order.refunded` to the shop, when a person
+ * sends it on at WeChat (or already has). One superseded by a later refund of the same attempt is only
+ * listed: a person checks at WeChat that the payer is not refunded twice.
+ * Against DYNAMODB_ENDPOINT and TABLE_NAME, as `npm run reconcile`. Conditional writes: run it again at
+ * will. Exit 0: done (or nothing to do); 1: some listed for a person; 2: could not run.
+ */
+import { type DynamoDBDocumentClient, ScanCommand } from '@aws-sdk/lib-dynamodb';
+import { ABNORMAL } from '../../lib/domain/refund';
+import { createDocumentClient } from '../../lib/store/dynamoClient';
+import { DynamoPayStore } from '../../lib/store/dynamoPayStore';
+import { type Item, toRefund } from '../../lib/store/items';
+import { ENTITY } from '../../lib/store/keys';
+import { LOCAL_DYNAMODB_ENDPOINT, LOCAL_TABLE_NAME } from '../local/constants';
+
+export interface ReopenReport {
+  /** Made pending and marked ABNORMAL (or, with --dry-run, would be). */
+  reopened: string[];
+  /** Refunds recorded failed as ABNORMAL that a later refund of their attempt followed: for a person. */
+  superseded: { outRefundNo: string; latest: string }[];
+  /** Changed by someone else between the read and the write: run again. */
+  movedOn: string[];
+}
+
+export async function reopenAbnormalRefunds(
+  db: DynamoDBDocumentClient,
+  table: string,
+  options: { dryRun?: boolean; now?: () => Date } = {},
+): Promise<ReopenReport> {
+  const store = new DynamoPayStore(db, table);
+  const report: ReopenReport = { reopened: [], superseded: [], movedOn: [] };
+  for (const item of await failedAsAbnormal(db, table)) {
+    const refund = toRefund(item);
+    const latest = (await store.getAttempt(refund.outTradeNo))?.refundNo;
+    if (latest !== refund.outRefundNo) {
+      report.superseded.push({ outRefundNo: refund.outRefundNo, latest: latest ?? 'none' });
+    } else if (options.dryRun || (await store.reopenAbnormalRefund(refund, (options.now?.() ?? new Date()).toISOString()))) {
+      report.reopened.push(refund.outRefundNo);
+    } else {
+      report.movedOn.push(refund.outRefundNo);
+    }
+  }
+  return report;
+}
+
+async function failedAsAbnormal(db: DynamoDBDocumentClient, table: string): Promise<Item[]> {
+  const items: Item[] = [];
+  let start: Record<string, unknown> | undefined;
+  do {
+    const page = await db.send(
+      new ScanCommand({
+        TableName: table,
+        ConsistentRead: true,
+        ExclusiveStartKey: start,
+        FilterExpression: 'entity = :refund AND #status = :failed AND failure_reason = :abnormal',
+        ExpressionAttributeNames: { '#status': 'status' },
+        ExpressionAttributeValues: { ':refund': ENTITY.refund, ':failed': 'failed', ':abnormal': ABNORMAL },
+      }),
+    );
+    items.push(...((page.Items ?? []) as Item[]));
+    start = page.LastEvaluatedKey;
+  } while (start);
+  return items;
+}
+
+async function main(): Promise<number> {
+  const endpoint = process.env.DYNAMODB_ENDPOINT ?? LOCAL_DYNAMODB_ENDPOINT;
+  const table = process.env.TABLE_NAME ?? LOCAL_TABLE_NAME;
+  const dryRun = process.argv.includes('--dry-run');
+  const db = createDocumentClient(endpoint);
+  try {
+    const report = await reopenAbnormalRefunds(db, table, { dryRun });
+    console.log(`${dryRun ? 'would reopen' : 'reopened'} ${report.reopened.length}: ${report.reopened.join(' ') || '-'}`);
+    for (const { outRefundNo, latest } of report.superseded) {
+      console.log(`for a person: ${outRefundNo} was followed by refund ${latest} of the same payment: check at WeChat that the payer is not refunded twice`);
+    }
+    if (report.movedOn.length) console.log(`changed while this ran, run again: ${report.movedOn.join(' ')}`);
+    return report.superseded.length || report.movedOn.length ? 1 : 0;
+  } finally {
+    db.destroy();
+  }
+}
+
+if (require.main === module) {
+  main().then(
+    (code) => process.exit(code),
+    (error: Error) => {
+      console.error(`migration failed: ${error.message}`);
+      process.exit(2);
+    },
+  );
+}

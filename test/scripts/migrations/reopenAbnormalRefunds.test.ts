@@ -1,0 +1,103 @@
+import { execFile } from 'node:child_process';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import type { Refund } from '../../../lib/domain/model';
+import { completePayment } from '../../../lib/pay/completePayment';
+import { requestRefund } from '../../../lib/pay/requestRefund';
+import { reopenAbnormalRefunds } from '../../../scripts/migrations/reopenAbnormalRefunds';
+import { type NotifyServer, startNotifyServer } from '../../support/notifyServer';
+import { freePort } from '../../support/ports';
+import { rejection } from '../../support/rejection';
+import { expectBalancedBooksThenClose, startTestStack, TABLE, type TestStack } from '../../support/stack';
+import { tableState } from '../../support/tableState';
+import { givenUser, pay } from '../../support/world';
+
+/**
+ * The migration of refunds WeChat reported ABNORMAL that the code of before 2026-11-30 recorded failed,
+ * on a stack of its own: it scans the whole table.
+ */
+let stack: TestStack;
+let state: ReturnType<typeof tableState>;
+let notify: NotifyServer;
+beforeAll(async () => {
+  const port = await freePort();
+  stack = await startTestStack({ notifyBaseUrl: `http://127.0.0.1:${port}` });
+  state = tableState(stack);
+  notify = await startNotifyServer(stack.app, port);
+});
+afterAll(() =>
+  expectBalancedBooksThenClose(
+    stack,
+    () => notify.close(),
+    () => state.close(),
+  ),
+);
+
+/** An order paid with WeChat + 800 points, its refund reported ABNORMAL and recorded failed as the code of before did. */
+async function recordedFailedAsAbnormal() {
+  const user = await givenUser(stack, 1000);
+  const result = await pay(stack, user, { method: 4, points: 800, priceFen: 8000 });
+  const { channel, transactionId, amountFen } = stack.gateway.pay(result.outTradeNo);
+  await completePayment(stack.app, { channel, outTradeNo: result.outTradeNo, transactionId, amountFen, paidAt: new Date().toISOString() });
+  stack.gateway.failNextRefund('wechat', 'abnormal');
+  await requestRefund(stack.app, { orderId: user.orderId, reason: '用户取消订单' });
+  await stack.gateway.refundsSettled();
+  const R1 = `${result.outTradeNo}R1`;
+  await stack.app.store.failRefund((await stack.app.store.getRefund(R1)) as Refund, 'ABNORMAL', new Date().toISOString());
+  expect(await state.order(user.orderId)).toMatchObject({ status: 'paid', refund: { status: 'failed' } });
+  return { user, outTradeNo: result.outTradeNo, R1 };
+}
+
+it('makes such a refund pending and ABNORMAL again; sent on at WeChat, it succeeds with the points back once; a second run does nothing', async () => {
+  const { user, outTradeNo, R1 } = await recordedFailedAsAbnormal();
+  expect(await reopenAbnormalRefunds(stack.db, TABLE, { dryRun: true })).toEqual({ reopened: [R1], superseded: [], movedOn: [] });
+  expect(await stack.app.store.getRefund(R1)).toMatchObject({ status: 'failed' });
+
+  expect(await reopenAbnormalRefunds(stack.db, TABLE)).toEqual({ reopened: [R1], superseded: [], movedOn: [] });
+  expect(await stack.app.store.getRefund(R1)).toMatchObject({ status: 'pending', lastError: 'ABNORMAL', accepted: true, failureReason: undefined });
+  expect(await state.order(user.orderId)).toMatchObject({ status: 'refunding', refund: { out_refund_no: R1, status: 'pending' } });
+  const report = await stack.reconcile();
+  expect(report.abnormalRefunds.map((r) => r.outRefundNo)).toEqual([R1]);
+  expect(report.problems).toEqual([]);
+  expect(await rejection(requestRefund(stack.app, { orderId: user.orderId, reason: '用户取消订单' }))).toMatchObject({ code: 'REFUND_IN_PROGRESS' });
+  expect(await reopenAbnormalRefunds(stack.db, TABLE)).toEqual({ reopened: [], superseded: [], movedOn: [] });
+
+  // A person sends it on at WeChat: REFUND.SUCCESS is recorded like any other.
+  stack.gateway.resumeAbnormalRefund(R1);
+  await stack.gateway.refundsSettled();
+  expect(await state.order(user.orderId)).toMatchObject({ status: 'refunded', refund: { status: 'succeeded' } });
+  expect(await state.account(user.userId)).toMatchObject({ integral_available: 1000, integral_spent: 0 });
+  expect(stack.gateway.refunds(outTradeNo)).toEqual([expect.objectContaining({ outRefundNo: R1, status: 'SUCCESS' })]);
+});
+
+it('lists one followed by a new refund of the same payment for a person, and changes nothing', async () => {
+  const { user, outTradeNo, R1 } = await recordedFailedAsAbnormal();
+  // Asked again under the code of before: R2, which WeChat refuses (R1's amount is still at WeChat).
+  expect(await rejection(requestRefund(stack.app, { orderId: user.orderId, reason: '用户取消订单' }))).toMatchObject({ code: 'REFUND_FAILED' });
+  const before = await state.snapshot();
+  expect(await reopenAbnormalRefunds(stack.db, TABLE)).toEqual({ reopened: [], superseded: [{ outRefundNo: R1, latest: `${outTradeNo}R2` }], movedOn: [] });
+  expect(await state.snapshot()).toEqual(before);
+});
+
+it('runs as npm run migrate:abnormal-refunds: --dry-run writes nothing, and one left for a person exits 1 naming it', async () => {
+  const { R1 } = await recordedFailedAsAbnormal();
+  const run = async (...args: string[]) => {
+    const env = { ...process.env, DYNAMODB_ENDPOINT: stack.dynamo.endpoint, TABLE_NAME: TABLE };
+    try {
+      const { stdout } = await promisify(execFile)(process.execPath, [require.resolve('tsx/cli'), 'scripts/migrations/reopenAbnormalRefunds.ts', ...args], {
+        cwd: join(__dirname, '..', '..', '..'),
+        env,
+      });
+      return { status: 0, out: stdout };
+    } catch (error) {
+      return { status: (error as { code: number }).code, out: String((error as { stdout: string }).stdout) };
+    }
+  };
+  // The previous case left one superseded refund: listed, exit 1.
+  const dry = await run('--dry-run');
+  expect(dry).toMatchObject({ status: 1, out: expect.stringContaining(`would reopen 1: ${R1}`) });
+  expect(dry.out).toMatch(/for a person: \S+R1 was followed by refund \S+R2 of the same payment/);
+  expect(await stack.app.store.getRefund(R1)).toMatchObject({ status: 'failed' });
+  expect(await run()).toMatchObject({ status: 1, out: expect.stringContaining(`reopened 1: ${R1}`) });
+  expect(await stack.app.store.getRefund(R1)).toMatchObject({ status: 'pending', lastError: 'ABNORMAL' });
+}, 30_000);
