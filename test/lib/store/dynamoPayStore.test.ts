@@ -2,7 +2,7 @@ import { TransactionCanceledException } from '@aws-sdk/client-dynamodb';
 import { DeleteCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { dueShard } from '../../../lib/domain/checkSchedule';
 import type { OutboxEvent } from '../../../lib/domain/events';
-import type { Attempt, Order } from '../../../lib/domain/model';
+import type { Attempt, Order, Refund } from '../../../lib/domain/model';
 import { newRefund } from '../../../lib/domain/refund';
 import { createDocumentClient } from '../../../lib/store/dynamoClient';
 import { DynamoPayStore } from '../../../lib/store/dynamoPayStore';
@@ -442,6 +442,80 @@ describe('refunds', () => {
     const { refund: caseRefund } = await givenRefundCase('重复支付');
     await stack.app.store.failRefund(caseRefund, 'ABNORMAL', now());
     expect(await failedEvents(caseRefund.outRefundNo)).toEqual([]);
+  });
+
+  describe('reopenAbnormalRefund (the migration of refunds recorded failed as ABNORMAL)', () => {
+    it("makes an order's refund pending and ABNORMAL again, due now, its order refunding; a second time changes nothing", async () => {
+      const { user, attempt } = await paidOrder();
+      const refund = newRefund(attempt, 'order', '用户取消', new Date());
+      await stack.app.store.beginRefund(refund, attempt, now());
+      await stack.app.store.failRefund(refund, 'ABNORMAL', now());
+      const at = now();
+      expect(await stack.app.store.reopenAbnormalRefund(refund, at)).toBe(true);
+      expect(await state.item(keys.refund(refund.outRefundNo))).toMatchObject({
+        status: 'pending',
+        last_error: 'ABNORMAL',
+        accepted: true,
+        next_check_at: at,
+        gsi1pk: 'REFUND',
+      });
+      expect(await state.item(keys.refund(refund.outRefundNo))).not.toHaveProperty('failure_reason');
+      expect(await stack.app.store.findDueRefunds(at, 1000)).toContainEqual(expect.objectContaining({ outRefundNo: refund.outRefundNo }));
+      expect(await state.order(user.orderId)).toMatchObject({ status: 'refunding', refund: { out_refund_no: refund.outRefundNo, status: 'pending' } });
+      const before = await state.snapshot();
+      expect(await stack.app.store.reopenAbnormalRefund(refund, now())).toBe(false);
+      expect(await state.snapshot()).toEqual(before);
+    });
+
+    it('reopens a refund case refund without touching any order; its attempt stays a refund case', async () => {
+      const { outTradeNo, refund } = await givenRefundCase('重复支付');
+      await stack.app.store.failRefund(refund, 'ABNORMAL', now());
+      expect(await stack.app.store.reopenAbnormalRefund(refund, now())).toBe(true);
+      expect(await state.item(keys.refund(refund.outRefundNo))).toMatchObject({ status: 'pending', last_error: 'ABNORMAL' });
+      expect(await state.attempt(outTradeNo)).toMatchObject({ status: 'refund_required', refund_no: refund.outRefundNo });
+    });
+
+    it.each([
+      ['failed for another reason', async (refund: Refund) => stack.app.store.failRefund(refund, 'CLOSED', now())],
+      [
+        'followed by a new refund of the payment',
+        async (refund: Refund, attempt: Attempt) => {
+          await stack.app.store.failRefund(refund, 'ABNORMAL', now());
+          const again = await attemptOf(attempt.outTradeNo);
+          await stack.app.store.beginRefund(newRefund(again, 'order', '再次退款', new Date()), again, now());
+        },
+      ],
+      [
+        'whose order is no longer paid by its attempt',
+        async (refund: Refund) => {
+          await stack.app.store.failRefund(refund, 'ABNORMAL', now());
+          await stack.db.send(
+            new UpdateCommand({
+              TableName: TABLE,
+              Key: keys.order(refund.orderId),
+              UpdateExpression: 'SET paid_attempt = :other',
+              ExpressionAttributeValues: { ':other': 'another' },
+            }),
+          );
+        },
+      ],
+    ])('leaves alone a refund %s', async (_case, given) => {
+      const { attempt } = await paidOrder();
+      const refund = newRefund(attempt, 'order', '用户取消', new Date());
+      await stack.app.store.beginRefund(refund, attempt, now());
+      await given(refund, attempt);
+      const before = await state.snapshot();
+      expect(await stack.app.store.reopenAbnormalRefund(refund, now())).toBe(false);
+      expect(await state.snapshot()).toEqual(before);
+      await stack.db.send(
+        new UpdateCommand({
+          TableName: TABLE,
+          Key: keys.order(refund.orderId),
+          UpdateExpression: 'SET paid_attempt = :own',
+          ExpressionAttributeValues: { ':own': attempt.outTradeNo },
+        }),
+      );
+    });
   });
 
   it("keeps a follow-up's last error while the gateway keeps failing, and drops it once an answer comes", async () => {
