@@ -58,7 +58,16 @@ export const addressFields = {
 /** The shop's own id of a points movement: a retried command with the same id moves points once. */
 const entryId = v.pipe(v.string('must be text'), v.regex(/^[A-Za-z0-9_.:-]{1,64}$/, 'must be 1 to 64 of A-Z a-z 0-9 _ . : -'));
 const pointsMove = { user_id: id, points: v.pipe(id, v.maxValue(1_000_000_000, 'must be at most 1000000000')), entry_id: entryId, reason: text(80) };
-const token = v.pipe(v.string('must be text'), v.minLength(16, 'must be at least 16 characters'), v.maxLength(512, 'must be at most 512 characters'));
+/**
+ * As the app's `token` header carries it: printable ASCII, no space at either end (the header is read
+ * trimmed, so a token stored with one, a newline from a shell say, could never log anyone in).
+ */
+const token = v.pipe(
+  v.string('must be text'),
+  v.minLength(16, 'must be at least 16 characters'),
+  v.maxLength(512, 'must be at most 512 characters'),
+  v.regex(/^[\x21-\x7e](?:[\x20-\x7e]*[\x21-\x7e])?$/, 'must be printable ASCII without spaces at either end, as the token header carries it'),
+);
 
 const commandSchema = v.variant(
   'command',

@@ -448,6 +448,14 @@ describe('bad commands change nothing and say which field', () => {
     ['points as text', { command: 'credit-points', user_id: 1, points: '5', entry_id: 'x', reason: 'r' }, /points/],
     ['an entry id with spaces', { command: 'credit-points', user_id: 1, points: 5, entry_id: 'a b', reason: 'r' }, /entry_id/],
     ['a short token', { command: 'put-session', token: 'abc', user_id: 1, expires_at: '2099-01-01T00:00:00Z' }, /token/],
+    // The header is read trimmed: a token stored with a newline could never log in.
+    [
+      'a token ending in a newline',
+      { command: 'put-session', token: `${'x'.repeat(20)}\n`, user_id: 1, expires_at: '2099-01-01T00:00:00Z' },
+      /token must be printable ASCII/,
+    ],
+    ['a token starting with a space', { command: 'put-session', token: ` ${'x'.repeat(20)}`, user_id: 1, expires_at: '2099-01-01T00:00:00Z' }, /token/],
+    ['a token no header carries', { command: 'put-session', token: `令牌${'x'.repeat(20)}`, user_id: 1, expires_at: '2099-01-01T00:00:00Z' }, /token/],
     ['an expiry that is no time', { command: 'put-session', token: 'x'.repeat(20), user_id: 1, expires_at: 'tomorrow' }, /expires_at/],
     // Date.parse reads both; neither starts as an ISO time does.
     ['an expiry as an HTTP date', { command: 'put-session', token: 'x'.repeat(20), user_id: 1, expires_at: 'Fri, 01 Jan 2099 00:00:00 GMT' }, /expires_at/],
