@@ -67,6 +67,9 @@ import {
   WriteConflict,
 } from './payStore';
 
+/** A case a person handled: a failed refund, or a second payment of a paid attempt. */
+export type HandledCase = { outRefundNo: string } | { outTradeNo: string; transactionId: string };
+
 type TransactItem = NonNullable<ConstructorParameters<typeof TransactWriteCommand>[0]['TransactItems']>[number];
 
 /**
@@ -410,6 +413,32 @@ export class DynamoPayStore implements PayStore, ShopStore, OutboxStore {
       return true;
     } catch (error) {
       if (error instanceof WriteConflict) return false;
+      throw error;
+    }
+  }
+
+  /**
+   * A person has dealt with a case reconcile lists as work: a failed refund (the payer paid back outside
+   * the gateways, say) or a second payment kept for a person (`CONFLICT#`). Noted on its item with when
+   * and how; reconcile then counts it as handled. False when there is no such case: no refund of that
+   * number that failed, no such second payment.
+   */
+  async markHandled(subject: HandledCase, note: string, now: string): Promise<boolean> {
+    const isRefund = 'outRefundNo' in subject;
+    try {
+      await this.db.send(
+        new UpdateCommand({
+          TableName: this.table,
+          Key: isRefund ? keys.refund(subject.outRefundNo) : keys.paymentConflict(subject.outTradeNo, subject.transactionId),
+          ConditionExpression: isRefund ? '#status = :failed' : 'attribute_exists(pk)',
+          UpdateExpression: 'SET handled_at = :now, handled_note = :note',
+          ...(isRefund ? { ExpressionAttributeNames: { '#status': 'status' } } : {}),
+          ExpressionAttributeValues: { ':now': now, ':note': note, ...(isRefund ? { ':failed': 'failed' } : {}) },
+        }),
+      );
+      return true;
+    } catch (error) {
+      if (error instanceof ConditionalCheckFailedException) return false;
       throw error;
     }
   }

@@ -47,7 +47,7 @@ export interface ReconcileReport {
    * second payment of a paid attempt kept for a person (`CONFLICT#`).
    */
   needsPerson: string[];
-  /** Facts that are not wrong and need nobody: orders imported as paid outside paynow, refunds on their way, users without a points account. */
+  /** Facts that are not wrong and need nobody: orders imported as paid outside paynow, refunds on their way, users without a points account, cases a person handled. */
   info: string[];
   /** Money that arrived for an order that could not take it, not refunded yet (whatever its refund's state). */
   refunds: RefundCase[];
@@ -252,7 +252,11 @@ function checkTable(items: Item[], nowMs: number): ReconcileReport {
     }));
   // A failed refund matters while it is its attempt's latest: a new refund after it supersedes it.
   const latest = (r: Item) => attemptsByNo.get(r.out_trade_no as string)?.refund_no === r.out_refund_no;
-  const failedRefunds = refundItems.filter((r) => r.status === 'failed' && latest(r)).map((r) => toCheck(toRefund(r), 'failureReason'));
+  // A case a person marked handled (`npm run handled`) is no longer work: counted under information.
+  const handled = (i: Item) => i.handled_at !== undefined;
+  const failedRefunds = refundItems.filter((r) => r.status === 'failed' && latest(r) && !handled(r)).map((r) => toCheck(toRefund(r), 'failureReason'));
+  const openConflicts = conflicts.filter((c) => !handled(c));
+  const handledCases = refundItems.filter((r) => r.status === 'failed' && latest(r) && handled(r)).length + conflicts.length - openConflicts.length;
   const pendingRefunds = refundItems.filter((r) => r.status === 'pending');
   const isAbnormal = (r: Item) => r.last_error === ABNORMAL;
   const abnormalRefunds = pendingRefunds.filter(isAbnormal).map((r) => toCheck(toRefund(r), 'lastError'));
@@ -273,7 +277,7 @@ function checkTable(items: Item[], nowMs: number): ReconcileReport {
       (r) => `refund ${r.outRefundNo} (order ${r.orderId}): abnormal at WeChat, the payer's account cannot take it; README "When a refund is abnormal"`,
     ),
     ...overdueRefunds.map((r) => `refund ${r.outRefundNo} (order ${r.orderId}): pending since ${r.createdAt}${r.reason ? ` (${r.reason})` : ''}`),
-    ...conflicts.map(
+    ...openConflicts.map(
       (c) =>
         `attempt ${String(c.out_trade_no)} (order ${String(c.order_id)}): paid again under ${String(c.channel)} transaction ${String(c.transaction_id)}, ${fenToYuan(Number(c.amount_fen))} yuan, besides ${String(c.recorded_transaction_id)}; see PaymentConflict in README "Logs, metrics and alarms"`,
     ),
@@ -282,6 +286,7 @@ function checkTable(items: Item[], nowMs: number): ReconcileReport {
   const underway = pendingRefunds.length - abnormalRefunds.length - overdueRefunds.length;
   if (paidOutside.length) info.push(`imported as paid outside paynow: ${plural(paidOutside.length, 'order')}`);
   if (underway) info.push(`refunds on their way: ${underway} (pending less than a day; the sweeper follows them up)`);
+  if (handledCases) info.push(`handled by a person: ${handledCases} (failed refunds or second payments noted with npm run handled)`);
   if (withoutAccount.length)
     info.push(`users without a points account: ${plural(withoutAccount.length, 'user')} (no points to hold or spend; they pay in cash)`);
   return {

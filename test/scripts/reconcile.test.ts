@@ -18,10 +18,13 @@ beforeAll(async () => {
 afterAll(() => expectBalancedBooksThenClose(stack));
 
 /** The script itself, as `npm run reconcile` runs it, on this stack's database. */
-async function runReconcile(): Promise<{ status: number; out: string }> {
+const runReconcile = () => runScript('scripts/reconcile.ts');
+
+/** An operator's script, as npm runs it, on this stack's database. */
+async function runScript(script: string, ...args: string[]): Promise<{ status: number; out: string }> {
   const env = { ...process.env, DYNAMODB_ENDPOINT: stack.dynamo.endpoint, TABLE_NAME: TABLE };
   try {
-    const { stdout } = await promisify(execFile)(process.execPath, [require.resolve('tsx/cli'), 'scripts/reconcile.ts'], {
+    const { stdout } = await promisify(execFile)(process.execPath, [require.resolve('tsx/cli'), script, ...args], {
       cwd: join(__dirname, '..', '..'),
       env,
     });
@@ -128,6 +131,30 @@ it('exits 1 while a refund case waits for a person (automatic refunds off)', asy
   expect(exitCodeOf(report)).toBe(1);
   await reseed(user);
   expect(exitCodeOf(await stack.reconcile())).toBe(0);
+});
+
+it('exits 1 for a failed refund until npm run handled notes how a person dealt with it; a refund not failed cannot be noted', async () => {
+  const user = await givenUser(stack, 0);
+  const { outTradeNo } = await pay(stack, user, { method: 1 });
+  await stack.app.store.captureAttempt(
+    (await stack.app.store.getAttempt(outTradeNo))!,
+    { channel: 'wechat', outTradeNo, transactionId: 'tx-1', amountFen: 8800, paidAt: now() },
+    now(),
+  );
+  const paid = (await stack.app.store.getAttempt(outTradeNo))!;
+  const refund = newRefund(paid, 'order', '用户取消', new Date());
+  await stack.app.store.beginRefund(refund, paid, now());
+  const handled = (...args: string[]) => runScript('scripts/handled.ts', ...args);
+  expect(await handled('refund', refund.outRefundNo, '--note', '已线下退款')).toMatchObject({
+    status: 1,
+    out: `refund ${refund.outRefundNo}: not noted, no refund of that number failed\n`,
+  });
+  await stack.app.store.failRefund(refund, 'WINDOW_CLOSED', now());
+  expect((await runReconcile()).status).toBe(1);
+  expect(await handled('refund', refund.outRefundNo)).toMatchObject({ status: 2 }); // no note
+  expect(await handled('refund', refund.outRefundNo, '--note', '已线下退款')).toEqual({ status: 0, out: `refund ${refund.outRefundNo}: noted as handled\n` });
+  expect(await runReconcile()).toMatchObject({ status: 0, out: expect.stringContaining('handled by a person: 1') });
+  await reseed(user);
 });
 
 it('exits 1 while a second payment of a paid attempt is kept for a person', async () => {

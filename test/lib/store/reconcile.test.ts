@@ -1,4 +1,4 @@
-import { DeleteCommand, PutCommand, ScanCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { DeleteCommand, GetCommand, PutCommand, ScanCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import type { Attempt } from '../../../lib/domain/model';
 import { newRefund } from '../../../lib/domain/refund';
 import { ledgerItem, refundItem as refundItemOf } from '../../../lib/store/items';
@@ -230,6 +230,41 @@ it('a user without a points account pays in cash, creates no account, and is sti
     await stack.seed({ users: [{ user_id: userId, integral: 0, tokens: [] }] }); // forgets the attempt and the ledger
   }
   expect((await stack.reconcile()).info.join()).not.toContain('without a points account');
+});
+
+it('a failed refund and a second payment a person noted as handled are no longer work: counted as information', async () => {
+  const user = await givenUser(stack, 0);
+  const { outTradeNo } = await pay(stack, user, { method: 1 });
+  const payment = { channel: 'wechat' as const, outTradeNo, transactionId: 'tx-1', amountFen: 8800, paidAt: new Date().toISOString() };
+  const now = () => new Date().toISOString();
+  await stack.app.store.captureAttempt((await stack.app.store.getAttempt(outTradeNo))!, payment, now());
+  await stack.app.store.recordPaymentConflict((await stack.app.store.getAttempt(outTradeNo))!, { ...payment, transactionId: 'tx-2' }, now());
+  const paid = (await stack.app.store.getAttempt(outTradeNo))!;
+  const refund = newRefund(paid, 'order', '用户取消', new Date());
+  await stack.app.store.beginRefund(refund, paid, now());
+  await stack.app.store.failRefund(refund, 'WINDOW_CLOSED 超过退款期限', now());
+  const handledBefore = (await stack.reconcile()).info.find((line) => line.startsWith('handled by a person'));
+  expect(about((await stack.reconcile()).needsPerson, user.orderId)).toHaveLength(2);
+
+  // A pending refund, or a second payment that was never kept, is no case to note.
+  expect(await stack.app.store.markHandled({ outRefundNo: `${outTradeNo}R9` }, '已线下退款', now())).toBe(false);
+  expect(await stack.app.store.markHandled({ outTradeNo, transactionId: 'tx-3' }, '已在商户平台退款', now())).toBe(false);
+  expect(await stack.app.store.markHandled({ outRefundNo: refund.outRefundNo }, '已线下退款', now())).toBe(true);
+  expect(await stack.app.store.markHandled({ outTradeNo, transactionId: 'tx-2' }, '已在商户平台退款', now())).toBe(true);
+  const report = await stack.reconcile();
+  expect(about(report.needsPerson, user.orderId)).toEqual([]);
+  expect(report.failedRefunds.map((r) => r.outRefundNo)).not.toContain(refund.outRefundNo);
+  expect(report.problems).toEqual([]);
+  const count = (line?: string) => Number(line?.match(/^handled by a person: (\d+)/)?.[1] ?? 0);
+  expect(count(report.info.find((line) => line.startsWith('handled by a person')))).toBe(count(handledBefore) + 2);
+  expect((await db.send(new GetCommand({ TableName: TABLE, Key: keys.refund(refund.outRefundNo) }))).Item).toMatchObject({
+    handled_note: '已线下退款',
+    handled_at: expect.any(String),
+  });
+  await stack.seed({
+    users: [{ user_id: user.userId, integral: 0, tokens: [] }],
+    orders: [{ order_id: user.orderId, user_id: user.userId, goods_name: 'x', goods_price: '88.00', free_shipping: true }],
+  });
 });
 
 it('a second payment of a paid attempt, kept for a person, needs a person; re-seeding its user forgets it', async () => {

@@ -1,0 +1,68 @@
+/**
+ * npm run handled -- refund OUT_REFUND_NO --note TEXT
+ * npm run handled -- conflict OUT_TRADE_NO TRANSACTION_ID --note TEXT
+ * Notes that a person has dealt with a case `npm run reconcile` lists as work, so that it stops listing
+ * it (and exiting 1 for it): a failed refund (the payer paid back outside the gateways, a refund window
+ * closed) or a second payment of a paid attempt (refunded in the merchant console). The note says how;
+ * it is kept on the item with the time. Against DYNAMODB_ENDPOINT and TABLE_NAME, as `npm run reconcile`.
+ * Exit 0: noted; 1: no such case (no failed refund of that number, no such second payment); 2: usage.
+ */
+import { parseArgs } from 'node:util';
+import { createDocumentClient } from '../lib/store/dynamoClient';
+import { DynamoPayStore, type HandledCase } from '../lib/store/dynamoPayStore';
+import { LOCAL_DYNAMODB_ENDPOINT, LOCAL_TABLE_NAME } from './local/constants';
+
+const USAGE = 'usage: npm run handled -- refund OUT_REFUND_NO --note TEXT | conflict OUT_TRADE_NO TRANSACTION_ID --note TEXT';
+
+/** The case and note the arguments name, or undefined when they name none. */
+export function parseHandled(argv: string[]): { subject: HandledCase; note: string } | undefined {
+  let positionals: string[];
+  let note: string | undefined;
+  try {
+    const parsed = parseArgs({ args: argv, allowPositionals: true, options: { note: { type: 'string' } } });
+    positionals = parsed.positionals;
+    note = parsed.values.note?.trim();
+  } catch {
+    return undefined;
+  }
+  const [kind, ...ids] = positionals;
+  if (!note) return undefined;
+  if (kind === 'refund' && ids.length === 1) return { subject: { outRefundNo: ids[0] }, note };
+  if (kind === 'conflict' && ids.length === 2) return { subject: { outTradeNo: ids[0], transactionId: ids[1] }, note };
+  return undefined;
+}
+
+async function main(argv: string[]): Promise<number> {
+  const request = parseHandled(argv);
+  if (!request) {
+    console.error(USAGE);
+    return 2;
+  }
+  const db = createDocumentClient(process.env.DYNAMODB_ENDPOINT ?? LOCAL_DYNAMODB_ENDPOINT);
+  try {
+    const store = new DynamoPayStore(db, process.env.TABLE_NAME ?? LOCAL_TABLE_NAME);
+    const { subject, note } = request;
+    const [what, missing] =
+      'outRefundNo' in subject
+        ? [`refund ${subject.outRefundNo}`, 'no refund of that number failed']
+        : [`second payment ${subject.transactionId} of ${subject.outTradeNo}`, 'no such second payment was kept'];
+    if (await store.markHandled(subject, note, new Date().toISOString())) {
+      console.log(`${what}: noted as handled`);
+      return 0;
+    }
+    console.log(`${what}: not noted, ${missing}`);
+    return 1;
+  } finally {
+    db.destroy();
+  }
+}
+
+if (require.main === module) {
+  main(process.argv.slice(2)).then(
+    (code) => process.exit(code),
+    (error: Error) => {
+      console.error(`handled failed: ${error.message}`);
+      process.exit(2);
+    },
+  );
+}
