@@ -64,7 +64,7 @@ interface Channels {
   alipay(): Promise<AlipayGateway>;
   notifications: Record<NotificationRoute, NotificationChannel>;
   /** APP_TOKENS=jwt: the verifier with this version's `shop.jwt_public_key`, built once (jose is loaded on first use). */
-  jwtTokens(settings: Omit<JwtTokenOptions, 'publicKeyPem' | 'source'>): Promise<ResolveToken>;
+  jwtTokens(settings: Omit<JwtTokenOptions, 'publicKeyPems' | 'source'>): Promise<ResolveToken>;
 }
 
 /**
@@ -153,7 +153,7 @@ function buildChannels(config: Config, keys: StageSecret, now: Clock): Channels 
     alipay,
     jwtTokens: (settings) =>
       (jwtTokens ??= import('./http/jwtTokens').then((jwt) =>
-        jwt.jwtTokens({ ...settings, publicKeyPem: keys.shop.jwtPublicKeyPem, source: `secret ${config.secretId}` }),
+        jwt.jwtTokens({ ...settings, publicKeyPems: keys.shop.jwtPublicKeyPems, source: `secret ${config.secretId}` }),
       )),
     notifications: {
       // WeChat's are verified and decrypted with node:crypto: a WeChat notification never loads an SDK.

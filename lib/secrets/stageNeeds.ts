@@ -28,15 +28,18 @@ const KEY_FOR: Record<JwtAlgorithm, { describe: string; fits: (key: KeyObject) =
 };
 
 /**
- * The key app tokens are verified with.
- * @throws SecretError when there is no `shop.jwt_public_key`, or one that does not fit the algorithm
+ * The keys app tokens are verified with: one, or during a rotation the old and the new.
+ * @throws SecretError when there is no `shop.jwt_public_key`, or a key in it does not fit the algorithm
  */
-export function jwtVerificationKey(publicKeyPem: string | undefined, algorithm: JwtAlgorithm, source: string): KeyObject {
-  if (!publicKeyPem) throw new SecretError(`${source} has no shop.jwt_public_key, which APP_TOKENS=jwt needs`);
-  const key = createPublicKey(publicKeyPem);
+export function jwtVerificationKeys(publicKeyPems: string[] | undefined, algorithm: JwtAlgorithm, source: string): KeyObject[] {
+  if (!publicKeyPems?.length) throw new SecretError(`${source} has no shop.jwt_public_key, which APP_TOKENS=jwt needs`);
   const wanted = KEY_FOR[algorithm];
-  if (!wanted.fits(key)) throw new SecretError(`${source}: shop.jwt_public_key is not ${wanted.describe}, which JWT_ALGORITHM ${algorithm} needs`);
-  return key;
+  return publicKeyPems.map((pem, i) => {
+    const key = createPublicKey(pem);
+    const which = publicKeyPems.length > 1 ? ` (key ${i + 1} of ${publicKeyPems.length})` : '';
+    if (!wanted.fits(key)) throw new SecretError(`${source}: shop.jwt_public_key${which} is not ${wanted.describe}, which JWT_ALGORITHM ${algorithm} needs`);
+    return key;
+  });
 }
 
 /**
@@ -46,7 +49,7 @@ export function jwtVerificationKey(publicKeyPem: string | undefined, algorithm: 
  * @throws SecretError naming the field and the setting that needs it
  */
 export function checkStageNeeds(secret: StageSecret, needs: StageNeeds, source: string): StageSecret {
-  if (needs.jwtAlgorithm) jwtVerificationKey(secret.shop.jwtPublicKeyPem, needs.jwtAlgorithm, source);
+  if (needs.jwtAlgorithm) jwtVerificationKeys(secret.shop.jwtPublicKeyPems, needs.jwtAlgorithm, source);
   if (needs.webhookSecret && !secret.shop.webhookSecret) throw new SecretError(`${source} has no shop.webhook_secret, which SHOP_WEBHOOK_URL needs`);
   return secret;
 }

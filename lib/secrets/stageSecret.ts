@@ -27,8 +27,8 @@ export interface StageSecret {
   shop: {
     /** The key the webhooks to the shop are signed with (HMAC-SHA256). */
     webhookSecret?: string;
-    /** The shop's public key for app tokens that are JWTs (APP_TOKENS=jwt). */
-    jwtPublicKeyPem?: string;
+    /** The shop's public keys for app tokens that are JWTs (APP_TOKENS=jwt): one, or during a rotation the old and the new. */
+    jwtPublicKeyPems?: string[];
   };
 }
 
@@ -49,6 +49,12 @@ function normalisePem(text: string, label: string): string {
   if (pem.startsWith('-----BEGIN')) return pem;
   const body = pem.replace(/\s+/g, '');
   return `-----BEGIN ${label}-----\n${body.match(/.{1,64}/g)?.join('\n') ?? ''}\n-----END ${label}-----`;
+}
+
+/** Each `PUBLIC KEY` block of a field that may hold several, or the one key it holds (PEM or bare base64). */
+function publicKeyBlocks(text: string): string[] {
+  const blocks = text.replace(/\\n/g, '\n').match(/-----BEGIN PUBLIC KEY-----[\s\S]+?-----END PUBLIC KEY-----/g);
+  return blocks ?? [normalisePem(text, 'PUBLIC KEY')];
 }
 
 /**
@@ -158,11 +164,14 @@ const alipaySchema = v.object(
 const shopSchema = v.object(
   {
     webhook_secret: v.optional(v.pipe(v.string('must be a string'), v.minLength(32, 'must be at least 32 characters'))),
-    // The public half only: createPublicKey would also derive it from a private key, which must not be here.
+    // One key, or several PEM blocks one after another while the shop moves to a new key. The public half
+    // only: createPublicKey would also derive it from a private key, which must not be here.
     jwt_public_key: v.optional(
       v.pipe(
-        publicKey,
-        v.check((key) => !/PRIVATE KEY/.test(key.text), 'is a private key: only the public key belongs here'),
+        text('is required'),
+        v.check((key) => !/PRIVATE KEY/.test(key), 'is a private key: only the public key belongs here'),
+        v.transform(publicKeyBlocks),
+        v.check((pems) => pems.every(parses(createPublicKey)), 'is not a readable public key'),
       ),
     ),
   },
@@ -216,7 +225,7 @@ export function parseStageSecret(json: string, source = 'secret'): StageSecret {
     alipay: { appPrivateKeyPem: alipay.app_private_key.parsed.pem, alipayPublicKeyPem: alipay.alipay_public_key.text },
     shop: {
       ...(shop?.webhook_secret !== undefined && { webhookSecret: shop.webhook_secret }),
-      ...(shop?.jwt_public_key !== undefined && { jwtPublicKeyPem: shop.jwt_public_key.text }),
+      ...(shop?.jwt_public_key !== undefined && { jwtPublicKeyPems: shop.jwt_public_key }),
     },
   };
 }

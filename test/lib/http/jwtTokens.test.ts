@@ -25,7 +25,7 @@ function sign(claims: JWTPayload = {}, options: { key?: KeyObject; alg?: string 
 }
 
 function resolver(options: Partial<JwtTokenOptions> = {}): ResolveToken {
-  return jwtTokens({ algorithm: 'RS256', publicKeyPem: pem(shop.publicKey), source: 'secret paynow/test', ...options });
+  return jwtTokens({ algorithm: 'RS256', publicKeyPems: [pem(shop.publicKey)], source: 'secret paynow/test', ...options });
 }
 
 /** The app's whole answer through the real middlewares (envelope, authenticate) with the clock at `now`. */
@@ -121,23 +121,40 @@ describe('app tokens that are JWTs (APP_TOKENS=jwt)', () => {
     ['ES256', generateKeyPairSync('ec', { namedCurve: 'P-256' })],
     ['EdDSA', generateKeyPairSync('ed25519')],
   ] as const)('verifies %s when it is the pinned algorithm', async (algorithm: JwtAlgorithm, keys) => {
-    const resolve = resolver({ algorithm, publicKeyPem: pem(keys.publicKey) });
+    const resolve = resolver({ algorithm, publicKeyPems: [pem(keys.publicKey)] });
     expect(await resolve(await sign({}, { alg: algorithm, key: keys.privateKey }), NOW)).toEqual({ userId: 1001 });
     expect(await resolve(await sign(), NOW)).toBe('invalid');
   });
 
+  it("while the secret holds the old and the new key (a rotation), lets in a token of either; expired is still expired, a stranger's still invalid", async () => {
+    const next = rsa();
+    const resolve = resolver({ publicKeyPems: [pem(shop.publicKey), pem(next.publicKey)] });
+    expect(await resolve(await sign(), NOW)).toEqual({ userId: 1001 });
+    expect(await resolve(await sign({ sub: '1002' }, { key: next.privateKey }), NOW)).toEqual({ userId: 1002 });
+    // Each key's own tokens: their claims decide, not the other key's signature.
+    expect(await resolve(await sign({ exp: NOW_S - 60 }), NOW)).toBe('expired');
+    expect(await resolve(await sign({ exp: NOW_S - 60 }, { key: next.privateKey }), NOW)).toBe('expired');
+    expect(await resolve(await sign({ sub: '0' }, { key: next.privateKey }), NOW)).toBe('invalid');
+    expect(await resolve(await sign({}, { key: stranger.privateKey }), NOW)).toBe('invalid');
+    // Once the old key is gone from the secret, its tokens are refused.
+    expect(await resolver({ publicKeyPems: [pem(next.publicKey)] })(await sign(), NOW)).toBe('invalid');
+    expect(() => resolver({ publicKeyPems: [pem(shop.publicKey), pem(generateKeyPairSync('ed25519').publicKey)] })).toThrow(
+      'shop.jwt_public_key (key 2 of 2) is not an RSA key of at least 2048 bits',
+    );
+  });
+
   it('fails on a secret without the key, or with a key that does not fit the algorithm, naming the field and not the key', () => {
     const build = (options: Partial<JwtTokenOptions>) => () => resolver(options);
-    expect(build({ publicKeyPem: undefined })).toThrow(
+    expect(build({ publicKeyPems: undefined })).toThrow(
       expect.objectContaining({ name: 'SecretError', message: 'secret paynow/test has no shop.jwt_public_key, which APP_TOKENS=jwt needs' }),
     );
     const cases: [Partial<JwtTokenOptions>, RegExp][] = [
       [{ algorithm: 'ES256' }, /shop\.jwt_public_key is not an EC key on P-256, which JWT_ALGORITHM ES256 needs/],
       [{ algorithm: 'EdDSA' }, /shop\.jwt_public_key is not an Ed25519 key/],
-      [{ publicKeyPem: pem(generateKeyPairSync('rsa', { modulusLength: 1024 }).publicKey) }, /not an RSA key of at least 2048 bits/],
+      [{ publicKeyPems: [pem(generateKeyPairSync('rsa', { modulusLength: 1024 }).publicKey)] }, /not an RSA key of at least 2048 bits/],
       // A DSA key has a 2048-bit modulus too: the type is checked, not only the size.
-      [{ publicKeyPem: pem(generateKeyPairSync('dsa', { modulusLength: 2048, divisorLength: 256 }).publicKey) }, /not an RSA key of at least 2048 bits/],
-      [{ publicKeyPem: pem(generateKeyPairSync('ec', { namedCurve: 'P-384' }).publicKey), algorithm: 'ES256' }, /not an EC key on P-256/],
+      [{ publicKeyPems: [pem(generateKeyPairSync('dsa', { modulusLength: 2048, divisorLength: 256 }).publicKey)] }, /not an RSA key of at least 2048 bits/],
+      [{ publicKeyPems: [pem(generateKeyPairSync('ec', { namedCurve: 'P-384' }).publicKey)], algorithm: 'ES256' }, /not an EC key on P-256/],
     ];
     for (const [options, message] of cases) {
       expect(build(options)).toThrow(message);

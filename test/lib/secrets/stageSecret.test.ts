@@ -54,11 +54,23 @@ describe('parseStageSecret', () => {
     const webhookSecret = 'w'.repeat(32);
     expect(parseStageSecret(JSON.stringify({ ...document, shop: { webhook_secret: webhookSecret, jwt_public_key: jwtKey } })).shop).toEqual({
       webhookSecret,
-      jwtPublicKeyPem: jwtKey.trim(),
+      jwtPublicKeyPems: [jwtKey.trim()],
     });
     const escaped = jwtKey.replace(/\n/g, '\\n');
-    expect(parseStageSecret(JSON.stringify({ ...document, shop: { jwt_public_key: escaped } })).shop).toEqual({ jwtPublicKeyPem: jwtKey.trim() });
+    expect(parseStageSecret(JSON.stringify({ ...document, shop: { jwt_public_key: escaped } })).shop).toEqual({ jwtPublicKeyPems: [jwtKey.trim()] });
     expect(parseStageSecret(JSON.stringify({ ...document, shop: {} })).shop).toEqual({});
+  });
+
+  it('reads two JWT public keys one after the other (a rotation: the old and the new), each of which must be readable', () => {
+    const [old, next] = [0, 1].map(() => generateKeyPairSync('ed25519').publicKey.export({ type: 'spki', format: 'pem' }).toString().trim());
+    expect(parseStageSecret(JSON.stringify({ ...document, shop: { jwt_public_key: `${old}\n${next}` } })).shop).toEqual({ jwtPublicKeyPems: [old, next] });
+    expect(parseStageSecret(JSON.stringify({ ...document, shop: { jwt_public_key: `${old}${next}`.replace(/\n/g, '\\n') } })).shop).toEqual({
+      jwtPublicKeyPems: [old, next],
+    });
+    const broken = `${old}\n-----BEGIN PUBLIC KEY-----\nMIIBroken\n-----END PUBLIC KEY-----`;
+    expect(() => parseStageSecret(JSON.stringify({ ...document, shop: { jwt_public_key: broken } }))).toThrow(
+      'shop.jwt_public_key: is not a readable public key',
+    );
   });
 
   it('accepts PEMs with the newlines written as \\n, as many secret stores hand them out', () => {
