@@ -26,6 +26,8 @@ export interface WechatPayOptions {
   refundNotifyUrl: string;
   /** Checks WeChat's response signatures. */
   verifier: WechatSignatureVerifier;
+  /** The WeChat Pay public keys of the stage secret: the first one's id is named in every request. */
+  payPublicKeys: { id: string }[];
   now: Clock;
 }
 
@@ -41,7 +43,7 @@ export class WechatPayGateway implements PaymentGateway {
 
   constructor(private readonly options: WechatPayOptions) {
     this.merchantPrivateKey = createPrivateKey(options.merchantPrivateKeyPem);
-    this.api = new WechatPayApi({ ...options, merchantPrivateKey: this.merchantPrivateKey });
+    this.api = new WechatPayApi({ ...options, merchantPrivateKey: this.merchantPrivateKey, wechatpaySerial: options.payPublicKeys[0]?.id });
   }
 
   async createPayParam({ outTradeNo, amountFen, subject, expiresAt }: PrepayRequest): Promise<WechatPayParam> {

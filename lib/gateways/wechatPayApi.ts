@@ -17,6 +17,12 @@ export interface WechatPayApiOptions {
   gatewayUrl: string;
   /** Checks WeChat's response signatures. */
   verifier: WechatSignatureVerifier;
+  /**
+   * The WeChat Pay public key id (`PUB_KEY_ID_…`) sent as `Wechatpay-Serial`: WeChat then signs its answer
+   * with that key. A merchant switching from platform certificates gets answers signed with the
+   * certificate when a request names none (docs/references.md).
+   */
+  wechatpaySerial?: string;
   now: Clock;
 }
 
@@ -65,6 +71,7 @@ export class WechatPayApi {
       Authorization: this.authorization(method, path, body),
     };
     if (method === 'POST') headers['Content-Type'] = 'application/json';
+    if (this.options.wechatpaySerial) headers['Wechatpay-Serial'] = this.options.wechatpaySerial;
     let response: HttpAnswer;
     try {
       response = await httpRequest(this.options.gatewayUrl + path, { method, headers, body: method === 'POST' ? body : undefined }, TIMEOUT_MS);

@@ -70,6 +70,12 @@ export interface SandboxGateway {
   resumeAbnormalRefund(outRefundNo: string): void;
   /** Resolves once every refund made so far has settled and its notification has been answered (or has failed). */
   refundsSettled(): Promise<void>;
+  /**
+   * WeChat: the merchant is switching from platform certificates to the WeChat Pay public key: answers to
+   * requests that name no `Wechatpay-Serial` are signed with the platform certificate of `serial`
+   * (undefined: the public key only, the default).
+   */
+  wechatCertificateSwitch(serial: string | undefined): void;
   /** Alipay: the paid trade's refund period is over, it is TRADE_FINISHED and refuses refunds. Returns a copy. */
   finishAlipayTrade(outTradeNo: string): SandboxTrade;
   /** Moves a paid trade's payment time (WeChat refuses to refund a payment more than a year old). Returns a copy. */
@@ -194,6 +200,9 @@ export async function startSandboxGateway(opts: StartSandboxGatewayOptions): Pro
     refundSettings: (patch = {}) => refunds.configure(patch),
     resumeAbnormalRefund: (outRefundNo) => wechat.resumeAbnormalRefund(outRefundNo),
     refundsSettled: () => refunds.settled(),
+    wechatCertificateSwitch: (serial) => {
+      wechat.certificateSerial = serial;
+    },
     finishAlipayTrade: (outTradeNo) => trades.finishAlipayTrade(outTradeNo),
     backdatePayment: (outTradeNo, paidAt) => trades.backdatePayment(outTradeNo, paidAt),
   };

@@ -20,7 +20,7 @@ import { wechatPrepayId } from './randomIds';
 import { RefundDesk } from './refundDesk';
 import type { Reply, RoutedRequest } from './reply';
 import { isHttpUrl, parseJsonObject } from './requestValues';
-import { verifyRsaSha256, WECHAT_SIGNATURE_TYPE } from './signing';
+import { verifyRsaSha256, WECHAT_SIGNATURE_TYPE, wechatSignatureHeaders } from './signing';
 import type { SandboxTrade } from './trade';
 import type { TradeBook } from './tradeBook';
 import { WechatRefundApi } from './wechatRefundApi';
@@ -78,6 +78,14 @@ export class WechatPayApi {
     this.refundApi = new WechatRefundApi(creds, trades, refunds);
   }
 
+  /**
+   * A merchant in WeChat's switch from platform certificates to the WeChat Pay public key: an answer is
+   * signed with the key the request's `Wechatpay-Serial` names, and with the platform certificate (of this
+   * serial) when it names none (https://pay.weixin.qq.com/doc/v3/merchant/4012154180). Undefined: the
+   * public key only, as for a merchant that never had certificates.
+   */
+  certificateSerial: string | undefined = undefined;
+
   /** The merchant sends an ABNORMAL refund on (see {@link WechatRefundApi.resumeAbnormal}). */
   resumeAbnormalRefund(outRefundNo: string): void {
     this.refundApi.resumeAbnormal(outRefundNo);
@@ -89,7 +97,7 @@ export class WechatPayApi {
     if (!path.startsWith('/v3/')) return undefined;
     const method = req.method ?? 'GET';
     const signed = (route: SandboxRoute, handle: () => Reply): RoutedRequest => ({
-      handle: () => this.checkSignature(req, body) ?? handle(),
+      handle: () => this.signedAsAsked(req, this.checkSignature(req, body) ?? handle()),
       failure: {
         route,
         reply: (how) => (how === 'rate_limited' ? this.error(429, 'FREQUENCY_LIMITED', '频率超限') : this.error(500, 'SYSTEM_ERROR', '系统错误')),
@@ -113,6 +121,16 @@ export class WechatPayApi {
 
   private error(status: number, code: string, message: string, detail?: unknown): Reply {
     return wechatError(this.creds, status, code, message, detail);
+  }
+
+  /** The answer signed with the key the request named in `Wechatpay-Serial` ({@link certificateSerial}). */
+  private signedAsAsked(req: http.IncomingMessage, reply: Reply): Reply {
+    const named = req.headers['wechatpay-serial'];
+    if (named !== undefined && named !== this.creds.platform_serial) {
+      return this.error(400, 'INVALID_REQUEST', `Wechatpay-Serial ${String(named)} 不是商户的微信支付公钥ID`);
+    }
+    if (named !== undefined || this.certificateSerial === undefined) return reply;
+    return { ...reply, headers: { ...reply.headers, ...wechatSignatureHeaders(this.creds, reply.body, { serial: this.certificateSerial }) } };
   }
 
   /** Checks the merchant's signature exactly as WeChat Pay does; undefined when it passes. */

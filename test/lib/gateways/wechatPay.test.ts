@@ -36,6 +36,7 @@ function wechatGateway(gatewayUrl: string): WechatPayGateway {
     notifyUrl: 'https://pay.example.com/notify/wechat',
     refundNotifyUrl: 'https://pay.example.com/notify/wechat/refund',
     verifier: WechatSignatureVerifier.fromPem([{ id: creds.platform_serial, pem: creds.platform_public_key_pem }]),
+    payPublicKeys: [{ id: creds.platform_serial }],
     now: () => NOW,
   });
 }
@@ -111,11 +112,32 @@ describe('createPayParam', () => {
       // Node's https does not decompress: asking for gzip would hand the verifier compressed bytes.
       expect(headers['accept-encoding']).toBeUndefined();
       expect(headers['user-agent']).toBeTruthy();
+      // The WeChat Pay public key WeChat is asked to sign its answer with (a merchant switching from platform certificates).
+      expect(headers['wechatpay-serial']).toBe(creds.platform_serial);
     });
     expect(server.requests.map(({ method }) => method)).toEqual(['POST', 'GET', 'POST']);
     expect(server.requests[1].body).toBe('');
     expect(JSON.parse(server.requests[2].body)).toEqual({ mchid: creds.mchid });
     expect(nonces.size).toBe(3);
+  });
+
+  it('names no Wechatpay-Serial when the secret has platform certificates only', async () => {
+    const certificatesOnly = new WechatPayGateway({
+      appid: creds.appid,
+      mchid: creds.mchid,
+      merchantSerial: creds.merchant_serial,
+      merchantPrivateKeyPem: creds.merchant_private_key_pem,
+      gatewayUrl: server.url,
+      notifyUrl: 'https://pay.example.com/notify/wechat',
+      refundNotifyUrl: 'https://pay.example.com/notify/wechat/refund',
+      verifier: WechatSignatureVerifier.fromPem([{ id: creds.platform_serial, pem: creds.platform_public_key_pem }]),
+      payPublicKeys: [],
+      now: () => NOW,
+    });
+    const outTradeNo = nextOutTradeNo();
+    server.queue(json(200, trade(outTradeNo, 'NOTPAY')));
+    await certificatesOnly.queryTrade(outTradeNo);
+    expect(server.requests[0].headers).not.toHaveProperty('wechatpay-serial');
   });
 
   it('cuts the description to the 127 characters WeChat takes', async () => {
@@ -456,6 +478,7 @@ describe('the HTTP exchange (WechatPayApi)', () => {
     merchantPrivateKey: createPrivateKey(creds.merchant_private_key_pem),
     gatewayUrl: server.url,
     verifier: WechatSignatureVerifier.fromPem([{ id: creds.platform_serial, pem: creds.platform_public_key_pem }]),
+    payPublicKeys: [{ id: creds.platform_serial }],
     now: () => NOW,
   });
   const api = () => new WechatPayApi(apiOptions());

@@ -40,6 +40,7 @@ beforeAll(async () => {
     notifyUrl: 'https://pay.example.com/notify/wechat',
     refundNotifyUrl: REFUND_NOTIFY_URL,
     verifier: WechatSignatureVerifier.fromPem([{ id: creds.platform_serial, pem: creds.platform_public_key_pem }]),
+    payPublicKeys: [{ id: creds.platform_serial }],
     now: () => NOW,
   });
 });

@@ -124,6 +124,21 @@ describe('a first pay', () => {
   });
 });
 
+describe('a merchant switching from WeChat platform certificates to the WeChat Pay public key', () => {
+  it('is answered in the public key its requests name: a secret holding only that key pays and queries', async () => {
+    // WeChat signs an answer with the platform certificate when the request names no key.
+    stack.gateway.wechatCertificateSwitch('5157F09EFDC096DE15EBE81A47057A72');
+    try {
+      const u = await givenUser(0);
+      const result = await payOrder(deps, u.userId, input(u.orderId, u.addressId, {}));
+      expect(wechatParam(result).prepayid).toBe(stack.gateway.trade(result.outTradeNo)?.prepayId);
+      expect(await stack.app.gateways.wechat.queryTrade(result.outTradeNo)).toEqual({ state: 'unpaid' });
+    } finally {
+      stack.gateway.wechatCertificateSwitch(undefined);
+    }
+  });
+});
+
 describe('refusals change nothing', () => {
   it.each<[string, Partial<PayOrderInput>, ErrorCode]>([
     ['a price one fen low', { priceFen: 8799 }, 'PRICE_MISMATCH'],

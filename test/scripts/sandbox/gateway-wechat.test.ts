@@ -54,7 +54,15 @@ function errorOf(result: WechatHttpResult): { code: string; message: string } {
 }
 
 /** A request signed by hand, to control what the SDK will not: timestamp, body swaps. */
-async function signedRequest(opts: { method: 'GET' | 'POST'; path: string; body?: string; timestamp?: number; sendBody?: string; sendPath?: string }) {
+async function signedRequest(opts: {
+  method: 'GET' | 'POST';
+  path: string;
+  body?: string;
+  timestamp?: number;
+  sendBody?: string;
+  sendPath?: string;
+  headers?: Record<string, string>;
+}) {
   const timestamp = String(opts.timestamp ?? Math.floor(Date.now() / 1000));
   const nonce = randomBytes(16).toString('hex');
   const message = `${opts.method}\n${opts.path}\n${timestamp}\n${nonce}\n${opts.body ?? ''}\n`;
@@ -62,10 +70,10 @@ async function signedRequest(opts: { method: 'GET' | 'POST'; path: string; body?
   const authorization = `WECHATPAY2-SHA256-RSA2048 mchid="${creds.wechat.mchid}",nonce_str="${nonce}",signature="${signature}",timestamp="${timestamp}",serial_no="${creds.wechat.merchant_serial}"`;
   const res = await fetch(`${gateway.url}${opts.sendPath ?? opts.path}`, {
     method: opts.method,
-    headers: { Authorization: authorization, Accept: 'application/json', 'Content-Type': 'application/json' },
+    headers: { Authorization: authorization, Accept: 'application/json', 'Content-Type': 'application/json', ...opts.headers },
     body: opts.method === 'POST' ? (opts.sendBody ?? opts.body) : undefined,
   });
-  return { status: res.status, text: await res.text() };
+  return { status: res.status, text: await res.text(), serial: res.headers.get('wechatpay-serial') };
 }
 
 describe('WeChat Pay v3 prepay (POST /v3/pay/transactions/app) through wechatpay-node-v3', () => {
@@ -208,6 +216,32 @@ describe('WeChat Pay v3 request signature (Authorization)', () => {
     expect(garbage.status).toBe(401);
     const missing = await fetch(`${gateway.url}/v3/pay/transactions/out-trade-no/X_000001?mchid=${creds.wechat.mchid}`);
     expect(missing.status).toBe(401);
+  });
+});
+
+describe('WeChat Pay v3 answers signed with the key the request names (Wechatpay-Serial)', () => {
+  const query = (headers?: Record<string, string>) =>
+    signedRequest({ method: 'GET', path: `/v3/pay/transactions/out-trade-no/${nextOutTradeNo()}?mchid=${creds.wechat.mchid}`, headers });
+
+  it('signs with the WeChat Pay public key, named or not, for a merchant that never had certificates', async () => {
+    expect(await query()).toMatchObject({ status: 404, serial: creds.wechat.platform_serial });
+    expect(await query({ 'Wechatpay-Serial': creds.wechat.platform_serial })).toMatchObject({ status: 404, serial: creds.wechat.platform_serial });
+  });
+
+  it('during a switch from platform certificates, signs with the certificate unless the request names the public key', async () => {
+    gateway.wechatCertificateSwitch('5157F09EFDC096DE15EBE81A47057A72');
+    try {
+      expect(await query()).toMatchObject({ status: 404, serial: '5157F09EFDC096DE15EBE81A47057A72' });
+      expect(await query({ 'Wechatpay-Serial': creds.wechat.platform_serial })).toMatchObject({ status: 404, serial: creds.wechat.platform_serial });
+    } finally {
+      gateway.wechatCertificateSwitch(undefined);
+    }
+  });
+
+  it('refuses a Wechatpay-Serial that is not its public key id: 400 INVALID_REQUEST', async () => {
+    const answer = await query({ 'Wechatpay-Serial': 'PUB_KEY_ID_0000' });
+    expect(answer.status).toBe(400);
+    expect(JSON.parse(answer.text)).toMatchObject({ code: 'INVALID_REQUEST' });
   });
 });
 
