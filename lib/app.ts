@@ -18,7 +18,7 @@ import { log } from './log';
 import { type MetricDimensions, metrics } from './metrics';
 import { cachedSecret, type SecretFetcher } from './secrets/cachedSecret';
 import { secretFetcherFor } from './secrets/secretSources';
-import { checkStageNeeds, stageNeedsOf } from './secrets/stageNeeds';
+import { checkStageNeeds, type SecretUse, stageNeedsOf } from './secrets/stageNeeds';
 import { parseStageSecret, type StageSecret } from './secrets/stageSecret';
 import { withSourceMappedStack } from './sourceMappedStack';
 import { createDocumentClient } from './store/dynamoClient';
@@ -54,6 +54,12 @@ export interface App {
 export interface AppOptions {
   /** Where the secret's text comes from; by default what `config.secretId` names. */
   fetchSecret?: SecretFetcher;
+  /**
+   * The settings whose keys this function uses: a version of the secret without them is refused (the
+   * last good keys stay in use, SecretRefreshFailed alarms) and a cold start without them fails. None by
+   * default: the other functions do not depend on those keys.
+   */
+  uses?: readonly SecretUse[];
   now?: Clock;
 }
 
@@ -77,7 +83,7 @@ export function createApp(config: Config = loadConfig(), options: AppOptions = {
   const now = options.now ?? systemClock;
   const store = new DynamoPayStore(createDocumentClient(config.dynamodbEndpoint), config.tableName);
   const secretSource = `secret ${config.secretId}`;
-  const needs = stageNeedsOf(config);
+  const needs = stageNeedsOf(config, options.uses ?? []);
   const secret = cachedSecret({
     fetch: options.fetchSecret ?? secretFetcherFor(config.secretId),
     // A version without what this stage's settings use is refused like one that does not parse.

@@ -1,11 +1,12 @@
 import { createApp } from '../../lib/app';
+import { loadConfig } from '../../lib/config';
 import { apiHandler } from '../../lib/http/apiHandler';
 import { countPayRequests } from '../../lib/http/countPayRequests';
 import { parsePayOrderBody } from '../../lib/http/payRequest';
 import { requestDeadline } from '../../lib/http/requestDeadline';
 import { payOrder } from '../../lib/pay/payOrder';
 
-export const app = createApp();
+export const app = createApp(loadConfig(), { uses: ['appTokens'] });
 const deps = { store: app.store, gateways: app.gateways, fenPerPoint: app.config.fenPerPoint, payTimeoutMinutes: app.config.payTimeoutMinutes };
 
 /** POST /order/pay */

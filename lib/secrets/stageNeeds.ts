@@ -10,10 +10,18 @@ export interface StageNeeds {
   webhookSecret: boolean;
 }
 
-export function stageNeedsOf(config: Pick<Config, 'appTokens' | 'events'>): StageNeeds {
+/**
+ * The stage settings whose keys a function uses: `appTokens` (payOrder and payStatus verify the app's
+ * tokens), `events` (dispatchEvents signs the shop's webhooks). A function that uses neither does not
+ * depend on those keys: a notification is still recorded while the JWT key is missing.
+ */
+export type SecretUse = 'appTokens' | 'events';
+
+/** What the settings a function uses need from the stage secret. */
+export function stageNeedsOf(config: Pick<Config, 'appTokens' | 'events'>, uses: readonly SecretUse[]): StageNeeds {
   return {
-    ...(config.appTokens.kind === 'jwt' && { jwtAlgorithm: config.appTokens.algorithm }),
-    webhookSecret: Boolean(config.events.webhookUrl),
+    ...(uses.includes('appTokens') && config.appTokens.kind === 'jwt' && { jwtAlgorithm: config.appTokens.algorithm }),
+    webhookSecret: uses.includes('events') && Boolean(config.events.webhookUrl),
   };
 }
 

@@ -22,19 +22,20 @@ let withKey: Handler;
 let withoutKey: Handler;
 const secretDirs: string[] = [];
 
-/** payOrder freshly started (its own modules) with APP_TOKENS=jwt and a stage secret that has `shop` as given. */
-async function coldStart(shopSection: object): Promise<Handler> {
+/** A function freshly started (its own modules) with APP_TOKENS=jwt and a stage secret that has `shop` as given. */
+async function coldStartOf(fn: string, shopSection: object): Promise<{ handler: Handler; app: { ready(): Promise<void> } }> {
   const dir = await mkdtemp(join(tmpdir(), 'paynow-jwt-secret-'));
   secretDirs.push(dir);
   const file = join(dir, 'secret.json');
   await writeFile(file, JSON.stringify({ ...sandboxStageSecret(stack.credentials), shop: shopSection }));
   Object.assign(process.env, stack.env, JWT_ENV, { SECRET_ID: `file:${file}` });
-  let handler: Handler | undefined;
+  let started: { handler: Handler; app: { ready(): Promise<void> } } | undefined;
   jest.isolateModules(() => {
-    handler = (require('../../functions/payOrder/handler') as { handler: Handler }).handler;
+    started = require(`../../functions/${fn}/handler`) as typeof started;
   });
-  return handler as Handler;
+  return started as NonNullable<typeof started>;
 }
+const coldStart = async (shopSection: object) => (await coldStartOf('payOrder', shopSection)).handler;
 
 beforeAll(async () => {
   stack = await startTestStack();
@@ -91,6 +92,15 @@ describe('POST /order/pay with APP_TOKENS=jwt', () => {
     // givenUser also stored a session for this token: sessions do not count in jwt mode.
     expect(await payWith(withKey, user.token, user)).toMatchObject({ body: { status: 0, code: 'TOKEN_INVALID' } });
     expect(await state.snapshot()).toEqual(before);
+  });
+
+  it('fails the cold start of the functions that verify tokens only, when the secret has no key: the notifications and the sweeper start', async () => {
+    for (const fn of ['payOrder', 'payStatus']) {
+      await expect((await coldStartOf(fn, {})).app.ready()).rejects.toThrow('has no shop.jwt_public_key, which APP_TOKENS=jwt needs');
+    }
+    for (const fn of ['notifyWechat', 'notifyAlipay', 'notifyWechatRefund', 'sweeper', 'refundOrder', 'shopCommand', 'dispatchEvents']) {
+      await expect((await coldStartOf(fn, {})).app.ready()).resolves.toBeUndefined();
+    }
   });
 
   it("is a fault of ours, logged naming shop.jwt_public_key, when the secret has no key: never the user's", async () => {

@@ -2,6 +2,7 @@ import { generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { SignJWT } from 'jose';
 import { createApp } from '../../lib/app';
 import { loadConfig } from '../../lib/config';
+import type { SecretUse } from '../../lib/secrets/stageNeeds';
 import { sandboxStageSecret } from '../../scripts/local/environment';
 import { randomAlphanumeric } from '../../scripts/sandbox/credentials';
 import { buildWechatPaymentNotification } from '../../scripts/sandbox/notifications';
@@ -14,8 +15,8 @@ beforeAll(async () => {
 });
 afterAll(() => stack.close());
 
-/** An app whose stage secret the test controls, on a clock it moves; `env` adds settings. */
-function appWithSecret(initial: object, env: Record<string, string> = {}) {
+/** An app whose stage secret the test controls, on a clock it moves; `env` adds settings, `uses` those whose keys the function uses. */
+function appWithSecret(initial: object, env: Record<string, string> = {}, uses: SecretUse[] = []) {
   let text = JSON.stringify(initial);
   let now = Date.now();
   let fetches = 0;
@@ -25,6 +26,7 @@ function appWithSecret(initial: object, env: Record<string, string> = {}) {
       return text;
     },
     now: () => new Date(now),
+    uses,
   });
   return {
     app,
@@ -137,7 +139,9 @@ describe("a secret version without what the stage's settings use", () => {
       'shop.jwt_public_key is not an RSA key of at least 2048 bits, which JWT_ALGORITHM RS256 needs',
     ],
   ])('APP_TOKENS=jwt, a rotation to %s: refused, the tokens still verify with the key in use, and the failure alarms', async (_case, shop, message) => {
-    const { app, rotate, advance, timestamp } = appWithSecret(withShop({ jwt_public_key: rsaPem }), { APP_TOKENS: 'jwt', JWT_ALGORITHM: 'RS256' });
+    const { app, rotate, advance, timestamp } = appWithSecret(withShop({ jwt_public_key: rsaPem }), { APP_TOKENS: 'jwt', JWT_ALGORITHM: 'RS256' }, [
+      'appTokens',
+    ]);
     const token = async () =>
       new SignJWT({ sub: '42' })
         .setProtectedHeader({ alg: 'RS256' })
@@ -158,14 +162,25 @@ describe("a secret version without what the stage's settings use", () => {
     expect(metricLines(lines, 'SecretRefreshFailed')).toHaveLength(1);
   });
 
-  it('APP_TOKENS=jwt, a cold start on a secret without the key: fails naming the field', async () => {
-    const { app } = appWithSecret(sandboxStageSecret(stack.credentials), { APP_TOKENS: 'jwt', JWT_ALGORITHM: 'RS256' });
+  it('APP_TOKENS=jwt, a cold start on a secret without the key: fails naming the field, in a function that verifies tokens only', async () => {
+    const jwtStage = { APP_TOKENS: 'jwt', JWT_ALGORITHM: 'RS256' };
+    const { app } = appWithSecret(sandboxStageSecret(stack.credentials), jwtStage, ['appTokens']);
     await expect(app.ready()).rejects.toThrow('has no shop.jwt_public_key, which APP_TOKENS=jwt needs');
+    // A notification function of the same stage starts, and records what WeChat tells it.
+    const notifications = appWithSecret(sandboxStageSecret(stack.credentials), jwtStage);
+    await expect(notifications.app.ready()).resolves.toBeUndefined();
+    const notification = buildWechatPaymentNotification(stack.credentials.wechat, notPaid('1T3'), { timestamp: notifications.timestamp() });
+    expect(await notifications.app.notifications.wechat.open({ headers: headersOf(notification), rawBody: notification.body })).toEqual({
+      kind: 'ignored',
+      outTradeNo: '1T3',
+    });
   });
 
   it('SHOP_WEBHOOK_URL set, a rotation that drops shop.webhook_secret: refused, the events still signed with the secret in use', async () => {
     const webhookSecret = randomAlphanumeric(40);
-    const { app, rotate, advance } = appWithSecret(withShop({ webhook_secret: webhookSecret }), { SHOP_WEBHOOK_URL: 'https://shop.example.com/paynow' });
+    const { app, rotate, advance } = appWithSecret(withShop({ webhook_secret: webhookSecret }), { SHOP_WEBHOOK_URL: 'https://shop.example.com/paynow' }, [
+      'events',
+    ]);
     expect(await app.shopSecret()).toMatchObject({ webhookSecret });
     rotate(withShop({}));
     advance(300_000);
@@ -177,6 +192,21 @@ describe("a secret version without what the stage's settings use", () => {
         error: expect.objectContaining({ message: expect.stringContaining('has no shop.webhook_secret, which SHOP_WEBHOOK_URL needs') }),
       }),
     );
+  });
+
+  it('is taken by a function that uses neither: a rotated API v3 key reaches the notifications although the JWT key is gone', async () => {
+    const document = withShop({ jwt_public_key: rsaPem });
+    const { app, rotate, advance, timestamp } = appWithSecret(document, { APP_TOKENS: 'jwt', JWT_ALGORITHM: 'RS256' });
+    await app.ready();
+    const rotatedKey = randomAlphanumeric(32);
+    const base = sandboxStageSecret(stack.credentials);
+    rotate({ ...base, wechat: { ...base.wechat, apiv3_key: rotatedKey } });
+    advance(300_000);
+    const notification = buildWechatPaymentNotification({ ...stack.credentials.wechat, apiv3_key: rotatedKey }, notPaid('1T4'), { timestamp: timestamp() });
+    expect(await app.notifications.wechat.open({ headers: headersOf(notification), rawBody: notification.body })).toEqual({
+      kind: 'ignored',
+      outTradeNo: '1T4',
+    });
   });
 
   it('takes a version without either when the settings use neither', async () => {
