@@ -92,6 +92,7 @@ export const REFUND_ERRORS = {
   REFUND_IN_PROGRESS: '退款正在处理中,请勿重复申请',
   REFUND_WINDOW_CLOSED: '已超过支付渠道的退款期限,无法原路退款',
   REFUND_FAILED: '支付渠道拒绝了退款',
+  REFUND_HANDLED: '这笔支付的退款已由人工在支付渠道之外处理,不再原路退款',
   INTERNAL_ERROR: '系统繁忙,请稍后再试',
 } as const;
 

@@ -207,6 +207,8 @@ export interface Refund {
   nextCheckAt?: string;
   /** The last error of a follow-up, for a person. */
   lastError?: string;
+  /** A failed refund a person dealt with outside the gateways: how (`npm run handled`). */
+  handledNote?: string;
   createdAt: string;
   refundedAt?: string;
 }

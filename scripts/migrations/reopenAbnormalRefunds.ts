@@ -5,7 +5,8 @@
  * latest is made pending and marked ABNORMAL again, as it is recorded now, so that the sweeper follows
  * it up and records its success, points back once and `order.refunded` to the shop, when a person
  * sends it on at WeChat (or already has). One superseded by a later refund of the same attempt is only
- * listed: a person checks at WeChat that the payer is not refunded twice.
+ * listed: a person checks at WeChat that the payer is not refunded twice. One a person noted as handled
+ * (`npm run handled`: paid back outside the gateways) is left alone.
  * Against DYNAMODB_ENDPOINT and TABLE_NAME, as `npm run reconcile`. Conditional writes: run it again at
  * will. Exit 0: done (or nothing to do); 1: some listed for a person; 2: could not run.
  */
@@ -22,7 +23,9 @@ export interface ReopenReport {
   reopened: string[];
   /** Refunds recorded failed as ABNORMAL that a later refund of their attempt followed: for a person. */
   superseded: { outRefundNo: string; latest: string }[];
-  /** Changed by someone else between the read and the write: run again. */
+  /** Noted as handled by a person already (`npm run handled`): left alone. */
+  handled: string[];
+  /** Not as the code of before left them (changed meanwhile, or by hand): for a person, with reconcile. */
   movedOn: string[];
 }
 
@@ -32,11 +35,13 @@ export async function reopenAbnormalRefunds(
   options: { dryRun?: boolean; now?: () => Date } = {},
 ): Promise<ReopenReport> {
   const store = new DynamoPayStore(db, table);
-  const report: ReopenReport = { reopened: [], superseded: [], movedOn: [] };
+  const report: ReopenReport = { reopened: [], superseded: [], handled: [], movedOn: [] };
   for (const item of await failedAsAbnormal(db, table)) {
     const refund = toRefund(item);
     const latest = (await store.getAttempt(refund.outTradeNo))?.refundNo;
-    if (latest !== refund.outRefundNo) {
+    if (refund.handledNote !== undefined) {
+      report.handled.push(refund.outRefundNo);
+    } else if (latest !== refund.outRefundNo) {
       report.superseded.push({ outRefundNo: refund.outRefundNo, latest: latest ?? 'none' });
     } else if (options.dryRun || (await store.reopenAbnormalRefund(refund, (options.now?.() ?? new Date()).toISOString()))) {
       report.reopened.push(refund.outRefundNo);
@@ -78,7 +83,10 @@ async function main(): Promise<number> {
     for (const { outRefundNo, latest } of report.superseded) {
       console.log(`for a person: ${outRefundNo} was followed by refund ${latest} of the same payment: check at WeChat that the payer is not refunded twice`);
     }
-    if (report.movedOn.length) console.log(`changed while this ran, run again: ${report.movedOn.join(' ')}`);
+    if (report.handled.length) console.log(`left alone, a person noted them handled: ${report.handled.join(' ')}`);
+    for (const outRefundNo of report.movedOn) {
+      console.log(`for a person: ${outRefundNo}, its payment or order is no longer as it was recorded (changed meanwhile or by hand): npm run reconcile`);
+    }
     return report.superseded.length || report.movedOn.length ? 1 : 0;
   } finally {
     db.destroy();

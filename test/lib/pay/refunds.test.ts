@@ -725,6 +725,18 @@ describe('refunds that finally fail', () => {
     });
     expect(await state.order(user.orderId)).toMatchObject({ status: 'paid', refund: { status: 'failed' } });
     expect(stack.gateway.refunds(outTradeNo)).toEqual([]);
+
+    // A person pays the user back outside the gateways and notes it: no refund may follow, nothing is sent.
+    const failed = (await stack.app.store.getAttempt(outTradeNo))!.refundNo as string;
+    expect(await stack.app.store.markHandled({ outRefundNo: failed }, '已通过银行转账退款', new Date().toISOString())).toBe(true);
+    const before = await state.snapshot();
+    const handled = await rejection(requestRefund(deps, { orderId: user.orderId, reason: '用户取消订单' }));
+    expect({ code: handled.code, message: handled.message }).toEqual({
+      code: 'REFUND_HANDLED',
+      message: `这笔支付的退款已由人工在支付渠道之外处理,不再原路退款(${failed}: 已通过银行转账退款)`,
+    });
+    expect(await state.snapshot()).toEqual(before);
+    expect(stack.gateway.refunds(outTradeNo)).toEqual([]);
   });
 });
 

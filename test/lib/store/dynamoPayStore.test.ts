@@ -478,6 +478,13 @@ describe('refunds', () => {
     it.each([
       ['failed for another reason', async (refund: Refund) => stack.app.store.failRefund(refund, 'CLOSED', now())],
       [
+        'a person noted as handled (paid back outside the gateways)',
+        async (refund: Refund) => {
+          await stack.app.store.failRefund(refund, 'ABNORMAL', now());
+          expect(await stack.app.store.markHandled({ outRefundNo: refund.outRefundNo }, '已线下退款', now())).toBe(true);
+        },
+      ],
+      [
         'followed by a new refund of the payment',
         async (refund: Refund, attempt: Attempt) => {
           await stack.app.store.failRefund(refund, 'ABNORMAL', now());
