@@ -51,9 +51,9 @@ function normalisePem(text: string, label: string): string {
   return `-----BEGIN ${label}-----\n${body.match(/.{1,64}/g)?.join('\n') ?? ''}\n-----END ${label}-----`;
 }
 
-/** Each `PUBLIC KEY` block of a field that may hold several, or the one key it holds (PEM or bare base64). */
+/** Each public key block (SPKI or PKCS#1) of a field that may hold several, or the one key it holds (PEM or bare base64). */
 function publicKeyBlocks(text: string): string[] {
-  const blocks = text.replace(/\\n/g, '\n').match(/-----BEGIN PUBLIC KEY-----[\s\S]+?-----END PUBLIC KEY-----/g);
+  const blocks = text.replace(/\\n/g, '\n').match(/-----BEGIN (?:RSA )?PUBLIC KEY-----[\s\S]+?-----END (?:RSA )?PUBLIC KEY-----/g);
   return blocks ?? [normalisePem(text, 'PUBLIC KEY')];
 }
 

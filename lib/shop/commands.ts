@@ -62,10 +62,9 @@ const pointsMove = { user_id: id, points: v.pipe(id, v.maxValue(1_000_000_000, '
  * As the app's `token` header carries it: printable ASCII, no space at either end (the header is read
  * trimmed, so a token stored with one, a newline from a shell say, could never log anyone in).
  */
+const storedToken = v.pipe(v.string('must be text'), v.minLength(16, 'must be at least 16 characters'), v.maxLength(512, 'must be at most 512 characters'));
 const token = v.pipe(
-  v.string('must be text'),
-  v.minLength(16, 'must be at least 16 characters'),
-  v.maxLength(512, 'must be at most 512 characters'),
+  storedToken,
   v.regex(/^[\x21-\x7e](?:[\x20-\x7e]*[\x21-\x7e])?$/, 'must be printable ASCII without spaces at either end, as the token header carries it'),
 );
 
@@ -77,7 +76,8 @@ const commandSchema = v.variant(
     v.strictObject({ command: v.literal('credit-points'), ...pointsMove }),
     v.strictObject({ command: v.literal('debit-points'), ...pointsMove }),
     v.strictObject({ command: v.literal('put-session'), token, user_id: id, expires_at: time }),
-    v.strictObject({ command: v.literal('revoke-session'), token }),
+    // Any token a session may have been put with before the rule above, so it can still be shut out.
+    v.strictObject({ command: v.literal('revoke-session'), token: storedToken }),
     v.strictObject({ command: v.literal('upsert-address'), ...addressFields }),
   ],
   'must be one of upsert-order, close-order, credit-points, debit-points, put-session, revoke-session, upsert-address',

@@ -97,7 +97,7 @@ export class WechatPayApi {
     if (!path.startsWith('/v3/')) return undefined;
     const method = req.method ?? 'GET';
     const signed = (route: SandboxRoute, handle: () => Reply): RoutedRequest => ({
-      handle: () => this.signedAsAsked(req, this.checkSignature(req, body) ?? handle()),
+      handle: () => this.signedAsAsked(req, this.checkSignature(req, body) ?? this.checkSerial(req) ?? handle()),
       failure: {
         route,
         reply: (how) => (how === 'rate_limited' ? this.error(429, 'FREQUENCY_LIMITED', '频率超限') : this.error(500, 'SYSTEM_ERROR', '系统错误')),
@@ -123,13 +123,16 @@ export class WechatPayApi {
     return wechatError(this.creds, status, code, message, detail);
   }
 
+  /** A `Wechatpay-Serial` that names another key is refused before anything is done; undefined when it passes. */
+  private checkSerial(req: http.IncomingMessage): Reply | undefined {
+    const named = req.headers['wechatpay-serial'];
+    if (named === undefined || named === this.creds.platform_serial) return undefined;
+    return this.error(400, 'INVALID_REQUEST', `Wechatpay-Serial ${String(named)} 不是商户的微信支付公钥ID`);
+  }
+
   /** The answer signed with the key the request named in `Wechatpay-Serial` ({@link certificateSerial}). */
   private signedAsAsked(req: http.IncomingMessage, reply: Reply): Reply {
-    const named = req.headers['wechatpay-serial'];
-    if (named !== undefined && named !== this.creds.platform_serial) {
-      return this.error(400, 'INVALID_REQUEST', `Wechatpay-Serial ${String(named)} 不是商户的微信支付公钥ID`);
-    }
-    if (named !== undefined || this.certificateSerial === undefined) return reply;
+    if (req.headers['wechatpay-serial'] !== undefined || this.certificateSerial === undefined) return reply;
     return { ...reply, headers: { ...reply.headers, ...wechatSignatureHeaders(this.creds, reply.body, { serial: this.certificateSerial }) } };
   }
 

@@ -397,6 +397,15 @@ describe('sessions and addresses', () => {
     expect(await status(token, user.orderId)).toMatchObject({ status: 0, code: 'TOKEN_INVALID' });
   });
 
+  it('revoke-session still shuts out a session put before tokens had to be printable ASCII', async () => {
+    const user = await givenUser(stack, 0);
+    const padded = 'token-put-from-a-shell-0123456789\n';
+    await app.store.putSession(padded, user.userId, '2099-01-01T00:00:00.000Z');
+    expect(await app.store.findSession(padded)).toMatchObject({ userId: user.userId });
+    expect(await shop('revoke-session', { token: padded })).toEqual({ ok: true, changed: true });
+    expect(await app.store.findSession(padded)).toBeUndefined();
+  });
+
   it('upsert-address stores an address the app can pay with; a replay says unchanged', async () => {
     const user = await givenUser(stack, 0);
     const address = {

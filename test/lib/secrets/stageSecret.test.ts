@@ -67,6 +67,12 @@ describe('parseStageSecret', () => {
     expect(parseStageSecret(JSON.stringify({ ...document, shop: { jwt_public_key: `${old}${next}`.replace(/\n/g, '\\n') } })).shop).toEqual({
       jwtPublicKeyPems: [old, next],
     });
+    // PKCS#1 (`RSA PUBLIC KEY`) blocks too, alone or beside an SPKI one: none is dropped.
+    const pkcs1 = [0, 1].map(() => generateKeyPairSync('rsa', { modulusLength: 2048 }).publicKey.export({ type: 'pkcs1', format: 'pem' }).toString().trim());
+    expect(parseStageSecret(JSON.stringify({ ...document, shop: { jwt_public_key: pkcs1.join('\n') } })).shop).toEqual({ jwtPublicKeyPems: pkcs1 });
+    expect(parseStageSecret(JSON.stringify({ ...document, shop: { jwt_public_key: `${pkcs1[0]}\n${old}` } })).shop).toEqual({
+      jwtPublicKeyPems: [pkcs1[0], old],
+    });
     const broken = `${old}\n-----BEGIN PUBLIC KEY-----\nMIIBroken\n-----END PUBLIC KEY-----`;
     expect(() => parseStageSecret(JSON.stringify({ ...document, shop: { jwt_public_key: broken } }))).toThrow(
       'shop.jwt_public_key: is not a readable public key',

@@ -238,10 +238,15 @@ describe('WeChat Pay v3 answers signed with the key the request names (Wechatpay
     }
   });
 
-  it('refuses a Wechatpay-Serial that is not its public key id: 400 INVALID_REQUEST', async () => {
+  it('refuses a Wechatpay-Serial that is not its public key id, before doing anything: 400 INVALID_REQUEST', async () => {
     const answer = await query({ 'Wechatpay-Serial': 'PUB_KEY_ID_0000' });
     expect(answer.status).toBe(400);
     expect(JSON.parse(answer.text)).toMatchObject({ code: 'INVALID_REQUEST' });
+    const outTradeNo = nextOutTradeNo();
+    const body = JSON.stringify({ appid: creds.wechat.appid, mchid: creds.wechat.mchid, ...order(outTradeNo) });
+    const prepay = await signedRequest({ method: 'POST', path: '/v3/pay/transactions/app', body, headers: { 'Wechatpay-Serial': 'PUB_KEY_ID_0000' } });
+    expect(prepay.status).toBe(400);
+    expect(gateway.trade(outTradeNo)).toBeUndefined();
   });
 });
 
