@@ -6,7 +6,7 @@ import { type CompletePaymentDeps, completePayment } from '../../../lib/pay/comp
 import { followUpRefund } from '../../../lib/pay/followUpRefund';
 import { beforeEachCall } from '../../../lib/pay/gatewayRateLimit';
 import { getPayStatus } from '../../../lib/pay/payStatus';
-import { recordRefundResult } from '../../../lib/pay/recordRefundResult';
+import { recordRefundAbnormal, recordRefundResult } from '../../../lib/pay/recordRefundResult';
 import { requestRefund } from '../../../lib/pay/requestRefund';
 import { DEFAULT_SWEEP, sweep as sweepDue } from '../../../lib/pay/sweep';
 import { keys } from '../../../lib/store/keys';
@@ -488,6 +488,15 @@ describe('what a person reads, and what the gateway is asked', () => {
     expect(refund.status).toBe('pending');
   });
 
+  it('a refund the gateway took but has not paid yet is not told or counted as succeeded', async () => {
+    const { user } = await paidOrder(1); // WeChat: PROCESSING until it notifies
+    const { lines, result } = await captureOutput(() => refundAsk(user.orderId));
+    expect(result.refund).toMatchObject({ status: 'pending' });
+    expect(lines.filter((line) => line.message === 'refund succeeded')).toEqual([]);
+    expect(metricLines(lines, 'Refund')).toEqual([expect.objectContaining({ outcome: 'requested' })]);
+    await stack.gateway.refundsSettled();
+  });
+
   it('a refund that succeeds says so in an info line with its numbers', async () => {
     const { user, outTradeNo } = await paidOrder(2); // Alipay: succeeded at once
     const { lines } = await captureOutput(() => refundAsk(user.orderId));
@@ -652,6 +661,23 @@ describe('a refund WeChat reports ABNORMAL: not final, its money waiting at WeCh
     await stack.gateway.refundsSettled();
     expect(await state.order(user.orderId)).toMatchObject({ status: 'refunded' });
     expect(stack.gateway.refunds(outTradeNo)).toHaveLength(1);
+  });
+
+  it('reported ABNORMAL for a copy whose first call seemed lost (not accepted): marked taken by the gateway, so its follow-up asks the query before it sends', async () => {
+    const { user } = await paidOrder(1);
+    const refusing: PaymentGateway = {
+      ...stack.app.gateways.wechat,
+      refund: async () => {
+        throw new GatewayError('wechat refund: timeout');
+      },
+    };
+    const { refund } = await requestRefund({ ...deps, gateways: { ...deps.gateways, wechat: refusing } }, { orderId: user.orderId, reason: '用户取消订单' });
+    expect(refund).toMatchObject({ status: 'pending', accepted: false });
+    expect(await recordRefundAbnormal(deps, (await stack.app.store.getRefund(refund.outRefundNo)) as Refund)).toBe(true);
+    expect(await stack.app.store.getRefund(refund.outRefundNo)).toMatchObject({ status: 'pending', lastError: 'ABNORMAL', accepted: true });
+    // Put right for the books: the refund is sent (and settles) as the sweeper would.
+    await followUpRefund(deps, (await stack.app.store.getRefund(refund.outRefundNo)) as Refund);
+    await stack.gateway.refundsSettled();
   });
 
   it('a follow-up the gateway fails keeps it marked ABNORMAL: still listed for a person, and not told again at the next look', async () => {
