@@ -8,9 +8,8 @@
  * Exit 0: noted; 1: no such case (no failed refund of that number, no such second payment); 2: usage.
  */
 import { parseArgs } from 'node:util';
-import { createDocumentClient } from '../lib/store/dynamoClient';
 import { DynamoPayStore, type HandledCase } from '../lib/store/dynamoPayStore';
-import { LOCAL_DYNAMODB_ENDPOINT, LOCAL_TABLE_NAME } from './local/constants';
+import { runTableCommand } from './tableCommand';
 
 const USAGE = 'usage: npm run handled -- refund OUT_REFUND_NO --note TEXT | conflict OUT_TRADE_NO TRANSACTION_ID --note TEXT';
 
@@ -32,37 +31,23 @@ export function parseHandled(argv: string[]): { subject: HandledCase; note: stri
   return undefined;
 }
 
-async function main(argv: string[]): Promise<number> {
-  const request = parseHandled(argv);
+if (require.main === module) {
+  const request = parseHandled(process.argv.slice(2));
   if (!request) {
     console.error(USAGE);
-    return 2;
+    process.exit(2);
   }
-  const db = createDocumentClient(process.env.DYNAMODB_ENDPOINT ?? LOCAL_DYNAMODB_ENDPOINT);
-  try {
-    const store = new DynamoPayStore(db, process.env.TABLE_NAME ?? LOCAL_TABLE_NAME);
+  runTableCommand('handled', async ({ db, table }) => {
     const { subject, note } = request;
     const [what, missing] =
       'outRefundNo' in subject
         ? [`refund ${subject.outRefundNo}`, 'no refund of that number failed']
         : [`second payment ${subject.transactionId} of ${subject.outTradeNo}`, 'no such second payment was kept'];
-    if (await store.markHandled(subject, note, new Date().toISOString())) {
+    if (await new DynamoPayStore(db, table).markHandled(subject, note, new Date().toISOString())) {
       console.log(`${what}: noted as handled`);
       return 0;
     }
     console.log(`${what}: not noted, ${missing}`);
     return 1;
-  } finally {
-    db.destroy();
-  }
-}
-
-if (require.main === module) {
-  main(process.argv.slice(2)).then(
-    (code) => process.exit(code),
-    (error: Error) => {
-      console.error(`handled failed: ${error.message}`);
-      process.exit(2);
-    },
-  );
+  });
 }

@@ -11,9 +11,8 @@
  * person). 2: reconcile could not run.
  */
 import { fenToYuan } from '../lib/domain/money';
-import { createDocumentClient } from '../lib/store/dynamoClient';
 import { type ReconcileReport, reconcile } from '../lib/store/reconcile';
-import { LOCAL_DYNAMODB_ENDPOINT, LOCAL_TABLE_NAME } from './local/constants';
+import { runTableCommand } from './tableCommand';
 
 /** 1 when a person must act (a broken invariant, or money waiting for a person), else 0. */
 export function exitCodeOf(report: ReconcileReport): 0 | 1 {
@@ -46,11 +45,8 @@ export function describeReport(report: ReconcileReport): string[] {
   return lines;
 }
 
-async function main(): Promise<number> {
-  const endpoint = process.env.DYNAMODB_ENDPOINT ?? LOCAL_DYNAMODB_ENDPOINT;
-  const table = process.env.TABLE_NAME ?? LOCAL_TABLE_NAME;
-  const db = createDocumentClient(endpoint);
-  try {
+if (require.main === module) {
+  runTableCommand('reconcile', async ({ db, table, endpoint }) => {
     const report = await reconcile(db, table);
     const { users, orders, attempts, refunds, ledgerEntries } = report.counts;
     console.log(
@@ -58,17 +54,5 @@ async function main(): Promise<number> {
     );
     console.log(describeReport(report).join('\n'));
     return exitCodeOf(report);
-  } finally {
-    db.destroy();
-  }
-}
-
-if (require.main === module) {
-  main().then(
-    (code) => process.exit(code),
-    (error: Error) => {
-      console.error(`reconcile failed: ${error.message}`);
-      process.exit(2);
-    },
-  );
+  });
 }

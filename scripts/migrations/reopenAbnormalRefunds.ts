@@ -12,11 +12,10 @@
  */
 import { type DynamoDBDocumentClient, ScanCommand } from '@aws-sdk/lib-dynamodb';
 import { ABNORMAL } from '../../lib/domain/refund';
-import { createDocumentClient } from '../../lib/store/dynamoClient';
 import { DynamoPayStore } from '../../lib/store/dynamoPayStore';
 import { type Item, toRefund } from '../../lib/store/items';
 import { ENTITY } from '../../lib/store/keys';
-import { LOCAL_DYNAMODB_ENDPOINT, LOCAL_TABLE_NAME } from '../local/constants';
+import { runTableCommand } from '../tableCommand';
 
 export interface ReopenReport {
   /** Made pending and marked ABNORMAL (or, with --dry-run, would be). */
@@ -72,12 +71,9 @@ async function failedAsAbnormal(db: DynamoDBDocumentClient, table: string): Prom
   return items;
 }
 
-async function main(): Promise<number> {
-  const endpoint = process.env.DYNAMODB_ENDPOINT ?? LOCAL_DYNAMODB_ENDPOINT;
-  const table = process.env.TABLE_NAME ?? LOCAL_TABLE_NAME;
-  const dryRun = process.argv.includes('--dry-run');
-  const db = createDocumentClient(endpoint);
-  try {
+if (require.main === module) {
+  runTableCommand('migration', async ({ db, table }) => {
+    const dryRun = process.argv.includes('--dry-run');
     const report = await reopenAbnormalRefunds(db, table, { dryRun });
     console.log(`${dryRun ? 'would reopen' : 'reopened'} ${report.reopened.length}: ${report.reopened.join(' ') || '-'}`);
     for (const { outRefundNo, latest } of report.superseded) {
@@ -88,17 +84,5 @@ async function main(): Promise<number> {
       console.log(`for a person: ${outRefundNo}, its payment or order is no longer as it was recorded (changed meanwhile or by hand): npm run reconcile`);
     }
     return report.superseded.length || report.movedOn.length ? 1 : 0;
-  } finally {
-    db.destroy();
-  }
-}
-
-if (require.main === module) {
-  main().then(
-    (code) => process.exit(code),
-    (error: Error) => {
-      console.error(`migration failed: ${error.message}`);
-      process.exit(2);
-    },
-  );
+  });
 }

@@ -7,7 +7,7 @@ import { createPrivateKey, createVerify, generateKeyPairSync } from 'node:crypto
 import { createServer as createTcpServer } from 'node:net';
 import { toBeijingRfc3339 } from '../../../lib/domain/time';
 import { GatewayError, TradeAlreadyPaid, TradeClosed } from '../../../lib/gateways/paymentGateway';
-import { WechatPayGateway } from '../../../lib/gateways/wechatPay';
+import { WechatPayGateway, type WechatPayOptions } from '../../../lib/gateways/wechatPay';
 import { WechatPayApi } from '../../../lib/gateways/wechatPayApi';
 import { WechatSignatureVerifier } from '../../../lib/gateways/wechatSignature';
 import { generateSandboxCredentials, type SandboxCredentials } from '../../../scripts/sandbox/credentials';
@@ -26,7 +26,7 @@ function nextOutTradeNo(): string {
   return `501T${NOW.getTime()}${seq}`;
 }
 
-function wechatGateway(gatewayUrl: string): WechatPayGateway {
+function wechatGateway(gatewayUrl: string, over: Partial<WechatPayOptions> = {}): WechatPayGateway {
   return new WechatPayGateway({
     appid: creds.appid,
     mchid: creds.mchid,
@@ -38,6 +38,7 @@ function wechatGateway(gatewayUrl: string): WechatPayGateway {
     verifier: WechatSignatureVerifier.fromPem([{ id: creds.platform_serial, pem: creds.platform_public_key_pem }]),
     payPublicKeys: [{ id: creds.platform_serial }],
     now: () => NOW,
+    ...over,
   });
 }
 
@@ -122,18 +123,7 @@ describe('createPayParam', () => {
   });
 
   it('names no Wechatpay-Serial when the secret has platform certificates only', async () => {
-    const certificatesOnly = new WechatPayGateway({
-      appid: creds.appid,
-      mchid: creds.mchid,
-      merchantSerial: creds.merchant_serial,
-      merchantPrivateKeyPem: creds.merchant_private_key_pem,
-      gatewayUrl: server.url,
-      notifyUrl: 'https://pay.example.com/notify/wechat',
-      refundNotifyUrl: 'https://pay.example.com/notify/wechat/refund',
-      verifier: WechatSignatureVerifier.fromPem([{ id: creds.platform_serial, pem: creds.platform_public_key_pem }]),
-      payPublicKeys: [],
-      now: () => NOW,
-    });
+    const certificatesOnly = wechatGateway(server.url, { payPublicKeys: [] });
     const outTradeNo = nextOutTradeNo();
     server.queue(json(200, trade(outTradeNo, 'NOTPAY')));
     await certificatesOnly.queryTrade(outTradeNo);
