@@ -1,6 +1,7 @@
 import { ConditionalCheckFailedException, TransactionConflictException } from '@aws-sdk/client-dynamodb';
 import { type DynamoDBDocumentClient, GetCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { createDocumentClient } from '../../../lib/store/dynamoClient';
+import { WriteConflict } from '../../../lib/store/payStore';
 import { LOCAL_TABLE_NAME } from '../../../scripts/local/constants';
 import { type LocalDynamo, startLocalDynamo } from '../../../scripts/local/dynalite';
 import { createTables } from '../../../scripts/local/tables';
@@ -92,13 +93,15 @@ describe('the document client', () => {
       }
     });
 
-    it("is given up after the client's tries, as DynamoDB said, having written nothing; a failed condition is never sent again", async () => {
+    it("is given up after the client's tries as a lost race (WriteConflict, DynamoDB's answer its cause), having written nothing; a failed condition is never sent again", async () => {
       const db = createDocumentClient(dynamo.endpoint);
       try {
         const tries = await db.config.maxAttempts();
         await db.send(new PutCommand({ TableName: LOCAL_TABLE_NAME, Item: { ...key(2), n: 0 } }));
         const seen = conflicting(db, tries);
-        await expect(db.send(increment(2))).rejects.toBeInstanceOf(TransactionConflictException);
+        const lost = await db.send(increment(2)).catch((error: unknown) => error);
+        expect(lost).toEqual(new WriteConflict('state'));
+        expect((lost as Error).cause).toBeInstanceOf(TransactionConflictException);
         expect(seen.sent).toBe(tries);
         const { Item } = await db.send(new GetCommand({ TableName: LOCAL_TABLE_NAME, Key: key(2), ConsistentRead: true }));
         expect(Item).toMatchObject({ n: 0 });
