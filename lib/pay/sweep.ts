@@ -192,7 +192,8 @@ async function checkDue(deps: CompletePaymentDeps, attempt: Attempt, now: Date, 
       case 'watch':
         return await watch(deps, attempt, now, options);
       default:
-        // Done with it (paid, a refund case, refunded) but still indexed: a write of before the due index. Out it goes.
+        // Done with it (paid, a refund case, refunded) but still indexed: a write of before the due
+        // index. Out it goes.
         return (await deps.store.unwatchAttempt(attempt)) ? 'unwatched' : 'waiting';
     }
   } catch (error) {
@@ -217,7 +218,8 @@ async function closeExpired(deps: CompletePaymentDeps, attempt: Attempt, now: Da
   const channel = channelOf(attempt.method);
   if (channel) {
     try {
-      // A close needs no query first: a paid trade's close is refused (as paid, or with an error), and then the query settles it.
+      // A close needs no query first: a paid trade's close is refused (as paid, or with an error), and
+      // then the query settles it.
       await deps.gateways[channel].closeTrade(attempt.outTradeNo);
     } catch (error) {
       if (!(error instanceof TradeAlreadyPaid) && !(error instanceof GatewayError)) throw error;

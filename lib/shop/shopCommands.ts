@@ -62,9 +62,9 @@ async function runOnce(deps: ShopDeps, command: ShopCommand): Promise<ShopAnswer
 
 /**
  * Creates an unpaid order or updates an unpaid one. A paying order keeps its open attempt when only names
- * change (the goods', a freight option's); a new price closes that attempt at its gateway and releases its points first (the
- * order is unpaid again at the new price), or is refused when the gateway says it is paid. Paid,
- * refunding, refunded, closed and cancelled orders are never reopened or repriced.
+ * change (the goods', a freight option's); a new price closes that attempt at its gateway and releases
+ * its points first (the order is unpaid again at the new price), or is refused when the gateway says it
+ * is paid. Paid, refunding, refunded, closed and cancelled orders are never reopened or repriced.
  */
 async function upsertOrder(deps: ShopDeps, command: UpsertOrder, now: Date): Promise<ShopAnswer> {
   const fields = orderFields(command);

@@ -20,11 +20,11 @@ export function createDocumentClient(endpoint?: string): DynamoDBDocumentClient 
  * DynamoDB"): nothing was written, so sending it again is safe, but the SDK does not retry it by
  * itself (it is neither a throttling nor a transient error to it). Marked retryable here, between
  * the SDK's retries and its deserializer, it is sent again with the SDK's jittered backoff, within the
- * client's tries (`maxAttempts`: 4 for DynamoDB in this SDK), as a transient error is; one user's overlapping requests then wait for each other
- * instead of one of them failing with an internal error. One still in conflict after the last try has
- * lost a race to that transaction: it is a WriteConflict, decided again from fresh reads by
- * `retryLostRaces` (or answered "busy") as a cancelled transaction is. Transactions are not concerned:
- * theirs is TransactionCanceledException.
+ * client's tries (`maxAttempts`: 4 for DynamoDB in this SDK), as a transient error is; one user's
+ * overlapping requests then wait for each other instead of one of them failing with an internal
+ * error. One still in conflict after the last try has lost a race to that transaction: it is a
+ * WriteConflict, decided again from fresh reads by `retryLostRaces` (or answered "busy") as a cancelled
+ * transaction is. Transactions are not concerned: theirs is TransactionCanceledException.
  */
 function retryTransactionConflicts(client: DynamoDBClient): void {
   client.middlewareStack.add(
