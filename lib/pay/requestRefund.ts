@@ -73,8 +73,9 @@ async function beginOnce(deps: CompletePaymentDeps, ask: RefundAsk): Promise<Ref
 
   const previous = attempt.refundNo ? await deps.store.getRefund(attempt.refundNo) : undefined;
   if (previous?.status === 'pending') throw new RefundRefused('REFUND_IN_PROGRESS', previous.outRefundNo);
-  // Paid back outside the gateways by a person: another refund would pay the payer twice.
-  if (previous?.status === 'failed' && previous.handledNote !== undefined) {
+  // Paid back outside the gateways by a person (only a failed refund can be noted so): another refund
+  // would pay the payer twice.
+  if (previous?.handledNote !== undefined) {
     throw new RefundRefused('REFUND_HANDLED', `${previous.outRefundNo}: ${previous.handledNote}`);
   }
   if (previous?.status === 'succeeded' || attempt.status === 'refunded') {

@@ -256,7 +256,8 @@ function checkTable(items: Item[], nowMs: number): ReconcileReport {
   const handled = (i: Item) => i.handled_at !== undefined;
   const failedRefunds = refundItems.filter((r) => r.status === 'failed' && latest(r) && !handled(r)).map((r) => toCheck(toRefund(r), 'failureReason'));
   const openConflicts = conflicts.filter((c) => !handled(c));
-  const handledCases = refundItems.filter((r) => r.status === 'failed' && latest(r) && handled(r)).length + conflicts.length - openConflicts.length;
+  // Only a failed refund can be noted handled (markHandled's condition).
+  const handledCases = refundItems.filter(handled).length + conflicts.length - openConflicts.length;
   const pendingRefunds = refundItems.filter((r) => r.status === 'pending');
   const isAbnormal = (r: Item) => r.last_error === ABNORMAL;
   const abnormalRefunds = pendingRefunds.filter(isAbnormal).map((r) => toCheck(toRefund(r), 'lastError'));

@@ -467,6 +467,13 @@ describe('refunds', () => {
       expect(await state.snapshot()).toEqual(before);
     });
 
+    it('a fault of the database is no lost race: reopening or noting a case handled on a table that is not there fails as itself', async () => {
+      const { attempt } = await paidOrder();
+      const refund = newRefund(attempt, 'order', '用户取消', new Date());
+      await expect(broken().reopenAbnormalRefund(refund, now())).rejects.toMatchObject(notFound);
+      await expect(broken().markHandled({ outRefundNo: refund.outRefundNo }, '已线下退款', now())).rejects.toMatchObject(notFound);
+    });
+
     it('reopens a refund case refund without touching any order; its attempt stays a refund case', async () => {
       const { outTradeNo, refund } = await givenRefundCase('重复支付');
       await stack.app.store.failRefund(refund, 'ABNORMAL', now());

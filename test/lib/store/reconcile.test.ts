@@ -72,6 +72,42 @@ describe('on a live table, where the sweeper and the app write while reconcile r
     expect(await stack.app.store.getOrder(user.orderId)).toMatchObject({ status: 'unpaid' });
   });
 
+  it('a write landing during the second scan only (the first found another problem) is information as well; the one in both is reported', async () => {
+    const broken = await givenUser(stack, 1000);
+    await pay(stack, broken, { method: 4, points: 800, priceFen: 8000 });
+    await update(keys.account(broken.userId), 'ADD integral_available :m', { ':m': -1 });
+    const busy = await givenUser(stack, 1000);
+    const { outTradeNo } = await pay(stack, busy, { method: 4, points: 800, priceFen: 8000 });
+    const attempt = (await stack.app.store.getAttempt(outTradeNo)) as Attempt;
+    const release = () => stack.app.store.releaseAttempt(attempt, 'expired', new Date().toISOString(), true);
+    let scans = 0;
+    let released = false;
+    const client = {
+      send: async (command: ScanCommand) => {
+        if (!command.input.ExclusiveStartKey) scans++;
+        const page = await db.send(new ScanCommand({ ...command.input, Limit: 1 }));
+        if (
+          scans === 2 &&
+          !released &&
+          page.Items?.some((item) => [`ORDER#${busy.orderId}`, `ATTEMPT#${outTradeNo}`, `USER#${busy.userId}`].includes(item.pk as string))
+        ) {
+          released = true;
+          await release();
+        }
+        return page;
+      },
+    } as unknown as TestStack['db'];
+    const report = await reconcile(client, TABLE);
+    expect(report.problems.filter((p) => /^(user|order|attempt) /.test(p) && p.includes(String(broken.userId)))).toEqual([
+      expect.stringMatching(/available .* != credited/),
+    ]);
+    expect(report.problems.join('\n')).not.toMatch(new RegExp(`order ${busy.orderId}\\b|user ${busy.userId}\\b|attempt ${outTradeNo}\\b`));
+    const seenOnce = report.info.find((line) => line.startsWith('seen in one of two scans only'));
+    expect(seenOnce).toMatch(new RegExp(`order ${busy.orderId}\\b|user ${busy.userId}\\b|attempt ${outTradeNo}\\b`));
+    expect(seenOnce).not.toContain(`user ${broken.userId}`);
+    await update(keys.account(broken.userId), 'ADD integral_available :m', { ':m': 1 });
+  });
+
   it('a broken invariant is reported although the same user was written to during the first scan', async () => {
     const user = await givenUser(stack, 1000, ['88.00', '20.00']);
     await pay(stack, user, { method: 4, points: 800, priceFen: 8000 });
