@@ -1,4 +1,4 @@
-import { type DynamoDBDocumentClient, ScanCommand } from '@aws-sdk/lib-dynamodb';
+import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { CHECK_SCHEDULE, dueShard } from '../domain/checkSchedule';
 import { RELEASED_ATTEMPT_STATUSES, type Refund } from '../domain/model';
 import { fenToYuan } from '../domain/money';
@@ -6,6 +6,7 @@ import { ABNORMAL } from '../domain/refund';
 import { type Clock, systemClock } from '../domain/time';
 import { type Item, toRefund } from './items';
 import { duePartition, ENTITY, type Entity, INDEX_PARTITION, type LedgerKind } from './keys';
+import { scanAll } from './scanAll';
 
 const RELEASED: readonly string[] = RELEASED_ATTEMPT_STATUSES;
 /** The sweeper settles an open attempt within minutes of its expiry (a released one of its last look); one still there long after needs a person. */
@@ -257,7 +258,7 @@ function checkTable(items: Item[], nowMs: number): ReconcileReport {
   const failedRefunds = refundItems.filter((r) => r.status === 'failed' && latest(r) && !handled(r)).map((r) => toCheck(toRefund(r), 'failureReason'));
   const openConflicts = conflicts.filter((c) => !handled(c));
   // Only a failed refund can be noted handled (markHandled's condition).
-  const handledCases = refundItems.filter(handled).length + conflicts.length - openConflicts.length;
+  const handledCases = refundItems.filter(handled).length + conflicts.filter(handled).length;
   const pendingRefunds = refundItems.filter((r) => r.status === 'pending');
   const isAbnormal = (r: Item) => r.last_error === ABNORMAL;
   const abnormalRefunds = pendingRefunds.filter(isAbnormal).map((r) => toCheck(toRefund(r), 'lastError'));
@@ -309,15 +310,4 @@ function plural(n: number, noun: string): string {
 function toCheck(r: Refund, reason: 'failureReason' | 'lastError'): RefundToCheck {
   const { outRefundNo, outTradeNo, orderId, kind, cashFen, points, status, createdAt } = r;
   return { outRefundNo, outTradeNo, orderId, kind, cashFen, points, status, createdAt, reason: r[reason] };
-}
-
-async function scanAll(db: DynamoDBDocumentClient, table: string): Promise<Item[]> {
-  const items: Item[] = [];
-  let start: Record<string, unknown> | undefined;
-  do {
-    const page = await db.send(new ScanCommand({ TableName: table, ExclusiveStartKey: start, ConsistentRead: true }));
-    items.push(...((page.Items ?? []) as Item[]));
-    start = page.LastEvaluatedKey;
-  } while (start);
-  return items;
 }

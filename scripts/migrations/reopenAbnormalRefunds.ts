@@ -10,11 +10,12 @@
  * Against DYNAMODB_ENDPOINT and TABLE_NAME, as `npm run reconcile`. Conditional writes: run it again at
  * will. Exit 0: done (or nothing to do); 1: some listed for a person; 2: could not run.
  */
-import { type DynamoDBDocumentClient, ScanCommand } from '@aws-sdk/lib-dynamodb';
+import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { ABNORMAL } from '../../lib/domain/refund';
 import { DynamoPayStore } from '../../lib/store/dynamoPayStore';
 import { type Item, toRefund } from '../../lib/store/items';
 import { ENTITY } from '../../lib/store/keys';
+import { scanAll } from '../../lib/store/scanAll';
 import { runTableCommand } from '../tableCommand';
 
 export interface ReopenReport {
@@ -51,24 +52,13 @@ export async function reopenAbnormalRefunds(
   return report;
 }
 
-async function failedAsAbnormal(db: DynamoDBDocumentClient, table: string): Promise<Item[]> {
-  const items: Item[] = [];
-  let start: Record<string, unknown> | undefined;
-  do {
-    const page = await db.send(
-      new ScanCommand({
-        TableName: table,
-        ConsistentRead: true,
-        ExclusiveStartKey: start,
-        FilterExpression: 'entity = :refund AND #status = :failed AND failure_reason = :abnormal',
-        ExpressionAttributeNames: { '#status': 'status' },
-        ExpressionAttributeValues: { ':refund': ENTITY.refund, ':failed': 'failed', ':abnormal': ABNORMAL },
-      }),
-    );
-    items.push(...((page.Items ?? []) as Item[]));
-    start = page.LastEvaluatedKey;
-  } while (start);
-  return items;
+/** Refunds the code of before recorded failed for ABNORMAL. */
+function failedAsAbnormal(db: DynamoDBDocumentClient, table: string): Promise<Item[]> {
+  return scanAll(db, table, {
+    FilterExpression: 'entity = :refund AND #status = :failed AND failure_reason = :abnormal',
+    ExpressionAttributeNames: { '#status': 'status' },
+    ExpressionAttributeValues: { ':refund': ENTITY.refund, ':failed': 'failed', ':abnormal': ABNORMAL },
+  });
 }
 
 if (require.main === module) {
