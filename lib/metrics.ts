@@ -116,12 +116,13 @@ const powertools = new Metrics({
 
 function publish<N extends MetricName>(name: N, value: number, dimensions: MetricDimensions<N>): void {
   const { unit, dimensionSets } = METRIC_CATALOGUE[name];
-  const metric = powertools.singleMetric();
+  // One instance, flushed at once as one EMF line (publishStoredMetrics clears it, whatever happens):
+  // Powertools' singleMetric() builds a whole new Metrics, with its own Console, for every metric.
   for (const set of dimensionSets) {
-    metric.addDimensions(Object.fromEntries((set as readonly string[]).map((key) => [key, (dimensions as Record<string, string>)[key]])));
+    powertools.addDimensions(Object.fromEntries((set as readonly string[]).map((key) => [key, (dimensions as Record<string, string>)[key]])));
   }
-  // A single metric is written at once, as one CloudWatch EMF line on stdout.
-  metric.addMetric(name, unit, value);
+  powertools.addMetric(name, unit, value);
+  powertools.publishStoredMetrics();
 }
 
 /**
