@@ -122,7 +122,9 @@ export function orderRefundedEvent(refund: Refund, refundedAt: string, now: stri
 }
 
 export function orderRefundFailedEvent(refund: Refund, reason: string, now: string): ShopEvent {
-  return event('order.refund_failed', refund.outRefundNo, now, { ...refundData(refund), reason });
+  // A reopened refund's first failure has its event already: the second is another change.
+  const ref = refund.reopenedAt ? `${refund.outRefundNo}_reopened` : refund.outRefundNo;
+  return event('order.refund_failed', ref, now, { ...refundData(refund), reason });
 }
 
 /** The shop closed the order; `closedAttempt` is the open attempt closed with it. */

@@ -209,6 +209,11 @@ export interface Refund {
   lastError?: string;
   /** A failed refund a person dealt with outside the gateways: how (`npm run handled`). */
   handledNote?: string;
+  /**
+   * When the ABNORMAL migration made it pending again (README "Refunds recorded failed as ABNORMAL"): the
+   * shop was told of its first failure already, so a second one is another event.
+   */
+  reopenedAt?: string;
   createdAt: string;
   refundedAt?: string;
 }

@@ -369,7 +369,7 @@ export class DynamoPayStore implements PayStore, ShopStore, OutboxStore {
             // One a person noted as handled (paid back outside the gateways) stays as it is.
             ConditionExpression: '#status = :failed AND failure_reason = :abnormal AND attribute_not_exists(handled_at)',
             UpdateExpression:
-              'SET #status = :pending, last_error = :abnormal, accepted = :accepted, next_check_at = :now, gsi1pk = :partition, gsi1sk = :sortKey, updated_at = :now REMOVE failure_reason',
+              'SET #status = :pending, last_error = :abnormal, accepted = :accepted, next_check_at = :now, gsi1pk = :partition, gsi1sk = :sortKey, reopened_at = :now, updated_at = :now REMOVE failure_reason',
             ExpressionAttributeNames: statusName,
             ExpressionAttributeValues: {
               ':failed': 'failed',

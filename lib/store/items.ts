@@ -253,6 +253,7 @@ export function toRefund(item: Item): Refund {
     nextCheckAt: item.next_check_at as string | undefined,
     lastError: item.last_error as string | undefined,
     handledNote: item.handled_note as string | undefined,
+    reopenedAt: item.reopened_at as string | undefined,
     createdAt: item.created_at as string,
     refundedAt: item.refunded_at as string | undefined,
   };

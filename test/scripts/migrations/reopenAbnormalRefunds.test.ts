@@ -87,6 +87,22 @@ it('makes such a refund pending and ABNORMAL again; sent on at WeChat, it succee
   expect(stack.gateway.refunds(outTradeNo)).toEqual([expect.objectContaining({ outRefundNo: R1, status: 'SUCCESS' })]);
 });
 
+it('records a reopened refund that then fails for good, telling the shop again under an id of its own', async () => {
+  const { user, R1 } = await recordedFailedAsAbnormal();
+  const firstFailure = await stack.app.store.getEvent(`evt_order_refund_failed_${R1}`);
+  expect(firstFailure).toMatchObject({ event: { data: { reason: 'ABNORMAL' } } });
+  expect(await runFor([R1])).toEqual({ ...nothing, reopened: [R1] });
+
+  // WeChat closes it instead (REFUND.CLOSED, or a follow-up's query): recorded failed, the order paid again.
+  await stack.app.store.failRefund((await stack.app.store.getRefund(R1)) as Refund, 'CLOSED', new Date().toISOString());
+  expect(await stack.app.store.getRefund(R1)).toMatchObject({ status: 'failed', failureReason: 'CLOSED' });
+  expect(await state.order(user.orderId)).toMatchObject({ status: 'paid', refund: { out_refund_no: R1, status: 'failed' } });
+  expect(await stack.app.store.getEvent(`evt_order_refund_failed_${R1}`)).toEqual(firstFailure);
+  expect(await stack.app.store.getEvent(`evt_order_refund_failed_${R1}_reopened`)).toMatchObject({
+    event: { type: 'order.refund_failed', data: { out_refund_no: R1, reason: 'CLOSED' } },
+  });
+});
+
 it('lists one followed by a new refund of the same payment for a person, and changes nothing', async () => {
   const { user, outTradeNo, R1 } = await recordedFailedAsAbnormal();
   await askedAgain(user.orderId);
