@@ -139,7 +139,10 @@ async function sweepGroup(
         }
       }
     };
-    await Promise.all(Array.from({ length: options.concurrency }, worker));
+    // Every worker ends before the lease is given back: a page read that fails ends one worker at once,
+    // while the others' steps are still in flight.
+    const failed = (await Promise.allSettled(Array.from({ length: options.concurrency }, worker))).find((r) => r.status === 'rejected');
+    if (failed) throw failed.reason;
     if (group === 0) run.report.migrated += await moveLegacyIndexed(deps, options, now);
   } finally {
     run.report.gateway_calls_wechat += calls.wechat;
@@ -155,22 +158,27 @@ interface Work {
 }
 
 /**
- * The group's due attempts, shard by shard and page by page as the workers ask; then (group 0) due
- * refunds. The first page of every shard (and the refunds) is read up front, `concurrency` shards at a
- * time: a quiet minute costs a worker of prod's 64 groups one round trip, not one per shard, and no
+ * Group 0's due refunds, then the group's due attempts, shard by shard and page by page as the workers
+ * ask. Refunds come first: at most a page of them, and under a backlog of attempts bigger than a run they
+ * would never be reached. They and the first page of every shard are read up front, `concurrency` shards
+ * at a time: a quiet minute costs a worker of prod's 64 groups one round trip, not one per shard, and no
  * more reads are in flight than its steps would have (each one in flight is a connection of its own on
  * a cold start: a TLS handshake on AWS).
  */
 async function* dueWork(deps: CompletePaymentDeps, options: SweepOptions, group: number, now: Date): AsyncGenerator<Work> {
   const nowIso = now.toISOString();
   const shards = shardsOf(group, options.groups);
-  const refundsRead = group === 0 ? deps.store.findDueRefunds(nowIso, options.pageSize) : Promise.resolve([]);
-  const firstPages: { attempts: Attempt[]; after?: string }[] = [];
-  for (let i = 0; i < shards.length; i += options.concurrency) {
-    const batch = shards.slice(i, i + options.concurrency);
-    firstPages.push(...(await Promise.all(batch.map((shard) => deps.store.findDueAttempts(shard, nowIso, options.pageSize)))));
-  }
-  const refunds = await refundsRead;
+  const readFirstPages = async () => {
+    const pages: { attempts: Attempt[]; after?: string }[] = [];
+    for (let i = 0; i < shards.length; i += options.concurrency) {
+      const batch = shards.slice(i, i + options.concurrency);
+      pages.push(...(await Promise.all(batch.map((shard) => deps.store.findDueAttempts(shard, nowIso, options.pageSize)))));
+    }
+    return pages;
+  };
+  // Awaited together: a failed refunds read is this run's error, never an unhandled rejection that ends the process.
+  const [refunds, firstPages] = await Promise.all([group === 0 ? deps.store.findDueRefunds(nowIso, options.pageSize) : [], readFirstPages()]);
+  for (const refund of refunds) yield { fields: { out_refund_no: refund.outRefundNo }, run: () => followUp(deps, refund) };
   for (const [i, shard] of shards.entries()) {
     for (let page = firstPages[i]; ; ) {
       for (const attempt of page.attempts) yield { fields: { out_trade_no: attempt.outTradeNo }, run: () => checkDue(deps, attempt, now, options) };
@@ -178,7 +186,6 @@ async function* dueWork(deps: CompletePaymentDeps, options: SweepOptions, group:
       page = await deps.store.findDueAttempts(shard, nowIso, options.pageSize, page.after);
     }
   }
-  for (const refund of refunds) yield { fields: { out_refund_no: refund.outRefundNo }, run: () => followUp(deps, refund) };
 }
 
 /** The attempt's step, decided at `now`: an attempt found past its expiry is closed, whatever step it was due for. */

@@ -438,6 +438,23 @@ describe('the sweep following up a refund', () => {
     expect(stack.gateway.refunds(outTradeNo)).toEqual([expect.objectContaining({ status: 'SUCCESS' })]);
   });
 
+  it("comes before group 0's due attempts: a backlog of attempts bigger than a run cannot hold it back", async () => {
+    const { user, refund } = await pendingRefund();
+    const { outTradeNo } = await pay(stack, await givenUser(stack, 0), { method: 1 });
+    const attempt = (await stack.app.store.getAttempt(outTradeNo))!;
+    const store = storeWith(stack, {
+      findDueRefunds: async (...args) => (await stack.app.store.findDueRefunds(...args)).filter((due) => due.outRefundNo === refund.outRefundNo),
+      // The first shard's first page: this attempt; every other shard empty.
+      findDueAttempts: async (shard) => ({ attempts: shard === 0 ? [attempt] : [] }),
+    });
+    const order: string[] = [];
+    const gateways = beforeEachCall(deps.gateways, (channel, operation) => void order.push(`${channel} ${operation}`));
+    const at = Date.parse(attempt.createdAt) + 2 * MINUTE + 1_000;
+    await sweepDue({ ...deps, store, gateways, now: () => new Date(at) }, { ...DEFAULT_SWEEP, concurrency: 1 }, 0);
+    expect(order).toEqual(['alipay refund', 'wechat queryTrade']);
+    expect(await state.order(user.orderId)).toMatchObject({ status: 'refunded' });
+  });
+
   it('whose result a notification recorded meanwhile counts as neither settled nor pending: the sweep settled nothing', async () => {
     const { user, outTradeNo, refund } = await pendingRefund();
     const store = dueOnly(refund.outRefundNo, () => recordRefundResult(deps, refund.outRefundNo, { state: 'succeeded', refundedAt: new Date().toISOString() }));

@@ -4,6 +4,11 @@
  * worker that dies leaves the attempt due, one worker per group at a time, the cap on gateway calls, and
  * the move of attempts left in the partitions of before the due index.
  */
+import { execFile } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { DUE_SHARDS, dueShard, queryTimes } from '../../../lib/domain/checkSchedule';
 import type { Channel } from '../../../lib/domain/model';
 import { GatewayError, type PaymentGateway, TradeAlreadyPaid } from '../../../lib/gateways/paymentGateway';
@@ -641,6 +646,69 @@ describe('workers', () => {
     expect(first.checked).toBeGreaterThanOrEqual(1);
     expect(second).toMatchObject({ busy: 1, checked: 0 });
   });
+
+  it('gives its lease back only once every step in flight has ended, even when a page read fails', async () => {
+    const user = await givenUser(stack, 0);
+    const { outTradeNo } = await pay(stack, user, { method: 1 });
+    const created = await createdOf(outTradeNo);
+    const attempt = (await stack.app.store.getAttempt(outTradeNo))!;
+    let stepsInFlight = 0;
+    const atRelease: number[] = [];
+    const store = storeWith(stack, {
+      // The group's one shard: a first page with this attempt and more to read, then a read that fails.
+      findDueAttempts: async (_shard, _dueBy, _limit, after) => {
+        if (after) throw new Error('ProvisionedThroughputExceededException');
+        return { attempts: [attempt], after: 'more' };
+      },
+      releaseSweepLease: async (...args) => {
+        atRelease.push(stepsInFlight);
+        return stack.app.store.releaseSweepLease(...args);
+      },
+    });
+    const slowQuery = beforeEachCall(stack.app.gateways, async () => {
+      stepsInFlight++;
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      stepsInFlight--;
+    });
+    await expect(
+      sweep(
+        { store, gateways: slowQuery, now: () => new Date(created + 2 * MINUTE + 1_000) },
+        { ...DEFAULT_SWEEP, groups: DUE_SHARDS, concurrency: 2 },
+        dueShard(outTradeNo),
+      ),
+    ).rejects.toThrow('ProvisionedThroughputExceededException');
+    expect(atRelease).toEqual([0]);
+  });
+
+  it('a failed read of the due refunds while its first pages are still being read fails the run, lease given back; the process lives on', async () => {
+    // In a process of its own, as on Lambda: there an unhandled rejection ends the process, and the
+    // lease is never given back (jest would swallow it).
+    const dir = await mkdtemp(join(tmpdir(), 'paynow-sweep-'));
+    const script = join(dir, 'run.ts');
+    await writeFile(
+      script,
+      `import { DEFAULT_SWEEP, sweep } from ${JSON.stringify(join(__dirname, '..', '..', '..', 'lib', 'pay', 'sweep'))};
+       const released: number[] = [];
+       const store = {
+         claimSweepLease: async () => true,
+         releaseSweepLease: async (group: number) => void released.push(group),
+         findDueRefunds: async () => { throw new Error('refunds unreadable'); },
+         findDueAttempts: async () => { await new Promise((resolve) => setTimeout(resolve, 50)); return { attempts: [] }; },
+       };
+       sweep({ store, gateways: { wechat: {}, alipay: {} }, now: () => new Date(0) } as never, { ...DEFAULT_SWEEP, groups: 4 }, 0).then(
+         () => console.log('resolved'),
+         (error: Error) => setTimeout(() => console.log(JSON.stringify({ rejected: error.message, released })), 100),
+       );`,
+    );
+    try {
+      const { stdout } = await promisify(execFile)(process.execPath, [require.resolve('tsx/cli'), script], {
+        env: { ...process.env, POWERTOOLS_LOG_LEVEL: 'SILENT' },
+      });
+      expect(JSON.parse(stdout.trim().split('\n').pop() ?? '')).toEqual({ rejected: 'refunds unreadable', released: [0] });
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  }, 30_000);
 
   it('only group 0 follows up refunds and moves attempts of before the due index', async () => {
     const refunds: string[] = [];
