@@ -68,7 +68,12 @@ export interface PaymentGateway {
    */
   resumePayParam?(prepayId: string): Promise<PayParam>;
   queryTrade(outTradeNo: string): Promise<TradeState>;
-  /** Closes an unpaid trade; a trade the gateway never saw counts as closed. @throws TradeAlreadyPaid */
+  /**
+   * Closes an unpaid trade; a trade the gateway never saw counts as closed. One call, no more (the
+   * sweeping's cap counts calls): a refusal that does not say why (Alipay's TRADE_STATUS_ERROR, for a
+   * paid trade and for one closed already) is a GatewayError, and the caller asks the query.
+   * @throws TradeAlreadyPaid when the gateway says the trade is paid
+   */
   closeTrade(outTradeNo: string): Promise<void>;
   /** Asks for a refund, or for the same one again (same number: the gateway refunds it once). Never not_found. */
   refund(request: RefundRequest): Promise<RefundState>;

@@ -1,5 +1,5 @@
 import { type AttemptSummary, type Channel, channelOf } from '../domain/model';
-import { type PaymentGateway, TradeAlreadyPaid } from '../gateways/paymentGateway';
+import { GatewayError, type PaymentGateway, TradeAlreadyPaid } from '../gateways/paymentGateway';
 
 /** Longer than a prepay call can take (the gateway timeout is 5 s). */
 const PREPAY_IN_FLIGHT_MS = 15_000;
@@ -20,15 +20,21 @@ export async function closeUnpaidTrade(
   const channel = channelOf(attempt.method);
   if (!channel) return 'closed';
   const gateway = gateways[channel];
+  const trade = await gateway.queryTrade(attempt.outTradeNo);
+  if (trade.state === 'paid') return 'paid';
+  if (trade.state === 'closed') return 'closed';
+  if (trade.state === 'not_found' && channel === 'wechat' && now.getTime() - Date.parse(attempt.createdAt) < PREPAY_IN_FLIGHT_MS) return 'in_flight';
   try {
-    const trade = await gateway.queryTrade(attempt.outTradeNo);
-    if (trade.state === 'paid') return 'paid';
-    if (trade.state === 'closed') return 'closed';
-    if (trade.state === 'not_found' && channel === 'wechat' && now.getTime() - Date.parse(attempt.createdAt) < PREPAY_IN_FLIGHT_MS) return 'in_flight';
     await gateway.closeTrade(attempt.outTradeNo);
     return 'closed';
   } catch (error) {
     if (error instanceof TradeAlreadyPaid) return 'paid';
+    if (!(error instanceof GatewayError)) throw error;
+    // Refused without saying why (Alipay's TRADE_STATUS_ERROR: paid or closed since the query above, or
+    // a close sent again by the HTTP client after the first went through): the query says which.
+    const since = await gateway.queryTrade(attempt.outTradeNo);
+    if (since.state === 'paid') return 'paid';
+    if (since.state === 'closed') return 'closed';
     throw error;
   }
 }

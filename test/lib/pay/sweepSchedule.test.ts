@@ -767,6 +767,20 @@ describe('workers', () => {
     expect(report.gateway_calls_alipay).toBeGreaterThanOrEqual(1);
   });
 
+  it('an Alipay trade closed at Alipay already costs two calls it counts, the close refused and the query, and is released', async () => {
+    const user = await givenUser(stack, 0);
+    const result = await pay(stack, user, { method: 2 });
+    // The payer opened the order string, then Alipay closed the trade at its time_expire.
+    if (result.outcome === 'pay_param') stack.gateway.registerAlipayOrder(String(result.payParam));
+    await stack.app.gateways.alipay.closeTrade(result.outTradeNo);
+    const created = await createdOf(result.outTradeNo);
+    const calls: Call[] = [];
+    const report = await sweepOwn(result.outTradeNo, created, 30 * MINUTE + 1_000, calls);
+    expect(of(calls, result.outTradeNo)).toEqual(['closeTrade', 'queryTrade']);
+    expect(report).toMatchObject({ released: 1, failed: 0, gateway_calls_alipay: 2 });
+    expect(await state.attempt(result.outTradeNo)).toMatchObject({ status: 'expired' });
+  });
+
   it('never start more gateway calls a second per channel than the cap, nor any one group more than its share', async () => {
     await sweepEverythingDue();
     const attempts: string[] = [];
