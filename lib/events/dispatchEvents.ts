@@ -48,41 +48,58 @@ export interface DispatchReport {
 /**
  * Delivers the undelivered events that are due, at least once each. One order's events go in the
  * order they happened: a later one waits until the earlier one is delivered (or dead). Orders go in
- * rounds: each round sends the next event of every order whose previous one went through.
+ * rounds: each round sends the next event of every order whose previous one went through. While its
+ * time lasts, a run reads the shards again as long as one of them had more due events than it took.
  */
 export async function dispatchEvents(deps: DispatchDeps, settings: DispatchSettings): Promise<DispatchReport> {
   const report: DispatchReport = { delivered: 0, retrying: 0, dead: 0, failing: 0, waiting: 0, raced: 0 };
   if (deps.sinks.length === 0) return report;
-  const now = deps.now().toISOString();
-  const shards = await Promise.all(Array.from({ length: EVENT_SHARDS }, (_, shard) => readShard(deps.store, shard, settings.perShard, now)));
-  const queues = byOrder(shards.flat());
   const roundSize = settings.roundSize ?? DEFAULT_ROUND_SIZE;
+  // What this run did with each event: the index is read eventually consistent, so a later read may
+  // still show an event as it was. One settled is not sent again; one that failed waits for its retry.
+  const sentThisRun = new Map<string, Outcome>();
+  for (;;) {
+    const now = deps.now().toISOString();
+    const reads = await Promise.all(Array.from({ length: EVENT_SHARDS }, (_, shard) => readShard(deps.store, shard, settings.perShard, now, sentThisRun)));
+    const queues = byOrder(reads.flatMap((read) => read.events));
+    // Counted again by each read: what the last one left is what waits.
+    report.waiting = 0;
+    await deliverRounds(deps, queues, { now, deadline: settings.deadline, roundSize, sentThisRun }, report);
+    if (!reads.some((read) => read.more) || deps.now().getTime() >= settings.deadline) return report;
+  }
+}
 
-  while (queues.size > 0 && deps.now().getTime() < settings.deadline) {
+async function deliverRounds(
+  deps: DispatchDeps,
+  queues: Map<number, OutboxEvent[]>,
+  run: { now: string; deadline: number; roundSize: number; sentThisRun: Map<string, Outcome> },
+  report: DispatchReport,
+): Promise<void> {
+  const due = (event: OutboxEvent) => isDue(event, run.now) && !run.sentThisRun.has(event.event.id);
+  while (queues.size > 0 && deps.now().getTime() < run.deadline) {
     const heads: OutboxEvent[] = [];
     for (const [orderId, queue] of queues) {
       const head = queue[0] as OutboxEvent;
-      if (!isDue(head, now)) {
+      if (!due(head)) {
         report.waiting += queue.length;
         queues.delete(orderId);
-      } else if (heads.length < roundSize) heads.push(head);
+      } else if (heads.length < run.roundSize) heads.push(head);
     }
     if (heads.length === 0) break;
     const outcomes = await deliver(deps, heads);
     for (const [i, head] of heads.entries()) {
       const outcome = outcomes[i] as Outcome;
       report[outcome]++;
+      run.sentThisRun.set(head.event.id, outcome);
       const orderId = head.event.data.order_id;
       const queue = queues.get(orderId) as OutboxEvent[];
       queue.shift();
       // The order's next event goes only once this one is settled for good (delivered, or dead).
-      const settled = outcome === 'delivered' || outcome === 'dead';
-      if (!settled) report.waiting += queue.length;
-      if (!settled || queue.length === 0) queues.delete(orderId);
+      if (!isSettled(outcome)) report.waiting += queue.length;
+      if (!isSettled(outcome) || queue.length === 0) queues.delete(orderId);
     }
   }
   for (const queue of queues.values()) report.waiting += queue.length;
-  return report;
 }
 
 /**
@@ -113,12 +130,23 @@ function isDue(event: OutboxEvent, now: string): boolean {
   return event.nextAttemptAt === undefined || event.nextAttemptAt <= now;
 }
 
+function isSettled(outcome: Outcome): boolean {
+  return outcome === 'delivered' || outcome === 'dead';
+}
+
 /**
  * A shard's undelivered events, oldest first, read page by page until `due` orders have a due event
  * first in line: events waiting for a retry (an endpoint refusing some, a backlog after an outage) are
- * read past instead of holding up the newer ones behind them.
+ * read past instead of holding up the newer ones behind them. `more`: it stopped at `due`, with pages
+ * left. An event settled earlier in the run is left out; one that failed earlier in it is no due head.
  */
-async function readShard(store: OutboxStore, shard: number, due: number, now: string): Promise<OutboxEvent[]> {
+async function readShard(
+  store: OutboxStore,
+  shard: number,
+  due: number,
+  now: string,
+  sentThisRun: ReadonlyMap<string, Outcome>,
+): Promise<{ events: OutboxEvent[]; more: boolean }> {
   const events: OutboxEvent[] = [];
   const blocked = new Set<number>();
   let dueHeads = 0;
@@ -126,15 +154,17 @@ async function readShard(store: OutboxStore, shard: number, due: number, now: st
   do {
     const page = await store.findPendingEvents(shard, 100, after);
     for (const event of page.events) {
+      const earlier = sentThisRun.get(event.event.id);
+      if (earlier && isSettled(earlier)) continue;
       events.push(event);
       const orderId = event.event.data.order_id;
       if (blocked.has(orderId)) continue;
       blocked.add(orderId); // the order's first event decides for the order's later ones
-      if (isDue(event, now)) dueHeads++;
+      if (isDue(event, now) && !earlier) dueHeads++;
     }
     after = page.after;
   } while (after !== undefined && dueHeads < due && events.length < MAX_READ_PER_SHARD);
-  return events;
+  return { events, more: after !== undefined && dueHeads >= due };
 }
 
 async function deliver(deps: DispatchDeps, events: OutboxEvent[]): Promise<Outcome[]> {

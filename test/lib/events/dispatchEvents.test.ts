@@ -229,11 +229,64 @@ describe('a run', () => {
 describe('how far a run reads a shard (pages of 100, orders 16 apart share a shard)', () => {
   const inShard0 = (n: number) => Array.from({ length: n }, (_, i) => 16 * (i + 1));
 
-  it('no further than the pages that hold the due events it wants', async () => {
-    await given(...inShard0(150).map((orderId, seq) => ({ orderId, seq })));
+  it('no further than the pages that hold the due events it wants; then again, while its time lasts, until none is left behind', async () => {
+    const ids = await given(...inShard0(150).map((orderId, seq) => ({ orderId, seq })));
     const shop = recordingSink();
-    expect(await dispatchEvents(deps([shop.sink]), settings({ perShard: 100 }))).toEqual({ ...NOTHING, delivered: 100 });
-    expect(shop.sent()).toHaveLength(100);
+    const log: string[] = [];
+    const store = storeWith(stack, {
+      findPendingEvents: async (shard, limit, after) => {
+        const page = await stack.app.store.findPendingEvents(shard, limit, after);
+        if (shard === 0) log.push(`read ${page.events.length}`);
+        return page;
+      },
+    });
+    const sink: EventSink = { target: 'webhook', send: async (events) => (log.push(`send ${events.length}`), shop.sink.send(events)) };
+    expect(await dispatchEvents(deps([sink], { store }), settings({ perShard: 100 }))).toEqual({ ...NOTHING, delivered: 150 });
+    // The first read stops at the page that holds 100 due events; the second finds the 50 left, and reads no more.
+    expect(log.filter((line) => line.startsWith('read'))).toEqual(['read 100', 'read 50']);
+    expect(log.indexOf('read 50')).toBeGreaterThan(log.indexOf('send 16'));
+    expect(shop.sent().sort()).toEqual([...ids].sort());
+  });
+
+  it('reads again only while a shard had more due events than it took: a run whose reads all fit reads once', async () => {
+    await given(...inShard0(30).map((orderId, seq) => ({ orderId, seq })));
+    const shop = recordingSink();
+    let reads = 0;
+    const store = storeWith(stack, {
+      findPendingEvents: async (...args) => {
+        reads++;
+        return stack.app.store.findPendingEvents(...args);
+      },
+    });
+    expect(await dispatchEvents(deps([shop.sink], { store }), settings({ perShard: 50 }))).toEqual({ ...NOTHING, delivered: 30 });
+    expect(reads).toBe(16);
+  });
+
+  it('sends no event twice in a run when a later read still shows it as it was (the index is eventually consistent)', async () => {
+    const [first, second] = await given({ orderId: 16, seq: 0 }, { orderId: 16, seq: 1 }, { orderId: 32, seq: 2 }, { orderId: 48, seq: 3, attempts: 0 });
+    const [failing] = await given({ orderId: 64, seq: 4 });
+    // Every read of shard 0 answers as the first one did (delivered and failed events still pending), with
+    // a page after it that is empty: the run takes one due event a read, so it reads again.
+    let firstRead: Awaited<ReturnType<TestStack['app']['store']['findPendingEvents']>> | undefined;
+    let reads = 0;
+    const stale = storeWith(stack, {
+      findPendingEvents: async (shard, limit, after) => {
+        if (shard !== 0) return stack.app.store.findPendingEvents(shard, limit, after);
+        if (after) return { events: [] };
+        reads++;
+        firstRead ??= await stack.app.store.findPendingEvents(shard, limit, after);
+        return { events: firstRead.events, after: 'the next page' };
+      },
+    });
+    const shop = recordingSink((event) => (event.event.id === failing ? 'HTTP 500' : 'ok'));
+    let clock = NOW;
+    const report = await dispatchEvents(deps([shop.sink], { store: stale, now: () => new Date((clock += 1_000)) }), settings({ perShard: 1 }));
+    const sent = shop.sent();
+    expect(new Set(sent).size).toBe(sent.length);
+    expect(sent.indexOf(first)).toBeLessThan(sent.indexOf(second));
+    expect(sent.filter((id) => id === failing)).toEqual([failing]);
+    expect(report).toMatchObject({ delivered: 4, retrying: 1 });
+    expect(reads).toBe(2);
   });
 
   it('past a full page of events waiting for their retry, to the due one behind them', async () => {
