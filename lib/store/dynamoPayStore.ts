@@ -635,14 +635,21 @@ export class DynamoPayStore implements PayStore, ShopStore, OutboxStore {
   // ---- the shop's commands ----
 
   async putUnpaidOrder(fields: OrderFields, expect: 'new' | 'unpaid', now: string): Promise<void> {
+    const Item = orderItem({ ...fields, status: 'unpaid' }, now);
+    if (expect === 'new') {
+      // A transaction of one item: sent again by the SDK after a lost answer, it carries the same
+      // ClientRequestToken and DynamoDB answers it done. A Put sent again would fail its own condition, and
+      // the shop would be told nothing changed.
+      await this.transact([{ Put: { TableName: this.table, Item, ConditionExpression: 'attribute_not_exists(pk)' } }]);
+      return;
+    }
     await this.conditional(
       new PutCommand({
         TableName: this.table,
-        Item: orderItem({ ...fields, status: 'unpaid' }, now),
-        ConditionExpression: expect === 'new' ? 'attribute_not_exists(pk)' : '#status = :unpaid AND user_id = :user',
-        ...(expect === 'new'
-          ? {}
-          : { ExpressionAttributeNames: { '#status': 'status' }, ExpressionAttributeValues: { ':unpaid': 'unpaid', ':user': fields.userId } }),
+        Item,
+        ConditionExpression: '#status = :unpaid AND user_id = :user',
+        ExpressionAttributeNames: { '#status': 'status' },
+        ExpressionAttributeValues: { ':unpaid': 'unpaid', ':user': fields.userId },
       }),
     );
   }

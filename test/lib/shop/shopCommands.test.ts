@@ -1,8 +1,10 @@
 import { ShopRefusal } from '../../../lib/domain/errors';
 import { GatewayError } from '../../../lib/gateways/paymentGateway';
 import { runShopCommand, type ShopDeps } from '../../../lib/shop/shopCommands';
+import { DynamoPayStore } from '../../../lib/store/dynamoPayStore';
 import { WriteConflict } from '../../../lib/store/payStore';
-import { expectBalancedBooksThenClose, startTestStack, type TestStack } from '../../support/stack';
+import { recordingClient } from '../../support/sentRequests';
+import { expectBalancedBooksThenClose, startTestStack, TABLE, type TestStack } from '../../support/stack';
 import { givenUser, pay, storeWith } from '../../support/world';
 
 /** runShopCommand's refusals that stand for a failure keep it as their cause, so the failure reaches the log. */
@@ -57,4 +59,30 @@ it('a debit sent again while the first is being written answers it made (changed
   // Another debit of the same id is still refused as a reuse, and one the points do not cover as not enough.
   await expect(runShopCommand(stack.app, { ...debit, points: 50 })).rejects.toMatchObject({ code: 'ENTRY_ID_REUSED' });
   await expect(runShopCommand(stack.app, { ...debit, entry_id: 'too-much' })).rejects.toMatchObject({ code: 'INTEGRAL_NOT_ENOUGH' });
+});
+
+it('a new order whose write went through but whose answer was lost (the SDK sends it again) answers created: the shop is told what happened', async () => {
+  const { client } = recordingClient(stack.dynamo.endpoint);
+  let lost = 0;
+  // Below the SDK's retries: the write reaches the table, its answer never comes back, once.
+  client.middlewareStack.add(
+    (next, context) => async (args) => {
+      const result = await next(args);
+      if (lost === 0 && /^(PutItem|TransactWriteItems)Command$/.test(String(context.commandName))) {
+        lost++;
+        throw Object.assign(new Error('socket hang up'), { code: 'ECONNRESET' });
+      }
+      return result;
+    },
+    { step: 'deserialize', name: 'loseOneAnswer' },
+  );
+  const store = new DynamoPayStore(client, TABLE);
+  const orderId = 9_100_001;
+  const answer = await runShopCommand(
+    { store, gateways: stack.app.gateways },
+    { command: 'upsert-order', order_id: orderId, user_id: 9_100, goods_name: '商品', goods_price: 8800, free_shipping: true, freight_json: [] },
+  );
+  expect(lost).toBe(1);
+  expect(answer).toEqual({ ok: true, changed: true, order_id: orderId, order_status: 'unpaid', created: true });
+  expect(await stack.app.store.getOrder(orderId)).toMatchObject({ status: 'unpaid', userId: 9_100 });
 });
