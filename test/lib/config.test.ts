@@ -83,3 +83,10 @@ it('takes an EventBridge bus by name only: an ARN, which the role could not put 
     'EVENT_BUS_NAME: must be an EventBridge bus name (not an ARN)',
   );
 });
+
+it('refuses a sweeping cap below one gateway call a second per sweep worker: each worker takes at least one, so together they would pass it', () => {
+  expect(loadConfig({ ...env, SWEEP_GROUPS: '64', SWEEP_GATEWAY_CALLS_PER_SECOND: '64' }).sweep).toEqual({ groups: 64, gatewayCallsPerSecond: 64 });
+  expect(() => loadConfig({ ...env, SWEEP_GROUPS: '64', SWEEP_GATEWAY_CALLS_PER_SECOND: '63' })).toThrow(
+    'SWEEP_GATEWAY_CALLS_PER_SECOND: must be at least SWEEP_GROUPS (64): each sweep worker makes at least one call a second',
+  );
+});
