@@ -127,21 +127,25 @@ async function completeOnce(deps: CompletePaymentDeps, payment: GatewayPayment, 
 async function payLateOrRefund(deps: CompletePaymentDeps, attempt: Attempt, payment: GatewayPayment, now: string): Promise<CompletionOutcome> {
   const { order, account } = await deps.store.loadSettlementContext(attempt);
   const repriced = isRepriced(attempt, order);
+  let at = now;
   if (!repriced && order && (order.status === 'unpaid' || order.status === 'paying')) {
     const other = order.status === 'paying' ? order.openAttempt : undefined;
     const pointsWithin = (account?.available ?? 0) + (other?.points ?? 0) >= attempt.points;
     const closed = pointsWithin && other ? await closeUnpaidTrade(deps.gateways, other, new Date(now)) : 'closed';
     // Its prepay may still be on the way: decide when it has landed (the gateway resends, the sweeper asks).
     if (closed === 'in_flight' && other) throw new AttemptInFlight(other.outTradeNo);
+    // Stamped again after the gateway calls, so that this write's event sorts after one written while
+    // they were on their way (the other attempt's own capture).
+    if (pointsWithin && other) at = (deps.now ?? systemClock)().toISOString();
     if (pointsWithin && closed === 'closed') {
-      await deps.store.payWithReleasedAttempt(attempt, payment, other, now);
+      await deps.store.payWithReleasedAttempt(attempt, payment, other, at);
       log.warn('order paid by a released attempt', { out_trade_no: attempt.outTradeNo, order_id: attempt.orderId, superseded: other?.outTradeNo });
       metrics.count('Completion', { outcome: 'paid_late' });
       return 'paid';
     }
   }
   // A released attempt is never an order's open attempt again: the order is not released with it.
-  return recordForRefund(deps, attempt, payment, now, { repriced, orderStatus: order?.status, releaseOrder: false });
+  return recordForRefund(deps, attempt, payment, at, { repriced, orderStatus: order?.status, releaseOrder: false });
 }
 
 /** Money quoted at another price than the order's now never pays it: the buyer paid for what was shown then. */

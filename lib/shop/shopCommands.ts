@@ -128,7 +128,8 @@ async function releaseOpenAttempt(deps: ShopDeps, order: Order, outTradeNo: stri
   const closed = await closeUnpaidTrade(deps.gateways, attempt, now);
   if (closed === 'paid') throw new ShopRefusal('ORDER_BEING_PAID', outTradeNo);
   if (closed === 'in_flight') throw new ShopRefusal('ORDER_BUSY', outTradeNo);
-  await deps.store.releaseForShop(attempt, then, now.toISOString());
+  // Stamped after the gateway calls, so that `order.closed` sorts after an event written while they were on their way.
+  await deps.store.releaseForShop(attempt, then, (deps.now ?? systemClock)().toISOString());
   log.info('open attempt closed by the shop', { order_id: order.orderId, out_trade_no: outTradeNo, repriced: then !== 'close' });
 }
 

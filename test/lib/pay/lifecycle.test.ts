@@ -3,6 +3,7 @@ import type { GatewayPayment } from '../../../lib/domain/model';
 import type { PaymentGateway } from '../../../lib/gateways/paymentGateway';
 import { logger } from '../../../lib/log';
 import { type CompletePaymentDeps, completePayment } from '../../../lib/pay/completePayment';
+import { beforeEachCall } from '../../../lib/pay/gatewayRateLimit';
 import { getPayStatus } from '../../../lib/pay/payStatus';
 import { DEFAULT_SWEEP, sweep as sweepDue } from '../../../lib/pay/sweep';
 import { keys } from '../../../lib/store/keys';
@@ -75,6 +76,22 @@ describe('payments that arrive where no one expects them', () => {
     expect(await state.attempt(newer.outTradeNo)).toMatchObject({ status: 'superseded' });
     // 800 held, released, held 300 for the newer one, released, 800 spent again: 200 left
     expect(await state.account(user.userId)).toMatchObject({ integral_available: 200, integral_held: 0, integral_spent: 800 });
+  });
+
+  it("a late payment's writes are stamped once the order's other attempt is closed: its event sorts after anything written meanwhile", async () => {
+    const user = await givenUser(stack, 0);
+    const old = await pay(stack, user, { method: 1 });
+    const newer = await pay(stack, user, { method: 2 });
+    if (newer.outcome === 'pay_param') stack.gateway.registerAlipayOrder(String(newer.payParam));
+    // Each gateway call (the query and the close of the newer attempt) takes 5 s on this clock.
+    let clock = Date.now();
+    const slow = beforeEachCall(stack.app.gateways, () => void (clock += 5_000));
+    const before = clock;
+    expect(await completePayment({ ...deps, gateways: slow, now: () => new Date(clock) }, gatewayPayment(old.outTradeNo))).toBe('paid');
+    expect(clock).toBe(before + 10_000);
+    const paid = await stack.app.store.getEvent(`evt_order_paid_${old.outTradeNo}`);
+    expect(paid?.event.created_at).toBe(new Date(before + 10_000).toISOString());
+    expect(await state.attempt(newer.outTradeNo)).toMatchObject({ status: 'superseded', updated_at: new Date(before + 10_000).toISOString() });
   });
 
   it('a released (expired) attempt paid late pays the unpaid order if the points are still there', async () => {

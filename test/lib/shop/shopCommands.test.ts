@@ -1,5 +1,6 @@
 import { ShopRefusal } from '../../../lib/domain/errors';
 import { GatewayError } from '../../../lib/gateways/paymentGateway';
+import { beforeEachCall } from '../../../lib/pay/gatewayRateLimit';
 import { runShopCommand, type ShopDeps } from '../../../lib/shop/shopCommands';
 import { DynamoPayStore } from '../../../lib/store/dynamoPayStore';
 import { WriteConflict } from '../../../lib/store/payStore';
@@ -85,4 +86,18 @@ it('a new order whose write went through but whose answer was lost (the SDK send
   expect(lost).toBe(1);
   expect(answer).toEqual({ ok: true, changed: true, order_id: orderId, order_status: 'unpaid', created: true });
   expect(await stack.app.store.getOrder(orderId)).toMatchObject({ status: 'unpaid', userId: 9_100 });
+});
+
+it('close-order of a paying order stamps its writes once the attempt is closed at its gateway: order.closed sorts after anything written meanwhile', async () => {
+  const user = await givenUser(stack, 0);
+  const { outTradeNo } = await pay(stack, user, { method: 1 });
+  // Each gateway call (the query and the close) takes 5 s on this clock.
+  let clock = Date.now();
+  const before = clock;
+  const gateways = beforeEachCall(stack.app.gateways, () => void (clock += 5_000));
+  const answer = await runShopCommand({ store: stack.app.store, gateways, now: () => new Date(clock) }, { command: 'close-order', order_id: user.orderId });
+  expect(answer).toMatchObject({ changed: true, order_status: 'closed', closed_attempt: outTradeNo });
+  expect(clock).toBe(before + 10_000);
+  const closed = await stack.app.store.getEvent(`evt_order_closed_${user.orderId}`);
+  expect(closed?.event.created_at).toBe(new Date(before + 10_000).toISOString());
 });
