@@ -1,5 +1,6 @@
 import * as v from 'valibot';
 import { PaynowError } from './domain/errors';
+import { EVENT_SHARDS } from './domain/events';
 
 const required = (what: string) => v.pipe(v.string(`${what} is required`), v.nonEmpty(`${what} is required`));
 const positiveInt = (fallback: string) => v.pipe(v.optional(v.string(), fallback), v.regex(/^[1-9]\d*$/, 'must be a positive integer'), v.transform(Number));
@@ -34,6 +35,7 @@ const environmentSchema = v.object({
   PAY_TIMEOUT_MINUTES: positiveInt('30'),
   SWEEP_GROUPS: positiveInt('4'),
   SWEEP_GATEWAY_CALLS_PER_SECOND: positiveInt('100'),
+  DISPATCH_GROUPS: v.pipe(positiveInt('1'), v.maxValue(EVENT_SHARDS, `must be at most ${EVENT_SHARDS} (the outbox's shards)`)),
   AUTO_REFUND_DUPLICATES: v.pipe(
     v.optional(v.picklist(['true', 'false'], 'must be true or false'), 'true'),
     v.transform((value) => value === 'true'),
@@ -81,6 +83,8 @@ export interface Config {
     webhookUrl?: string;
     busName?: string;
   };
+  /** DISPATCH_GROUPS: dispatcher runs side by side, each on its share of the outbox's shards (one scheduled invocation each). */
+  dispatch: { groups: number };
   wechat: {
     appid: string;
     mchid: string;
@@ -123,6 +127,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
         ? { kind: 'jwt', algorithm: e.JWT_ALGORITHM, ...(e.JWT_ISSUER && { issuer: e.JWT_ISSUER }), ...(e.JWT_AUDIENCE && { audience: e.JWT_AUDIENCE }) }
         : { kind: 'session' },
     events: { webhookUrl: e.SHOP_WEBHOOK_URL, busName: e.EVENT_BUS_NAME },
+    dispatch: { groups: e.DISPATCH_GROUPS },
     notifyBaseUrl: e.NOTIFY_BASE_URL.replace(/\/+$/, ''),
     wechat: {
       appid: e.WECHAT_APPID,

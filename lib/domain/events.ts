@@ -61,6 +61,14 @@ export function eventShard(orderId: number): number {
 }
 
 /**
+ * The shards dispatcher group `group` of `groups` delivers: each shard in exactly one group, so each
+ * order's events in one run at a time, in order.
+ */
+export function eventShardsOf(group: number, groups: number): number[] {
+  return Array.from({ length: EVENT_SHARDS }, (_, shard) => shard).filter((shard) => shard % groups === group);
+}
+
+/**
  * Pauses after each failed delivery, in minutes: 1, 2, 5, 10, 30 min, 1, 2, 4, 8, 8 h, then 8 h more
  * before the last try: about 32 hours of retries, beyond a day-long outage of the shop's endpoint.
  */

@@ -21,6 +21,8 @@ export interface DispatchSettings {
    * endpoints that never answer (8 at a time, 5 s each) ends well within the time kept back.
    */
   roundSize?: number;
+  /** The shards this run delivers (its group's, `eventShardsOf`); every shard when left out. */
+  shards?: readonly number[];
 }
 
 export const DEFAULT_EVENTS_PER_SHARD = 50;
@@ -55,12 +57,13 @@ export async function dispatchEvents(deps: DispatchDeps, settings: DispatchSetti
   const report: DispatchReport = { delivered: 0, retrying: 0, dead: 0, failing: 0, waiting: 0, raced: 0 };
   if (deps.sinks.length === 0) return report;
   const roundSize = settings.roundSize ?? DEFAULT_ROUND_SIZE;
+  const shards = settings.shards ?? Array.from({ length: EVENT_SHARDS }, (_, shard) => shard);
   // What this run did with each event: the index is read eventually consistent, so a later read may
   // still show an event as it was. One settled is not sent again; one that failed waits for its retry.
   const sentThisRun = new Map<string, Outcome>();
   for (;;) {
     const now = deps.now().toISOString();
-    const reads = await Promise.all(Array.from({ length: EVENT_SHARDS }, (_, shard) => readShard(deps.store, shard, settings.perShard, now, sentThisRun)));
+    const reads = await Promise.all(shards.map((shard) => readShard(deps.store, shard, settings.perShard, now, sentThisRun)));
     const queues = byOrder(reads.flatMap((read) => read.events));
     // Counted again by each read: what the last one left is what waits.
     report.waiting = 0;

@@ -4,7 +4,7 @@ import type { Context } from 'aws-lambda';
 import * as v from 'valibot';
 import type { App } from '../app';
 import type { OutboxEvent } from '../domain/events';
-import { EVENT_SHARDS } from '../domain/events';
+import { EVENT_SHARDS, eventShardsOf } from '../domain/events';
 import { waitForSecret } from '../http/waitForSecret';
 import { log, logger } from '../log';
 import { metrics } from '../metrics';
@@ -37,7 +37,8 @@ export function runDeadline(nowMs: number, remainingMs: number): number {
 }
 
 /**
- * The dispatchEvents function. Every minute (schedule) it delivers the due events; invoked by an
+ * The dispatchEvents function. Every minute, once per group of the outbox's shards (schedule), it
+ * delivers that group's due events; invoked by an
  * operator (IAM) with `{"action": "list"}` it lists the undelivered ones, with
  * `{"action": "redeliver", "event_id": "evt_…"}` it sends one again at once.
  */
@@ -54,7 +55,9 @@ export function dispatcherHandler(app: Pick<App, 'ready' | 'store' | 'config' | 
       if (!isOperatorRequest(event)) {
         const remaining = typeof context.getRemainingTimeInMillis === 'function' ? context.getRemainingTimeInMillis() : DEFAULT_REMAINING_MS;
         const deadline = runDeadline(app.now().getTime(), remaining);
-        const report = await dispatchEvents(await deps(), { perShard: DEFAULT_EVENTS_PER_SHARD, deadline });
+        const group = groupOf(event, app.config.dispatch.groups);
+        const shards = group === undefined ? undefined : eventShardsOf(group, app.config.dispatch.groups);
+        const report = await dispatchEvents(await deps(), { perShard: DEFAULT_EVENTS_PER_SHARD, deadline, shards });
         for (const outcome of ['delivered', 'retrying', 'failing', 'dead'] as const) {
           if (report[outcome] > 0) metrics.count('EventDelivery', { outcome }, report[outcome]);
         }
@@ -78,6 +81,12 @@ export function dispatcherHandler(app: Pick<App, 'ready' | 'store' | 'config' | 
       log.info('event redelivered', { event_id: found.event.id, status: found.status });
       return { event: listed(found), result };
     });
+}
+
+/** `{"group": n}` from its schedule (one per group, serverless.yml); without it (a run by hand), every shard. */
+function groupOf(event: unknown, groups: number): number | undefined {
+  const group = (event as { group?: unknown } | null)?.group;
+  return Number.isInteger(group) && (group as number) >= 0 && (group as number) < groups ? (group as number) : undefined;
 }
 
 /** The schedule's event carries no `action`; an operator's request always does. */

@@ -61,6 +61,32 @@ describe('a scheduled run', () => {
     expect(await invoke(SCHEDULED)).toMatchObject({ delivered: 1 });
   });
 
+  it('run for one group (`{"group": n}`, the input of its schedule) reads the shards of that group only; without one, every shard', async () => {
+    const reads: number[] = [];
+    const store = app.store;
+    const findPendingEvents = store.findPendingEvents.bind(store);
+    const spy = jest.spyOn(store, 'findPendingEvents').mockImplementation(async (shard, ...rest) => {
+      reads.push(shard);
+      return findPendingEvents(shard, ...rest);
+    });
+    const groups = app.config.dispatch.groups;
+    try {
+      (app.config.dispatch as { groups: number }).groups = 4;
+      await invoke({ ...SCHEDULED, group: 1 });
+      expect([...new Set(reads)].sort((a, b) => a - b)).toEqual([1, 5, 9, 13]);
+      reads.length = 0;
+      await invoke(SCHEDULED);
+      expect([...new Set(reads)].sort((a, b) => a - b)).toEqual(Array.from({ length: 16 }, (_, shard) => shard));
+      reads.length = 0;
+      // A group the stage does not have (a schedule of before a change of dispatchGroups): every shard.
+      await invoke({ ...SCHEDULED, group: 4 });
+      expect(new Set(reads).size).toBe(16);
+    } finally {
+      (app.config.dispatch as { groups: number }).groups = groups;
+      spy.mockRestore();
+    }
+  });
+
   it('invoked without the remaining time (a local invoke) runs on the default time', async () => {
     const id = await closedOrderEvent();
     expect(await handler(SCHEDULED, { awsRequestId: 'local', functionName: 'dispatchEvents' })).toMatchObject({ delivered: 1 });

@@ -215,6 +215,22 @@ describe('the packaged prod stack', () => {
     expect(writers.map(([id]) => id)).toEqual(['SweeperExecutionRole']);
   });
 
+  it('schedules each sweep group and each dispatch group every minute with its own `{"group": n}`, one reserved run each', () => {
+    const rules = resourcesOf(plain.template, 'AWS::Events::Rule').map(([, rule]) => rule.Properties);
+    const groupsOf = (fn: string) =>
+      rules
+        .filter((rule) => JSON.stringify(rule.Targets).includes(fn))
+        .map((rule) => {
+          expect(rule.ScheduleExpression).toBe('rate(1 minute)');
+          return (JSON.parse((rule.Targets as { Input: string }[])[0].Input) as { group: number }).group;
+        })
+        .sort((a, b) => a - b);
+    expect(groupsOf('SweeperLambdaFunction')).toEqual(Array.from({ length: 64 }, (_, group) => group));
+    expect(groupsOf('DispatchEventsLambdaFunction')).toEqual(Array.from({ length: 16 }, (_, group) => group));
+    const reserved = (fn: string) => plain.template.Resources[fn].Properties.ReservedConcurrentExecutions;
+    expect({ sweeper: reserved('SweeperLambdaFunction'), dispatcher: reserved('DispatchEventsLambdaFunction') }).toEqual({ sweeper: 64, dispatcher: 16 });
+  });
+
   it('routes the refund notifications and gives refundOrder and shopCommand no route: only an IAM principal can invoke them', () => {
     const routes = resourcesOf(plain.template, 'AWS::ApiGatewayV2::Route').map(([, route]) => route.Properties.RouteKey as string);
     expect(routes.sort()).toEqual(['GET /order/pay/status', 'POST /notify/alipay', 'POST /notify/wechat', 'POST /notify/wechat/refund', 'POST /order/pay']);

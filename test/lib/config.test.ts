@@ -90,3 +90,9 @@ it('refuses a sweeping cap below one gateway call a second per sweep worker: eac
     'SWEEP_GATEWAY_CALLS_PER_SECOND: must be at least SWEEP_GROUPS (64): each sweep worker makes at least one call a second',
   );
 });
+
+it("takes DISPATCH_GROUPS from 1 (the default) to the outbox's 16 shards", () => {
+  expect(loadConfig(env).dispatch).toEqual({ groups: 1 });
+  expect(loadConfig({ ...env, DISPATCH_GROUPS: '16' }).dispatch).toEqual({ groups: 16 });
+  expect(() => loadConfig({ ...env, DISPATCH_GROUPS: '17' })).toThrow("DISPATCH_GROUPS: must be at most 16 (the outbox's shards)");
+});

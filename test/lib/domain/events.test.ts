@@ -1,4 +1,4 @@
-import { orderPaidEvent } from '../../../lib/domain/events';
+import { EVENT_SHARDS, eventShard, eventShardsOf, orderPaidEvent } from '../../../lib/domain/events';
 import type { Attempt } from '../../../lib/domain/model';
 
 /** A WeChat + points attempt of order 501, paid 100.00 yuan with 300 points. */
@@ -46,5 +46,16 @@ describe('order.paid tells the shop how to ship', () => {
         paid_at: '2026-11-30T00:01:00.000Z',
       },
     });
+  });
+});
+
+describe('dispatch groups', () => {
+  it('split the 16 outbox shards between them: each shard in exactly one group, so one run at a time delivers an order', () => {
+    for (const groups of [1, 2, 4, 16]) {
+      const all = Array.from({ length: groups }, (_, group) => eventShardsOf(group, groups)).flat();
+      expect(all.sort((a, b) => a - b)).toEqual(Array.from({ length: EVENT_SHARDS }, (_, shard) => shard));
+    }
+    expect(eventShardsOf(1, 4)).toEqual([1, 5, 9, 13]);
+    expect(eventShardsOf(eventShard(4_321), 16)).toEqual([eventShard(4_321)]);
   });
 });

@@ -240,7 +240,13 @@ describe('how far a run reads a shard (pages of 100, orders 16 apart share a sha
         return page;
       },
     });
-    const sink: EventSink = { target: 'webhook', send: async (events) => (log.push(`send ${events.length}`), shop.sink.send(events)) };
+    const sink: EventSink = {
+      target: 'webhook',
+      send: async (events) => {
+        log.push(`send ${events.length}`);
+        return shop.sink.send(events);
+      },
+    };
     expect(await dispatchEvents(deps([sink], { store }), settings({ perShard: 100 }))).toEqual({ ...NOTHING, delivered: 150 });
     // The first read stops at the page that holds 100 due events; the second finds the 50 left, and reads no more.
     expect(log.filter((line) => line.startsWith('read'))).toEqual(['read 100', 'read 50']);
@@ -338,5 +344,23 @@ describe('a redelivery by hand', () => {
     expect(result?.results).toEqual({ webhook: 'http 503', eventbridge: 'ThrottlingException' });
     expect(event).toMatchObject({ status: 'delivered', attempts: 2, deliveredTo: ['webhook'] });
     expect(event?.nextAttemptAt).toBeUndefined();
+  });
+});
+
+describe('a run of one dispatch group', () => {
+  it("reads and delivers its group's shards only: another group's events wait for their own run", async () => {
+    const [mine, theirs] = await given({ orderId: 16 * 7 + 1, seq: 0 }, { orderId: 16 * 7 + 2, seq: 1 });
+    const reads: number[] = [];
+    const store = storeWith(stack, {
+      findPendingEvents: async (shard, ...rest) => {
+        reads.push(shard);
+        return stack.app.store.findPendingEvents(shard, ...rest);
+      },
+    });
+    const shop = recordingSink();
+    expect(await dispatchEvents(deps([shop.sink], { store }), settings({ shards: [1, 5, 9, 13] }))).toEqual({ ...NOTHING, delivered: 1 });
+    expect([...new Set(reads)].sort((a, b) => a - b)).toEqual([1, 5, 9, 13]);
+    expect(shop.sent()).toEqual([mine]);
+    expect(await stored(theirs)).toMatchObject({ status: 'pending' });
   });
 });
