@@ -5,7 +5,7 @@ import { type Clock, systemClock } from './domain/time';
 import type { AlipayGateway } from './gateways/alipay';
 import { AlipayNotifications, alipayNotificationAnswer } from './gateways/alipayNotifications';
 import { verifyAlipayNotification } from './gateways/alipaySignature';
-import { type NotificationChannel, type PaymentGateway, TradeAlreadyPaid, TradeClosed } from './gateways/paymentGateway';
+import { type NotificationChannel, type PaymentGateway, TradeAlreadyPaid, TradeClosed, TradeCloseRefused } from './gateways/paymentGateway';
 import { wechatNotificationAnswer } from './gateways/wechatNotificationEnvelope';
 import { WechatNotifications } from './gateways/wechatNotifications';
 import type { WechatPayGateway } from './gateways/wechatPay';
@@ -200,8 +200,9 @@ function gatewayProxy(channel: Channel, get: () => Promise<PaymentGateway>): Pay
     try {
       return await call(gateway);
     } catch (error) {
-      // "Already paid" and "closed" are answers; anything else means the gateway could not be used.
-      if (!(error instanceof TradeAlreadyPaid || error instanceof TradeClosed)) metrics.count('GatewayError', { channel, operation });
+      // "Already paid", "closed" and a close refused for one of those are answers; anything else means the gateway could not be used.
+      if (!(error instanceof TradeAlreadyPaid || error instanceof TradeClosed || error instanceof TradeCloseRefused))
+        metrics.count('GatewayError', { channel, operation });
       throw error;
     } finally {
       metrics.count('GatewayCall', { channel, operation });

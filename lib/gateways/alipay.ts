@@ -2,7 +2,15 @@ import { AlipaySdk } from 'alipay-sdk';
 import { fenToYuan, yuanToFen } from '../domain/money';
 import { firstCharacters } from '../domain/text';
 import { type Clock, parseGatewayTime, toBeijingDateTime } from '../domain/time';
-import { GatewayError, type PaymentGateway, type PrepayRequest, type RefundRequest, type RefundState, type TradeState } from './paymentGateway';
+import {
+  GatewayError,
+  type PaymentGateway,
+  type PrepayRequest,
+  type RefundRequest,
+  type RefundState,
+  TradeCloseRefused,
+  type TradeState,
+} from './paymentGateway';
 
 export interface AlipayOptions {
   appId: string;
@@ -107,6 +115,7 @@ export class AlipayGateway implements PaymentGateway {
     if (result.code === '10000' || result.subCode === 'ACQ.TRADE_NOT_EXIST') return;
     // TRADE_STATUS_ERROR is Alipay's answer for a paid trade and for one closed already: the caller asks
     // the query which, as a call of its own, so that the sweeping's cap and the metrics count it.
+    if (result.subCode === 'ACQ.TRADE_STATUS_ERROR') throw new TradeCloseRefused(`alipay close refused: ${result.code} ${result.subCode}`);
     throw new GatewayError(`alipay close failed: ${result.code} ${result.subCode ?? ''}`);
   }
 

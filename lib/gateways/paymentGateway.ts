@@ -147,6 +147,17 @@ export class GatewayError extends PaynowError {
   }
 }
 
+/**
+ * A close the gateway refused without saying why: Alipay's ACQ.TRADE_STATUS_ERROR, for a paid trade and
+ * for one closed already (at its time_expire: most abandoned Alipay checkouts). An answer, not a fault:
+ * the caller asks the query which. A GatewayError, so that a caller that does not know it asks too.
+ */
+export class TradeCloseRefused extends GatewayError {
+  static {
+    TradeCloseRefused.prototype.name = 'TradeCloseRefused';
+  }
+}
+
 /** The gateway says this trade is already paid, so it cannot be closed or paid again. */
 export class TradeAlreadyPaid extends PaynowError {
   static {

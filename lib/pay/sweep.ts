@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { DUE_SHARDS, nextCheckAt, retryAfterFailure, stepOf } from '../domain/checkSchedule';
-import { type Attempt, channelOf, type Refund } from '../domain/model';
+import { type Attempt, type Channel, channelOf, type Refund } from '../domain/model';
 import { systemClock } from '../domain/time';
 import { GatewayError, TradeAlreadyPaid } from '../gateways/paymentGateway';
 import { log } from '../log';
@@ -223,23 +223,19 @@ async function query(deps: CompletePaymentDeps, attempt: Attempt, now: Date, opt
 
 async function closeExpired(deps: CompletePaymentDeps, attempt: Attempt, now: Date, options: SweepOptions): Promise<Result> {
   const channel = channelOf(attempt.method);
-  if (channel) {
-    try {
-      // A close needs no query first: a paid trade's close is refused (as paid, or with an error), and
-      // then the query settles it.
-      await deps.gateways[channel].closeTrade(attempt.outTradeNo);
-    } catch (error) {
-      if (!(error instanceof TradeAlreadyPaid) && !(error instanceof GatewayError)) throw error;
-      // Refused as paid, or refused in a way we do not know (what WeChat's v3 close answers for a paid
-      // trade is not documented): the query says what the trade is.
-      const { trade, outcome } = await settleFromGateway(deps, attempt);
-      if (outcome) return outcome !== 'mismatch' && outcome !== 'unknown_attempt' ? 'paid' : failedCheck(deps, attempt, now, options);
-      // Refused as paid, yet not paid by the query: the gateway contradicts itself, for a person.
-      if (error instanceof TradeAlreadyPaid) return failedCheck(deps, attempt, now, options);
-      // The close failed and the trade can still be paid: backed off, the close's error reported. Closed,
-      // or unknown to the gateway, there is nothing left to stop: it is released below.
-      if (trade.state !== 'closed' && trade.state !== 'not_found') throw error;
+  if (channel === 'alipay') {
+    // Alipay closes a trade itself at its time_expire, and an order string never opened has no trade:
+    // the query settles most at one call, and only a trade still payable is closed (WeChat's trade
+    // exists from its prepay, so there the close comes first).
+    const { trade, outcome } = await settleFromGateway(deps, attempt);
+    if (outcome) return outcome !== 'mismatch' && outcome !== 'unknown_attempt' ? 'paid' : failedCheck(deps, attempt, now, options);
+    if (trade.state === 'unpaid') {
+      const closed = await closeOrSettle(deps, channel, attempt, now, options);
+      if (closed) return closed;
     }
+  } else if (channel) {
+    const closed = await closeOrSettle(deps, channel, attempt, now, options);
+    if (closed) return closed;
   }
   // A plain read: the release is conditional on the order paying with it (or not), the attempt still open.
   const order = await deps.store.getOrder(attempt.orderId);
@@ -248,6 +244,29 @@ async function closeExpired(deps: CompletePaymentDeps, attempt: Attempt, now: Da
   if (!(await deps.store.releaseAttempt(attempt, 'expired', now.toISOString(), orderLinked))) return 'waiting';
   log.info('expired attempt released', { out_trade_no: attempt.outTradeNo, order_id: attempt.orderId });
   return 'released';
+}
+
+/**
+ * Closes the attempt's trade at its gateway; undefined once it can no longer be paid (closed, or
+ * unknown to the gateway), to be released. A close refused (as paid, or in a way we do not know: what
+ * WeChat's v3 close answers for a paid trade is not documented; Alipay's TRADE_STATUS_ERROR) asks the
+ * query what the trade is.
+ */
+async function closeOrSettle(deps: CompletePaymentDeps, channel: Channel, attempt: Attempt, now: Date, options: SweepOptions): Promise<Result | undefined> {
+  try {
+    await deps.gateways[channel].closeTrade(attempt.outTradeNo);
+    return undefined;
+  } catch (error) {
+    if (!(error instanceof TradeAlreadyPaid) && !(error instanceof GatewayError)) throw error;
+    const { trade, outcome } = await settleFromGateway(deps, attempt);
+    if (outcome) return outcome !== 'mismatch' && outcome !== 'unknown_attempt' ? 'paid' : failedCheck(deps, attempt, now, options);
+    // Refused as paid, yet not paid by the query: the gateway contradicts itself, for a person.
+    if (error instanceof TradeAlreadyPaid) return failedCheck(deps, attempt, now, options);
+    // The close failed and the trade can still be paid: backed off, the close's error reported. Closed,
+    // or unknown to the gateway, there is nothing left to stop: it is released.
+    if (trade.state !== 'closed' && trade.state !== 'not_found') throw error;
+    return undefined;
+  }
 }
 
 async function watch(deps: CompletePaymentDeps, attempt: Attempt, now: Date, options: SweepOptions): Promise<Result> {

@@ -2,12 +2,14 @@ import { generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { SignJWT } from 'jose';
 import { createApp } from '../../lib/app';
 import { loadConfig } from '../../lib/config';
+import { TradeCloseRefused } from '../../lib/gateways/paymentGateway';
 import type { SecretUse } from '../../lib/secrets/stageNeeds';
 import { sandboxStageSecret } from '../../scripts/local/environment';
 import { randomAlphanumeric } from '../../scripts/sandbox/credentials';
 import { buildWechatPaymentNotification } from '../../scripts/sandbox/notifications';
 import { captureOutput, metricLines } from '../support/logs';
 import { startTestStack, type TestStack } from '../support/stack';
+import { givenUser, pay } from '../support/world';
 
 let stack: TestStack;
 beforeAll(async () => {
@@ -219,6 +221,18 @@ describe("a secret version without what the stage's settings use", () => {
 });
 
 describe('gateway calls', () => {
+  it('an Alipay close refused for a trade closed already (ACQ.TRADE_STATUS_ERROR) is a call, not an error: abandoned checkouts end so', async () => {
+    const user = await givenUser(stack, 0);
+    const result = await pay(stack, user, { method: 2 });
+    if (result.outcome === 'pay_param') stack.gateway.registerAlipayOrder(String(result.payParam));
+    await stack.app.gateways.alipay.closeTrade(result.outTradeNo);
+    const { lines } = await captureOutput(async () => {
+      await expect(stack.app.gateways.alipay.closeTrade(result.outTradeNo)).rejects.toBeInstanceOf(TradeCloseRefused);
+    });
+    expect(metricLines(lines, 'GatewayCall')).toEqual([expect.objectContaining({ channel: 'alipay', operation: 'close', GatewayCall: 1 })]);
+    expect(metricLines(lines, 'GatewayError')).toEqual([]);
+  });
+
   it('are counted and timed by channel and operation; a failed one is counted as an error', async () => {
     const { lines } = await captureOutput(async () => {
       await stack.app.gateways.wechat.queryTrade('1T404');

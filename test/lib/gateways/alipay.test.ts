@@ -5,7 +5,7 @@
  */
 import { createPrivateKey, createPublicKey, generateKeyPairSync } from 'node:crypto';
 import { AlipayGateway } from '../../../lib/gateways/alipay';
-import { GatewayError } from '../../../lib/gateways/paymentGateway';
+import { GatewayError, TradeCloseRefused } from '../../../lib/gateways/paymentGateway';
 import { generateSandboxCredentials, type SandboxCredentials } from '../../../scripts/sandbox/credentials';
 import { alipaySignContent, signRsaSha256, verifyRsaSha256 } from '../../../scripts/sandbox/signing';
 import { type AlipaySigning, alipayAnswer, alipayErrorNode, alipayTradeNode, alipayTradeNotExistNode } from '../../support/cannedAnswers';
@@ -272,7 +272,9 @@ describe('closeTrade', () => {
   it('a signed ACQ.TRADE_STATUS_ERROR (a paid trade, or one closed already) is a GatewayError in one call: the caller asks the query, a call it counts', async () => {
     const outTradeNo = nextOutTradeNo();
     server.queue(tradeStatusError());
-    await expect(gateway.closeTrade(outTradeNo)).rejects.toEqual(new GatewayError('alipay close failed: 40004 ACQ.TRADE_STATUS_ERROR'));
+    const refused = await gateway.closeTrade(outTradeNo).catch((error: unknown) => error);
+    expect(refused).toEqual(new TradeCloseRefused('alipay close refused: 40004 ACQ.TRADE_STATUS_ERROR'));
+    expect(refused).toBeInstanceOf(GatewayError);
     expect(server.requests.map((r) => r.params.method)).toEqual([CLOSE]);
   });
 
@@ -280,7 +282,7 @@ describe('closeTrade', () => {
     // The first close went through, its connection dropped; the HTTP client sends it again.
     const outTradeNo = nextOutTradeNo();
     server.queue('drop', tradeStatusError());
-    await expect(gateway.closeTrade(outTradeNo)).rejects.toEqual(new GatewayError('alipay close failed: 40004 ACQ.TRADE_STATUS_ERROR'));
+    await expect(gateway.closeTrade(outTradeNo)).rejects.toEqual(new TradeCloseRefused('alipay close refused: 40004 ACQ.TRADE_STATUS_ERROR'));
     expect(server.requests.map((r) => r.params.method)).toEqual([CLOSE, CLOSE]);
   });
 

@@ -767,18 +767,48 @@ describe('workers', () => {
     expect(report.gateway_calls_alipay).toBeGreaterThanOrEqual(1);
   });
 
-  it('an Alipay trade closed at Alipay already costs two calls it counts, the close refused and the query, and is released', async () => {
-    const user = await givenUser(stack, 0);
-    const result = await pay(stack, user, { method: 2 });
-    // The payer opened the order string, then Alipay closed the trade at its time_expire.
-    if (result.outcome === 'pay_param') stack.gateway.registerAlipayOrder(String(result.payParam));
-    await stack.app.gateways.alipay.closeTrade(result.outTradeNo);
-    const created = await createdOf(result.outTradeNo);
-    const calls: Call[] = [];
-    const report = await sweepOwn(result.outTradeNo, created, 30 * MINUTE + 1_000, calls);
-    expect(of(calls, result.outTradeNo)).toEqual(['closeTrade', 'queryTrade']);
-    expect(report).toMatchObject({ released: 1, failed: 0, gateway_calls_alipay: 2 });
-    expect(await state.attempt(result.outTradeNo)).toMatchObject({ status: 'expired' });
+  describe('an Alipay attempt at its expiry: the query first (Alipay closes its trades itself at time_expire), a close only for a trade still payable', () => {
+    /** An Alipay attempt whose order string the payer `opened` (or not), then swept at its expiry. */
+    async function alipayAtExpiry(opened: boolean, closedByAlipay: boolean) {
+      const user = await givenUser(stack, 1000);
+      const result = await pay(stack, user, { method: 5, points: 800, priceFen: 8000 });
+      if (opened && result.outcome === 'pay_param') stack.gateway.registerAlipayOrder(String(result.payParam));
+      if (closedByAlipay) await stack.app.gateways.alipay.closeTrade(result.outTradeNo);
+      const created = await createdOf(result.outTradeNo);
+      const calls: Call[] = [];
+      const report = await sweepOwn(result.outTradeNo, created, 30 * MINUTE + 1_000, calls);
+      return { user, outTradeNo: result.outTradeNo, calls: of(calls, result.outTradeNo), report };
+    }
+
+    it.each([
+      ['opened, then closed by Alipay at its time_expire', true, true],
+      ['never opened (no trade at Alipay)', false, false],
+    ])('%s: one query, no close, released with its points back', async (_what, opened, closedByAlipay) => {
+      const { user, outTradeNo, calls, report } = await alipayAtExpiry(opened, closedByAlipay);
+      expect(calls).toEqual(['queryTrade']);
+      expect(report).toMatchObject({ released: 1, failed: 0, gateway_calls_alipay: 1 });
+      expect(await state.attempt(outTradeNo)).toMatchObject({ status: 'expired' });
+      expect(await state.account(user.userId)).toMatchObject({ integral_available: 1000, integral_held: 0 });
+    });
+
+    it('opened and still payable: queried, then closed, then released', async () => {
+      const { outTradeNo, calls, report } = await alipayAtExpiry(true, false);
+      expect(calls).toEqual(['queryTrade', 'closeTrade']);
+      expect(report).toMatchObject({ released: 1, failed: 0, gateway_calls_alipay: 2 });
+      expect(stack.gateway.trade(outTradeNo)?.status).toBe('CLOSED');
+    });
+
+    it('paid meanwhile: captured by the query, never closed', async () => {
+      const user = await givenUser(stack, 0);
+      const result = await pay(stack, user, { method: 2 });
+      if (result.outcome === 'pay_param') stack.gateway.registerAlipayOrder(String(result.payParam));
+      stack.gateway.pay(result.outTradeNo);
+      const calls: Call[] = [];
+      const report = await sweepOwn(result.outTradeNo, await createdOf(result.outTradeNo), 30 * MINUTE + 1_000, calls);
+      expect(of(calls, result.outTradeNo)).toEqual(['queryTrade']);
+      expect(report).toMatchObject({ paid: 1, released: 0 });
+      expect(await state.attempt(result.outTradeNo)).toMatchObject({ status: 'paid' });
+    });
   });
 
   it('never start more gateway calls a second per channel than the cap, nor any one group more than its share', async () => {
