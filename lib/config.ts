@@ -107,12 +107,6 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     throw new ConfigError(`invalid configuration: ${problems.join('; ')}`);
   }
   const e = result.output;
-  // sweepShare gives every worker at least one call a second: below one each, together they pass the cap.
-  if (e.SWEEP_GATEWAY_CALLS_PER_SECOND < e.SWEEP_GROUPS) {
-    throw new ConfigError(
-      `invalid configuration: SWEEP_GATEWAY_CALLS_PER_SECOND: must be at least SWEEP_GROUPS (${e.SWEEP_GROUPS}): each sweep worker makes at least one call a second`,
-    );
-  }
   return {
     tableName: e.TABLE_NAME,
     secretId: e.SECRET_ID,

@@ -55,8 +55,8 @@ export function dispatcherHandler(app: Pick<App, 'ready' | 'store' | 'config' | 
       if (!isOperatorRequest(event)) {
         const remaining = typeof context.getRemainingTimeInMillis === 'function' ? context.getRemainingTimeInMillis() : DEFAULT_REMAINING_MS;
         const deadline = runDeadline(app.now().getTime(), remaining);
-        const group = groupOf(event, app.config.dispatch.groups);
-        const shards = group === undefined ? undefined : eventShardsOf(group, app.config.dispatch.groups);
+        const shards = shardsToDeliver(event, app.config.dispatch.groups);
+        if (shards === 'none') return { delivered: 0, retrying: 0, failing: 0, dead: 0, waiting: 0, raced: 0 };
         const report = await dispatchEvents(await deps(), { perShard: DEFAULT_EVENTS_PER_SHARD, deadline, shards });
         for (const outcome of ['delivered', 'retrying', 'failing', 'dead'] as const) {
           if (report[outcome] > 0) metrics.count('EventDelivery', { outcome }, report[outcome]);
@@ -83,10 +83,18 @@ export function dispatcherHandler(app: Pick<App, 'ready' | 'store' | 'config' | 
     });
 }
 
-/** `{"group": n}` from its schedule (one per group, serverless.yml); without it (a run by hand), every shard. */
-function groupOf(event: unknown, groups: number): number | undefined {
+/**
+ * `{"group": n}` from its schedule (one per group, serverless.yml): that group's shards. Without a group
+ * (a run by hand), every shard. A group the stage does not have, none: a schedule of before
+ * dispatchGroups was lowered (removed at the end of the deploy) whose shards are another group's now, and
+ * two runs of one shard would send its events twice.
+ */
+function shardsToDeliver(event: unknown, groups: number): number[] | undefined | 'none' {
   const group = (event as { group?: unknown } | null)?.group;
-  return Number.isInteger(group) && (group as number) >= 0 && (group as number) < groups ? (group as number) : undefined;
+  if (group === undefined) return undefined;
+  if (typeof group === 'number' && Number.isInteger(group) && group >= 0 && group < groups) return eventShardsOf(group, groups);
+  log.warn('dispatch group not of this stage: nothing sent', { group: String(group), groups });
+  return 'none';
 }
 
 /** The schedule's event carries no `action`; an operator's request always does. */

@@ -61,7 +61,7 @@ describe('a scheduled run', () => {
     expect(await invoke(SCHEDULED)).toMatchObject({ delivered: 1 });
   });
 
-  it('run for one group (`{"group": n}`, the input of its schedule) reads the shards of that group only; without one, every shard', async () => {
+  it('run for one group (`{"group": n}`, the input of its schedule) reads the shards of that group only; without one, every shard; one the stage does not have, none', async () => {
     const reads: number[] = [];
     const store = app.store;
     const findPendingEvents = store.findPendingEvents.bind(store);
@@ -78,9 +78,13 @@ describe('a scheduled run', () => {
       await invoke(SCHEDULED);
       expect([...new Set(reads)].sort((a, b) => a - b)).toEqual(Array.from({ length: 16 }, (_, shard) => shard));
       reads.length = 0;
-      // A group the stage does not have (a schedule of before a change of dispatchGroups): every shard.
-      await invoke({ ...SCHEDULED, group: 4 });
-      expect(new Set(reads).size).toBe(16);
+      // A group the stage does not have (a schedule of before dispatchGroups was lowered): nothing, and a warning.
+      const { result, lines } = await captureOutput(() => invoke({ ...SCHEDULED, group: 4 }));
+      expect(result).toEqual({ delivered: 0, retrying: 0, failing: 0, dead: 0, waiting: 0, raced: 0 });
+      expect(reads).toEqual([]);
+      expect(lines).toContainEqual(
+        expect.objectContaining({ level: 'WARN', message: 'dispatch group not of this stage: nothing sent', group: '4', groups: 4 }),
+      );
     } finally {
       (app.config.dispatch as { groups: number }).groups = groups;
       spy.mockRestore();

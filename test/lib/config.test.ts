@@ -84,13 +84,6 @@ it('takes an EventBridge bus by name only: an ARN, which the role could not put 
   );
 });
 
-it('refuses a sweeping cap below one gateway call a second per sweep worker: each worker takes at least one, so together they would pass it', () => {
-  expect(loadConfig({ ...env, SWEEP_GROUPS: '64', SWEEP_GATEWAY_CALLS_PER_SECOND: '64' }).sweep).toEqual({ groups: 64, gatewayCallsPerSecond: 64 });
-  expect(() => loadConfig({ ...env, SWEEP_GROUPS: '64', SWEEP_GATEWAY_CALLS_PER_SECOND: '63' })).toThrow(
-    'SWEEP_GATEWAY_CALLS_PER_SECOND: must be at least SWEEP_GROUPS (64): each sweep worker makes at least one call a second',
-  );
-});
-
 it("takes DISPATCH_GROUPS from 1 (the default) to the outbox's 16 shards", () => {
   expect(loadConfig(env).dispatch).toEqual({ groups: 1 });
   expect(loadConfig({ ...env, DISPATCH_GROUPS: '16' }).dispatch).toEqual({ groups: 16 });
