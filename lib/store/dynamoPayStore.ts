@@ -419,6 +419,30 @@ export class DynamoPayStore implements PayStore, ShopStore, OutboxStore {
   }
 
   /**
+   * Migration: a refund the ABNORMAL migration reopened before it marked `reopened_at` (until 2026-11-30),
+   * still pending, marked now, so that a second failure takes an event id of its own. False when it is no
+   * longer pending or is marked already.
+   */
+  async markReopened(outRefundNo: string, at: string): Promise<boolean> {
+    try {
+      await this.db.send(
+        new UpdateCommand({
+          TableName: this.table,
+          Key: keys.refund(outRefundNo),
+          ConditionExpression: '#status = :pending AND attribute_not_exists(reopened_at)',
+          UpdateExpression: 'SET reopened_at = :at',
+          ExpressionAttributeNames: { '#status': 'status' },
+          ExpressionAttributeValues: { ':pending': 'pending', ':at': at },
+        }),
+      );
+      return true;
+    } catch (error) {
+      if (error instanceof ConditionalCheckFailedException) return false;
+      throw error;
+    }
+  }
+
+  /**
    * A person has dealt with a case reconcile lists as work: a failed refund (the payer paid back outside
    * the gateways, say) or a second payment kept for a person (`CONFLICT#`). Noted on its item with when
    * and how; reconcile then counts it as handled. False when there is no such case: no refund of that

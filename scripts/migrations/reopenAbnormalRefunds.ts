@@ -7,10 +7,13 @@
  * sends it on at WeChat (or already has). One superseded by a later refund of the same attempt is only
  * listed: a person checks at WeChat that the payer is not refunded twice. One a person noted as handled
  * (`npm run handled`: paid back outside the gateways) is left alone.
+ * A refund it reopened before it marked them (`reopened_at`, 2026-11-30) and whose first failure the shop
+ * was told of is marked now, so that a second failure is told under an id of its own.
  * Against DYNAMODB_ENDPOINT and TABLE_NAME, as `npm run reconcile`. Conditional writes: run it again at
  * will. Exit 0: done (or nothing to do); 1: some listed for a person; 2: could not run.
  */
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { orderRefundFailedEvent } from '../../lib/domain/events';
 import { ABNORMAL } from '../../lib/domain/refund';
 import { DynamoPayStore } from '../../lib/store/dynamoPayStore';
 import { type Item, toRefund } from '../../lib/store/items';
@@ -27,6 +30,8 @@ export interface ReopenReport {
   handled: string[];
   /** Not as the code of before left them (changed meanwhile, or by hand): for a person, with reconcile. */
   movedOn: string[];
+  /** Reopened by a run of before `reopened_at`, marked now (or, with --dry-run, would be). */
+  marked: string[];
 }
 
 export async function reopenAbnormalRefunds(
@@ -35,7 +40,7 @@ export async function reopenAbnormalRefunds(
   options: { dryRun?: boolean; now?: () => Date } = {},
 ): Promise<ReopenReport> {
   const store = new DynamoPayStore(db, table);
-  const report: ReopenReport = { reopened: [], superseded: [], handled: [], movedOn: [] };
+  const report: ReopenReport = { reopened: [], superseded: [], handled: [], movedOn: [], marked: [] };
   for (const item of await failedAsAbnormal(db, table)) {
     const refund = toRefund(item);
     const latest = (await store.getAttempt(refund.outTradeNo))?.refundNo;
@@ -49,7 +54,23 @@ export async function reopenAbnormalRefunds(
       report.movedOn.push(refund.outRefundNo);
     }
   }
+  const at = (options.now?.() ?? new Date()).toISOString();
+  for (const item of await reopenedUnmarked(db, table)) {
+    const refund = toRefund(item);
+    // Only one whose first failure made an event: the id its second failure would take otherwise.
+    if (!(await store.getEvent(orderRefundFailedEvent(refund, ABNORMAL, at).id))) continue;
+    if (options.dryRun || (await store.markReopened(refund.outRefundNo, at))) report.marked.push(refund.outRefundNo);
+  }
   return report;
+}
+
+/** Refunds pending and ABNORMAL without `reopened_at`: reopened by a run of before it was written, or ABNORMAL from the first answer. */
+function reopenedUnmarked(db: DynamoDBDocumentClient, table: string): Promise<Item[]> {
+  return scanAll(db, table, {
+    FilterExpression: 'entity = :refund AND #status = :pending AND last_error = :abnormal AND attribute_not_exists(reopened_at)',
+    ExpressionAttributeNames: { '#status': 'status' },
+    ExpressionAttributeValues: { ':refund': ENTITY.refund, ':pending': 'pending', ':abnormal': ABNORMAL },
+  });
 }
 
 /** Refunds the code of before recorded failed for ABNORMAL. */
@@ -66,6 +87,7 @@ if (require.main === module) {
     const dryRun = process.argv.includes('--dry-run');
     const report = await reopenAbnormalRefunds(db, table, { dryRun });
     console.log(`${dryRun ? 'would reopen' : 'reopened'} ${report.reopened.length}: ${report.reopened.join(' ') || '-'}`);
+    if (report.marked.length) console.log(`${dryRun ? 'would mark' : 'marked'} reopened by an earlier run: ${report.marked.join(' ')}`);
     for (const { outRefundNo, latest } of report.superseded) {
       console.log(`for a person: ${outRefundNo} was followed by refund ${latest} of the same payment: check at WeChat that the payer is not refunded twice`);
     }

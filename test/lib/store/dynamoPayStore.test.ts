@@ -467,11 +467,24 @@ describe('refunds', () => {
       expect(await state.snapshot()).toEqual(before);
     });
 
-    it('a fault of the database is no lost race: reopening or noting a case handled on a table that is not there fails as itself', async () => {
+    it('a fault of the database is no lost race: reopening, marking reopened or noting a case handled on a table that is not there fails as itself', async () => {
       const { attempt } = await paidOrder();
       const refund = newRefund(attempt, 'order', '用户取消', new Date());
       await expect(broken().reopenAbnormalRefund(refund, now())).rejects.toMatchObject(notFound);
+      await expect(broken().markReopened(refund.outRefundNo, now())).rejects.toMatchObject(notFound);
       await expect(broken().markHandled({ outRefundNo: refund.outRefundNo }, '已线下退款', now())).rejects.toMatchObject(notFound);
+    });
+
+    it('marks reopened only a pending refund not marked yet', async () => {
+      const { attempt } = await paidOrder();
+      const refund = newRefund(attempt, 'order', '用户取消', new Date());
+      await stack.app.store.beginRefund(refund, attempt, now());
+      expect(await stack.app.store.markReopened(refund.outRefundNo, now())).toBe(true);
+      const marked = await state.item(keys.refund(refund.outRefundNo));
+      expect(marked).toMatchObject({ status: 'pending', reopened_at: expect.any(String) });
+      expect(await stack.app.store.markReopened(refund.outRefundNo, now())).toBe(false);
+      expect(await state.item(keys.refund(refund.outRefundNo))).toEqual(marked);
+      expect(await stack.app.store.markReopened(`${refund.outRefundNo}-none`, now())).toBe(false);
     });
 
     it('reopens a refund case refund without touching any order; its attempt stays a refund case', async () => {

@@ -1,9 +1,11 @@
 import { execFile } from 'node:child_process';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import type { Refund } from '../../../lib/domain/model';
 import { completePayment } from '../../../lib/pay/completePayment';
 import { requestRefund } from '../../../lib/pay/requestRefund';
+import { keys } from '../../../lib/store/keys';
 import { reopenAbnormalRefunds } from '../../../scripts/migrations/reopenAbnormalRefunds';
 import { type NotifyServer, startNotifyServer } from '../../support/notifyServer';
 import { freePort } from '../../support/ports';
@@ -56,9 +58,10 @@ async function runFor(refunds: string[], options: { dryRun?: boolean } = {}) {
     superseded: report.superseded.filter((r) => refunds.includes(r.outRefundNo)),
     handled: report.handled.filter((no) => refunds.includes(no)),
     movedOn: report.movedOn.filter((no) => refunds.includes(no)),
+    marked: report.marked.filter((no) => refunds.includes(no)),
   };
 }
-const nothing = { reopened: [], superseded: [], handled: [], movedOn: [] };
+const nothing = { reopened: [], superseded: [], handled: [], movedOn: [], marked: [] };
 
 /** A new refund of the order, asked under the code of before after R1 failed: R2, which WeChat refuses (R1's amount is still at WeChat). */
 async function askedAgain(orderId: number) {
@@ -101,6 +104,38 @@ it('records a reopened refund that then fails for good, telling the shop again u
   expect(await stack.app.store.getEvent(`evt_order_refund_failed_${R1}_reopened`)).toMatchObject({
     event: { type: 'order.refund_failed', data: { out_refund_no: R1, reason: 'CLOSED' } },
   });
+});
+
+it('marks one a run of before reopened_at reopened, so that its second failure is told under an id of its own; not one ABNORMAL from its first answer', async () => {
+  const { user, R1 } = await recordedFailedAsAbnormal();
+  expect(await runFor([R1])).toEqual({ ...nothing, reopened: [R1] });
+  // As a run of before 2026-11-30 left it: reopened, without the mark.
+  await stack.db.send(new UpdateCommand({ TableName: TABLE, Key: keys.refund(R1), UpdateExpression: 'REMOVE reopened_at' }));
+  // A refund WeChat answered ABNORMAL at once, under today's code: pending and ABNORMAL, never failed, no event.
+  const other = await givenUser(stack, 1000);
+  const paid = await pay(stack, other, { method: 4, points: 800, priceFen: 8000 });
+  const { channel, transactionId, amountFen } = stack.gateway.pay(paid.outTradeNo);
+  await completePayment(stack.app, { channel, outTradeNo: paid.outTradeNo, transactionId, amountFen, paidAt: new Date().toISOString() });
+  stack.gateway.failNextRefund('wechat', 'abnormal');
+  await requestRefund(stack.app, { orderId: other.orderId, reason: '用户取消订单' });
+  await stack.gateway.refundsSettled();
+  const abnormalAtOnce = `${paid.outTradeNo}R1`;
+  expect(await stack.app.store.getRefund(abnormalAtOnce)).toMatchObject({ status: 'pending', lastError: 'ABNORMAL' });
+
+  expect(await runFor([R1, abnormalAtOnce], { dryRun: true })).toEqual({ ...nothing, marked: [R1] });
+  expect(await stack.app.store.getRefund(R1)).toMatchObject({ reopenedAt: undefined });
+  expect(await runFor([R1, abnormalAtOnce])).toEqual({ ...nothing, marked: [R1] });
+  expect(await stack.app.store.getRefund(R1)).toMatchObject({ reopenedAt: expect.any(String) });
+  expect(await stack.app.store.getRefund(abnormalAtOnce)).toMatchObject({ reopenedAt: undefined });
+  expect(await runFor([R1, abnormalAtOnce])).toEqual(nothing);
+
+  await stack.app.store.failRefund((await stack.app.store.getRefund(R1)) as Refund, 'CLOSED', new Date().toISOString());
+  expect(await state.order(user.orderId)).toMatchObject({ status: 'paid', refund: { out_refund_no: R1, status: 'failed' } });
+  expect(await stack.app.store.getEvent(`evt_order_refund_failed_${R1}_reopened`)).toMatchObject({ event: { data: { reason: 'CLOSED' } } });
+  // The other one goes on as any pending refund: a person sends it on at WeChat.
+  stack.gateway.resumeAbnormalRefund(abnormalAtOnce);
+  await stack.gateway.refundsSettled();
+  expect(await state.order(other.orderId)).toMatchObject({ status: 'refunded' });
 });
 
 it('lists one followed by a new refund of the same payment for a person, and changes nothing', async () => {
