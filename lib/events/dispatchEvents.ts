@@ -27,7 +27,7 @@ export interface DispatchSettings {
 
 export const DEFAULT_EVENTS_PER_SHARD = 50;
 export const DEFAULT_ROUND_SIZE = 16;
-/** At most this many undelivered events are read per shard and run, due or not. */
+/** At most this many undelivered events are read per shard and read, due or not; a run reads on while its time lasts. */
 const MAX_READ_PER_SHARD = 1_000;
 
 /** Attempts that failed this many times in a row mean the endpoint is down, not a blip: that alarms. */
@@ -51,58 +51,62 @@ export interface DispatchReport {
  * Delivers the undelivered events that are due, at least once each. One order's events go in the
  * order they happened: a later one waits until the earlier one is delivered (or dead). Orders go in
  * rounds: each round sends the next event of every order whose previous one went through. While its
- * time lasts, a run reads the shards again as long as one of them had more due events than it took.
+ * time lasts, a run reads on in each shard that had more pages than it read, from where its read
+ * stopped: no event is read twice in a run, so none is sent twice in it either.
  */
 export async function dispatchEvents(deps: DispatchDeps, settings: DispatchSettings): Promise<DispatchReport> {
   const report: DispatchReport = { delivered: 0, retrying: 0, dead: 0, failing: 0, waiting: 0, raced: 0 };
   if (deps.sinks.length === 0) return report;
   const roundSize = settings.roundSize ?? DEFAULT_ROUND_SIZE;
-  const shards = settings.shards ?? Array.from({ length: EVENT_SHARDS }, (_, shard) => shard);
-  // What this run did with each event: the index is read eventually consistent, so a later read may
-  // still show an event as it was. One settled is not sent again; one that failed waits for its retry.
-  const sentThisRun = new Map<string, Outcome>();
-  for (;;) {
+  // Orders with an event left undelivered in this run (not due, failed): their later events, read
+  // further on, wait behind it.
+  const held = new Set<number>();
+  let reading = (settings.shards ?? Array.from({ length: EVENT_SHARDS }, (_, shard) => shard)).map((shard) => ({
+    shard,
+    after: undefined as string | undefined,
+  }));
+  while (reading.length > 0) {
     const now = deps.now().toISOString();
-    const reads = await Promise.all(shards.map((shard) => readShard(deps.store, shard, settings.perShard, now, sentThisRun)));
-    const queues = byOrder(reads.flatMap((read) => read.events));
-    // Counted again by each read: what the last one left is what waits.
-    report.waiting = 0;
-    await deliverRounds(deps, queues, { now, deadline: settings.deadline, roundSize, sentThisRun }, report);
-    if (!reads.some((read) => read.more) || deps.now().getTime() >= settings.deadline) return report;
+    const reads = await Promise.all(reading.map(({ shard, after }) => readShard(deps.store, shard, { due: settings.perShard, now, after, held })));
+    await deliverRounds(deps, byOrder(reads.flatMap((read) => read.events)), { now, deadline: settings.deadline, roundSize, held }, report);
+    if (deps.now().getTime() >= settings.deadline) break;
+    reading = reads.flatMap((read, i) => (read.more ? [{ shard: (reading[i] as { shard: number }).shard, after: read.more }] : []));
   }
+  return report;
 }
 
 async function deliverRounds(
   deps: DispatchDeps,
   queues: Map<number, OutboxEvent[]>,
-  run: { now: string; deadline: number; roundSize: number; sentThisRun: Map<string, Outcome> },
+  run: { now: string; deadline: number; roundSize: number; held: Set<number> },
   report: DispatchReport,
 ): Promise<void> {
-  const due = (event: OutboxEvent) => isDue(event, run.now) && !run.sentThisRun.has(event.event.id);
+  const hold = (orderId: number, queue: OutboxEvent[]) => {
+    report.waiting += queue.length;
+    run.held.add(orderId);
+    queues.delete(orderId);
+  };
   while (queues.size > 0 && deps.now().getTime() < run.deadline) {
     const heads: OutboxEvent[] = [];
     for (const [orderId, queue] of queues) {
       const head = queue[0] as OutboxEvent;
-      if (!due(head)) {
-        report.waiting += queue.length;
-        queues.delete(orderId);
-      } else if (heads.length < run.roundSize) heads.push(head);
+      if (run.held.has(orderId) || !isDue(head, run.now)) hold(orderId, queue);
+      else if (heads.length < run.roundSize) heads.push(head);
     }
     if (heads.length === 0) break;
     const outcomes = await deliver(deps, heads);
     for (const [i, head] of heads.entries()) {
       const outcome = outcomes[i] as Outcome;
       report[outcome]++;
-      run.sentThisRun.set(head.event.id, outcome);
       const orderId = head.event.data.order_id;
       const queue = queues.get(orderId) as OutboxEvent[];
       queue.shift();
       // The order's next event goes only once this one is settled for good (delivered, or dead).
-      if (!isSettled(outcome)) report.waiting += queue.length;
-      if (!isSettled(outcome) || queue.length === 0) queues.delete(orderId);
+      if (outcome !== 'delivered' && outcome !== 'dead') hold(orderId, queue);
+      else if (queue.length === 0) queues.delete(orderId);
     }
   }
-  for (const queue of queues.values()) report.waiting += queue.length;
+  for (const [orderId, queue] of queues) hold(orderId, queue);
 }
 
 /**
@@ -133,41 +137,34 @@ function isDue(event: OutboxEvent, now: string): boolean {
   return event.nextAttemptAt === undefined || event.nextAttemptAt <= now;
 }
 
-function isSettled(outcome: Outcome): boolean {
-  return outcome === 'delivered' || outcome === 'dead';
-}
-
 /**
- * A shard's undelivered events, oldest first, read page by page until `due` orders have a due event
- * first in line: events waiting for a retry (an endpoint refusing some, a backlog after an outage) are
- * read past instead of holding up the newer ones behind them. `more`: it stopped at `due`, with pages
- * left. An event settled earlier in the run is left out; one that failed earlier in it is no due head.
+ * A shard's undelivered events, oldest first from `after`, read page by page until `due` orders have a
+ * due event first in line: events waiting for a retry (an endpoint refusing some, a backlog after an
+ * outage) are read past instead of holding up the newer ones behind them. An order `held` earlier in
+ * the run has no due event first in line. `more`: where to read on, when it stopped with pages left
+ * (at `due`, or after MAX_READ_PER_SHARD events: a backlog bigger than that is read past a read at a time).
  */
 async function readShard(
   store: OutboxStore,
   shard: number,
-  due: number,
-  now: string,
-  sentThisRun: ReadonlyMap<string, Outcome>,
-): Promise<{ events: OutboxEvent[]; more: boolean }> {
+  read: { due: number; now: string; after?: string; held: ReadonlySet<number> },
+): Promise<{ events: OutboxEvent[]; more?: string }> {
   const events: OutboxEvent[] = [];
-  const blocked = new Set<number>();
+  const seen = new Set<number>(read.held);
   let dueHeads = 0;
-  let after: string | undefined;
+  let after = read.after;
   do {
     const page = await store.findPendingEvents(shard, 100, after);
     for (const event of page.events) {
-      const earlier = sentThisRun.get(event.event.id);
-      if (earlier && isSettled(earlier)) continue;
       events.push(event);
       const orderId = event.event.data.order_id;
-      if (blocked.has(orderId)) continue;
-      blocked.add(orderId); // the order's first event decides for the order's later ones
-      if (isDue(event, now) && !earlier) dueHeads++;
+      if (seen.has(orderId)) continue;
+      seen.add(orderId); // the order's first event decides for the order's later ones
+      if (isDue(event, read.now)) dueHeads++;
     }
     after = page.after;
-  } while (after !== undefined && dueHeads < due && events.length < MAX_READ_PER_SHARD);
-  return { events, more: after !== undefined && dueHeads >= due };
+  } while (after !== undefined && dueHeads < read.due && events.length < MAX_READ_PER_SHARD);
+  return { events, more: after };
 }
 
 async function deliver(deps: DispatchDeps, events: OutboxEvent[]): Promise<Outcome[]> {

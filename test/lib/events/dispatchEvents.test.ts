@@ -268,31 +268,27 @@ describe('how far a run reads a shard (pages of 100, orders 16 apart share a sha
     expect(reads).toBe(16);
   });
 
-  it('sends no event twice in a run when a later read still shows it as it was (the index is eventually consistent)', async () => {
-    const [first, second] = await given({ orderId: 16, seq: 0 }, { orderId: 16, seq: 1 }, { orderId: 32, seq: 2 }, { orderId: 48, seq: 3, attempts: 0 });
-    const [failing] = await given({ orderId: 64, seq: 4 });
-    // Every read of shard 0 answers as the first one did (delivered and failed events still pending), with
-    // a page after it that is empty: the run takes one due event a read, so it reads again.
-    let firstRead: Awaited<ReturnType<TestStack['app']['store']['findPendingEvents']>> | undefined;
-    let reads = 0;
-    const stale = storeWith(stack, {
+  it('reads on from where its read stopped, never from the top again: an order held behind a failure earlier in the run keeps its later events back', async () => {
+    const [failing, other, later, last] = await given({ orderId: 16, seq: 0 }, { orderId: 32, seq: 1 }, { orderId: 16, seq: 2 }, { orderId: 48, seq: 3 });
+    // Shard 0 in two pages: the first two events, then the other two. A read from the top again would
+    // find the first page as it was (the index is read eventually consistent): its events still pending.
+    const staleCopies = new Map((await stack.app.store.findPendingEvents(0, 100)).events.map((e) => [e.event.id, e]));
+    const readsFrom: (string | undefined)[] = [];
+    const store = storeWith(stack, {
       findPendingEvents: async (shard, limit, after) => {
-        if (shard !== 0) return stack.app.store.findPendingEvents(shard, limit, after);
-        if (after) return { events: [] };
-        reads++;
-        firstRead ??= await stack.app.store.findPendingEvents(shard, limit, after);
-        return { events: firstRead.events, after: 'the next page' };
+        const all = await stack.app.store.findPendingEvents(shard, limit);
+        if (shard !== 0) return all;
+        readsFrom.push(after);
+        const mine = (ids: string[]) => ids.map((id) => all.events.find((e) => e.event.id === id) ?? (staleCopies.get(id) as OutboxEvent));
+        return after ? { events: mine([later, last]) } : { events: mine([failing, other]), after: 'the next page' };
       },
     });
     const shop = recordingSink((event) => (event.event.id === failing ? 'HTTP 500' : 'ok'));
-    let clock = NOW;
-    const report = await dispatchEvents(deps([shop.sink], { store: stale, now: () => new Date((clock += 1_000)) }), settings({ perShard: 1 }));
-    const sent = shop.sent();
-    expect(new Set(sent).size).toBe(sent.length);
-    expect(sent.indexOf(first)).toBeLessThan(sent.indexOf(second));
-    expect(sent.filter((id) => id === failing)).toEqual([failing]);
-    expect(report).toMatchObject({ delivered: 4, retrying: 1 });
-    expect(reads).toBe(2);
+    const report = await dispatchEvents(deps([shop.sink], { store }), settings({ perShard: 1 }));
+    expect(readsFrom).toEqual([undefined, 'the next page']);
+    expect(shop.sent()).toEqual([failing, other, last]);
+    expect(report).toEqual({ ...NOTHING, delivered: 2, retrying: 1, waiting: 1 });
+    expect(await stored(later)).toMatchObject({ status: 'pending', attempts: 0 });
   });
 
   it('past a full page of events waiting for their retry, to the due one behind them', async () => {
@@ -311,12 +307,22 @@ describe('how far a run reads a shard (pages of 100, orders 16 apart share a sha
     expect(shop.sent()).toEqual([due]);
   });
 
-  it('but no further than 1,000 events a run: a due event behind 1,000 waiting ones waits for a later run', async () => {
+  it('past 1,000 waiting events too, 1,000 a read: a due event behind them goes in the same run', async () => {
     const waiting = inShard0(1_000).map((orderId, seq) => ({ orderId, seq, attempts: 1, nextAttemptAt: at(MINUTE) }));
-    await given(...waiting, { orderId: 16 * 1_001, seq: 1_000 });
+    const [due] = (await given(...waiting, { orderId: 16 * 1_001, seq: 1_000 })).slice(-1);
+    const reads: number[] = [];
+    const store = storeWith(stack, {
+      findPendingEvents: async (shard, ...rest) => {
+        const page = await stack.app.store.findPendingEvents(shard, ...rest);
+        if (shard === 0) reads.push(page.events.length);
+        return page;
+      },
+    });
     const shop = recordingSink();
-    expect(await dispatchEvents(deps([shop.sink]), settings({ perShard: 1 }))).toEqual({ ...NOTHING, waiting: 1_000 });
-    expect(shop.calls).toEqual([]);
+    expect(await dispatchEvents(deps([shop.sink], { store }), settings({ perShard: 1 }))).toEqual({ ...NOTHING, delivered: 1, waiting: 1_000 });
+    expect(shop.sent()).toEqual([due]);
+    // A first read of ten pages of 100 (1,000 events, none due), then a second that reads on to the due one.
+    expect(reads).toEqual([...Array.from({ length: 10 }, () => 100), 1]);
   });
 });
 
