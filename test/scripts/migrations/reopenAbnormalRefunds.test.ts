@@ -35,8 +35,8 @@ afterAll(() =>
   ),
 );
 
-/** An order paid with WeChat + 800 points, its refund reported ABNORMAL and recorded failed as the code of before did. */
-async function recordedFailedAsAbnormal() {
+/** An order paid with WeChat + 800 points whose refund WeChat answered ABNORMAL: pending and ABNORMAL, as recorded now. */
+async function refundedAbnormal() {
   const user = await givenUser(stack, 1000);
   const result = await pay(stack, user, { method: 4, points: 800, priceFen: 8000 });
   const { channel, transactionId, amountFen } = stack.gateway.pay(result.outTradeNo);
@@ -44,10 +44,15 @@ async function recordedFailedAsAbnormal() {
   stack.gateway.failNextRefund('wechat', 'abnormal');
   await requestRefund(stack.app, { orderId: user.orderId, reason: '用户取消订单' });
   await stack.gateway.refundsSettled();
-  const R1 = `${result.outTradeNo}R1`;
-  await stack.app.store.failRefund((await stack.app.store.getRefund(R1)) as Refund, 'ABNORMAL', new Date().toISOString());
-  expect(await state.order(user.orderId)).toMatchObject({ status: 'paid', refund: { status: 'failed' } });
-  return { user, outTradeNo: result.outTradeNo, R1 };
+  return { user, outTradeNo: result.outTradeNo, R1: `${result.outTradeNo}R1` };
+}
+
+/** The same, its refund recorded failed as the code of before did. */
+async function recordedFailedAsAbnormal() {
+  const refunded = await refundedAbnormal();
+  await stack.app.store.failRefund((await stack.app.store.getRefund(refunded.R1)) as Refund, 'ABNORMAL', new Date().toISOString());
+  expect(await state.order(refunded.user.orderId)).toMatchObject({ status: 'paid', refund: { status: 'failed' } });
+  return refunded;
 }
 
 /** What a run did with these refunds alone: the cases share the table, and each run scans all of it. */
@@ -112,14 +117,7 @@ it('marks one a run of before reopened_at reopened, so that its second failure i
   // As a run of before 2026-11-30 left it: reopened, without the mark.
   await stack.db.send(new UpdateCommand({ TableName: TABLE, Key: keys.refund(R1), UpdateExpression: 'REMOVE reopened_at' }));
   // A refund WeChat answered ABNORMAL at once, under today's code: pending and ABNORMAL, never failed, no event.
-  const other = await givenUser(stack, 1000);
-  const paid = await pay(stack, other, { method: 4, points: 800, priceFen: 8000 });
-  const { channel, transactionId, amountFen } = stack.gateway.pay(paid.outTradeNo);
-  await completePayment(stack.app, { channel, outTradeNo: paid.outTradeNo, transactionId, amountFen, paidAt: new Date().toISOString() });
-  stack.gateway.failNextRefund('wechat', 'abnormal');
-  await requestRefund(stack.app, { orderId: other.orderId, reason: '用户取消订单' });
-  await stack.gateway.refundsSettled();
-  const abnormalAtOnce = `${paid.outTradeNo}R1`;
+  const { user: other, R1: abnormalAtOnce } = await refundedAbnormal();
   expect(await stack.app.store.getRefund(abnormalAtOnce)).toMatchObject({ status: 'pending', lastError: 'ABNORMAL' });
 
   expect(await runFor([R1, abnormalAtOnce], { dryRun: true })).toEqual({ ...nothing, marked: [R1] });
