@@ -180,6 +180,19 @@ describe('paying again while an attempt is open', () => {
     expect(stack.gateway.trade(second.outTradeNo)).toMatchObject({ amountFen: 9200 });
   });
 
+  it.each([
+    ['the same points, less cash (a point now worth 2 fen)', { points: 800, priceFen: 7200 }],
+    ['the same cash, fewer points (a point now worth 2 fen)', { points: 400, priceFen: 8000 }],
+  ])('after a deploy changed what a point is worth, %s is another choice: a new attempt at the new amounts', async (_what, amounts) => {
+    const u = await givenUser(1000);
+    const first = await payOrder(deps, u.userId, input(u.orderId, u.addressId, { method: 4, points: 800, priceFen: 8000 }));
+    const second = await payOrder({ ...deps, fenPerPoint: 2 }, u.userId, input(u.orderId, u.addressId, { method: 4, ...amounts }));
+    expect(second.outTradeNo).not.toBe(first.outTradeNo);
+    expect(await state.attempt(second.outTradeNo)).toMatchObject({ status: 'open', cash_fen: amounts.priceFen, points: amounts.points });
+    expect(await state.attempt(first.outTradeNo)).toMatchObject({ status: 'superseded' });
+    expect(await state.account(u.userId)).toMatchObject({ integral_available: 1000 - amounts.points, integral_held: amounts.points });
+  });
+
   it("the merchant's courier at no fee instead of collect-on-delivery (the same amounts) is another choice: a new attempt, each keeping its freight choice", async () => {
     const u = await givenUser(1000, ['88.00'], '0.00');
     const collect = await payOrder(deps, u.userId, input(u.orderId, u.addressId, { method: 4, points: 800, priceFen: 8000, freightMode: 2, freightKey: 1 }));
