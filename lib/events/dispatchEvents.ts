@@ -61,16 +61,18 @@ export async function dispatchEvents(deps: DispatchDeps, settings: DispatchSetti
   // Orders with an event left undelivered in this run (not due, failed): their later events, read
   // further on, wait behind it.
   const held = new Set<number>();
-  let reading = (settings.shards ?? Array.from({ length: EVENT_SHARDS }, (_, shard) => shard)).map((shard) => ({
-    shard,
-    after: undefined as string | undefined,
-  }));
-  while (reading.length > 0) {
+  // Where each shard's next read starts; a shard read to its end is done with for this run.
+  let reading = new Map<number, string | undefined>(
+    (settings.shards ?? Array.from({ length: EVENT_SHARDS }, (_, shard) => shard)).map((shard) => [shard, undefined]),
+  );
+  while (reading.size > 0) {
     const now = deps.now().toISOString();
-    const reads = await Promise.all(reading.map(({ shard, after }) => readShard(deps.store, shard, { due: settings.perShard, now, after, held })));
+    const reads = await Promise.all(
+      [...reading].map(async ([shard, after]) => ({ shard, ...(await readShard(deps.store, shard, { due: settings.perShard, now, after, held })) })),
+    );
     await deliverRounds(deps, byOrder(reads.flatMap((read) => read.events)), { now, deadline: settings.deadline, roundSize, held }, report);
     if (deps.now().getTime() >= settings.deadline) break;
-    reading = reads.flatMap((read, i) => (read.more ? [{ shard: (reading[i] as { shard: number }).shard, after: read.more }] : []));
+    reading = new Map(reads.flatMap((read) => (read.more ? [[read.shard, read.more] as const] : [])));
   }
   return report;
 }
