@@ -28,6 +28,14 @@ export interface DispatchSettings {
 export const DEFAULT_EVENTS_PER_SHARD = 50;
 export const DEFAULT_ROUND_SIZE = 16;
 /** At most this many undelivered events are read per shard and read, due or not; a run reads on while its time lasts. */
+
+/**
+ * A run reads on past where a read stopped only once that point is this old. An event is stamped before
+ * its write commits and the index shows it a moment after: an earlier event of an order may still appear
+ * behind a younger cursor, and the order's later event, read on past it, would go first. The next run
+ * reads from the start again.
+ */
+export const READ_ON_AFTER_MS = 10_000;
 const MAX_READ_PER_SHARD = 1_000;
 
 /** Attempts that failed this many times in a row mean the endpoint is down, not a blip: that alarms. */
@@ -72,7 +80,9 @@ export async function dispatchEvents(deps: DispatchDeps, settings: DispatchSetti
     );
     await deliverRounds(deps, byOrder(reads.flatMap((read) => read.events)), { now, deadline: settings.deadline, roundSize, held }, report);
     if (deps.now().getTime() >= settings.deadline) break;
-    reading = new Map(reads.flatMap((read) => (read.more ? [[read.shard, read.more] as const] : [])));
+    const readOnBefore = new Date(deps.now().getTime() - READ_ON_AFTER_MS).toISOString();
+    // The cursor is the last sort key read, `<created_at>#<id>`.
+    reading = new Map(reads.flatMap((read) => (read.more && read.more < readOnBefore ? [[read.shard, read.more] as const] : [])));
   }
   return report;
 }

@@ -4,7 +4,7 @@ import { MAX_DELIVERY_ATTEMPTS, type OutboxEvent, orderClosedEvent } from '../..
 import { type DispatchDeps, type DispatchSettings, dispatchEvents, redeliverEvent } from '../../../lib/events/dispatchEvents';
 import type { EventSink, SendResult } from '../../../lib/events/eventSink';
 import { eventItem } from '../../../lib/store/items';
-import { keys } from '../../../lib/store/keys';
+import { keys, outboxSortKey } from '../../../lib/store/keys';
 import { captureOutput } from '../../support/logs';
 import { expectBalancedBooksThenClose, startTestStack, TABLE, type TestStack } from '../../support/stack';
 import { storeWith } from '../../support/world';
@@ -254,6 +254,22 @@ describe('how far a run reads a shard (pages of 100, orders 16 apart share a sha
     expect(shop.sent().sort()).toEqual([...ids].sort());
   });
 
+  it('reads on only past a point 10 s old or more: an earlier event of an order written just before may still appear behind a younger one', async () => {
+    // 101 events of different orders in shard 0, written half a second ago: a first read of 100 (all due), then no more.
+    await given(...inShard0(101).map((orderId, seq) => ({ orderId, seq: MINUTE - 500 + seq })));
+    const reads: number[] = [];
+    const store = storeWith(stack, {
+      findPendingEvents: async (shard, ...rest) => {
+        const page = await stack.app.store.findPendingEvents(shard, ...rest);
+        if (shard === 0) reads.push(page.events.length);
+        return page;
+      },
+    });
+    const shop = recordingSink();
+    expect(await dispatchEvents(deps([shop.sink], { store }), settings({ perShard: 1 }))).toEqual({ ...NOTHING, delivered: 100 });
+    expect(reads).toEqual([100]);
+  });
+
   it('reads again only while a shard had more due events than it took: a run whose reads all fit reads once', async () => {
     await given(...inShard0(30).map((orderId, seq) => ({ orderId, seq })));
     const shop = recordingSink();
@@ -273,6 +289,7 @@ describe('how far a run reads a shard (pages of 100, orders 16 apart share a sha
     // Shard 0 in two pages: the first two events, then the other two. A read from the top again would
     // find the first page as it was (the index is read eventually consistent): its events still pending.
     const staleCopies = new Map((await stack.app.store.findPendingEvents(0, 100)).events.map((e) => [e.event.id, e]));
+    const firstPageEnd = outboxSortKey((staleCopies.get(other) as OutboxEvent).event);
     const readsFrom: (string | undefined)[] = [];
     const store = storeWith(stack, {
       findPendingEvents: async (shard, limit, after) => {
@@ -280,12 +297,12 @@ describe('how far a run reads a shard (pages of 100, orders 16 apart share a sha
         if (shard !== 0) return all;
         readsFrom.push(after);
         const mine = (ids: string[]) => ids.map((id) => all.events.find((e) => e.event.id === id) ?? (staleCopies.get(id) as OutboxEvent));
-        return after ? { events: mine([later, last]) } : { events: mine([failing, other]), after: 'the next page' };
+        return after ? { events: mine([later, last]) } : { events: mine([failing, other]), after: firstPageEnd };
       },
     });
     const shop = recordingSink((event) => (event.event.id === failing ? 'HTTP 500' : 'ok'));
     const report = await dispatchEvents(deps([shop.sink], { store }), settings({ perShard: 1 }));
-    expect(readsFrom).toEqual([undefined, 'the next page']);
+    expect(readsFrom).toEqual([undefined, firstPageEnd]);
     expect(shop.sent()).toEqual([failing, other, last]);
     expect(report).toEqual({ ...NOTHING, delivered: 2, retrying: 1, waiting: 1 });
     expect(await stored(later)).toMatchObject({ status: 'pending', attempts: 0 });
