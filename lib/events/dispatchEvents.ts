@@ -27,8 +27,6 @@ export interface DispatchSettings {
 
 export const DEFAULT_EVENTS_PER_SHARD = 50;
 export const DEFAULT_ROUND_SIZE = 16;
-/** At most this many undelivered events are read per shard and read, due or not; a run reads on while its time lasts. */
-
 /**
  * A run reads on past where a read stopped only once that point is this old. An event is stamped before
  * its write commits and the index shows it a moment after: an earlier event of an order may still appear
@@ -36,6 +34,7 @@ export const DEFAULT_ROUND_SIZE = 16;
  * reads from the start again.
  */
 export const READ_ON_AFTER_MS = 10_000;
+/** At most this many undelivered events are read per shard and read, due or not; a run reads on while its time lasts. */
 const MAX_READ_PER_SHARD = 1_000;
 
 /** Attempts that failed this many times in a row mean the endpoint is down, not a blip: that alarms. */

@@ -71,7 +71,7 @@ export interface PaymentGateway {
   /**
    * Closes an unpaid trade; a trade the gateway never saw counts as closed. One call, no more (the
    * sweeping's cap counts calls): a refusal that does not say why (Alipay's TRADE_STATUS_ERROR, for a
-   * paid trade and for one closed already) is a GatewayError, and the caller asks the query.
+   * paid trade and for one closed already) is a TradeCloseRefused, and the caller asks the query.
    * @throws TradeAlreadyPaid when the gateway says the trade is paid
    */
   closeTrade(outTradeNo: string): Promise<void>;
