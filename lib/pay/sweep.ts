@@ -4,7 +4,7 @@ import { type Attempt, type Channel, channelOf, type Refund } from '../domain/mo
 import { systemClock } from '../domain/time';
 import { GatewayError, TradeAlreadyPaid } from '../gateways/paymentGateway';
 import { log } from '../log';
-import type { CompletePaymentDeps } from './completePayment';
+import type { CompletePaymentDeps, CompletionOutcome } from './completePayment';
 import { followUpRefund } from './followUpRefund';
 import { CallRateLimiter, type GatewayCallCount, rateLimited } from './gatewayRateLimit';
 import { settleFromGateway } from './settleFromGateway';
@@ -214,10 +214,7 @@ async function checkDue(deps: CompletePaymentDeps, attempt: Attempt, now: Date, 
 
 async function query(deps: CompletePaymentDeps, attempt: Attempt, now: Date, options: SweepOptions): Promise<Result> {
   const { outcome } = await settleFromGateway(deps, attempt);
-  // A payment that does not match its attempt (logged and alarmed by completePayment) is left for a
-  // person: asked about again after the backoff, not on its schedule. Reconcile flags it past its expiry.
-  if (outcome === 'mismatch' || outcome === 'unknown_attempt') return failedCheck(deps, attempt, now, options);
-  if (outcome) return 'paid';
+  if (outcome) return paidOrForAPerson(deps, attempt, outcome, now, options);
   return reschedule(deps, attempt, now);
 }
 
@@ -228,7 +225,7 @@ async function closeExpired(deps: CompletePaymentDeps, attempt: Attempt, now: Da
     // the query settles most at one call, and only a trade still payable is closed (WeChat's trade
     // exists from its prepay, so there the close comes first).
     const { trade, outcome } = await settleFromGateway(deps, attempt);
-    if (outcome) return outcome !== 'mismatch' && outcome !== 'unknown_attempt' ? 'paid' : failedCheck(deps, attempt, now, options);
+    if (outcome) return paidOrForAPerson(deps, attempt, outcome, now, options);
     if (trade.state === 'unpaid') {
       const closed = await closeOrSettle(deps, channel, attempt, now, options);
       if (closed) return closed;
@@ -259,7 +256,7 @@ async function closeOrSettle(deps: CompletePaymentDeps, channel: Channel, attemp
   } catch (error) {
     if (!(error instanceof TradeAlreadyPaid) && !(error instanceof GatewayError)) throw error;
     const { trade, outcome } = await settleFromGateway(deps, attempt);
-    if (outcome) return outcome !== 'mismatch' && outcome !== 'unknown_attempt' ? 'paid' : failedCheck(deps, attempt, now, options);
+    if (outcome) return paidOrForAPerson(deps, attempt, outcome, now, options);
     // Refused as paid, yet not paid by the query: the gateway contradicts itself, for a person.
     if (error instanceof TradeAlreadyPaid) return failedCheck(deps, attempt, now, options);
     // The close failed and the trade can still be paid: backed off, the close's error reported. Closed,
@@ -271,9 +268,17 @@ async function closeOrSettle(deps: CompletePaymentDeps, channel: Channel, attemp
 
 async function watch(deps: CompletePaymentDeps, attempt: Attempt, now: Date, options: SweepOptions): Promise<Result> {
   const { outcome } = await settleFromGateway(deps, attempt);
-  if (outcome === 'mismatch' || outcome === 'unknown_attempt') return failedCheck(deps, attempt, now, options);
-  if (outcome) return 'paid';
+  if (outcome) return paidOrForAPerson(deps, attempt, outcome, now, options);
   return (await deps.store.unwatchAttempt(attempt)) ? 'unwatched' : 'waiting';
+}
+
+/**
+ * A payment the gateway vouches for, recorded: paid; unless it does not match its attempt (logged and
+ * alarmed by completePayment): then it is left for a person, asked about again after the backoff, not on
+ * its schedule. Reconcile flags it past its expiry.
+ */
+async function paidOrForAPerson(deps: CompletePaymentDeps, attempt: Attempt, outcome: CompletionOutcome, now: Date, options: SweepOptions): Promise<Result> {
+  return outcome === 'mismatch' || outcome === 'unknown_attempt' ? failedCheck(deps, attempt, now, options) : 'paid';
 }
 
 async function reschedule(deps: CompletePaymentDeps, attempt: Attempt, now: Date): Promise<Result> {
