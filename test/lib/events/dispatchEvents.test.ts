@@ -98,6 +98,19 @@ const settings = (over: Partial<DispatchSettings> = {}): DispatchSettings => ({ 
 const stored = (id: string) => stack.app.store.getEvent(id);
 const NOTHING = { delivered: 0, retrying: 0, failing: 0, dead: 0, waiting: 0, raced: 0 };
 
+/** The stack's store, each read of the outbox recorded: its shard and how many events it found. */
+function recordingReads() {
+  const reads: { shard: number; found: number }[] = [];
+  const store = storeWith(stack, {
+    findPendingEvents: async (shard, ...rest) => {
+      const page = await stack.app.store.findPendingEvents(shard, ...rest);
+      reads.push({ shard, found: page.events.length });
+      return page;
+    },
+  });
+  return { store, reads, foundInShard0: () => reads.filter((read) => read.shard === 0).map((read) => read.found) };
+}
+
 describe('a run', () => {
   it('with no target configured sends nothing and records nothing: the events wait in the outbox', async () => {
     const [id] = await given({ orderId: 1 });
@@ -257,31 +270,18 @@ describe('how far a run reads a shard (pages of 100, orders 16 apart share a sha
   it('reads on only past a point 10 s old or more: an earlier event of an order written just before may still appear behind a younger one', async () => {
     // 101 events of different orders in shard 0, written half a second ago: a first read of 100 (all due), then no more.
     await given(...inShard0(101).map((orderId, seq) => ({ orderId, seq: MINUTE - 500 + seq })));
-    const reads: number[] = [];
-    const store = storeWith(stack, {
-      findPendingEvents: async (shard, ...rest) => {
-        const page = await stack.app.store.findPendingEvents(shard, ...rest);
-        if (shard === 0) reads.push(page.events.length);
-        return page;
-      },
-    });
+    const { store, foundInShard0 } = recordingReads();
     const shop = recordingSink();
     expect(await dispatchEvents(deps([shop.sink], { store }), settings({ perShard: 1 }))).toEqual({ ...NOTHING, delivered: 100 });
-    expect(reads).toEqual([100]);
+    expect(foundInShard0()).toEqual([100]);
   });
 
   it('reads again only while a shard had more due events than it took: a run whose reads all fit reads once', async () => {
     await given(...inShard0(30).map((orderId, seq) => ({ orderId, seq })));
     const shop = recordingSink();
-    let reads = 0;
-    const store = storeWith(stack, {
-      findPendingEvents: async (...args) => {
-        reads++;
-        return stack.app.store.findPendingEvents(...args);
-      },
-    });
+    const { store, reads } = recordingReads();
     expect(await dispatchEvents(deps([shop.sink], { store }), settings({ perShard: 50 }))).toEqual({ ...NOTHING, delivered: 30 });
-    expect(reads).toBe(16);
+    expect(reads).toHaveLength(16);
   });
 
   it('reads on from where its read stopped, never from the top again: an order held behind a failure earlier in the run keeps its later events back', async () => {
@@ -327,19 +327,12 @@ describe('how far a run reads a shard (pages of 100, orders 16 apart share a sha
   it('past 1,000 waiting events too, 1,000 a read: a due event behind them goes in the same run', async () => {
     const waiting = inShard0(1_000).map((orderId, seq) => ({ orderId, seq, attempts: 1, nextAttemptAt: at(MINUTE) }));
     const [due] = (await given(...waiting, { orderId: 16 * 1_001, seq: 1_000 })).slice(-1);
-    const reads: number[] = [];
-    const store = storeWith(stack, {
-      findPendingEvents: async (shard, ...rest) => {
-        const page = await stack.app.store.findPendingEvents(shard, ...rest);
-        if (shard === 0) reads.push(page.events.length);
-        return page;
-      },
-    });
+    const { store, foundInShard0 } = recordingReads();
     const shop = recordingSink();
     expect(await dispatchEvents(deps([shop.sink], { store }), settings({ perShard: 1 }))).toEqual({ ...NOTHING, delivered: 1, waiting: 1_000 });
     expect(shop.sent()).toEqual([due]);
     // A first read of ten pages of 100 (1,000 events, none due), then a second that reads on to the due one.
-    expect(reads).toEqual([...Array.from({ length: 10 }, () => 100), 1]);
+    expect(foundInShard0()).toEqual([...Array.from({ length: 10 }, () => 100), 1]);
   });
 });
 
@@ -373,16 +366,10 @@ describe('a redelivery by hand', () => {
 describe('a run of one dispatch group', () => {
   it("reads and delivers its group's shards only: another group's events wait for their own run", async () => {
     const [mine, theirs] = await given({ orderId: 16 * 7 + 1, seq: 0 }, { orderId: 16 * 7 + 2, seq: 1 });
-    const reads: number[] = [];
-    const store = storeWith(stack, {
-      findPendingEvents: async (shard, ...rest) => {
-        reads.push(shard);
-        return stack.app.store.findPendingEvents(shard, ...rest);
-      },
-    });
+    const { store, reads } = recordingReads();
     const shop = recordingSink();
     expect(await dispatchEvents(deps([shop.sink], { store }), settings({ shards: [1, 5, 9, 13] }))).toEqual({ ...NOTHING, delivered: 1 });
-    expect([...new Set(reads)].sort((a, b) => a - b)).toEqual([1, 5, 9, 13]);
+    expect([...new Set(reads.map((read) => read.shard))].sort((a, b) => a - b)).toEqual([1, 5, 9, 13]);
     expect(shop.sent()).toEqual([mine]);
     expect(await stored(theirs)).toMatchObject({ status: 'pending' });
   });
