@@ -125,26 +125,20 @@ export class DynamoPayStore implements PayStore, ShopStore, OutboxStore {
   }
 
   async claimGatewayCheck(outTradeNo: string, now: Date, intervalMs: number): Promise<boolean> {
-    try {
-      await this.db.send(
-        new UpdateCommand({
-          TableName: this.table,
-          // An item of its own beside the attempt: the attempt's state changes only with its money.
-          Key: keys.gatewayCheck(outTradeNo),
-          ConditionExpression: 'attribute_not_exists(checked_at) OR checked_at <= :cutoff',
-          UpdateExpression: 'SET entity = :entity, checked_at = :now',
-          ExpressionAttributeValues: {
-            ':entity': ENTITY.gatewayCheck,
-            ':now': now.toISOString(),
-            ':cutoff': new Date(now.getTime() - intervalMs).toISOString(),
-          },
-        }),
-      );
-      return true;
-    } catch (error) {
-      if (error instanceof ConditionalCheckFailedException) return false;
-      throw error;
-    }
+    return this.applied(
+      new UpdateCommand({
+        TableName: this.table,
+        // An item of its own beside the attempt: the attempt's state changes only with its money.
+        Key: keys.gatewayCheck(outTradeNo),
+        ConditionExpression: 'attribute_not_exists(checked_at) OR checked_at <= :cutoff',
+        UpdateExpression: 'SET entity = :entity, checked_at = :now',
+        ExpressionAttributeValues: {
+          ':entity': ENTITY.gatewayCheck,
+          ':now': now.toISOString(),
+          ':cutoff': new Date(now.getTime() - intervalMs).toISOString(),
+        },
+      }),
+    );
   }
 
   async rememberPrepayId(attempt: Pick<Attempt, 'orderId' | 'outTradeNo'>, prepayId: string | undefined): Promise<void> {
@@ -424,22 +418,16 @@ export class DynamoPayStore implements PayStore, ShopStore, OutboxStore {
    * longer pending or is marked already.
    */
   async markReopened(outRefundNo: string, at: string): Promise<boolean> {
-    try {
-      await this.db.send(
-        new UpdateCommand({
-          TableName: this.table,
-          Key: keys.refund(outRefundNo),
-          ConditionExpression: '#status = :pending AND attribute_not_exists(reopened_at)',
-          UpdateExpression: 'SET reopened_at = :at',
-          ExpressionAttributeNames: { '#status': 'status' },
-          ExpressionAttributeValues: { ':pending': 'pending', ':at': at },
-        }),
-      );
-      return true;
-    } catch (error) {
-      if (error instanceof ConditionalCheckFailedException) return false;
-      throw error;
-    }
+    return this.applied(
+      new UpdateCommand({
+        TableName: this.table,
+        Key: keys.refund(outRefundNo),
+        ConditionExpression: '#status = :pending AND attribute_not_exists(reopened_at)',
+        UpdateExpression: 'SET reopened_at = :at',
+        ExpressionAttributeNames: { '#status': 'status' },
+        ExpressionAttributeValues: { ':pending': 'pending', ':at': at },
+      }),
+    );
   }
 
   /**
@@ -450,22 +438,16 @@ export class DynamoPayStore implements PayStore, ShopStore, OutboxStore {
    */
   async markHandled(subject: HandledCase, note: string, now: string): Promise<boolean> {
     const isRefund = 'outRefundNo' in subject;
-    try {
-      await this.db.send(
-        new UpdateCommand({
-          TableName: this.table,
-          Key: isRefund ? keys.refund(subject.outRefundNo) : keys.paymentConflict(subject.outTradeNo, subject.transactionId),
-          ConditionExpression: isRefund ? '#status = :failed' : 'attribute_exists(pk)',
-          UpdateExpression: 'SET handled_at = :now, handled_note = :note',
-          ...(isRefund ? { ExpressionAttributeNames: { '#status': 'status' } } : {}),
-          ExpressionAttributeValues: { ':now': now, ':note': note, ...(isRefund ? { ':failed': 'failed' } : {}) },
-        }),
-      );
-      return true;
-    } catch (error) {
-      if (error instanceof ConditionalCheckFailedException) return false;
-      throw error;
-    }
+    return this.applied(
+      new UpdateCommand({
+        TableName: this.table,
+        Key: isRefund ? keys.refund(subject.outRefundNo) : keys.paymentConflict(subject.outTradeNo, subject.transactionId),
+        ConditionExpression: isRefund ? '#status = :failed' : 'attribute_exists(pk)',
+        UpdateExpression: 'SET handled_at = :now, handled_note = :note',
+        ...(isRefund ? { ExpressionAttributeNames: { '#status': 'status' } } : {}),
+        ExpressionAttributeValues: { ':now': now, ':note': note, ...(isRefund ? { ':failed': 'failed' } : {}) },
+      }),
+    );
   }
 
   async getRefund(outRefundNo: string): Promise<Refund | undefined> {
@@ -507,32 +489,26 @@ export class DynamoPayStore implements PayStore, ShopStore, OutboxStore {
   }
 
   async deferRefund(refund: Refund, next: { nextCheckAt: string; accepted: boolean; lastError?: string }, now: string): Promise<boolean> {
-    try {
-      await this.db.send(
-        new UpdateCommand({
-          TableName: this.table,
-          Key: keys.refund(refund.outRefundNo),
-          // `checks` moves with every follow-up: two at once (a sweep and the operator's call) count once.
-          ConditionExpression: '#status = :pending AND checks = :checks',
-          UpdateExpression: `SET checks = :next, next_check_at = :at, gsi1sk = :sortKey, accepted = :accepted, updated_at = :now${next.lastError ? ', last_error = :error' : ' REMOVE last_error'}`,
-          ExpressionAttributeNames: { '#status': 'status' },
-          ExpressionAttributeValues: {
-            ':pending': 'pending',
-            ':checks': refund.checks,
-            ':next': refund.checks + 1,
-            ':at': next.nextCheckAt,
-            ':sortKey': refundIndexSortKey({ nextCheckAt: next.nextCheckAt, outRefundNo: refund.outRefundNo }),
-            ':accepted': refund.accepted || next.accepted,
-            ':now': now,
-            ...(next.lastError ? { ':error': next.lastError } : {}),
-          },
-        }),
-      );
-      return true;
-    } catch (error) {
-      if (error instanceof ConditionalCheckFailedException) return false;
-      throw error;
-    }
+    return this.applied(
+      new UpdateCommand({
+        TableName: this.table,
+        Key: keys.refund(refund.outRefundNo),
+        // `checks` moves with every follow-up: two at once (a sweep and the operator's call) count once.
+        ConditionExpression: '#status = :pending AND checks = :checks',
+        UpdateExpression: `SET checks = :next, next_check_at = :at, gsi1sk = :sortKey, accepted = :accepted, updated_at = :now${next.lastError ? ', last_error = :error' : ' REMOVE last_error'}`,
+        ExpressionAttributeNames: { '#status': 'status' },
+        ExpressionAttributeValues: {
+          ':pending': 'pending',
+          ':checks': refund.checks,
+          ':next': refund.checks + 1,
+          ':at': next.nextCheckAt,
+          ':sortKey': refundIndexSortKey({ nextCheckAt: next.nextCheckAt, outRefundNo: refund.outRefundNo }),
+          ':accepted': refund.accepted || next.accepted,
+          ':now': now,
+          ...(next.lastError ? { ':error': next.lastError } : {}),
+        },
+      }),
+    );
   }
 
   async findDueAttempts(shard: number, dueBy: string, limit: number, after?: string): Promise<{ attempts: Attempt[]; after?: string }> {
@@ -596,45 +572,33 @@ export class DynamoPayStore implements PayStore, ShopStore, OutboxStore {
         };
     const set = [to.set ? 'gsi1pk = :pk, gsi1sk = :sk' : '', to.failures > 0 ? 'check_failures = :failures' : ''].filter(Boolean);
     const remove = [to.set ? '' : 'gsi1pk, gsi1sk', to.failures > 0 ? '' : 'check_failures'].filter(Boolean);
-    try {
-      await this.db.send(
-        new UpdateCommand({
-          TableName: this.table,
-          Key: keys.attempt(attempt.outTradeNo),
-          ConditionExpression: where.condition,
-          UpdateExpression: `${set.length ? `SET ${set.join(', ')} ` : ''}${remove.length ? `REMOVE ${remove.join(', ')}` : ''}`.trim(),
-          ExpressionAttributeNames: { '#status': 'status' },
-          ExpressionAttributeValues: {
-            ':status': attempt.status,
-            ...where.values,
-            ...(to.set ? { ':pk': to.set.gsi1pk, ':sk': to.set.gsi1sk } : {}),
-            ...(to.failures > 0 ? { ':failures': to.failures } : {}),
-          },
-        }),
-      );
-      return true;
-    } catch (error) {
-      if (error instanceof ConditionalCheckFailedException) return false;
-      throw error;
-    }
+    return this.applied(
+      new UpdateCommand({
+        TableName: this.table,
+        Key: keys.attempt(attempt.outTradeNo),
+        ConditionExpression: where.condition,
+        UpdateExpression: `${set.length ? `SET ${set.join(', ')} ` : ''}${remove.length ? `REMOVE ${remove.join(', ')}` : ''}`.trim(),
+        ExpressionAttributeNames: { '#status': 'status' },
+        ExpressionAttributeValues: {
+          ':status': attempt.status,
+          ...where.values,
+          ...(to.set ? { ':pk': to.set.gsi1pk, ':sk': to.set.gsi1sk } : {}),
+          ...(to.failures > 0 ? { ':failures': to.failures } : {}),
+        },
+      }),
+    );
   }
 
   async claimSweepLease(group: number, owner: string, now: string, until: string): Promise<boolean> {
-    try {
-      await this.db.send(
-        new PutCommand({
-          TableName: this.table,
-          Item: { ...sweepLeaseKey(group), entity: ENTITY.sweepLease, owner, until, claimed_at: now },
-          ConditionExpression: 'attribute_not_exists(pk) OR #until <= :now',
-          ExpressionAttributeNames: { '#until': 'until' },
-          ExpressionAttributeValues: { ':now': now },
-        }),
-      );
-      return true;
-    } catch (error) {
-      if (error instanceof ConditionalCheckFailedException) return false;
-      throw error;
-    }
+    return this.applied(
+      new PutCommand({
+        TableName: this.table,
+        Item: { ...sweepLeaseKey(group), entity: ENTITY.sweepLease, owner, until, claimed_at: now },
+        ConditionExpression: 'attribute_not_exists(pk) OR #until <= :now',
+        ExpressionAttributeNames: { '#until': 'until' },
+        ExpressionAttributeValues: { ':now': now },
+      }),
+    );
   }
 
   async releaseSweepLease(group: number, owner: string): Promise<void> {
@@ -824,6 +788,17 @@ export class DynamoPayStore implements PayStore, ShopStore, OutboxStore {
     await this.db.send(new PutCommand({ TableName: this.table, Item: addressItem(address) }));
   }
 
+  /** A conditional write: true once written, false when its condition does not hold; any other failure is itself. */
+  private async applied(command: PutCommand | UpdateCommand | DeleteCommand): Promise<boolean> {
+    try {
+      await this.db.send(command as never);
+      return true;
+    } catch (error) {
+      if (error instanceof ConditionalCheckFailedException) return false;
+      throw error;
+    }
+  }
+
   /** One conditional write: its failed condition is a WriteConflict on the state. */
   private async conditional(command: PutCommand | UpdateCommand): Promise<void> {
     try {
@@ -874,31 +849,25 @@ export class DynamoPayStore implements PayStore, ShopStore, OutboxStore {
     const stillPending = status === 'pending';
     if (stillPending && nextAttemptAt === undefined) throw new Error(`pending event ${event.event.id} needs its next attempt time`);
     const index = stillPending ? ', next_attempt_at = :next' : ' REMOVE next_attempt_at, gsi1pk, gsi1sk';
-    try {
-      await this.db.send(
-        new UpdateCommand({
-          TableName: this.table,
-          Key: keys.event(event.event.id),
-          // Two deliveries at once (the dispatcher and a redelivery by hand) record one after the other.
-          ConditionExpression: 'attempts = :attempts',
-          UpdateExpression: `SET attempts = :count, deliveries = list_append(deliveries, :attempt), delivered_to = :to, #status = :status, updated_at = :now${index}`,
-          ExpressionAttributeNames: { '#status': 'status' },
-          ExpressionAttributeValues: {
-            ':attempts': event.attempts,
-            ':count': event.attempts + 1,
-            ':attempt': [attempt],
-            ':to': deliveredTo,
-            ':status': status,
-            ':now': now,
-            ...(stillPending ? { ':next': nextAttemptAt } : {}),
-          },
-        }),
-      );
-      return true;
-    } catch (error) {
-      if (error instanceof ConditionalCheckFailedException) return false;
-      throw error;
-    }
+    return this.applied(
+      new UpdateCommand({
+        TableName: this.table,
+        Key: keys.event(event.event.id),
+        // Two deliveries at once (the dispatcher and a redelivery by hand) record one after the other.
+        ConditionExpression: 'attempts = :attempts',
+        UpdateExpression: `SET attempts = :count, deliveries = list_append(deliveries, :attempt), delivered_to = :to, #status = :status, updated_at = :now${index}`,
+        ExpressionAttributeNames: { '#status': 'status' },
+        ExpressionAttributeValues: {
+          ':attempts': event.attempts,
+          ':count': event.attempts + 1,
+          ':attempt': [attempt],
+          ':to': deliveredTo,
+          ':status': status,
+          ':now': now,
+          ...(stillPending ? { ':next': nextAttemptAt } : {}),
+        },
+      }),
+    );
   }
 
   async getOrder(orderId: number): Promise<Order | undefined> {
