@@ -53,6 +53,8 @@ const EXPECTED: Record<string, (reply: unknown) => void> = {
     }),
   // No webhook or bus configured here: nothing is sent, and the events wait.
   'dispatchEvents.json': (reply) => expect(reply).toEqual({ delivered: 0, retrying: 0, failing: 0, dead: 0, waiting: 0, raced: 0 }),
+  // The shop creates an order the app can pay.
+  'shopCommand.json': (reply) => expect(reply).toEqual({ ok: true, changed: true, created: true, order_id: 601, order_status: 'unpaid' }),
   // What the pays and the refund above emitted, undelivered.
   'dispatchEvents-list.json': (reply) =>
     expect((reply as { events: { type: string; order_id: number; status: string }[] }).events).toEqual([
