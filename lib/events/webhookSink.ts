@@ -1,6 +1,5 @@
-import { request as httpRequest } from 'node:http';
-import { request as httpsRequest } from 'node:https';
 import type { OutboxEvent } from '../domain/events';
+import { requestFunctionFor } from '../outboundHttp';
 import type { EventSink, SendResult } from './eventSink';
 import { SIGNATURE_HEADER, signEvent } from './signature';
 
@@ -36,10 +35,10 @@ export function webhookSink(settings: WebhookSettings): EventSink {
   };
 }
 
-function post(settings: WebhookSettings, outbox: OutboxEvent): Promise<SendResult> {
+async function post(settings: WebhookSettings, outbox: OutboxEvent): Promise<SendResult> {
   const url = new URL(settings.url);
   const body = Buffer.from(outbox.body, 'utf8');
-  const request = url.protocol === 'https:' ? httpsRequest : httpRequest;
+  const request = await requestFunctionFor(url);
   return new Promise((resolve) => {
     const req = request(
       url,

@@ -1,7 +1,6 @@
 import { createSign, type KeyObject, randomBytes } from 'node:crypto';
-import http from 'node:http';
-import https from 'node:https';
 import type { Clock } from '../domain/time';
+import { requestFunctionFor } from '../outboundHttp';
 import { GatewayError } from './paymentGateway';
 import type { WechatSignatureVerifier } from './wechatSignature';
 
@@ -125,10 +124,11 @@ interface HttpAnswer {
  * Node's undici, about 75 ms of a cold start on Node 20), given up (TimeoutError) after `timeoutMs` in
  * all; a connection that closes early rejects. No `Accept-Encoding`: the body is read as sent.
  */
-function httpRequest(target: string, init: { method: string; headers: Record<string, string>; body?: string }, timeoutMs: number): Promise<HttpAnswer> {
+async function httpRequest(target: string, init: { method: string; headers: Record<string, string>; body?: string }, timeoutMs: number): Promise<HttpAnswer> {
   const url = new URL(target);
+  const send = await requestFunctionFor(url);
   return new Promise((resolve, reject) => {
-    const request = (url.protocol === 'https:' ? https : http).request(url, { method: init.method, headers: init.headers }, (response) => {
+    const request = send(url, { method: init.method, headers: init.headers }, (response) => {
       const chunks: Buffer[] = [];
       response.on('data', (chunk: Buffer) => chunks.push(chunk));
       response.on('error', reject);
