@@ -1,7 +1,9 @@
-import { AlipaySdk } from 'alipay-sdk';
+import { createPrivateKey, type KeyObject } from 'node:crypto';
+import type { AlipaySdk } from 'alipay-sdk';
 import { fenToYuan, yuanToFen } from '../domain/money';
 import { firstCharacters } from '../domain/text';
 import { type Clock, parseGatewayTime, toBeijingDateTime } from '../domain/time';
+import { signAppPayOrder } from './alipaySignature';
 import {
   GatewayError,
   type PaymentGateway,
@@ -53,38 +55,36 @@ const FINAL_REFUND_REFUSALS = [
 ];
 
 /**
- * Alipay APP payments through alipay-sdk. The order string is signed locally (no HTTP call);
- * query and close go to the gateway with the response signature checked (`validateSign`, which
- * the SDK skips by default). Timestamps are passed in Beijing time explicitly: the SDK would use
- * the process time zone, and Lambda runs in UTC.
+ * Alipay APP payments. The order string is signed locally with node:crypto (no HTTP call, no SDK);
+ * query, close and the refunds go to the gateway through alipay-sdk, loaded on the first of them, with
+ * the response signature checked (`validateSign`, which the SDK skips by default). Timestamps are
+ * passed in Beijing time explicitly: the SDK would use the process time zone, and Lambda runs in UTC.
  */
 export class AlipayGateway implements PaymentGateway {
   readonly channel = 'alipay' as const;
-  private readonly sdk: AlipaySdk;
+  private readonly appPrivateKey: KeyObject;
+  private sdkLoaded: Promise<AlipaySdk> | undefined;
 
   constructor(private readonly options: AlipayOptions) {
-    this.sdk = new AlipaySdk({
-      appId: options.appId,
-      privateKey: options.appPrivateKeyPem,
-      keyType: options.appPrivateKeyPem.includes('BEGIN PRIVATE KEY') ? 'PKCS8' : 'PKCS1',
-      alipayPublicKey: options.alipayPublicKeyPem,
-      gateway: options.gatewayUrl,
-      timeout: 5_000,
-    });
+    this.appPrivateKey = createPrivateKey(options.appPrivateKeyPem);
   }
 
   async createPayParam({ outTradeNo, amountFen, subject, expiresAt }: PrepayRequest): Promise<string> {
-    return this.sdk.sdkExecute('alipay.trade.app.pay', {
-      notifyUrl: this.options.notifyUrl,
-      timestamp: toBeijingDateTime(this.options.now()),
-      bizContent: {
-        outTradeNo,
-        totalAmount: fenToYuan(amountFen),
-        subject: firstCharacters(subject, 256),
-        productCode: 'QUICK_MSECURITY_PAY',
-        timeExpire: toBeijingDateTime(expiresAt),
+    return signAppPayOrder(
+      {
+        appId: this.options.appId,
+        timestamp: toBeijingDateTime(this.options.now()),
+        notifyUrl: this.options.notifyUrl,
+        bizContent: {
+          out_trade_no: outTradeNo,
+          total_amount: fenToYuan(amountFen),
+          subject: firstCharacters(subject, 256),
+          product_code: 'QUICK_MSECURITY_PAY',
+          time_expire: toBeijingDateTime(expiresAt),
+        },
       },
-    });
+      this.appPrivateKey,
+    );
   }
 
   async queryTrade(outTradeNo: string): Promise<TradeState> {
@@ -167,18 +167,29 @@ export class AlipayGateway implements PaymentGateway {
     return { state: 'succeeded', refundedAt: parseGatewayTime(result.gmtRefundPay) };
   }
 
-  /** Alipay's RSA2 signature on an asynchronous notification, on the fully URL-decoded fields. */
-  verifyNotification(fields: Record<string, string>): boolean {
-    // checkNotifySignV2: checkNotifySign would URL-decode the values a second time.
-    return this.sdk.checkNotifySignV2(fields);
-  }
-
   private async exec(method: string, bizContent: Record<string, unknown>): Promise<AlipayResult> {
+    const sdk = await this.sdk();
     try {
-      return (await this.sdk.exec(method, { timestamp: toBeijingDateTime(this.options.now()), bizContent }, { validateSign: true })) as AlipayResult;
+      return (await sdk.exec(method, { timestamp: toBeijingDateTime(this.options.now()), bizContent }, { validateSign: true })) as AlipayResult;
     } catch (error) {
       throw new GatewayError(`alipay ${method}: ${(error as Error).name}`, { cause: sdkFailure(error) });
     }
+  }
+
+  /** alipay-sdk, 1 MB of code, read on the first call that goes to Alipay: a pay never needs it. */
+  private sdk(): Promise<AlipaySdk> {
+    this.sdkLoaded ??= import('alipay-sdk').then(
+      ({ AlipaySdk }) =>
+        new AlipaySdk({
+          appId: this.options.appId,
+          privateKey: this.options.appPrivateKeyPem,
+          keyType: this.options.appPrivateKeyPem.includes('BEGIN PRIVATE KEY') ? 'PKCS8' : 'PKCS1',
+          alipayPublicKey: this.options.alipayPublicKeyPem,
+          gateway: this.options.gatewayUrl,
+          timeout: 5_000,
+        }),
+    );
+    return this.sdkLoaded;
   }
 }
 

@@ -4,7 +4,9 @@
  * that has to ask which way a TRADE_STATUS_ERROR went, and every answer it must not vouch for.
  */
 import { createPrivateKey, createPublicKey, generateKeyPairSync } from 'node:crypto';
+import { AlipaySdk } from 'alipay-sdk';
 import { AlipayGateway } from '../../../lib/gateways/alipay';
+import { verifyAlipayNotification } from '../../../lib/gateways/alipaySignature';
 import { GatewayError, TradeCloseRefused } from '../../../lib/gateways/paymentGateway';
 import { generateSandboxCredentials, type SandboxCredentials } from '../../../scripts/sandbox/credentials';
 import { alipaySignContent, signRsaSha256, verifyRsaSha256 } from '../../../scripts/sandbox/signing';
@@ -34,6 +36,15 @@ function alipayGateway(over: { gatewayUrl?: string; appPrivateKeyPem?: string } 
     now: () => NOW,
   });
 }
+
+/** alipay-sdk itself, the yardstick of what the adapter signs and verifies with node:crypto. */
+const alipaySdk = (appPrivateKeyPem = creds.app_private_key_pem) =>
+  new AlipaySdk({
+    appId: creds.app_id,
+    privateKey: appPrivateKeyPem,
+    keyType: appPrivateKeyPem.includes('BEGIN PRIVATE KEY') ? 'PKCS8' : 'PKCS1',
+    alipayPublicKey: creds.alipay_public_key_pem,
+  });
 
 const otherKeyPem = generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ type: 'pkcs1', format: 'pem' }).toString();
 const answer = (method: string, node: Record<string, unknown>, signing?: AlipaySigning) => alipayAnswer(creds, method, node, signing);
@@ -80,6 +91,17 @@ describe('createPayParam', () => {
       time_expire: '2026-11-28 20:30:00',
     });
     expect(server.requests).toHaveLength(0);
+  });
+
+  it("writes the order string alipay-sdk's sdkExecute writes, byte for byte", async () => {
+    const outTradeNo = nextOutTradeNo();
+    const subject = '保温杯 100% 纯棉 +1 & =';
+    const expected = alipaySdk().sdkExecute('alipay.trade.app.pay', {
+      notifyUrl: 'https://pay.example.com/notify/alipay',
+      timestamp: '2026-11-28 20:00:00',
+      bizContent: { outTradeNo, totalAmount: '88.00', subject, productCode: 'QUICK_MSECURITY_PAY', timeExpire: '2026-11-28 20:30:00' },
+    });
+    expect(await gateway.createPayParam(request(outTradeNo, subject))).toBe(expected);
   });
 
   it('cuts the subject to the 256 characters Alipay takes', async () => {
@@ -311,8 +333,9 @@ describe('closeTrade', () => {
   });
 });
 
-describe('verifyNotification', () => {
+describe('verifyAlipayNotification', () => {
   it("accepts Alipay's RSA2 signature over the decoded fields, and nothing changed since", () => {
+    const alipayPublicKey = createPublicKey(creds.alipay_public_key_pem);
     const fields: Record<string, string> = {
       app_id: creds.app_id,
       out_trade_no: '502T1',
@@ -322,9 +345,11 @@ describe('verifyNotification', () => {
       sign_type: 'RSA2',
     };
     const sign = signRsaSha256(creds.alipay_private_key_pem, alipaySignContent(fields, ['sign', 'sign_type']));
-    expect(gateway.verifyNotification({ ...fields, sign })).toBe(true);
-    expect(gateway.verifyNotification({ ...fields, total_amount: '0.01', sign })).toBe(false);
-    expect(gateway.verifyNotification({ ...fields, sign: signRsaSha256(otherKeyPem, alipaySignContent(fields, ['sign', 'sign_type'])) })).toBe(false);
+    expect(verifyAlipayNotification({ ...fields, sign }, alipayPublicKey)).toBe(true);
+    expect(verifyAlipayNotification({ ...fields, total_amount: '0.01', sign }, alipayPublicKey)).toBe(false);
+    expect(verifyAlipayNotification({ ...fields, sign: signRsaSha256(otherKeyPem, alipaySignContent(fields, ['sign', 'sign_type'])) }, alipayPublicKey)).toBe(
+      false,
+    );
   });
 });
 
@@ -353,9 +378,9 @@ describe('verifyAlipayNotification (node:crypto, the notify path) agrees with al
     ['no signature', () => ({ ...base, app_id: creds.app_id }), false],
   ];
   it.each(cases)('%s', async (_title, build, expected) => {
-    const { verifyAlipayNotification } = await import('../../../lib/gateways/alipaySignature');
     const fields = build();
-    expect(gateway.verifyNotification(fields)).toBe(expected);
+    // checkNotifySignV2: checkNotifySign would URL-decode the values a second time.
+    expect(alipaySdk().checkNotifySignV2(fields)).toBe(expected);
     expect(verifyAlipayNotification(fields, createPublicKey(creds.alipay_public_key_pem))).toBe(expected);
   });
 });

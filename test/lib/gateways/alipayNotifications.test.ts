@@ -1,11 +1,11 @@
 /**
  * Alipay asynchronous notifications opened by the adapter: form bodies built and signed as Alipay
  * builds them (RSA2 with the sandbox's Alipay key over the sorted decoded fields), checked with the
- * very alipay-sdk call the app uses, then bent one way at a time.
+ * very call the app uses (`verifyAlipayNotification`), then bent one way at a time.
  */
-import { createSign, generateKeyPairSync } from 'node:crypto';
-import { AlipayGateway } from '../../../lib/gateways/alipay';
+import { createPublicKey, createSign, generateKeyPairSync } from 'node:crypto';
 import { AlipayNotifications } from '../../../lib/gateways/alipayNotifications';
+import { verifyAlipayNotification } from '../../../lib/gateways/alipaySignature';
 import type { NotificationVerdict } from '../../../lib/gateways/paymentGateway';
 import { generateSandboxCredentials, type SandboxCredentials } from '../../../scripts/sandbox/credentials';
 import { buildAlipayPaymentNotification } from '../../../scripts/sandbox/notifications';
@@ -18,18 +18,11 @@ let channel: AlipayNotifications;
 
 beforeAll(async () => {
   creds = (await generateSandboxCredentials({ gatewayUrl: 'http://127.0.0.1:1' })).alipay;
-  const gateway = new AlipayGateway({
-    appId: creds.app_id,
-    appPrivateKeyPem: creds.app_private_key_pem,
-    alipayPublicKeyPem: creds.alipay_public_key_pem,
-    gatewayUrl: 'http://127.0.0.1:1/gateway.do',
-    notifyUrl: 'https://pay.example.com/notify/alipay',
-    now: () => NOW,
-  });
+  const alipayPublicKey = createPublicKey(creds.alipay_public_key_pem);
   channel = new AlipayNotifications({
     appId: creds.app_id,
     sellerId: creds.seller_id,
-    verify: async (fields) => gateway.verifyNotification(fields),
+    verify: async (fields) => verifyAlipayNotification(fields, alipayPublicKey),
     now: () => NOW,
   });
 });

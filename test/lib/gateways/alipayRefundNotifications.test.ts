@@ -1,12 +1,12 @@
 /**
  * The notification Alipay sends to the payment's notify_url after a refund, opened by the adapter: form
  * bodies built and signed as Alipay builds them (scripts/sandbox/notifications.ts), checked with the very
- * alipay-sdk call the app uses. It is no new payment, and the refund's result comes from the refund call
+ * call the app uses (`verifyAlipayNotification`). It is no new payment, and the refund's result comes from the refund call
  * and its query: genuine ones are ignored, whatever their trade_status.
  */
-import { generateKeyPairSync } from 'node:crypto';
-import { AlipayGateway } from '../../../lib/gateways/alipay';
+import { createPublicKey, generateKeyPairSync } from 'node:crypto';
 import { AlipayNotifications } from '../../../lib/gateways/alipayNotifications';
+import { verifyAlipayNotification } from '../../../lib/gateways/alipaySignature';
 import { generateSandboxCredentials, type SandboxCredentials } from '../../../scripts/sandbox/credentials';
 import { alipayRefundNotificationFields, buildAlipayPaymentNotification } from '../../../scripts/sandbox/notifications';
 import type { SandboxRefund } from '../../../scripts/sandbox/refund';
@@ -19,18 +19,11 @@ let channel: AlipayNotifications;
 
 beforeAll(async () => {
   creds = (await generateSandboxCredentials({ gatewayUrl: 'http://127.0.0.1:1' })).alipay;
-  const gateway = new AlipayGateway({
-    appId: creds.app_id,
-    appPrivateKeyPem: creds.app_private_key_pem,
-    alipayPublicKeyPem: creds.alipay_public_key_pem,
-    gatewayUrl: 'http://127.0.0.1:1/gateway.do',
-    notifyUrl: 'https://pay.example.com/notify/alipay',
-    now: () => NOW,
-  });
+  const alipayPublicKey = createPublicKey(creds.alipay_public_key_pem);
   channel = new AlipayNotifications({
     appId: creds.app_id,
     sellerId: creds.seller_id,
-    verify: async (fields) => gateway.verifyNotification(fields),
+    verify: async (fields) => verifyAlipayNotification(fields, alipayPublicKey),
     now: () => NOW,
   });
 });
