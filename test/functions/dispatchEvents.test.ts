@@ -61,7 +61,7 @@ describe('a scheduled run', () => {
     expect(await invoke(SCHEDULED)).toMatchObject({ delivered: 1 });
   });
 
-  it('run for one group (`{"group": n}`, the input of its schedule) reads the shards of that group only; without one, every shard; one the stage does not have, none', async () => {
+  it('run for one group (`{"group": n}`, the input of its schedule) reads the shards of that group only (group 0 too); without one, every shard; one the stage does not have, or below 0, none', async () => {
     const reads: number[] = [];
     const store = app.store;
     const findPendingEvents = store.findPendingEvents.bind(store);
@@ -75,6 +75,14 @@ describe('a scheduled run', () => {
       await invoke({ ...SCHEDULED, group: 1 });
       expect([...new Set(reads)].sort((a, b) => a - b)).toEqual([1, 5, 9, 13]);
       reads.length = 0;
+      // Group 0 is a group (a stage with one group has only it).
+      await invoke({ ...SCHEDULED, group: 0 });
+      expect([...new Set(reads)].sort((a, b) => a - b)).toEqual([0, 4, 8, 12]);
+      reads.length = 0;
+      // Below 0 is none: nothing read, and a warning.
+      const below = await captureOutput(() => invoke({ ...SCHEDULED, group: -1 }));
+      expect(reads).toEqual([]);
+      expect(below.lines).toContainEqual(expect.objectContaining({ level: 'WARN', message: 'dispatch group not of this stage: nothing sent', group: '-1' }));
       await invoke(SCHEDULED);
       expect([...new Set(reads)].sort((a, b) => a - b)).toEqual(Array.from({ length: 16 }, (_, shard) => shard));
       reads.length = 0;

@@ -336,6 +336,43 @@ describe('how far a run reads a shard (pages of 100, orders 16 apart share a sha
   });
 });
 
+describe('how far one read of a shard goes, where the run cannot read on (its events are younger than 10 s)', () => {
+  const inShard0 = (n: number) => Array.from({ length: n }, (_, i) => 16 * (i + 1));
+  /** Written half a second ago, one millisecond apart. */
+  const young = (i: number) => MINUTE - 500 + i;
+
+  it('past a full page of events waiting for their retry, to the due one behind them, in the same read', async () => {
+    const waiting = inShard0(100).map((orderId, i) => ({ orderId, seq: young(i), attempts: 1, nextAttemptAt: at(MINUTE) }));
+    const [due] = (await given(...waiting, { orderId: 16 * 101, seq: young(100) })).slice(-1);
+    const { store, foundInShard0 } = recordingReads();
+    const shop = recordingSink();
+    expect(await dispatchEvents(deps([shop.sink], { store }), settings({ perShard: 1 }))).toEqual({ ...NOTHING, delivered: 1, waiting: 100 });
+    expect(shop.sent()).toEqual([due]);
+    expect(foundInShard0()).toEqual([100, 1]);
+  });
+
+  it('past the later events of an order whose first event waits (they are not due heads), in the same read', async () => {
+    const held = Array.from({ length: 100 }, (_, i) => ({ orderId: 16, seq: young(i + 1) }));
+    const [due] = (await given({ orderId: 16, seq: young(0), attempts: 1, nextAttemptAt: at(MINUTE) }, ...held, { orderId: 32, seq: young(101) })).slice(-1);
+    const { store, foundInShard0 } = recordingReads();
+    const shop = recordingSink();
+    expect(await dispatchEvents(deps([shop.sink], { store }), settings({ perShard: 1 }))).toEqual({ ...NOTHING, delivered: 1, waiting: 101 });
+    expect(shop.sent()).toEqual([due]);
+    expect(foundInShard0()).toEqual([100, 2]);
+  });
+
+  it('no further than 1,000 events: a due one behind 1,000 waiting ones waits for a later run', async () => {
+    const waiting = inShard0(1_000).map((orderId, i) => ({ orderId, seq: young(i), attempts: 1, nextAttemptAt: at(MINUTE) }));
+    const [due] = (await given(...waiting, { orderId: 16 * 1_001, seq: young(1_000) })).slice(-1);
+    const { store, foundInShard0 } = recordingReads();
+    const shop = recordingSink();
+    expect(await dispatchEvents(deps([shop.sink], { store }), settings({ perShard: 1 }))).toEqual({ ...NOTHING, waiting: 1_000 });
+    expect(shop.sent()).toEqual([]);
+    expect(foundInShard0()).toEqual(Array.from({ length: 10 }, () => 100));
+    expect(await stored(due as string)).toMatchObject({ status: 'pending', attempts: 0 });
+  });
+});
+
 describe('a redelivery by hand', () => {
   it('of a pending event that one of two targets refuses: still pending, its attempt counted, its retry scheduled', async () => {
     const [id] = await given({ orderId: 1 });

@@ -297,6 +297,8 @@ describe('closeTrade', () => {
     const refused = await gateway.closeTrade(outTradeNo).catch((error: unknown) => error);
     expect(refused).toEqual(new TradeCloseRefused('alipay close refused: 40004 ACQ.TRADE_STATUS_ERROR'));
     expect(refused).toBeInstanceOf(GatewayError);
+    // Its name is what a log line shows of it.
+    expect((refused as Error).name).toBe('TradeCloseRefused');
     expect(server.requests.map((r) => r.params.method)).toEqual([CLOSE]);
   });
 

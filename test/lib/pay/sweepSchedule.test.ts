@@ -418,6 +418,28 @@ describe('the close at the expiry refused as paid while the query says unpaid (a
   });
 });
 
+describe('the close at the expiry refused as paid while the query says closed (a gateway contradicting itself)', () => {
+  it('is not released as closed: due again after a backoff, for a person to look at', async () => {
+    const user = await givenUser(stack, 0);
+    const { outTradeNo } = await pay(stack, user, { method: 1 });
+    const created = await createdOf(outTradeNo);
+    const sandbox = stack.app.gateways.wechat;
+    const wechat: PaymentGateway = Object.assign(Object.create(sandbox), {
+      closeTrade: closeRefusing(outTradeNo, new TradeAlreadyPaid(outTradeNo)),
+      queryTrade: async (asked: string) => (asked === outTradeNo ? { state: 'closed' as const } : sandbox.queryTrade(asked)),
+    });
+    const calls: Call[] = [];
+    const report = await sweep(
+      { store: ownOnly(outTradeNo), gateways: recording(calls, { ...stack.app.gateways, wechat }), now: () => new Date(created + 30 * MINUTE + 1_000) },
+      { ...DEFAULT_SWEEP, groups: DUE_SHARDS },
+      dueShard(outTradeNo),
+    );
+    expect(report).toMatchObject({ paid: 0, released: 0 });
+    expect(of(calls, outTradeNo)).toEqual(['closeTrade', 'queryTrade']);
+    expect(await state.attempt(outTradeNo)).toMatchObject({ status: 'open', check_failures: 1 });
+  });
+});
+
 describe('the close at the expiry refused with an error the sweep does not know', () => {
   /** WeChat refusing to close `outTradeNo` with an answer no adapter maps (as for a paid trade, by some accounts). */
   const refusingClose = (outTradeNo: string) => closeRefusing(outTradeNo, new GatewayError('wechat close failed: HTTP 400 ORDER_PAID'));
