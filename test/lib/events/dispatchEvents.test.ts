@@ -241,6 +241,11 @@ describe('a run', () => {
 
 describe('how far a run reads a shard (pages of 100, orders 16 apart share a shard)', () => {
   const inShard0 = (n: number) => Array.from({ length: n }, (_, i) => 16 * (i + 1));
+  /**
+   * Written half a second ago, one millisecond apart: too young for the run to read on from (10 s), so
+   * what is found past the first page is found by the one read itself.
+   */
+  const young = (i: number) => MINUTE - 500 + i;
 
   it('no further than the pages that hold the due events it wants; then again, while its time lasts, until none is left behind', async () => {
     const ids = await given(...inShard0(150).map((orderId, seq) => ({ orderId, seq })));
@@ -269,7 +274,7 @@ describe('how far a run reads a shard (pages of 100, orders 16 apart share a sha
 
   it('reads on only past a point 10 s old or more: an earlier event of an order written just before may still appear behind a younger one', async () => {
     // 101 events of different orders in shard 0, written half a second ago: a first read of 100 (all due), then no more.
-    await given(...inShard0(101).map((orderId, seq) => ({ orderId, seq: MINUTE - 500 + seq })));
+    await given(...inShard0(101).map((orderId, i) => ({ orderId, seq: young(i) })));
     const { store, foundInShard0 } = recordingReads();
     const shop = recordingSink();
     expect(await dispatchEvents(deps([shop.sink], { store }), settings({ perShard: 1 }))).toEqual({ ...NOTHING, delivered: 100 });
@@ -308,20 +313,24 @@ describe('how far a run reads a shard (pages of 100, orders 16 apart share a sha
     expect(await stored(later)).toMatchObject({ status: 'pending', attempts: 0 });
   });
 
-  it('past a full page of events waiting for their retry, to the due one behind them', async () => {
-    const waiting = inShard0(100).map((orderId, seq) => ({ orderId, seq, attempts: 1, nextAttemptAt: at(MINUTE) }));
-    const [due] = (await given(...waiting, { orderId: 16 * 101, seq: 100 })).slice(-1);
+  it('past a full page of events waiting for their retry, to the due one behind them, in one read', async () => {
+    const waiting = inShard0(100).map((orderId, i) => ({ orderId, seq: young(i), attempts: 1, nextAttemptAt: at(MINUTE) }));
+    const [due] = (await given(...waiting, { orderId: 16 * 101, seq: young(100) })).slice(-1);
+    const { store, foundInShard0 } = recordingReads();
     const shop = recordingSink();
-    expect(await dispatchEvents(deps([shop.sink]), settings({ perShard: 1 }))).toEqual({ ...NOTHING, delivered: 1, waiting: 100 });
+    expect(await dispatchEvents(deps([shop.sink], { store }), settings({ perShard: 1 }))).toEqual({ ...NOTHING, delivered: 1, waiting: 100 });
     expect(shop.sent()).toEqual([due]);
+    expect(foundInShard0()).toEqual([100, 1]);
   });
 
-  it('past the later events of an order whose first event waits: they are not due heads', async () => {
-    const held = Array.from({ length: 100 }, (_, i) => ({ orderId: 16, seq: i + 1 }));
-    const [due] = (await given({ orderId: 16, seq: 0, attempts: 1, nextAttemptAt: at(MINUTE) }, ...held, { orderId: 32, seq: 200 })).slice(-1);
+  it('past the later events of an order whose first event waits (they are not due heads), in one read', async () => {
+    const held = Array.from({ length: 100 }, (_, i) => ({ orderId: 16, seq: young(i + 1) }));
+    const [due] = (await given({ orderId: 16, seq: young(0), attempts: 1, nextAttemptAt: at(MINUTE) }, ...held, { orderId: 32, seq: young(101) })).slice(-1);
+    const { store, foundInShard0 } = recordingReads();
     const shop = recordingSink();
-    expect(await dispatchEvents(deps([shop.sink]), settings({ perShard: 1 }))).toEqual({ ...NOTHING, delivered: 1, waiting: 101 });
+    expect(await dispatchEvents(deps([shop.sink], { store }), settings({ perShard: 1 }))).toEqual({ ...NOTHING, delivered: 1, waiting: 101 });
     expect(shop.sent()).toEqual([due]);
+    expect(foundInShard0()).toEqual([100, 2]);
   });
 
   it('past 1,000 waiting events too, 1,000 a read: a due event behind them goes in the same run', async () => {
@@ -334,34 +343,8 @@ describe('how far a run reads a shard (pages of 100, orders 16 apart share a sha
     // A first read of ten pages of 100 (1,000 events, none due), then a second that reads on to the due one.
     expect(foundInShard0()).toEqual([...Array.from({ length: 10 }, () => 100), 1]);
   });
-});
 
-describe('how far one read of a shard goes, where the run cannot read on (its events are younger than 10 s)', () => {
-  const inShard0 = (n: number) => Array.from({ length: n }, (_, i) => 16 * (i + 1));
-  /** Written half a second ago, one millisecond apart. */
-  const young = (i: number) => MINUTE - 500 + i;
-
-  it('past a full page of events waiting for their retry, to the due one behind them, in the same read', async () => {
-    const waiting = inShard0(100).map((orderId, i) => ({ orderId, seq: young(i), attempts: 1, nextAttemptAt: at(MINUTE) }));
-    const [due] = (await given(...waiting, { orderId: 16 * 101, seq: young(100) })).slice(-1);
-    const { store, foundInShard0 } = recordingReads();
-    const shop = recordingSink();
-    expect(await dispatchEvents(deps([shop.sink], { store }), settings({ perShard: 1 }))).toEqual({ ...NOTHING, delivered: 1, waiting: 100 });
-    expect(shop.sent()).toEqual([due]);
-    expect(foundInShard0()).toEqual([100, 1]);
-  });
-
-  it('past the later events of an order whose first event waits (they are not due heads), in the same read', async () => {
-    const held = Array.from({ length: 100 }, (_, i) => ({ orderId: 16, seq: young(i + 1) }));
-    const [due] = (await given({ orderId: 16, seq: young(0), attempts: 1, nextAttemptAt: at(MINUTE) }, ...held, { orderId: 32, seq: young(101) })).slice(-1);
-    const { store, foundInShard0 } = recordingReads();
-    const shop = recordingSink();
-    expect(await dispatchEvents(deps([shop.sink], { store }), settings({ perShard: 1 }))).toEqual({ ...NOTHING, delivered: 1, waiting: 101 });
-    expect(shop.sent()).toEqual([due]);
-    expect(foundInShard0()).toEqual([100, 2]);
-  });
-
-  it('no further than 1,000 events: a due one behind 1,000 waiting ones waits for a later run', async () => {
+  it('no further than 1,000 events a read: behind 1,000 young waiting ones, a due one waits for a later run', async () => {
     const waiting = inShard0(1_000).map((orderId, i) => ({ orderId, seq: young(i), attempts: 1, nextAttemptAt: at(MINUTE) }));
     const [due] = (await given(...waiting, { orderId: 16 * 1_001, seq: young(1_000) })).slice(-1);
     const { store, foundInShard0 } = recordingReads();
