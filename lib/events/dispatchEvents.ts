@@ -34,6 +34,14 @@ export const DEFAULT_ROUND_SIZE = 16;
  * reads from the start again.
  */
 export const READ_ON_AFTER_MS = 10_000;
+/**
+ * An event goes only once it is this old; a younger one waits for the next run, and its order's later
+ * events with it. For the same reason: an order's earlier event, committed a moment before, may not be in
+ * the index yet, and its later one, read alone, would go first (a second payment a second after the
+ * first: `payment.refund_required` before `order.paid`). AWS gives an index a second to show a write
+ * (docs/references.md); 5 s covers that with room, and costs an event 5 s more on its way on average.
+ */
+export const SETTLE_MS = 5_000;
 /** At most this many undelivered events are read per shard and read, due or not; a run reads on while its time lasts. */
 const MAX_READ_PER_SHARD = 1_000;
 
@@ -144,7 +152,9 @@ export async function redeliverEvent(deps: DispatchDeps, eventId: string): Promi
 
 type Outcome = 'delivered' | 'retrying' | 'failing' | 'dead' | 'raced';
 
+/** Settled in the index (SETTLE_MS old) and not waiting for a retry. */
 function isDue(event: OutboxEvent, now: string): boolean {
+  if (Date.parse(event.event.created_at) > Date.parse(now) - SETTLE_MS) return false;
   return event.nextAttemptAt === undefined || event.nextAttemptAt <= now;
 }
 

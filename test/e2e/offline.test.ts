@@ -2,6 +2,8 @@ import { spawn } from 'node:child_process';
 import { createVerify } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { SETTLE_MS } from '../../lib/events/dispatchEvents';
 import { DEMO_FIXTURE_FILE, DEMO_REQUESTS } from '../../scripts/local/demo';
 import { localWebhookSecret } from '../../scripts/local/environment';
 import { type EventReceiver, startEventReceiver } from '../../scripts/local/eventReceiver';
@@ -243,7 +245,8 @@ describe('refunds, as an operator runs them on the local stack', () => {
 
   it("the shop's events: delivered signed by dispatchEvents, listed while the shop is down, redelivered by hand", async () => {
     // What the earlier tests' changes emitted goes first (one order's events go in order: an older
-    // undelivered event of order 505 would hold back the one made here).
+    // undelivered event of order 505 would hold back the one made here), once it may (SETTLE_MS old).
+    await sleep(SETTLE_MS);
     expect(await invokeLocalFunction('dispatchEvents', {}, lambdaEndpoint)).toMatchObject({ retrying: 0, dead: 0 });
     // serverless offline runs dispatchEvents every minute, as AWS would: the receiver is down at first,
     // so the events stay undelivered whenever that run comes.
@@ -257,6 +260,7 @@ describe('refunds, as an operator runs them on the local stack', () => {
     expect((await script('shop', ['upsert-order', JSON.stringify(order)])).code).toBe(0);
     expect((await script('shop', ['close-order', JSON.stringify({ order_id: 990_001 })])).code).toBe(0);
     // The schedule's invocation, through serverless offline's Lambda endpoint: refused by the receiver.
+    await sleep(SETTLE_MS);
     expect(await invokeLocalFunction('dispatchEvents', {}, lambdaEndpoint)).toMatchObject({ delivered: 0, dead: 0 });
 
     const listed = await script('shop', ['events']);

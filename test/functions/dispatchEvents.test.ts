@@ -1,3 +1,4 @@
+import { SETTLE_MS } from '../../lib/events/dispatchEvents';
 import { runDeadline } from '../../lib/events/dispatcherHandler';
 import { runShopCommand } from '../../lib/shop/shopCommands';
 import { localWebhookSecret } from '../../scripts/local/environment';
@@ -20,6 +21,8 @@ beforeAll(async () => {
   receiver = await startEventReceiver({ secret: localWebhookSecret(stack.credentials) });
   Object.assign(process.env, stack.env, { SHOP_WEBHOOK_URL: receiver.url });
   ({ handler, app } = (await import('../../functions/dispatchEvents/handler')) as never);
+  // Each run comes once what the test just wrote may go (SETTLE_MS old), as the schedule's next run would.
+  app.now = () => new Date(Date.now() + SETTLE_MS);
 });
 afterAll(() => expectBalancedBooksThenClose(stack, () => receiver.close()));
 
@@ -51,7 +54,7 @@ describe('a scheduled run', () => {
     const now = app.now;
     let reads = 0;
     // 30 s given, so rounds may start for 15 s; the run's clock is read again 20 s on.
-    app.now = () => new Date(Date.now() + (reads++ === 0 ? 0 : 20_000));
+    app.now = () => new Date(Date.now() + SETTLE_MS + (reads++ === 0 ? 0 : 20_000));
     try {
       expect(await invoke(SCHEDULED, 30_000)).toMatchObject({ delivered: 0, waiting: 1 });
     } finally {

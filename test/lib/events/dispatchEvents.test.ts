@@ -1,7 +1,7 @@
 import { BatchWriteCommand } from '@aws-sdk/lib-dynamodb';
 import type { EventTarget } from '../../../lib/domain/events';
 import { MAX_DELIVERY_ATTEMPTS, type OutboxEvent, orderClosedEvent } from '../../../lib/domain/events';
-import { type DispatchDeps, type DispatchSettings, dispatchEvents, redeliverEvent } from '../../../lib/events/dispatchEvents';
+import { type DispatchDeps, type DispatchSettings, dispatchEvents, redeliverEvent, SETTLE_MS } from '../../../lib/events/dispatchEvents';
 import type { EventSink, SendResult } from '../../../lib/events/eventSink';
 import { eventItem } from '../../../lib/store/items';
 import { keys, outboxSortKey } from '../../../lib/store/keys';
@@ -145,6 +145,35 @@ describe('a run', () => {
     expect(shop.sent()).toEqual([id]);
   });
 
+  it('sends an event once it is SETTLE_MS old, to the millisecond; a younger one waits for a later run, counted waiting', async () => {
+    const [settled, young] = await given({ orderId: 1, seq: MINUTE - SETTLE_MS }, { orderId: 2, seq: MINUTE - SETTLE_MS + 1 });
+    const shop = recordingSink();
+    expect(await dispatchEvents(deps([shop.sink]), settings())).toEqual({ ...NOTHING, delivered: 1, waiting: 1 });
+    expect(shop.sent()).toEqual([settled]);
+    expect(await stored(young as string)).toMatchObject({ status: 'pending', attempts: 0 });
+    expect(await dispatchEvents(deps([shop.sink], { now: () => new Date(NOW + 1) }), settings())).toEqual({ ...NOTHING, delivered: 1 });
+    expect(shop.sent()).toEqual([settled, young]);
+  });
+
+  it("never sends an order's event before an earlier one the index does not show yet (written a moment before it)", async () => {
+    const [earlier, later] = await given({ orderId: 1, seq: MINUTE - 3_000 }, { orderId: 1, seq: MINUTE - 2_000 });
+    // The index's lag: the earlier event's write is not in it yet at the first run.
+    let lagging = true;
+    const store = storeWith(stack, {
+      findPendingEvents: async (...args) => {
+        const page = await stack.app.store.findPendingEvents(...args);
+        return lagging ? { ...page, events: page.events.filter((e) => e.event.id !== earlier) } : page;
+      },
+    });
+    const shop = recordingSink();
+    expect(await dispatchEvents(deps([shop.sink], { store }), settings())).toEqual({ ...NOTHING, waiting: 1 });
+    expect(shop.calls).toEqual([]);
+    lagging = false;
+    const next = { store, now: () => new Date(NOW + MINUTE) };
+    expect(await dispatchEvents(deps([shop.sink], next), settings({ deadline: NOW + 2 * MINUTE }))).toEqual({ ...NOTHING, delivered: 2 });
+    expect(shop.calls).toEqual([[earlier], [later]]);
+  });
+
   it("sends an order's next event in the next round once the one before it is delivered", async () => {
     const ids = await given({ orderId: 1 }, { orderId: 1, seq: 1 }, { orderId: 1, seq: 2 });
     const shop = recordingSink();
@@ -242,10 +271,10 @@ describe('a run', () => {
 describe('how far a run reads a shard (pages of 100, orders 16 apart share a shard)', () => {
   const inShard0 = (n: number) => Array.from({ length: n }, (_, i) => 16 * (i + 1));
   /**
-   * Written half a second ago, one millisecond apart: too young for the run to read on from (10 s), so
-   * what is found past the first page is found by the one read itself.
+   * Written 7 s ago, one millisecond apart: settled enough to go (5 s), too young for the run to read on
+   * from (10 s), so what is found past the first page is found by the one read itself.
    */
-  const young = (i: number) => MINUTE - 500 + i;
+  const young = (i: number) => MINUTE - 7_000 + i;
 
   it('no further than the pages that hold the due events it wants; then again, while its time lasts, until none is left behind', async () => {
     const ids = await given(...inShard0(150).map((orderId, seq) => ({ orderId, seq })));

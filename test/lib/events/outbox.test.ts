@@ -1,7 +1,7 @@
 import { createHmac } from 'node:crypto';
 import { GetCommand } from '@aws-sdk/lib-dynamodb';
 import { EVENT_SHARDS, eventShard, MAX_DELIVERY_ATTEMPTS } from '../../../lib/domain/events';
-import { type DispatchDeps, dispatchEvents, redeliverEvent } from '../../../lib/events/dispatchEvents';
+import { type DispatchDeps, dispatchEvents, redeliverEvent, SETTLE_MS } from '../../../lib/events/dispatchEvents';
 import type { EventSink } from '../../../lib/events/eventSink';
 import { verifyEventSignature } from '../../../lib/events/signature';
 import { webhookSink } from '../../../lib/events/webhookSink';
@@ -33,7 +33,8 @@ afterEach(() => receiver.failNext(0));
 afterAll(() => expectBalancedBooksThenClose(stack, () => receiver.close()));
 
 const MINUTE = 60_000;
-const at = (offsetMs: number) => () => new Date(Date.now() + offsetMs);
+/** The run's clock, `offsetMs` after the first run that may send what was just written (SETTLE_MS on). */
+const at = (offsetMs: number) => () => new Date(Date.now() + SETTLE_MS + offsetMs);
 
 function deps(offsetMs = 0, over: Partial<DispatchDeps> = {}): DispatchDeps {
   const now = at(offsetMs);
@@ -46,7 +47,7 @@ function deps(offsetMs = 0, over: Partial<DispatchDeps> = {}): DispatchDeps {
   };
 }
 const dispatch = (offsetMs = 0, over: Partial<DispatchDeps> = {}) =>
-  dispatchEvents(deps(offsetMs, over), { perShard: 50, deadline: Date.now() + offsetMs + 30_000 });
+  dispatchEvents(deps(offsetMs, over), { perShard: 50, deadline: Date.now() + SETTLE_MS + offsetMs + 30_000 });
 const deliveriesOf = (id: string) => receiver.deliveries.filter((d) => d.id === id);
 const receivedOf = (id: string) => receiver.received.filter((e) => e.id === id);
 
