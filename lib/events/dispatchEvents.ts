@@ -87,7 +87,9 @@ export async function dispatchEvents(deps: DispatchDeps, settings: DispatchSetti
     );
     await deliverRounds(deps, byOrder(reads.flatMap((read) => read.events)), { now, deadline: settings.deadline, roundSize, held }, report);
     if (deps.now().getTime() >= settings.deadline) break;
-    const readOnBefore = new Date(deps.now().getTime() - READ_ON_AFTER_MS).toISOString();
+    // Aged at the read, not now: what the read could not see yet behind its cursor stays unseen however
+    // long the rounds took since.
+    const readOnBefore = new Date(Date.parse(now) - READ_ON_AFTER_MS).toISOString();
     // The cursor is the last sort key read, `<created_at>#<id>`.
     reading = new Map(reads.flatMap((read) => (read.more && read.more < readOnBefore ? [[read.shard, read.more] as const] : [])));
   }

@@ -80,11 +80,11 @@ async function completeOnce(deps: CompletePaymentDeps, payment: GatewayPayment, 
     metrics.count('Completion', { outcome: 'mismatch' });
     return 'mismatch';
   }
-  const now = (deps.now ?? systemClock)().toISOString();
+  const stamp = () => (deps.now ?? systemClock)().toISOString();
   if (RECORDED.includes(attempt.status)) {
     // The same out_trade_no paid again under another transaction: never the order's, never lost.
     if (attempt.transactionId !== undefined && attempt.transactionId !== payment.transactionId) {
-      await deps.store.recordPaymentConflict(attempt, payment, now);
+      await deps.store.recordPaymentConflict(attempt, payment, stamp());
       log.error('a second payment of a paid attempt, under another transaction id', {
         out_trade_no: attempt.outTradeNo,
         order_id: attempt.orderId,
@@ -103,6 +103,9 @@ async function completeOnce(deps: CompletePaymentDeps, payment: GatewayPayment, 
   // (the order paying with this attempt at its quoted price, the attempt's status, the held points), so a
   // decision from reads that are a moment apart fails its write and is taken again from fresh reads.
   const order = known?.order ?? (await deps.store.getOrder(attempt.orderId));
+  // Stamped after the reads the write is decided from, so that its event sorts after the changes they saw
+  // (the outbox sends an order's events by creation time).
+  const now = stamp();
   const repriced = isRepriced(attempt, order);
   const isOrdersOpenAttempt = attempt.status === 'open' && order?.status === 'paying' && order.openAttempt?.outTradeNo === attempt.outTradeNo;
   if (isOrdersOpenAttempt && !repriced) {
@@ -127,7 +130,7 @@ async function completeOnce(deps: CompletePaymentDeps, payment: GatewayPayment, 
 async function payLateOrRefund(deps: CompletePaymentDeps, attempt: Attempt, payment: GatewayPayment, now: string): Promise<CompletionOutcome> {
   const { order, account } = await deps.store.loadSettlementContext(attempt);
   const repriced = isRepriced(attempt, order);
-  let at = now;
+  let at = (deps.now ?? systemClock)().toISOString(); // after the read, as in completeOnce
   if (!repriced && order && (order.status === 'unpaid' || order.status === 'paying')) {
     const other = order.status === 'paying' ? order.openAttempt : undefined;
     const pointsWithin = (account?.available ?? 0) + (other?.points ?? 0) >= attempt.points;

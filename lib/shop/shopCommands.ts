@@ -108,7 +108,8 @@ async function closeOrder(deps: ShopDeps, orderId: number, now: Date): Promise<S
     case 'cancelled':
       return { ok: true, changed: false, order_id: orderId, order_status: order.status };
     case 'unpaid':
-      await deps.store.closeUnpaidOrder(order, now.toISOString());
+      // Stamped after the read, so that `order.closed` sorts after a change it saw (a refund case of a released attempt).
+      await deps.store.closeUnpaidOrder(order, (deps.now ?? systemClock)().toISOString());
       return { ok: true, changed: true, order_id: orderId, order_status: 'closed' };
     case 'paying': {
       const open = order.openAttempt;

@@ -302,11 +302,28 @@ describe('how far a run reads a shard (pages of 100, orders 16 apart share a sha
   });
 
   it('reads on only past a point 10 s old or more: an earlier event of an order written just before may still appear behind a younger one', async () => {
-    // 101 events of different orders in shard 0, written half a second ago: a first read of 100 (all due), then no more.
+    // 101 events of different orders in shard 0, written 7 s ago: a first read of 100 (all due), then no more.
     await given(...inShard0(101).map((orderId, i) => ({ orderId, seq: young(i) })));
     const { store, foundInShard0 } = recordingReads();
     const shop = recordingSink();
     expect(await dispatchEvents(deps([shop.sink], { store }), settings({ perShard: 1 }))).toEqual({ ...NOTHING, delivered: 100 });
+    expect(foundInShard0()).toEqual([100]);
+  });
+
+  it('ages that point at the read, not after the rounds: rounds that took 20 s do not make a point 7 s old at the read one to read on from', async () => {
+    await given(...inShard0(101).map((orderId, i) => ({ orderId, seq: young(i) })));
+    const { store, foundInShard0 } = recordingReads();
+    const shop = recordingSink();
+    let sending = false;
+    const slow: EventSink = {
+      target: 'webhook',
+      send: async (events) => {
+        sending = true;
+        return shop.sink.send(events);
+      },
+    };
+    const clock = { now: () => new Date(sending ? NOW + 20_000 : NOW) };
+    expect(await dispatchEvents(deps([slow], { store, ...clock }), settings({ perShard: 1 }))).toEqual({ ...NOTHING, delivered: 100 });
     expect(foundInShard0()).toEqual([100]);
   });
 

@@ -13,7 +13,7 @@ import { WriteConflict } from '../../../lib/store/payStore';
 import { localWebhookSecret } from '../../../scripts/local/environment';
 import { type EventReceiver, startEventReceiver } from '../../../scripts/local/eventReceiver';
 import { expectBalancedBooksThenClose, startTestStack, TABLE, type TestStack } from '../../support/stack';
-import { type GivenUser, gatewayPayment, givenUser, pay } from '../../support/world';
+import { type GivenUser, gatewayPayment, givenUser, pay, storeWith } from '../../support/world';
 
 /**
  * The outbox over the real local stack: events written in the same transaction as the money change
@@ -309,6 +309,47 @@ describe('every money change of an order', () => {
       expect(item?.gsi1pk).toBe(outboxPartition(orderId % EVENT_SHARDS));
     }
     expect(new Set(user.orderIds.map(eventShard)).size).toBe(3);
+  });
+});
+
+describe("an event's time is taken after the reads its change was decided from (the outbox sends an order's events by that time)", () => {
+  /** A clock that reads T1 until `read()` has been called, then T2: which of the two an event carries says when it was stamped. */
+  const phasedClock = () => {
+    const t1 = Date.now();
+    const phase = { done: false };
+    return { now: () => new Date(phase.done ? t1 + 1_000 : t1), read: () => (phase.done = true), after: new Date(t1 + 1_000).toISOString() };
+  };
+  const createdAt = async (id: string) => (await stack.app.store.getEvent(id))?.event.created_at;
+
+  it('a payment for an order another attempt paid: payment.refund_required after the order was read', async () => {
+    const user = await givenUser(stack, 0);
+    const first = await pay(stack, user, { method: 1 });
+    const second = await pay(stack, user, { method: 2 });
+    expect(await completePayment(stack.app, gatewayPayment(first.outTradeNo, 'wechat'))).toBe('paid');
+    const clock = phasedClock();
+    const store = storeWith(stack, { getOrder: async (orderId) => stack.app.store.getOrder(orderId).finally(clock.read) });
+    expect(await completePayment({ ...stack.app, store, now: clock.now }, gatewayPayment(second.outTradeNo, 'alipay'))).toBe('refund_required');
+    expect(await createdAt(`evt_payment_refund_required_${second.outTradeNo}`)).toBe(clock.after);
+  });
+
+  it('a late payment whose points are spent meanwhile: payment.refund_required after the order and points were read', async () => {
+    const user = await givenUser(stack, 1_000, ['88.00', '9.00']);
+    const late = await pay(stack, user, { method: 4, points: 800, priceFen: 8000 });
+    await pay(stack, user, { method: 1 }); // supersedes it: its points go back
+    await pay(stack, { ...user, orderId: user.orderIds[1] as number }, { method: 3, points: 900, priceFen: 0 });
+    const clock = phasedClock();
+    const store = storeWith(stack, { loadSettlementContext: async (attempt) => stack.app.store.loadSettlementContext(attempt).finally(clock.read) });
+    const payment = { ...gatewayPayment(late.outTradeNo, 'wechat'), amountFen: 8000 };
+    expect(await completePayment({ ...stack.app, store, now: clock.now }, payment)).toBe('refund_required');
+    expect(await createdAt(`evt_payment_refund_required_${late.outTradeNo}`)).toBe(clock.after);
+  });
+
+  it('the shop closes an unpaid order: order.closed after the order was read', async () => {
+    const user = await givenUser(stack, 0);
+    const clock = phasedClock();
+    const store = storeWith(stack, { getOrder: async (orderId) => stack.app.store.getOrder(orderId).finally(clock.read) });
+    await runShopCommand({ ...stack.app, store, now: clock.now }, { command: 'close-order', order_id: user.orderId });
+    expect(await createdAt(`evt_order_closed_${user.orderId}`)).toBe(clock.after);
   });
 });
 
