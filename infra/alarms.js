@@ -109,6 +109,11 @@ module.exports = async ({ resolveVariable }) => {
     paynowMetric('SweepAttempt', { result: 'failed' }, { period: 300 }),
   );
   alarm(
+    'SweepBehind',
+    'Sweep runs keep ending with due attempts they had no time for (3 or more in 5 minutes): a backlog, or a slow gateway holding up the attempts queued behind its own. Abandoned attempts keep their points past expiry + 5 minutes, payments without a notification wait past 10.',
+    paynowMetric('SweepBehind', {}, { period: 300, threshold: 3 }),
+  );
+  alarm(
     'EventEndpointFailing',
     "The shop's event endpoint has failed 5 deliveries or more in a row (about 20 minutes): its fulfilment is not told about paid orders. Retries go on for about 32 hours.",
     // Counted at each retry from the 5th, by then up to 8 hours apart: a quiet hour between two must not

@@ -73,6 +73,8 @@ export const METRIC_CATALOGUE = {
   },
   /** One sweeper run's attempts by result. */
   SweepAttempt: { unit: MetricUnit.Count, dimensionSets: [['result']], values: { result: ['paid', 'released', 'unwatched', 'failed'] } },
+  /** Sweep runs (one per group) that ended with due attempts they had no time for: the sweeping is falling behind. */
+  SweepBehind: { unit: MetricUnit.Count, dimensionSets: [[]], values: {} },
   /**
    * Events to the shop by what their delivery did: delivered (every target took it), retrying (failed,
    * tried again later), failing (failed again after 5 attempts or more: the endpoint is down), dead

@@ -32,6 +32,7 @@ export const handler = middy<SweepEvent | undefined, SweepReport>()
     for (const result of ['paid', 'released', 'unwatched', 'failed'] as const) {
       if (report[result] > 0 || result === 'failed') metrics.count('SweepAttempt', { result }, report[result]);
     }
+    metrics.count('SweepBehind', {}, report.behind);
     log.info('sweep done', { ...report });
     return report;
   });

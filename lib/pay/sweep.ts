@@ -51,6 +51,11 @@ export interface SweepReport {
   failed: number;
   /** Groups skipped because another worker held their lease. */
   busy: number;
+  /**
+   * Groups whose run ended with due work it had no time for: the sweeping is not keeping up (a backlog,
+   * or a slow gateway holding up the attempts behind its own), and deadlines slip. Alarmed (SweepBehind).
+   */
+  behind: number;
   gateway_calls_wechat: number;
   gateway_calls_alipay: number;
 }
@@ -94,6 +99,7 @@ export async function sweep(deps: CompletePaymentDeps, options: SweepOptions, gr
     migrated: 0,
     failed: 0,
     busy: 0,
+    behind: 0,
     gateway_calls_wechat: 0,
     gateway_calls_alipay: 0,
   };
@@ -143,6 +149,11 @@ async function sweepGroup(
     // while the others' steps are still in flight.
     const failed = (await Promise.allSettled(Array.from({ length: options.concurrency }, worker))).find((r) => r.status === 'rejected');
     if (failed) throw failed.reason;
+    // Out of time with work left (asking reads at most one more page; what it finds waits for the next run).
+    if (!(await work.next()).done) {
+      run.report.behind++;
+      log.warn('sweep ran out of time with attempts still due', { group });
+    }
     if (group === 0) run.report.migrated += await moveLegacyIndexed(deps, options, now);
   } finally {
     run.report.gateway_calls_wechat += calls.wechat;
@@ -257,8 +268,9 @@ async function closeOrSettle(deps: CompletePaymentDeps, channel: Channel, attemp
     if (!(error instanceof TradeAlreadyPaid) && !(error instanceof GatewayError)) throw error;
     const { trade, outcome } = await settleFromGateway(deps, attempt);
     if (outcome) return paidOrForAPerson(deps, attempt, outcome, now, options);
-    // Refused as paid, yet not paid by the query: the gateway contradicts itself, for a person.
-    if (error instanceof TradeAlreadyPaid) return failedCheck(deps, attempt, now, options);
+    // Refused as paid, yet not paid by the query: the gateway contradicts itself. A failed check (backed
+    // off, counted and logged: SweepAttemptFailures), for a person.
+    if (error instanceof TradeAlreadyPaid) throw new GatewayError(`close refused as paid, but the query says ${trade.state}`, { cause: error });
     // The close failed and the trade can still be paid: backed off, the close's error reported. Closed,
     // or unknown to the gateway, there is nothing left to stop: it is released.
     if (trade.state !== 'closed' && trade.state !== 'not_found') throw error;

@@ -48,6 +48,7 @@ const EXPECTED: Record<string, (reply: unknown) => void> = {
       migrated: 0,
       failed: 0,
       busy: 0,
+      behind: 0,
       gateway_calls_wechat: 0,
       gateway_calls_alipay: 0,
     }),

@@ -1,4 +1,5 @@
-import { captureOutput } from '../support/logs';
+import * as sweeping from '../../lib/pay/sweep';
+import { captureOutput, metricLines } from '../support/logs';
 import { startTestStack, type TestStack } from '../support/stack';
 
 /** The sweeper as its schedule invokes it (`{"group": n}`): a report, or a failed invocation that is logged. */
@@ -34,5 +35,17 @@ it('fails the invocation when the run cannot go on, after logging it with the gr
     );
   } finally {
     app.store.findDueAttempts = findDueAttempts;
+  }
+});
+
+it('counts the runs that ran out of time with attempts still due (SweepBehind: 0 when it kept up)', async () => {
+  const kept = await captureOutput(() => invoke({ group: 3 }));
+  expect(metricLines(kept.lines, 'SweepBehind').map((line) => line.SweepBehind)).toEqual([0]);
+  const run = jest.spyOn(sweeping, 'sweep').mockResolvedValue({ ...(kept.result as unknown as sweeping.SweepReport), behind: 1 });
+  try {
+    const behind = await captureOutput(() => invoke({ group: 3 }));
+    expect(metricLines(behind.lines, 'SweepBehind').map((line) => line.SweepBehind)).toEqual([1]);
+  } finally {
+    run.mockRestore();
   }
 });

@@ -264,6 +264,7 @@ describe('the packaged prod stack', () => {
         'NotificationMerchantMismatch',
         'NotificationRefusalSpike',
         'SweepAttemptFailures',
+        'SweepBehind',
         'EventEndpointFailing',
         'EventDeliveryDead',
         'SecretRefreshFailed',
@@ -310,7 +311,7 @@ describe('the packaged prod stack', () => {
         }
       }
     }
-    expect(paynowMetrics).toBe(18);
+    expect(paynowMetrics).toBe(19);
     // The heartbeat: fewer than one invocation in two 5-minute periods of a function its schedules run every minute.
     expect(plain.template.Resources.SweeperNotRunningAlarm.Properties).toMatchObject({
       Namespace: 'AWS/Lambda',

@@ -1,6 +1,8 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { Client } from '@smithy/core/client';
 import type { APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
+import { SETTLE_MS } from '../../lib/events/dispatchEvents';
 import { localWebhookSecret, sandboxStageSecret } from '../../scripts/local/environment';
 import { type EventReceiver, startEventReceiver } from '../../scripts/local/eventReceiver';
 import { httpEvent, lambdaContext } from '../../scripts/local/httpEvents';
@@ -262,7 +264,9 @@ it('every function path runs, and every role allows exactly what its function ca
   };
   expect(await shop('upsert-address', address)).toMatchObject({ ok: true });
 
-  // dispatchEvents: the events of all the above to the webhook and the bus; listed; one redelivered.
+  // dispatchEvents: the events of all the above to the webhook and the bus, once they may go (SETTLE_MS
+  // old); listed; one redelivered.
+  await sleep(SETTLE_MS);
   expect(await invoke('dispatchEvents', {})).toMatchObject({ delivered: expect.any(Number), retrying: 0, dead: 0 });
   expect(receiver.received.map((e) => e.type)).toEqual(expect.arrayContaining(['order.paid', 'payment.refund_required', 'order.refunded', 'order.closed']));
   expect(await invoke('dispatchEvents', { action: 'list' })).toEqual({ events: [] });

@@ -413,7 +413,7 @@ describe('the close at the expiry refused as paid while the query says it is not
       { ...DEFAULT_SWEEP, groups: DUE_SHARDS },
       dueShard(outTradeNo),
     );
-    expect(report).toMatchObject({ paid: 0, released: 0 });
+    expect(report).toMatchObject({ paid: 0, released: 0, failed: 1 });
     expect(of(calls, outTradeNo)).toEqual(['closeTrade', 'queryTrade']);
     expect(await state.attempt(outTradeNo)).toMatchObject({ status: 'open', check_failures: 1 });
     await sweepOwn(outTradeNo, created, 31 * MINUTE);
@@ -944,5 +944,27 @@ describe('attempts written before the due index (partitions OPEN and WATCH)', ()
     await sweepAt(Date.parse(expiresAt), 1_000, calls);
     expect(await state.attempt(legacyOpen.outTradeNo)).toMatchObject({ status: 'expired' });
     expect(of(calls, legacyOpen.outTradeNo)).toEqual(['closeTrade']);
+  });
+});
+
+describe('a run out of time with attempts still due', () => {
+  it('counts itself behind and names its group; a run that reached every due attempt is not', async () => {
+    const user = await givenUser(stack, 0);
+    const { outTradeNo } = await pay(stack, user, { method: 1 });
+    const created = await createdOf(outTradeNo);
+    // The lease takes longer than the run's whole budget: no time is left for the attempt due.
+    const slowLease = storeWith(stack, {
+      claimSweepLease: async (...args) => {
+        await new Promise((resolve) => setTimeout(resolve, 150));
+        return stack.app.store.claimSweepLease(...args);
+      },
+    });
+    const deps = { store: ownOnly(outTradeNo, slowLease), gateways: stack.app.gateways, now: () => new Date(created + 2 * MINUTE + 1_000) };
+    const options = { ...DEFAULT_SWEEP, groups: DUE_SHARDS };
+    const group = dueShard(outTradeNo);
+    const { result: late, lines } = await captureOutput(() => sweep(deps, { ...options, budgetMs: 100 }, group));
+    expect(late).toMatchObject({ checked: 0, behind: 1 });
+    expect(lines).toContainEqual(expect.objectContaining({ level: 'WARN', message: 'sweep ran out of time with attempts still due', group }));
+    expect(await sweep(deps, options, group)).toMatchObject({ checked: 1, rescheduled: 1, behind: 0 });
   });
 });
