@@ -15,8 +15,12 @@ import { type AttemptStatus, RELEASED_ATTEMPT_STATUSES } from './model';
  */
 export const CHECK_SCHEDULE = {
   firstQueryMs: 2 * 60_000,
-  /** 9 minutes: with a sweep tick of a minute on top, a payment is still captured within 10. */
-  maxQueryGapMs: 9 * 60_000,
+  /**
+   * 8 minutes: with a sweep tick of a minute and an attempt's place in its run (up to the run's 40 s) on
+   * top, a payment is still captured within 10. For the default 30 minutes the gaps are 7 minutes anyway;
+   * with 9 a timeout such as 29 or 38 minutes had gaps of exactly 9 and no room left.
+   */
+  maxQueryGapMs: 8 * 60_000,
   watchAfterExpiryMs: 5 * 60_000,
 } as const;
 
