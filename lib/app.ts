@@ -211,6 +211,11 @@ function gatewayProxy(channel: Channel, get: () => Promise<PaymentGateway>): Pay
   }
   return {
     channel,
+    // A secret refresh or the adapter's first load can take seconds: the sweeping's limiter waits for it
+    // before taking a slot, or every slot taken meanwhile would send at once when it ends.
+    ready: async () => {
+      await get();
+    },
     createPayParam: (request) => measured('prepay', (gateway) => gateway.createPayParam(request)),
     // Signed locally: no call to count. Only WeChat's gateway offers it.
     ...(channel === 'wechat'

@@ -60,6 +60,11 @@ export type RefundState =
  */
 export interface PaymentGateway {
   readonly channel: Channel;
+  /**
+   * Resolves once a call would go out at once (the keys read, the adapter loaded): a caller that paces
+   * its calls waits for this before it takes a call's slot. Absent where there is nothing to wait for.
+   */
+  ready?(): Promise<void>;
   /** @throws TradeAlreadyPaid, TradeClosed */
   createPayParam(request: PrepayRequest): Promise<PayParam>;
   /**

@@ -36,7 +36,8 @@ export class CallRateLimiter {
 export type GatewayCallCount = Record<Channel, number>;
 
 /**
- * The gateways with `before(channel, method, args)` awaited ahead of every call of their methods: the one
+ * The gateways with `before(channel, method, args)` awaited ahead of every call of their methods, once the
+ * gateway is `ready` to send it: the one
  * place a gateway call is paced or counted (the sweeping's cap, and the tests and bench that count
  * calls per trade).
  */
@@ -48,8 +49,10 @@ export function beforeEachCall(
     new Proxy(gateways[channel], {
       get(target, property, receiver) {
         const value = Reflect.get(target, property, receiver);
-        if (typeof value !== 'function') return value;
+        if (typeof value !== 'function' || property === 'ready') return value;
         return async (...args: unknown[]) => {
+          // Paced from when the call can go out, not before a wait of the gateway's own (a secret refresh).
+          await target.ready?.();
           await before(channel, String(property), args);
           return value.apply(target, args);
         };

@@ -14,7 +14,7 @@ import type { Channel } from '../../../lib/domain/model';
 import { GatewayError, type PaymentGateway, TradeAlreadyPaid } from '../../../lib/gateways/paymentGateway';
 import { logger } from '../../../lib/log';
 import type { CompletePaymentDeps } from '../../../lib/pay/completePayment';
-import { beforeEachCall, CallRateLimiter, tradeOfCall } from '../../../lib/pay/gatewayRateLimit';
+import { beforeEachCall, CallRateLimiter, rateLimited, tradeOfCall } from '../../../lib/pay/gatewayRateLimit';
 import { DEFAULT_SWEEP, type SweepOptions, shardsOf, sweep, sweepShare } from '../../../lib/pay/sweep';
 import { dueIndex } from '../../../lib/store/items';
 import { captureOutput } from '../../support/logs';
@@ -875,9 +875,57 @@ describe('CallRateLimiter', () => {
     expect(Math.max(...starts)).toBe(4000);
   });
 
+  it('paces calls from when the gateway can send them: calls held by its wait (a secret refresh) do not go out together when it ends', async () => {
+    let now = 0;
+    const sleepers: { at: number; wake: () => void }[] = [];
+    const sleep = (ms: number) => new Promise<void>((wake) => sleepers.push({ at: now + ms, wake }));
+    // The gateway waits 2.5 s before it can send anything (as the app's does while its secret is read again).
+    const readyAt = sleep(2_500);
+    const sent: number[] = [];
+    const wechat = {
+      ...stack.app.gateways.wechat,
+      ready: () => readyAt,
+      queryTrade: async () => {
+        await readyAt;
+        sent.push(now);
+        return { state: 'unpaid' as const };
+      },
+    };
+    const gateways = rateLimited(
+      { ...stack.app.gateways, wechat },
+      { wechat: new CallRateLimiter(2, () => now, sleep), alipay: new CallRateLimiter(2, () => now, sleep) },
+      { wechat: 0, alipay: 0 },
+    );
+    let finished = false;
+    const all = Promise.all(Array.from({ length: 6 }, (_, i) => gateways.wechat.queryTrade(`T${i}`))).then(() => {
+      finished = true;
+    });
+    while (!finished) {
+      await new Promise((resolve) => setImmediate(resolve));
+      sleepers.sort((a, b) => a.at - b.at);
+      const next = sleepers.shift();
+      if (!next) continue;
+      now = Math.max(now, next.at);
+      next.wake();
+    }
+    await all;
+    expect(sent).toHaveLength(6);
+    for (const at of sent) expect(sent.filter((other) => other >= at && other < at + 1000).length).toBeLessThanOrEqual(2);
+  });
+
   it('refuses a cap below one call a second', () => {
     expect(() => new CallRateLimiter(0)).toThrow(new RangeError('perSecond must be a positive integer, got 0'));
     expect(() => new CallRateLimiter(2.5)).toThrow(new RangeError('perSecond must be a positive integer, got 2.5'));
+  });
+
+  it("the app's gateways say when they can send (ready), and asking is not a call", async () => {
+    const calls = { wechat: 0, alipay: 0 };
+    const wrapped = rateLimited(stack.app.gateways, { wechat: new CallRateLimiter(1), alipay: new CallRateLimiter(1) }, calls);
+    expect(stack.app.gateways.wechat.ready).toEqual(expect.any(Function));
+    expect(stack.app.gateways.alipay.ready).toEqual(expect.any(Function));
+    await wrapped.wechat.ready?.();
+    await wrapped.alipay.ready?.();
+    expect(calls).toEqual({ wechat: 0, alipay: 0 });
   });
 
   it("the gateways' properties read through the wrapper are the gateways' own, not calls", () => {
