@@ -408,12 +408,26 @@ describe('the close at the expiry refused as paid while the query says it is not
       queryTrade: async (asked: string) => (asked === outTradeNo && answered === 'closed' ? { state: answered } : sandbox.queryTrade(asked)),
     });
     const calls: Call[] = [];
-    const report = await sweep(
-      { store: ownOnly(outTradeNo), gateways: recording(calls, { ...stack.app.gateways, wechat }), now: () => new Date(created + 30 * MINUTE + 1_000) },
-      { ...DEFAULT_SWEEP, groups: DUE_SHARDS },
-      dueShard(outTradeNo),
+    const { result: report, lines } = await captureOutput(() =>
+      sweep(
+        { store: ownOnly(outTradeNo), gateways: recording(calls, { ...stack.app.gateways, wechat }), now: () => new Date(created + 30 * MINUTE + 1_000) },
+        { ...DEFAULT_SWEEP, groups: DUE_SHARDS },
+        dueShard(outTradeNo),
+      ),
     );
     expect(report).toMatchObject({ paid: 0, released: 0, failed: 1 });
+    expect(lines).toContainEqual(
+      expect.objectContaining({
+        level: 'WARN',
+        message: 'sweep failed',
+        out_trade_no: outTradeNo,
+        error: expect.objectContaining({
+          name: 'GatewayError',
+          message: `close refused as paid, but the query says ${answered}`,
+          cause: expect.objectContaining({ name: 'TradeAlreadyPaid' }),
+        }),
+      }),
+    );
     expect(of(calls, outTradeNo)).toEqual(['closeTrade', 'queryTrade']);
     expect(await state.attempt(outTradeNo)).toMatchObject({ status: 'open', check_failures: 1 });
     await sweepOwn(outTradeNo, created, 31 * MINUTE);
