@@ -855,76 +855,74 @@ describe('workers', () => {
 });
 
 describe('CallRateLimiter', () => {
-  it('lets at most N calls start within any one second, however many wait', async () => {
-    // Virtual time: a sleeper wakes when the clock reaches its time, and the clock only moves to the next sleeper.
+  /** Virtual time: a sleeper wakes when the clock reaches its time, and the clock only moves to the next sleeper. */
+  function virtualTime() {
     let now = 0;
     const sleepers: { at: number; wake: () => void }[] = [];
-    const limiter = new CallRateLimiter(
-      5,
-      () => now,
-      (ms) => new Promise<void>((wake) => sleepers.push({ at: now + ms, wake })),
-    );
+    return {
+      now: () => now,
+      sleep: (ms: number) => new Promise<void>((wake) => sleepers.push({ at: now + ms, wake })),
+      /** Moves the clock from sleeper to sleeper until `work` settles. */
+      async run<T>(work: Promise<T>): Promise<T> {
+        let finished = false;
+        const settled = work.finally(() => {
+          finished = true;
+        });
+        while (!finished) {
+          await new Promise((resolve) => setImmediate(resolve));
+          sleepers.sort((a, b) => a.at - b.at);
+          const next = sleepers.shift();
+          if (!next) continue;
+          now = Math.max(now, next.at);
+          next.wake();
+        }
+        return settled;
+      },
+    };
+  }
+  /** The most of `times` (ms) that fall within any one second. */
+  const mostInOneSecond = (times: number[]) => Math.max(...times.map((at) => times.filter((other) => other >= at && other < at + 1000).length));
+
+  it('lets at most N calls start within any one second, however many wait', async () => {
+    const time = virtualTime();
+    const limiter = new CallRateLimiter(5, time.now, time.sleep);
     const starts: number[] = [];
-    let finished = false;
-    const all = Promise.all(
-      Array.from({ length: 23 }, async () => {
-        await limiter.take();
-        starts.push(now);
-      }),
-    ).then(() => {
-      finished = true;
-    });
-    while (!finished) {
-      await new Promise((resolve) => setImmediate(resolve));
-      sleepers.sort((a, b) => a.at - b.at);
-      const next = sleepers.shift();
-      if (!next) continue;
-      now = Math.max(now, next.at);
-      next.wake();
-    }
-    await all;
+    await time.run(
+      Promise.all(
+        Array.from({ length: 23 }, async () => {
+          await limiter.take();
+          starts.push(time.now());
+        }),
+      ),
+    );
     expect(starts).toHaveLength(23);
-    for (const start of starts) expect(starts.filter((other) => other >= start && other < start + 1000).length).toBeLessThanOrEqual(5);
+    expect(mostInOneSecond(starts)).toBeLessThanOrEqual(5);
     // And no slower than that: 23 calls at 5 a second all start within 4 seconds.
     expect(Math.max(...starts)).toBe(4000);
   });
 
   it('paces calls from when the gateway can send them: calls held by its wait (a secret refresh) do not go out together when it ends', async () => {
-    let now = 0;
-    const sleepers: { at: number; wake: () => void }[] = [];
-    const sleep = (ms: number) => new Promise<void>((wake) => sleepers.push({ at: now + ms, wake }));
+    const time = virtualTime();
     // The gateway waits 2.5 s before it can send anything (as the app's does while its secret is read again).
-    const readyAt = sleep(2_500);
+    const readyAt = time.sleep(2_500);
     const sent: number[] = [];
     const wechat = {
       ...stack.app.gateways.wechat,
       ready: () => readyAt,
       queryTrade: async () => {
         await readyAt;
-        sent.push(now);
+        sent.push(time.now());
         return { state: 'unpaid' as const };
       },
     };
     const gateways = rateLimited(
       { ...stack.app.gateways, wechat },
-      { wechat: new CallRateLimiter(2, () => now, sleep), alipay: new CallRateLimiter(2, () => now, sleep) },
+      { wechat: new CallRateLimiter(2, time.now, time.sleep), alipay: new CallRateLimiter(2, time.now, time.sleep) },
       { wechat: 0, alipay: 0 },
     );
-    let finished = false;
-    const all = Promise.all(Array.from({ length: 6 }, (_, i) => gateways.wechat.queryTrade(`T${i}`))).then(() => {
-      finished = true;
-    });
-    while (!finished) {
-      await new Promise((resolve) => setImmediate(resolve));
-      sleepers.sort((a, b) => a.at - b.at);
-      const next = sleepers.shift();
-      if (!next) continue;
-      now = Math.max(now, next.at);
-      next.wake();
-    }
-    await all;
+    await time.run(Promise.all(Array.from({ length: 6 }, (_, i) => gateways.wechat.queryTrade(`T${i}`))));
     expect(sent).toHaveLength(6);
-    for (const at of sent) expect(sent.filter((other) => other >= at && other < at + 1000).length).toBeLessThanOrEqual(2);
+    expect(mostInOneSecond(sent)).toBeLessThanOrEqual(2);
   });
 
   it('refuses a cap below one call a second', () => {
