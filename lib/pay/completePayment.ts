@@ -80,11 +80,10 @@ async function completeOnce(deps: CompletePaymentDeps, payment: GatewayPayment, 
     metrics.count('Completion', { outcome: 'mismatch' });
     return 'mismatch';
   }
-  const stamp = () => (deps.now ?? systemClock)().toISOString();
   if (RECORDED.includes(attempt.status)) {
     // The same out_trade_no paid again under another transaction: never the order's, never lost.
     if (attempt.transactionId !== undefined && attempt.transactionId !== payment.transactionId) {
-      await deps.store.recordPaymentConflict(attempt, payment, stamp());
+      await deps.store.recordPaymentConflict(attempt, payment, stampOf(deps));
       log.error('a second payment of a paid attempt, under another transaction id', {
         out_trade_no: attempt.outTradeNo,
         order_id: attempt.orderId,
@@ -103,9 +102,7 @@ async function completeOnce(deps: CompletePaymentDeps, payment: GatewayPayment, 
   // (the order paying with this attempt at its quoted price, the attempt's status, the held points), so a
   // decision from reads that are a moment apart fails its write and is taken again from fresh reads.
   const order = known?.order ?? (await deps.store.getOrder(attempt.orderId));
-  // Stamped after the reads the write is decided from, so that its event sorts after the changes they saw
-  // (the outbox sends an order's events by creation time).
-  const now = stamp();
+  const now = stampOf(deps);
   const repriced = isRepriced(attempt, order);
   const isOrdersOpenAttempt = attempt.status === 'open' && order?.status === 'paying' && order.openAttempt?.outTradeNo === attempt.outTradeNo;
   if (isOrdersOpenAttempt && !repriced) {
@@ -130,7 +127,7 @@ async function completeOnce(deps: CompletePaymentDeps, payment: GatewayPayment, 
 async function payLateOrRefund(deps: CompletePaymentDeps, attempt: Attempt, payment: GatewayPayment, now: string): Promise<CompletionOutcome> {
   const { order, account } = await deps.store.loadSettlementContext(attempt);
   const repriced = isRepriced(attempt, order);
-  let at = (deps.now ?? systemClock)().toISOString(); // after the read, as in completeOnce
+  let at = stampOf(deps);
   if (!repriced && order && (order.status === 'unpaid' || order.status === 'paying')) {
     const other = order.status === 'paying' ? order.openAttempt : undefined;
     const pointsWithin = (account?.available ?? 0) + (other?.points ?? 0) >= attempt.points;
@@ -139,7 +136,7 @@ async function payLateOrRefund(deps: CompletePaymentDeps, attempt: Attempt, paym
     if (closed === 'in_flight' && other) throw new AttemptInFlight(other.outTradeNo);
     // Stamped again after the gateway calls, so that this write's event sorts after one written while
     // they were on their way (the other attempt's own capture).
-    if (pointsWithin && other) at = (deps.now ?? systemClock)().toISOString();
+    if (pointsWithin && other) at = stampOf(deps);
     if (pointsWithin && closed === 'closed') {
       await deps.store.payWithReleasedAttempt(attempt, payment, other, at);
       log.warn('order paid by a released attempt', { out_trade_no: attempt.outTradeNo, order_id: attempt.orderId, superseded: other?.outTradeNo });
@@ -149,6 +146,14 @@ async function payLateOrRefund(deps: CompletePaymentDeps, attempt: Attempt, paym
   }
   // A released attempt is never an order's open attempt again: the order is not released with it.
   return recordForRefund(deps, attempt, payment, at, { repriced, orderStatus: order?.status, releaseOrder: false });
+}
+
+/**
+ * The time of a write and of its event, taken after the reads the write is decided from: the outbox sends
+ * an order's events by it, so the event must sort after the changes those reads saw.
+ */
+function stampOf(deps: Pick<CompletePaymentDeps, 'now'>): string {
+  return (deps.now ?? systemClock)().toISOString();
 }
 
 /** Money quoted at another price than the order's now never pays it: the buyer paid for what was shown then. */
