@@ -110,7 +110,7 @@ module.exports = async ({ resolveVariable }) => {
   );
   alarm(
     'SweepBehind',
-    'Sweep runs keep ending with due attempts they had no time for (3 or more in 5 minutes): a backlog, or a slow gateway holding up the attempts queued behind its own. Abandoned attempts keep their points past expiry + 5 minutes, payments without a notification wait past 10.',
+    'Sweep runs keep ending with due attempts they had no time for (3 or more in 5 minutes): a backlog, or a slow gateway holding up the attempts of its own channel. Abandoned attempts keep their points past expiry + 5 minutes, payments without a notification wait past 10.',
     paynowMetric('SweepBehind', {}, { period: 300, threshold: 3 }),
   );
   alarm(

@@ -1,4 +1,5 @@
 import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
+import { CHANNELS } from './domain/model';
 import { log } from './log';
 
 /** The CloudWatch namespace of every paynow metric; the `service` dimension names the stage (`paynow-prod`). */
@@ -9,7 +10,6 @@ export const METRICS_NAMESPACE = 'Paynow';
  * added) and the values a dimension can take where they are a closed set. An alarm must name one of
  * these sets exactly, with one of these values: infra/alarms.js is checked against this list.
  */
-const CHANNELS = ['wechat', 'alipay'] as const;
 const OPERATIONS = ['prepay', 'query', 'close', 'refund', 'refund_query'] as const;
 
 export const METRIC_CATALOGUE = {

@@ -11,9 +11,11 @@ export const PayMethod = {
 export type PayMethod = (typeof PayMethod)[keyof typeof PayMethod];
 export const PAY_METHODS: readonly PayMethod[] = Object.values(PayMethod);
 
-/** The payment gateway that takes the cash part of a method; points-only takes none. */
-export type Channel = 'wechat' | 'alipay';
+/** The payment gateways, one per channel. */
+export const CHANNELS = ['wechat', 'alipay'] as const;
+export type Channel = (typeof CHANNELS)[number];
 
+/** The payment gateway that takes the cash part of a method; points-only takes none. */
 export function channelOf(method: PayMethod): Channel | undefined {
   switch (method) {
     case PayMethod.WECHAT:

@@ -1,12 +1,13 @@
 import { randomUUID } from 'node:crypto';
 import { DUE_SHARDS, nextCheckAt, retryAfterFailure, stepOf } from '../domain/checkSchedule';
-import { type Attempt, type Channel, channelOf, type Refund } from '../domain/model';
+import { type Attempt, CHANNELS, type Channel, channelOf, type Refund } from '../domain/model';
 import { systemClock } from '../domain/time';
 import { GatewayError, TradeAlreadyPaid } from '../gateways/paymentGateway';
 import { log } from '../log';
 import type { CompletePaymentDeps, CompletionOutcome } from './completePayment';
 import { followUpRefund } from './followUpRefund';
 import { CallRateLimiter, type GatewayCallCount, rateLimited } from './gatewayRateLimit';
+import { runInLanes } from './lanes';
 import { settleFromGateway } from './settleFromGateway';
 
 export interface SweepOptions {
@@ -16,8 +17,13 @@ export interface SweepOptions {
   gatewayCallsPerSecond: number;
   /** Attempts read per query of a shard. */
   pageSize: number;
-  /** Attempts checked at once by one worker. */
+  /**
+   * Attempts checked at once by one worker, per gateway channel: a channel that is slow, or held at its
+   * call cap, holds up only its own attempts.
+   */
   concurrency: number;
+  /** Attempts of one channel a worker holds read ahead; more are left due for its next run. */
+  queueLimit: number;
   /** Stop starting new work after this long, well inside the function's timeout. */
   budgetMs: number;
   /** How long a worker's lease holds if it is never given back (the function's timeout). */
@@ -30,6 +36,7 @@ export const DEFAULT_SWEEP: SweepOptions = {
   gatewayCallsPerSecond: 100,
   pageSize: 100,
   concurrency: 8,
+  queueLimit: 1_000,
   budgetMs: 40_000,
   leaseMs: 55_000,
 };
@@ -130,27 +137,27 @@ async function sweepGroup(
   const calls: GatewayCallCount = { wechat: 0, alipay: 0 };
   const limited = { ...deps, gateways: rateLimited(deps.gateways, { wechat: new CallRateLimiter(run.share), alipay: new CallRateLimiter(run.share) }, calls) };
   try {
-    const work = dueWork(limited, options, group, now);
-    const worker = async () => {
-      while (performance.now() - run.started < options.budgetMs) {
-        const next = await work.next();
-        if (next.done) return;
+    const { left } = await runInLanes(
+      dueWork(limited, options, group, now),
+      {
+        laneOf: (work) => work.channel ?? 'none',
+        lanes: CHANNELS,
+        concurrency: options.concurrency,
+        queueLimit: options.queueLimit,
+        timeLeft: () => performance.now() - run.started < options.budgetMs,
+      },
+      async (work) => {
         run.report.checked++;
         try {
-          const result = await next.value.run();
+          const result = await work.run();
           if (result !== 'waiting') run.report[result]++;
         } catch (error) {
           run.report.failed++;
-          log.warn('sweep failed', next.value.fields, error);
+          log.warn('sweep failed', work.fields, error);
         }
-      }
-    };
-    // Every worker ends before the lease is given back: a page read that fails ends one worker at once,
-    // while the others' steps are still in flight.
-    const failed = (await Promise.allSettled(Array.from({ length: options.concurrency }, worker))).find((r) => r.status === 'rejected');
-    if (failed) throw failed.reason;
-    // Out of time with work left (asking reads at most one more page; what it finds waits for the next run).
-    if (!(await work.next()).done) {
+      },
+    );
+    if (left) {
       run.report.behind++;
       log.warn('sweep ran out of time with attempts still due', { group });
     }
@@ -162,9 +169,10 @@ async function sweepGroup(
   }
 }
 
-/** One thing to sweep: what identifies it in a log line, and the work. */
+/** One thing to sweep: what identifies it in a log line, the gateway it calls (none: points only), and the work. */
 interface Work {
   fields: Record<string, string>;
+  channel?: Channel;
   run(): Promise<Result>;
 }
 
@@ -189,10 +197,11 @@ async function* dueWork(deps: CompletePaymentDeps, options: SweepOptions, group:
   };
   // Awaited together: a failed refunds read is this run's error, never an unhandled rejection that ends the process.
   const [refunds, firstPages] = await Promise.all([group === 0 ? deps.store.findDueRefunds(nowIso, options.pageSize) : [], readFirstPages()]);
-  for (const refund of refunds) yield { fields: { out_refund_no: refund.outRefundNo }, run: () => followUp(deps, refund) };
+  for (const refund of refunds) yield { fields: { out_refund_no: refund.outRefundNo }, channel: refund.channel, run: () => followUp(deps, refund) };
   for (const [i, shard] of shards.entries()) {
     for (let page = firstPages[i]; ; ) {
-      for (const attempt of page.attempts) yield { fields: { out_trade_no: attempt.outTradeNo }, run: () => checkDue(deps, attempt, now, options) };
+      for (const attempt of page.attempts)
+        yield { fields: { out_trade_no: attempt.outTradeNo }, channel: channelOf(attempt.method), run: () => checkDue(deps, attempt, now, options) };
       if (!page.after) break;
       page = await deps.store.findDueAttempts(shard, nowIso, options.pageSize, page.after);
     }

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { DUE_SHARDS, dueShard, queryTimes } from '../../../lib/domain/checkSchedule';
-import type { Channel } from '../../../lib/domain/model';
+import type { Attempt, Channel } from '../../../lib/domain/model';
 import { GatewayError, type PaymentGateway, TradeAlreadyPaid } from '../../../lib/gateways/paymentGateway';
 import { logger } from '../../../lib/log';
 import type { CompletePaymentDeps } from '../../../lib/pay/completePayment';
@@ -851,6 +851,73 @@ describe('workers', () => {
     const wechat = calls.filter((call) => call.channel === 'wechat');
     expect(mostInOneSecond(wechat)).toBeLessThanOrEqual(8);
     for (const group of [0, 1]) expect(mostInOneSecond(wechat.filter((call) => dueShard(call.outTradeNo) % 2 === group))).toBeLessThanOrEqual(4);
+  });
+});
+
+describe('one channel slow (a gateway that hangs, or one held at its cap)', () => {
+  /** `n` unpaid attempts of `method` (1 WeChat, 2 Alipay), each a new order, as the store reads them. */
+  async function unpaidAttempts(method: 1 | 2, n: number) {
+    const attempts: Attempt[] = [];
+    for (let i = 0; i < n; i++) {
+      const { outTradeNo } = await pay(stack, await givenUser(stack, 0), { method });
+      attempts.push((await stack.app.store.getAttempt(outTradeNo))!);
+    }
+    return attempts;
+  }
+  /** Every one of them at its +2 min query. */
+  const queryDueOf = (attempts: Attempt[]) => Math.max(...attempts.map((attempt) => Date.parse(attempt.createdAt))) + 2 * MINUTE + 1_000;
+  /** The gateways, recorded, with the calls of `channels` held until `ms` have passed: longer than the run's budget. */
+  function holding(channels: Channel[], ms: number, calls: Call[]) {
+    const held = new Promise((resolve) => setTimeout(resolve, ms));
+    return beforeEachCall(recording(calls), async (channel) => {
+      if (channels.includes(channel)) await held;
+    });
+  }
+  const trades = (calls: Call[], channel: Channel) => calls.filter((call) => call.channel === channel).map((call) => call.outTradeNo);
+  const ids = (attempts: Attempt[]) => attempts.map((attempt) => attempt.outTradeNo);
+
+  it('holds up only its own attempts: the Alipay ones due behind WeChat attempts that hang are checked in the same run, WeChat ones past what its lane holds left due', async () => {
+    const wechat = await unpaidAttempts(1, 5);
+    const alipay = await unpaidAttempts(2, 2);
+    const at = queryDueOf([...wechat, ...alipay]);
+    const dueBefore = await dueOf(wechat[4].outTradeNo);
+    // The group's one shard, in due order: five WeChat attempts, then the two Alipay ones.
+    const store = storeWith(stack, { findDueAttempts: async () => ({ attempts: [...wechat, ...alipay] }) });
+    const calls: Call[] = [];
+    const report = await sweep(
+      { store, gateways: holding(['wechat'], 1_500, calls), now: () => new Date(at) },
+      { ...DEFAULT_SWEEP, groups: DUE_SHARDS, concurrency: 2, queueLimit: 2, budgetMs: 1_000 },
+      1,
+    );
+    expect(trades(calls, 'alipay').sort()).toEqual(ids(alipay).sort());
+    expect(trades(calls, 'wechat')).toEqual(ids(wechat.slice(0, 2)));
+    // Two of each channel checked; two WeChat attempts waiting when the time ran out, the fifth skipped.
+    expect(report).toMatchObject({ checked: 4, rescheduled: 4, failed: 0, behind: 1 });
+    for (const attempt of alipay) expect(await dueOf(attempt.outTradeNo)).toBe(await queryTime(attempt.outTradeNo, 1));
+    expect(await dueOf(wechat[4].outTradeNo)).toBe(dueBefore);
+  });
+
+  it('reads ahead only while a lane wants more: with both channels hanging, a due set of many pages is read no further than both lanes can hold', async () => {
+    const wechat = await unpaidAttempts(1, 3);
+    const alipay = await unpaidAttempts(2, 3);
+    const at = queryDueOf([...wechat, ...alipay]);
+    let reads = 0;
+    // Pages without end, each one attempt of each channel.
+    const store = storeWith(stack, {
+      findDueAttempts: async () => {
+        const i = reads++ % 3;
+        return { attempts: [wechat[i], alipay[i]], after: 'more' };
+      },
+    });
+    const concurrency = 2;
+    const report = await sweep(
+      { store, gateways: holding(['wechat', 'alipay'], 1_500, []), now: () => new Date(at) },
+      { ...DEFAULT_SWEEP, groups: DUE_SHARDS, concurrency, budgetMs: 1_000 },
+      1,
+    );
+    // A lane holds what it runs at once and as many again waiting: one attempt of each lane a page.
+    expect(reads).toBeLessThanOrEqual(2 * concurrency);
+    expect(report).toMatchObject({ checked: 2 * concurrency, behind: 1 });
   });
 });
 
