@@ -8,6 +8,7 @@ import {
   GatewayError,
   type PaymentGateway,
   type PrepayRequest,
+  type RefundAnswer,
   type RefundRequest,
   type RefundState,
   TradeCloseRefused,
@@ -99,7 +100,9 @@ export class AlipayGateway implements PaymentGateway {
         // Without its id and amount it cannot be recorded, as a notification without them is refused.
         const amountFen = yuanToFen(result.totalAmount);
         if (!result.tradeNo || amountFen === undefined) throw new GatewayError('alipay query: a paid trade without trade_no or a readable total_amount');
-        return { state: 'paid', transactionId: result.tradeNo, amountFen, paidAt: result.sendPayDate ?? '' };
+        const paid = { state: 'paid', transactionId: result.tradeNo, amountFen, paidAt: result.sendPayDate ?? '' } as const;
+        // Finished: past the refund period of the merchant's contract.
+        return result.tradeStatus === 'TRADE_FINISHED' ? { ...paid, windowClosed: true } : paid;
       }
       case 'WAIT_BUYER_PAY':
         return { state: 'unpaid' };
@@ -119,7 +122,7 @@ export class AlipayGateway implements PaymentGateway {
     throw new GatewayError(`alipay close failed: ${result.code} ${result.subCode ?? ''}`);
   }
 
-  async refund(request: RefundRequest): Promise<RefundState> {
+  async refund(request: RefundRequest): Promise<RefundAnswer> {
     const result = await this.exec('alipay.trade.refund', {
       outTradeNo: request.outTradeNo,
       outRequestNo: request.outRefundNo,
@@ -129,20 +132,12 @@ export class AlipayGateway implements PaymentGateway {
     if (result.code === '10000') {
       if (result.outTradeNo !== request.outTradeNo) throw new GatewayError('alipay refund answered for another trade');
       // fund_change N: no money moved by this call, as when the same number was already refunded. Only the query can tell.
-      if (result.fundChange !== 'Y') return this.queryRefund(request).then((state) => (state.state === 'not_found' ? { state: 'processing' } : state));
+      if (result.fundChange !== 'Y') return { state: 'unconfirmed' };
       return { state: 'succeeded', refundedAt: parseGatewayTime(result.gmtRefundPay) };
     }
     // The trade cannot be refunded in its present state (older gateways answer this for finished or
-    // closed trades too): finished is past the refund window of the merchant's contract; closed was
-    // refunded in full already (by hand, perhaps). Ask which.
-    if (result.subCode === 'ACQ.TRADE_STATUS_ERROR') {
-      const trade = await this.exec('alipay.trade.query', { outTradeNo: request.outTradeNo });
-      // Only an answer about this very trade may end the refund for good; anything else is retried.
-      const aboutThisTrade = trade.code === '10000' && trade.outTradeNo === request.outTradeNo;
-      if (aboutThisTrade && trade.tradeStatus === 'TRADE_FINISHED')
-        return { state: 'failed', reason: 'ACQ.TRADE_STATUS_ERROR TRADE_FINISHED', windowClosed: true };
-      if (aboutThisTrade && trade.tradeStatus === 'TRADE_CLOSED') return { state: 'failed', reason: 'ACQ.TRADE_STATUS_ERROR TRADE_CLOSED' };
-    }
+    // closed trades too): the caller asks the trade's query which.
+    if (result.subCode === 'ACQ.TRADE_STATUS_ERROR') return { state: 'refused_for_trade_state', reason: result.subCode };
     if (result.subCode === 'ACQ.TRADE_HAS_FINISHED') return { state: 'failed', reason: result.subCode, windowClosed: true };
     if (result.subCode && FINAL_REFUND_REFUSALS.includes(result.subCode)) return { state: 'failed', reason: result.subCode };
     throw new GatewayError(`alipay refund failed: ${result.code} ${result.subCode ?? ''}`);

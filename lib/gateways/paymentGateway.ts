@@ -24,8 +24,13 @@ export interface PrepayRequest {
   expiresAt: Date;
 }
 
-/** What the gateway says about one out_trade_no. */
-export type TradeState = { state: 'paid'; transactionId: string; amountFen: Fen; paidAt: string } | { state: 'unpaid' | 'closed' | 'not_found' };
+/**
+ * What the gateway says about one out_trade_no. `windowClosed`: paid, and too old to be refunded at all
+ * (Alipay's TRADE_FINISHED, past the refund period of the merchant's contract).
+ */
+export type TradeState =
+  | { state: 'paid'; transactionId: string; amountFen: Fen; paidAt: string; windowClosed?: true }
+  | { state: 'unpaid' | 'closed' | 'not_found' };
 
 /** A refund as the gateway is asked for it: always the same number and amounts for one refund. */
 export interface RefundRequest {
@@ -55,6 +60,18 @@ export type RefundState =
   | { state: 'not_found' };
 
 /**
+ * What the refund call answers: a refund state (never not_found), or one of two answers that say nothing final by
+ * themselves, for the caller to ask the one query that does (a call of its own: the sweeping's cap and the
+ * metrics count every call).
+ * - unconfirmed: taken, but this call says it moved no money (Alipay's fund_change N, as for a number
+ *   refunded already): the refund's query tells whether it was carried out;
+ * - refused_for_trade_state: the trade cannot be refunded in its present state, without saying which
+ *   (Alipay's ACQ.TRADE_STATUS_ERROR, answered for a finished trade and a closed one too): the trade's
+ *   query tells.
+ */
+export type RefundAnswer = RefundState | { state: 'unconfirmed' } | { state: 'refused_for_trade_state'; reason: string };
+
+/**
  * One adapter per gateway. Adapters translate the gateway's replies into these few outcomes and
  * throw `GatewayError` for anything they cannot vouch for (network, 5xx, bad signature).
  */
@@ -80,8 +97,8 @@ export interface PaymentGateway {
    * @throws TradeAlreadyPaid when the gateway says the trade is paid
    */
   closeTrade(outTradeNo: string): Promise<void>;
-  /** Asks for a refund, or for the same one again (same number: the gateway refunds it once). Never not_found. */
-  refund(request: RefundRequest): Promise<RefundState>;
+  /** Asks for a refund, or for the same one again (same number: the gateway refunds it once). One call, no more: see RefundAnswer. */
+  refund(request: RefundRequest): Promise<RefundAnswer>;
   queryRefund(request: RefundRequest): Promise<RefundState>;
 }
 

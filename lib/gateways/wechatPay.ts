@@ -5,6 +5,7 @@ import {
   GatewayError,
   type PaymentGateway,
   type PrepayRequest,
+  type RefundAnswer,
   type RefundRequest,
   type RefundState,
   TradeAlreadyPaid,
@@ -113,7 +114,7 @@ export class WechatPayGateway implements PaymentGateway {
     }
   }
 
-  async refund(request: RefundRequest): Promise<RefundState> {
+  async refund(request: RefundRequest): Promise<RefundAnswer> {
     const answer = await this.api.post('/v3/refund/domestic/refunds', {
       out_trade_no: request.outTradeNo,
       out_refund_no: request.outRefundNo,

@@ -1,7 +1,7 @@
 import type { Refund } from '../domain/model';
 import { ABNORMAL, failureReason } from '../domain/refund';
 import { systemClock } from '../domain/time';
-import { GatewayError, type RefundRequest, type RefundState } from '../gateways/paymentGateway';
+import { GatewayError, type PaymentGateway, type RefundRequest, type RefundState } from '../gateways/paymentGateway';
 import { log } from '../log';
 import { metrics } from '../metrics';
 import type { CompletePaymentDeps } from './completePayment';
@@ -43,7 +43,7 @@ export async function followUpRefund(deps: CompletePaymentDeps, refund: Refund):
   try {
     state = refund.accepted ? await gateway.queryRefund(request) : { state: 'not_found' };
     if (state.state === 'not_found') {
-      state = await gateway.refund(request);
+      state = await sendRefund(gateway, request);
       if (state.state === 'failed') state = await confirmRefusal(() => gateway.queryRefund(request), state);
     }
   } catch (error) {
@@ -65,6 +65,42 @@ export async function followUpRefund(deps: CompletePaymentDeps, refund: Refund):
     case 'processing':
     case 'not_found': // the refund call never answers this
       return (await deferFollowUp(deps, refund, now, state.state === 'processing')) ? 'pending' : 'moved_on';
+  }
+}
+
+/**
+ * The refund sent, and where its answer says nothing final by itself, the one query that does, asked
+ * as a call of its own (the sweeping's cap and the metrics count every call; see RefundAnswer):
+ * - unconfirmed: the refund's query; a refund not carried out (yet) is processing, asked again later;
+ * - refused for the trade's state: the trade's query; paid past its refund window, or closed (refunded
+ *   in full already, by hand perhaps), is final; any other state is a GatewayError, sent again later.
+ */
+export async function sendRefund(gateway: PaymentGateway, request: RefundRequest): Promise<RefundState> {
+  const answer = await gateway.refund(request);
+  switch (answer.state) {
+    case 'unconfirmed': {
+      const check = await explaining(`${gateway.channel} refund taken without moving money`, gateway.queryRefund(request));
+      return check.state === 'not_found' ? { state: 'processing' } : check;
+    }
+    case 'refused_for_trade_state': {
+      const trade = await explaining(`${gateway.channel} refund refused (${answer.reason})`, gateway.queryTrade(request.outTradeNo));
+      if (trade.state === 'paid' && trade.windowClosed)
+        return { state: 'failed', reason: `${answer.reason}: paid, past its refund period`, windowClosed: true };
+      if (trade.state === 'closed') return { state: 'failed', reason: `${answer.reason}: closed, refunded in full already` };
+      throw new GatewayError(`${gateway.channel} refund refused (${answer.reason}) while the trade is ${trade.state}`);
+    }
+    default:
+      return answer;
+  }
+}
+
+/** The query's answer; its failure says what it was asked after (the refund's last error, for a person). */
+async function explaining<T>(after: string, query: Promise<T>): Promise<T> {
+  try {
+    return await query;
+  } catch (error) {
+    if (!(error instanceof GatewayError)) throw error;
+    throw new GatewayError(`${after}; then ${error.message}`, { cause: error });
   }
 }
 

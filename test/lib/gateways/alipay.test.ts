@@ -133,7 +133,10 @@ describe('queryTrade maps each trade_status Alipay signs', () => {
     expect(verifyRsaSha256(createPublicKey(creds.app_public_key_pem), alipaySignContent(params, ['sign']), params.sign)).toBe(true);
   });
 
-  it.each(['TRADE_SUCCESS', 'TRADE_FINISHED'])('%s is paid, with the trade_no, amount in fen and send_pay_date Alipay gives', async (tradeStatus) => {
+  it.each([
+    ['TRADE_SUCCESS', {}],
+    ['TRADE_FINISHED', { windowClosed: true }],
+  ])('%s is paid, with the trade_no, amount in fen and send_pay_date Alipay gives (finished: past its refund period)', async (tradeStatus, finished) => {
     const outTradeNo = nextOutTradeNo();
     server.queue(
       queryAnswer(outTradeNo, tradeStatus, { totalAmount: '88.01', tradeNo: '2026112822001412345678901234', paidAt: new Date('2026-11-28T12:00:01Z') }),
@@ -143,6 +146,7 @@ describe('queryTrade maps each trade_status Alipay signs', () => {
       transactionId: '2026112822001412345678901234',
       amountFen: 8801,
       paidAt: '2026-11-28 20:00:01',
+      ...finished,
     });
   });
 

@@ -1,13 +1,14 @@
 /**
  * Alipay refunds through the adapter (`refund`, `queryRefund`) on canned openapi answers, signed with the
  * sandbox's Alipay key exactly as Alipay signs (test/support/cannedAnswers.ts): what Alipay is asked, the
- * refund that has to ask the query whether money moved (fund_change N) or the trade query why it was
- * refused (ACQ.TRADE_STATUS_ERROR), the refusals that end a refund number and those worth sending again,
- * and every answer it must not vouch for.
+ * refund answers that say nothing final by themselves (fund_change N, ACQ.TRADE_STATUS_ERROR) and the
+ * query `sendRefund` asks for each as a call of its own, the refusals that end a refund number and those
+ * worth sending again, and every answer it must not vouch for.
  */
 import { createPublicKey, generateKeyPairSync } from 'node:crypto';
 import { AlipayGateway } from '../../../lib/gateways/alipay';
 import { GatewayError, type RefundRequest } from '../../../lib/gateways/paymentGateway';
+import { sendRefund } from '../../../lib/pay/followUpRefund';
 import { generateSandboxCredentials, type SandboxCredentials } from '../../../scripts/sandbox/credentials';
 import { alipaySignContent, verifyRsaSha256 } from '../../../scripts/sandbox/signing';
 import {
@@ -137,10 +138,27 @@ describe('refund: a signed 10000', () => {
     await expect(gateway.refund(request)).rejects.toEqual(new GatewayError('alipay refund answered for another trade'));
   });
 
-  it('with fund_change N asks the refund query for this out_request_no, with gmt_refund_pay', async () => {
+  it("with fund_change N (no money moved by this call) is unconfirmed: one call, the query is the caller's own", async () => {
+    const request = nextRequest();
+    server.queue(refunded(request, 'N'));
+    expect(await gateway.refund(request)).toEqual({ state: 'unconfirmed' });
+    expect(methods()).toEqual([REFUND]);
+  });
+
+  it('without fund_change is no proof of a refund either: unconfirmed', async () => {
+    const request = nextRequest();
+    const { fund_change: _fundChange, ...node } = alipayRefundNode({ outTradeNo: request.outTradeNo, fundChange: 'Y' });
+    server.queue(answer(REFUND, node));
+    expect(await gateway.refund(request)).toEqual({ state: 'unconfirmed' });
+    expect(methods()).toEqual([REFUND]);
+  });
+});
+
+describe('sendRefund: fund_change N asks the refund query, a call of its own', () => {
+  it('for this out_request_no, with gmt_refund_pay', async () => {
     const request = nextRequest();
     server.queue(refunded(request, 'N'), queried(request, 'REFUND_SUCCESS'));
-    await gateway.refund(request);
+    await sendRefund(gateway, request);
     expect(methods()).toEqual([REFUND, REFUND_QUERY]);
     expect(JSON.parse(server.requests[1].params.biz_content)).toEqual({
       out_trade_no: request.outTradeNo,
@@ -149,48 +167,51 @@ describe('refund: a signed 10000', () => {
     });
   });
 
-  it('with fund_change N, then a query that says REFUND_SUCCESS, is succeeded at the refund time the query gives', async () => {
+  it('a query that says REFUND_SUCCESS is succeeded at the refund time the query gives', async () => {
     const request = nextRequest();
     server.queue(
       refunded(request, 'N', { gmt_refund_pay: '2026-11-28 20:00:05' }),
       queried(request, 'REFUND_SUCCESS', { gmt_refund_pay: '2026-11-27 09:30:00' }),
     );
-    expect(await gateway.refund(request)).toEqual({ state: 'succeeded', refundedAt: '2026-11-27T01:30:00.000Z' });
-  });
-
-  it('without fund_change is no proof of a refund either: the query decides', async () => {
-    const request = nextRequest();
-    const { fund_change: _fundChange, ...node } = alipayRefundNode({ outTradeNo: request.outTradeNo, fundChange: 'Y' });
-    server.queue(answer(REFUND, node), queried(request, undefined));
-    expect(await gateway.refund(request)).toEqual({ state: 'processing' });
-    expect(methods()).toEqual([REFUND, REFUND_QUERY]);
+    expect(await sendRefund(gateway, request)).toEqual({ state: 'succeeded', refundedAt: '2026-11-27T01:30:00.000Z' });
   });
 
   it.each<[string, (request: RefundRequest) => ReturnType<typeof answer>]>([
     ['no REFUND_SUCCESS', (request) => queried(request, undefined)],
     ['ACQ.TRADE_NOT_EXIST', (request) => answer(REFUND_QUERY, alipayTradeNotExistNode(request.outTradeNo))],
-  ])('with fund_change N, then a query that says %s, is processing, never not_found', async (_says, query) => {
+  ])('a query that says %s is processing, never not_found', async (_says, query) => {
     const request = nextRequest();
     server.queue(refunded(request, 'N'), query(request));
-    expect(await gateway.refund(request)).toEqual({ state: 'processing' });
+    expect(await sendRefund(gateway, request)).toEqual({ state: 'processing' });
   });
 
   it.each<[string, (request: RefundRequest) => ReturnType<typeof answer>]>([
     ['fails (ACQ.SYSTEM_ERROR)', () => answer(REFUND_QUERY, alipayErrorNode('40004', 'ACQ.SYSTEM_ERROR', '系统错误'))],
     ['says REFUND_SUCCESS of another amount', (request) => queried(request, 'REFUND_SUCCESS', { refund_amount: '30.01' })],
     ['forges REFUND_SUCCESS', (request) => queried(request, 'REFUND_SUCCESS', {}, { signWithKeyPem: otherKeyPem })],
-  ])('with fund_change N, then a query that %s, is a GatewayError', async (_how, query) => {
+  ])('a query that %s is a GatewayError saying what the query was asked after', async (_how, query) => {
     const request = nextRequest();
     server.queue(refunded(request, 'N'), query(request));
-    await expect(gateway.refund(request)).rejects.toBeInstanceOf(GatewayError);
+    const failure = await sendRefund(gateway, request).catch((error: unknown) => error);
+    expect(failure).toBeInstanceOf(GatewayError);
+    expect((failure as Error).message).toMatch(/^alipay refund taken without moving money; then alipay /);
   });
 });
 
-describe('refund: ACQ.TRADE_STATUS_ERROR asks the trade query why', () => {
+describe('refund: ACQ.TRADE_STATUS_ERROR', () => {
+  it("is refused for the trade's state: one call, the trade query is the caller's own", async () => {
+    const request = nextRequest();
+    server.queue(tradeStatusError());
+    expect(await gateway.refund(request)).toEqual({ state: 'refused_for_trade_state', reason: 'ACQ.TRADE_STATUS_ERROR' });
+    expect(methods()).toEqual([REFUND]);
+  });
+});
+
+describe('sendRefund: ACQ.TRADE_STATUS_ERROR asks the trade query why, a call of its own', () => {
   it('asks alipay.trade.query for the out_trade_no', async () => {
     const request = nextRequest();
     server.queue(tradeStatusError(), tradeQueried(request, 'TRADE_CLOSED'));
-    await gateway.refund(request);
+    await sendRefund(gateway, request);
     expect(methods()).toEqual([REFUND, QUERY]);
     expect(JSON.parse(server.requests[1].params.biz_content)).toEqual({ out_trade_no: request.outTradeNo });
   });
@@ -198,23 +219,43 @@ describe('refund: ACQ.TRADE_STATUS_ERROR asks the trade query why', () => {
   it('TRADE_FINISHED is failed for good, the refund window closed', async () => {
     const request = nextRequest();
     server.queue(tradeStatusError(), tradeQueried(request, 'TRADE_FINISHED'));
-    expect(await gateway.refund(request)).toEqual({ state: 'failed', reason: 'ACQ.TRADE_STATUS_ERROR TRADE_FINISHED', windowClosed: true });
+    expect(await sendRefund(gateway, request)).toEqual({
+      state: 'failed',
+      reason: 'ACQ.TRADE_STATUS_ERROR: paid, past its refund period',
+      windowClosed: true,
+    });
   });
 
   it('TRADE_CLOSED is failed for good: all of it was refunded already, the window is not the reason', async () => {
     const request = nextRequest();
     server.queue(tradeStatusError(), tradeQueried(request, 'TRADE_CLOSED'));
-    expect(await gateway.refund(request)).toEqual({ state: 'failed', reason: 'ACQ.TRADE_STATUS_ERROR TRADE_CLOSED' });
+    expect(await sendRefund(gateway, request)).toEqual({ state: 'failed', reason: 'ACQ.TRADE_STATUS_ERROR: closed, refunded in full already' });
   });
 
-  it.each<[string, (request: RefundRequest) => ReturnType<typeof answer>]>([
-    ['TRADE_SUCCESS', (request) => tradeQueried(request, 'TRADE_SUCCESS')],
-    ['WAIT_BUYER_PAY', (request) => tradeQueried(request, 'WAIT_BUYER_PAY')],
-    ['an unknown trade_status', (request) => tradeQueried(request, 'TRADE_PENDING')],
-    ['ACQ.TRADE_NOT_EXIST', (request) => answer(QUERY, alipayTradeNotExistNode(request.outTradeNo))],
+  it.each<[string, (request: RefundRequest) => ReturnType<typeof answer>, string]>([
+    ['TRADE_SUCCESS', (request) => tradeQueried(request, 'TRADE_SUCCESS'), 'alipay refund refused (ACQ.TRADE_STATUS_ERROR) while the trade is paid'],
+    ['WAIT_BUYER_PAY', (request) => tradeQueried(request, 'WAIT_BUYER_PAY'), 'alipay refund refused (ACQ.TRADE_STATUS_ERROR) while the trade is unpaid'],
+    [
+      'ACQ.TRADE_NOT_EXIST',
+      (request) => answer(QUERY, alipayTradeNotExistNode(request.outTradeNo)),
+      'alipay refund refused (ACQ.TRADE_STATUS_ERROR) while the trade is not_found',
+    ],
+    [
+      'an unknown trade_status',
+      (request) => tradeQueried(request, 'TRADE_PENDING'),
+      'alipay refund refused (ACQ.TRADE_STATUS_ERROR); then alipay query: unknown trade_status TRADE_PENDING',
+    ],
     // A genuine answer replayed from another trade must not end this refund for good.
-    ['TRADE_FINISHED of another trade', () => answer(QUERY, alipayTradeNode({ outTradeNo: 'ANOTHER1T1', tradeStatus: 'TRADE_FINISHED' }))],
-    ['TRADE_CLOSED of another trade', () => answer(QUERY, alipayTradeNode({ outTradeNo: 'ANOTHER1T1', tradeStatus: 'TRADE_CLOSED' }))],
+    [
+      'TRADE_FINISHED of another trade',
+      () => answer(QUERY, alipayTradeNode({ outTradeNo: 'ANOTHER1T1', tradeStatus: 'TRADE_FINISHED' })),
+      'alipay refund refused (ACQ.TRADE_STATUS_ERROR); then alipay query answered for another trade',
+    ],
+    [
+      'TRADE_CLOSED of another trade',
+      () => answer(QUERY, alipayTradeNode({ outTradeNo: 'ANOTHER1T1', tradeStatus: 'TRADE_CLOSED' })),
+      'alipay refund refused (ACQ.TRADE_STATUS_ERROR); then alipay query answered for another trade',
+    ],
     // Only a 10000 answers the question, whatever else an error answer carries.
     [
       'an error that also names this trade as TRADE_FINISHED',
@@ -226,11 +267,12 @@ describe('refund: ACQ.TRADE_STATUS_ERROR asks the trade query why', () => {
           out_trade_no: request.outTradeNo,
           trade_status: 'TRADE_FINISHED',
         }),
+      'alipay refund refused (ACQ.TRADE_STATUS_ERROR); then alipay query failed: 20000 aop.unknow-error',
     ],
-  ])('%s is a GatewayError naming the refusal: the same refund number is sent again later', async (_says, query) => {
+  ])('%s is a GatewayError: the same refund number is sent again later', async (_says, query, message) => {
     const request = nextRequest();
     server.queue(tradeStatusError(), query(request));
-    await expect(gateway.refund(request)).rejects.toEqual(new GatewayError('alipay refund failed: 40004 ACQ.TRADE_STATUS_ERROR'));
+    await expect(sendRefund(gateway, request)).rejects.toEqual(new GatewayError(message));
   });
 
   it('a forged TRADE_FINISHED is a GatewayError, never failed', async () => {
@@ -239,7 +281,9 @@ describe('refund: ACQ.TRADE_STATUS_ERROR asks the trade query why', () => {
       tradeStatusError(),
       answer(QUERY, alipayTradeNode({ outTradeNo: request.outTradeNo, tradeStatus: 'TRADE_FINISHED' }), { signWithKeyPem: otherKeyPem }),
     );
-    await expect(gateway.refund(request)).rejects.toEqual(new GatewayError(`alipay ${QUERY}: AlipayRequestError`));
+    await expect(sendRefund(gateway, request)).rejects.toEqual(
+      new GatewayError(`alipay refund refused (ACQ.TRADE_STATUS_ERROR); then alipay ${QUERY}: AlipayRequestError`),
+    );
   });
 });
 

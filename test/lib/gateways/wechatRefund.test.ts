@@ -5,7 +5,7 @@
  * again, and every answer it must not vouch for.
  */
 import { createPublicKey, createVerify, generateKeyPairSync } from 'node:crypto';
-import { GatewayError, type RefundRequest, type RefundState } from '../../../lib/gateways/paymentGateway';
+import { GatewayError, type RefundAnswer, type RefundRequest } from '../../../lib/gateways/paymentGateway';
 import { WechatPayGateway } from '../../../lib/gateways/wechatPay';
 import { WechatSignatureVerifier } from '../../../lib/gateways/wechatSignature';
 import { generateSandboxCredentials, type SandboxCredentials } from '../../../scripts/sandbox/credentials';
@@ -60,7 +60,7 @@ const refundOf = (request: RefundRequest, status: string, over: Record<string, u
 const otherKeyPem = generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
 
 /** The create and the query answer the same refund object, and the adapter reads it the same way. */
-const operations: [string, (request: RefundRequest) => Promise<RefundState>][] = [
+const operations: [string, (request: RefundRequest) => Promise<RefundAnswer>][] = [
   ['refund', (request) => gateway.refund(request)],
   ['queryRefund', (request) => gateway.queryRefund(request)],
 ];

@@ -4,7 +4,7 @@ import { GatewayError, type PaymentGateway } from '../../../lib/gateways/payment
 import { logger } from '../../../lib/log';
 import { type CompletePaymentDeps, completePayment } from '../../../lib/pay/completePayment';
 import { followUpRefund } from '../../../lib/pay/followUpRefund';
-import { beforeEachCall } from '../../../lib/pay/gatewayRateLimit';
+import { beforeEachCall, tradeOfCall } from '../../../lib/pay/gatewayRateLimit';
 import { getPayStatus } from '../../../lib/pay/payStatus';
 import { recordRefundAbnormal, recordRefundResult } from '../../../lib/pay/recordRefundResult';
 import { requestRefund } from '../../../lib/pay/requestRefund';
@@ -353,7 +353,14 @@ describe('crashes and gateway errors', () => {
     const { refund } = await requestRefund({ ...deps, store }, { orderId: user.orderId, reason: '用户取消订单' });
     expect(refund).toMatchObject({ status: 'pending' });
     expect(stack.gateway.refunds(outTradeNo)).toEqual([expect.objectContaining({ status: 'SUCCESS' })]);
-    await sweep(); // sends the same number: Alipay answers fund_change N, the query says REFUND_SUCCESS
+    // Sends the same number: Alipay answers fund_change N, the query says REFUND_SUCCESS. Both are calls
+    // through the gateways the sweep is given, so its cap paces and counts each.
+    const calls: string[] = [];
+    const seen = beforeEachCall(deps.gateways, (_channel, operation, args) => {
+      if (tradeOfCall(args) === outTradeNo) calls.push(operation);
+    });
+    await sweep(MINUTE, { gateways: seen });
+    expect(calls).toEqual(['refund', 'queryRefund']);
     expect(await state.order(user.orderId)).toMatchObject({ status: 'refunded' });
     expect(await state.account(user.userId)).toMatchObject({ integral_available: 1000, integral_spent: 0 });
     expect(stack.gateway.refunds(outTradeNo)).toHaveLength(1);
