@@ -1,6 +1,8 @@
 export interface LaneOptions<T> {
   /** The lane an item runs in (the sweeping's: its gateway channel). */
   laneOf(item: T): string;
+  /** What makes two items read the same one: an item read again is not run twice in a run. */
+  keyOf(item: T): string;
   /**
    * Lanes that want items before any has come: the source is read past a full lane to find theirs.
    * Other lanes open at their first item.
@@ -8,14 +10,14 @@ export interface LaneOptions<T> {
   lanes: readonly string[];
   /** Items run at once in each lane. */
   concurrency: number;
-  /** Items a lane may hold waiting; the source's further items for it are skipped, left for a later run. */
+  /** Items a lane may hold waiting; the source's further items for it are skipped, and read again later. */
   queueLimit: number;
   /** False once no new item may start (the run's time is up). */
   timeLeft(): boolean;
 }
 
 export interface LanesResult {
-  /** Items not reached: queued when the time ran out, skipped at a full lane, or still in the source. */
+  /** Items not reached: queued or skipped when the time ran out, or still in the source. */
   left: boolean;
 }
 
@@ -25,24 +27,34 @@ interface Lane<T> {
 }
 
 /**
- * Runs the source's items in lanes of `concurrency` each, so that a lane whose items are slow (a gateway
- * that hangs, or one held at its call cap) holds up only its own: the source is read ahead while any lane
- * wants more (holds fewer than it runs at once), past a full lane, whose further items are skipped.
- * Nothing is lost by a skip: a skipped item is still in its source for the next run. Read ahead of a lane
- * that is slow while another has nothing, the source is read to its end (a run's pages, once).
- * A failed read of the source ends the reading: the items read already run (in the time left), then the
- * error is thrown.
+ * Runs the items the source reads in lanes of `concurrency` each, so that a lane whose items are slow
+ * (a gateway that hangs, or one held at its call cap) holds up only its own. The source is read ahead
+ * while any lane wants more (holds fewer than it runs at once), past a full lane, whose further items
+ * are skipped; once the source is done and a lane that skipped some has room again, it is read again
+ * from the start (`read` makes a new reading; an item already taken in this run is passed over). The
+ * sweeping's source is the due index: what ran is no longer due, what was skipped still is.
+ *
+ * A failed read, or an item's run that throws, ends the reading: the items in flight end first, then
+ * the error is thrown.
  */
-export async function runInLanes<T>(source: AsyncIterator<T>, options: LaneOptions<T>, run: (item: T) => Promise<void>): Promise<LanesResult> {
+export async function runInLanes<T>(read: () => AsyncIterator<T>, options: LaneOptions<T>, run: (item: T) => Promise<void>): Promise<LanesResult> {
+  // A lane at its limit must have room to run more before it is read again, or the reading would go round.
+  if (options.queueLimit < options.concurrency) throw new RangeError(`queueLimit ${options.queueLimit} is below concurrency ${options.concurrency}`);
   const lanes = new Map<string, Lane<T>>(options.lanes.map((name) => [name, { queue: [], running: 0 }]));
   const workers: Promise<void>[] = [];
-  let skipped = false;
+  const taken = new Set<string>();
+  let skippedBy = new Set<Lane<T>>();
+  let failure: { error: unknown } | undefined;
   let wakeReader: (() => void) | undefined;
   const wake = () => {
     wakeReader?.();
     wakeReader = undefined;
   };
-  const wantsMore = () => lanes.size === 0 || [...lanes.values()].some((lane) => lane.queue.length < options.concurrency);
+  const hasRoom = (lane: Lane<T>) => lane.queue.length < options.concurrency;
+  /** Waits until `ready` holds, the time is up, or an item failed. */
+  const readerWaits = async (ready: () => boolean) => {
+    while (options.timeLeft() && !failure && !ready()) await new Promise<void>((resolve) => (wakeReader = resolve));
+  };
 
   const work = async (lane: Lane<T>) => {
     lane.running++;
@@ -50,46 +62,54 @@ export async function runInLanes<T>(source: AsyncIterator<T>, options: LaneOptio
       for (let item = lane.queue.shift(); item !== undefined; item = lane.queue.shift()) {
         wake();
         await run(item);
-        if (!options.timeLeft()) return;
+        if (failure || !options.timeLeft()) return;
       }
+    } catch (error) {
+      failure ??= { error };
     } finally {
       lane.running--;
       wake();
     }
   };
 
+  let source = read();
   let sourceDone = false;
   try {
-    while (options.timeLeft()) {
-      while (options.timeLeft() && !wantsMore()) await new Promise<void>((resolve) => (wakeReader = resolve));
-      if (!options.timeLeft()) break;
+    for (;;) {
+      await readerWaits(() => lanes.size === 0 || [...lanes.values()].some(hasRoom));
+      if (!options.timeLeft() || failure) break;
       const next = await source.next();
       if (next.done) {
-        sourceDone = true;
-        break;
+        if (skippedBy.size === 0) {
+          sourceDone = true;
+          break;
+        }
+        await readerWaits(() => [...skippedBy].some(hasRoom));
+        if (!options.timeLeft() || failure) break;
+        skippedBy = new Set();
+        source = read();
+        continue;
       }
+      const key = options.keyOf(next.value);
+      if (taken.has(key)) continue;
       const name = options.laneOf(next.value);
       const lane = lanes.get(name) ?? { queue: [], running: 0 };
       lanes.set(name, lane);
       if (lane.queue.length >= options.queueLimit) {
-        skipped = true;
+        skippedBy.add(lane);
         continue;
       }
+      taken.add(key);
       lane.queue.push(next.value);
       if (lane.running < options.concurrency) workers.push(work(lane));
     }
   } catch (error) {
-    await allEnded(workers);
+    await Promise.all(workers);
     throw error;
   }
-  await allEnded(workers);
+  await Promise.all(workers);
+  if (failure) throw failure.error;
   const queued = [...lanes.values()].some((lane) => lane.queue.length > 0);
   // Out of time before the source said it was done: asking reads at most one more page; what it finds waits.
-  return { left: skipped || queued || (!sourceDone && !(await source.next()).done) };
-}
-
-/** Waits for every promise to settle, then throws the first rejection: none is left running behind an error. */
-async function allEnded(promises: Promise<void>[]): Promise<void> {
-  const failed = (await Promise.allSettled(promises)).find((result) => result.status === 'rejected');
-  if (failed) throw failed.reason;
+  return { left: skippedBy.size > 0 || queued || (!sourceDone && !(await source.next()).done) };
 }

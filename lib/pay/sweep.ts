@@ -22,7 +22,7 @@ export interface SweepOptions {
    * call cap, holds up only its own attempts.
    */
   concurrency: number;
-  /** Attempts of one channel a worker holds read ahead; more are left due for its next run. */
+  /** Attempts of one channel a worker holds read ahead; more are read again once it has room. */
   queueLimit: number;
   /** Stop starting new work after this long, well inside the function's timeout. */
   budgetMs: number;
@@ -138,9 +138,10 @@ async function sweepGroup(
   const limited = { ...deps, gateways: rateLimited(deps.gateways, { wechat: new CallRateLimiter(run.share), alipay: new CallRateLimiter(run.share) }, calls) };
   try {
     const { left } = await runInLanes(
-      dueWork(limited, options, group, now),
+      () => dueWork(limited, options, group, now),
       {
         laneOf: (work) => work.channel ?? 'none',
+        keyOf: (work) => work.key,
         lanes: CHANNELS,
         concurrency: options.concurrency,
         queueLimit: options.queueLimit,
@@ -169,16 +170,17 @@ async function sweepGroup(
   }
 }
 
-/** One thing to sweep: what identifies it in a log line, the gateway it calls (none: points only), and the work. */
+/** One thing to sweep: what it is, what identifies it in a log line, the gateway it calls (none: points only), and the work. */
 interface Work {
+  key: string;
   fields: Record<string, string>;
   channel?: Channel;
   run(): Promise<Result>;
 }
 
 /**
- * Group 0's due refunds, then the group's due attempts, shard by shard and page by page as the workers
- * ask. Refunds come first: at most a page of them, and under a backlog of attempts bigger than a run they
+ * Group 0's due refunds, then the group's due attempts, shard by shard and page by page as the lanes
+ * want more (read again from the start for attempts skipped at a full lane). Refunds come first: at most a page of them, and under a backlog of attempts bigger than a run they
  * would never be reached. They and the first page of every shard are read up front, `concurrency` shards
  * at a time: a quiet minute costs a worker of prod's 64 groups one round trip, not one per shard, and no
  * more reads are in flight than its steps would have (each one in flight is a connection of its own on
@@ -197,11 +199,17 @@ async function* dueWork(deps: CompletePaymentDeps, options: SweepOptions, group:
   };
   // Awaited together: a failed refunds read is this run's error, never an unhandled rejection that ends the process.
   const [refunds, firstPages] = await Promise.all([group === 0 ? deps.store.findDueRefunds(nowIso, options.pageSize) : [], readFirstPages()]);
-  for (const refund of refunds) yield { fields: { out_refund_no: refund.outRefundNo }, channel: refund.channel, run: () => followUp(deps, refund) };
+  for (const refund of refunds)
+    yield { key: `refund ${refund.outRefundNo}`, fields: { out_refund_no: refund.outRefundNo }, channel: refund.channel, run: () => followUp(deps, refund) };
   for (const [i, shard] of shards.entries()) {
     for (let page = firstPages[i]; ; ) {
       for (const attempt of page.attempts)
-        yield { fields: { out_trade_no: attempt.outTradeNo }, channel: channelOf(attempt.method), run: () => checkDue(deps, attempt, now, options) };
+        yield {
+          key: `attempt ${attempt.outTradeNo}`,
+          fields: { out_trade_no: attempt.outTradeNo },
+          channel: channelOf(attempt.method),
+          run: () => checkDue(deps, attempt, now, options),
+        };
       if (!page.after) break;
       page = await deps.store.findDueAttempts(shard, nowIso, options.pageSize, page.after);
     }

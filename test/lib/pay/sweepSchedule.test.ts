@@ -885,8 +885,8 @@ describe('one channel slow (a gateway that hangs, or one held at its cap)', () =
     const store = storeWith(stack, { findDueAttempts: async () => ({ attempts: [...wechat, ...alipay] }) });
     const calls: Call[] = [];
     const report = await sweep(
-      { store, gateways: holding(['wechat'], 1_500, calls), now: () => new Date(at) },
-      { ...DEFAULT_SWEEP, groups: DUE_SHARDS, concurrency: 2, queueLimit: 2, budgetMs: 1_000 },
+      { store, gateways: holding(['wechat'], 2_500, calls), now: () => new Date(at) },
+      { ...DEFAULT_SWEEP, groups: DUE_SHARDS, concurrency: 2, queueLimit: 2, budgetMs: 2_000 },
       1,
     );
     expect(trades(calls, 'alipay').sort()).toEqual(ids(alipay).sort());
@@ -897,22 +897,45 @@ describe('one channel slow (a gateway that hangs, or one held at its cap)', () =
     expect(await dueOf(wechat[4].outTradeNo)).toBe(dueBefore);
   });
 
+  it('one channel with more due attempts than its lane holds, its gateway answering: the ones skipped are read again, all checked in the run, none left', async () => {
+    const wechat = await unpaidAttempts(1, 7);
+    const mine = new Set(ids(wechat));
+    // The due index as it is (a checked attempt is due again later), of these attempts alone.
+    const store = storeWith(stack, {
+      findDueAttempts: async (...args) => {
+        const page = await stack.app.store.findDueAttempts(...args);
+        return { ...page, attempts: page.attempts.filter((attempt) => mine.has(attempt.outTradeNo)) };
+      },
+      findDueRefunds: async () => [],
+      findLegacyIndexed: async () => [],
+    });
+    const calls: Call[] = [];
+    const report = await sweep(
+      { store, gateways: recording(calls), now: () => new Date(queryDueOf(wechat)) },
+      { ...DEFAULT_SWEEP, groups: 1, concurrency: 2, queueLimit: 2 },
+      0,
+    );
+    expect(report).toMatchObject({ checked: 7, rescheduled: 7, failed: 0, behind: 0 });
+    expect(trades(calls, 'wechat').sort()).toEqual([...mine].sort());
+  });
+
   it('reads ahead only while a lane wants more: with both channels hanging, a due set of many pages is read no further than both lanes can hold', async () => {
-    const wechat = await unpaidAttempts(1, 3);
-    const alipay = await unpaidAttempts(2, 3);
+    const wechat = await unpaidAttempts(1, 5);
+    const alipay = await unpaidAttempts(2, 5);
     const at = queryDueOf([...wechat, ...alipay]);
     let reads = 0;
-    // Pages without end, each one attempt of each channel.
+    // Pages without end, each one attempt of each channel (five of each, round and round: an attempt
+    // read again is passed over, so a reader that never stopped would read on until its time is up).
     const store = storeWith(stack, {
       findDueAttempts: async () => {
-        const i = reads++ % 3;
+        const i = reads++ % 5;
         return { attempts: [wechat[i], alipay[i]], after: 'more' };
       },
     });
     const concurrency = 2;
     const report = await sweep(
-      { store, gateways: holding(['wechat', 'alipay'], 1_500, []), now: () => new Date(at) },
-      { ...DEFAULT_SWEEP, groups: DUE_SHARDS, concurrency, budgetMs: 1_000 },
+      { store, gateways: holding(['wechat', 'alipay'], 2_500, []), now: () => new Date(at) },
+      { ...DEFAULT_SWEEP, groups: DUE_SHARDS, concurrency, budgetMs: 2_000 },
       1,
     );
     // A lane holds what it runs at once and as many again waiting: one attempt of each lane a page.
