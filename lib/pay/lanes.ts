@@ -19,6 +19,8 @@ export interface LaneOptions<T> {
 export interface LanesResult {
   /** Items not reached: queued or skipped when the time ran out, or still in the source. */
   left: boolean;
+  /** The lanes that had items queued or skipped when the time ran out (of those still in the source, none is known). */
+  behind: string[];
 }
 
 interface Lane<T> {
@@ -109,7 +111,7 @@ export async function runInLanes<T>(read: () => AsyncIterator<T>, options: LaneO
   }
   await Promise.all(workers);
   if (failure) throw failure.error;
-  const queued = [...lanes.values()].some((lane) => lane.queue.length > 0);
+  const behind = [...lanes].filter(([, lane]) => lane.queue.length > 0 || skippedBy.has(lane)).map(([name]) => name);
   // Out of time before the source said it was done: asking reads at most one more page; what it finds waits.
-  return { left: skippedBy.size > 0 || queued || (!sourceDone && !(await source.next()).done) };
+  return { left: behind.length > 0 || (!sourceDone && !(await source.next()).done), behind };
 }

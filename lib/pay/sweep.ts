@@ -137,7 +137,7 @@ async function sweepGroup(
   const calls: GatewayCallCount = { wechat: 0, alipay: 0 };
   const limited = { ...deps, gateways: rateLimited(deps.gateways, { wechat: new CallRateLimiter(run.share), alipay: new CallRateLimiter(run.share) }, calls) };
   try {
-    const { left } = await runInLanes(
+    const { left, behind } = await runInLanes(
       () => dueWork(limited, options, group, now),
       {
         laneOf: (work) => work.channel ?? 'none',
@@ -160,7 +160,8 @@ async function sweepGroup(
     );
     if (left) {
       run.report.behind++;
-      log.warn('sweep ran out of time with attempts still due', { group });
+      // The channels whose attempts waited: a slow or capped gateway holds up its own channel only.
+      log.warn('sweep ran out of time with attempts still due', { group, ...(behind.length > 0 ? { channels_behind: behind.join(',') } : {}) });
     }
     if (group === 0) run.report.migrated += await moveLegacyIndexed(deps, options, now);
   } finally {

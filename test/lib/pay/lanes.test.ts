@@ -91,15 +91,15 @@ describe('runInLanes', () => {
   it('out of time: what waits or was skipped is left, and said so', async () => {
     let timeLeft = true;
     setTimeout(() => (timeLeft = false), 30);
-    const { result, ended } = await runAll([item('a0', 60), item('a1'), item('a2')], { timeLeft: () => timeLeft });
-    expect(ended).toEqual(['a0']);
-    expect(result.left).toBe(true);
+    const { result, ended } = await runAll([item('a0', 60), item('a1'), item('a2'), item('b0')], { timeLeft: () => timeLeft });
+    expect(ended.sort()).toEqual(['a0', 'b0']);
+    expect(result).toEqual({ left: true, behind: ['a'] });
   });
 
   it('reached everything: nothing left', async () => {
     const { result, ended, readings } = await runAll([item('a0'), item('b0'), item('a1')], { queueLimit: 2 });
     expect(ended.sort()).toEqual(['a0', 'a1', 'b0']);
-    expect(result.left).toBe(false);
+    expect(result).toEqual({ left: false, behind: [] });
     expect(readings).toBe(1);
   });
 
@@ -166,7 +166,7 @@ describe('runInLanes', () => {
       },
     );
     expect(started).toEqual(['a0', 'a1']);
-    expect(result.left).toBe(true);
+    expect(result).toEqual({ left: true, behind: ['a'] });
   });
 
   it('refuses a queue limit below what a lane runs at once: a full lane would be read again and again', async () => {

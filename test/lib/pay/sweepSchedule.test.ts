@@ -884,10 +884,16 @@ describe('one channel slow (a gateway that hangs, or one held at its cap)', () =
     // The group's one shard, in due order: five WeChat attempts, then the two Alipay ones.
     const store = storeWith(stack, { findDueAttempts: async () => ({ attempts: [...wechat, ...alipay] }) });
     const calls: Call[] = [];
-    const report = await sweep(
-      { store, gateways: holding(['wechat'], 2_500, calls), now: () => new Date(at) },
-      { ...DEFAULT_SWEEP, groups: DUE_SHARDS, concurrency: 2, queueLimit: 2, budgetMs: 2_000 },
-      1,
+    const { result: report, lines } = await captureOutput(() =>
+      sweep(
+        { store, gateways: holding(['wechat'], 2_500, calls), now: () => new Date(at) },
+        { ...DEFAULT_SWEEP, groups: DUE_SHARDS, concurrency: 2, queueLimit: 2, budgetMs: 2_000 },
+        1,
+      ),
+    );
+    // The line says which channel is behind: the one whose gateway hangs.
+    expect(lines).toContainEqual(
+      expect.objectContaining({ level: 'WARN', message: 'sweep ran out of time with attempts still due', group: 1, channels_behind: 'wechat' }),
     );
     expect(trades(calls, 'alipay').sort()).toEqual(ids(alipay).sort());
     expect(trades(calls, 'wechat')).toEqual(ids(wechat.slice(0, 2)));
