@@ -3,12 +3,13 @@ import type { Item } from './items';
 
 /**
  * Every item of the table, page by page, strongly consistent (an operator's tool: reconcile, a
- * migration; never a request's path). With `filter`, only the items it matches (read all the same).
+ * migration, the local fixtures; never a request's path). With `filter`, only the items it matches
+ * (read all the same); with a projection, only the attributes it names.
  */
 export async function scanAll(
   db: DynamoDBDocumentClient,
   table: string,
-  filter: Pick<ScanCommandInput, 'FilterExpression' | 'ExpressionAttributeNames' | 'ExpressionAttributeValues'> = {},
+  filter: Pick<ScanCommandInput, 'FilterExpression' | 'ProjectionExpression' | 'ExpressionAttributeNames' | 'ExpressionAttributeValues'> = {},
 ): Promise<Item[]> {
   const items: Item[] = [];
   let start: Record<string, unknown> | undefined;

@@ -1,8 +1,9 @@
-import { DeleteCommand, type DynamoDBDocumentClient, PutCommand, ScanCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { DeleteCommand, type DynamoDBDocumentClient, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import * as v from 'valibot';
 import { addressFields, orderFields } from '../../lib/shop/commands';
 import { accountItem, addressItem, type Item, orderItem, sessionItem } from '../../lib/store/items';
 import { ENTITY, hashToken } from '../../lib/store/keys';
+import { scanAll } from '../../lib/store/scanAll';
 
 // Numbers as the shop's commands take them (lib/shop/commands.ts): safe integers, so a rounded giant is refused.
 const id = v.pipe(v.number(), v.safeInteger(), v.minValue(1));
@@ -119,25 +120,17 @@ async function forgetHistory(db: DynamoDBDocumentClient, table: string, users: S
   if (users.size === 0) return;
   const doomed: { pk: string; sk: string }[] = [];
   const reopened: { pk: string; sk: string }[] = [];
-  let start: Record<string, unknown> | undefined;
-  do {
-    const page = await db.send(
-      new ScanCommand({
-        TableName: table,
-        ExclusiveStartKey: start,
-        ProjectionExpression: 'pk, sk, entity, user_id, #status, paid_outside',
-        ExpressionAttributeNames: { '#status': 'status' },
-      }),
-    );
-    for (const item of page.Items ?? []) {
-      if (!users.has(item.user_id as number)) continue;
-      const key = { pk: item.pk as string, sk: item.sk as string };
-      if ([ENTITY.attempt, ENTITY.ledger, ENTITY.refund, ENTITY.paymentConflict].includes(item.entity)) doomed.push(key);
-      // An order paid outside paynow owes nothing to the history forgotten here: it stays paid.
-      if (item.entity === ENTITY.order && ['paying', 'paid', 'refunding', 'refunded'].includes(item.status as string) && !item.paid_outside) reopened.push(key);
-    }
-    start = page.LastEvaluatedKey;
-  } while (start);
+  const items = await scanAll(db, table, {
+    ProjectionExpression: 'pk, sk, entity, user_id, #status, paid_outside',
+    ExpressionAttributeNames: { '#status': 'status' },
+  });
+  for (const item of items) {
+    if (!users.has(item.user_id as number)) continue;
+    const key = { pk: item.pk as string, sk: item.sk as string };
+    if (([ENTITY.attempt, ENTITY.ledger, ENTITY.refund, ENTITY.paymentConflict] as unknown[]).includes(item.entity)) doomed.push(key);
+    // An order paid outside paynow owes nothing to the history forgotten here: it stays paid.
+    if (item.entity === ENTITY.order && ['paying', 'paid', 'refunding', 'refunded'].includes(item.status as string) && !item.paid_outside) reopened.push(key);
+  }
   await Promise.all([
     ...doomed.map((Key) => db.send(new DeleteCommand({ TableName: table, Key }))),
     ...reopened.map((Key) =>
