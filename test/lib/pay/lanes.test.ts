@@ -96,6 +96,12 @@ describe('runInLanes', () => {
     expect(result).toEqual({ left: true, behind: ['a'] });
   });
 
+  it('no lane known up front: each opens at its first item', async () => {
+    const { result, ended } = await runAll([item('a0'), item('b0'), item('a1')], { lanes: [], queueLimit: 2 });
+    expect(ended.sort()).toEqual(['a0', 'a1', 'b0']);
+    expect(result).toEqual({ left: false, behind: [] });
+  });
+
   it('reached everything: nothing left', async () => {
     const { result, ended, readings } = await runAll([item('a0'), item('b0'), item('a1')], { queueLimit: 2 });
     expect(ended.sort()).toEqual(['a0', 'a1', 'b0']);
