@@ -102,6 +102,59 @@ describe('runInLanes', () => {
     expect(result).toEqual({ left: false, behind: [] });
   });
 
+  it('a lane whose worker ended takes up its next item: an item read after its lane went idle runs', async () => {
+    const ran: string[] = [];
+    const result = await runInLanes(
+      () =>
+        (async function* () {
+          yield item('a0');
+          await pause(20);
+          yield item('a1');
+        })(),
+      options,
+      async (it) => {
+        ran.push(it.name);
+      },
+    );
+    expect(ran).toEqual(['a0', 'a1']);
+    expect(result).toEqual({ left: false, behind: [] });
+  });
+
+  it('an item skipped at its full lane is the reason to read again: exactly at the limit, not one past it', async () => {
+    // a1 fills lane a (limit 1), so a2 is skipped and read on a second reading, once a0 has ended.
+    const { ended, readings } = await runAll([item('a0', 20), item('a1'), item('a2')]);
+    expect(ended).toEqual(['a0', 'a1', 'a2']);
+    expect(readings).toBe(2);
+  });
+
+  it('read again as soon as any lane that skipped has room, not only once all have', async () => {
+    let timeLeft = true;
+    setTimeout(() => (timeLeft = false), 100);
+    // Both lanes skip their third item (an idle lane c keeps the reading going); lane a is held past the
+    // time, lane b has room at once.
+    const { ended } = await runAll([item('a0', 150), item('a1'), item('a2'), item('b0'), item('b1'), item('b2')], {
+      lanes: ['a', 'b', 'c'],
+      timeLeft: () => timeLeft,
+    });
+    expect(ended).toEqual(['b0', 'b1', 'b2', 'a0']);
+  });
+
+  it('out of time with items waiting but none skipped: their lane is behind', async () => {
+    const { result, ended } = await runAll([item('a0', 40), item('a1')], { queueLimit: 2 });
+    expect({ result, ended }).toEqual({ result: { left: false, behind: [] }, ended: ['a0', 'a1'] });
+    let timeLeft = true;
+    setTimeout(() => (timeLeft = false), 20);
+    const late = await runAll([item('a0', 40), item('a1')], { queueLimit: 2, timeLeft: () => timeLeft });
+    expect(late).toMatchObject({ result: { left: true, behind: ['a'] }, ended: ['a0'] });
+  });
+
+  it('no time at all: nothing runs, and the source, asked once, says there is work left', async () => {
+    const { result, ended, readings } = await runAll([item('a0')], { timeLeft: () => false });
+    expect({ result, ended, readings }).toEqual({ result: { left: true, behind: [] }, ended: [], readings: 1 });
+    const idle = await runAll([], { timeLeft: () => false });
+    expect(idle.result).toEqual({ left: false, behind: [] });
+  });
+
   it('reached everything: nothing left', async () => {
     const { result, ended, readings } = await runAll([item('a0'), item('b0'), item('a1')], { queueLimit: 2 });
     expect(ended.sort()).toEqual(['a0', 'a1', 'b0']);
@@ -176,6 +229,8 @@ describe('runInLanes', () => {
   });
 
   it('refuses a queue limit below what a lane runs at once: a full lane would be read again and again', async () => {
-    await expect(runInLanes(dueSet([]).read, { ...options, concurrency: 2, queueLimit: 1 }, async () => {})).rejects.toThrow(RangeError);
+    await expect(runInLanes(dueSet([]).read, { ...options, concurrency: 2, queueLimit: 1 }, async () => {})).rejects.toThrow(
+      new RangeError('queueLimit 1 is below concurrency 2'),
+    );
   });
 });
