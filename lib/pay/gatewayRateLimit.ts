@@ -37,9 +37,8 @@ export type GatewayCallCount = Record<Channel, number>;
 
 /**
  * The gateways with `before(channel, method, args)` awaited ahead of every call of their methods, once the
- * gateway is `ready` to send it: the one
- * place a gateway call is paced or counted (the sweeping's cap, and the tests and bench that count
- * calls per trade).
+ * gateway is `ready` to send it: the one place a gateway call is paced or counted (the sweeping's cap,
+ * and the tests and bench that count calls per trade).
  */
 export function beforeEachCall(
   gateways: Record<Channel, PaymentGateway>,

@@ -141,7 +141,8 @@ async function sweepGroup(
       () => dueWork(limited, options, group, now),
       {
         laneOf: (work) => work.channel ?? 'none',
-        keyOf: (work) => work.key,
+        // An attempt's or a refund's number: read again while it waits or runs, it is not taken twice.
+        keyOf: (work) => Object.entries(work.fields).join(),
         lanes: CHANNELS,
         concurrency: options.concurrency,
         queueLimit: options.queueLimit,
@@ -171,9 +172,8 @@ async function sweepGroup(
   }
 }
 
-/** One thing to sweep: what it is, what identifies it in a log line, the gateway it calls (none: points only), and the work. */
+/** One thing to sweep: what identifies it (in a log line too), the gateway it calls (none: points only), and the work. */
 interface Work {
-  key: string;
   fields: Record<string, string>;
   channel?: Channel;
   run(): Promise<Result>;
@@ -181,8 +181,8 @@ interface Work {
 
 /**
  * Group 0's due refunds, then the group's due attempts, shard by shard and page by page as the lanes
- * want more (read again from the start for attempts skipped at a full lane). Refunds come first: at most a page of them, and under a backlog of attempts bigger than a run they
- * would never be reached. They and the first page of every shard are read up front, `concurrency` shards
+ * want more (read again from the start for attempts skipped at a full lane). Refunds come first: at most
+ * a page of them, and under a backlog of attempts bigger than a run they would never be reached. They and the first page of every shard are read up front, `concurrency` shards
  * at a time: a quiet minute costs a worker of prod's 64 groups one round trip, not one per shard, and no
  * more reads are in flight than its steps would have (each one in flight is a connection of its own on
  * a cold start: a TLS handshake on AWS).
@@ -200,17 +200,11 @@ async function* dueWork(deps: CompletePaymentDeps, options: SweepOptions, group:
   };
   // Awaited together: a failed refunds read is this run's error, never an unhandled rejection that ends the process.
   const [refunds, firstPages] = await Promise.all([group === 0 ? deps.store.findDueRefunds(nowIso, options.pageSize) : [], readFirstPages()]);
-  for (const refund of refunds)
-    yield { key: `refund ${refund.outRefundNo}`, fields: { out_refund_no: refund.outRefundNo }, channel: refund.channel, run: () => followUp(deps, refund) };
+  for (const refund of refunds) yield { fields: { out_refund_no: refund.outRefundNo }, channel: refund.channel, run: () => followUp(deps, refund) };
   for (const [i, shard] of shards.entries()) {
     for (let page = firstPages[i]; ; ) {
       for (const attempt of page.attempts)
-        yield {
-          key: `attempt ${attempt.outTradeNo}`,
-          fields: { out_trade_no: attempt.outTradeNo },
-          channel: channelOf(attempt.method),
-          run: () => checkDue(deps, attempt, now, options),
-        };
+        yield { fields: { out_trade_no: attempt.outTradeNo }, channel: channelOf(attempt.method), run: () => checkDue(deps, attempt, now, options) };
       if (!page.after) break;
       page = await deps.store.findDueAttempts(shard, nowIso, options.pageSize, page.after);
     }
