@@ -2,8 +2,10 @@
  * npm run handled -- refund OUT_REFUND_NO --note TEXT
  * npm run handled -- conflict OUT_TRADE_NO TRANSACTION_ID --note TEXT
  * Notes that a person has dealt with a case `npm run reconcile` lists as work, so that it stops listing
- * it (and exiting 1 for it): a failed refund (the payer paid back outside the gateways, a refund window
- * closed) or a second payment of a paid attempt (refunded in the merchant console). The note says how;
+ * it (and exiting 1 for it): a failed refund (the payer withdrew the request, say) or a second payment of
+ * a paid attempt (refunded in the merchant console). A failed refund whose cash a person repaid outside
+ * the gateways is recorded with `npm run refund -- ORDER_ID --reason … --repaid-outside HOW` instead,
+ * which refunds the order and gives its points back; a note alone does neither. The note says how;
  * it is kept on the item with the time. Against DYNAMODB_ENDPOINT and TABLE_NAME, as `npm run reconcile`.
  * Exit 0: noted; 1: no such case (no failed refund of that number, no such second payment); 2: usage.
  */

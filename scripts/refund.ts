@@ -1,7 +1,9 @@
 /**
- * npm run refund -- ORDER_ID --reason TEXT [--attempt OUT_TRADE_NO]
+ * npm run refund -- ORDER_ID --reason TEXT [--attempt OUT_TRADE_NO] [--repaid-outside HOW]
  * Asks the local stack's refundOrder function (the one an operator invokes with IAM on AWS) to refund
- * a paid order in full, or with --attempt one refund case of it, and prints its JSON answer. Exits 0
+ * a paid order in full, or with --attempt one refund case of it, and prints its JSON answer. With
+ * --repaid-outside the cash went back outside the gateways (HOW: a bank transfer's reference, say):
+ * recorded as a refund done, the points back, nothing sent to a gateway. Exits 0
  * when the refund was accepted or was done already, 1 when it was refused (the answer says why), 2 on
  * a usage error or when the stack cannot be reached.
  *
@@ -11,7 +13,7 @@
 import { parseArgs } from 'node:util';
 import { invokeLocalFunction } from './local/invokeLocal';
 
-const USAGE = 'usage: npm run refund -- ORDER_ID --reason TEXT [--attempt OUT_TRADE_NO]   (npm start must be running)';
+const USAGE = 'usage: npm run refund -- ORDER_ID --reason TEXT [--attempt OUT_TRADE_NO] [--repaid-outside HOW]   (npm start must be running)';
 
 async function main(argv: string[]): Promise<number> {
   let parsed: ReturnType<typeof parse>;
@@ -27,13 +29,22 @@ async function main(argv: string[]): Promise<number> {
     console.error(USAGE);
     return 2;
   }
-  const answer = (await invokeLocalFunction('refundOrder', { order_id: orderId, reason: values.reason, out_trade_no: values.attempt })) as { error?: string };
+  const answer = (await invokeLocalFunction('refundOrder', {
+    order_id: orderId,
+    reason: values.reason,
+    out_trade_no: values.attempt,
+    repaid_outside: values['repaid-outside'],
+  })) as { error?: string };
   console.log(JSON.stringify(answer, null, 2));
   return answer && typeof answer === 'object' && !answer.error ? 0 : 1;
 }
 
 function parse(argv: string[]) {
-  return parseArgs({ args: argv, allowPositionals: true, options: { reason: { type: 'string' }, attempt: { type: 'string' } } });
+  return parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: { reason: { type: 'string' }, attempt: { type: 'string' }, 'repaid-outside': { type: 'string' } },
+  });
 }
 
 main(process.argv.slice(2)).then(

@@ -84,7 +84,7 @@ export class AttemptInFlight extends PaynowError {
  * and the Chinese message `npm run refund` prints.
  */
 export const REFUND_ERRORS = {
-  INVALID_REQUEST: '请求格式错误:需要 order_id(正整数)和 reason(1-80个字)',
+  INVALID_REQUEST: '请求格式错误:需要 order_id(正整数)和 reason(1-80个字);repaid_outside 如有,1-200个字',
   ORDER_NOT_FOUND: '订单不存在',
   ATTEMPT_NOT_FOUND: '该订单没有这笔支付',
   ORDER_NOT_PAID: '订单未支付,无法退款',
@@ -92,7 +92,8 @@ export const REFUND_ERRORS = {
   REFUND_IN_PROGRESS: '退款正在处理中,请勿重复申请',
   REFUND_WINDOW_CLOSED: '已超过支付渠道的退款期限,无法原路退款',
   REFUND_FAILED: '支付渠道拒绝了退款',
-  REFUND_HANDLED: '这笔支付的退款已由人工在支付渠道之外处理,不再原路退款',
+  REFUND_HANDLED: '这笔支付的退款已由人工在支付渠道之外处理,不再原路退款;如已线下退款,请用 repaid_outside 记录',
+  NO_CASH_PAID: '这笔支付没有现金部分,无需记录线下退款,请直接申请退款',
   INTERNAL_ERROR: '系统繁忙,请稍后再试',
 } as const;
 

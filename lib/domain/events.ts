@@ -16,7 +16,7 @@ export interface ShopEvent {
   id: string;
   type: EventType;
   created_at: string;
-  data: { order_id: number; user_id: number } & Record<string, string | number | null>;
+  data: { order_id: number; user_id: number } & Record<string, string | number | boolean | null>;
 }
 
 /** Where an event goes: the shop's webhook and, by configuration, an EventBridge bus. */
@@ -125,8 +125,13 @@ function refundData(refund: Refund) {
   };
 }
 
+/** `repaid_outside`: the cash went back outside the gateways (a person recorded it), so no gateway statement shows it. */
 export function orderRefundedEvent(refund: Refund, refundedAt: string, now: string): ShopEvent {
-  return event('order.refunded', refund.outRefundNo, now, { ...refundData(refund), refunded_at: refundedAt });
+  return event('order.refunded', refund.outRefundNo, now, {
+    ...refundData(refund),
+    refunded_at: refundedAt,
+    repaid_outside: refund.repaidOutside !== undefined,
+  });
 }
 
 export function orderRefundFailedEvent(refund: Refund, reason: string, now: string): ShopEvent {

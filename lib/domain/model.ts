@@ -212,6 +212,11 @@ export interface Refund {
   /** A failed refund a person dealt with outside the gateways: how (`npm run handled`). */
   handledNote?: string;
   /**
+   * The cash went back outside the gateways (a bank transfer, say) and a person recorded how: no gateway
+   * was asked; recorded succeeded at once, with the points back as for any refund of an order.
+   */
+  repaidOutside?: string;
+  /**
    * When the ABNORMAL migration made it pending again (README "Refunds recorded failed as ABNORMAL"): the
    * shop was told of its first failure already, so a second one is another event.
    */

@@ -48,11 +48,12 @@ export function refundWindowClosed(attempt: Pick<Attempt, 'method' | 'paidAt'>, 
 /**
  * The whole of an attempt going back: its cash through its gateway and, for an order refund, its
  * points (a refund case's points were never taken). Pending until the gateway says otherwise; a
- * points-only refund is done the moment it is written.
+ * points-only refund is done the moment it is written, and so is one whose cash a person repaid
+ * outside the gateways (`repaidOutside`: how).
  */
-export function newRefund(attempt: Attempt, kind: RefundKind, reason: string, now: Date): Refund {
+export function newRefund(attempt: Attempt, kind: RefundKind, reason: string, now: Date, repaidOutside?: string): Refund {
   const points = kind === 'order' ? attempt.points : 0;
-  const hasCash = attempt.cashFen > 0;
+  const toGateway = attempt.cashFen > 0 && repaidOutside === undefined;
   return {
     outRefundNo: refundNumber(attempt.outTradeNo, attempt.refundNo),
     outTradeNo: attempt.outTradeNo,
@@ -64,11 +65,12 @@ export function newRefund(attempt: Attempt, kind: RefundKind, reason: string, no
     totalFen: attempt.cashFen,
     points,
     reason,
-    status: hasCash ? 'pending' : 'succeeded',
+    status: toGateway ? 'pending' : 'succeeded',
     accepted: false,
     checks: 0,
-    nextCheckAt: hasCash ? now.toISOString() : undefined,
+    nextCheckAt: toGateway ? now.toISOString() : undefined,
     createdAt: now.toISOString(),
-    refundedAt: hasCash ? undefined : now.toISOString(),
+    refundedAt: toGateway ? undefined : now.toISOString(),
+    ...(repaidOutside === undefined ? {} : { repaidOutside }),
   };
 }

@@ -16,6 +16,8 @@ const refundEventSchema = v.object({
   reason: v.pipe(v.string(), v.trim(), v.minLength(1), v.maxLength(80)),
   /** Refund this refund case of the order instead of the order's own payment. */
   out_trade_no: v.optional(v.pipe(v.string(), v.regex(/^\d+T\d+$/))),
+  /** The cash was repaid outside the gateways, and how: recorded as a refund done, nothing sent to a gateway. */
+  repaid_outside: v.optional(v.pipe(v.string(), v.trim(), v.minLength(1), v.maxLength(200))),
 });
 
 export interface RefundView {
@@ -29,6 +31,8 @@ export interface RefundView {
   created_at: string;
   refunded_at: string | null;
   failure_reason: string | null;
+  /** How the cash was repaid outside the gateways, as a person recorded it; null for a refund through its gateway. */
+  repaid_outside: string | null;
 }
 
 export type RefundOrderReply = { order_id: number; order_status: string; refund: RefundView } | { error: RefundErrorCode; message: string };
@@ -51,7 +55,8 @@ export function refundOrderHandler(app: Pick<App, 'ready' | 'store' | 'gateways'
       const parsed = v.safeParse(refundEventSchema, event);
       if (!parsed.success) return refused('INVALID_REQUEST');
       try {
-        const answer = await requestRefund(app, { orderId: parsed.output.order_id, reason: parsed.output.reason, outTradeNo: parsed.output.out_trade_no });
+        const { order_id, reason, out_trade_no, repaid_outside } = parsed.output;
+        const answer = await requestRefund(app, { orderId: order_id, reason, outTradeNo: out_trade_no, repaidOutside: repaid_outside });
         return view(answer);
       } catch (error) {
         if (!(error instanceof RefundRefused)) throw error;
@@ -80,6 +85,7 @@ function view({ order, refund }: RefundAnswer): RefundOrderReply {
       created_at: toBeijingRfc3339(new Date(refund.createdAt)),
       refunded_at: refund.refundedAt ? toBeijingRfc3339(new Date(refund.refundedAt)) : null,
       failure_reason: refund.failureReason ?? null,
+      repaid_outside: refund.repaidOutside ?? null,
     },
   };
 }

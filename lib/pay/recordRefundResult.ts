@@ -50,9 +50,10 @@ export function reportRefundSucceeded(refund: Refund): void {
   metrics.count('Refund', { kind: refund.kind, outcome: 'succeeded' });
 }
 
-/** What identifies a refund in a log line. */
+/** What identifies a refund in a log line (a repayment outside the gateways says so; its note is a person's words, not logged). */
 export function refundLogFields(refund: Refund) {
-  return { out_refund_no: refund.outRefundNo, out_trade_no: refund.outTradeNo, order_id: refund.orderId, kind: refund.kind, cash_fen: refund.cashFen };
+  const fields = { out_refund_no: refund.outRefundNo, out_trade_no: refund.outTradeNo, order_id: refund.orderId, kind: refund.kind, cash_fen: refund.cashFen };
+  return refund.repaidOutside === undefined ? fields : { ...fields, repaid_outside: true };
 }
 
 /**

@@ -16,6 +16,11 @@ export interface RefundAsk {
   reason: string;
   /** A refund case of the order (`refund_required`) rather than the order's own payment. */
   outTradeNo?: string;
+  /**
+   * The cash was repaid outside the gateways, and how (a bank transfer's reference, say): recorded as a
+   * refund that succeeded, with no gateway call, so that the order is refunded and its points come back.
+   */
+  repaidOutside?: string;
 }
 
 /** The order after the refund was asked, and the refund as it stands (pending, or final already). */
@@ -30,7 +35,9 @@ export interface RefundAnswer {
  * recorded before the gateway is called (so a crash in between leaves a pending refund that the
  * sweeper sends, with the same number), then sent once at once. Asking again while it is pending is
  * refused; asking after it succeeded answers the refund that was made; only after a final failure is a
- * new refund, with a new number, made.
+ * new refund, with a new number, made. A refund repaid outside the gateways is recorded done at once:
+ * allowed where the gateway can no longer refund (a closed refund window, a failed refund a person
+ * noted handled) and refused while a refund is pending at the gateway (it could still pay too).
  *
  * @throws RefundRefused for everything the operator should read
  */
@@ -74,8 +81,8 @@ async function beginOnce(deps: CompletePaymentDeps, ask: RefundAsk): Promise<Ref
   const previous = attempt.refundNo ? await deps.store.getRefund(attempt.refundNo) : undefined;
   if (previous?.status === 'pending') throw new RefundRefused('REFUND_IN_PROGRESS', previous.outRefundNo);
   // Paid back outside the gateways by a person (only a failed refund can be noted so): another refund
-  // would pay the payer twice.
-  if (previous?.handledNote !== undefined) {
+  // through the gateway would pay the payer twice; recording that repayment pays nothing.
+  if (previous?.handledNote !== undefined && ask.repaidOutside === undefined) {
     throw new RefundRefused('REFUND_HANDLED', `${previous.outRefundNo}: ${previous.handledNote}`);
   }
   if (previous?.status === 'succeeded' || attempt.status === 'refunded') {
@@ -84,8 +91,9 @@ async function beginOnce(deps: CompletePaymentDeps, ask: RefundAsk): Promise<Ref
   }
 
   const now = (deps.now ?? systemClock)();
-  if (refundWindowClosed(attempt, now)) throw new RefundRefused('REFUND_WINDOW_CLOSED', `支付于${attempt.paidAt}`);
-  const refund = newRefund(attempt, kind, ask.reason, now);
+  if (ask.repaidOutside !== undefined && attempt.cashFen === 0) throw new RefundRefused('NO_CASH_PAID');
+  if (ask.repaidOutside === undefined && refundWindowClosed(attempt, now)) throw new RefundRefused('REFUND_WINDOW_CLOSED', `支付于${attempt.paidAt}`);
+  const refund = newRefund(attempt, kind, ask.reason, now, ask.repaidOutside);
   await deps.store.beginRefund(refund, attempt, now.toISOString());
   return { begun: refund };
 }

@@ -253,6 +253,7 @@ export function toRefund(item: Item): Refund {
     nextCheckAt: item.next_check_at as string | undefined,
     lastError: item.last_error as string | undefined,
     handledNote: item.handled_note as string | undefined,
+    repaidOutside: item.repaid_outside as string | undefined,
     reopenedAt: item.reopened_at as string | undefined,
     createdAt: item.created_at as string,
     refundedAt: item.refunded_at as string | undefined,
@@ -281,6 +282,7 @@ export function refundItem(r: Refund): Item {
     next_check_at: r.nextCheckAt,
     created_at: r.createdAt,
     refunded_at: r.refundedAt,
+    repaid_outside: r.repaidOutside,
     ...(pending ? { gsi1pk: INDEX_PARTITION.refund, gsi1sk: refundIndexSortKey({ nextCheckAt: r.nextCheckAt as string, outRefundNo: r.outRefundNo }) } : {}),
   };
 }

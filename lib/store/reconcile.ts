@@ -48,7 +48,10 @@ export interface ReconcileReport {
    * second payment of a paid attempt kept for a person (`CONFLICT#`).
    */
   needsPerson: string[];
-  /** Facts that are not wrong and need nobody: orders imported as paid outside paynow, refunds on their way, users without a points account, cases a person handled. */
+  /**
+   * Facts that are not wrong and need nobody: orders imported as paid outside paynow, refunds on their
+   * way, users without a points account, cases a person handled, refunds repaid outside the gateways.
+   */
   info: string[];
   /** Money that arrived for an order that could not take it, not refunded yet (whatever its refund's state). */
   refunds: RefundCase[];
@@ -289,6 +292,11 @@ function checkTable(items: Item[], nowMs: number): ReconcileReport {
   if (paidOutside.length) info.push(`imported as paid outside paynow: ${plural(paidOutside.length, 'order')}`);
   if (underway) info.push(`refunds on their way: ${underway} (pending less than a day; the sweeper follows them up)`);
   if (handledCases) info.push(`handled by a person: ${handledCases} (failed refunds or second payments noted with npm run handled)`);
+  const repaidOutside = refundItems.filter((r) => r.repaid_outside !== undefined);
+  if (repaidOutside.length) {
+    const yuan = fenToYuan(repaidOutside.reduce((total, r) => total + Number(r.cash_fen), 0));
+    info.push(`repaid outside the gateways: ${plural(repaidOutside.length, 'refund')}, ${yuan} yuan (recorded by a person; no gateway statement shows them)`);
+  }
   if (withoutAccount.length)
     info.push(`users without a points account: ${plural(withoutAccount.length, 'user')} (no points to hold or spend; they pay in cash)`);
   return {

@@ -1,7 +1,8 @@
+import { completePayment } from '../../lib/pay/completePayment';
 import { captureOutput } from '../support/logs';
 import { expectBalancedBooksThenClose, startTestStack, type TestStack } from '../support/stack';
 import { tableState } from '../support/tableState';
-import { givenUser, pay } from '../support/world';
+import { gatewayPayment, givenUser, pay } from '../support/world';
 
 /** The refundOrder function as an operator invokes it: always a JSON answer, never a throw. */
 let stack: TestStack;
@@ -36,6 +37,7 @@ it('refunds a points-only order at once and answers the order and its refund, in
       created_at: expect.stringMatching(/\+08:00$/),
       refunded_at: expect.stringMatching(/\+08:00$/),
       failure_reason: null,
+      repaid_outside: null,
     },
   });
   // Asked again: the same refund, nothing refunded twice.
@@ -53,11 +55,26 @@ it.each([
   ['an empty reason', { order_id: 501, reason: '   ' }],
   ['a reason longer than WeChat takes', { order_id: 501, reason: '退'.repeat(81) }],
   ['a malformed out_trade_no', { order_id: 501, reason: '用户取消', out_trade_no: 'R1; drop' }],
+  ['an empty repaid_outside', { order_id: 501, reason: '用户取消', repaid_outside: '  ' }],
+  ['a repaid_outside longer than 200', { order_id: 501, reason: '用户取消', repaid_outside: '转'.repeat(201) }],
+  ['a repaid_outside that is not text', { order_id: 501, reason: '用户取消', repaid_outside: true }],
   ['no event at all', null],
 ])('answers INVALID_REQUEST for %s, changing nothing', async (_what, event) => {
   const before = await state.snapshot();
   expect(await invoke(event)).toEqual({ error: 'INVALID_REQUEST', message: expect.stringContaining('order_id') });
   expect(await state.snapshot()).toEqual(before);
+});
+
+it('records a refund repaid outside the gateways: refunded at once, the note answered back, nothing sent to the gateway', async () => {
+  const user = await givenUser(stack, 0);
+  const { outTradeNo } = await pay(stack, user, { method: 1 });
+  stack.gateway.pay(outTradeNo);
+  expect(await completePayment(app, gatewayPayment(outTradeNo, 'wechat'))).toBe('paid');
+  expect(await invoke({ order_id: user.orderId, reason: '用户取消订单', repaid_outside: ' 银行转账 流水号 88123 ' })).toMatchObject({
+    order_status: 'refunded',
+    refund: { out_refund_no: `${outTradeNo}R1`, status: 'succeeded', refund_price: '88.00', repaid_outside: '银行转账 流水号 88123' },
+  });
+  expect(stack.gateway.refunds(outTradeNo)).toEqual([]);
 });
 
 it('answers a refusal with its code and Chinese message, and logs its code', async () => {

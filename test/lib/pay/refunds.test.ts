@@ -1,4 +1,5 @@
 import { UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { eventShard } from '../../../lib/domain/events';
 import type { Refund } from '../../../lib/domain/model';
 import { GatewayError, type PaymentGateway } from '../../../lib/gateways/paymentGateway';
 import { logger } from '../../../lib/log';
@@ -783,10 +784,116 @@ describe('refunds that finally fail', () => {
     const handled = await rejection(requestRefund(deps, { orderId: user.orderId, reason: '用户取消订单' }));
     expect({ code: handled.code, message: handled.message }).toEqual({
       code: 'REFUND_HANDLED',
-      message: `这笔支付的退款已由人工在支付渠道之外处理,不再原路退款(${failed}: 已通过银行转账退款)`,
+      message: `这笔支付的退款已由人工在支付渠道之外处理,不再原路退款;如已线下退款,请用 repaid_outside 记录(${failed}: 已通过银行转账退款)`,
     });
     expect(await state.snapshot()).toEqual(before);
     expect(stack.gateway.refunds(outTradeNo)).toEqual([]);
+  });
+});
+
+describe('refunds repaid outside the gateways (recorded by a person)', () => {
+  const REPAID = '2026-12-01 工商银行转账 流水号 88123';
+  const outsideAsk = (orderId: number, over: { outTradeNo?: string } = {}) =>
+    requestRefund(deps, { orderId, reason: '退款期已过', repaidOutside: REPAID, ...over });
+  const eventsOf = async (orderId: number) =>
+    (await stack.app.store.findPendingEvents(eventShard(orderId), 500)).events.map((e) => e.event).filter((e) => e.data.order_id === orderId);
+
+  /** An Alipay + points order whose refund Alipay refused for good: the trade is past its refund period. */
+  async function refusedForWindow() {
+    const paid = await paidOrder(5);
+    stack.gateway.finishAlipayTrade(paid.outTradeNo);
+    expect(await refused(refundAsk(paid.user.orderId))).toBe('REFUND_WINDOW_CLOSED');
+    expect(await state.account(paid.user.userId)).toMatchObject({ integral_available: 200, integral_spent: 800 });
+    return paid;
+  }
+
+  it('after the gateway refused for good: the order refunded, the points back once, the shop told it went outside; nothing sent to a gateway', async () => {
+    const { user, outTradeNo } = await refusedForWindow();
+    const { result, lines } = await captureOutput(() => outsideAsk(user.orderId));
+    expect(result.order).toMatchObject({ status: 'refunded', refund: { outRefundNo: `${outTradeNo}R2`, status: 'succeeded' } });
+    expect(result.refund).toMatchObject({ outRefundNo: `${outTradeNo}R2`, status: 'succeeded', cashFen: 8000, points: 800, repaidOutside: REPAID });
+    expect(await stack.app.store.getRefund(`${outTradeNo}R1`)).toMatchObject({ status: 'failed' }); // its history stays true
+    expect(await state.attempt(outTradeNo)).toMatchObject({ status: 'refunded', refund_no: `${outTradeNo}R2` });
+    expect(await state.account(user.userId)).toMatchObject({ integral_available: 1000, integral_held: 0, integral_spent: 0 });
+    expect((await state.ledger(user.userId)).filter((e) => e.kind === 'refund')).toEqual([expect.objectContaining({ points: 800 })]);
+    expect(stack.gateway.refunds(outTradeNo)).toEqual([]);
+    const refunded = (await eventsOf(user.orderId)).filter((e) => e.type === 'order.refunded');
+    expect(refunded).toEqual([
+      expect.objectContaining({
+        data: expect.objectContaining({ out_refund_no: `${outTradeNo}R2`, refund_price: '80.00', refund_integral: 800, repaid_outside: true }),
+      }),
+    ]);
+    // Told and counted as a refund that succeeded; the lines say it went outside, and never carry the person's note.
+    expect(metricLines(lines, 'Refund').map((line) => line.outcome)).toEqual(['requested', 'succeeded']);
+    expect(lines.filter((line) => line.message === 'refund succeeded')).toEqual([
+      expect.objectContaining({ out_refund_no: `${outTradeNo}R2`, repaid_outside: true }),
+    ]);
+    expect(JSON.stringify(lines)).not.toContain('流水号');
+    expect(await getPayStatus(deps, user.userId, user.orderId)).toMatchObject({
+      order_status: 'refunded',
+      refund: { status: 'succeeded', refund_price: '80.00', refund_integral: 800 },
+    });
+    const report = await stack.reconcile();
+    expect(report.problems).toEqual([]);
+    expect(report.info).toContainEqual(expect.stringMatching(/^repaid outside the gateways: \d+ refunds?, \d+\.\d\d yuan/));
+    expect(report.failedRefunds.map((r) => r.outRefundNo)).not.toContain(`${outTradeNo}R1`); // superseded by the repayment
+
+    // Asked again, either way: the refund that was recorded, nothing more written, sent or given back.
+    const before = await state.snapshot();
+    expect(await outsideAsk(user.orderId)).toMatchObject({ refund: { outRefundNo: `${outTradeNo}R2` } });
+    expect(await refundAsk(user.orderId)).toMatchObject({ refund: { outRefundNo: `${outTradeNo}R2` } });
+    expect(await state.snapshot()).toEqual(before);
+    expect(stack.gateway.refunds(outTradeNo)).toEqual([]);
+  });
+
+  it('after a person noted the failed refund handled: the repayment can still be recorded, once', async () => {
+    const { user, outTradeNo } = await refusedForWindow();
+    expect(await stack.app.store.markHandled({ outRefundNo: `${outTradeNo}R1` }, '已通过银行转账退款', new Date().toISOString())).toBe(true);
+    expect(await refused(refundAsk(user.orderId))).toBe('REFUND_HANDLED');
+    const answers = await Promise.all([outsideAsk(user.orderId), outsideAsk(user.orderId)]);
+    expect(answers.map((a) => a.refund.outRefundNo)).toEqual([`${outTradeNo}R2`, `${outTradeNo}R2`]);
+    expect(await state.account(user.userId)).toMatchObject({ integral_available: 1000, integral_spent: 0 });
+    expect((await state.ledger(user.userId)).filter((e) => e.kind === 'refund')).toHaveLength(1);
+    expect((await eventsOf(user.orderId)).filter((e) => e.type === 'order.refunded')).toHaveLength(1);
+  });
+
+  it('WeChat, a payment more than a year old: the gateway is not asked; recorded as repaid, the points back', async () => {
+    const { user, outTradeNo } = await paidOrder(4);
+    const yearAgo = new Date(Date.now() - 366 * 24 * 60 * MINUTE).toISOString();
+    await stack.db.send(
+      new UpdateCommand({
+        TableName: TABLE,
+        Key: keys.attempt(outTradeNo),
+        UpdateExpression: 'SET paid_at = :at',
+        ExpressionAttributeValues: { ':at': yearAgo },
+      }),
+    );
+    expect(await refused(refundAsk(user.orderId))).toBe('REFUND_WINDOW_CLOSED');
+    expect(await outsideAsk(user.orderId)).toMatchObject({
+      order: { status: 'refunded' },
+      refund: { outRefundNo: `${outTradeNo}R1`, status: 'succeeded', repaidOutside: REPAID },
+    });
+    expect(await state.account(user.userId)).toMatchObject({ integral_available: 1000, integral_spent: 0 });
+    expect(stack.gateway.refunds(outTradeNo)).toEqual([]);
+  });
+
+  it("refused while a refund is pending at the gateway (it could still pay too), changing nothing; the gateway's refund then gives the points back once", async () => {
+    const { user, outTradeNo } = await paidOrder(4);
+    await refundAsk(user.orderId); // WeChat takes it and settles later
+    const before = await state.snapshot();
+    expect(await refused(outsideAsk(user.orderId))).toBe('REFUND_IN_PROGRESS');
+    expect(await state.snapshot()).toEqual(before);
+    await stack.gateway.refundsSettled();
+    expect(await state.order(user.orderId)).toMatchObject({ status: 'refunded', refund: { out_refund_no: `${outTradeNo}R1` } });
+    expect(await state.account(user.userId)).toMatchObject({ integral_available: 1000, integral_spent: 0 });
+  });
+
+  it('refused for a payment without cash (points only: refund it as usual), changing nothing', async () => {
+    const { user } = await paidOrder(3);
+    const before = await state.snapshot();
+    const error = await rejection(outsideAsk(user.orderId));
+    expect({ code: error.code, message: error.message }).toEqual({ code: 'NO_CASH_PAID', message: '这笔支付没有现金部分,无需记录线下退款,请直接申请退款' });
+    expect(await state.snapshot()).toEqual(before);
   });
 });
 
@@ -830,6 +937,20 @@ describe('refund cases (money the order could not take)', () => {
       refund: { kind: 'duplicate', status: 'succeeded', cashFen: 8800, points: 0 },
     });
     expect(await state.attempt(second.outTradeNo)).toMatchObject({ status: 'refunded' });
+  });
+
+  it('repaid outside the gateways (recorded by a person): its payment refunded, no point moves, nothing sent, the paid order untouched', async () => {
+    const { user, second } = await secondPayment({ autoRefundDuplicates: false });
+    const account = await state.account(user.userId);
+    const answer = await requestRefund(deps, { orderId: user.orderId, reason: '重复支付', outTradeNo: second.outTradeNo, repaidOutside: '支付宝转账退回' });
+    expect(answer).toMatchObject({
+      order: { status: 'paid' },
+      refund: { kind: 'duplicate', status: 'succeeded', cashFen: 8800, points: 0, repaidOutside: '支付宝转账退回' },
+    });
+    expect(await state.attempt(second.outTradeNo)).toMatchObject({ status: 'refunded' });
+    expect(await state.account(user.userId)).toEqual(account);
+    expect(stack.gateway.refunds(second.outTradeNo)).toEqual([]);
+    expect((await stack.reconcile()).refunds.map((r) => r.outTradeNo)).not.toContain(second.outTradeNo);
   });
 
   it('asked about while its refund is pending: REFUND_IN_PROGRESS with its number; once refunded: that refund again, nothing sent twice', async () => {

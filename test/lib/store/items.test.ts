@@ -227,6 +227,9 @@ describe('items: written and read back', () => {
     expect(refundItem({ ...pending, status: 'succeeded' })).not.toHaveProperty('gsi1pk'); // final, though a next check is set
     const stored = { ...refundItem(failed), failure_reason: 'ABNORMAL', last_error: 'HTTP 500', refunded_at: 'z' };
     expect(toRefund(stored)).toEqual({ ...failed, failureReason: 'ABNORMAL', lastError: 'HTTP 500', refundedAt: 'z' });
+    const outside = { ...pending, status: 'succeeded' as const, nextCheckAt: undefined, refundedAt: created, repaidOutside: '银行转账 流水号 88123' };
+    expect(refundItem(outside)).toMatchObject({ repaid_outside: '银行转账 流水号 88123' });
+    expect(toRefund(refundItem(outside))).toEqual(outside);
     const { accepted: _accepted, checks: _checks, ...old } = item;
     expect(toRefund(old)).toMatchObject({ accepted: false, checks: 0 });
   });
