@@ -94,6 +94,7 @@ export const REFUND_ERRORS = {
   REFUND_FAILED: '支付渠道拒绝了退款',
   REFUND_HANDLED: '这笔支付的退款已由人工在支付渠道之外处理,不再原路退款;如已线下退款,请用 repaid_outside 记录',
   NO_CASH_PAID: '这笔支付没有现金部分,无需记录线下退款,请直接申请退款',
+  ALREADY_REFUNDED: '这笔支付已经原路退款成功,不能再记录线下退款;如又线下退了一次,付款人已收到两次退款',
   INTERNAL_ERROR: '系统繁忙,请稍后再试',
 } as const;
 

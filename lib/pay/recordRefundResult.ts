@@ -24,11 +24,7 @@ export async function recordRefundResult(deps: CompletePaymentDeps, outRefundNo:
     const refund = await deps.store.getRefund(outRefundNo);
     if (!refund) throw new Error(`refund ${outRefundNo} is not recorded`);
     if (refund.status !== 'pending') {
-      if (refund.status !== result.state) {
-        // A gateway contradicting itself about money: only a person can sort that out.
-        log.error('refund result contradicts the recorded one', { out_refund_no: outRefundNo, recorded: refund.status, reported: result.state });
-        metrics.count('Refund', { kind: refund.kind, outcome: 'contradicted' });
-      }
+      if (refund.status !== result.state) await reportContradiction(deps, refund, result.state);
       return 'duplicate';
     }
     const now = (deps.now ?? systemClock)().toISOString();
@@ -41,6 +37,30 @@ export async function recordRefundResult(deps: CompletePaymentDeps, outRefundNo:
       metrics.count('Refund', { kind: refund.kind, outcome: 'failed' });
     }
     return 'recorded';
+  });
+}
+
+/**
+ * A gateway contradicting a final result about money: only a person can sort that out. The worst case
+ * is named in its own line: a refund recorded failed that the gateway paid after all, once a later
+ * refund of the same payment was recorded repaid outside the gateways (the payer has the cash twice).
+ */
+async function reportContradiction(deps: CompletePaymentDeps, refund: Refund, reported: RefundResult['state']): Promise<void> {
+  metrics.count('Refund', { kind: refund.kind, outcome: 'contradicted' });
+  const latestNo = (await deps.store.getAttempt(refund.outTradeNo))?.refundNo;
+  const latest = latestNo && latestNo !== refund.outRefundNo ? await deps.store.getRefund(latestNo) : undefined;
+  if (latest?.repaidOutside !== undefined) {
+    log.error('refund paid by its gateway after the payment was repaid outside: the payer has the cash twice', {
+      ...refundLogFields(refund),
+      repaid_outside_refund: latest.outRefundNo,
+    });
+    return;
+  }
+  log.error('refund result contradicts the recorded one', {
+    out_refund_no: refund.outRefundNo,
+    recorded: refund.status,
+    reported,
+    handled: refund.handledNote !== undefined,
   });
 }
 

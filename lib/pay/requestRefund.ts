@@ -1,6 +1,6 @@
 import { RefundRefused } from '../domain/errors';
 import type { Attempt, Order, Refund, RefundKind } from '../domain/model';
-import { failedForWindow, newRefund, refundWindowClosed } from '../domain/refund';
+import { ABNORMAL, failedForWindow, newRefund, refundWindowClosed } from '../domain/refund';
 import { systemClock } from '../domain/time';
 import { log } from '../log';
 import { metrics } from '../metrics';
@@ -35,9 +35,10 @@ export interface RefundAnswer {
  * recorded before the gateway is called (so a crash in between leaves a pending refund that the
  * sweeper sends, with the same number), then sent once at once. Asking again while it is pending is
  * refused; asking after it succeeded answers the refund that was made; only after a final failure is a
- * new refund, with a new number, made. A refund repaid outside the gateways is recorded done at once:
- * allowed where the gateway can no longer refund (a closed refund window, a failed refund a person
- * noted handled) and refused while a refund is pending at the gateway (it could still pay too).
+ * new refund, with a new number, made. A refund a person repaid outside the gateways is recorded done
+ * at once (meant for a payment its gateway can no longer refund: a closed window, a failed refund);
+ * refused while the gateway could still pay a refund of it too (pending, or recorded ABNORMAL before
+ * the migration), and refused once it was refunded through its gateway (the payer would have it twice).
  *
  * @throws RefundRefused for everything the operator should read
  */
@@ -80,6 +81,11 @@ async function beginOnce(deps: CompletePaymentDeps, ask: RefundAsk): Promise<Ref
 
   const previous = attempt.refundNo ? await deps.store.getRefund(attempt.refundNo) : undefined;
   if (previous?.status === 'pending') throw new RefundRefused('REFUND_IN_PROGRESS', previous.outRefundNo);
+  // Recorded failed with ABNORMAL by the code of before 2026-11-30: its money may still be waiting at
+  // WeChat for a person to send it on (README "Refunds recorded failed as ABNORMAL").
+  if (ask.repaidOutside !== undefined && previous?.failureReason === ABNORMAL) {
+    throw new RefundRefused('REFUND_IN_PROGRESS', `${previous.outRefundNo}: ABNORMAL, npm run migrate:abnormal-refunds`);
+  }
   // Paid back outside the gateways by a person (only a failed refund can be noted so): another refund
   // through the gateway would pay the payer twice; recording that repayment pays nothing.
   if (previous?.handledNote !== undefined && ask.repaidOutside === undefined) {
@@ -87,6 +93,7 @@ async function beginOnce(deps: CompletePaymentDeps, ask: RefundAsk): Promise<Ref
   }
   if (previous?.status === 'succeeded' || attempt.status === 'refunded') {
     if (!previous) throw new Error(`attempt ${attempt.outTradeNo} is refunded without a refund`);
+    if (ask.repaidOutside !== undefined && previous.repaidOutside === undefined) throw new RefundRefused('ALREADY_REFUNDED', previous.outRefundNo);
     return { order, refund: previous };
   }
 

@@ -94,7 +94,7 @@ export interface PayStore {
   recordPaymentConflict(attempt: Attempt, payment: GatewayPayment, now: string): Promise<void>;
   /**
    * Records a refund of `attempt` as asked: pending (for an order refund, the order `refunding`), or
-   * for points only done at once (order refunded, points back). Only one refund of an attempt at a
+   * done at once for points only or a repayment made outside the gateways (order refunded, points back). Only one refund of an attempt at a
    * time: a new one follows only a refund that finally failed.
    * @throws WriteConflict when the attempt, its order or its previous refund moved on
    */

@@ -888,6 +888,62 @@ describe('refunds repaid outside the gateways (recorded by a person)', () => {
     expect(await state.account(user.userId)).toMatchObject({ integral_available: 1000, integral_spent: 0 });
   });
 
+  it('refused once the payment was refunded through its gateway (the payer would have the cash twice), naming that refund, changing nothing', async () => {
+    const { user, outTradeNo } = await paidOrder(5); // Alipay refunds at once
+    await refundAsk(user.orderId);
+    await stack.gateway.refundsSettled();
+    const before = await state.snapshot();
+    const error = await rejection(outsideAsk(user.orderId));
+    expect({ code: error.code, message: error.message }).toEqual({
+      code: 'ALREADY_REFUNDED',
+      message: `这笔支付已经原路退款成功,不能再记录线下退款;如又线下退了一次,付款人已收到两次退款(${outTradeNo}R1)`,
+    });
+    expect(await state.snapshot()).toEqual(before);
+  });
+
+  it('refused while a refund recorded failed as ABNORMAL by the code of before waits for the migration (its money may still be at WeChat), changing nothing', async () => {
+    const { user, outTradeNo } = await paidOrder(4);
+    stack.gateway.failNextRefund('wechat', 'abnormal');
+    await refundAsk(user.orderId);
+    await stack.gateway.refundsSettled();
+    await stack.app.store.failRefund((await stack.app.store.getRefund(`${outTradeNo}R1`)) as Refund, 'ABNORMAL', new Date().toISOString());
+    const before = await state.snapshot();
+    const error = await rejection(outsideAsk(user.orderId));
+    expect({ code: error.code, message: error.message }).toEqual({
+      code: 'REFUND_IN_PROGRESS',
+      message: `退款正在处理中,请勿重复申请(${outTradeNo}R1: ABNORMAL, npm run migrate:abnormal-refunds)`,
+    });
+    expect(await state.snapshot()).toEqual(before);
+  });
+
+  it('a refund recorded failed that its gateway pays after all, once the payment was repaid outside: nothing changes, and a person is told the payer has the cash twice', async () => {
+    const { user, outTradeNo } = await refusedForWindow();
+    await outsideAsk(user.orderId);
+    const before = await state.snapshot();
+    const { result, lines } = await captureOutput(() => recordRefundResult(deps, `${outTradeNo}R1`, { state: 'succeeded' }));
+    expect(result).toBe('duplicate');
+    expect(lines.filter((line) => line.level === 'ERROR')).toEqual([
+      expect.objectContaining({
+        message: 'refund paid by its gateway after the payment was repaid outside: the payer has the cash twice',
+        out_refund_no: `${outTradeNo}R1`,
+        repaid_outside_refund: `${outTradeNo}R2`,
+        cash_fen: 8000,
+      }),
+    ]);
+    expect(metricLines(lines, 'Refund')).toEqual([expect.objectContaining({ outcome: 'contradicted', kind: 'order' })]);
+    expect(await state.snapshot()).toEqual(before);
+    // A failure reported for the refund repaid outside is an ordinary contradiction.
+    const other = await captureOutput(() => recordRefundResult(deps, `${outTradeNo}R2`, { state: 'failed', reason: 'x' }));
+    expect(other.lines.filter((line) => line.level === 'ERROR')).toEqual([
+      expect.objectContaining({
+        message: 'refund result contradicts the recorded one',
+        out_refund_no: `${outTradeNo}R2`,
+        recorded: 'succeeded',
+        reported: 'failed',
+      }),
+    ]);
+  });
+
   it('refused for a payment without cash (points only: refund it as usual), changing nothing', async () => {
     const { user } = await paidOrder(3);
     const before = await state.snapshot();
