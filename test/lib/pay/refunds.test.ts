@@ -273,6 +273,7 @@ describe('notifications and queries of one refund', () => {
         recorded: 'succeeded',
         reported: 'failed',
         out_refund_no: `${outTradeNo}R1`,
+        handled: false,
       }),
     ]);
     expect(metricLines(contradicted.lines, 'Refund')).toEqual([expect.objectContaining({ outcome: 'contradicted', kind: 'order' })]);
@@ -788,6 +789,12 @@ describe('refunds that finally fail', () => {
     });
     expect(await state.snapshot()).toEqual(before);
     expect(stack.gateway.refunds(outTradeNo)).toEqual([]);
+    // Should Alipay pay it after all, the person reading the contradiction learns it was noted handled.
+    const late = await captureOutput(() => recordRefundResult(deps, failed, { state: 'succeeded' }));
+    expect(late.lines.filter((line) => line.level === 'ERROR')).toEqual([
+      expect.objectContaining({ message: 'refund result contradicts the recorded one', out_refund_no: failed, handled: true }),
+    ]);
+    expect(await state.snapshot()).toEqual(before);
   });
 });
 
