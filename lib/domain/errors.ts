@@ -116,7 +116,9 @@ export class RefundRefused extends PaynowError {
 
 /**
  * Why a shop command (the shopCommand function) was refused, each with a stable code and a Chinese
- * message for the shop's logs and operators. A refused command changed nothing.
+ * message for the shop's logs and operators. A refused command changed nothing in paynow's table; one
+ * refused ORDER_BUSY or GATEWAY_ERROR after a paying order's attempt was closed at its gateway leaves that
+ * trade closed (the buyer's pay sheet can no longer pay): sent again, the command finishes the job.
  */
 export const SHOP_ERRORS = {
   INVALID_COMMAND: '命令格式错误',
@@ -125,6 +127,7 @@ export const SHOP_ERRORS = {
   ORDER_NOT_EDITABLE: '订单已支付、退款或关闭,不能再修改',
   ORDER_BEING_PAID: '订单正在支付中且支付渠道显示已付款,不能修改或关闭',
   ORDER_BUSY: '订单正在处理中,请稍后再试',
+  POINTS_BUSY: '该用户的积分正在变动中,请稍后再试',
   ORDER_ALREADY_PAID: '订单已支付,不能关闭(请走退款)',
   INTEGRAL_NOT_ENOUGH: '可用积分不足,不能扣减',
   USER_NOT_FOUND: '用户积分账户不存在',

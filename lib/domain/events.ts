@@ -140,7 +140,12 @@ export function orderRefundFailedEvent(refund: Refund, reason: string, now: stri
   return event('order.refund_failed', ref, now, { ...refundData(refund), reason });
 }
 
-/** The shop closed the order; `closedAttempt` is the open attempt closed with it. */
-export function orderClosedEvent(order: { orderId: number; userId: number }, closedAttempt: string | undefined, now: string): ShopEvent {
-  return event('order.closed', order.orderId, now, { order_id: order.orderId, user_id: order.userId, closed_attempt: closedAttempt ?? null });
+/** The shop closed the order; `closedAttempt` is the open attempt closed with it, `reason` the shop's own words, if it gave any. */
+export function orderClosedEvent(order: { orderId: number; userId: number }, closedAttempt: string | undefined, now: string, reason?: string): ShopEvent {
+  return event('order.closed', order.orderId, now, {
+    order_id: order.orderId,
+    user_id: order.userId,
+    closed_attempt: closedAttempt ?? null,
+    reason: reason ?? null,
+  });
 }

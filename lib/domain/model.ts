@@ -12,6 +12,9 @@ export type PayMethod = (typeof PayMethod)[keyof typeof PayMethod];
 export const PAY_METHODS: readonly PayMethod[] = Object.values(PayMethod);
 
 /** The payment gateways, one per channel. */
+/** The largest order or address id: the app sends them as 32-bit integers (and an out_trade_no has room for 10 digits of it). */
+export const MAX_ID = 2 ** 31 - 1;
+
 export const CHANNELS = ['wechat', 'alipay'] as const;
 export type Channel = (typeof CHANNELS)[number];
 

@@ -1,11 +1,9 @@
 import * as v from 'valibot';
 import { PayError } from '../domain/errors';
-import { PAY_METHODS, type PayMethod } from '../domain/model';
+import { MAX_ID, PAY_METHODS, type PayMethod } from '../domain/model';
 import { yuanToFen } from '../domain/money';
 import { wholeNumberFromText } from '../domain/numberText';
 import type { PayOrderInput } from '../pay/payOrder';
-
-const MAX_ID = 2 ** 31 - 1;
 
 /** How a number must be written, as the rule in lib/domain/numberText.ts has it. */
 const AS_SENT = '写作不带符号和前导0的数字';

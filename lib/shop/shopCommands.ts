@@ -27,7 +27,10 @@ export async function runShopCommand(deps: ShopDeps, command: ShopCommand): Prom
   try {
     return await retryLostRaces(() => runOnce(deps, command));
   } catch (error) {
-    if (error instanceof WriteConflict) throw new ShopRefusal('ORDER_BUSY', undefined, { cause: error });
+    if (error instanceof WriteConflict) {
+      const busy = command.command === 'credit-points' || command.command === 'debit-points' ? 'POINTS_BUSY' : 'ORDER_BUSY';
+      throw new ShopRefusal(busy, undefined, { cause: error });
+    }
     if (error instanceof GatewayError) throw new ShopRefusal('GATEWAY_ERROR', undefined, { cause: error });
     throw error;
   }
@@ -39,7 +42,7 @@ async function runOnce(deps: ShopDeps, command: ShopCommand): Promise<ShopAnswer
     case 'upsert-order':
       return upsertOrder(deps, command, now);
     case 'close-order':
-      return closeOrder(deps, command.order_id, now);
+      return closeOrder(deps, command.order_id, now, command.reason);
     case 'credit-points':
     case 'debit-points':
       return movePoints(deps, command, now);
@@ -100,7 +103,7 @@ async function upsertOrder(deps: ShopDeps, command: UpsertOrder, now: Date): Pro
  * The shop cancels an order that is not paid: an open attempt is closed at its gateway and its points
  * released in the same write that closes the order. Money that still arrives for it is a refund case.
  */
-async function closeOrder(deps: ShopDeps, orderId: number, now: Date): Promise<ShopAnswer> {
+async function closeOrder(deps: ShopDeps, orderId: number, now: Date, reason?: string): Promise<ShopAnswer> {
   const order = await deps.store.getOrder(orderId);
   if (!order) throw new ShopRefusal('ORDER_NOT_FOUND');
   switch (order.status) {
@@ -109,12 +112,12 @@ async function closeOrder(deps: ShopDeps, orderId: number, now: Date): Promise<S
       return { ok: true, changed: false, order_id: orderId, order_status: order.status };
     case 'unpaid':
       // Stamped after the read, so that `order.closed` sorts after a change it saw (a refund case of a released attempt).
-      await deps.store.closeUnpaidOrder(order, (deps.now ?? systemClock)().toISOString());
+      await deps.store.closeUnpaidOrder(order, (deps.now ?? systemClock)().toISOString(), reason);
       return { ok: true, changed: true, order_id: orderId, order_status: 'closed' };
     case 'paying': {
       const open = order.openAttempt;
       if (!open) throw new Error(`order ${orderId} is paying without its attempt`);
-      await releaseOpenAttempt(deps, order, open.outTradeNo, 'close', now);
+      await releaseOpenAttempt(deps, order, open.outTradeNo, { closed: { reason } }, now);
       return { ok: true, changed: true, order_id: orderId, order_status: 'closed', closed_attempt: open.outTradeNo };
     }
     default:
@@ -123,7 +126,13 @@ async function closeOrder(deps: ShopDeps, orderId: number, now: Date): Promise<S
 }
 
 /** The open attempt must be provably unpaid and closed at its gateway before its points go back. */
-async function releaseOpenAttempt(deps: ShopDeps, order: Order, outTradeNo: string, then: { repriced: OrderFields } | 'close', now: Date): Promise<void> {
+async function releaseOpenAttempt(
+  deps: ShopDeps,
+  order: Order,
+  outTradeNo: string,
+  then: { repriced: OrderFields } | { closed: { reason?: string } },
+  now: Date,
+): Promise<void> {
   const attempt = await deps.store.getAttempt(outTradeNo);
   if (!attempt) throw new Error(`attempt ${outTradeNo} of order ${order.orderId} is missing`);
   const closed = await closeUnpaidTrade(deps.gateways, attempt, now);
@@ -131,7 +140,7 @@ async function releaseOpenAttempt(deps: ShopDeps, order: Order, outTradeNo: stri
   if (closed === 'in_flight') throw new ShopRefusal('ORDER_BUSY', outTradeNo);
   // Stamped after the gateway calls, so that `order.closed` sorts after an event written while they were on their way.
   await deps.store.releaseForShop(attempt, then, (deps.now ?? systemClock)().toISOString());
-  log.info('open attempt closed by the shop', { order_id: order.orderId, out_trade_no: outTradeNo, repriced: then !== 'close' });
+  log.info('open attempt closed by the shop', { order_id: order.orderId, out_trade_no: outTradeNo, repriced: 'repriced' in then });
 }
 
 /**

@@ -1,6 +1,6 @@
 import { ConditionalCheckFailedException, TransactionCanceledException } from '@aws-sdk/client-dynamodb';
 import {
-  DeleteCommand,
+  type DeleteCommand,
   type DynamoDBDocumentClient,
   GetCommand,
   PutCommand,
@@ -663,8 +663,9 @@ export class DynamoPayStore implements PayStore, ShopStore, OutboxStore {
     );
   }
 
-  async releaseForShop(attempt: Attempt, order: { repriced: OrderFields } | 'close', now: string): Promise<void> {
-    const repriced = order === 'close' ? undefined : order.repriced;
+  async releaseForShop(attempt: Attempt, order: { repriced: OrderFields } | { closed: { reason?: string } }, now: string): Promise<void> {
+    const repriced = 'repriced' in order ? order.repriced : undefined;
+    const closeReason = 'closed' in order ? order.closed.reason : undefined;
     await this.transact([
       this.accountMove(attempt.userId, { available: attempt.points, held: -attempt.points }),
       this.ledgerPut(attempt, attempt.outTradeNo, 'release', attempt.points, now),
@@ -676,7 +677,7 @@ export class DynamoPayStore implements PayStore, ShopStore, OutboxStore {
           ConditionExpression: orderPayingWith,
           UpdateExpression: repriced
             ? 'SET #status = :to, goods_name = :name, goods_fen = :goods, free_shipping = :free, freight_options = :freight, updated_at = :now REMOVE open_attempt'
-            : 'SET #status = :to, updated_at = :now REMOVE open_attempt',
+            : `SET #status = :to, updated_at = :now${closeReason ? ', close_reason = :reason' : ''} REMOVE open_attempt`,
           ExpressionAttributeNames: { '#status': 'status' },
           ExpressionAttributeValues: {
             ':paying': 'paying',
@@ -691,26 +692,27 @@ export class DynamoPayStore implements PayStore, ShopStore, OutboxStore {
                   ':freight': repriced.freightOptions.map(fromFreightOption),
                 }
               : {}),
+            ...(closeReason ? { ':reason': closeReason } : {}),
           },
         },
       },
-      repriced ? undefined : this.eventPut(orderClosedEvent(attempt, attempt.outTradeNo, now)),
+      repriced ? undefined : this.eventPut(orderClosedEvent(attempt, attempt.outTradeNo, now, closeReason)),
     ]);
   }
 
-  async closeUnpaidOrder(order: Pick<Order, 'orderId' | 'userId'>, now: string): Promise<void> {
+  async closeUnpaidOrder(order: Pick<Order, 'orderId' | 'userId'>, now: string, reason?: string): Promise<void> {
     await this.transact([
       {
         Update: {
           TableName: this.table,
           Key: keys.order(order.orderId),
           ConditionExpression: orderUnpaid,
-          UpdateExpression: 'SET #status = :closed, updated_at = :now',
+          UpdateExpression: `SET #status = :closed, updated_at = :now${reason ? ', close_reason = :reason' : ''}`,
           ExpressionAttributeNames: { '#status': 'status' },
-          ExpressionAttributeValues: { ':unpaid': 'unpaid', ':closed': 'closed', ':now': now },
+          ExpressionAttributeValues: { ':unpaid': 'unpaid', ':closed': 'closed', ':now': now, ...(reason ? { ':reason': reason } : {}) },
         },
       },
-      this.eventPut(orderClosedEvent(order, undefined, now)),
+      this.eventPut(orderClosedEvent(order, undefined, now, reason)),
     ]);
   }
 
@@ -775,8 +777,20 @@ export class DynamoPayStore implements PayStore, ShopStore, OutboxStore {
   }
 
   async deleteSession(token: string): Promise<boolean> {
-    const { Attributes } = await this.db.send(new DeleteCommand({ TableName: this.table, Key: keys.session(hashToken(token)), ReturnValues: 'ALL_OLD' }));
-    return Attributes !== undefined;
+    try {
+      // A transaction of one item, as putUnpaidOrder's new order: sent again by the SDK after a lost
+      // answer, it carries the same ClientRequestToken and DynamoDB answers it done. A delete sent again
+      // would find nothing, and the shop would be told nothing changed after the session was revoked.
+      await this.db.send(
+        new TransactWriteCommand({
+          TransactItems: [{ Delete: { TableName: this.table, Key: keys.session(hashToken(token)), ConditionExpression: 'attribute_exists(pk)' } }],
+        }),
+      );
+      return true;
+    } catch (error) {
+      if (error instanceof TransactionCanceledException && error.CancellationReasons?.[0]?.Code === 'ConditionalCheckFailed') return false;
+      throw error;
+    }
   }
 
   async getAddress(userId: number, addressId: number): Promise<Address | undefined> {

@@ -163,9 +163,9 @@ export interface ShopStore {
    * The shop ends a paying order's open attempt (closed at its gateway already): its hold released,
    * the attempt `closed`, and the order unpaid with `repriced` fields, or `closed`. @throws WriteConflict
    */
-  releaseForShop(attempt: Attempt, order: { repriced: OrderFields } | 'close', now: string): Promise<void>;
+  releaseForShop(attempt: Attempt, order: { repriced: OrderFields } | { closed: { reason?: string } }, now: string): Promise<void>;
   /** The order closed, with its `order.closed` event. @throws WriteConflict unless the order is still unpaid */
-  closeUnpaidOrder(order: Pick<Order, 'orderId' | 'userId'>, now: string): Promise<void>;
+  closeUnpaidOrder(order: Pick<Order, 'orderId' | 'userId'>, now: string, reason?: string): Promise<void>;
   /**
    * Moves the points with a ledger entry keyed by the shop's id. @throws WriteConflict `points` when a
    * debit finds too few available points (or no account), `state` when the entry id was used already

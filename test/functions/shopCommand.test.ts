@@ -440,6 +440,21 @@ describe('bad commands change nothing and say which field', () => {
     ['a price with a space', { command: 'upsert-order', ...order(1), goods_price: ' 88.00' }, /goods_price/],
     ['a fee with a sign', { command: 'upsert-order', ...order(1), freight_json: [{ key: 1, name: 'a', fee: '+1.00' }] }, /freight_json\.0\.fee/],
     ['an order id beyond MAX_SAFE_INTEGER', { command: 'upsert-order', ...order(1), order_id: 2 ** 53 }, /order_id/],
+    // The app sends ids as 32-bit integers: an order or address beyond them could never be paid or asked about.
+    ['an order id the app cannot send', { command: 'upsert-order', ...order(1), order_id: 2 ** 31 }, /order_id must be at most 2147483647/],
+    ['closing an order id the app cannot send', { command: 'close-order', order_id: 2 ** 31 }, /order_id must be at most 2147483647/],
+    [
+      'an address id the app cannot send',
+      { command: 'upsert-address', address_id: 2 ** 31, user_id: 1, name: 'n', phone: '13800000000', province: 'p', city: 'c', district: 'd', detail: 'x' },
+      /address_id must be at most 2147483647/,
+    ],
+    // Not free shipping, and no option the app can choose (1 collected on delivery, 2 merchant courier): nobody could pay it.
+    ['an order not free of shipping without freight options', { command: 'upsert-order', ...order(1), free_shipping: false }, /freight_json must offer key 1/],
+    [
+      'an order not free of shipping with only an option the app cannot choose',
+      { command: 'upsert-order', ...order(1), free_shipping: false, freight_json: [{ key: 3, name: '自提', fee: '0.00' }] },
+      /freight_json must offer key 1/,
+    ],
     ['a status set by the shop', { command: 'upsert-order', ...order(1), status: 'paid' }, /status/],
     [
       'two freight options with one key',
@@ -471,6 +486,29 @@ describe('bad commands change nothing and say which field', () => {
     ['an expiry with an expanded year', { command: 'put-session', token: 'x'.repeat(20), user_id: 1, expires_at: '+002099-01-01T00:00:00Z' }, /expires_at/],
     // Read in the machine's zone: 8 hours apart between Lambda (UTC) and a machine in Beijing.
     ['an expiry without its offset', { command: 'put-session', token: 'x'.repeat(20), user_id: 1, expires_at: '2099-01-01T10:00:00' }, /expires_at/],
+    // Date.parse rolls these over to another day instead of refusing them.
+    [
+      'an expiry on February 30th',
+      { command: 'put-session', token: 'x'.repeat(20), user_id: 1, expires_at: '2099-02-30T00:00:00Z' },
+      /expires_at must be an ISO 8601 time with its offset, one that exists/,
+    ],
+    [
+      'an expiry on April 31st',
+      { command: 'put-session', token: 'x'.repeat(20), user_id: 1, expires_at: '2099-04-31T10:00:00+08:00' },
+      /expires_at must be an ISO 8601 time with its offset, one that exists/,
+    ],
+    [
+      'an expiry whose offset is no offset',
+      { command: 'put-session', token: 'x'.repeat(20), user_id: 1, expires_at: '2099-01-01T10:00:00+24:00' },
+      /expires_at/,
+    ],
+    ['an expiry at minute 60', { command: 'put-session', token: 'x'.repeat(20), user_id: 1, expires_at: '2099-01-01T10:60:00Z' }, /expires_at/],
+    [
+      'an expiry at 24:00',
+      { command: 'put-session', token: 'x'.repeat(20), user_id: 1, expires_at: '2099-01-01T24:00:00Z' },
+      /expires_at must be an ISO 8601 time with its offset, one that exists/,
+    ],
+    ['a field the command does not have', { command: 'close-order', order_id: 1, extra: 1 }, /^命令格式错误\(extra is not a field of this command\)$/],
     [
       'a phone that is no phone',
       { command: 'upsert-address', address_id: 1, user_id: 1, name: 'n', phone: 'call me', province: 'p', city: 'c', district: 'd', detail: 'x' },

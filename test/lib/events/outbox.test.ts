@@ -297,8 +297,22 @@ describe('every money change of an order', () => {
     const [unpaid, paying] = user.orderIds as [number, number];
     const opened = await pay(stack, { ...user, orderId: paying }, { method: 4, points: 800, priceFen: 5800 });
     for (const orderId of [unpaid, paying, unpaid]) await runShopCommand(stack.app, { command: 'close-order', order_id: orderId });
-    expect((await typesOf(unpaid)).map((e) => [e.type, e.data.closed_attempt])).toEqual([['order.closed', null]]);
-    expect((await typesOf(paying)).map((e) => [e.type, e.data.closed_attempt])).toEqual([['order.closed', opened.outTradeNo]]);
+    expect((await typesOf(unpaid)).map((e) => [e.type, e.data.closed_attempt, e.data.reason])).toEqual([['order.closed', null, null]]);
+    expect((await typesOf(paying)).map((e) => [e.type, e.data.closed_attempt, e.data.reason])).toEqual([['order.closed', opened.outTradeNo, null]]);
+  });
+
+  it("the shop's reason for closing is kept on the order and in order.closed, unpaid or paying", async () => {
+    await dispatch();
+    const user = await givenUser(stack, 5_000, ['88.00', '66.00']);
+    const [unpaid, paying] = user.orderIds as [number, number];
+    await pay(stack, { ...user, orderId: paying }, { method: 4, points: 800, priceFen: 5800 });
+    await runShopCommand(stack.app, { command: 'close-order', order_id: unpaid, reason: '库存不足' });
+    await runShopCommand(stack.app, { command: 'close-order', order_id: paying, reason: '商品下架' });
+    expect((await typesOf(unpaid)).map((e) => e.data.reason)).toEqual(['库存不足']);
+    expect((await typesOf(paying)).map((e) => e.data.reason)).toEqual(['商品下架']);
+    const orderItem = async (orderId: number) => (await stack.db.send(new GetCommand({ TableName: TABLE, Key: keys.order(orderId) }))).Item;
+    expect(await orderItem(unpaid)).toMatchObject({ status: 'closed', close_reason: '库存不足' });
+    expect(await orderItem(paying)).toMatchObject({ status: 'closed', close_reason: '商品下架' });
   });
 
   it('puts each order in its shard, every shard its own index partition', async () => {

@@ -30,6 +30,18 @@ it('an order whose write keeps losing races is refused ORDER_BUSY, the last lost
   expect(refusal).toMatchObject({ code: 'ORDER_BUSY', cause: conflict });
 });
 
+it('a points move whose write keeps losing races is refused POINTS_BUSY (about the points, not an order), the last lost race as its cause', async () => {
+  const user = await givenUser(stack, 100);
+  const conflict = new WriteConflict('state');
+  const store = storeWith(stack, { moveShopPoints: () => Promise.reject(conflict) });
+  const move = { user_id: user.userId, points: 5, entry_id: 'always-losing', reason: '签到' };
+  for (const command of ['credit-points', 'debit-points'] as const) {
+    const refusal = await runShopCommand({ store, gateways: stack.app.gateways }, { command, ...move }).catch((error: unknown) => error);
+    expect(refusal).toMatchObject({ code: 'POINTS_BUSY', message: '该用户的积分正在变动中,请稍后再试', cause: conflict });
+  }
+  expect(await stack.app.store.getAccount(user.userId)).toMatchObject({ available: 100 });
+});
+
 it('a gateway that cannot answer is refused GATEWAY_ERROR, its error as the cause', async () => {
   const user = await givenUser(stack, 0);
   await pay(stack, user, { method: 1 });
@@ -86,6 +98,30 @@ it('a new order whose write went through but whose answer was lost (the SDK send
   expect(lost).toBe(1);
   expect(answer).toEqual({ ok: true, changed: true, order_id: orderId, order_status: 'unpaid', created: true });
   expect(await stack.app.store.getOrder(orderId)).toMatchObject({ status: 'unpaid', userId: 9_100 });
+});
+
+it('a revoke whose delete went through but whose answer was lost (the SDK sends it again) answers changed: the session was revoked', async () => {
+  const token = `lost-answer-${'x'.repeat(20)}`;
+  await stack.app.store.putSession(token, 9_200, '2099-01-01T00:00:00.000Z');
+  const { client } = recordingClient(stack.dynamo.endpoint);
+  let lost = 0;
+  client.middlewareStack.add(
+    (next, context) => async (args) => {
+      const result = await next(args);
+      if (lost === 0 && /^(DeleteItem|TransactWriteItems)Command$/.test(String(context.commandName))) {
+        lost++;
+        throw Object.assign(new Error('socket hang up'), { code: 'ECONNRESET' });
+      }
+      return result;
+    },
+    { step: 'deserialize', name: 'loseOneAnswer' },
+  );
+  const store = new DynamoPayStore(client, TABLE);
+  expect(await runShopCommand({ store, gateways: stack.app.gateways }, { command: 'revoke-session', token })).toEqual({ ok: true, changed: true });
+  expect(lost).toBe(1);
+  expect(await stack.app.store.findSession(token)).toBeUndefined();
+  // Revoked already: nothing to change, and the answer says so.
+  expect(await runShopCommand(stack.app, { command: 'revoke-session', token })).toEqual({ ok: true, changed: false });
 });
 
 it('close-order of a paying order stamps its writes once the attempt is closed at its gateway: order.closed sorts after anything written meanwhile', async () => {
