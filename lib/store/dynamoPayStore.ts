@@ -1064,7 +1064,7 @@ export class DynamoPayStore implements PayStore, ShopStore, OutboxStore {
       if (error instanceof TransactionCanceledException) {
         const reasons = error.CancellationReasons ?? [];
         const failed = reasons.findIndex((r) => r.Code === 'ConditionalCheckFailed');
-        if (failed >= 0) throw new WriteConflict(pointsItem !== undefined && present[failed] === pointsItem ? 'points' : 'state', { cause: error });
+        if (failed >= 0) throw new WriteConflict(present[failed] === pointsItem ? 'points' : 'state', { cause: error });
         // DynamoDB cancels one of two transactions racing on an item: a lost race like any other.
         if (reasons.some((r) => r.Code === 'TransactionConflict')) throw new WriteConflict('state', { cause: error });
       }

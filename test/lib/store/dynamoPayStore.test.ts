@@ -4,6 +4,7 @@ import { dueShard } from '../../../lib/domain/checkSchedule';
 import type { OutboxEvent } from '../../../lib/domain/events';
 import type { Attempt, Order, Refund } from '../../../lib/domain/model';
 import { newRefund } from '../../../lib/domain/refund';
+import { runShopCommand } from '../../../lib/shop/shopCommands';
 import { createDocumentClient } from '../../../lib/store/dynamoClient';
 import { DynamoPayStore } from '../../../lib/store/dynamoPayStore';
 import { dueIndex } from '../../../lib/store/items';
@@ -99,6 +100,27 @@ describe('releaseAttempt', () => {
     expect(await stack.app.store.releaseAttempt(stale, 'expired', new Date().toISOString(), false)).toBe(false);
     expect(await state.snapshot()).toEqual(before);
     expect(await state.attempt(first.outTradeNo)).toMatchObject({ status: 'paid' });
+  });
+  it('refuses to release more points than the account holds (held out of step with its attempts): nothing changes', async () => {
+    const user = await givenUser(stack, 1000);
+    const { outTradeNo } = await pay(stack, user, { method: 4, points: 800, priceFen: 8000 });
+    const setHeld = (held: number) =>
+      stack.db.send(
+        new UpdateCommand({
+          TableName: TABLE,
+          Key: keys.account(user.userId),
+          UpdateExpression: 'SET integral_held = :h',
+          ExpressionAttributeValues: { ':h': held },
+        }),
+      );
+    await setHeld(100);
+    try {
+      const before = await state.snapshot();
+      expect(await stack.app.store.releaseAttempt(await attemptOf(outTradeNo), 'expired', new Date().toISOString())).toBe(false);
+      expect(await state.snapshot()).toEqual(before);
+    } finally {
+      await setHeld(800); // as its attempt holds, for the books checked after all
+    }
   });
 });
 
@@ -283,6 +305,17 @@ describe('commitAttempt', () => {
     await expect(stack.app.store.commitAttempt({ attempt, quoted: order, now: new Date().toISOString() })).rejects.toEqual(new WriteConflict('state'));
     expect(await state.snapshot()).toEqual(before);
     await stack.seed({ orders: [{ order_id: user.orderId, user_id: user.userId, goods_name: 'x', goods_price: '88.00', free_shipping: true }] });
+  });
+  it('tells a lost race on the order from one on the points: an order no longer unpaid is the state, though the points would move', async () => {
+    const user = await givenUser(stack, 1000, ['88.00', '88.00']);
+    const first = await pay(stack, user, { method: 4, points: 300, priceFen: 8500 });
+    const closed = user.orderIds[1] as number;
+    const order = (await stack.app.store.getOrder(closed))!;
+    await runShopCommand(stack.app, { command: 'close-order', order_id: closed });
+    const attempt: Attempt = { ...(await attemptOf(first.outTradeNo)), outTradeNo: `${closed}T1`, orderId: closed };
+    const before = await state.snapshot();
+    await expect(stack.app.store.commitAttempt({ attempt, quoted: order, now: new Date().toISOString() })).rejects.toEqual(new WriteConflict('state'));
+    expect(await state.snapshot()).toEqual(before);
   });
 });
 
