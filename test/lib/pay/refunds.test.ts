@@ -66,6 +66,20 @@ async function paidOrder(method: 1 | 2 | 3 | 4 | 5, user?: GivenUser) {
   return { user: who, outTradeNo: result.outTradeNo };
 }
 
+/** Backdates an attempt's payment past WeChat's one-year refund window; answers the new paid_at. */
+async function paidAYearAgo(outTradeNo: string): Promise<string> {
+  const yearAgo = new Date(Date.now() - 366 * 24 * 60 * MINUTE).toISOString();
+  await stack.db.send(
+    new UpdateCommand({
+      TableName: TABLE,
+      Key: keys.attempt(outTradeNo),
+      UpdateExpression: 'SET paid_at = :at',
+      ExpressionAttributeValues: { ':at': yearAgo },
+    }),
+  );
+  return yearAgo;
+}
+
 const refundAsk = (orderId: number, over: { reason?: string; outTradeNo?: string } = {}) => requestRefund(deps, { orderId, reason: '用户取消订单', ...over });
 const refused = (promise: Promise<unknown>) =>
   promise.then(
@@ -750,15 +764,7 @@ describe('a refund WeChat reports ABNORMAL: not final, its money waiting at WeCh
 describe('refunds that finally fail', () => {
   it('WeChat: a payment more than a year old is refused before anything is written', async () => {
     const { user, outTradeNo } = await paidOrder(1);
-    const yearAgo = new Date(Date.now() - 366 * 24 * 60 * MINUTE).toISOString();
-    await stack.db.send(
-      new UpdateCommand({
-        TableName: TABLE,
-        Key: keys.attempt(outTradeNo),
-        UpdateExpression: 'SET paid_at = :at',
-        ExpressionAttributeValues: { ':at': yearAgo },
-      }),
-    );
+    const yearAgo = await paidAYearAgo(outTradeNo);
     stack.gateway.backdatePayment(outTradeNo, new Date(yearAgo));
     const before = await state.snapshot();
     const error = await rejection(refundAsk(user.orderId));
@@ -866,15 +872,7 @@ describe('refunds repaid outside the gateways (recorded by a person)', () => {
 
   it('WeChat, a payment more than a year old: the gateway is not asked; recorded as repaid, the points back', async () => {
     const { user, outTradeNo } = await paidOrder(4);
-    const yearAgo = new Date(Date.now() - 366 * 24 * 60 * MINUTE).toISOString();
-    await stack.db.send(
-      new UpdateCommand({
-        TableName: TABLE,
-        Key: keys.attempt(outTradeNo),
-        UpdateExpression: 'SET paid_at = :at',
-        ExpressionAttributeValues: { ':at': yearAgo },
-      }),
-    );
+    await paidAYearAgo(outTradeNo);
     expect(await refused(refundAsk(user.orderId))).toBe('REFUND_WINDOW_CLOSED');
     expect(await outsideAsk(user.orderId)).toMatchObject({
       order: { status: 'refunded' },

@@ -15,6 +15,27 @@ beforeAll(async () => {
 });
 afterAll(() => expectBalancedBooksThenClose(stack));
 
+/**
+ * A store whose first write of the named commands reaches the table but whose answer never comes back
+ * (below the SDK's retries, which send it again); `lost()` counts the answers lost.
+ */
+function storeLosingOneAnswer(commandName: RegExp) {
+  const { client } = recordingClient(stack.dynamo.endpoint);
+  let lost = 0;
+  client.middlewareStack.add(
+    (next, context) => async (args) => {
+      const result = await next(args);
+      if (lost === 0 && commandName.test(String(context.commandName))) {
+        lost++;
+        throw Object.assign(new Error('socket hang up'), { code: 'ECONNRESET' });
+      }
+      return result;
+    },
+    { step: 'deserialize', name: 'loseOneAnswer' },
+  );
+  return { store: new DynamoPayStore(client, TABLE), lost: () => lost };
+}
+
 const refusalOf = (deps: ShopDeps, orderId: number) =>
   runShopCommand(deps, { command: 'close-order', order_id: orderId }).then(
     () => undefined,
@@ -75,27 +96,13 @@ it('a debit sent again while the first is being written answers it made (changed
 });
 
 it('a new order whose write went through but whose answer was lost (the SDK sends it again) answers created: the shop is told what happened', async () => {
-  const { client } = recordingClient(stack.dynamo.endpoint);
-  let lost = 0;
-  // Below the SDK's retries: the write reaches the table, its answer never comes back, once.
-  client.middlewareStack.add(
-    (next, context) => async (args) => {
-      const result = await next(args);
-      if (lost === 0 && /^(PutItem|TransactWriteItems)Command$/.test(String(context.commandName))) {
-        lost++;
-        throw Object.assign(new Error('socket hang up'), { code: 'ECONNRESET' });
-      }
-      return result;
-    },
-    { step: 'deserialize', name: 'loseOneAnswer' },
-  );
-  const store = new DynamoPayStore(client, TABLE);
+  const { store, lost } = storeLosingOneAnswer(/^(PutItem|TransactWriteItems)Command$/);
   const orderId = 9_100_001;
   const answer = await runShopCommand(
     { store, gateways: stack.app.gateways },
     { command: 'upsert-order', order_id: orderId, user_id: 9_100, goods_name: '商品', goods_price: 8800, free_shipping: true, freight_json: [] },
   );
-  expect(lost).toBe(1);
+  expect(lost()).toBe(1);
   expect(answer).toEqual({ ok: true, changed: true, order_id: orderId, order_status: 'unpaid', created: true });
   expect(await stack.app.store.getOrder(orderId)).toMatchObject({ status: 'unpaid', userId: 9_100 });
 });
@@ -103,22 +110,9 @@ it('a new order whose write went through but whose answer was lost (the SDK send
 it('a revoke whose delete went through but whose answer was lost (the SDK sends it again) answers changed: the session was revoked', async () => {
   const token = `lost-answer-${'x'.repeat(20)}`;
   await stack.app.store.putSession(token, 9_200, '2099-01-01T00:00:00.000Z');
-  const { client } = recordingClient(stack.dynamo.endpoint);
-  let lost = 0;
-  client.middlewareStack.add(
-    (next, context) => async (args) => {
-      const result = await next(args);
-      if (lost === 0 && /^(DeleteItem|TransactWriteItems)Command$/.test(String(context.commandName))) {
-        lost++;
-        throw Object.assign(new Error('socket hang up'), { code: 'ECONNRESET' });
-      }
-      return result;
-    },
-    { step: 'deserialize', name: 'loseOneAnswer' },
-  );
-  const store = new DynamoPayStore(client, TABLE);
+  const { store, lost } = storeLosingOneAnswer(/^(DeleteItem|TransactWriteItems)Command$/);
   expect(await runShopCommand({ store, gateways: stack.app.gateways }, { command: 'revoke-session', token })).toEqual({ ok: true, changed: true });
-  expect(lost).toBe(1);
+  expect(lost()).toBe(1);
   expect(await stack.app.store.findSession(token)).toBeUndefined();
   // Revoked already: nothing to change, and the answer says so.
   expect(await runShopCommand(stack.app, { command: 'revoke-session', token })).toEqual({ ok: true, changed: false });

@@ -31,6 +31,17 @@ beforeAll(async () => {
 afterAll(() => expectBalancedBooksThenClose(stack, () => state.close()));
 
 const attemptOf = async (outTradeNo: string) => (await stack.app.store.getAttempt(outTradeNo)) as Attempt;
+/** Sets one points bucket of an account as a hand edit of the table would, out of step with its ledger. */
+const setAccountBucket = (userId: number, bucket: 'integral_held' | 'integral_spent', points: number) =>
+  stack.db.send(
+    new UpdateCommand({
+      TableName: TABLE,
+      Key: keys.account(userId),
+      UpdateExpression: 'SET #bucket = :points',
+      ExpressionAttributeNames: { '#bucket': bucket },
+      ExpressionAttributeValues: { ':points': points },
+    }),
+  );
 
 /** A store whose table is not there: DynamoDB answers ResourceNotFoundException, which no condition explains. */
 const broken = () => new DynamoPayStore(stack.db, 'paynow-no-such-table');
@@ -104,15 +115,7 @@ describe('releaseAttempt', () => {
   it('refuses to release more points than the account holds (held out of step with its attempts): nothing changes', async () => {
     const user = await givenUser(stack, 1000);
     const { outTradeNo } = await pay(stack, user, { method: 4, points: 800, priceFen: 8000 });
-    const setHeld = (held: number) =>
-      stack.db.send(
-        new UpdateCommand({
-          TableName: TABLE,
-          Key: keys.account(user.userId),
-          UpdateExpression: 'SET integral_held = :h',
-          ExpressionAttributeValues: { ':h': held },
-        }),
-      );
+    const setHeld = (held: number) => setAccountBucket(user.userId, 'integral_held', held);
     await setHeld(100);
     try {
       const before = await state.snapshot();
@@ -601,15 +604,7 @@ describe('refunds', () => {
     const { user, attempt } = await paidOrder();
     const refund = newRefund(attempt, 'order', '用户取消', new Date());
     await stack.app.store.beginRefund(refund, attempt, now());
-    const setSpent = (spent: number) =>
-      stack.db.send(
-        new UpdateCommand({
-          TableName: TABLE,
-          Key: keys.account(user.userId),
-          UpdateExpression: 'SET integral_spent = :s',
-          ExpressionAttributeValues: { ':s': spent },
-        }),
-      );
+    const setSpent = (spent: number) => setAccountBucket(user.userId, 'integral_spent', spent);
     await setSpent(700);
     const before = await state.snapshot();
     await expect(stack.app.store.completeRefund(refund, now(), now())).rejects.toBeInstanceOf(WriteConflict);
