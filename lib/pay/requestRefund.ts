@@ -80,26 +80,27 @@ async function beginOnce(deps: CompletePaymentDeps, ask: RefundAsk): Promise<Ref
   const { attempt, kind } = await attemptToRefund(deps, order, ask.outTradeNo);
 
   const previous = attempt.refundNo ? await deps.store.getRefund(attempt.refundNo) : undefined;
+  const outside = ask.repaidOutside !== undefined;
   if (previous?.status === 'pending') throw new RefundRefused('REFUND_IN_PROGRESS', previous.outRefundNo);
   // Recorded failed with ABNORMAL by the code of before 2026-11-30: its money may still be waiting at
   // WeChat for a person to send it on (README "Refunds recorded failed as ABNORMAL").
-  if (ask.repaidOutside !== undefined && previous?.failureReason === ABNORMAL) {
+  if (outside && previous?.failureReason === ABNORMAL) {
     throw new RefundRefused('REFUND_IN_PROGRESS', `${previous.outRefundNo}: ABNORMAL, npm run migrate:abnormal-refunds`);
   }
   // Paid back outside the gateways by a person (only a failed refund can be noted so): another refund
   // through the gateway would pay the payer twice; recording that repayment pays nothing.
-  if (previous?.handledNote !== undefined && ask.repaidOutside === undefined) {
+  if (previous?.handledNote !== undefined && !outside) {
     throw new RefundRefused('REFUND_HANDLED', `${previous.outRefundNo}: ${previous.handledNote}`);
   }
   if (previous?.status === 'succeeded' || attempt.status === 'refunded') {
     if (!previous) throw new Error(`attempt ${attempt.outTradeNo} is refunded without a refund`);
-    if (ask.repaidOutside !== undefined && previous.repaidOutside === undefined) throw new RefundRefused('ALREADY_REFUNDED', previous.outRefundNo);
+    if (outside && previous.repaidOutside === undefined) throw new RefundRefused('ALREADY_REFUNDED', previous.outRefundNo);
     return { order, refund: previous };
   }
 
   const now = (deps.now ?? systemClock)();
-  if (ask.repaidOutside !== undefined && attempt.cashFen === 0) throw new RefundRefused('NO_CASH_PAID');
-  if (ask.repaidOutside === undefined && refundWindowClosed(attempt, now)) throw new RefundRefused('REFUND_WINDOW_CLOSED', `支付于${attempt.paidAt}`);
+  if (outside && attempt.cashFen === 0) throw new RefundRefused('NO_CASH_PAID');
+  if (!outside && refundWindowClosed(attempt, now)) throw new RefundRefused('REFUND_WINDOW_CLOSED', `支付于${attempt.paidAt}`);
   const refund = newRefund(attempt, kind, ask.reason, now, ask.repaidOutside);
   await deps.store.beginRefund(refund, attempt, now.toISOString());
   return { begun: refund };
