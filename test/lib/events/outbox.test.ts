@@ -275,7 +275,7 @@ describe('every money change of an order', () => {
     const events = await typesOf(user.orderId);
     expect(events.map((e) => e.type)).toEqual(['order.paid', 'order.refunded']);
     expect(events[0]?.data).toMatchObject({ out_trade_no: result.outTradeNo, pay_method: 3, pay_price: '0.00', pay_integral: 8800, transaction_id: null });
-    expect(events[1]?.data).toMatchObject({ out_refund_no: refund.refund.outRefundNo, refund_price: '0.00', refund_integral: 8800 });
+    expect(events[1]?.data).toMatchObject({ out_refund_no: refund.refund.outRefundNo, refund_price: '0.00', refund_integral: 8800, repaid_outside: false });
   });
 
   it('a second payment of a paid order: payment.refund_required, naming its automatic refund', async () => {

@@ -136,6 +136,7 @@ describe('an order refunded on request', () => {
     expect(lines.filter((line) => line.message === 'refund succeeded')).toEqual([
       expect.objectContaining({ level: 'INFO', out_refund_no: result.refund.outRefundNo }),
     ]);
+    expect(lines.find((line) => line.message === 'refund succeeded')).not.toHaveProperty('repaid_outside'); // it went nowhere outside
     expect(await state.account(user.userId)).toMatchObject({ integral_available: 10_000, integral_spent: 0 });
     expect((await state.ledger(user.userId)).filter((e) => e.kind === 'refund')).toEqual([expect.objectContaining({ points: 8800 })]);
   });
@@ -147,6 +148,17 @@ describe('an order refunded on request', () => {
     expect(await refused(refundAsk(999_999))).toBe('ORDER_NOT_FOUND');
     expect(await refused(refundAsk(user.orderId))).toBe('ORDER_NOT_PAID');
     expect(await state.snapshot()).toEqual(before);
+  });
+
+  it('a refunded payment whose refund cannot be read is a fault naming it, never a second refund', async () => {
+    const { user, outTradeNo } = await paidOrder(5); // Alipay refunds at once
+    await refundAsk(user.orderId);
+    const before = await state.snapshot();
+    const refundLost = { ...deps, store: storeWith(stack, { getRefund: async () => undefined }) };
+    const error = await rejection(requestRefund(refundLost, { orderId: user.orderId, reason: '再退一次' }));
+    expect(error).toMatchObject({ message: `attempt ${outTradeNo} is refunded without a refund` });
+    expect(await state.snapshot()).toEqual(before);
+    expect(stack.gateway.refunds(outTradeNo)).toHaveLength(1);
   });
 
   it('asked twice at once: one refund at the gateway, the other ask told it is in progress', async () => {
@@ -857,6 +869,20 @@ describe('refunds repaid outside the gateways (recorded by a person)', () => {
     expect(await refundAsk(user.orderId)).toMatchObject({ refund: { outRefundNo: `${outTradeNo}R2` } });
     expect(await state.snapshot()).toEqual(before);
     expect(stack.gateway.refunds(outTradeNo)).toEqual([]);
+  });
+
+  it('reconcile lists them, and only them, with their number and yuan total', async () => {
+    /** The information line's figures; none when no refund was repaid outside. */
+    const repaidOutside = async () => {
+      const line = (await stack.reconcile()).info.find((l) => l.startsWith('repaid outside the gateways'));
+      const [, refunds = '0', yuan = '0.00'] = line?.match(/^repaid outside the gateways: (\d+) refunds?, (\d+\.\d\d) yuan/) ?? [];
+      return { refunds: Number(refunds), fen: Math.round(Number(yuan) * 100) };
+    };
+    const before = await repaidOutside();
+    const { user } = await refusedForWindow(); // a refund that failed at Alipay: 80.00
+    await refundAsk((await paidOrder(1)).user.orderId); // one on its way at WeChat: 88.00
+    await outsideAsk(user.orderId); // repaid outside: 80.00
+    expect(await repaidOutside()).toEqual({ refunds: before.refunds + 1, fen: before.fen + 8000 });
   });
 
   it('after a person noted the failed refund handled: the repayment can still be recorded, once', async () => {

@@ -350,6 +350,17 @@ describe('how a cancelled transaction is told', () => {
     });
   });
 
+  it("a revoke cancelled for another reason than its condition (throttled) is no 'nothing to revoke': the caller gets DynamoDB's answer, the session stays", async () => {
+    const token = `throttled-revoke-${'x'.repeat(20)}`;
+    await stack.app.store.putSession(token, 9_300, '2099-01-01T00:00:00.000Z');
+    const answer = cancelled('ThrottlingError');
+    await withDatabaseAnswering('TransactWriteItems', answer, async (store) => {
+      expect(await rejection(store.deleteSession(token))).toBe(answer);
+    });
+    expect(await stack.app.store.findSession(token)).toBeDefined();
+    expect(await stack.app.store.deleteSession(token)).toBe(true);
+  });
+
   it("a read cancelled by a transaction on its items is read again (a lost race, DynamoDB's answer its cause); a fault of the database stays itself", async () => {
     const user = await givenUser(stack, 0);
     const answer = cancelled('None', 'TransactionConflict', 'None');
