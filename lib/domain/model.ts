@@ -220,7 +220,7 @@ export interface Refund {
    */
   repaidOutside?: string;
   /**
-   * When the ABNORMAL migration made it pending again (README "Refunds recorded failed as ABNORMAL"): the
+   * When the ABNORMAL migration made it pending again (README "When a refund failed"): the
    * shop was told of its first failure already, so a second one is another event.
    */
   reopenedAt?: string;

@@ -83,8 +83,9 @@ async function beginOnce(deps: CompletePaymentDeps, ask: RefundAsk): Promise<Ref
   const outside = ask.repaidOutside !== undefined;
   if (previous?.status === 'pending') throw new RefundRefused('REFUND_IN_PROGRESS', previous.outRefundNo);
   // Recorded failed with ABNORMAL by the code of before 2026-11-30: its money may still be waiting at
-  // WeChat for a person to send it on (README "Refunds recorded failed as ABNORMAL").
-  if (outside && previous?.failureReason === ABNORMAL) {
+  // WeChat for a person to send it on (README "When a refund failed"). Unless a person noted it handled:
+  // they dealt with that money, and the migration leaves such a refund alone, so only this can record it.
+  if (outside && previous?.failureReason === ABNORMAL && previous.handledNote === undefined) {
     throw new RefundRefused('REFUND_IN_PROGRESS', `${previous.outRefundNo}: ABNORMAL, npm run migrate:abnormal-refunds`);
   }
   // Paid back outside the gateways by a person (only a failed refund can be noted so): another refund

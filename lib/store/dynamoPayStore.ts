@@ -345,7 +345,7 @@ export class DynamoPayStore implements PayStore, ShopStore, OutboxStore {
   }
 
   /**
-   * Migration (README "Refunds recorded failed as ABNORMAL"): a refund recorded failed with the reason
+   * Migration (README "When a refund failed"): a refund recorded failed with the reason
    * ABNORMAL, as before abnormal refunds were kept pending, made pending and marked ABNORMAL again, as
    * it is recorded now: its order refunding again, the sweeper following it up from now (it succeeds
    * once a person sends it on). Only while it is still its attempt's latest refund and its order is

@@ -947,6 +947,35 @@ describe('refunds repaid outside the gateways (recorded by a person)', () => {
     expect(await state.snapshot()).toEqual(before);
   });
 
+  it('recorded for such a refund once a person noted it handled (the migration leaves it alone): refunded, the points back once', async () => {
+    const { user, outTradeNo } = await paidOrder(4);
+    stack.gateway.failNextRefund('wechat', 'abnormal');
+    await refundAsk(user.orderId);
+    await stack.gateway.refundsSettled();
+    await stack.app.store.failRefund((await stack.app.store.getRefund(`${outTradeNo}R1`)) as Refund, 'ABNORMAL', new Date().toISOString());
+    expect(await stack.app.store.markHandled({ outRefundNo: `${outTradeNo}R1` }, '已在微信商户平台转入他人账户', new Date().toISOString())).toBe(true);
+    expect(await outsideAsk(user.orderId)).toMatchObject({
+      order: { status: 'refunded' },
+      refund: { outRefundNo: `${outTradeNo}R2`, status: 'succeeded', repaidOutside: REPAID },
+    });
+    expect(await state.account(user.userId)).toMatchObject({ integral_available: 1000, integral_held: 0, integral_spent: 0 });
+    expect((await state.ledger(user.userId)).filter((e) => e.kind === 'refund')).toHaveLength(1);
+    expect(stack.gateway.refunds(outTradeNo)).toHaveLength(1); // the ABNORMAL one only
+  });
+
+  it('a refund recorded failed that its gateway pays after all (README RefundContradicted): nothing changes by itself; recorded so, refunded with the points back once', async () => {
+    const { user, outTradeNo } = await refusedForWindow();
+    const told = await captureOutput(() => recordRefundResult(deps, `${outTradeNo}R1`, { state: 'succeeded' }));
+    expect(told.lines.filter((line) => line.level === 'ERROR')).toEqual([
+      expect.objectContaining({ message: 'refund result contradicts the recorded one', recorded: 'failed', reported: 'succeeded', handled: false }),
+    ]);
+    expect(await state.order(user.orderId)).toMatchObject({ status: 'paid' });
+    const answer = await requestRefund(deps, { orderId: user.orderId, reason: '退款', repaidOutside: `${outTradeNo}R1 paid by Alipay after all` });
+    expect(answer).toMatchObject({ order: { status: 'refunded' }, refund: { outRefundNo: `${outTradeNo}R2`, status: 'succeeded' } });
+    expect(await state.account(user.userId)).toMatchObject({ integral_available: 1000, integral_held: 0, integral_spent: 0 });
+    expect((await state.ledger(user.userId)).filter((e) => e.kind === 'refund')).toHaveLength(1);
+  });
+
   it('a refund recorded failed that its gateway pays after all, once the payment was repaid outside: nothing changes, and a person is told the payer has the cash twice', async () => {
     const { user, outTradeNo } = await refusedForWindow();
     await outsideAsk(user.orderId);
