@@ -6,6 +6,9 @@ const required = (what: string) => v.pipe(v.string(`${what} is required`), v.non
 const positiveInt = (fallback: string) => v.pipe(v.optional(v.string(), fallback), v.regex(/^[1-9]\d*$/, 'must be a positive integer'), v.transform(Number));
 const url = (fallback?: string) => (fallback === undefined ? v.pipe(v.string('is required'), v.url()) : v.pipe(v.optional(v.string(), fallback), v.url()));
 
+const hasNoCredentials = (url: URL) => !url.username && !url.password;
+const isHttpsOrLoopback = (url: URL) => url.protocol === 'https:' || (url.protocol === 'http:' && ['127.0.0.1', 'localhost', '[::1]'].includes(url.hostname));
+
 /** The signature algorithms a shop's JWT may be configured with (RFC 8725: one, pinned, never taken from the token). */
 export const JWT_ALGORITHMS = ['RS256', 'ES256', 'EdDSA'] as const;
 export type JwtAlgorithm = (typeof JWT_ALGORITHMS)[number];
@@ -45,7 +48,20 @@ const environmentSchema = v.object({
   JWT_ISSUER: v.optional(v.string()),
   JWT_AUDIENCE: v.optional(v.string()),
   NOTIFY_BASE_URL: url(),
-  SHOP_WEBHOOK_URL: v.optional(v.pipe(v.string(), v.url())),
+  // In the functions' environment, which holds nothing secret: no user or password in it. Sent over
+  // https, but for this machine (the local stack's receiver).
+  SHOP_WEBHOOK_URL: v.optional(
+    v.pipe(
+      v.string(),
+      v.url(),
+      // valibot runs every check of a pipe: text that is no URL at all is v.url's to report.
+      v.check(
+        (text) => !URL.canParse(text) || hasNoCredentials(new URL(text)),
+        'must not carry a user or password: deliveries are signed with shop.webhook_secret',
+      ),
+      v.check((text) => !URL.canParse(text) || isHttpsOrLoopback(new URL(text)), 'must be https (http only to 127.0.0.1 or localhost)'),
+    ),
+  ),
   // A name of this account and region (the role may put on exactly that bus): an ARN is refused.
   EVENT_BUS_NAME: v.optional(v.pipe(v.string(), v.regex(/^[\w.\-/]{1,256}$/, 'must be an EventBridge bus name (not an ARN)'))),
   WECHAT_APPID: required('WECHAT_APPID'),

@@ -34,7 +34,7 @@ export async function checkSecretFile(file: string, needs: StageNeeds = { webhoo
       `  wechat: merchant certificate serial ${wechat.merchantSerial}, its private key matches, API v3 key of 32 characters`,
       `  wechat: answers verified with ${[...wechat.payPublicKeys.map((k) => `public key ${k.id}`), ...(wechat.platformCertificatesPem ? [`${wechat.platformCertificatesPem.match(/BEGIN CERTIFICATE/g)?.length} platform certificate(s)`] : [])].join(' and ')}`,
       `  alipay: app private key (${alipay.appPrivateKeyPem.includes('BEGIN RSA PRIVATE KEY') ? 'PKCS#1' : 'PKCS#8'}) and Alipay public key readable`,
-      `  shop: ${shop.webhookSecret ? `webhook secret of ${shop.webhookSecret.length} characters` : 'no webhook_secret'}; ${shop.jwtPublicKeyPems ? `JWT public key${shop.jwtPublicKeyPems.length > 1 ? 's' : ''} (${shop.jwtPublicKeyPems.map(describeKey).join('; ')})` : 'no jwt_public_key (APP_TOKENS=jwt needs one)'}`,
+      `  shop: ${shop.webhookSecret ? `webhook secret of ${shop.webhookSecret.length} characters${shop.webhookPreviousSecret ? ' (and the previous one: deliveries signed with both)' : ''}` : 'no webhook_secret'}; ${shop.jwtPublicKeyPems ? `JWT public key${shop.jwtPublicKeyPems.length > 1 ? 's' : ''} (${shop.jwtPublicKeyPems.map(describeKey).join('; ')})` : 'no jwt_public_key (APP_TOKENS=jwt needs one)'}`,
       ...unknown.map((field) => `  unknown field ${field}: a typo? the functions would ignore it`),
     ];
     return { ok: unknown.length === 0, lines };

@@ -45,7 +45,7 @@ export function runDeadline(nowMs: number, remainingMs: number): number {
 export function dispatcherHandler(app: Pick<App, 'ready' | 'store' | 'config' | 'now' | 'shopSecret'>) {
   const deps = async (): Promise<DispatchDeps> => ({
     store: app.store,
-    sinks: await eventSinks(app.config.events, (await app.shopSecret()).webhookSecret, app.now),
+    sinks: await eventSinks(app.config.events, await app.shopSecret(), app.now),
     now: app.now,
   });
   return middy<unknown, DispatcherReply, Error, Context>()

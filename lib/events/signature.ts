@@ -1,6 +1,9 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
 
-/** The header every webhook carries: `t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<body>">`. */
+/**
+ * The header every webhook carries: `t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<body>">`, with a
+ * second `v1` under the previous key while the shop's key is being rotated.
+ */
 export const SIGNATURE_HEADER = 'Paynow-Signature';
 
 /** How far a receiver should accept a signature's time from its own clock (replays older than this fail). */
@@ -10,10 +13,13 @@ function hmac(secret: string, t: string, body: string): string {
   return createHmac('sha256', secret).update(`${t}.${body}`, 'utf8').digest('hex');
 }
 
-/** Signs one delivery: the time is part of what is signed, so a captured delivery cannot be replayed later. */
-export function signEvent(body: string, secret: string, at: Date): string {
+/**
+ * Signs one delivery: the time is part of what is signed, so a captured delivery cannot be replayed
+ * later. One `v1` per key, the current one first: during a rotation a receiver holding either key accepts it.
+ */
+export function signEvent(body: string, secrets: readonly [string, ...string[]], at: Date): string {
   const t = String(Math.floor(at.getTime() / 1000));
-  return `t=${t},v1=${hmac(secret, t, body)}`;
+  return [`t=${t}`, ...secrets.map((secret) => `v1=${hmac(secret, t, body)}`)].join(',');
 }
 
 /**

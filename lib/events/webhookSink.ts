@@ -5,7 +5,8 @@ import { SIGNATURE_HEADER, signEvent } from './signature';
 
 export interface WebhookSettings {
   url: string;
-  secret: string;
+  /** The key the deliveries are signed with, and the previous one after it while the shop moves to the new one. */
+  secrets: readonly [string, ...string[]];
   /** A delivery not answered within this failed (and is tried again later). */
   timeoutMs: number;
   /** Deliveries in flight at once (to different orders: one order's events go one at a time). */
@@ -50,7 +51,7 @@ async function post(settings: WebhookSettings, outbox: OutboxEvent): Promise<Sen
           'user-agent': 'paynow-webhooks/1',
           'paynow-event-id': outbox.event.id,
           'paynow-event-type': outbox.event.type,
-          [SIGNATURE_HEADER.toLowerCase()]: signEvent(outbox.body, settings.secret, settings.now()),
+          [SIGNATURE_HEADER.toLowerCase()]: signEvent(outbox.body, settings.secrets, settings.now()),
         },
       },
       (res) => {

@@ -27,6 +27,8 @@ export interface StageSecret {
   shop: {
     /** The key the webhooks to the shop are signed with (HMAC-SHA256). */
     webhookSecret?: string;
+    /** While the shop moves to a new webhook key: the old one, each delivery signed with both. */
+    webhookPreviousSecret?: string;
     /** The shop's public keys for app tokens that are JWTs (APP_TOKENS=jwt): one, or during a rotation the old and the new. */
     jwtPublicKeyPems?: string[];
   };
@@ -161,21 +163,30 @@ const alipaySchema = v.object(
   'must be an object',
 );
 
-const shopSchema = v.object(
-  {
-    webhook_secret: v.optional(v.pipe(v.string('must be a string'), v.minLength(32, 'must be at least 32 characters'))),
-    // One key, or several PEM blocks one after another while the shop moves to a new key. The public half
-    // only: createPublicKey would also derive it from a private key, which must not be here.
-    jwt_public_key: v.optional(
-      v.pipe(
-        text('is required'),
-        v.check((key) => !/PRIVATE KEY/.test(key), 'is a private key: only the public key belongs here'),
-        v.transform(publicKeyBlocks),
-        v.check((pems) => pems.every(parses(createPublicKey)), 'is not a readable public key'),
+const webhookKey = v.optional(v.pipe(v.string('must be a string'), v.minLength(32, 'must be at least 32 characters')));
+
+const shopSchema = v.pipe(
+  v.object(
+    {
+      webhook_secret: webhookKey,
+      webhook_previous_secret: webhookKey,
+      // One key, or several PEM blocks one after another while the shop moves to a new key. The public half
+      // only: createPublicKey would also derive it from a private key, which must not be here.
+      jwt_public_key: v.optional(
+        v.pipe(
+          text('is required'),
+          v.check((key) => !/PRIVATE KEY/.test(key), 'is a private key: only the public key belongs here'),
+          v.transform(publicKeyBlocks),
+          v.check((pems) => pems.every(parses(createPublicKey)), 'is not a readable public key'),
+        ),
       ),
-    ),
-  },
-  'must be an object',
+    },
+    'must be an object',
+  ),
+  v.forward(
+    v.check((shop) => shop.webhook_previous_secret === undefined || shop.webhook_secret !== undefined, 'needs webhook_secret, the new key, beside it'),
+    ['webhook_previous_secret'],
+  ),
 );
 
 const stageSecretSchema = v.object(
@@ -187,7 +198,7 @@ const stageSecretSchema = v.object(
 export const STAGE_SECRET_FIELDS = {
   wechat: ['merchant_serial', 'merchant_private_key', 'merchant_certificate', 'apiv3_key', 'pay_public_key_id', 'pay_public_key', 'platform_certificates'],
   alipay: ['app_private_key', 'alipay_public_key'],
-  shop: ['webhook_secret', 'jwt_public_key'],
+  shop: ['webhook_secret', 'webhook_previous_secret', 'jwt_public_key'],
 } as const;
 
 /**
@@ -225,6 +236,7 @@ export function parseStageSecret(json: string, source = 'secret'): StageSecret {
     alipay: { appPrivateKeyPem: alipay.app_private_key.parsed.pem, alipayPublicKeyPem: alipay.alipay_public_key.text },
     shop: {
       ...(shop?.webhook_secret !== undefined && { webhookSecret: shop.webhook_secret }),
+      ...(shop?.webhook_previous_secret !== undefined && { webhookPreviousSecret: shop.webhook_previous_secret }),
       ...(shop?.jwt_public_key !== undefined && { jwtPublicKeyPems: shop.jwt_public_key }),
     },
   };

@@ -84,6 +84,26 @@ it('takes an EventBridge bus by name only: an ARN, which the role could not put 
   );
 });
 
+it("takes the shop's webhook over https, or http to this machine only; never with a user or password in it (the environment holds nothing secret)", () => {
+  for (const url of ['https://shop.example.com/paynow', 'http://127.0.0.1:3998/paynow/events', 'http://localhost:3998/e', 'http://[::1]:3998/e'])
+    expect(loadConfig({ ...env, SHOP_WEBHOOK_URL: url }).events.webhookUrl).toBe(url);
+  expect(() => loadConfig({ ...env, SHOP_WEBHOOK_URL: 'http://shop.example.com/paynow' })).toThrow(
+    'SHOP_WEBHOOK_URL: must be https (http only to 127.0.0.1 or localhost)',
+  );
+  expect(() => loadConfig({ ...env, SHOP_WEBHOOK_URL: 'ftp://shop.example.com/paynow' })).toThrow('SHOP_WEBHOOK_URL: must be https');
+  expect(() => loadConfig({ ...env, SHOP_WEBHOOK_URL: 'no url at all' })).toThrow(/^invalid configuration: SHOP_WEBHOOK_URL: /);
+  for (const url of ['https://shop:s3cret-value@shop.example.com/paynow', 'https://s3cret-value@shop.example.com/paynow']) {
+    let message = '';
+    try {
+      loadConfig({ ...env, SHOP_WEBHOOK_URL: url });
+    } catch (error) {
+      message = (error as Error).message;
+    }
+    expect(message).toContain('SHOP_WEBHOOK_URL: must not carry a user or password');
+    expect(message).not.toContain('s3cret-value');
+  }
+});
+
 it("takes DISPATCH_GROUPS from 1 (the default) to the outbox's 16 shards", () => {
   expect(loadConfig(env).dispatch).toEqual({ groups: 1 });
   expect(loadConfig({ ...env, DISPATCH_GROUPS: '16' }).dispatch).toEqual({ groups: 16 });

@@ -35,6 +35,15 @@ describe('npm run secret:check', () => {
     expect(lines.join('\n')).not.toMatch(/wwww|BEGIN|MII/);
     const { lines: without } = await checkSecretFile(await writeLocalSecret(credentials, dir));
     expect(without.join('\n')).toMatch(/ {2}shop: .*; no jwt_public_key \(APP_TOKENS=jwt needs one\)/);
+    await writeFile(
+      file,
+      JSON.stringify({ ...sandboxStageSecret(credentials), shop: { webhook_secret: 'w'.repeat(40), webhook_previous_secret: 'o'.repeat(32) } }),
+    );
+    const rotating = await checkSecretFile(file);
+    expect(rotating.lines).toContainEqual(
+      expect.stringMatching(/^ {2}shop: webhook secret of 40 characters \(and the previous one: deliveries signed with both\); /),
+    );
+    expect(rotating.lines.join('\n')).not.toMatch(/wwww|oooo/);
   });
 
   it("fails a document without what the stage's settings need (--jwt ALG, --webhook), naming the field and the setting", async () => {

@@ -41,7 +41,7 @@ function deps(offsetMs = 0, over: Partial<DispatchDeps> = {}): DispatchDeps {
   return {
     store: stack.app.store,
     // Signed at the real time: the receiver checks the signature's time against its own clock.
-    sinks: [webhookSink({ url: receiver.url, secret, timeoutMs: 2_000, concurrency: 4, now: () => new Date() })],
+    sinks: [webhookSink({ url: receiver.url, secrets: [secret], timeoutMs: 2_000, concurrency: 4, now: () => new Date() })],
     now,
     ...over,
   };

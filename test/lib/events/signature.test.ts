@@ -11,8 +11,17 @@ const v1For = (t: string, body = BODY) => createHmac('sha256', SECRET).update(`$
 const verify = (header: string, now = at(T)) => verifyEventSignature(header, BODY, SECRET, now);
 
 it('the header the sender writes verifies', () => {
-  expect(signEvent(BODY, SECRET, at(T))).toBe(`t=${T},v1=${v1For(String(T))}`);
-  expect(verify(signEvent(BODY, SECRET, at(T)))).toBe(true);
+  expect(signEvent(BODY, [SECRET], at(T))).toBe(`t=${T},v1=${v1For(String(T))}`);
+  expect(verify(signEvent(BODY, [SECRET], at(T)))).toBe(true);
+});
+
+it('while the key is rotated, signed under both, the new one first: a receiver holding either key accepts it, one holding neither does not', () => {
+  const previous = 'p'.repeat(40);
+  const header = signEvent(BODY, [SECRET, previous], at(T));
+  expect(header).toBe(`t=${T},v1=${v1For(String(T))},v1=${createHmac('sha256', previous).update(`${T}.${BODY}`).digest('hex')}`);
+  expect(verifyEventSignature(header, BODY, SECRET, at(T))).toBe(true);
+  expect(verifyEventSignature(header, BODY, previous, at(T))).toBe(true);
+  expect(verifyEventSignature(header, BODY, 'q'.repeat(40), at(T))).toBe(false);
 });
 
 it('spaces around the parts are accepted', () => {
@@ -25,7 +34,7 @@ it('the parts may come in any order', () => {
 });
 
 it('a signature exactly at the tolerance is accepted, either side of the clock; a millisecond beyond it is not', () => {
-  const header = signEvent(BODY, SECRET, at(T));
+  const header = signEvent(BODY, [SECRET], at(T));
   expect(verify(header, at(T + SIGNATURE_TOLERANCE_SECONDS))).toBe(true);
   expect(verify(header, at(T - SIGNATURE_TOLERANCE_SECONDS))).toBe(true);
   expect(verify(header, new Date((T + SIGNATURE_TOLERANCE_SECONDS) * 1000 + 1))).toBe(false);

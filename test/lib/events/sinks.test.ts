@@ -18,16 +18,16 @@ const SECRET = 'w'.repeat(40);
 
 describe('eventSinks', () => {
   it('none configured: no target (events wait in the outbox)', async () => {
-    expect(await eventSinks({}, undefined, now)).toEqual([]);
+    expect(await eventSinks({}, {}, now)).toEqual([]);
   });
 
   it('a webhook URL without shop.webhook_secret fails, naming the field', async () => {
-    await expect(eventSinks({ webhookUrl: 'https://shop.example.com/paynow' }, undefined, now)).rejects.toThrow(SecretError);
-    await expect(eventSinks({ webhookUrl: 'https://shop.example.com/paynow' }, undefined, now)).rejects.toThrow(/shop\.webhook_secret/);
+    await expect(eventSinks({ webhookUrl: 'https://shop.example.com/paynow' }, {}, now)).rejects.toThrow(SecretError);
+    await expect(eventSinks({ webhookUrl: 'https://shop.example.com/paynow' }, {}, now)).rejects.toThrow(/shop\.webhook_secret/);
   });
 
   it('webhook and bus: both targets, in that order', async () => {
-    const sinks = await eventSinks({ webhookUrl: 'https://shop.example.com/paynow', busName: 'shop-bus' }, SECRET, now);
+    const sinks = await eventSinks({ webhookUrl: 'https://shop.example.com/paynow', busName: 'shop-bus' }, { webhookSecret: SECRET }, now);
     expect(sinks.map((s) => s.target)).toEqual(['webhook', 'eventbridge']);
   });
 });
@@ -61,7 +61,14 @@ describe('webhookSink', () => {
   });
   afterAll(() => new Promise<void>((resolve) => server.close(() => resolve())));
 
-  const settings = (over: Partial<Parameters<typeof webhookSink>[0]> = {}) => ({ url, secret: SECRET, timeoutMs: 300, concurrency: 2, now, ...over });
+  const settings = (over: Partial<Parameters<typeof webhookSink>[0]> = {}) => ({
+    url,
+    secrets: [SECRET] as [string],
+    timeoutMs: 300,
+    concurrency: 2,
+    now,
+    ...over,
+  });
   const send = (over: Partial<Parameters<typeof webhookSink>[0]> = {}) => webhookSink(settings(over)).send([outbox(1), outbox(2), outbox(3)]);
 
   it('each event is POSTed as JSON, named and signed so the shop can verify it', async () => {
@@ -78,6 +85,20 @@ describe('webhookSink', () => {
       'paynow-event-type': 'order.closed',
     });
     expect(verifyEventSignature(request?.headers['paynow-signature'] as string, request?.body ?? '', SECRET, new Date())).toBe(true);
+  });
+
+  it('as configured from the stage secret: with a previous key there (a rotation) each delivery verifies under either key; without, only under the current one', async () => {
+    answer = (res) => res.writeHead(204).end();
+    const previous = 'o'.repeat(40);
+    const verifiesUnder = async (shop: { webhookSecret: string; webhookPreviousSecret?: string }) => {
+      received = [];
+      const [sink] = await eventSinks({ webhookUrl: url }, shop, now);
+      expect(await sink?.send([outbox(1)])).toEqual(['ok']);
+      const [request] = received;
+      return [SECRET, previous].map((key) => verifyEventSignature(request?.headers['paynow-signature'] as string, request?.body ?? '', key, new Date()));
+    };
+    expect(await verifiesUnder({ webhookSecret: SECRET, webhookPreviousSecret: previous })).toEqual([true, true]);
+    expect(await verifiesUnder({ webhookSecret: SECRET })).toEqual([true, false]);
   });
 
   it('any 2xx acknowledges, every event on its own', async () => {

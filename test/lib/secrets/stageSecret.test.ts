@@ -61,6 +61,14 @@ describe('parseStageSecret', () => {
     expect(parseStageSecret(JSON.stringify({ ...document, shop: {} })).shop).toEqual({});
   });
 
+  it('reads the previous webhook key beside the new one while the shop moves to it', () => {
+    const [webhookSecret, webhookPreviousSecret] = ['n'.repeat(32), 'o'.repeat(32)];
+    expect(
+      parseStageSecret(JSON.stringify({ ...document, shop: { webhook_secret: webhookSecret, webhook_previous_secret: webhookPreviousSecret } })).shop,
+    ).toEqual({ webhookSecret, webhookPreviousSecret });
+    expect(unknownStageSecretFields(JSON.stringify({ ...document, shop: { webhook_previous_secret: 'x' } }))).toEqual([]);
+  });
+
   it('reads two JWT public keys one after the other (a rotation: the old and the new), each of which must be readable', () => {
     const [old, next] = [0, 1].map(() => generateKeyPairSync('ed25519').publicKey.export({ type: 'spki', format: 'pem' }).toString().trim());
     expect(parseStageSecret(JSON.stringify({ ...document, shop: { jwt_public_key: `${old}\n${next}` } })).shop).toEqual({ jwtPublicKeyPems: [old, next] });
@@ -137,6 +145,16 @@ describe('parseStageSecret', () => {
     ],
     ['no Alipay section', () => JSON.stringify({ wechat: document.wechat }), 'alipay: is required'],
     ['a short webhook secret', () => withField('shop', 'webhook_secret', 'short-secret-value'), 'shop.webhook_secret: must be at least 32 characters'],
+    [
+      'a short previous webhook secret',
+      () => JSON.stringify({ ...document, shop: { webhook_secret: 'n'.repeat(32), webhook_previous_secret: 'short-secret-value' } }),
+      'shop.webhook_previous_secret: must be at least 32 characters',
+    ],
+    [
+      'a previous webhook secret without the new one',
+      () => JSON.stringify({ ...document, shop: { webhook_previous_secret: 'o'.repeat(32) } }),
+      'shop.webhook_previous_secret: needs webhook_secret, the new key, beside it',
+    ],
     ['an unreadable JWT public key', () => withField('shop', 'jwt_public_key', 'not-a-key-secret-value'), 'shop.jwt_public_key: is not a readable public key'],
     [
       "the shop's private key where its public key belongs",
