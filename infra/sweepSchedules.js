@@ -1,6 +1,7 @@
 // The sweeper's schedules: one rule a minute per group of due shards (stage param `sweepGroups`),
 // each invoking the function with `{"group": n}`, so the groups are swept side by side
-// (lib/pay/sweep.ts, docs/capacity.md).
+// (lib/pay/sweep.ts, docs/capacity.md). Named `<service>-<stage>-sweeper-<group>`: one permission
+// covers them all (infra/schedulePermissions.js).
 module.exports = async ({ resolveVariable }) => {
   const groups = Number(await resolveVariable('param:sweepGroups'));
   if (!Number.isInteger(groups) || groups < 1 || groups > 128) throw new Error(`param sweepGroups must be an integer from 1 to 128, got ${groups}`);
@@ -9,5 +10,6 @@ module.exports = async ({ resolveVariable }) => {
   const cap = Number(await resolveVariable('param:sweepGatewayCallsPerSecond'));
   if (!Number.isInteger(cap) || cap < groups)
     throw new Error(`param sweepGatewayCallsPerSecond must be an integer of at least sweepGroups (${groups}), got ${cap}`);
-  return Array.from({ length: groups }, (_, group) => ({ schedule: { rate: 'rate(1 minute)', input: { group } } }));
+  const prefix = `${await resolveVariable('self:service')}-${await resolveVariable('sls:stage')}-sweeper`;
+  return Array.from({ length: groups }, (_, group) => ({ schedule: { name: `${prefix}-${group}`, rate: 'rate(1 minute)', input: { group } } }));
 };

@@ -231,6 +231,23 @@ describe('the packaged prod stack', () => {
     expect({ sweeper: reserved('SweeperLambdaFunction'), dispatcher: reserved('DispatchEventsLambdaFunction') }).toEqual({ sweeper: 64, dispatcher: 16 });
   });
 
+  it("lets EventBridge invoke each scheduled function through one permission on its rules' names (64 statements would pass Lambda's 20 KB policy)", () => {
+    const permissions = resourcesOf(plain.template, 'AWS::Lambda::Permission').filter(([, p]) => p.Properties.Principal === 'events.amazonaws.com');
+    expect(permissions.map(([id]) => id).sort()).toEqual(['DispatchEventsLambdaPermissionSchedules', 'SweeperLambdaPermissionSchedules']);
+    const rules = resourcesOf(plain.template, 'AWS::Events::Rule').map(([, rule]) => rule.Properties);
+    for (const [fn, prefix] of [
+      ['Sweeper', 'paynow-prod-sweeper-'],
+      ['DispatchEvents', 'paynow-prod-dispatchEvents-'],
+    ] as const) {
+      expect(plain.template.Resources[`${fn}LambdaPermissionSchedules`].Properties).toMatchObject({
+        SourceAccount: { Ref: 'AWS::AccountId' },
+        SourceArn: { 'Fn::Sub': `arn:\${AWS::Partition}:events:\${AWS::Region}:\${AWS::AccountId}:rule/${prefix}*` },
+      });
+      const own = rules.filter((rule) => JSON.stringify(rule.Targets).includes(`${fn}LambdaFunction`));
+      expect(own.map((rule) => rule.Name).sort()).toEqual(own.map((_, group) => `${prefix}${group}`).sort());
+    }
+  });
+
   it('routes the refund notifications and gives refundOrder and shopCommand no route: only an IAM principal can invoke them', () => {
     const routes = resourcesOf(plain.template, 'AWS::ApiGatewayV2::Route').map(([, route]) => route.Properties.RouteKey as string);
     expect(routes.sort()).toEqual(['GET /order/pay/status', 'POST /notify/alipay', 'POST /notify/wechat', 'POST /notify/wechat/refund', 'POST /order/pay']);
@@ -238,8 +255,8 @@ describe('the packaged prod stack', () => {
     expect(invokers.some((fn) => fn.includes('RefundOrder') || fn.includes('ShopCommand'))).toBe(false);
   });
 
-  it('keeps prod logs 180 days, in JSON, with API access logs and throttling on every route', () => {
-    for (const [, group] of resourcesOf(plain.template, 'AWS::Logs::LogGroup')) expect(group.Properties.RetentionInDays).toBe(180);
+  it('keeps prod logs 365 days (six months is up to 184), in JSON, with API access logs and throttling on every route', () => {
+    for (const [, group] of resourcesOf(plain.template, 'AWS::Logs::LogGroup')) expect(group.Properties.RetentionInDays).toBe(365);
     for (const [, fn] of functionsOf(plain.template)) expect(fn.Properties.LoggingConfig).toMatchObject({ LogFormat: 'JSON' });
     expect(plain.template.Resources.HttpApiStage.Properties).toMatchObject({
       AccessLogSettings: { DestinationArn: expect.anything() },
