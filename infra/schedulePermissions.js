@@ -35,7 +35,7 @@ function collapseSchedulePermissions(serverless) {
         throw new Error(`the schedules of ${name} must be named ${rulePrefix}<n> (infra/schedulePermissions.js), got ${ruleName}`);
     }
     for (const [id] of perRule) delete resources[id];
-    resources[`${functionId.replace(/LambdaFunction$/, '')}LambdaPermissionSchedules`] = {
+    resources[`${naming.getNormalizedFunctionName(name)}LambdaPermissionSchedules`] = {
       Type: 'AWS::Lambda::Permission',
       Properties: {
         FunctionName: { 'Fn::GetAtt': [functionId, 'Arn'] },

@@ -8,6 +8,11 @@ const url = (fallback?: string) => (fallback === undefined ? v.pipe(v.string('is
 
 const hasNoCredentials = (url: URL) => !url.username && !url.password;
 const isHttpsOrLoopback = (url: URL) => url.protocol === 'https:' || (url.protocol === 'http:' && ['127.0.0.1', 'localhost', '[::1]'].includes(url.hostname));
+/** A check of a parsed URL; text that is no URL passes it, as valibot runs every check of a pipe and v.url reports that. */
+const ofUrl = (test: (url: URL) => boolean) => (text: string) => {
+  const url = URL.parse(text);
+  return url === null || test(url);
+};
 
 /** The signature algorithms a shop's JWT may be configured with (RFC 8725: one, pinned, never taken from the token). */
 export const JWT_ALGORITHMS = ['RS256', 'ES256', 'EdDSA'] as const;
@@ -54,12 +59,8 @@ const environmentSchema = v.object({
     v.pipe(
       v.string(),
       v.url(),
-      // valibot runs every check of a pipe: text that is no URL at all is v.url's to report.
-      v.check(
-        (text) => !URL.canParse(text) || hasNoCredentials(new URL(text)),
-        'must not carry a user or password: deliveries are signed with shop.webhook_secret',
-      ),
-      v.check((text) => !URL.canParse(text) || isHttpsOrLoopback(new URL(text)), 'must be https (http only to 127.0.0.1 or localhost)'),
+      v.check(ofUrl(hasNoCredentials), 'must not carry a user or password: deliveries are signed with shop.webhook_secret'),
+      v.check(ofUrl(isHttpsOrLoopback), 'must be https (http only to 127.0.0.1 or localhost)'),
     ),
   ),
   // A name of this account and region (the role may put on exactly that bus): an ARN is refused.

@@ -1,8 +1,7 @@
 import { createHmac } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { orderPaidEvent } from '../../lib/domain/events';
-import type { Attempt } from '../../lib/domain/model';
+import { orderClosedEvent } from '../../lib/domain/events';
 import { signEvent, verifyEventSignature } from '../../lib/events/signature';
 
 /**
@@ -23,21 +22,8 @@ function readmeSnippet(): Verify {
 const verify = readmeSnippet();
 const SECRET = 'n'.repeat(40);
 const PREVIOUS = 'o'.repeat(40);
-const attempt = {
-  outTradeNo: '501T17959349481161638',
-  orderId: 501,
-  userId: 1001,
-  method: 4,
-  cashFen: 8000,
-  points: 800,
-  addressId: 11,
-  freightKey: 2,
-  freightFen: 1200,
-  transactionId: '4200000001',
-  paidAt: '2026-11-29T08:53:16.980Z',
-} as Attempt;
-/** A real event's body: Chinese text would show a body read as anything but UTF-8. */
-const body = JSON.stringify({ ...orderPaidEvent(attempt, undefined, '2026-11-29T08:53:17.000Z'), note: '保温杯' });
+/** A real event's body, with Chinese text in it (the shop's reason): a body read as anything but UTF-8 fails. */
+const body = JSON.stringify(orderClosedEvent({ orderId: 501, userId: 1001 }, '501T17959349481161638', '2026-11-29T08:53:17.000Z', '用户取消订单'));
 const now = () => new Date();
 const t = () => String(Math.floor(Date.now() / 1000));
 const v1 = (secret: string, at: string, text = body) => createHmac('sha256', secret).update(`${at}.${text}`, 'utf8').digest('hex');
@@ -57,7 +43,7 @@ it('during a rotation, a delivery signed under both keys is accepted with either
 
 it('refuses a changed body, a changed time, an old delivery, and a body read as latin1', () => {
   const header = signEvent(body, [SECRET], now());
-  expect(verify(header, body.replace('80.00', '8.00'), SECRET)).toBe(false);
+  expect(verify(header, body.replace('用户取消订单', '用户取消'), SECRET)).toBe(false);
   expect(
     verify(
       header.replace(/t=(\d+)/, (_, at: string) => `t=${Number(at) - 1}`),

@@ -73,7 +73,10 @@ describe('one invoke permission per scheduled function (infra/schedulePermission
       service: { service: 'paynow', provider: { compiledCloudFormationTemplate: { Resources: resources } }, getAllFunctions: () => ['sweeper', 'payOrder'] },
       getProvider: () => ({
         getStage: () => 'prod',
-        naming: { getLambdaLogicalId: (name: string) => `${name[0]?.toUpperCase()}${name.slice(1)}LambdaFunction` },
+        naming: {
+          getNormalizedFunctionName: (name: string) => `${name[0]?.toUpperCase()}${name.slice(1)}`,
+          getLambdaLogicalId: (name: string) => `${name[0]?.toUpperCase()}${name.slice(1)}LambdaFunction`,
+        },
       }),
     };
     return { resources, serverless };

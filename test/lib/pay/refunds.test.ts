@@ -932,12 +932,18 @@ describe('refunds repaid outside the gateways (recorded by a person)', () => {
     expect(await state.snapshot()).toEqual(before);
   });
 
-  it('refused while a refund recorded failed as ABNORMAL by the code of before waits for the migration (its money may still be at WeChat), changing nothing', async () => {
-    const { user, outTradeNo } = await paidOrder(4);
+  /** A WeChat + points order whose refund WeChat reported ABNORMAL, recorded failed as the code of before 2026-11-30 did. */
+  async function failedAbnormalByOldCode() {
+    const paid = await paidOrder(4);
     stack.gateway.failNextRefund('wechat', 'abnormal');
-    await refundAsk(user.orderId);
+    await refundAsk(paid.user.orderId);
     await stack.gateway.refundsSettled();
-    await stack.app.store.failRefund((await stack.app.store.getRefund(`${outTradeNo}R1`)) as Refund, 'ABNORMAL', new Date().toISOString());
+    await stack.app.store.failRefund((await stack.app.store.getRefund(`${paid.outTradeNo}R1`)) as Refund, 'ABNORMAL', new Date().toISOString());
+    return paid;
+  }
+
+  it('refused while a refund recorded failed as ABNORMAL by the code of before waits for the migration (its money may still be at WeChat), changing nothing', async () => {
+    const { user, outTradeNo } = await failedAbnormalByOldCode();
     const before = await state.snapshot();
     const error = await rejection(outsideAsk(user.orderId));
     expect({ code: error.code, message: error.message }).toEqual({
@@ -948,11 +954,7 @@ describe('refunds repaid outside the gateways (recorded by a person)', () => {
   });
 
   it('recorded for such a refund once a person noted it handled (the migration leaves it alone): refunded, the points back once', async () => {
-    const { user, outTradeNo } = await paidOrder(4);
-    stack.gateway.failNextRefund('wechat', 'abnormal');
-    await refundAsk(user.orderId);
-    await stack.gateway.refundsSettled();
-    await stack.app.store.failRefund((await stack.app.store.getRefund(`${outTradeNo}R1`)) as Refund, 'ABNORMAL', new Date().toISOString());
+    const { user, outTradeNo } = await failedAbnormalByOldCode();
     expect(await stack.app.store.markHandled({ outRefundNo: `${outTradeNo}R1` }, '已在微信商户平台转入他人账户', new Date().toISOString())).toBe(true);
     expect(await outsideAsk(user.orderId)).toMatchObject({
       order: { status: 'refunded' },
