@@ -101,6 +101,7 @@ describe('the document client', () => {
         const seen = conflicting(db, tries);
         const lost = await db.send(increment(2)).catch((error: unknown) => error);
         expect(lost).toEqual(new WriteConflict('state'));
+        expect((lost as Error).message).toBe('conditional write failed on state');
         expect((lost as Error).cause).toBeInstanceOf(TransactionConflictException);
         expect(seen.sent).toBe(tries);
         const { Item } = await db.send(new GetCommand({ TableName: LOCAL_TABLE_NAME, Key: key(2), ConsistentRead: true }));

@@ -257,6 +257,8 @@ describe('commitAttempt', () => {
     const before = await state.snapshot();
     const error = await rejection(stack.app.store.commitAttempt({ attempt: again, quoted: order, now: new Date().toISOString() }));
     expect(error).toEqual(new WriteConflict('points'));
+    // The words a person reads in that line: toEqual above only compares it with another WriteConflict.
+    expect((error as Error).message).toBe('conditional write failed on points');
     // What DynamoDB answered stays with it, for the line that reports a race lost for good.
     expect((error as Error).cause).toMatchObject({ name: 'TransactionCanceledException', CancellationReasons: expect.any(Array) });
     expect(await state.snapshot()).toEqual(before);
