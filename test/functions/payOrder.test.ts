@@ -142,6 +142,13 @@ describe('POST /order/pay (handler)', () => {
     ['malformed JSON', '{"order_id":', 'application/json', 'INVALID_BODY'],
     ['no body', undefined, 'application/json', 'INVALID_BODY'],
     ['a JSON array', '[1]', 'application/json', 'INVALID_PARAM'],
+    [
+      'a multipart form (only JSON and urlencoded forms are read)',
+      '--b\r\nContent-Disposition: form-data; name="order_id"\r\n\r\n501\r\n--b--\r\n',
+      'multipart/form-data; boundary=b',
+      'INVALID_BODY',
+    ],
+    ['freight_json_arr_key null (its default 0 is for a field left out)', jsonWith({ freight_json_arr_key: 'null' }), 'application/json', 'INVALID_PARAM'],
     ['a bad amount', JSON.stringify({ ...wechatBody, pay_price: '100.001' }), undefined, 'INVALID_PARAM'],
     ['a wrong amount', JSON.stringify({ ...wechatBody, pay_price: '99.99' }), 'application/json', 'PRICE_MISMATCH'],
   ])('%s is refused with the envelope and changes nothing', async (_title, body, contentType, code) => {

@@ -255,6 +255,23 @@ describe('paying again while an attempt is open', () => {
     expect(ledger).toHaveLength(3);
   });
 
+  it('a switch whose new prepay fails is refused GATEWAY_ERROR after changing something: the old attempt is closed and superseded, the order unpaid, every point available again', async () => {
+    const u = await givenUser(1000);
+    const first = await payOrder(deps, u.userId, input(u.orderId, u.addressId, { method: 5, points: 300, priceFen: 8500 }));
+    stack.gateway.failNext('wechat.prepay', 1, '500');
+    const refused = await rejection(payOrder(deps, u.userId, input(u.orderId, u.addressId, { method: 4, points: 800, priceFen: 8000 })));
+    expect(refused).toMatchObject({ code: 'GATEWAY_ERROR' });
+    expect(await state.attempt(first.outTradeNo)).toMatchObject({ status: 'superseded' });
+    const [failed] = (await state.attemptsOf(u.orderId)).filter((a) => a.out_trade_no !== first.outTradeNo);
+    expect(failed).toMatchObject({ status: 'failed', points: 800 });
+    expect(await state.order(u.orderId)).toMatchObject({ status: 'unpaid' });
+    expect(await state.account(u.userId)).toMatchObject({ integral_available: 1000, integral_held: 0 });
+    // The next tap starts afresh from the unpaid order.
+    const again = await payOrder(deps, u.userId, input(u.orderId, u.addressId, { method: 4, points: 800, priceFen: 8000 }));
+    expect(again.outcome).toBe('pay_param');
+    expect(await state.order(u.orderId)).toMatchObject({ status: 'paying', open_attempt: { out_trade_no: again.outTradeNo } });
+  });
+
   it('points held by the old attempt count toward a points-only pay that replaces it', async () => {
     const u = await givenUser(8000);
     const first = await payOrder(deps, u.userId, input(u.orderId, u.addressId, { method: 4, points: 8000, priceFen: 800 }));
