@@ -83,6 +83,19 @@ describe('sendRefund', () => {
     });
   });
 
+  it('a trade query that fails after a refusal says which refusal it was asked after', async () => {
+    const queryFailure = new GatewayError('alipay trade query failed: 20000 isp.unknow-error');
+    const { gateway } = gatewayAnswering({ state: 'refused_for_trade_state', reason: 'ACQ.TRADE_STATUS_ERROR' }, undefined, async () =>
+      Promise.reject(queryFailure),
+    );
+    const failure = await sendRefund(gateway, request).catch((error: unknown) => error);
+    expect(failure).toBeInstanceOf(GatewayError);
+    expect(failure).toMatchObject({
+      message: 'alipay refund refused (ACQ.TRADE_STATUS_ERROR); then alipay trade query failed: 20000 isp.unknow-error',
+      cause: queryFailure,
+    });
+  });
+
   it('a query that fails otherwise (a fault of ours) is thrown as it is, never taken for a gateway error to retry', async () => {
     const fault = new TypeError("Cannot read properties of undefined (reading 'tradeStatus')");
     const { gateway } = gatewayAnswering({ state: 'refused_for_trade_state', reason: 'ACQ.TRADE_STATUS_ERROR' }, undefined, async () => Promise.reject(fault));
