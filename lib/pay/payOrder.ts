@@ -36,10 +36,10 @@ export type PayOrderResult = { outcome: 'paid'; outTradeNo: string } | { outcome
 const REUSE_MARGIN_MS = 2 * 60 * 1000;
 
 /**
- * "Pay this order now": checks the request against the server's own quote, then in ONE
- * conditional write opens an attempt that holds the points (or, for points only, pays the order),
- * and asks the gateway for the pay_param. A repeat tap with the same choice gets the same attempt
- * again; a different choice supersedes it.
+ * "Pay this order now": checks the request against the server's own quote, asks the gateway for the
+ * pay_param, then in ONE conditional write opens an attempt that holds the points (or, for points
+ * only, pays the order). A repeat tap with the same choice gets the same attempt again; a different
+ * choice supersedes it.
  *
  * @throws PayError for everything the app should show the user
  */
@@ -82,25 +82,43 @@ async function payOrderOnce(deps: PayOrderDeps, userId: number, input: PayOrderI
   // Stamped now, not when the tap began: a slow close above must not age it, or a tap a few seconds later
   // would take its prepay, still on its way to WeChat, for lost (closeUnpaidTrade's 'in_flight').
   const attempt = newAttempt(order, quote, address, (deps.now ?? systemClock)(), deps.payTimeoutMinutes);
-  await deps.store.commitAttempt({ attempt, previous: open, quoted: order, now: attempt.createdAt });
-  log.bind({ out_trade_no: attempt.outTradeNo });
-  log.info('attempt opened', { order_id: order.orderId, method: attempt.method, superseded: open?.outTradeNo });
-  if (attempt.status === 'paid') return { outcome: 'paid', outTradeNo: attempt.outTradeNo };
-
+  if (attempt.status === 'paid') {
+    await openAttempt(deps, attempt, open, order);
+    return { outcome: 'paid', outTradeNo: attempt.outTradeNo };
+  }
+  // The pay_param before the write, so that the write keeps WeChat's prepay id (a repeat tap signs it
+  // again without asking WeChat) and nothing is written for a pay the gateway refused. A tap that then
+  // loses the write leaves a WeChat order nobody holds the prepay id of: it cannot be paid, and expires.
+  let payParam: PayParam;
   try {
-    const payParam = await requestPayParam(deps, attempt);
-    await rememberPrepay(deps, attempt, payParam);
-    return { outcome: 'pay_param', outTradeNo: attempt.outTradeNo, payParam };
+    payParam = await requestPayParam(deps, attempt);
   } catch (error) {
-    // The app never got a pay_param, so nothing can be paid: give the points and the order back now.
-    // Should that fail too, the attempt stays open and the sweeper releases it at its expiry.
-    try {
-      const released = await deps.store.releaseAttempt(attempt, 'failed', (deps.now ?? systemClock)().toISOString());
-      if (!released) log.warn('failed attempt was no longer open', { out_trade_no: attempt.outTradeNo });
-    } catch (releaseError) {
-      log.error('releasing a failed attempt failed', { out_trade_no: attempt.outTradeNo }, releaseError);
-    }
+    if (open) await releaseClosedForSwitch(deps, order, open);
     throw error;
+  }
+  await openAttempt(deps, typeof payParam === 'string' ? attempt : { ...attempt, prepayId: payParam.prepayid }, open, order);
+  return { outcome: 'pay_param', outTradeNo: attempt.outTradeNo, payParam };
+}
+
+/** The ONE conditional write: the attempt opened (or, points only, the order paid), the points held, the previous attempt superseded. */
+async function openAttempt(deps: PayOrderDeps, attempt: Attempt, previous: AttemptSummary | undefined, order: Order): Promise<void> {
+  await deps.store.commitAttempt({ attempt, previous, quoted: order, now: attempt.createdAt });
+  log.bind({ out_trade_no: attempt.outTradeNo });
+  log.info('attempt opened', { order_id: order.orderId, method: attempt.method, superseded: previous?.outTradeNo });
+}
+
+/**
+ * A switch closed the open attempt at its gateway, then the new pay could not start: the app can pay
+ * neither, so the old attempt's points and the order go back now. Should that fail, the sweeper releases
+ * it (the gateway says closed).
+ */
+async function releaseClosedForSwitch(deps: PayOrderDeps, order: Order, open: AttemptSummary): Promise<void> {
+  try {
+    const closed = await deps.store.getAttempt(open.outTradeNo);
+    const released = closed && (await deps.store.releaseAttempt(closed, 'closed', (deps.now ?? systemClock)().toISOString()));
+    if (!released) log.warn('closed attempt was no longer open', { order_id: order.orderId, out_trade_no: open.outTradeNo });
+  } catch (releaseError) {
+    log.error('releasing a closed attempt failed', { out_trade_no: open.outTradeNo }, releaseError);
   }
 }
 

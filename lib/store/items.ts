@@ -151,6 +151,7 @@ export function fromSummary(a: AttemptSummary): Item {
     subject: a.subject,
     created_at: a.createdAt,
     expires_at: a.expiresAt,
+    ...(a.prepayId ? { prepay_id: a.prepayId } : {}),
     ...(a.freightKey === undefined ? {} : { freight_key: a.freightKey, freight_fen: a.freightFen }),
   };
 }
@@ -190,12 +191,13 @@ function toPrice(item: Item): OrderPrice {
   };
 }
 
-/** A new attempt; an open one goes into its due shard, first due at its first query. */
+/** A new attempt; an open one goes into its due shard, first due at its first query. Its prepay id is kept on the order's summary only. */
 export function attemptItem(a: Attempt): Item {
+  const { prepay_id: _onTheOrder, ...summary } = fromSummary(a);
   return {
     ...keys.attempt(a.outTradeNo),
     entity: ENTITY.attempt,
-    ...fromSummary(a),
+    ...summary,
     order_id: a.orderId,
     user_id: a.userId,
     status: a.status,

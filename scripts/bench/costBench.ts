@@ -48,7 +48,7 @@ export async function benchCosts(stack: CostStack): Promise<void> {
 
   const opened: string[] = [];
   const payAndAsk = async (user: number) => {
-    await meter.measure('pay: the token, the pay (read, write, prepay id kept)', async () => {
+    await meter.measure('pay: the token, the pay (read, its one write with the prepay id)', async () => {
       await store.findSession(`cost-${user}`);
       const result = await payOrder(payDeps, user, { orderId: user, addressId: user, method: 4, priceFen: 8300, points: 500, freightMode: 1, freightKey: 0 });
       opened.push(result.outTradeNo);

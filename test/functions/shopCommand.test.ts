@@ -224,37 +224,57 @@ describe('close-order', () => {
     expect(await shop('close-order', { order_id: 987_654 })).toEqual({ error: 'ORDER_NOT_FOUND', message: '订单不存在' });
   });
 
-  it('refuses ORDER_BUSY, changing nothing, while the WeChat prepay of a pay is still on its way; once it arrived, closes', async () => {
+  it('refuses ORDER_BUSY, changing nothing, for an open WeChat attempt WeChat does not know yet (its prepay may be on its way); once it arrived, closes', async () => {
+    // Only the code of before 2026-12-01 wrote an attempt before its prepay: written here by a pay whose prepay is held back.
     const user = await givenUser(stack, 0);
     const wechat = stack.app.gateways.wechat;
-    let prepayAsked!: () => void;
-    let prepayGoesOut!: () => void;
-    const asked = new Promise<void>((resolve) => {
-      prepayAsked = resolve;
-    });
-    const held = new Promise<void>((resolve) => {
-      prepayGoesOut = resolve;
-    });
-    const slowWechat: PaymentGateway = Object.assign(Object.create(wechat), {
+    let held: PrepayRequest | undefined;
+    const unsent: PaymentGateway = Object.assign(Object.create(wechat), {
       createPayParam: async (request: PrepayRequest) => {
-        prepayAsked();
-        await held;
-        return wechat.createPayParam(request);
+        held = request;
+        return { appid: 'wx', partnerid: '1', prepayid: 'wx-not-sent', package: 'Sign=WXPay', noncestr: 'n', timestamp: '0', sign: 's' };
       },
     });
-    const paying = pay(stack, user, { method: 1 }, payDeps(stack, { gateways: { ...stack.app.gateways, wechat: slowWechat } }));
-    await asked;
-    const [attempt] = await state.attemptsOf(user.orderId);
+    const { outTradeNo } = await pay(stack, user, { method: 1 }, payDeps(stack, { gateways: { ...stack.app.gateways, wechat: unsent } }));
+    expect(stack.gateway.trade(outTradeNo)).toBeUndefined();
     const before = await state.snapshot();
     expect(await shop('close-order', { order_id: user.orderId })).toEqual({
       error: 'ORDER_BUSY',
-      message: `订单正在处理中,请稍后再试(${attempt.out_trade_no})`,
+      message: `订单正在处理中,请稍后再试(${outTradeNo})`,
     });
     expect(await state.snapshot()).toEqual(before);
-    prepayGoesOut();
-    expect(await paying).toMatchObject({ outcome: 'pay_param', outTradeNo: attempt.out_trade_no });
-    expect(await shop('close-order', { order_id: user.orderId })).toMatchObject({ changed: true, closed_attempt: attempt.out_trade_no });
-    expect(stack.gateway.trade(attempt.out_trade_no as string)?.status).toBe('CLOSED');
+    await wechat.createPayParam(held as PrepayRequest);
+    expect(await shop('close-order', { order_id: user.orderId })).toMatchObject({ changed: true, closed_attempt: outTradeNo });
+    expect(stack.gateway.trade(outTradeNo)?.status).toBe('CLOSED');
+  });
+
+  it("closes an unpaid order while a pay's WeChat prepay is on its way: the pay then loses its write and is refused, its WeChat order never recorded nor payable", async () => {
+    const user = await givenUser(stack, 0);
+    const wechat = stack.app.gateways.wechat;
+    let prepaid!: (outTradeNo: string) => void;
+    let prepayAnswers!: () => void;
+    const asked = new Promise<string>((resolve) => {
+      prepaid = resolve;
+    });
+    const held = new Promise<void>((resolve) => {
+      prepayAnswers = resolve;
+    });
+    const slowWechat: PaymentGateway = Object.assign(Object.create(wechat), {
+      createPayParam: async (request: PrepayRequest) => {
+        const payParam = await wechat.createPayParam(request);
+        prepaid(request.outTradeNo);
+        await held;
+        return payParam;
+      },
+    });
+    const paying = pay(stack, user, { method: 1 }, payDeps(stack, { gateways: { ...stack.app.gateways, wechat: slowWechat } }));
+    const outTradeNo = await asked;
+    expect(await shop('close-order', { order_id: user.orderId })).toMatchObject({ changed: true });
+    prepayAnswers();
+    await expect(paying).rejects.toMatchObject({ code: 'ORDER_CLOSED' });
+    expect(await state.attemptsOf(user.orderId)).toEqual([]);
+    expect(await state.order(user.orderId)).toMatchObject({ status: 'closed' });
+    expect(stack.gateway.trade(outTradeNo)).toMatchObject({ status: 'UNPAID' });
   });
 
   it('refuses GATEWAY_ERROR, changing nothing, when the gateway cannot say whether the attempt is paid', async () => {

@@ -296,31 +296,49 @@ describe('released attempts are watched until their pay sheet can no longer be p
     expect(await state.attempt(attempt.outTradeNo)).not.toHaveProperty('gsi1pk');
   });
 
-  it('a late payment does not supersede a WeChat attempt whose prepay is still on the way; it is retried', async () => {
+  it('a late payment does not supersede a WeChat attempt WeChat does not know yet (its prepay may be on the way); it is retried', async () => {
+    // Only the code of before 2026-12-01 wrote an attempt before its prepay; while both run (a deploy), such an attempt is young.
+    const user = await givenUser(stack, 0);
+    const alipay = (await pay(stack, user, { method: 2 })) as { outTradeNo: string; payParam: string };
+    const wechat = await pay(stack, user, { method: 1 });
+    expect(await state.attempt(alipay.outTradeNo)).toMatchObject({ status: 'superseded' });
+    stack.gateway.registerAlipayOrder(alipay.payParam);
+    const late = { ...paymentOf(alipay.outTradeNo) };
+    const unknownToWechat: PaymentGateway = { ...stack.app.gateways.wechat, queryTrade: async () => ({ state: 'not_found' }) };
+    await expect(completePayment({ ...deps, gateways: { ...deps.gateways, wechat: unknownToWechat } }, late)).rejects.toThrow('still being created');
+    expect(await state.attempt(wechat.outTradeNo)).toMatchObject({ status: 'open' });
+    // the resent notification, WeChat knowing the trade now, closes the WeChat attempt and pays the order
+    expect(await completePayment(deps, late)).toBe('paid');
+    expect(stack.gateway.trade(wechat.outTradeNo)?.status).toBe('CLOSED');
+    expect(await state.order(user.orderId)).toMatchObject({ status: 'paid', paid_attempt: alipay.outTradeNo });
+  });
+
+  it("a late payment while a switch's WeChat prepay is on its way pays the order with the attempt it was for; the switch then loses its write, its WeChat order never recorded nor payable", async () => {
     const user = await givenUser(stack, 0);
     const alipay = (await pay(stack, user, { method: 2 })) as { outTradeNo: string; payParam: string };
     let land!: () => void;
     const landed = new Promise<void>((resolve) => (land = resolve));
+    const prepaid: string[] = [];
     const real = stack.app.gateways.wechat;
     const slow = {
       ...real,
       createPayParam: async (request: Parameters<typeof real.createPayParam>[0]) => {
+        prepaid.push(request.outTradeNo);
+        const payParam = await real.createPayParam(request);
         await landed;
-        return real.createPayParam(request);
+        return payParam;
       },
     };
     const wechatPay = pay(stack, user, { method: 1 }, payDeps(stack, { gateways: { ...stack.app.gateways, wechat: slow } }));
-    await new Promise((resolve) => setTimeout(resolve, 300)); // written, prepay pending
+    while (prepaid.length === 0) await new Promise((resolve) => setTimeout(resolve, 5));
     stack.gateway.registerAlipayOrder(alipay.payParam);
-    const late = { ...paymentOf(alipay.outTradeNo) };
-    await expect(completePayment(deps, late)).rejects.toThrow('still being created');
-    land();
-    const wechat = await wechatPay;
-    expect(await state.attempt(wechat.outTradeNo)).toMatchObject({ status: 'open' });
-    // the resent notification now closes the landed WeChat attempt and pays the order
-    expect(await completePayment(deps, late)).toBe('paid');
-    expect(stack.gateway.trade(wechat.outTradeNo)?.status).toBe('CLOSED');
+    expect(await completePayment(deps, paymentOf(alipay.outTradeNo))).toBe('paid');
     expect(await state.order(user.orderId)).toMatchObject({ status: 'paid', paid_attempt: alipay.outTradeNo });
+    land();
+    await expect(wechatPay).rejects.toMatchObject({ code: 'ORDER_ALREADY_PAID' });
+    expect(await state.attempt(prepaid[0])).toBeUndefined();
+    expect(stack.gateway.trade(prepaid[0])).toMatchObject({ status: 'UNPAID' });
+    expect(await state.attemptsOf(user.orderId)).toEqual([expect.objectContaining({ out_trade_no: alipay.outTradeNo, status: 'paid' })]);
   });
 });
 
@@ -397,24 +415,34 @@ describe('the sweeper', () => {
 });
 
 describe('a crash between any two steps leaves a state the sweeper repairs', () => {
-  it('pay: attempt written, then the gateway and the compensation both fail (the process died)', async () => {
+  it('pay: WeChat took the prepay, then the process died before the write: nothing written, the WeChat order payable by nobody; the user taps again', async () => {
     const user = await givenUser(stack, 1000);
-    const store = storeWith(stack, {
-      releaseAttempt: async () => {
+    const prepaid: string[] = [];
+    const real = stack.app.gateways.wechat;
+    const dying = {
+      ...real,
+      createPayParam: async (request: Parameters<typeof real.createPayParam>[0]) => {
+        prepaid.push(request.outTradeNo);
+        await real.createPayParam(request);
         throw new Error('process died');
       },
-    });
-    stack.gateway.failNext('wechat.prepay', 1, 'drop');
-    await expect(pay(stack, user, { method: 4, points: 800, priceFen: 8000 }, payDeps(stack, { store }))).rejects.toMatchObject({ code: 'GATEWAY_ERROR' });
-    const [attempt] = await state.attemptsOf(user.orderId);
-    expect(attempt).toMatchObject({ status: 'open' });
-    expect((await stack.reconcile()).problems).toEqual([]); // consistent, only unfinished
-    await sweepAt(31 * MINUTE);
-    expect(await state.attempt(attempt.out_trade_no as string)).toMatchObject({ status: 'expired' });
-    expect(await state.account(user.userId)).toMatchObject({ integral_available: 1000, integral_held: 0 });
+    };
+    const before = await state.snapshot();
+    await expect(
+      pay(stack, user, { method: 4, points: 800, priceFen: 8000 }, payDeps(stack, { gateways: { ...stack.app.gateways, wechat: dying } })),
+    ).rejects.toThrow('process died');
+    expect(await state.snapshot()).toEqual(before);
+    // WeChat's order exists, unpaid: its prepay id never left the process, so no app can open it; it expires at WeChat.
+    expect(stack.gateway.trade(prepaid[0])).toMatchObject({ status: 'UNPAID' });
+    expect((await stack.reconcile()).problems).toEqual([]);
+    const again = await pay(stack, user, { method: 4, points: 800, priceFen: 8000 });
+    expect(again.outcome).toBe('pay_param');
+    expect(again.outTradeNo).not.toBe(prepaid[0]);
+    expect(await state.attemptsOf(user.orderId)).toHaveLength(1);
+    expect(await state.account(user.userId)).toMatchObject({ integral_available: 200, integral_held: 800 });
   });
 
-  it('pay: attempt written, the process died before calling the gateway; the user taps again', async () => {
+  it('pay: the process died at the gateway call, before the write; the user taps again', async () => {
     const user = await givenUser(stack, 1000);
     const gateways = { ...stack.app.gateways, wechat: { ...stack.app.gateways.wechat, createPayParam: () => Promise.reject(new Error('process died')) } };
     const store = storeWith(stack, { releaseAttempt: async () => false });

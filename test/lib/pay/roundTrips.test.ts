@@ -156,10 +156,13 @@ describe('a payment notification', () => {
 });
 
 describe('POST /order/pay, WeChat + points', () => {
-  it('context read, the one write, the prepay id kept (3)', async () => {
+  it('the context read and the one write, which keeps the prepay id (2)', async () => {
     const user = await givenUser(stack, 500);
     const { result, requests } = await requestsOf(() => pay(stack, user, { method: 4, priceFen: 8300, points: 500 }, payDeps(stack, { store })));
     expect(result.outcome).toBe('pay_param');
-    expect(requests).toEqual(['TransactGetItems', 'TransactWriteItems', 'UpdateItem']);
+    expect(requests).toEqual(['TransactGetItems', 'TransactWriteItems']);
+    const prepayid = result.outcome === 'pay_param' && typeof result.payParam !== 'string' ? result.payParam.prepayid : undefined;
+    expect(prepayid).toMatch(/^wx/);
+    expect(await stack.app.store.getOrder(user.orderId)).toMatchObject({ openAttempt: { outTradeNo: result.outTradeNo, prepayId: prepayid } });
   });
 });
