@@ -1,6 +1,6 @@
 import { randomInt } from 'node:crypto';
 import { PayError } from '../domain/errors';
-import { type Attempt, type AttemptSummary, type Channel, channelOf, type Order, PayMethod } from '../domain/model';
+import { type Attempt, type AttemptSummary, type Channel, channelOf, type Order, type OrderPrice, PayMethod, samePrice } from '../domain/model';
 import type { PayRequest } from '../domain/quote';
 import { type Quote, quoteOrder } from '../domain/quote';
 import { type Clock, systemClock } from '../domain/time';
@@ -45,15 +45,21 @@ const REUSE_MARGIN_MS = 2 * 60 * 1000;
  */
 export async function payOrder(deps: PayOrderDeps, userId: number, input: PayOrderInput): Promise<PayOrderResult> {
   log.bind({ order_id: input.orderId });
+  const prepaid: Prepaid = {};
   try {
-    return await retryLostRaces(() => payOrderOnce(deps, userId, input), PAY_RACE_RETRIES);
+    return await retryLostRaces(() => payOrderOnce(deps, userId, input, prepaid), PAY_RACE_RETRIES);
   } catch (error) {
     if (error instanceof WriteConflict) throw new PayError('ORDER_BUSY', undefined, { cause: error });
     throw error;
   }
 }
 
-async function payOrderOnce(deps: PayOrderDeps, userId: number, input: PayOrderInput): Promise<PayOrderResult> {
+/** The attempt this request has asked the gateway for, kept across its lost races: a retry at the same price writes it, not another. */
+interface Prepaid {
+  latest?: { attempt: Attempt; payParam: PayParam; price: OrderPrice };
+}
+
+async function payOrderOnce(deps: PayOrderDeps, userId: number, input: PayOrderInput, prepaid: Prepaid): Promise<PayOrderResult> {
   const { order, address, account } = await deps.store.loadPayContext(userId, input.orderId, input.addressId);
   // Another user's order is reported exactly like a missing one.
   if (!order || order.userId !== userId) throw new PayError('ORDER_NOT_FOUND');
@@ -88,16 +94,23 @@ async function payOrderOnce(deps: PayOrderDeps, userId: number, input: PayOrderI
   }
   // The pay_param before the write, so that the write keeps WeChat's prepay id (a repeat tap signs it
   // again without asking WeChat) and nothing is written for a pay the gateway refused. A tap that then
-  // loses the write leaves a WeChat order nobody holds the prepay id of: it cannot be paid, and expires.
-  let payParam: PayParam;
-  try {
-    payParam = await requestPayParam(deps, attempt);
-  } catch (error) {
-    if (open) await releaseClosedForSwitch(deps, order, open);
-    throw error;
+  // loses the write to another tap leaves a WeChat order nobody holds the prepay id of: it cannot be paid,
+  // and expires. A lost race retried at the same price writes the attempt already asked for: this request's
+  // input and the same price make the same quote (or a refusal above).
+  let asked = prepaid.latest;
+  if (!asked || !samePrice(asked.price, order)) {
+    let payParam: PayParam;
+    try {
+      payParam = await requestPayParam(deps, attempt);
+    } catch (error) {
+      if (open) await releaseClosedForSwitch(deps, order, open);
+      throw error;
+    }
+    asked = { attempt: typeof payParam === 'string' ? attempt : { ...attempt, prepayId: payParam.prepayid }, payParam, price: order };
+    prepaid.latest = asked;
   }
-  await openAttempt(deps, typeof payParam === 'string' ? attempt : { ...attempt, prepayId: payParam.prepayid }, open, order);
-  return { outcome: 'pay_param', outTradeNo: attempt.outTradeNo, payParam };
+  await openAttempt(deps, asked.attempt, open, order);
+  return { outcome: 'pay_param', outTradeNo: asked.attempt.outTradeNo, payParam: asked.payParam };
 }
 
 /** The ONE conditional write: the attempt opened (or, points only, the order paid), the points held, the previous attempt superseded. */

@@ -649,6 +649,59 @@ describe('what a failure leaves and says', () => {
     expect(lines.find((line) => line.message === 'prepay id not kept')).toMatchObject({ out_trade_no: result.outTradeNo });
   });
 
+  it('a race lost after the prepay and decided the same again writes the attempt already asked for: one prepay, not one per try', async () => {
+    const u = await givenUser(1000);
+    let lost = 0;
+    const store = storeWith(stack, {
+      commitAttempt: async (change) => {
+        // The points account written by another of the user's requests, twice (TransactionConflict on DynamoDB).
+        if (lost++ < 2) throw new WriteConflict('points');
+        return stack.app.store.commitAttempt(change);
+      },
+    });
+    const calls: string[] = [];
+    const gateways = beforeEachCall(stack.app.gateways, (_channel, operation, args) => {
+      calls.push(`${operation} ${tradeOfCall(args)}`);
+    });
+    const paid = await payOrder({ ...deps, store, gateways }, u.userId, input(u.orderId, u.addressId, { method: 4, points: 800, priceFen: 8000 }));
+    expect(lost).toBe(3);
+    expect(calls).toEqual([`createPayParam ${paid.outTradeNo}`]);
+    expect(await state.order(u.orderId)).toMatchObject({ open_attempt: { out_trade_no: paid.outTradeNo, prepay_id: wechatParam(paid).prepayid } });
+    expect(await state.account(u.userId)).toMatchObject({ integral_available: 200, integral_held: 800 });
+  });
+
+  it('a race lost after the prepay to a change of price: the retry asks for a new attempt at the new price, never writes the old one', async () => {
+    const u = await givenUser(0);
+    let lost = 0;
+    const store = storeWith(stack, {
+      commitAttempt: async (change) => {
+        if (lost++ === 0) {
+          // The shop repriced the order meanwhile: the same total (free shipping), a courier option added.
+          await stack.db.send(
+            new UpdateCommand({
+              TableName: TABLE,
+              Key: keys.order(u.orderId),
+              UpdateExpression: 'SET freight_options = :options',
+              ExpressionAttributeValues: { ':options': [{ key: 2, name: '顺丰', fee_fen: 1200 }] },
+            }),
+          );
+          throw new WriteConflict('state');
+        }
+        return stack.app.store.commitAttempt(change);
+      },
+    });
+    const asked: string[] = [];
+    const gateways = beforeEachCall(stack.app.gateways, (_channel, operation, args) => {
+      if (operation === 'createPayParam') asked.push(tradeOfCall(args));
+    });
+    const paid = await payOrder({ ...deps, store, gateways }, u.userId, input(u.orderId, u.addressId, { method: 1 }));
+    expect(asked).toHaveLength(2);
+    expect(paid.outTradeNo).toBe(asked[1]);
+    expect(await state.attemptsOf(u.orderId)).toEqual([
+      expect.objectContaining({ out_trade_no: asked[1], quoted_price: expect.objectContaining({ freight_options: [expect.objectContaining({ key: 2 })] }) }),
+    ]);
+  });
+
   it('a race lost every time: ORDER_BUSY caused by the last lost race', async () => {
     const u = await givenUser(0);
     const store = storeWith(stack, {
