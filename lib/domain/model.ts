@@ -45,8 +45,9 @@ export type OrderStatus = 'unpaid' | 'paying' | 'paid' | 'refunding' | 'refunded
 
 /**
  * open: waiting for the gateway; paid: money and points taken;
- * superseded: replaced by a newer attempt of the same order; expired: released at its expiry;
- * failed: the gateway refused to create it, released at once;
+ * superseded: replaced by a newer attempt of the same order, or released when the switch to one failed
+ * at its gateway; expired: released at its expiry; failed: the gateway refused to create it, released at
+ * once (written by the code of before 2026-12-01, which wrote an attempt before its prepay);
  * closed: the shop closed or repriced its order while it was open (closed at the gateway, released);
  * refund_required: the gateway took money for it but the order could not take it (already paid,
  * closed, or the points are gone): it is refunded (automatically unless AUTO_REFUND_DUPLICATES is

@@ -93,7 +93,7 @@ async function payOrderOnce(deps: PayOrderDeps, userId: number, input: PayOrderI
     return { outcome: 'paid', outTradeNo: attempt.outTradeNo };
   }
   // The pay_param before the write, so that the write keeps WeChat's prepay id (a repeat tap signs it
-  // again without asking WeChat) and nothing is written for a pay the gateway refused. A tap that then
+  // again, asking WeChat at most once per interval) and nothing is written for a pay the gateway refused. A tap that then
   // loses the write to another tap leaves a WeChat order nobody holds the prepay id of: it cannot be paid,
   // and expires. A lost race retried at the same price writes the attempt already asked for: this request's
   // input and the same price make the same quote (or a refusal above).
@@ -115,20 +115,23 @@ async function payOrderOnce(deps: PayOrderDeps, userId: number, input: PayOrderI
 
 /** The ONE conditional write: the attempt opened (or, points only, the order paid), the points held, the previous attempt superseded. */
 async function openAttempt(deps: PayOrderDeps, attempt: Attempt, previous: AttemptSummary | undefined, order: Order): Promise<void> {
-  await deps.store.commitAttempt({ attempt, previous, quoted: order, now: attempt.createdAt });
+  // Stamped when sent: an attempt kept from a lost race must not date the previous one's release before its creation.
+  await deps.store.commitAttempt({ attempt, previous, quoted: order, now: (deps.now ?? systemClock)().toISOString() });
   log.bind({ out_trade_no: attempt.outTradeNo });
   log.info('attempt opened', { order_id: order.orderId, method: attempt.method, superseded: previous?.outTradeNo });
 }
 
 /**
- * A switch closed the open attempt at its gateway, then the new pay could not start: the app can pay
- * neither, so the old attempt's points and the order go back now. Should that fail, the sweeper releases
- * it (the gateway says closed).
+ * A switch closed the open attempt at its gateway, then the new pay could not start: the old attempt's
+ * points and the order go back now. Superseded, as by the attempt that could not start: an Alipay order
+ * string never opened has no trade to close and can still be paid, and that money pays the order.
+ * Should the release fail, the order stays paying with the closed attempt until the user's next tap
+ * replaces it or the sweeper releases it at its expiry.
  */
 async function releaseClosedForSwitch(deps: PayOrderDeps, order: Order, open: AttemptSummary): Promise<void> {
   try {
     const closed = await deps.store.getAttempt(open.outTradeNo);
-    const released = closed && (await deps.store.releaseAttempt(closed, 'closed', (deps.now ?? systemClock)().toISOString()));
+    const released = closed && (await deps.store.releaseAttempt(closed, 'superseded', (deps.now ?? systemClock)().toISOString()));
     if (!released) log.warn('closed attempt was no longer open', { order_id: order.orderId, out_trade_no: open.outTradeNo });
   } catch (releaseError) {
     log.error('releasing a closed attempt failed', { out_trade_no: open.outTradeNo }, releaseError);

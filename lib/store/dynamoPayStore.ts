@@ -196,7 +196,7 @@ export class DynamoPayStore implements PayStore, ShopStore, OutboxStore {
     );
   }
 
-  async releaseAttempt(attempt: Attempt, status: Extract<AttemptStatus, 'failed' | 'expired' | 'closed'>, now: string, orderLinked = true): Promise<boolean> {
+  async releaseAttempt(attempt: Attempt, status: Extract<AttemptStatus, 'superseded' | 'expired'>, now: string, orderLinked = true): Promise<boolean> {
     try {
       await this.transact([
         this.accountMove(attempt.userId, { available: attempt.points, held: -attempt.points }),

@@ -53,7 +53,7 @@ export interface PayStore {
    * with it (`orderLinked`), the order back to unpaid.
    * Returns false (and changes nothing) when the attempt or the order moved on.
    */
-  releaseAttempt(attempt: Attempt, status: Extract<AttemptStatus, 'failed' | 'expired' | 'closed'>, now: string, orderLinked?: boolean): Promise<boolean>;
+  releaseAttempt(attempt: Attempt, status: Extract<AttemptStatus, 'superseded' | 'expired'>, now: string, orderLinked?: boolean): Promise<boolean>;
   getAttempt(outTradeNo: string): Promise<Attempt | undefined>;
   /**
    * Claims the one gateway check an open attempt may have per `intervalMs` on the app's behalf (status

@@ -111,7 +111,8 @@ beforeAll(async () => {
   // One after the other: serverless writes each zip into the service's own .serverless/ first.
   plain = await packageProd('plain', {});
   withOldKeys = await packageProd('old-keys', oldKeyVariables);
-}, 120_000);
+  // Two packagings: about 80 s on 2 cores beside a mutation run, past 120 s beside the rest of the suite too.
+}, 300_000);
 
 const resourcesOf = (template: Template, type: string) => Object.entries(template.Resources).filter(([, r]) => r.Type === type);
 const functionsOf = (template: Template) => resourcesOf(template, 'AWS::Lambda::Function');

@@ -107,6 +107,20 @@ describe('payments that arrive where no one expects them', () => {
     expect(await state.account(user.userId)).toMatchObject({ integral_available: 200, integral_held: 0, integral_spent: 800 });
   });
 
+  it('an Alipay order string released by a switch whose WeChat prepay failed, paid afterwards, pays the order: it had no trade to close', async () => {
+    const user = await givenUser(stack, 1000);
+    const old = await pay(stack, user, { method: 5, points: 300, priceFen: 8500 });
+    stack.gateway.failNext('wechat.prepay', 1, '500');
+    await expect(pay(stack, user, { method: 4, points: 800, priceFen: 8000 })).rejects.toMatchObject({ code: 'GATEWAY_ERROR' });
+    expect(await state.order(user.orderId)).toMatchObject({ status: 'unpaid' });
+    // The user still had the order string and opened it: Alipay creates the trade then.
+    stack.gateway.registerAlipayOrder(old.outcome === 'pay_param' ? String(old.payParam) : '');
+    expect(await completePayment(deps, paymentOf(old.outTradeNo))).toBe('paid');
+    expect(await state.order(user.orderId)).toMatchObject({ status: 'paid', paid_attempt: old.outTradeNo });
+    expect(await state.attempt(old.outTradeNo)).toMatchObject({ status: 'paid' });
+    expect(await state.account(user.userId)).toMatchObject({ integral_available: 700, integral_held: 0, integral_spent: 300 });
+  });
+
   it('a superseded attempt of a user with no points account, paid late, pays the order (no points to hold, none needed)', async () => {
     const userId = 930_000;
     await stack.seed({

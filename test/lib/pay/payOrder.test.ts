@@ -261,7 +261,7 @@ describe('paying again while an attempt is open', () => {
     stack.gateway.failNext('wechat.prepay', 1, '500');
     const refused = await rejection(payOrder(deps, u.userId, input(u.orderId, u.addressId, { method: 4, points: 800, priceFen: 8000 })));
     expect(refused).toMatchObject({ code: 'GATEWAY_ERROR' });
-    expect(await state.attemptsOf(u.orderId)).toEqual([expect.objectContaining({ out_trade_no: first.outTradeNo, status: 'closed', points: 300 })]);
+    expect(await state.attemptsOf(u.orderId)).toEqual([expect.objectContaining({ out_trade_no: first.outTradeNo, status: 'superseded', points: 300 })]);
     expect(await state.order(u.orderId)).toMatchObject({ status: 'unpaid' });
     expect(await state.account(u.userId)).toMatchObject({ integral_available: 1000, integral_held: 0 });
     // The next tap starts afresh from the unpaid order.
@@ -609,8 +609,8 @@ describe('what a failure leaves and says', () => {
     const { first, lines, result } = await switchFailing(storeWith(stack, { releaseAttempt: async () => false }));
     expect(result).toBe('GATEWAY_ERROR');
     expect(lines.find((line) => line.message === 'closed attempt was no longer open')).toMatchObject({ out_trade_no: first.outTradeNo });
-    // Left open, holding its points: the sweeper releases it (closed at Alipay).
-    await stack.app.store.releaseAttempt((await stack.app.store.getAttempt(first.outTradeNo))!, 'closed', new Date().toISOString());
+    // Left open, holding its points: the next tap replaces it, or the sweeper releases it at its expiry.
+    await stack.app.store.releaseAttempt((await stack.app.store.getAttempt(first.outTradeNo))!, 'superseded', new Date().toISOString());
   });
 
   it('a failed prepay after a switch whose release fails too: an error line with the closed attempt and the release error, and the refusal still GATEWAY_ERROR', async () => {
@@ -625,7 +625,7 @@ describe('what a failure leaves and says', () => {
     expect(line).toMatchObject({ out_trade_no: first.outTradeNo });
     expect(JSON.stringify(line)).toContain('socket hang up');
     expect(await state.attempt(first.outTradeNo)).toMatchObject({ status: 'open' });
-    await stack.app.store.releaseAttempt((await stack.app.store.getAttempt(first.outTradeNo))!, 'closed', new Date().toISOString());
+    await stack.app.store.releaseAttempt((await stack.app.store.getAttempt(first.outTradeNo))!, 'superseded', new Date().toISOString());
   });
 
   it('a first pay keeps its prepay id in its one write; a repeat tap that asks WeChat again and cannot keep the new one: the pay_param all the same, and a warning naming the attempt', async () => {
@@ -667,6 +667,31 @@ describe('what a failure leaves and says', () => {
     expect(lost).toBe(3);
     expect(calls).toEqual([`createPayParam ${paid.outTradeNo}`]);
     expect(await state.order(u.orderId)).toMatchObject({ open_attempt: { out_trade_no: paid.outTradeNo, prepay_id: wechatParam(paid).prepayid } });
+    expect(await state.account(u.userId)).toMatchObject({ integral_available: 200, integral_held: 800 });
+  });
+
+  it("a race lost after the prepay to another tap that opened its own attempt: the retry supersedes it with writes stamped after it, not at the kept attempt's creation", async () => {
+    const u = await givenUser(1000);
+    let other: PayOrderResult | undefined;
+    const store = storeWith(stack, {
+      commitAttempt: async (change) => {
+        if (!other) {
+          other = await payOrder(deps, u.userId, input(u.orderId, u.addressId, { method: 5, points: 300, priceFen: 8500 }));
+          throw new WriteConflict('state');
+        }
+        return stack.app.store.commitAttempt(change);
+      },
+    });
+    const paid = await payOrder({ ...deps, store }, u.userId, input(u.orderId, u.addressId, { method: 4, points: 800, priceFen: 8000 }));
+    const superseded = await state.attempt(other!.outTradeNo);
+    expect(superseded).toMatchObject({ status: 'superseded' });
+    const created = String(superseded?.created_at);
+    const release = (await state.ledger(u.userId)).find((e) => e.kind === 'release' && e.out_trade_no === other!.outTradeNo);
+    // The user's points statement: the other tap's hold, then its release, never the release first.
+    expect(String(release?.created_at) > created).toBe(true);
+    expect(String(superseded?.updated_at) > created).toBe(true);
+    expect(String((await state.order(u.orderId))?.updated_at) > created).toBe(true);
+    expect(await state.order(u.orderId)).toMatchObject({ open_attempt: { out_trade_no: paid.outTradeNo } });
     expect(await state.account(u.userId)).toMatchObject({ integral_available: 200, integral_held: 800 });
   });
 
