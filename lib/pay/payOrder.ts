@@ -217,7 +217,6 @@ async function requestPayParam(deps: PayOrderDeps, attempt: AttemptSummary): Pro
       expiresAt: new Date(attempt.expiresAt),
     });
   } catch (error) {
-    if (error instanceof TradeClosed) throw error;
     throw translateGatewayError(error, attempt);
   }
 }

@@ -233,6 +233,26 @@ describe('paying again while an attempt is open', () => {
     expect(await state.ledger(u.userId)).toHaveLength(1);
   });
 
+  it('an attempt left on an order that is no longer paying (set back to unpaid by hand) is not paid again: a new attempt opens', async () => {
+    const u = await givenUser(0);
+    const first = await payOrder(deps, u.userId, input(u.orderId, u.addressId, { method: 1 }));
+    await stack.db.send(
+      new UpdateCommand({
+        TableName: TABLE,
+        Key: keys.order(u.orderId),
+        UpdateExpression: 'SET #status = :unpaid',
+        ExpressionAttributeNames: { '#status': 'status' },
+        ExpressionAttributeValues: { ':unpaid': 'unpaid' },
+      }),
+    );
+    const again = await payOrder(deps, u.userId, input(u.orderId, u.addressId, { method: 1 }));
+    expect(again.outTradeNo).not.toBe(first.outTradeNo);
+    expect(await state.order(u.orderId)).toMatchObject({ status: 'paying', open_attempt: { out_trade_no: again.outTradeNo } });
+    // The left attempt expires as any other: released, the order not linked to it.
+    const left = await stack.app.store.getAttempt(first.outTradeNo);
+    expect(await stack.app.store.releaseAttempt(left!, 'expired', new Date().toISOString(), false)).toBe(true);
+  });
+
   it('a different split closes the old attempt at the gateway and moves the hold', async () => {
     const u = await givenUser(1000);
     const first = await payOrder(deps, u.userId, input(u.orderId, u.addressId, { method: 4, points: 800, priceFen: 8000 }));
@@ -259,8 +279,11 @@ describe('paying again while an attempt is open', () => {
     const u = await givenUser(1000);
     const first = await payOrder(deps, u.userId, input(u.orderId, u.addressId, { method: 5, points: 300, priceFen: 8500 }));
     stack.gateway.failNext('wechat.prepay', 1, '500');
-    const refused = await rejection(payOrder(deps, u.userId, input(u.orderId, u.addressId, { method: 4, points: 800, priceFen: 8000 })));
+    const { lines, result: refused } = await captureOutput(() =>
+      rejection(payOrder(deps, u.userId, input(u.orderId, u.addressId, { method: 4, points: 800, priceFen: 8000 }))),
+    );
     expect(refused).toMatchObject({ code: 'GATEWAY_ERROR' });
+    expect(lines.map((line) => line.message)).not.toContain('closed attempt was no longer open');
     expect(await state.attemptsOf(u.orderId)).toEqual([expect.objectContaining({ out_trade_no: first.outTradeNo, status: 'superseded', points: 300 })]);
     expect(await state.order(u.orderId)).toMatchObject({ status: 'unpaid' });
     expect(await state.account(u.userId)).toMatchObject({ integral_available: 1000, integral_held: 0 });

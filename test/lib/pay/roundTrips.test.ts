@@ -165,4 +165,20 @@ describe('POST /order/pay, WeChat + points', () => {
     expect(prepayid).toMatch(/^wx/);
     expect(await stack.app.store.getOrder(user.orderId)).toMatchObject({ openAttempt: { outTradeNo: result.outTradeNo, prepayId: prepayid } });
   });
+
+  it('a switch from a WeChat attempt: the context read, its prepay id forgotten once closed, the one write (3)', async () => {
+    const user = await givenUser(stack, 500);
+    await pay(stack, user, { method: 1 });
+    const { result, requests } = await requestsOf(() => pay(stack, user, { method: 4, priceFen: 8300, points: 500 }, payDeps(stack, { store })));
+    expect(result.outcome).toBe('pay_param');
+    expect(requests).toEqual(['TransactGetItems', 'UpdateItem', 'TransactWriteItems']);
+  });
+
+  it('a switch from an Alipay attempt, which has no prepay id to forget: the context read and the one write (2)', async () => {
+    const user = await givenUser(stack, 500);
+    await pay(stack, user, { method: 2 });
+    const { result, requests } = await requestsOf(() => pay(stack, user, { method: 4, priceFen: 8300, points: 500 }, payDeps(stack, { store })));
+    expect(result.outcome).toBe('pay_param');
+    expect(requests).toEqual(['TransactGetItems', 'TransactWriteItems']);
+  });
 });
