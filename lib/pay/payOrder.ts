@@ -126,7 +126,7 @@ async function openAttempt(deps: PayOrderDeps, attempt: Attempt, previous: Attem
  * points and the order go back now. Superseded, as by the attempt that could not start: an Alipay order
  * string never opened has no trade to close and can still be paid, and that money pays the order.
  * Should the release fail, the order stays paying with the closed attempt until the user's next tap
- * replaces it or the sweeper releases it at its expiry.
+ * replaces it or the sweeper's next query of it finds it closed and releases it.
  */
 async function releaseClosedForSwitch(deps: PayOrderDeps, order: Order, open: AttemptSummary): Promise<void> {
   try {

@@ -82,8 +82,9 @@ export function sweepShare(options: Pick<SweepOptions, 'groups' | 'gatewayCallsP
 /**
  * The scheduled sweeping (`lib/domain/checkSchedule.ts`): every minute one worker per group of due
  * shards takes the attempts that are due and does their step:
- * - query: a paid attempt is completed as its notification would; an unpaid one is due again at its
- *   next query, or at its expiry;
+ * - query: a paid attempt is completed as its notification would; one its gateway has closed is released
+ *   (a switch closed it, then could not write: it can no longer be paid); an unpaid one is due again at
+ *   its next query, or at its expiry;
  * - close: the expired attempt is closed at its gateway (a close that finds it paid completes it
  *   instead), then released (points back, order unpaid) in one transaction, and due once more later;
  * - watch: an attempt released unpaid is asked about once more after its expiry, then leaves the index.
@@ -236,8 +237,11 @@ async function checkDue(deps: CompletePaymentDeps, attempt: Attempt, now: Date, 
 }
 
 async function query(deps: CompletePaymentDeps, attempt: Attempt, now: Date, options: SweepOptions): Promise<Result> {
-  const { outcome } = await settleFromGateway(deps, attempt);
+  const { trade, outcome } = await settleFromGateway(deps, attempt);
   if (outcome) return paidOrForAPerson(deps, attempt, outcome, now, options);
+  // Closed before its expiry, yet open here: a switch closed it and never wrote (its new prepay failed and
+  // so did the release, or it crashed). Superseded, as the switch would have written; points back now.
+  if (trade.state === 'closed') return release(deps, attempt, 'superseded', now);
   return reschedule(deps, attempt, now);
 }
 
@@ -257,12 +261,17 @@ async function closeExpired(deps: CompletePaymentDeps, attempt: Attempt, now: Da
     const closed = await closeOrSettle(deps, channel, attempt, now, options);
     if (closed) return closed;
   }
+  return release(deps, attempt, 'expired', now);
+}
+
+/** The attempt's points back, and its order unpaid if it is still paying with it. */
+async function release(deps: CompletePaymentDeps, attempt: Attempt, status: 'expired' | 'superseded', now: Date): Promise<Result> {
   // A plain read: the release is conditional on the order paying with it (or not), the attempt still open.
   const order = await deps.store.getOrder(attempt.orderId);
   const orderLinked = order?.status === 'paying' && order.openAttempt?.outTradeNo === attempt.outTradeNo;
   // False when a notification completed it in the meantime: then there is nothing left to release.
-  if (!(await deps.store.releaseAttempt(attempt, 'expired', now.toISOString(), orderLinked))) return 'waiting';
-  log.info('expired attempt released', { out_trade_no: attempt.outTradeNo, order_id: attempt.orderId });
+  if (!(await deps.store.releaseAttempt(attempt, status, now.toISOString(), orderLinked))) return 'waiting';
+  log.info(status === 'expired' ? 'expired attempt released' : 'closed attempt released', { out_trade_no: attempt.outTradeNo, order_id: attempt.orderId });
   return 'released';
 }
 

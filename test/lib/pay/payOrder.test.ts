@@ -632,7 +632,7 @@ describe('what a failure leaves and says', () => {
     const { first, lines, result } = await switchFailing(storeWith(stack, { releaseAttempt: async () => false }));
     expect(result).toBe('GATEWAY_ERROR');
     expect(lines.find((line) => line.message === 'closed attempt was no longer open')).toMatchObject({ out_trade_no: first.outTradeNo });
-    // Left open, holding its points: the next tap replaces it, or the sweeper releases it at its expiry.
+    // Left open, holding its points: the next tap replaces it, or the sweeper's next query releases it (sweepSchedule.test.ts).
     await stack.app.store.releaseAttempt((await stack.app.store.getAttempt(first.outTradeNo))!, 'superseded', new Date().toISOString());
   });
 
@@ -716,6 +716,34 @@ describe('what a failure leaves and says', () => {
     expect(String((await state.order(u.orderId))?.updated_at) > created).toBe(true);
     expect(await state.order(u.orderId)).toMatchObject({ open_attempt: { out_trade_no: paid.outTradeNo } });
     expect(await state.account(u.userId)).toMatchObject({ integral_available: 200, integral_held: 800 });
+  });
+
+  it('a switch whose closed attempt the sweeper releases while the new prepay is out: the retry writes the new attempt alone, one prepay, the points held once', async () => {
+    const u = await givenUser(1000);
+    const first = await payOrder(deps, u.userId, input(u.orderId, u.addressId, { method: 5, points: 300, priceFen: 8500 }));
+    let swept = false;
+    const store = storeWith(stack, {
+      commitAttempt: async (change) => {
+        if (!swept && change.previous) {
+          swept = true;
+          // The sweeper's query found the old trade closed and released it (sweep.ts), between the close and this write.
+          const old = await stack.app.store.getAttempt(change.previous.outTradeNo);
+          expect(await stack.app.store.releaseAttempt(old!, 'superseded', new Date().toISOString())).toBe(true);
+        }
+        return stack.app.store.commitAttempt(change);
+      },
+    });
+    const asked: string[] = [];
+    const gateways = beforeEachCall(stack.app.gateways, (_channel, operation, args) => {
+      if (operation === 'createPayParam') asked.push(tradeOfCall(args));
+    });
+    const paid = await payOrder({ ...deps, store, gateways }, u.userId, input(u.orderId, u.addressId, { method: 4, points: 800, priceFen: 8000 }));
+    expect(asked).toEqual([paid.outTradeNo]);
+    expect(await state.attempt(first.outTradeNo)).toMatchObject({ status: 'superseded' });
+    expect(await state.order(u.orderId)).toMatchObject({ status: 'paying', open_attempt: { out_trade_no: paid.outTradeNo } });
+    expect(await state.account(u.userId)).toMatchObject({ integral_available: 200, integral_held: 800 });
+    const releases = (await state.ledger(u.userId)).filter((e) => e.kind === 'release');
+    expect(releases.map((e) => e.out_trade_no)).toEqual([first.outTradeNo]);
   });
 
   it('a race lost after the prepay to a change of price: the retry asks for a new attempt at the new price, never writes the old one', async () => {

@@ -156,6 +156,28 @@ describe('an abandoned attempt', () => {
   });
 });
 
+describe('an open attempt its gateway has closed (a switch closed it, then neither its new attempt nor the release was written)', () => {
+  it('is released as superseded at its next query, points back and order unpaid, not held until its expiry; asked once more after its expiry', async () => {
+    const user = await givenUser(stack, 1000);
+    const attempt = await pay(stack, user, { method: 4, points: 800, priceFen: 8000 });
+    const created = await createdOf(attempt.outTradeNo);
+    await stack.app.gateways.wechat.closeTrade(attempt.outTradeNo);
+    const calls: Call[] = [];
+    logger.resetKeys();
+    const { lines } = await captureOutput(() => sweepOwn(attempt.outTradeNo, created, 2 * MINUTE + 1_000, calls));
+    expect(of(calls, attempt.outTradeNo)).toEqual(['queryTrade']);
+    expect(await state.attempt(attempt.outTradeNo)).toMatchObject({ status: 'superseded', gsi1pk: expect.stringMatching(/^DUE#/) });
+    expect(await state.account(user.userId)).toMatchObject({ integral_available: 1000, integral_held: 0 });
+    expect(await state.order(user.orderId)).toMatchObject({ status: 'unpaid' });
+    expect(lines).toContainEqual(
+      expect.objectContaining({ level: 'INFO', message: 'closed attempt released', out_trade_no: attempt.outTradeNo, order_id: user.orderId }),
+    );
+    // Asked once more 5 minutes after its expiry, as any released attempt.
+    const expiresAt = Date.parse(String((await state.attempt(attempt.outTradeNo))?.expires_at));
+    expect(await dueOf(attempt.outTradeNo)).toBe(new Date(expiresAt + 5 * MINUTE).toISOString());
+  });
+});
+
 describe('a paid attempt whose notification never came', () => {
   it('is captured at its next check: paid just after the +9 query, captured at +16, not before', async () => {
     const user = await givenUser(stack, 1000);
