@@ -93,10 +93,10 @@ async function payOrderOnce(deps: PayOrderDeps, userId: number, input: PayOrderI
     return { outcome: 'paid', outTradeNo: attempt.outTradeNo };
   }
   // The pay_param before the write, so that the write keeps WeChat's prepay id (a repeat tap signs it
-  // again, asking WeChat at most once per interval) and nothing is written for a pay the gateway refused. A tap that then
-  // loses the write to another tap leaves a WeChat order nobody holds the prepay id of: it cannot be paid,
-  // and expires. A lost race retried at the same price writes the attempt already asked for: this request's
-  // input and the same price make the same quote (or a refusal above).
+  // again, asking WeChat at most once per interval) and nothing is written for a pay the gateway refused.
+  // A tap that then loses the write to another tap leaves a WeChat order nobody holds the prepay id of: it
+  // cannot be paid, and expires. A lost race retried at the same price writes the attempt already asked
+  // for: this request's input and the same price make the same quote (or a refusal above).
   let asked = prepaid.latest;
   if (!asked || !samePrice(asked.price, order)) {
     let payParam: PayParam;

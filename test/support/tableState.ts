@@ -51,6 +51,18 @@ export function tableState(stack: TestStack) {
         }),
       );
     },
+    /** Sets an order's status by hand, nothing else (as the shop's own systems might): an open attempt on it stays. */
+    async setOrderStatus(orderId: number, status: string): Promise<void> {
+      await db.send(
+        new UpdateCommand({
+          TableName: TABLE,
+          Key: keys.order(orderId),
+          UpdateExpression: 'SET #status = :status',
+          ExpressionAttributeNames: { '#status': 'status' },
+          ExpressionAttributeValues: { ':status': status },
+        }),
+      );
+    },
     /** Puts an attempt at this place of the index by hand (a partition of before the due index, or back after a test took it out). */
     async placeInIndex(outTradeNo: string, place: { gsi1pk: string; gsi1sk: string }): Promise<void> {
       await db.send(

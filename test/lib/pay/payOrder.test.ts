@@ -236,15 +236,7 @@ describe('paying again while an attempt is open', () => {
   it('an attempt left on an order that is no longer paying (set back to unpaid by hand) is not paid again: a new attempt opens', async () => {
     const u = await givenUser(0);
     const first = await payOrder(deps, u.userId, input(u.orderId, u.addressId, { method: 1 }));
-    await stack.db.send(
-      new UpdateCommand({
-        TableName: TABLE,
-        Key: keys.order(u.orderId),
-        UpdateExpression: 'SET #status = :unpaid',
-        ExpressionAttributeNames: { '#status': 'status' },
-        ExpressionAttributeValues: { ':unpaid': 'unpaid' },
-      }),
-    );
+    await state.setOrderStatus(u.orderId, 'unpaid');
     const again = await payOrder(deps, u.userId, input(u.orderId, u.addressId, { method: 1 }));
     expect(again.outTradeNo).not.toBe(first.outTradeNo);
     expect(await state.order(u.orderId)).toMatchObject({ status: 'paying', open_attempt: { out_trade_no: again.outTradeNo } });

@@ -289,15 +289,7 @@ describe('commitAttempt', () => {
   it('refuses to open an attempt on an order that is no longer unpaid (a lost race on the order)', async () => {
     const user = await givenUser(stack, 0);
     const order = (await stack.app.store.getOrder(user.orderId))!;
-    await stack.db.send(
-      new UpdateCommand({
-        TableName: TABLE,
-        Key: keys.order(user.orderId),
-        UpdateExpression: 'SET #s = :closed',
-        ExpressionAttributeNames: { '#s': 'status' },
-        ExpressionAttributeValues: { ':closed': 'closed' },
-      }),
-    );
+    await state.setOrderStatus(user.orderId, 'closed');
     const first = await pay(stack, await givenUser(stack, 0), { method: 1 });
     const attempt: Attempt = {
       ...(await attemptOf(first.outTradeNo)),
