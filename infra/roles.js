@@ -13,7 +13,8 @@ const READ_AND_TRANSACT = ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:Upd
 
 /** What each function may do, by resource. */
 const FUNCTION_PERMISSIONS = {
-  payOrder: { table: READ_AND_TRANSACT },
+  // Reads the order, address and points in one BatchGetItem.
+  payOrder: { table: [...READ_AND_TRANSACT, 'dynamodb:BatchGetItem'] },
   payStatus: { table: READ_AND_TRANSACT },
   notifyWechat: { table: READ_AND_TRANSACT },
   notifyAlipay: { table: READ_AND_TRANSACT },

@@ -1,12 +1,12 @@
 import { randomInt } from 'node:crypto';
 import { PayError } from '../domain/errors';
-import { type Attempt, type AttemptSummary, type Channel, channelOf, type Order, type OrderPrice, PayMethod, samePrice } from '../domain/model';
+import { type Address, type Attempt, type AttemptSummary, type Channel, channelOf, type Order, type OrderPrice, PayMethod, samePrice } from '../domain/model';
 import type { PayRequest } from '../domain/quote';
 import { type Quote, quoteOrder } from '../domain/quote';
 import { type Clock, systemClock } from '../domain/time';
 import { GatewayError, type PaymentGateway, type PayParam, TradeAlreadyPaid, TradeClosed } from '../gateways/paymentGateway';
 import { log } from '../log';
-import { type PayStore, WriteConflict } from '../store/payStore';
+import { type PayContext, type PayContextRead, type PayStore, WriteConflict } from '../store/payStore';
 import { APP_GATEWAY_CHECK_INTERVAL_MS } from './appGatewayChecks';
 import { closeUnpaidTrade } from './closeTrade';
 import { PAY_RACE_RETRIES, retryLostRaces } from './retryLostRaces';
@@ -60,15 +60,8 @@ interface Prepaid {
 }
 
 async function payOrderOnce(deps: PayOrderDeps, userId: number, input: PayOrderInput, prepaid: Prepaid): Promise<PayOrderResult> {
-  const { order, address, account } = await deps.store.loadPayContext(userId, input.orderId, input.addressId);
-  // Another user's order is reported exactly like a missing one.
-  if (!order || order.userId !== userId) throw new PayError('ORDER_NOT_FOUND');
-  if (!address) throw new PayError('ADDRESS_NOT_FOUND');
-
-  const open = order.status === 'paying' ? order.openAttempt : undefined;
+  const { order, address, open, quote } = await quoteRequest(deps, userId, input);
   if (open) log.bind({ out_trade_no: open.outTradeNo });
-  const availablePoints = (account?.available ?? 0) + (open?.points ?? 0);
-  const quote = quoteOrder(order, input, availablePoints, deps.fenPerPoint);
   const now = (deps.now ?? systemClock)();
 
   if (open && isSameChoice(open, quote, input.addressId) && Date.parse(open.expiresAt) - now.getTime() > REUSE_MARGIN_MS) {
@@ -111,6 +104,40 @@ async function payOrderOnce(deps: PayOrderDeps, userId: number, input: PayOrderI
   }
   await openAttempt(deps, asked.attempt, open, order);
   return { outcome: 'pay_param', outTradeNo: asked.attempt.outTradeNo, payParam: asked.payParam };
+}
+
+/** The order as this request found it, its open attempt, and the server's quote of what the app asked for. */
+interface QuotedRequest {
+  order: Order;
+  address: Address;
+  open?: AttemptSummary;
+  quote: Quote;
+}
+
+/**
+ * Reads the order, address and points (each as last written, in one request) and quotes the request.
+ * A refusal writes nothing, so nothing would check it later: it is decided again from one instant's
+ * state, as items read one by one can fall either side of a concurrent pay (its points held, its order
+ * not yet paying with it). An accepted quote needs no second read: the one write's conditions check
+ * the order, its price and the points as they are then.
+ */
+async function quoteRequest(deps: PayOrderDeps, userId: number, input: PayOrderInput): Promise<QuotedRequest> {
+  const read = (how: PayContextRead) => deps.store.loadPayContext(userId, input.orderId, input.addressId, how);
+  try {
+    return quoteContext(await read('latest'), userId, input, deps.fenPerPoint);
+  } catch (error) {
+    if (!(error instanceof PayError)) throw error;
+    return quoteContext(await read('snapshot'), userId, input, deps.fenPerPoint);
+  }
+}
+
+function quoteContext({ order, address, account }: PayContext, userId: number, input: PayOrderInput, fenPerPoint: number): QuotedRequest {
+  // Another user's order is reported exactly like a missing one.
+  if (!order || order.userId !== userId) throw new PayError('ORDER_NOT_FOUND');
+  if (!address) throw new PayError('ADDRESS_NOT_FOUND');
+  const open = order.status === 'paying' ? order.openAttempt : undefined;
+  const availablePoints = (account?.available ?? 0) + (open?.points ?? 0);
+  return { order, address, open, quote: quoteOrder(order, input, availablePoints, fenPerPoint) };
 }
 
 /** The ONE conditional write: the attempt opened (or, points only, the order paid), the points held, the previous attempt superseded. */

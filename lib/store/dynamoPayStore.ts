@@ -1,5 +1,6 @@
 import { ConditionalCheckFailedException, TransactionCanceledException } from '@aws-sdk/client-dynamodb';
 import {
+  BatchGetCommand,
   type DeleteCommand,
   type DynamoDBDocumentClient,
   GetCommand,
@@ -60,6 +61,7 @@ import {
   type OrderFields,
   type OutboxStore,
   type PayContext,
+  type PayContextRead,
   type PayStore,
   type Session,
   type ShopPointsMove,
@@ -109,9 +111,9 @@ export class DynamoPayStore implements PayStore, ShopStore, OutboxStore {
     return item && { userId: item.user_id as number, expiresAt: item.expires_at as string };
   }
 
-  async loadPayContext(userId: number, orderId: number, addressId: number): Promise<PayContext> {
-    // One serializable read: separate reads could see the points of a concurrent attempt but not its order.
-    const [order, address, account] = await this.transactGet([keys.order(orderId), keys.address(userId, addressId), keys.account(userId)]);
+  async loadPayContext(userId: number, orderId: number, addressId: number, read: PayContextRead): Promise<PayContext> {
+    const itemKeys = [keys.order(orderId), keys.address(userId, addressId), keys.account(userId)];
+    const [order, address, account] = read === 'snapshot' ? await this.transactGet(itemKeys) : await this.batchGet(itemKeys);
     return {
       order: order && toOrder(order),
       address: address && toAddress(address),
@@ -1083,6 +1085,17 @@ export class DynamoPayStore implements PayStore, ShopStore, OutboxStore {
       if (error instanceof TransactionCanceledException) throw new WriteConflict('state', { cause: error });
       throw error;
     }
+  }
+
+  /** Each item as last written (strongly consistent), in one request: read-committed, not one instant's snapshot. */
+  private async batchGet(itemKeys: ItemKey[]): Promise<(Item | undefined)[]> {
+    const { Responses = {}, UnprocessedKeys = {} } = await this.db.send(
+      new BatchGetCommand({ RequestItems: { [this.table]: { Keys: itemKeys, ConsistentRead: true } } }),
+    );
+    // DynamoDB may leave keys unread (throttled): those are read one by one, with the SDK's retries.
+    const unread = (UnprocessedKeys[this.table]?.Keys ?? []) as ItemKey[];
+    const items = [...(Responses[this.table] ?? []), ...(await Promise.all(unread.map((key) => this.get(key))))];
+    return itemKeys.map((key) => items.find((item) => item?.pk === key.pk && item.sk === key.sk));
   }
 
   private async get(key: ItemKey): Promise<Item | undefined> {

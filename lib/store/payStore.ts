@@ -15,6 +15,8 @@ export interface PayContext {
   account?: PointsAccount;
 }
 
+export type PayContextRead = 'latest' | 'snapshot';
+
 /**
  * One conditional write that opens an attempt (holding its points) or, for points-only, pays the
  * order at once (spending them); when `previous` is given, the order's open attempt is superseded
@@ -45,7 +47,12 @@ export class WriteConflict extends PaynowError {
 /** The persistence port of the pay flow; `DynamoPayStore` is its adapter. */
 export interface PayStore {
   findSession(token: string): Promise<Session | undefined>;
-  loadPayContext(userId: number, orderId: number, addressId: number): Promise<PayContext>;
+  /**
+   * `latest`: each item as last written, read one by one in one request (a concurrent pay may fall
+   * between them); `snapshot`: all at one instant, at twice the cost. @throws WriteConflict when a
+   * snapshot read is cancelled by a transaction on its items
+   */
+  loadPayContext(userId: number, orderId: number, addressId: number, read: PayContextRead): Promise<PayContext>;
   /** @throws WriteConflict when the order, the attempt or the points moved since they were read */
   commitAttempt(change: AttemptChange): Promise<void>;
   /**

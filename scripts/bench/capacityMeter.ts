@@ -3,7 +3,8 @@
  * (dynalite reports no capacity for transactions): the before and after image of every item a request
  * touches is read with a second, unmetered client. Rules (docs/capacity.md cites the AWS pages):
  * - a read: 1 read unit per 4 KB of the item, strongly consistent (half eventually consistent); a
- *   missing item still costs the minimum; a query: the sum of its items' sizes, rounded up once;
+ *   missing item still costs the minimum; a batch read, each key as a read of its own; a query: the
+ *   sum of its items' sizes, rounded up once;
  * - a write: 1 write unit per 1 KB of the larger of the item before and after, a failed condition
  *   included (the existing item, or 1);
  * - in a transaction every item costs twice (prepare and commit), a condition check too, and a
@@ -151,7 +152,17 @@ function readUnits(command: string, input: Item, output: Item | undefined): numb
       const bytes = ((output?.Items as Item[] | undefined) ?? []).reduce((sum, item) => sum + itemSize(item), 0);
       return units(bytes, input.ConsistentRead === true);
     }
-    case 'BatchGetItemCommand':
+    case 'BatchGetItemCommand': {
+      // Each key a read of its own (DynamoDB rounds each item up to 4 KB); keys left unprocessed were not read.
+      const responses = (output?.Responses ?? {}) as Record<string, Item[]>;
+      const unprocessed = (output?.UnprocessedKeys ?? {}) as Record<string, { Keys: Key[] }>;
+      return Object.entries(input.RequestItems as Record<string, { Keys: Key[]; ConsistentRead?: boolean }>).reduce((sum, [table, request]) => {
+        const found = responses[table] ?? [];
+        const missing = request.Keys.length - found.length - (unprocessed[table]?.Keys.length ?? 0);
+        const consistent = request.ConsistentRead === true;
+        return sum + found.reduce((units_, item) => units_ + units(itemSize(item), consistent), 0) + missing * units(0, consistent);
+      }, 0);
+    }
     case 'ScanCommand':
       throw new Error(`${command} is not metered`);
     default:

@@ -1,11 +1,12 @@
 /**
  * The floor of a WeChat + points pay (issue 12): the work no implementation of POST /order/pay can
- * skip, done with the bare parts. The token's session read; one transactional read of the order, the
- * address and the points; one transactional write of the same four items the pay writes (points held,
- * order paying, attempt, ledger entry); WeChat's signed prepay and the signed APP pay object. No
- * validation, no quote, no logging, no envelope: what the pay costs above this is its own overhead.
+ * skip, done with the bare parts. The token's session read; one read of the order, the address and
+ * the points (BatchGetItem, strongly consistent, as the pay's); one transactional write of the same
+ * four items the pay writes (points held, order paying, attempt, ledger entry); WeChat's signed prepay
+ * and the signed APP pay object. No validation, no quote, no logging, no envelope: what the pay costs
+ * above this is its own overhead.
  */
-import { type DynamoDBDocumentClient, GetCommand, TransactGetCommand, TransactWriteCommand } from '@aws-sdk/lib-dynamodb';
+import { BatchGetCommand, type DynamoDBDocumentClient, GetCommand, TransactWriteCommand } from '@aws-sdk/lib-dynamodb';
 import type { PaymentGateway } from '../../lib/gateways/paymentGateway';
 import { attemptItem, fromSummary, ledgerItem } from '../../lib/store/items';
 import { hashToken, keys } from '../../lib/store/keys';
@@ -22,14 +23,13 @@ export interface FloorPay {
 
 export async function payFloor(db: DynamoDBDocumentClient, wechat: PaymentGateway, pay: FloorPay, run: number): Promise<void> {
   await db.send(new GetCommand({ TableName: TABLE, Key: keys.session(hashToken(pay.token)), ConsistentRead: true }));
+  const addressKey = keys.address(pay.userId, pay.addressId);
   const { Responses } = await db.send(
-    new TransactGetCommand({
-      TransactItems: [keys.order(pay.orderId), keys.address(pay.userId, pay.addressId), keys.account(pay.userId)].map((Key) => ({
-        Get: { TableName: TABLE, Key },
-      })),
+    new BatchGetCommand({
+      RequestItems: { [TABLE]: { Keys: [keys.order(pay.orderId), addressKey, keys.account(pay.userId)], ConsistentRead: true } },
     }),
   );
-  const address = Responses?.[1]?.Item ?? {};
+  const address = Responses?.[TABLE]?.find((item) => item.pk === addressKey.pk && item.sk === addressKey.sk) ?? {};
   const now = new Date();
   const outTradeNo = `${pay.orderId}T${now.getTime()}${String(run % 10_000).padStart(4, '0')}`;
   const attempt = {

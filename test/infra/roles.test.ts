@@ -44,6 +44,9 @@ function grantsFor(command: { constructor: { name: string }; input: Record<strin
     case 'Get':
     case 'GetItem':
       return [onTable('GetItem')];
+    case 'BatchGet':
+    case 'BatchGetItem':
+      return [onTable('BatchGetItem')];
     case 'Put':
     case 'PutItem':
       return [onTable('PutItem')];

@@ -7,7 +7,7 @@ import { beforeEachCall, tradeOfCall } from '../../../lib/pay/gatewayRateLimit';
 import type { PayOrderInput } from '../../../lib/pay/payOrder';
 import { type PayOrderDeps, type PayOrderResult, payOrder } from '../../../lib/pay/payOrder';
 import { ENTITY, keys } from '../../../lib/store/keys';
-import { WriteConflict } from '../../../lib/store/payStore';
+import { type PayContext, type PayContextRead, WriteConflict } from '../../../lib/store/payStore';
 import { sampleAddress } from '../../../scripts/local/fixtures';
 import { captureOutput } from '../../support/logs';
 import { rejection } from '../../support/rejection';
@@ -792,6 +792,71 @@ describe('what a failure leaves and says', () => {
       code: 'ORDER_BEING_PAID',
       cause: { name: 'TradeAlreadyPaid' },
     });
+  });
+});
+
+describe("the pay's read: each item as last written, one instant's snapshot only to confirm a refusal", () => {
+  /** The store, with the first `latest` read changed by `tear` as a concurrent write between its items would leave it. */
+  function tornOnce(tear: (context: PayContext) => PayContext) {
+    const reads: PayContextRead[] = [];
+    const store = storeWith(stack, {
+      loadPayContext: async (userId, orderId, addressId, read) => {
+        reads.push(read);
+        const context = await stack.app.store.loadPayContext(userId, orderId, addressId, read);
+        return read === 'latest' && reads.length === 1 ? tear(context) : context;
+      },
+    });
+    return { store, reads };
+  }
+
+  it('an accepted pay reads once; a refusal is read again at one instant and still changes nothing', async () => {
+    const u = await givenUser(1000);
+    const { store, reads } = tornOnce((context) => context);
+    await payOrder({ ...deps, store }, u.userId, input(u.orderId, u.addressId, { method: 4, points: 800, priceFen: 8000 }));
+    expect(reads).toEqual(['latest']);
+
+    const v = await givenUser(500);
+    const refused = tornOnce((context) => context);
+    const before = await state.snapshot();
+    expect(
+      await refusal(payOrder({ ...deps, store: refused.store }, v.userId, input(v.orderId, v.addressId, { method: 4, points: 501, priceFen: 8299 }))),
+    ).toBe('INTEGRAL_INVALID');
+    expect(refused.reads).toEqual(['latest', 'snapshot']);
+    expect(await state.snapshot()).toEqual(before);
+  });
+
+  it('a repeat tap that read its order from before the first tap and the points after it (points held, order not yet paying) gets the open attempt, not a refusal', async () => {
+    const u = await givenUser(1000);
+    const unpaid = await stack.app.store.getOrder(u.orderId);
+    const first = await payOrder(deps, u.userId, input(u.orderId, u.addressId, { method: 4, points: 800, priceFen: 8000 }));
+    // 200 points available and no open attempt to count its 800 back: alone, this read refuses.
+    const { store, reads } = tornOnce((context) => ({ ...context, order: unpaid }));
+    const again = await payOrder({ ...deps, store }, u.userId, input(u.orderId, u.addressId, { method: 4, points: 800, priceFen: 8000 }));
+    expect(reads).toEqual(['latest', 'snapshot']);
+    expect(again.outTradeNo).toBe(first.outTradeNo);
+    expect(await state.attemptsOf(u.orderId)).toHaveLength(1);
+    expect(await state.account(u.userId)).toMatchObject({ integral_available: 200, integral_held: 800 });
+  });
+
+  it("a read that counts points another order holds as available is accepted, and the one write's points condition refuses it: nothing held twice, then the clear refusal", async () => {
+    const u = await givenUser(1000, ['88.00', '88.00']);
+    const untouched = await stack.app.store.getAccount(u.userId);
+    await payOrder(deps, u.userId, input(u.orderIds[0], u.addressId, { method: 4, points: 800, priceFen: 8000 }));
+    const { store, reads } = tornOnce((context) => ({ ...context, account: untouched }));
+    const lost: string[] = [];
+    store.commitAttempt = (change) =>
+      stack.app.store.commitAttempt(change).catch((error: unknown) => {
+        if (error instanceof WriteConflict) lost.push(error.part);
+        throw error;
+      });
+    expect(await refusal(payOrder({ ...deps, store }, u.userId, input(u.orderIds[1], u.addressId, { method: 4, points: 1000, priceFen: 7800 })))).toBe(
+      'INTEGRAL_INVALID',
+    );
+    expect(lost).toEqual(['points']);
+    expect(reads).toEqual(['latest', 'latest', 'snapshot']);
+    expect(await state.attemptsOf(u.orderIds[1])).toEqual([]);
+    expect(await state.order(u.orderIds[1])).toMatchObject({ status: 'unpaid' });
+    expect(await state.account(u.userId)).toMatchObject({ integral_available: 200, integral_held: 800, integral_spent: 0 });
   });
 });
 

@@ -160,7 +160,7 @@ describe('POST /order/pay, WeChat + points', () => {
     const user = await givenUser(stack, 500);
     const { result, requests } = await requestsOf(() => pay(stack, user, { method: 4, priceFen: 8300, points: 500 }, payDeps(stack, { store })));
     expect(result.outcome).toBe('pay_param');
-    expect(requests).toEqual(['TransactGetItems', 'TransactWriteItems']);
+    expect(requests).toEqual(['BatchGetItem', 'TransactWriteItems']);
     const prepayid = result.outcome === 'pay_param' && typeof result.payParam !== 'string' ? result.payParam.prepayid : undefined;
     expect(prepayid).toMatch(/^wx/);
     expect(await stack.app.store.getOrder(user.orderId)).toMatchObject({ openAttempt: { outTradeNo: result.outTradeNo, prepayId: prepayid } });
@@ -171,7 +171,7 @@ describe('POST /order/pay, WeChat + points', () => {
     await pay(stack, user, { method: 1 });
     const { result, requests } = await requestsOf(() => pay(stack, user, { method: 4, priceFen: 8300, points: 500 }, payDeps(stack, { store })));
     expect(result.outcome).toBe('pay_param');
-    expect(requests).toEqual(['TransactGetItems', 'UpdateItem', 'TransactWriteItems']);
+    expect(requests).toEqual(['BatchGetItem', 'UpdateItem', 'TransactWriteItems']);
   });
 
   it('a switch from an Alipay attempt, which has no prepay id to forget: the context read and the one write (2)', async () => {
@@ -179,6 +179,6 @@ describe('POST /order/pay, WeChat + points', () => {
     await pay(stack, user, { method: 2 });
     const { result, requests } = await requestsOf(() => pay(stack, user, { method: 4, priceFen: 8300, points: 500 }, payDeps(stack, { store })));
     expect(result.outcome).toBe('pay_param');
-    expect(requests).toEqual(['TransactGetItems', 'TransactWriteItems']);
+    expect(requests).toEqual(['BatchGetItem', 'TransactWriteItems']);
   });
 });

@@ -94,6 +94,55 @@ describe('reads', () => {
   });
 });
 
+describe("the pay's read", () => {
+  it("latest: order, address and points in one BatchGetItem, each strongly consistent, the same as the snapshot's; a missing item is undefined", async () => {
+    const user = await givenUser(stack, 1000);
+    await pay(stack, user, { method: 4, points: 300, priceFen: 8500 });
+    const { client, sent } = recordingClient(stack.dynamo.endpoint);
+    const store = new DynamoPayStore(client, TABLE);
+    try {
+      const latest = await store.loadPayContext(user.userId, user.orderId, user.addressId, 'latest');
+      expect(latest).toMatchObject({ order: { status: 'paying' }, address: { addressId: user.addressId }, account: { available: 700, held: 300 } });
+      expect(await store.loadPayContext(user.userId, user.orderId, user.addressId, 'snapshot')).toEqual(latest);
+      expect(await store.loadPayContext(user.userId, user.orderId, user.addressId + 5, 'latest')).toEqual({ ...latest, address: undefined });
+    } finally {
+      client.destroy();
+    }
+    expect(sent.map((request) => request.operation)).toEqual(['BatchGetItem', 'TransactGetItems', 'BatchGetItem']);
+    expect(sent[0].input).toMatchObject({ RequestItems: { [TABLE]: { ConsistentRead: true } } });
+  });
+
+  it('keys DynamoDB leaves unprocessed (throttled) are read one by one, strongly consistent', async () => {
+    const user = await givenUser(stack, 1000);
+    await pay(stack, user, { method: 4, points: 300, priceFen: 8500 });
+    const { client, sent } = recordingClient(stack.dynamo.endpoint);
+    // DynamoDB answers the first key and returns the others as UnprocessedKeys.
+    client.middlewareStack.add(
+      (next, context) => async (args) => {
+        if (context.commandName !== 'BatchGetItemCommand') return next(args);
+        const request = (args.input as { RequestItems: Record<string, { Keys: object[]; ConsistentRead: boolean }> }).RequestItems[TABLE];
+        const answered = await next({ ...args, input: { RequestItems: { [TABLE]: { ...request, Keys: request.Keys.slice(0, 1) } } } });
+        (answered.output as { UnprocessedKeys: object }).UnprocessedKeys = { [TABLE]: { ...request, Keys: request.Keys.slice(1) } };
+        return answered;
+      },
+      { step: 'initialize', name: 'leaveKeysUnprocessed' },
+    );
+    const store = new DynamoPayStore(client, TABLE);
+    try {
+      expect(await store.loadPayContext(user.userId, user.orderId, user.addressId, 'latest')).toEqual(
+        await stack.app.store.loadPayContext(user.userId, user.orderId, user.addressId, 'snapshot'),
+      );
+    } finally {
+      client.destroy();
+    }
+    expect(sent.map((request) => [request.operation, request.input.ConsistentRead])).toEqual([
+      ['BatchGetItem', undefined],
+      ['GetItem', true],
+      ['GetItem', true],
+    ]);
+  });
+});
+
 describe('releaseAttempt', () => {
   it('leaves alone an attempt that was paid since the copy it was given was read', async () => {
     // Two orders, each with an attempt holding 300 points: the account keeps enough held points for a
@@ -359,11 +408,12 @@ describe('how a cancelled transaction is told', () => {
     const user = await givenUser(stack, 0);
     const answer = cancelled('None', 'TransactionConflict', 'None');
     await withDatabaseAnswering('TransactGetItems', answer, async (store) => {
-      const error = await rejection(store.loadPayContext(user.userId, user.orderId, user.addressId));
+      const error = await rejection(store.loadPayContext(user.userId, user.orderId, user.addressId, 'snapshot'));
       expect(error).toEqual(new WriteConflict('state'));
       expect((error as Error).cause).toBe(answer);
     });
-    await expect(broken().loadPayContext(user.userId, user.orderId, user.addressId)).rejects.toMatchObject(notFound);
+    await expect(broken().loadPayContext(user.userId, user.orderId, user.addressId, 'snapshot')).rejects.toMatchObject(notFound);
+    await expect(broken().loadPayContext(user.userId, user.orderId, user.addressId, 'latest')).rejects.toMatchObject(notFound);
   });
 });
 

@@ -1,4 +1,4 @@
-import { GetCommand, PutCommand, QueryCommand, TransactGetCommand, TransactWriteCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { BatchGetCommand, GetCommand, PutCommand, QueryCommand, TransactGetCommand, TransactWriteCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { createDocumentClient } from '../../../lib/store/dynamoClient';
 import { itemSize, meterCapacity } from '../../../scripts/bench/capacityMeter';
 import { LOCAL_TABLE_NAME as TABLE } from '../../../scripts/local/constants';
@@ -74,6 +74,15 @@ it('a transaction costs 2 units per item, and a cancelled one as much; a transac
     db.send(new TransactGetCommand({ TransactItems: ['t1', 't2', 'none'].map((pk) => ({ Get: { TableName: TABLE, Key: { pk, sk: 's' } } })) })),
   );
   expect(bill('transactional read')).toMatchObject({ readUnits: 6 });
+});
+
+it('a batch read costs each key as a read of its own, rounded up per item, a missing one the minimum; eventually consistent half', async () => {
+  await db.send(new PutCommand({ TableName: TABLE, Item: { pk: 'b-big', sk: 's', data: padding(5000) } }));
+  const batch = (ConsistentRead: boolean) =>
+    db.send(new BatchGetCommand({ RequestItems: { [TABLE]: { Keys: ['t1', 'b-big', 'none'].map((pk) => ({ pk, sk: 's' })), ConsistentRead } } }));
+  await meter.measure('batch', () => batch(true));
+  await meter.measure('eventual batch', () => batch(false));
+  expect([bill('batch')?.readUnits, bill('eventual batch')?.readUnits]).toEqual([1 + 2 + 1, (1 + 2 + 1) / 2]);
 });
 
 it('the index: entering 1, moving its key 2, leaving 1; a query the sum of its items, rounded up once', async () => {
