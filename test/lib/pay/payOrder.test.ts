@@ -825,6 +825,20 @@ describe("the pay's read: each item as last written, one instant's snapshot only
     expect(await state.snapshot()).toEqual(before);
   });
 
+  it("a fault of the database on the read is the database's answer, not a refusal to confirm: no second read", async () => {
+    const u = await givenUser(1000);
+    const fault = Object.assign(new Error('Throughput exceeds the current capacity of your table'), { name: 'ThrottlingException' });
+    const reads: PayContextRead[] = [];
+    const store = storeWith(stack, {
+      loadPayContext: async (_userId, _orderId, _addressId, read) => {
+        reads.push(read);
+        throw fault;
+      },
+    });
+    expect(await rejection(payOrder({ ...deps, store }, u.userId, input(u.orderId, u.addressId, { method: 4, points: 800, priceFen: 8000 })))).toBe(fault);
+    expect(reads).toEqual(['latest']);
+  });
+
   it('a repeat tap that read its order from before the first tap and the points after it (points held, order not yet paying) gets the open attempt, not a refusal', async () => {
     const u = await givenUser(1000);
     const unpaid = await stack.app.store.getOrder(u.orderId);

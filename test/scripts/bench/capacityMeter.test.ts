@@ -85,6 +85,32 @@ it('a batch read costs each key as a read of its own, rounded up per item, a mis
   expect([bill('batch')?.readUnits, bill('eventual batch')?.readUnits]).toEqual([1 + 2 + 1, (1 + 2 + 1) / 2]);
 });
 
+it.each([
+  ['the first key answered', 1, 1],
+  ['none answered, no table in Responses', 0, 0],
+])('a batch read bills no key DynamoDB left unprocessed: %s', async (title, answeredKeys, readUnits) => {
+  const client = createDocumentClient(dynamo.endpoint);
+  clients.push(client);
+  const batchMeter = meterCapacity(client, clients[1], TABLE);
+  // Inside the meter, as DynamoDB's reply: the keys past `answeredKeys` unprocessed.
+  client.middlewareStack.add(
+    (next, context) => async (args) => {
+      if (context.commandName !== 'BatchGetItemCommand') return next(args);
+      const request = (args.input as { RequestItems: Record<string, { Keys: object[] }> }).RequestItems[TABLE];
+      const unprocessed = { [TABLE]: { ...request, Keys: request.Keys.slice(answeredKeys) } };
+      if (answeredKeys === 0) return { output: { Responses: {}, UnprocessedKeys: unprocessed, $metadata: {} }, response: {} };
+      const answered = await next({ ...args, input: { RequestItems: { [TABLE]: { ...request, Keys: request.Keys.slice(0, answeredKeys) } } } });
+      (answered.output as { UnprocessedKeys: object }).UnprocessedKeys = unprocessed;
+      return answered;
+    },
+    { step: 'initialize', priority: 'low', name: 'leaveKeysUnprocessed' },
+  );
+  await batchMeter.measure(title, () =>
+    client.send(new BatchGetCommand({ RequestItems: { [TABLE]: { Keys: ['t1', 'b-big', 'none'].map((pk) => ({ pk, sk: 's' })), ConsistentRead: true } } })),
+  );
+  expect(batchMeter.byLabel.get(title)?.readUnits).toBe(readUnits);
+});
+
 it('the index: entering 1, moving its key 2, leaving 1; a query the sum of its items, rounded up once', async () => {
   const key = { pk: 'i1', sk: 's' };
   await meter.measure('enter', () => db.send(new PutCommand({ TableName: TABLE, Item: { ...key, gsi1pk: 'DUE#999', gsi1sk: 'a' } })));
