@@ -118,8 +118,9 @@ interface QuotedRequest {
  * Reads the order, address and points (each as last written, in one request) and quotes the request.
  * A refusal writes nothing, so nothing would check it later: it is decided again from one instant's
  * state, as items read one by one can fall either side of a concurrent pay (its points held, its order
- * not yet paying with it). An accepted quote needs no second read: the one write's conditions check
- * the order, its price and the points as they are then.
+ * not yet paying with it). An accepted quote needs no second read: a new attempt's one write checks the
+ * order, its price and the points as they are then, and a repeat tap acts only on the attempt the
+ * order item names (docs/capacity.md, "Which reads are plain reads").
  */
 async function quoteRequest(deps: PayOrderDeps, userId: number, input: PayOrderInput): Promise<QuotedRequest> {
   const read = (how: PayContextRead) => deps.store.loadPayContext(userId, input.orderId, input.addressId, how);
