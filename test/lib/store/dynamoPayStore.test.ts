@@ -14,6 +14,7 @@ import { rejection } from '../../support/rejection';
 import { recordingClient } from '../../support/sentRequests';
 import { expectBalancedBooksThenClose, startTestStack, TABLE, type TestStack } from '../../support/stack';
 import { tableState } from '../../support/tableState';
+import { leaveKeysUnprocessed } from '../../support/unprocessedKeys';
 import { givenUser, pay } from '../../support/world';
 
 /**
@@ -119,19 +120,7 @@ describe("the pay's read", () => {
     const user = await givenUser(stack, 1000);
     await pay(stack, user, { method: 4, points: 300, priceFen: 8500 });
     const { client, sent } = recordingClient(stack.dynamo.endpoint);
-    client.middlewareStack.add(
-      (next, context) => async (args) => {
-        if (context.commandName !== 'BatchGetItemCommand') return next(args);
-        const request = (args.input as { RequestItems: Record<string, { Keys: object[]; ConsistentRead: boolean }> }).RequestItems[TABLE];
-        const unprocessed = { [TABLE]: { ...request, Keys: request.Keys.slice(answeredKeys) } };
-        // With no key answered DynamoDB's reply names no table in Responses.
-        if (answeredKeys === 0) return { output: { Responses: {}, UnprocessedKeys: unprocessed, $metadata: {} }, response: {} };
-        const answered = await next({ ...args, input: { RequestItems: { [TABLE]: { ...request, Keys: request.Keys.slice(0, answeredKeys) } } } });
-        (answered.output as { UnprocessedKeys: object }).UnprocessedKeys = unprocessed;
-        return answered;
-      },
-      { step: 'initialize', name: 'leaveKeysUnprocessed' },
-    );
+    leaveKeysUnprocessed(client, TABLE, answeredKeys);
     const store = new DynamoPayStore(client, TABLE);
     try {
       expect(await store.loadPayContext(user.userId, user.orderId, user.addressId, 'latest')).toEqual(

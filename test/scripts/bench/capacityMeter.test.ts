@@ -4,6 +4,7 @@ import { itemSize, meterCapacity } from '../../../scripts/bench/capacityMeter';
 import { LOCAL_TABLE_NAME as TABLE } from '../../../scripts/local/constants';
 import { type LocalDynamo, startLocalDynamo } from '../../../scripts/local/dynalite';
 import { createTables } from '../../../scripts/local/tables';
+import { leaveKeysUnprocessed } from '../../support/unprocessedKeys';
 
 /** The meter behind `npm run bench -- cost` bills each request by DynamoDB's rules (docs/capacity.md). */
 let dynamo: LocalDynamo;
@@ -92,19 +93,7 @@ it.each([
   const client = createDocumentClient(dynamo.endpoint);
   clients.push(client);
   const batchMeter = meterCapacity(client, clients[1], TABLE);
-  // Inside the meter, as DynamoDB's reply: the keys past `answeredKeys` unprocessed.
-  client.middlewareStack.add(
-    (next, context) => async (args) => {
-      if (context.commandName !== 'BatchGetItemCommand') return next(args);
-      const request = (args.input as { RequestItems: Record<string, { Keys: object[] }> }).RequestItems[TABLE];
-      const unprocessed = { [TABLE]: { ...request, Keys: request.Keys.slice(answeredKeys) } };
-      if (answeredKeys === 0) return { output: { Responses: {}, UnprocessedKeys: unprocessed, $metadata: {} }, response: {} };
-      const answered = await next({ ...args, input: { RequestItems: { [TABLE]: { ...request, Keys: request.Keys.slice(0, answeredKeys) } } } });
-      (answered.output as { UnprocessedKeys: object }).UnprocessedKeys = unprocessed;
-      return answered;
-    },
-    { step: 'initialize', priority: 'low', name: 'leaveKeysUnprocessed' },
-  );
+  leaveKeysUnprocessed(client, TABLE, answeredKeys);
   await batchMeter.measure(title, () =>
     client.send(new BatchGetCommand({ RequestItems: { [TABLE]: { Keys: ['t1', 'b-big', 'none'].map((pk) => ({ pk, sk: 's' })), ConsistentRead: true } } })),
   );
